@@ -1,0 +1,2 @@
+//! Waakvlam: deadlines for Dutch youth care.
+pub mod calendar;
