@@ -1,2 +1,10 @@
 //! Waakvlam: deadlines for Dutch youth care.
+//!
+//! See ARCHITECTURE.md for the map of this crate.
 pub mod calendar;
+pub mod event;
+pub mod problem;
+pub mod suggest;
+pub mod workflow;
+pub mod yaml;
+pub mod engine;

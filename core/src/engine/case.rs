@@ -1,0 +1,609 @@
+//! One case: its facts, its events and its workflow instances, and how events and the passing
+//! of time change them. Pure: every function takes the moment it runs at.
+
+use std::collections::HashSet;
+
+use jiff::Timestamp;
+use serde_json::Map;
+
+use crate::calendar::{self, Day};
+use crate::event::{BirthDate, Event, EventType};
+use crate::workflow::{InstanceKey, Trigger, Workflow};
+
+use super::instance::{DeadlineStatus, Facts, Instance, Occurrence, OccurrenceStatus, Status, matches, matches_any};
+use super::notification::{self, Identity, Kind, MessageValues, Notification};
+use super::schedule::{self, Planned};
+use super::Engine;
+
+/// A period of care: from the day care started up to (not including) the day it stopped.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CarePeriod {
+    pub start: Day,
+    pub end: Option<Day>,
+}
+
+/// What is known of the young person: the least that does the job (DOMAIN.md, "Privacy").
+#[derive(Clone, Debug, Default)]
+pub struct CaseFacts {
+    pub birth: Option<BirthDate>,
+    pub professional: Option<String>,
+    pub team: Option<String>,
+    pub care: Vec<CarePeriod>,
+    pub closed: bool,
+}
+
+impl CaseFacts {
+    pub fn in_care_on(&self, day: Day) -> bool {
+        self.care.iter().any(|p| p.start <= day && p.end.is_none_or(|end| day < end))
+    }
+
+    /// The first day on or after `from` (and before `until`) that the young person is in care.
+    fn first_day_in_care(&self, from: Day, until: Option<Day>) -> Option<Day> {
+        self.care
+            .iter()
+            .filter(|p| p.end.is_none_or(|end| from < end))
+            .map(|p| p.start.max(from))
+            .filter(|day| until.is_none_or(|until| *day < until))
+            .min()
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct Case {
+    pub gemeente: String,
+    pub case: String,
+    pub facts: CaseFacts,
+    /// Every event of the case in `at` order (ties in arrival order), to replay from when one
+    /// arrives late.
+    pub events: Vec<Event>,
+    pub instances: Vec<Instance>,
+    /// Notifications already sent or deliberately passed over, by a hash of their identity.
+    handled: HashSet<u64>,
+    /// The moment the state has been advanced to.
+    clock: Option<Timestamp>,
+}
+
+impl Case {
+    pub fn new(gemeente: &str, case: &str) -> Case {
+        Case {
+            gemeente: gemeente.to_string(),
+            case: case.to_string(),
+            facts: CaseFacts::default(),
+            events: Vec::new(),
+            instances: Vec::new(),
+            handled: HashSet::new(),
+            clock: None,
+        }
+    }
+
+    /// Takes in an event at `now` and returns what must be sent now: signals, and whatever the
+    /// new state says was due by now and was not sent (a late event, a correction).
+    pub fn apply(&mut self, engine: &Engine, event: Event, now: Timestamp) -> Vec<Notification> {
+        let late = self.events.last().is_some_and(|last| event.at < last.at);
+        let position = self.events.partition_point(|e| e.at <= event.at);
+        self.events.insert(position, event);
+        let mut signals = Vec::new();
+        if late {
+            // Rebuild from the start, in `at` order, so the state is what it would have been
+            // had the event arrived on time. Signals it raises now go out now, once.
+            self.facts = CaseFacts::default();
+            self.instances.clear();
+            self.clock = None;
+            for i in 0..self.events.len() {
+                let event = self.events[i].clone();
+                self.advance(engine, event.at);
+                self.fold(engine, &event, &mut signals);
+            }
+        } else {
+            let event = self.events[position].clone();
+            self.advance(engine, event.at);
+            self.fold(engine, &event, &mut signals);
+        }
+        self.advance(engine, now);
+        let mut out = Vec::new();
+        for signal in signals {
+            if self.handled.insert(hash_id(&signal.id)) {
+                out.push(Notification { at: now, ..signal });
+            }
+        }
+        out.extend(self.due_notifications(engine, now));
+        out
+    }
+
+    /// Advances to `now` and returns the notifications due by then.
+    pub fn tick(&mut self, engine: &Engine, now: Timestamp) -> Vec<Notification> {
+        self.advance(engine, now);
+        self.due_notifications(engine, now)
+    }
+
+    /// The next moment something happens without a new event: a notification, a start on a
+    /// date, a recurring deadline that passes.
+    pub fn next_wakeup(&self, engine: &Engine) -> Option<Timestamp> {
+        let now = self.clock?;
+        let mut next: Option<Timestamp> = None;
+        let mut consider = |moment: Timestamp| {
+            if moment > now && next.is_none_or(|n| moment < n) {
+                next = Some(moment);
+            }
+        };
+        let mut planned = Vec::new();
+        for instance in &self.instances {
+            planned.clear();
+            self.plan(engine, instance, now, &mut planned);
+            for p in &planned {
+                if p.moment > now && !self.handled.contains(&identity_hash(instance, p)) {
+                    consider(p.moment);
+                }
+            }
+            let workflow = &engine.workflows[instance.workflow];
+            for (index, state) in instance.deadlines.iter().enumerate() {
+                if instance.is_open() && workflow.deadlines[index].recurring.is_some() && state.status == DeadlineStatus::Open
+                    && let Some(current) = state.occurrences.last()
+                    && current.status == OccurrenceStatus::Open
+                {
+                    consider(calendar::send_moment(current.due.add_days(1), 0));
+                }
+            }
+        }
+        for (index, workflow) in engine.workflows.iter().enumerate() {
+            if let Some(day) = self.pending_date_start(engine, index, workflow) {
+                consider(calendar::send_moment(day, 0));
+            }
+        }
+        next
+    }
+
+    fn facts_for<'a>(&self, engine: &'a Engine) -> Facts<'a> {
+        Facts { birth: self.facts.birth, calendar: &engine.calendar }
+    }
+
+    fn plan(&self, engine: &Engine, instance: &Instance, horizon: Timestamp, out: &mut Vec<Planned>) {
+        let workflow = &engine.workflows[instance.workflow];
+        let calendar = engine.calendar_for(&self.gemeente);
+        schedule::plan(workflow, instance, &self.facts_for(engine), calendar, engine.settings.send_hour, horizon, out);
+    }
+
+    /// What the state says is due by `now` and has not been handled. When several of one
+    /// kind for one deadline are overdue for sending (a late event, a correction, a restart),
+    /// only the latest goes out: it carries the current state, and the rest would be noise.
+    fn due_notifications(&mut self, engine: &Engine, now: Timestamp) -> Vec<Notification> {
+        let today = calendar::local_day(now);
+        let mut out = Vec::new();
+        let mut planned = Vec::new();
+        for i in 0..self.instances.len() {
+            planned.clear();
+            self.plan(engine, &self.instances[i], now, &mut planned);
+            planned.retain(|p| p.moment <= now && !self.handled.contains(&identity_hash(&self.instances[i], p)));
+            planned.sort_by_key(|p| (p.deadline, p.occurrence, p.kind, p.moment, p.level, p.step));
+            let mut chosen: Vec<&Planned> = Vec::new();
+            let mut passed_over: Vec<u64> = Vec::new();
+            for group in planned.chunk_by(|a, b| (a.deadline, a.occurrence, a.kind) == (b.deadline, b.occurrence, b.kind)) {
+                let on_time: Vec<&Planned> = group.iter().filter(|p| p.moment == now).collect();
+                let keep: Vec<&Planned> = if !on_time.is_empty() {
+                    on_time
+                } else {
+                    group.last().into_iter().collect()
+                };
+                for p in group {
+                    let stale_reminder = p.kind == Kind::Reminder && p.due < today;
+                    if keep.iter().any(|k| std::ptr::eq(*k, p)) && !stale_reminder {
+                        chosen.push(p);
+                    } else {
+                        passed_over.push(identity_hash(&self.instances[i], p));
+                    }
+                }
+            }
+            let instance = &self.instances[i];
+            for p in chosen {
+                self.handled.insert(identity_hash(instance, p));
+                out.push(self.notification(engine, instance, p, now));
+            }
+            self.handled.extend(passed_over);
+        }
+        out
+    }
+
+    fn notification(&self, engine: &Engine, instance: &Instance, p: &Planned, now: Timestamp) -> Notification {
+        let workflow = &engine.workflows[instance.workflow];
+        let deadline = &workflow.deadlines[p.deadline];
+        let send_day = calendar::local_day(now);
+        let (to, template, dagen) = match p.kind {
+            Kind::Reminder => (
+                vec![deadline.owner.clone()],
+                deadline.messages.reminder.as_ref().or(workflow.messages.reminder.as_ref()).map_or(notification::DEFAULT_REMINDER, |t| t.0.as_str()),
+                send_day.days_until(p.due),
+            ),
+            _ => {
+                let step = &deadline.escalate[p.step];
+                let template = step.message.as_ref().or(deadline.messages.escalation.as_ref()).or(workflow.messages.escalation.as_ref());
+                (step.to.clone(), template.map_or(notification::DEFAULT_ESCALATION, |t| t.0.as_str()), p.due.days_until(send_day))
+            }
+        };
+        let message = notification::render(template, &MessageValues {
+            titel: &deadline.title,
+            workflow: &workflow.title,
+            casus: &self.case,
+            due: Some(p.due),
+            dagen,
+            niveau: p.level,
+            data: &instance.data,
+        });
+        Notification {
+            id: identity(instance, workflow, p, &p.step.to_string()).id(),
+            at: now,
+            kind: p.kind,
+            workflow: workflow.name.clone(),
+            instance: instance.id.clone(),
+            gemeente: self.gemeente.clone(),
+            case: self.case.clone(),
+            deadline: deadline.id.clone(),
+            due: Some(p.due),
+            to,
+            level: p.level,
+            message,
+        }
+    }
+
+    /// Moves time forward: starts on a date, and recurring deadlines that pass unmet.
+    fn advance(&mut self, engine: &Engine, now: Timestamp) {
+        if self.clock.is_some_and(|clock| clock >= now) {
+            return;
+        }
+        self.clock = Some(now);
+        let today = calendar::local_day(now);
+        self.start_on_dates(engine, today);
+        let facts = Facts { birth: self.facts.birth, calendar: &engine.calendar };
+        for instance in &mut self.instances {
+            if !instance.is_open() {
+                continue;
+            }
+            let workflow = &engine.workflows[instance.workflow];
+            for index in 0..workflow.deadlines.len() {
+                roll_recurring(workflow, instance, index, &facts, today);
+            }
+        }
+    }
+
+    /// The day a date-started workflow would start for this case, if it has not yet.
+    fn pending_date_start(&self, engine: &Engine, index: usize, workflow: &Workflow) -> Option<Day> {
+        if self.facts.closed {
+            return None;
+        }
+        let Trigger::Date { .. } = &workflow.start.trigger else { return None };
+        let previous = self.instances.iter().rev().find(|i| i.workflow == index);
+        let after = match previous.map(|i| i.status) {
+            None => None,
+            // Withdrawn (care stopped): a new period of care may start it again.
+            Some(Status::Cancelled(day)) => Some(day),
+            Some(_) => return None,
+        };
+        self.date_start(engine, workflow, after)
+    }
+
+    /// The start day of a date-started workflow under the current facts: the date itself, or
+    /// the first day in care after it (and before `until`) when `in_care` is required.
+    fn date_start(&self, engine: &Engine, workflow: &Workflow, after: Option<Day>) -> Option<Day> {
+        let Trigger::Date { on, until } = &workflow.start.trigger else { return None };
+        let birth = self.facts.birth?.full()?;
+        let params = engine.params(&self.gemeente, workflow, &Map::new());
+        let eval = |expr: &crate::workflow::DateExpr| -> Option<Day> {
+            let probe = Instance::new(String::new(), 0, workflow, None, birth, Timestamp::UNIX_EPOCH, Map::new(), params.clone());
+            let crate::workflow::Anchor::Birthday(age) = expr.anchor else { return None };
+            let from = engine.calendar.birthday(birth, age);
+            Some(expr.terms.iter().fold(from, |day, (sign, term)| match sign {
+                crate::workflow::Sign::Plus => probe.term(*term).add_to(day),
+                crate::workflow::Sign::Minus => probe.term(*term).subtract_from(day),
+            }))
+        };
+        let from = eval(on)?.max(after.unwrap_or(Day::from_number(i32::MIN)));
+        let until = until.as_ref().and_then(eval);
+        match workflow.start.in_care {
+            Some(true) => self.facts.first_day_in_care(from, until),
+            Some(false) => (!self.facts.in_care_on(from)).then_some(from),
+            None => until.is_none_or(|until| from < until).then_some(from),
+        }
+    }
+
+    fn start_on_dates(&mut self, engine: &Engine, today: Day) {
+        for (index, workflow) in engine.workflows.iter().enumerate() {
+            let Trigger::Date { .. } = &workflow.start.trigger else { continue };
+            // A correction of the birth date may move or undo a start.
+            if let Some(position) = self.instances.iter().rposition(|i| i.workflow == index && i.is_open()) {
+                let earlier_cancel = self.instances[..position].iter().rev().find(|i| i.workflow == index).and_then(|i| match i.status {
+                    Status::Cancelled(day) => Some(day),
+                    _ => None,
+                });
+                match self.date_start(engine, workflow, earlier_cancel) {
+                    Some(day) if day <= today => self.instances[position].start = day,
+                    _ => {
+                        self.instances.remove(position);
+                    }
+                }
+                continue;
+            }
+            if let Some(day) = self.pending_date_start(engine, index, workflow)
+                && day <= today
+            {
+                let params = engine.params(&self.gemeente, workflow, &Map::new());
+                let moment = calendar::send_moment(day, 0);
+                self.start_instance(engine, index, None, day, moment, Map::new(), params);
+            }
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)] // the parts of a new instance; called from two places
+    fn start_instance(&mut self, engine: &Engine, index: usize, key: Option<String>, start: Day, at: Timestamp, data: Map<String, serde_json::Value>, params: Vec<crate::calendar::Duration>) {
+        let workflow = &engine.workflows[index];
+        let mut id = format!("{}/{}/{}", workflow.name, self.gemeente, self.case);
+        if let Some(key) = &key {
+            id.push('/');
+            id.push_str(key);
+        }
+        let earlier = self.instances.iter().filter(|i| i.workflow == index && i.key == key).count();
+        if earlier > 0 {
+            id.push_str(&format!("#{}", earlier + 1));
+        }
+        let mut instance = Instance::new(id, index, workflow, key, start, at, data, params);
+        let facts = Facts { birth: self.facts.birth, calendar: &engine.calendar };
+        for (d, deadline) in workflow.deadlines.iter().enumerate() {
+            if deadline.recurring.is_some()
+                && let Some(due) = instance.first_occurrence(workflow, d, &facts)
+            {
+                instance.deadlines[d].occurrences.push(Occurrence { due, status: OccurrenceStatus::Open });
+            }
+        }
+        self.instances.push(instance);
+    }
+
+    /// Applies one event to the facts and the instances, collecting the signals it raises.
+    fn fold(&mut self, engine: &Engine, event: &Event, signals: &mut Vec<Notification>) {
+        let day = calendar::local_day(event.at);
+        self.update_facts(event, day);
+        if event.event_type == EventType::named("casus.gesloten") {
+            for instance in self.instances.iter_mut().filter(|i| i.is_open()) {
+                instance.status = Status::Cancelled(day);
+            }
+            return;
+        }
+        if matches!(event.event_type.name(), "casus.aangemeld" | "casus.gewijzigd")
+            && let Some(birth) = self.facts.birth
+            && birth.full().is_none()
+        {
+            self.signal_incomplete_birth_date(engine, event, signals);
+        }
+        let facts = Facts { birth: self.facts.birth, calendar: &engine.calendar };
+        for instance in self.instances.iter_mut().filter(|i| i.is_open()) {
+            let workflow = &engine.workflows[instance.workflow];
+            if let (InstanceKey::Data(field), Some(key)) = (&workflow.start.key, &instance.key)
+                && let Some(value) = event.data_text(field)
+                && &value != key
+            {
+                continue;
+            }
+            apply_to_instance(workflow, instance, event, day, &facts, &self.case, &self.gemeente, signals);
+        }
+        for (index, workflow) in engine.workflows.iter().enumerate() {
+            let Trigger::Event(start) = &workflow.start.trigger else { continue };
+            if !matches(start, event) {
+                continue;
+            }
+            if let Some(in_care) = workflow.start.in_care
+                && self.facts.in_care_on(day) != in_care
+            {
+                continue;
+            }
+            let key = match &workflow.start.key {
+                InstanceKey::Case => None,
+                InstanceKey::Data(field) => event.data_text(field),
+            };
+            if self.instances.iter().any(|i| i.workflow == index && i.key == key && i.is_open()) {
+                continue;
+            }
+            let params = engine.params(&self.gemeente, workflow, &event.data);
+            self.start_instance(engine, index, key, day, event.at, event.data.clone(), params);
+        }
+        self.start_on_dates(engine, day);
+    }
+
+    fn update_facts(&mut self, event: &Event, day: Day) {
+        match event.event_type.name() {
+            "casus.aangemeld" | "casus.gewijzigd" => {
+                if let Some(birth) = event.data.get("geboortedatum").and_then(|v| v.as_str()).and_then(BirthDate::parse) {
+                    self.facts.birth = Some(birth);
+                }
+                if let Some(p) = event.data_text("professional") {
+                    self.facts.professional = Some(p);
+                }
+                if let Some(t) = event.data_text("team") {
+                    self.facts.team = Some(t);
+                }
+                if event.event_type.name() == "casus.aangemeld" {
+                    self.facts.closed = false;
+                }
+            }
+            "casus.gesloten" => self.facts.closed = true,
+            "zorg.gestart" => {
+                if !self.facts.care.last().is_some_and(|p| p.end.is_none()) {
+                    self.facts.care.push(super::case::CarePeriod { start: day, end: None });
+                }
+            }
+            "zorg.beeindigd" => {
+                if let Some(period) = self.facts.care.last_mut().filter(|p| p.end.is_none()) {
+                    period.end = Some(day.max(period.start));
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn signal_incomplete_birth_date(&self, engine: &Engine, event: &Event, signals: &mut Vec<Notification>) {
+        for workflow in &engine.workflows {
+            if !matches!(workflow.start.trigger, Trigger::Date { .. }) {
+                continue;
+            }
+            let instance = format!("{}/{}/{}", workflow.name, self.gemeente, self.case);
+            let owner = workflow.deadlines.first().map(|d| d.owner.clone()).into_iter().collect();
+            signals.push(signal(&instance, workflow, "geboortedatum_onvolledig", &event.id, owner, notification::INCOMPLETE_BIRTH_DATE, (&self.gemeente, &self.case), &Map::new(), event.at));
+        }
+    }
+}
+
+#[allow(clippy::too_many_arguments)] // the fields of a notification record
+fn signal(instance: &str, workflow: &Workflow, name: &str, event_id: &str, to: Vec<String>, template: &str, (gemeente, case): (&str, &str), data: &Map<String, serde_json::Value>, at: Timestamp) -> Notification {
+    let identity = Identity { instance, deadline: name, occurrence: 0, due: None, kind: Kind::Signal, level: 0, detail: event_id };
+    let message = notification::render(template, &MessageValues { titel: &workflow.title, workflow: &workflow.title, casus: case, due: None, dagen: 0, niveau: 0, data });
+    Notification {
+        id: identity.id(),
+        at,
+        kind: Kind::Signal,
+        workflow: workflow.name.clone(),
+        instance: instance.to_string(),
+        gemeente: gemeente.to_string(),
+        case: case.to_string(),
+        deadline: name.to_string(),
+        due: None,
+        to,
+        level: 0,
+        message,
+    }
+}
+
+#[allow(clippy::too_many_arguments)] // the event, the instance and where they belong
+fn apply_to_instance(workflow: &Workflow, instance: &mut Instance, event: &Event, day: Day, facts: &Facts<'_>, case: &str, gemeente: &str, signals: &mut Vec<Notification>) {
+    if matches_any(&workflow.cancel_on, event) {
+        instance.status = Status::Cancelled(day);
+        return;
+    }
+    for (index, deadline) in workflow.deadlines.iter().enumerate() {
+        if instance.deadlines[index].status != DeadlineStatus::Open {
+            continue;
+        }
+        if matches_any(&deadline.met_by, event) {
+            if deadline.recurring.is_some() {
+                meet_occurrence(workflow, instance, index, day, facts);
+            } else {
+                instance.deadlines[index].status = DeadlineStatus::Met(day);
+            }
+            continue;
+        }
+        if matches_any(&deadline.cancel_on, event) {
+            instance.deadlines[index].status = DeadlineStatus::Cancelled(day);
+            continue;
+        }
+        if let Some(suspension) = &deadline.suspend {
+            let state = &mut instance.deadlines[index];
+            if matches(&suspension.on, event) && state.suspended_since.is_none() {
+                state.suspended_since = Some(day);
+            } else if matches(&suspension.resume_on, event)
+                && let Some(since) = state.suspended_since.take()
+            {
+                state.suspended_days += since.days_until(day);
+            }
+        }
+        if let Some(extension) = &deadline.extend
+            && matches(&extension.on, event)
+        {
+            let state = &mut instance.deadlines[index];
+            if !extension.once || state.extensions == 0 {
+                state.extensions += 1;
+            }
+        }
+    }
+    for s in &workflow.signals {
+        if matches(&s.on, event) {
+            signals.push(signal(&instance.id, workflow, &s.id, &event.id, s.to.clone(), &s.message.0, (gemeente, case), &instance.data, event.at));
+        }
+    }
+    if matches_any(&workflow.ends_on, event) {
+        instance.status = Status::Ended(day);
+        return;
+    }
+    complete_when_settled(workflow, instance, day);
+}
+
+/// An instance whose deadlines are all met or cancelled has nothing left to watch.
+fn complete_when_settled(workflow: &Workflow, instance: &mut Instance, day: Day) {
+    let settled = instance.deadlines.iter().enumerate().all(|(index, state)| match state.status {
+        DeadlineStatus::Open => workflow.deadlines[index].recurring.is_some() && state.occurrences.is_empty(),
+        _ => true,
+    });
+    if settled && instance.is_open() {
+        instance.status = Status::Ended(day);
+    }
+}
+
+/// A contact meets every open or missed occurrence; the next is due one interval after it,
+/// unless that is past the follow-up period.
+fn meet_occurrence(workflow: &Workflow, instance: &mut Instance, index: usize, day: Day, facts: &Facts<'_>) {
+    let Some(recurrence) = &workflow.deadlines[index].recurring else { return };
+    let limit = instance.recurrence_limit(workflow, index, facts);
+    let every = instance.term(recurrence.every);
+    let state = &mut instance.deadlines[index];
+    for occurrence in &mut state.occurrences {
+        if matches!(occurrence.status, OccurrenceStatus::Open | OccurrenceStatus::Missed) {
+            occurrence.status = OccurrenceStatus::Met(day);
+        }
+    }
+    let next = every.add_to(day);
+    if limit.is_none_or(|limit| next <= limit) {
+        state.occurrences.push(Occurrence { due: next, status: OccurrenceStatus::Open });
+    } else {
+        state.status = DeadlineStatus::Met(day);
+        complete_when_settled(workflow, instance, day);
+    }
+}
+
+/// A recurring deadline whose current occurrence passed unmet: it is missed (and escalates),
+/// an earlier missed one is superseded, and the next is due one interval after the missed date.
+fn roll_recurring(workflow: &Workflow, instance: &mut Instance, index: usize, facts: &Facts<'_>, today: Day) {
+    let Some(recurrence) = &workflow.deadlines[index].recurring else { return };
+    if instance.deadlines[index].status != DeadlineStatus::Open {
+        return;
+    }
+    let limit = instance.recurrence_limit(workflow, index, facts);
+    let every = instance.term(recurrence.every);
+    let state = &mut instance.deadlines[index];
+    while let Some(current) = state.occurrences.last().copied()
+        && current.status == OccurrenceStatus::Open
+        && current.due < today
+    {
+        for occurrence in &mut state.occurrences {
+            if occurrence.status == OccurrenceStatus::Missed {
+                occurrence.status = OccurrenceStatus::Superseded;
+            }
+        }
+        let last = state.occurrences.len() - 1;
+        state.occurrences[last].status = OccurrenceStatus::Missed;
+        let next = every.add_to(current.due);
+        if limit.is_none_or(|limit| next <= limit) {
+            state.occurrences.push(Occurrence { due: next, status: OccurrenceStatus::Open });
+        }
+    }
+}
+
+fn identity<'a>(instance: &'a Instance, workflow: &'a Workflow, p: &Planned, detail: &'a str) -> Identity<'a> {
+    Identity {
+        instance: &instance.id,
+        deadline: &workflow.deadlines[p.deadline].id,
+        occurrence: p.occurrence,
+        due: Some(p.due),
+        kind: p.kind,
+        level: p.level,
+        detail,
+    }
+}
+
+/// A cheap in-memory key for the handled set; the public id is SHA-256 and only made on send.
+fn identity_hash(instance: &Instance, p: &Planned) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut hasher = std::hash::DefaultHasher::new();
+    (&instance.id, p.deadline, p.occurrence, p.due, p.kind, p.level, p.step).hash(&mut hasher);
+    hasher.finish()
+}
+
+fn hash_id(id: &str) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut hasher = std::hash::DefaultHasher::new();
+    id.hash(&mut hasher);
+    hasher.finish()
+}

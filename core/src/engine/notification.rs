@@ -1,0 +1,167 @@
+//! The notification record of the contract (DESIGN.md, "Notifications"), its deterministic id
+//! and its Dutch message text.
+
+use jiff::Timestamp;
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+
+use crate::calendar::{self, Day};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Kind {
+    Reminder,
+    Escalation,
+    Signal,
+}
+
+/// One reminder, escalation or signal: the same record in `simulate`, the store and delivery.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Notification {
+    pub id: String,
+    #[serde(serialize_with = "serialize_moment")]
+    pub at: Timestamp,
+    pub kind: Kind,
+    pub workflow: String,
+    pub instance: String,
+    pub gemeente: String,
+    pub case: String,
+    /// The deadline id; for a signal, the signal's name.
+    pub deadline: String,
+    /// The due date; absent for signals.
+    pub due: Option<Day>,
+    pub to: Vec<String>,
+    pub level: u32,
+    pub message: String,
+}
+
+fn serialize_moment<S: serde::Serializer>(moment: &Timestamp, serializer: S) -> Result<S::Ok, S::Error> {
+    serializer.serialize_str(&calendar::format_timestamp(*moment))
+}
+
+/// What makes a notification the same notification: receivers deduplicate on the id made from
+/// this, so it must not contain anything that changes between a send and a retry.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Identity<'a> {
+    pub instance: &'a str,
+    pub deadline: &'a str,
+    /// Recurring deadlines: which occurrence; 0 otherwise.
+    pub occurrence: u32,
+    /// The due date it was computed for: a due date that moves (a correction, an extension)
+    /// makes a new notification.
+    pub due: Option<Day>,
+    pub kind: Kind,
+    pub level: u32,
+    /// Which reminder of the deadline (0 for the first in the list), or for a signal the id of
+    /// the event that raised it.
+    pub detail: &'a str,
+}
+
+impl Identity<'_> {
+    /// 128 bits of SHA-256 over the fields, hex: stable across versions and platforms.
+    pub fn id(&self) -> String {
+        let mut hasher = Sha256::new();
+        for part in [self.instance, self.deadline, self.detail] {
+            hasher.update(part.as_bytes());
+            hasher.update([0]);
+        }
+        hasher.update(self.occurrence.to_le_bytes());
+        hasher.update(self.due.map_or(i32::MIN, Day::number).to_le_bytes());
+        hasher.update([self.kind as u8]);
+        hasher.update(self.level.to_le_bytes());
+        let digest = hasher.finalize();
+        digest[..16].iter().map(|b| format!("{b:02x}")).collect()
+    }
+}
+
+const MONTHS: [&str; 12] = [
+    "januari", "februari", "maart", "april", "mei", "juni", "juli", "augustus", "september", "oktober",
+    "november", "december",
+];
+
+/// `28 april 2027`.
+pub fn dutch_date(day: Day) -> String {
+    let (year, month, day) = day.ymd();
+    format!("{day} {} {year}", MONTHS[month as usize - 1])
+}
+
+/// The values a message template can use.
+pub struct MessageValues<'a> {
+    pub titel: &'a str,
+    pub workflow: &'a str,
+    pub casus: &'a str,
+    pub due: Option<Day>,
+    pub dagen: i32,
+    pub niveau: u32,
+    pub data: &'a serde_json::Map<String, serde_json::Value>,
+}
+
+/// Fills the placeholders; the workflow reader has checked that each one exists.
+pub fn render(template: &str, values: &MessageValues<'_>) -> String {
+    let mut out = String::with_capacity(template.len() + 32);
+    let mut rest = template;
+    while let Some(open) = rest.find('{') {
+        out.push_str(&rest[..open]);
+        let Some(close) = rest[open..].find('}') else { break };
+        let name = &rest[open + 1..open + close];
+        match name {
+            "titel" => out.push_str(values.titel),
+            "workflow" => out.push_str(values.workflow),
+            "casus" => out.push_str(values.casus),
+            "datum" => out.push_str(&values.due.map(dutch_date).unwrap_or_default()),
+            "dagen" => out.push_str(&values.dagen.to_string()),
+            "niveau" => out.push_str(&values.niveau.to_string()),
+            other => {
+                let field = other.strip_prefix("data.").unwrap_or(other);
+                out.push_str(&crate::event::data_text(values.data, field).unwrap_or_default());
+            }
+        }
+        rest = &rest[open + close + 1..];
+    }
+    out.push_str(rest);
+    out
+}
+
+pub const DEFAULT_REMINDER: &str = "Herinnering: {titel} ({workflow}, casus {casus}) moet uiterlijk {datum} gebeuren; nog {dagen} dagen.";
+pub const DEFAULT_ESCALATION: &str = "Termijn verstreken: {titel} ({workflow}, casus {casus}) had uiterlijk {datum} moeten gebeuren; {dagen} dagen over tijd.";
+pub const INCOMPLETE_BIRTH_DATE: &str = "De geboortedatum van casus {casus} is onvolledig, zodat '{workflow}' niet berekend kan worden. Vul de geboortedatum aan met casus.gewijzigd.";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_are_stable_and_distinct() {
+        let identity = Identity {
+            instance: "klachttermijnen/GM0150/C-1/K-9",
+            deadline: "in_behandeling",
+            occurrence: 0,
+            due: "2027-04-27".parse().ok(),
+            kind: Kind::Reminder,
+            level: 0,
+            detail: "0",
+        };
+        assert_eq!(identity.id(), identity.clone().id());
+        assert_eq!(identity.id().len(), 32);
+        assert_ne!(identity.id(), Identity { level: 1, kind: Kind::Escalation, ..identity.clone() }.id());
+        assert_ne!(identity.id(), Identity { detail: "1", ..identity.clone() }.id());
+    }
+
+    #[test]
+    fn renders_dutch_messages() {
+        let data = serde_json::json!({"klacht_id": "K-9"});
+        let values = MessageValues {
+            titel: "Klacht in behandeling nemen",
+            workflow: "Klachtbehandeling jeugdhulp",
+            casus: "C-1",
+            due: "2027-04-27".parse().ok(),
+            dagen: 3,
+            niveau: 0,
+            data: data.as_object().unwrap(),
+        };
+        assert_eq!(
+            render("{titel} voor klacht {data.klacht_id} uiterlijk {datum} ({dagen} dagen)", &values),
+            "Klacht in behandeling nemen voor klacht K-9 uiterlijk 27 april 2027 (3 dagen)"
+        );
+    }
+}

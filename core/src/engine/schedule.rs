@@ -1,0 +1,81 @@
+//! When each reminder and escalation of an instance goes out (DESIGN.md, "Timing"):
+//! at the send hour on working days; a reminder that would fall on a free day goes out on the
+//! working day before, an escalation on the working day after; level 1 on the first working day
+//! after the due date.
+
+use jiff::Timestamp;
+
+use crate::calendar::{self, Calendar, Day};
+use crate::workflow::Workflow;
+
+use super::instance::{DeadlineStatus, Facts, Instance, OccurrenceStatus};
+use super::notification::Kind;
+
+/// A notification the instance's state calls for at `moment`.
+#[derive(Clone, Debug)]
+pub struct Planned {
+    pub moment: Timestamp,
+    pub kind: Kind,
+    pub level: u32,
+    pub deadline: usize,
+    pub occurrence: u32,
+    pub due: Day,
+    /// Reminders: index into `remind`. Escalations: index into `escalate` (repeats: the last).
+    pub step: usize,
+}
+
+/// Every planned notification of `instance` up to `horizon`, plus for each chain the first one
+/// after it (so the caller can know when to wake up next). Repeating escalations are generated
+/// only that far.
+pub fn plan(workflow: &Workflow, instance: &Instance, facts: &Facts<'_>, calendar: &Calendar, send_hour: u8, horizon: Timestamp, out: &mut Vec<Planned>) {
+    if !instance.is_open() {
+        return;
+    }
+    for (index, state) in instance.deadlines.iter().enumerate() {
+        if state.status != DeadlineStatus::Open {
+            continue;
+        }
+        if state.occurrences.is_empty() {
+            if let Some(due) = instance.due(workflow, index, facts) {
+                plan_due(workflow, instance, index, 0, due, calendar, send_hour, horizon, out);
+            }
+            continue;
+        }
+        for (n, occurrence) in state.occurrences.iter().enumerate() {
+            if matches!(occurrence.status, OccurrenceStatus::Open | OccurrenceStatus::Missed) {
+                plan_due(workflow, instance, index, n as u32, occurrence.due, calendar, send_hour, horizon, out);
+            }
+        }
+    }
+}
+
+#[allow(clippy::too_many_arguments)] // one call site; a struct for these would only rename them
+fn plan_due(workflow: &Workflow, instance: &Instance, index: usize, occurrence: u32, due: Day, calendar: &Calendar, send_hour: u8, horizon: Timestamp, out: &mut Vec<Planned>) {
+    let deadline = &workflow.deadlines[index];
+    let planned = |moment, kind, level, step| Planned { moment, kind, level, deadline: index, occurrence, due, step };
+    for (step, before) in deadline.remind.iter().enumerate() {
+        let day = calendar.working_day_on_or_before(before.subtract_from(due));
+        // A reminder meant for before the instance existed has nothing to remind of.
+        if day >= instance.start {
+            out.push(planned(calendar::send_moment(day, send_hour), Kind::Reminder, 0, step));
+        }
+    }
+    let missed = due.add_days(1);
+    for (step, escalation) in deadline.escalate.iter().enumerate() {
+        let first = escalation.after.add_to(missed);
+        let day = calendar.working_day_on_or_after(first);
+        let moment = calendar::send_moment(day, send_hour);
+        out.push(planned(moment, Kind::Escalation, step as u32 + 1, step));
+        let Some(repeat) = escalation.repeat else { continue };
+        let mut level = step as u32 + 1;
+        let mut moment = moment;
+        let mut k = 0;
+        while moment <= horizon {
+            k += 1;
+            level += 1;
+            let day = calendar.working_day_on_or_after(repeat.times(k).add_to(first));
+            moment = calendar::send_moment(day, send_hour);
+            out.push(planned(moment, Kind::Escalation, level, step));
+        }
+    }
+}

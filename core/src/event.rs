@@ -1,0 +1,460 @@
+//! Events: the input of Waakvlam, their vocabulary and their validation.
+//!
+//! An event is checked completely before anything accepts it (DESIGN.md, "Events"): a known type,
+//! every field present and well-formed, the data fields that type needs, and no BSN-like number
+//! anywhere a BSN does not belong. The checks return every problem of one event at once.
+
+use std::fmt;
+
+use jiff::Timestamp;
+use serde_json::{Map, Value};
+
+use crate::calendar::{self, Day};
+
+/// What kind of value a data field holds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FieldKind {
+    /// Free text (an id, a code).
+    Text,
+    /// YYYY-MM-DD.
+    Date,
+    /// A birth date: YYYY-MM-DD, or YYYY-MM / YYYY when the day or month is unknown (iJw COD170).
+    BirthDate,
+    /// true or false.
+    Boolean,
+    /// A two-digit JZ588 reason code ("31"); a number is accepted and read as its digits.
+    ReasonCode,
+    /// One of a fixed list.
+    OneOf(&'static [&'static str]),
+}
+
+#[derive(Clone, Copy, Debug)]
+pub struct DataField {
+    pub name: &'static str,
+    pub kind: FieldKind,
+    pub required: bool,
+}
+
+/// One type of the shipped vocabulary (DESIGN.md, "Shipped vocabulary").
+#[derive(Debug)]
+pub struct EventSpec {
+    pub name: &'static str,
+    pub fields: &'static [DataField],
+}
+
+const fn field(name: &'static str, kind: FieldKind, required: bool) -> DataField {
+    DataField { name, kind, required }
+}
+
+pub const ROUTES: &[&str] = &["verlengde_jeugdhulp", "wmo", "wlz", "zvw", "geen"];
+
+const CASE_FACTS: &[DataField] = &[
+    field("geboortedatum", FieldKind::BirthDate, true),
+    field("professional", FieldKind::Text, false),
+    field("team", FieldKind::Text, false),
+];
+const CASE_CORRECTION: &[DataField] = &[
+    field("geboortedatum", FieldKind::BirthDate, false),
+    field("professional", FieldKind::Text, false),
+    field("team", FieldKind::Text, false),
+];
+const KLACHT: &[DataField] = &[field("klacht_id", FieldKind::Text, true)];
+const MELDING: &[DataField] = &[field("melding_id", FieldKind::Text, true)];
+const BEZWAAR: &[DataField] = &[field("bezwaar_id", FieldKind::Text, true)];
+
+/// The shipped vocabulary. Its order is the order of [`EventType`] indices.
+pub static VOCABULARY: &[EventSpec] = &[
+    EventSpec { name: "casus.aangemeld", fields: CASE_FACTS },
+    EventSpec { name: "casus.gewijzigd", fields: CASE_CORRECTION },
+    EventSpec { name: "casus.gesloten", fields: &[] },
+    EventSpec { name: "zorg.gestart", fields: &[] },
+    EventSpec { name: "zorg.beeindigd", fields: &[field("reden", FieldKind::ReasonCode, true)] },
+    EventSpec { name: "toekomstplan.opgesteld", fields: &[] },
+    EventSpec {
+        name: "overdracht.perspectief_bepaald",
+        fields: &[field("route", FieldKind::OneOf(ROUTES), true)],
+    },
+    EventSpec { name: "overdracht.aanvraag_ingediend", fields: &[] },
+    EventSpec { name: "overdracht.afgerond", fields: &[] },
+    EventSpec { name: "nazorg.contact", fields: &[] },
+    EventSpec { name: "nazorg.signaal", fields: &[] },
+    EventSpec { name: "klacht.ingediend", fields: KLACHT },
+    EventSpec { name: "klacht.in_behandeling", fields: KLACHT },
+    EventSpec { name: "klacht.verdaagd", fields: KLACHT },
+    EventSpec { name: "klacht.afgerond", fields: KLACHT },
+    EventSpec { name: "klacht.ingetrokken", fields: KLACHT },
+    EventSpec { name: "veiligthuis.melding", fields: MELDING },
+    EventSpec { name: "veiligthuis.besluit_onderzoek", fields: MELDING },
+    EventSpec { name: "veiligthuis.beoordeeld", fields: MELDING },
+    EventSpec {
+        name: "bezwaar.ingediend",
+        fields: &[
+            field("bezwaar_id", FieldKind::Text, true),
+            field("bekendgemaakt", FieldKind::Date, true),
+            field("adviescommissie", FieldKind::Boolean, true),
+        ],
+    },
+    EventSpec { name: "bezwaar.verzuim", fields: BEZWAAR },
+    EventSpec { name: "bezwaar.hersteld", fields: BEZWAAR },
+    EventSpec { name: "bezwaar.verdaagd", fields: BEZWAAR },
+    EventSpec { name: "bezwaar.beslist", fields: BEZWAAR },
+];
+
+/// An event type of the vocabulary, by index into [`VOCABULARY`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct EventType(u8);
+
+impl EventType {
+    pub fn from_name(name: &str) -> Option<EventType> {
+        VOCABULARY
+            .iter()
+            .position(|spec| spec.name == name)
+            .map(|i| EventType(i as u8))
+    }
+
+    /// A type that must exist; for code that names the shipped vocabulary.
+    pub fn named(name: &str) -> EventType {
+        EventType::from_name(name).unwrap_or_else(|| panic!("'{name}' is not in the vocabulary"))
+    }
+
+    pub fn name(self) -> &'static str {
+        VOCABULARY[self.0 as usize].name
+    }
+
+    pub fn spec(self) -> &'static EventSpec {
+        &VOCABULARY[self.0 as usize]
+    }
+
+    pub fn all() -> impl Iterator<Item = EventType> {
+        (0..VOCABULARY.len()).map(|i| EventType(i as u8))
+    }
+}
+
+impl fmt::Display for EventType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// A validated event. `data` holds the normalised data fields (reason codes as strings).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Event {
+    pub id: String,
+    pub event_type: EventType,
+    pub gemeente: String,
+    pub case: String,
+    pub at: Timestamp,
+    pub data: Map<String, Value>,
+}
+
+impl Event {
+    /// A data field as text, for keys and conditions: strings as they are, numbers and booleans
+    /// as JSON writes them.
+    pub fn data_text(&self, name: &str) -> Option<String> {
+        data_text(&self.data, name)
+    }
+
+    pub fn data_day(&self, name: &str) -> Option<Day> {
+        self.data.get(name)?.as_str()?.parse().ok()
+    }
+}
+
+pub fn data_text(data: &Map<String, Value>, name: &str) -> Option<String> {
+    match data.get(name)? {
+        Value::String(text) => Some(text.clone()),
+        Value::Number(number) => Some(number.to_string()),
+        Value::Bool(flag) => Some(flag.to_string()),
+        _ => None,
+    }
+}
+
+/// A birth date as the source gives it; never completed by guessing (DOMAIN.md).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BirthDate {
+    Full(Day),
+    /// Day unknown.
+    YearMonth(i32, u32),
+    /// Day and month unknown.
+    Year(i32),
+}
+
+impl BirthDate {
+    pub fn parse(text: &str) -> Option<BirthDate> {
+        if let Ok(day) = text.parse::<Day>() {
+            return Some(BirthDate::Full(day));
+        }
+        let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+        match text.split('-').collect::<Vec<_>>().as_slice() {
+            [year] if year.len() == 4 && digits(year) => Some(BirthDate::Year(year.parse().ok()?)),
+            [year, month] if year.len() == 4 && month.len() == 2 && digits(year) && digits(month) => {
+                let month: u32 = month.parse().ok()?;
+                let year: i32 = year.parse().ok()?;
+                (1..=12).contains(&month).then_some(BirthDate::YearMonth(year, month))
+            }
+            _ => None,
+        }
+    }
+
+    pub fn full(self) -> Option<Day> {
+        match self {
+            BirthDate::Full(day) => Some(day),
+            _ => None,
+        }
+    }
+}
+
+/// Why an event was refused; every problem of the event, each a sentence for the sender.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{}", .problems.join("; "))]
+pub struct EventError {
+    pub problems: Vec<String>,
+}
+
+const TOP_LEVEL: &[&str] = &["id", "type", "gemeente", "case", "at", "data"];
+
+/// Checks one event as it arrives (a JSON value) and returns it validated.
+pub fn validate(value: &Value) -> Result<Event, EventError> {
+    let mut problems = Vec::new();
+    let Some(object) = value.as_object() else {
+        return Err(EventError {
+            problems: vec!["an event is a JSON object with id, type, gemeente, case, at and data".into()],
+        });
+    };
+    for key in object.keys() {
+        if !TOP_LEVEL.contains(&key.as_str()) {
+            problems.push(match crate::suggest::closest(key, TOP_LEVEL.iter().copied()) {
+                Some(near) => format!("unknown field '{key}' (did you mean '{near}'?)"),
+                None => format!("unknown field '{key}'; an event has {}", TOP_LEVEL.join(", ")),
+            });
+        }
+    }
+    let mut text = |name: &str| -> Option<String> {
+        match object.get(name) {
+            Some(Value::String(text)) if !text.trim().is_empty() => Some(text.clone()),
+            Some(Value::String(_)) => {
+                problems.push(format!("'{name}' is empty"));
+                None
+            }
+            Some(_) => {
+                problems.push(format!("'{name}' must be a string"));
+                None
+            }
+            None => {
+                problems.push(format!("missing field '{name}'"));
+                None
+            }
+        }
+    };
+    let id = text("id");
+    let type_name = text("type");
+    let gemeente = text("gemeente");
+    let case = text("case");
+    let at = text("at");
+
+    let event_type = type_name.as_deref().and_then(|name| {
+        let found = EventType::from_name(name);
+        if found.is_none() {
+            problems.push(match crate::suggest::closest(name, VOCABULARY.iter().map(|s| s.name)) {
+                Some(near) => format!("unknown event type '{name}' (did you mean '{near}'?)"),
+                None => format!("unknown event type '{name}'"),
+            });
+        }
+        found
+    });
+    if let Some(gemeente) = &gemeente
+        && !is_gemeente_code(gemeente)
+    {
+        problems.push(format!(
+            "'gemeente' must be a CBS code such as GM0150, not '{gemeente}'"
+        ));
+    }
+    if let Some(case) = &case
+        && has_bsn_like_number(case)
+    {
+        problems.push(
+            "'case' holds a 9-digit number that may be a BSN; use the pseudonymous case id".into(),
+        );
+    }
+    let at = at.and_then(|at| match calendar::parse_timestamp(&at) {
+        Ok(moment) => Some(moment),
+        Err(_) => {
+            problems.push(format!(
+                "'at' must be RFC 3339 with an offset, for example 2027-04-13T10:15:00+02:00, not '{at}'"
+            ));
+            None
+        }
+    });
+    let data = match object.get("data") {
+        None | Some(Value::Null) => Map::new(),
+        Some(Value::Object(data)) => data.clone(),
+        Some(_) => {
+            problems.push("'data' must be a JSON object".into());
+            Map::new()
+        }
+    };
+    let data = match event_type {
+        Some(event_type) => check_data(event_type, data, &mut problems),
+        None => data,
+    };
+    match (id, event_type, gemeente, case, at) {
+        (Some(id), Some(event_type), Some(gemeente), Some(case), Some(at)) if problems.is_empty() => {
+            Ok(Event { id, event_type, gemeente, case, at, data })
+        }
+        _ => Err(EventError { problems }),
+    }
+}
+
+fn check_data(event_type: EventType, mut data: Map<String, Value>, problems: &mut Vec<String>) -> Map<String, Value> {
+    let type_name = event_type.name();
+    for field in event_type.spec().fields {
+        let Some(value) = data.get(field.name) else {
+            if field.required {
+                problems.push(format!("{type_name} needs data.{}", field.name));
+            }
+            continue;
+        };
+        let name = field.name;
+        let normalised = match (field.kind, value) {
+            (FieldKind::Text, Value::String(_)) => None,
+            (FieldKind::Date, Value::String(text)) if text.parse::<Day>().is_ok() => None,
+            (FieldKind::BirthDate, Value::String(text)) if BirthDate::parse(text).is_some() => None,
+            (FieldKind::Boolean, Value::Bool(_)) => None,
+            (FieldKind::ReasonCode, Value::String(text)) if is_reason_code(text) => None,
+            (FieldKind::ReasonCode, Value::Number(number)) if is_reason_code(&format!("{number:0>2}")) => {
+                Some(Value::String(format!("{number:0>2}")))
+            }
+            (FieldKind::OneOf(allowed), Value::String(text)) if allowed.contains(&text.as_str()) => None,
+            (kind, _) => {
+                problems.push(format!("data.{name} {}", expectation(kind)));
+                continue;
+            }
+        };
+        if let Some(normalised) = normalised {
+            data.insert(name.to_string(), normalised);
+        }
+    }
+    for (name, value) in &data {
+        if value_has_bsn_like_number(value) {
+            problems.push(format!(
+                "data.{name} holds a 9-digit number that may be a BSN; Waakvlam never stores a BSN"
+            ));
+        }
+    }
+    data
+}
+
+fn expectation(kind: FieldKind) -> String {
+    match kind {
+        FieldKind::Text => "must be a string".into(),
+        FieldKind::Date => "must be a date YYYY-MM-DD".into(),
+        FieldKind::BirthDate => {
+            "must be a date YYYY-MM-DD, or YYYY-MM or YYYY when the day or month is unknown".into()
+        }
+        FieldKind::Boolean => "must be true or false".into(),
+        FieldKind::ReasonCode => "must be a two-digit JZ588 reason code such as \"31\"".into(),
+        FieldKind::OneOf(allowed) => format!("must be one of {}", allowed.join(", ")),
+    }
+}
+
+fn is_reason_code(text: &str) -> bool {
+    text.len() == 2 && text.bytes().all(|b| b.is_ascii_digit())
+}
+
+pub fn is_gemeente_code(code: &str) -> bool {
+    code.len() == 6 && code.starts_with("GM") && code[2..].bytes().all(|b| b.is_ascii_digit())
+}
+
+/// True when `text` holds a run of exactly nine digits: the shape of a BSN. The eleven-test is
+/// not applied on purpose: a mistyped BSN is still a BSN.
+pub fn has_bsn_like_number(text: &str) -> bool {
+    text.as_bytes()
+        .split(|b| !b.is_ascii_digit())
+        .any(|run| run.len() == 9)
+}
+
+fn value_has_bsn_like_number(value: &Value) -> bool {
+    match value {
+        Value::String(text) => has_bsn_like_number(text),
+        Value::Number(number) => has_bsn_like_number(&number.to_string()),
+        Value::Array(items) => items.iter().any(value_has_bsn_like_number),
+        Value::Object(map) => map.values().any(value_has_bsn_like_number),
+        _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn refused(value: Value) -> Vec<String> {
+        validate(&value).unwrap_err().problems
+    }
+
+    #[test]
+    fn accepts_the_example_of_the_contract() {
+        let event = validate(&json!({"id": "e-17", "type": "klacht.ingediend", "gemeente": "GM0150",
+            "case": "C-1", "at": "2027-04-13T10:15:00+02:00", "data": {"klacht_id": "K-9"}}))
+        .unwrap();
+        assert_eq!(event.event_type.name(), "klacht.ingediend");
+        assert_eq!(event.data_text("klacht_id").as_deref(), Some("K-9"));
+    }
+
+    #[test]
+    fn reports_every_problem_at_once() {
+        assert_eq!(
+            refused(json!({"id": "e-1", "type": "klacht.ingedient", "gemeente": "Deventer",
+                "case": "123456782", "at": "13-04-2027"})),
+            vec![
+                "unknown event type 'klacht.ingedient' (did you mean 'klacht.ingediend'?)",
+                "'gemeente' must be a CBS code such as GM0150, not 'Deventer'",
+                "'case' holds a 9-digit number that may be a BSN; use the pseudonymous case id",
+                "'at' must be RFC 3339 with an offset, for example 2027-04-13T10:15:00+02:00, not '13-04-2027'",
+            ]
+        );
+    }
+
+    #[test]
+    fn checks_the_data_of_each_type() {
+        assert_eq!(
+            refused(json!({"id": "e-2", "type": "bezwaar.ingediend", "gemeente": "GM0150", "case": "C-1",
+                "at": "2027-04-13T10:15:00+02:00", "data": {"bezwaar_id": "B-1", "bekendgemaakt": "2027-02-30"}})),
+            vec![
+                "data.bekendgemaakt must be a date YYYY-MM-DD",
+                "bezwaar.ingediend needs data.adviescommissie",
+            ]
+        );
+        assert_eq!(
+            refused(json!({"id": "e-3", "type": "zorg.beeindigd", "gemeente": "GM0150", "case": "C-1",
+                "at": "2027-04-13T10:15:00+02:00", "data": {"reden": "volgens plan"}})),
+            vec!["data.reden must be a two-digit JZ588 reason code such as \"31\""]
+        );
+    }
+
+    #[test]
+    fn normalises_a_numeric_reason_code() {
+        let event = validate(&json!({"id": "e-4", "type": "zorg.beeindigd", "gemeente": "GM0158", "case": "C-1",
+            "at": "2027-04-13T10:15:00+02:00", "data": {"reden": 31}})).unwrap();
+        assert_eq!(event.data_text("reden").as_deref(), Some("31"));
+    }
+
+    #[test]
+    fn refuses_a_bsn_anywhere_in_the_data() {
+        assert_eq!(
+            refused(json!({"id": "e-5", "type": "nazorg.contact", "gemeente": "GM0158", "case": "C-1",
+                "at": "2027-04-13T10:15:00+02:00", "data": {"notitie": "bsn 123456782"}})),
+            vec!["data.notitie holds a 9-digit number that may be a BSN; Waakvlam never stores a BSN"]
+        );
+        assert!(!has_bsn_like_number("C-12345678"));
+        assert!(!has_bsn_like_number("C-1234567890"));
+        assert!(has_bsn_like_number("x123456789y"));
+    }
+
+    #[test]
+    fn partial_birth_dates_are_kept_as_partial() {
+        assert_eq!(BirthDate::parse("2011-05"), Some(BirthDate::YearMonth(2011, 5)));
+        assert_eq!(BirthDate::parse("2011"), Some(BirthDate::Year(2011)));
+        assert_eq!(BirthDate::parse("2011-13"), None);
+        assert_eq!(BirthDate::parse("2011-05-00"), None);
+    }
+}

@@ -1,0 +1,225 @@
+//! The validated workflow model: what the engine runs. Built only by `build`, so every name in
+//! it refers to something that exists (parameters, deadlines, dates and roles are indices or
+//! checked names) and every term is a parsed [`Duration`].
+
+use std::collections::BTreeMap;
+
+use crate::calendar::{Duration, TermRule};
+use crate::event::EventType;
+
+#[derive(Clone, Debug)]
+pub struct Workflow {
+    pub name: String,
+    pub title: String,
+    pub source: Option<String>,
+    /// Role id -> Dutch description. Every role used below is declared here.
+    pub roles: BTreeMap<String, String>,
+    pub start: Start,
+    /// Parameters with their defaults, in file order; [`Term::Param`] indexes into this.
+    pub params: Vec<Param>,
+    /// Named intermediate dates, in an order where each only refers to earlier ones.
+    pub dates: Vec<NamedDate>,
+    pub deadlines: Vec<Deadline>,
+    pub signals: Vec<Signal>,
+    /// Events that complete the instance.
+    pub ends_on: Vec<EventMatch>,
+    /// Events that withdraw the instance (a complaint withdrawn, a message retracted).
+    pub cancel_on: Vec<EventMatch>,
+    pub messages: Messages,
+}
+
+#[derive(Clone, Debug)]
+pub struct Param {
+    pub name: String,
+    pub default: Duration,
+}
+
+#[derive(Clone, Debug)]
+pub struct Start {
+    pub trigger: Trigger,
+    /// Only while the young person is in care (true) or not in care (false).
+    pub in_care: Option<bool>,
+    pub key: InstanceKey,
+}
+
+#[derive(Clone, Debug)]
+pub enum Trigger {
+    /// When a matching event arrives.
+    Event(EventMatch),
+    /// On a date derived from the case's facts. When the condition does not hold on that date
+    /// but starts to hold before `until` (care starts later), the instance starts then.
+    Date { on: DateExpr, until: Option<DateExpr> },
+}
+
+/// One instance per case, or one per value of a data field of the start event.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum InstanceKey {
+    Case,
+    Data(String),
+}
+
+#[derive(Clone, Debug)]
+pub struct EventMatch {
+    pub event: EventType,
+    pub when: Vec<Condition>,
+}
+
+/// A condition on a data field of an event: its text is one of `values`, or none of them.
+#[derive(Clone, Debug)]
+pub struct Condition {
+    pub field: String,
+    pub values: Vec<String>,
+    pub negated: bool,
+}
+
+/// `anchor (+|- term)*`: for example `birthday 18 - 6 months` or `start + in_behandeling`.
+#[derive(Clone, Debug)]
+pub struct DateExpr {
+    pub anchor: Anchor,
+    pub terms: Vec<(Sign, Term)>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Sign {
+    Plus,
+    Minus,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Anchor {
+    /// The day the instance started.
+    Start,
+    /// The day the young person turns this age.
+    Birthday(i32),
+    /// A date field of the start event.
+    Data(String),
+    /// A named date of the workflow (index into `dates`).
+    Date(usize),
+    /// The due date of another deadline (index into `deadlines`).
+    Deadline(usize),
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Term {
+    Literal(Duration),
+    /// Index into `params`.
+    Param(usize),
+}
+
+impl DateExpr {
+    /// A term counted backward from a moment is not extended by the Atw (art. 1.2).
+    pub fn counts_backward(&self) -> bool {
+        !self.terms.is_empty() && self.terms.iter().all(|(sign, _)| *sign == Sign::Minus)
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct NamedDate {
+    pub name: String,
+    pub is: DateExpr,
+    pub rule: TermRule,
+}
+
+#[derive(Clone, Debug)]
+pub struct Deadline {
+    pub id: String,
+    pub title: String,
+    pub due: DateExpr,
+    /// Alternatives chosen by the start event's data; the first that matches wins.
+    pub due_if: Vec<(Vec<Condition>, DateExpr)>,
+    pub rule: TermRule,
+    pub met_by: Vec<EventMatch>,
+    pub cancel_on: Vec<EventMatch>,
+    pub owner: String,
+    /// How long before the due date each reminder goes out, latest first or in any order.
+    pub remind: Vec<Duration>,
+    pub escalate: Vec<EscalationStep>,
+    pub suspend: Option<Suspension>,
+    pub extend: Option<Extension>,
+    pub recurring: Option<Recurrence>,
+    pub messages: Messages,
+}
+
+#[derive(Clone, Debug)]
+pub struct EscalationStep {
+    pub to: Vec<String>,
+    /// Counted from the day the deadline was missed (the day after the due date).
+    pub after: Duration,
+    /// Send again at this interval, one level higher each time, until met or ended.
+    pub repeat: Option<Duration>,
+    pub message: Option<Template>,
+}
+
+#[derive(Clone, Debug)]
+pub struct Suspension {
+    pub on: EventMatch,
+    pub resume_on: EventMatch,
+}
+
+#[derive(Clone, Debug)]
+pub struct Extension {
+    pub on: EventMatch,
+    pub by: Term,
+    pub once: bool,
+}
+
+/// The rolling rule of DESIGN.md: the next due date is one interval after the contact that met
+/// the previous one, or after the previous due date when that was missed; none after `until`.
+#[derive(Clone, Debug)]
+pub struct Recurrence {
+    pub every: Term,
+    pub until: Option<DateExpr>,
+}
+
+#[derive(Clone, Debug)]
+pub struct Signal {
+    pub id: String,
+    pub on: EventMatch,
+    pub to: Vec<String>,
+    pub message: Template,
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct Messages {
+    pub reminder: Option<Template>,
+    pub escalation: Option<Template>,
+}
+
+/// A Dutch message with `{placeholders}`, checked when the workflow is built.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Template(pub String);
+
+/// The placeholders a message may use.
+pub const PLACEHOLDERS: &[&str] = &["titel", "datum", "casus", "dagen", "workflow", "niveau"];
+
+impl Workflow {
+    pub fn param_index(&self, name: &str) -> Option<usize> {
+        self.params.iter().position(|p| p.name == name)
+    }
+
+    pub fn deadline_index(&self, id: &str) -> Option<usize> {
+        self.deadlines.iter().position(|d| d.id == id)
+    }
+
+    /// Every event type the workflow reacts to, for routing events to instances.
+    pub fn events(&self) -> Vec<EventType> {
+        let mut events: Vec<EventType> = Vec::new();
+        if let Trigger::Event(start) = &self.start.trigger {
+            events.push(start.event);
+        }
+        let matches = self.ends_on.iter().chain(&self.cancel_on).chain(self.signals.iter().map(|s| &s.on));
+        events.extend(matches.map(|m| m.event));
+        for deadline in &self.deadlines {
+            events.extend(deadline.met_by.iter().chain(&deadline.cancel_on).map(|m| m.event));
+            if let Some(s) = &deadline.suspend {
+                events.extend([s.on.event, s.resume_on.event]);
+            }
+            if let Some(e) = &deadline.extend {
+                events.push(e.on.event);
+            }
+        }
+        events.sort();
+        events.dedup();
+        events
+    }
+}
