@@ -8,3 +8,6 @@ pub mod suggest;
 pub mod workflow;
 pub mod yaml;
 pub mod engine;
+pub mod config;
+pub mod simulate;
+pub mod cli;

@@ -82,17 +82,21 @@ pub struct MapReader<'n> {
     entries: &'n [(Key, Node)],
     at: Position,
     what: String,
+    /// Known keys that an unknown key was probably meant to be: not reported again as missing.
+    misspelt: Vec<&'static str>,
 }
 
 impl<'n> MapReader<'n> {
     /// Reads `node` as a map with the given keys; `what` names it in messages ("deadline 'x'").
-    pub fn new(node: &'n Node, known: &[&str], what: &str, problems: &mut Problems) -> Option<MapReader<'n>> {
+    pub fn new(node: &'n Node, known: &[&'static str], what: &str, problems: &mut Problems) -> Option<MapReader<'n>> {
         let Value::Map(entries) = &node.value else {
             problems.add(node.at, format!("{what} must be a map of keys and values, not {}", node.describe()));
             return None;
         };
+        let mut misspelt = Vec::new();
         for (i, (key, _)) in entries.iter().enumerate() {
             if !known.contains(&key.name.as_str()) {
+                misspelt.extend(suggest::closest(&key.name, known.iter().copied()));
                 problems.unknown(
                     key.at,
                     format!("unknown key '{}' in {what}", key.name),
@@ -104,16 +108,22 @@ impl<'n> MapReader<'n> {
                 problems.add(key.at, format!("'{}' appears twice in {what}", key.name));
             }
         }
-        Some(MapReader { entries, at: node.at, what: what.to_string() })
+        Some(MapReader { entries, at: node.at, what: what.to_string(), misspelt })
     }
 
     pub fn get(&self, key: &str) -> Option<&'n Node> {
         self.entries.iter().find(|(k, _)| k.name == key).map(|(_, node)| node)
     }
 
+    /// True when an unknown key in this map looks like a misspelling of `key`: its absence
+    /// is then already explained by that problem.
+    pub fn is_misspelt(&self, key: &str) -> bool {
+        self.misspelt.contains(&key)
+    }
+
     pub fn require(&self, key: &str, problems: &mut Problems) -> Option<&'n Node> {
         let found = self.get(key);
-        if found.is_none() {
+        if found.is_none() && !self.is_misspelt(key) {
             problems.add(self.at, format!("{} needs '{key}'", self.what));
         }
         found

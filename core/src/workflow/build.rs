@@ -78,9 +78,9 @@ pub fn build(root: &Node, expected_name: &str, problems: &mut Problems) -> Optio
         .iter()
         .filter_map(|(name, at, node)| read_named_date(name, *at, node, &context, problems))
         .collect();
-    let deadlines: Vec<Deadline> = deadline_nodes
+    let deadlines: Vec<Option<Deadline>> = deadline_nodes
         .iter()
-        .filter_map(|(id, _, node)| read_deadline(id, node, &context, problems))
+        .map(|(id, _, node)| read_deadline(id, node, &context, problems))
         .collect();
     let signals = named_entries(top.get("signals"), "signals", problems)
         .iter()
@@ -90,9 +90,10 @@ pub fn build(root: &Node, expected_name: &str, problems: &mut Problems) -> Optio
     let cancel_on = top.get("cancel_on").map(|n| read_matches(n, "cancel_on", &context, problems)).unwrap_or_default();
     let messages = top.get("messages").map(|n| read_messages(n, "the workflow's messages", &context, problems)).unwrap_or_default();
 
-    if dates.len() == date_nodes.len() && deadlines.len() == deadline_nodes.len() {
+    if dates.len() == date_nodes.len() {
         check_cycles(&dates, &deadlines, &date_nodes, &deadline_nodes, problems);
     }
+    let deadlines: Vec<Deadline> = deadlines.into_iter().flatten().collect();
     if let Some(start) = &start {
         check_start_can_fire(start, &params, top.get("start").map(|n| n.at).unwrap_or_default(), problems);
     }
@@ -458,7 +459,7 @@ fn read_deadline(id: &str, node: &Node, context: &Context<'_>, problems: &mut Pr
     }
     let rule = read_rule(&map, problems);
     let met_by = map.get("met_by").map(|n| read_matches(n, "met_by", context, problems)).unwrap_or_default();
-    if map.get("met_by").is_none() {
+    if map.get("met_by").is_none() && !map.is_misspelt("met_by") {
         problems.add_with_hint(node.at, format!("{what} can never be met: it has no 'met_by'"), "name the event that shows the work was done, for example 'met_by: klacht.afgerond'");
     }
     let cancel_on = map.get("cancel_on").map(|n| read_matches(n, "cancel_on", context, problems)).unwrap_or_default();
@@ -478,6 +479,7 @@ fn read_deadline(id: &str, node: &Node, context: &Context<'_>, problems: &mut Pr
                 }
             }
         }
+        None if map.is_misspelt("remind") => {}
         None => problems.add_with_hint(node.at, format!("{what} has no reminder"), "add for example 'remind: [3 days before]': every deadline warns before it is due"),
     }
     let mut escalate = Vec::new();
@@ -532,6 +534,7 @@ fn read_deadline(id: &str, node: &Node, context: &Context<'_>, problems: &mut Pr
                 escalate.push(EscalationStep { to, after, repeat, message });
             }
         }
+        None if map.is_misspelt("escalate") => {}
         None => problems.add_with_hint(node.at, format!("{what} has no escalation"), "add for example 'escalate: [{ to: teamleider }]': a missed deadline must reach someone"),
     }
     let suspend = map.get("suspend").and_then(|n| {
@@ -602,7 +605,7 @@ fn read_signal(id: &str, node: &Node, context: &Context<'_>, problems: &mut Prob
 /// Dates and deadlines may refer to each other, but not in a circle.
 fn check_cycles(
     dates: &[NamedDate],
-    deadlines: &[Deadline],
+    deadlines: &[Option<Deadline>],
     date_nodes: &[(String, Position, &Node)],
     deadline_nodes: &[(String, Position, &Node)],
     problems: &mut Problems,
@@ -615,8 +618,11 @@ fn check_cycles(
     };
     let mut edges: Vec<Vec<usize>> = dates.iter().map(|d| refs(&d.is.anchor).into_iter().collect()).collect();
     for d in deadlines {
-        let mut e: Vec<usize> = refs(&d.due.anchor).into_iter().collect();
-        e.extend(d.due_if.iter().filter_map(|(_, x)| refs(&x.anchor)));
+        let mut e: Vec<usize> = Vec::new();
+        if let Some(d) = d {
+            e.extend(refs(&d.due.anchor));
+            e.extend(d.due_if.iter().filter_map(|(_, x)| refs(&x.anchor)));
+        }
         edges.push(e);
     }
     let positions: Vec<(&str, Position)> = date_nodes.iter().chain(deadline_nodes).map(|(n, at, _)| (n.as_str(), *at)).collect();

@@ -1,0 +1,126 @@
+//! The command line: `check`, `simulate` and `schema`. Thin: it parses arguments, reads files,
+//! and calls the library.
+
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{Context, Result, bail};
+use clap::{Parser, Subcommand};
+
+use crate::calendar::{self, Day};
+use crate::config::Config;
+use crate::{simulate, workflow};
+
+#[derive(Parser, Debug)]
+#[command(name = "waakvlam", version, about = "Deadlines for Dutch youth care: workflows, reminders and escalations")]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Validate workflow files; prints every problem with file, line, column and a hint.
+    Check {
+        /// Workflow files or directories (default: workflows/).
+        paths: Vec<PathBuf>,
+    },
+    /// Run the engine on virtual time and print every notification it would send (JSON Lines).
+    Simulate {
+        /// Events, one JSON object per line; '-' reads standard input.
+        #[arg(long)]
+        events: PathBuf,
+        /// Last day to simulate, YYYY-MM-DD (default: one year after the last event).
+        #[arg(long)]
+        until: Option<String>,
+        #[arg(long, default_value = "workflows")]
+        workflows: PathBuf,
+        #[arg(long, default_value = "config/waakvlam.yaml")]
+        config: PathBuf,
+    },
+    /// Print the JSON Schema of the workflow format (shipped as config/workflow.schema.json).
+    Schema,
+}
+
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Check { paths } => check(paths),
+        Command::Simulate { events, until, workflows, config } => simulate(&events, until.as_deref(), &workflows, &config),
+        Command::Schema => {
+            print!("{}", workflow::schema::workflow_schema_text());
+            Ok(ExitCode::SUCCESS)
+        }
+    };
+    match result {
+        Ok(code) => code,
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn check(paths: Vec<PathBuf>) -> Result<ExitCode> {
+    let paths = if paths.is_empty() { vec![PathBuf::from("workflows")] } else { paths };
+    match workflow::load(&paths) {
+        Ok(workflows) => {
+            let names: Vec<&str> = workflows.iter().map(|w| w.name.as_str()).collect();
+            println!("{} workflows, no problems: {}", workflows.len(), names.join(", "));
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(report) => {
+            let mut out = io::stdout().lock();
+            for problem in &report.problems {
+                writeln!(out, "{problem}")?;
+            }
+            let n = report.problems.len();
+            writeln!(out, "{n} problem{}", if n == 1 { "" } else { "s" })?;
+            Ok(ExitCode::FAILURE)
+        }
+    }
+}
+
+fn load_engine(workflows: &Path, config: &Path) -> Result<crate::engine::Engine> {
+    let config = Config::load(config).map_err(|problems| anyhow::anyhow!(problems.iter().map(|p| p.to_string()).collect::<Vec<_>>().join("\n")))
+        .context("the configuration has problems")?;
+    let workflows = workflow::load(&[workflows.to_path_buf()])
+        .map_err(|report| anyhow::anyhow!(report.problems.iter().map(|p| p.to_string()).collect::<Vec<_>>().join("\n")))
+        .context("the workflows have problems (run 'waakvlam check' for the full report)")?;
+    let mismatches = config.check_against(&workflows);
+    if !mismatches.is_empty() {
+        bail!("the configuration does not fit the workflows:\n{}", mismatches.join("\n"));
+    }
+    Ok(config.engine(workflows))
+}
+
+fn simulate(events_path: &Path, until: Option<&str>, workflows: &Path, config: &Path) -> Result<ExitCode> {
+    let engine = load_engine(workflows, config)?;
+    let until = until
+        .map(|text| text.parse::<Day>().with_context(|| format!("--until {text}")))
+        .transpose()?;
+    let (events, refused) = if events_path == Path::new("-") {
+        simulate::read_events(io::stdin().lock())
+    } else {
+        let file = std::fs::File::open(events_path).with_context(|| format!("cannot open {}", events_path.display()))?;
+        simulate::read_events(io::BufReader::new(file))
+    }
+    .with_context(|| format!("reading {}", events_path.display()))?;
+    let name = events_path.display().to_string();
+    for line in &refused {
+        eprintln!("{name}:{}: refused: {}", line.line, line.reason);
+    }
+    let last_day = until.unwrap_or_else(|| {
+        let last = events.iter().map(|e| e.at).max().map_or(Day::from_number(0), calendar::local_day);
+        last.add_months(12)
+    });
+    let end = calendar::send_moment(last_day.add_days(1), 0);
+    let summary = simulate::run(&engine, events, end, &mut io::stdout().lock())?;
+    eprintln!(
+        "simulated {} events of {} cases up to {last_day}: {} notifications; {} duplicates ignored, {} events after --until not applied, {} lines refused",
+        summary.events, summary.cases, summary.notifications, summary.duplicates, summary.after_until, refused.len()
+    );
+    Ok(if refused.is_empty() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+}
+
