@@ -163,9 +163,10 @@ impl Case {
         schedule::plan(workflow, instance, &self.facts_for(engine), calendar, engine.settings.send_hour, horizon, out);
     }
 
-    /// What the state says is due by `now` and has not been handled. When several of one
-    /// kind for one deadline are overdue for sending (a late event, a correction, a restart),
-    /// only the latest goes out: it carries the current state, and the rest would be noise.
+    /// What the state says is due by `now` and has not been handled. When several reminders of
+    /// one deadline, or several repeats of one escalation step, are overdue for sending (a late
+    /// event, a correction, a restart), only the latest goes out: it carries the current state,
+    /// and the rest would be noise. A reminder for a deadline already past is not sent at all.
     fn due_notifications(&mut self, engine: &Engine, now: Timestamp) -> Vec<Notification> {
         let today = calendar::local_day(now);
         let mut out = Vec::new();
@@ -174,10 +175,13 @@ impl Case {
             planned.clear();
             self.plan(engine, &self.instances[i], now, &mut planned);
             planned.retain(|p| p.moment <= now && !self.handled.contains(&identity_hash(&self.instances[i], p)));
-            planned.sort_by_key(|p| (p.deadline, p.occurrence, p.kind, p.moment, p.level, p.step));
+            // Reminders of a deadline say the same thing, so they form one group; each step of
+            // an escalation chain reaches other people, so each step is its own group.
+            let group_of = |p: &Planned| (p.deadline, p.occurrence, p.kind, if p.kind == Kind::Escalation { p.step } else { 0 });
+            planned.sort_by_key(|p| (group_of(p), p.moment, p.level));
             let mut chosen: Vec<&Planned> = Vec::new();
             let mut passed_over: Vec<u64> = Vec::new();
-            for group in planned.chunk_by(|a, b| (a.deadline, a.occurrence, a.kind) == (b.deadline, b.occurrence, b.kind)) {
+            for group in planned.chunk_by(|a, b| group_of(a) == group_of(b)) {
                 let on_time: Vec<&Planned> = group.iter().filter(|p| p.moment == now).collect();
                 let keep: Vec<&Planned> = if !on_time.is_empty() {
                     on_time

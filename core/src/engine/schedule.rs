@@ -55,9 +55,10 @@ fn plan_due(workflow: &Workflow, instance: &Instance, index: usize, occurrence: 
     let planned = |moment, kind, level, step| Planned { moment, kind, level, deadline: index, occurrence, due, step };
     for (step, before) in deadline.remind.iter().enumerate() {
         let day = calendar.working_day_on_or_before(before.subtract_from(due));
+        let moment = calendar::send_moment(day, send_hour);
         // A reminder meant for before the instance existed has nothing to remind of.
-        if day >= instance.start {
-            out.push(planned(calendar::send_moment(day, send_hour), Kind::Reminder, 0, step));
+        if moment >= instance.started_at {
+            out.push(planned(moment, Kind::Reminder, 0, step));
         }
     }
     let missed = due.add_days(1);
