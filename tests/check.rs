@@ -7,14 +7,21 @@ use common::{assert_golden, root, waakvlam};
 #[test]
 fn the_shipped_workflows_have_no_problems() {
     let out = waakvlam(&["check", "workflows/"], None);
-    assert_eq!(String::from_utf8_lossy(&out.stdout), "6 workflows, no problems: bezwaar, klachttermijnen, nazorg, overdracht-18, toekomstplan-16, veilig-thuis\n");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "6 workflows, no problems: bezwaar, klachttermijnen, nazorg, overdracht-18, toekomstplan-16, veilig-thuis\n"
+    );
     assert!(out.status.success());
 }
 
 #[test]
 fn check_without_arguments_reads_the_workflows_directory() {
     let out = waakvlam(&["check"], None);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stdout));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
 }
 
 /// Every problem of every broken file at once, each with file, line, column and hint.
@@ -41,19 +48,28 @@ fn a_missing_file_is_a_clear_error() {
     let out = waakvlam(&["check", "workflows/bestaat-niet.yaml"], None);
     assert_eq!(out.status.code(), Some(1));
     let text = String::from_utf8_lossy(&out.stdout);
-    assert!(text.starts_with("workflows/bestaat-niet.yaml:0:0: cannot be read: "), "{text}");
+    assert!(
+        text.starts_with("workflows/bestaat-niet.yaml:0:0: cannot be read: "),
+        "{text}"
+    );
 }
 
 #[test]
 fn the_shipped_schema_is_current() {
     let shipped = std::fs::read_to_string(root().join("config/workflow.schema.json")).unwrap();
-    assert_eq!(shipped, waakvlam::workflow::schema::workflow_schema_text(), "run 'waakvlam schema > config/workflow.schema.json'");
+    assert_eq!(
+        shipped,
+        waakvlam::workflow::schema::workflow_schema_text(),
+        "run 'waakvlam schema > config/workflow.schema.json'"
+    );
 }
 
 #[test]
 fn every_shipped_workflow_points_editors_at_the_schema() {
     for entry in std::fs::read_dir(root().join("workflows")).unwrap() {
         let text = std::fs::read_to_string(entry.unwrap().path()).unwrap();
-        assert!(text.starts_with("# yaml-language-server: $schema=../config/workflow.schema.json\n"));
+        assert!(
+            text.starts_with("# yaml-language-server: $schema=../config/workflow.schema.json\n")
+        );
     }
 }

@@ -6,8 +6,21 @@ use common::{assert_golden, waakvlam};
 
 #[test]
 fn the_example_matches_the_golden_file() {
-    let out = waakvlam(&["simulate", "--events", "examples/events.jsonl", "--until", "2028-06-30"], None);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = waakvlam(
+        &[
+            "simulate",
+            "--events",
+            "examples/events.jsonl",
+            "--until",
+            "2028-06-30",
+        ],
+        None,
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert_golden("examples.jsonl", &String::from_utf8_lossy(&out.stdout));
     assert_eq!(
         String::from_utf8_lossy(&out.stderr),
@@ -17,8 +30,26 @@ fn the_example_matches_the_golden_file() {
 
 #[test]
 fn the_same_input_gives_byte_identical_output() {
-    let first = waakvlam(&["simulate", "--events", "examples/events.jsonl", "--until", "2028-06-30"], None);
-    let second = waakvlam(&["simulate", "--events", "examples/events.jsonl", "--until", "2028-06-30"], None);
+    let first = waakvlam(
+        &[
+            "simulate",
+            "--events",
+            "examples/events.jsonl",
+            "--until",
+            "2028-06-30",
+        ],
+        None,
+    );
+    let second = waakvlam(
+        &[
+            "simulate",
+            "--events",
+            "examples/events.jsonl",
+            "--until",
+            "2028-06-30",
+        ],
+        None,
+    );
     assert_eq!(first.stdout, second.stdout);
     assert!(!first.stdout.is_empty());
 }
@@ -26,8 +57,20 @@ fn the_same_input_gives_byte_identical_output() {
 #[test]
 fn events_can_come_from_standard_input() {
     let events = std::fs::read_to_string(common::root().join("examples/events.jsonl")).unwrap();
-    let piped = waakvlam(&["simulate", "--events", "-", "--until", "2028-06-30"], Some(&events));
-    let file = waakvlam(&["simulate", "--events", "examples/events.jsonl", "--until", "2028-06-30"], None);
+    let piped = waakvlam(
+        &["simulate", "--events", "-", "--until", "2028-06-30"],
+        Some(&events),
+    );
+    let file = waakvlam(
+        &[
+            "simulate",
+            "--events",
+            "examples/events.jsonl",
+            "--until",
+            "2028-06-30",
+        ],
+        None,
+    );
     assert_eq!(piped.stdout, file.stdout);
 }
 
@@ -46,32 +89,65 @@ fn bad_event_lines_are_reported_and_skipped() {
         r#"{"id":"k6","type":"klacht.ingediend","gemeente":"GM0150","case":"C-1","at":"2027-04-13T10:15:00+02:00"}"#,
     ]
     .join("\n");
-    let out = waakvlam(&["simulate", "--events", "-", "--until", "2027-04-30"], Some(&input));
+    let out = waakvlam(
+        &["simulate", "--events", "-", "--until", "2027-04-30"],
+        Some(&input),
+    );
     assert_eq!(out.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&out.stderr);
     let refused: Vec<&str> = stderr.lines().filter(|l| l.starts_with("-:")).collect();
-    assert_eq!(refused, [
-        "-:2: refused: not JSON: expected value at line 1 column 1",
-        "-:3: refused: unknown event type 'klacht.ingedient' (did you mean 'klacht.ingediend'?)",
-        "-:4: refused: missing field 'at'",
-        "-:5: refused: 'at' must be RFC 3339 with an offset, for example 2027-04-13T10:15:00+02:00, not '13 april 2027'",
-        "-:6: refused: 'case' holds a 9-digit number that may be a BSN; use the pseudonymous case id",
-        "-:8: refused: klacht.ingediend needs data.klacht_id",
-    ]);
+    assert_eq!(
+        refused,
+        [
+            "-:2: refused: not JSON: expected value at line 1 column 1",
+            "-:3: refused: unknown event type 'klacht.ingedient' (did you mean 'klacht.ingediend'?)",
+            "-:4: refused: missing field 'at'",
+            "-:5: refused: 'at' must be RFC 3339 with an offset, for example 2027-04-13T10:15:00+02:00, not '13 april 2027'",
+            "-:6: refused: 'case' holds a 9-digit number that may be a BSN; use the pseudonymous case id",
+            "-:8: refused: klacht.ingediend needs data.klacht_id",
+        ]
+    );
     assert!(stderr.ends_with("simulated 1 events of 1 cases up to 2027-04-30: 2 notifications; 0 duplicates ignored, 0 events after --until not applied, 6 lines refused\n"));
     // The good first line still ran: the 14-day term's reminder and first escalation are there.
     let stdout = String::from_utf8_lossy(&out.stdout);
-    let kinds: Vec<&str> = stdout.lines().map(|l| if l.contains(r#""kind":"reminder""#) { "reminder" } else { "escalation" }).collect();
+    let kinds: Vec<&str> = stdout
+        .lines()
+        .map(|l| {
+            if l.contains(r#""kind":"reminder""#) {
+                "reminder"
+            } else {
+                "escalation"
+            }
+        })
+        .collect();
     assert_eq!(kinds, ["reminder", "escalation"], "{stdout}");
-    assert!(stdout.lines().all(|l| l.contains(r#""deadline":"in_behandeling""#)));
+    assert!(
+        stdout
+            .lines()
+            .all(|l| l.contains(r#""deadline":"in_behandeling""#))
+    );
 }
 
 #[test]
 fn a_broken_workflow_stops_simulate_with_its_problems() {
-    let out = waakvlam(&["simulate", "--events", "examples/events.jsonl", "--workflows", "tests/fixtures/broken"], None);
+    let out = waakvlam(
+        &[
+            "simulate",
+            "--events",
+            "examples/events.jsonl",
+            "--workflows",
+            "tests/fixtures/broken",
+        ],
+        None,
+    );
     assert_eq!(out.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.starts_with("error: the workflows have problems (run 'waakvlam check' for the full report): "), "{stderr}");
+    assert!(
+        stderr.starts_with(
+            "error: the workflows have problems (run 'waakvlam check' for the full report): "
+        ),
+        "{stderr}"
+    );
     assert!(out.stdout.is_empty());
 }
 
@@ -79,5 +155,7 @@ fn a_broken_workflow_stops_simulate_with_its_problems() {
 fn a_missing_events_file_is_a_clear_error() {
     let out = waakvlam(&["simulate", "--events", "bestaat-niet.jsonl"], None);
     assert_eq!(out.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&out.stderr).starts_with("error: cannot open bestaat-niet.jsonl: "));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).starts_with("error: cannot open bestaat-niet.jsonl: ")
+    );
 }

@@ -12,14 +12,25 @@ fn lines(events: &[String]) -> String {
 }
 
 fn of(notifications: &[Value], deadline: &str) -> Vec<String> {
-    let wanted: Vec<Value> = notifications.iter().filter(|n| n["deadline"] == deadline).cloned().collect();
+    let wanted: Vec<Value> = notifications
+        .iter()
+        .filter(|n| n["deadline"] == deadline)
+        .cloned()
+        .collect();
     summary(&wanted)
 }
 
 // ---- klachttermijnen -------------------------------------------------------------------------
 
 fn complaint(at: &str) -> String {
-    event("k-1", "klacht.ingediend", "GM0150", "C-1", at, r#"{"klacht_id":"K-9"}"#)
+    event(
+        "k-1",
+        "klacht.ingediend",
+        "GM0150",
+        "C-1",
+        at,
+        r#"{"klacht_id":"K-9"}"#,
+    )
 }
 
 /// 14 days, 4 weeks and 6 weeks (Atw) from Tuesday 13 April 2027, with nothing done: the
@@ -28,27 +39,39 @@ fn complaint(at: &str) -> String {
 #[test]
 fn klachttermijnen_when_nothing_happens() {
     let n = simulate(&complaint("2027-04-13T10:15:00+02:00"), "2027-05-26");
-    assert_eq!(of(&n, "in_behandeling"), [
-        "2027-04-23T09:00:00+02:00 reminder 0 klachttermijnen/in_behandeling due 2027-04-27 to klachtenfunctionaris",
-        "2027-04-28T09:00:00+02:00 escalation 1 klachttermijnen/in_behandeling due 2027-04-27 to teamleider",
-        "2027-05-07T09:00:00+02:00 escalation 2 klachttermijnen/in_behandeling due 2027-04-27 to contactpersoon_gemeente",
-        "2027-05-12T09:00:00+02:00 escalation 3 klachttermijnen/in_behandeling due 2027-04-27 to contactpersoon_gemeente",
-        "2027-05-19T09:00:00+02:00 escalation 4 klachttermijnen/in_behandeling due 2027-04-27 to contactpersoon_gemeente",
-        "2027-05-26T09:00:00+02:00 escalation 5 klachttermijnen/in_behandeling due 2027-04-27 to contactpersoon_gemeente",
-    ]);
-    assert_eq!(of(&n, "afgerond")[..3], [
-        "2027-05-04T09:00:00+02:00 reminder 0 klachttermijnen/afgerond due 2027-05-11 to klachtenfunctionaris",
-        "2027-05-07T09:00:00+02:00 reminder 0 klachttermijnen/afgerond due 2027-05-11 to klachtenfunctionaris",
-        "2027-05-12T09:00:00+02:00 escalation 1 klachttermijnen/afgerond due 2027-05-11 to teamleider",
-    ]);
-    assert_eq!(of(&n, "fatale_termijn"), [
-        "2027-05-18T09:00:00+02:00 reminder 0 klachttermijnen/fatale_termijn due 2027-05-25 to klachtenfunctionaris",
-        "2027-05-21T09:00:00+02:00 reminder 0 klachttermijnen/fatale_termijn due 2027-05-25 to klachtenfunctionaris",
-        "2027-05-26T09:00:00+02:00 escalation 1 klachttermijnen/fatale_termijn due 2027-05-25 to teamleider,contactpersoon_gemeente",
-    ]);
+    assert_eq!(
+        of(&n, "in_behandeling"),
+        [
+            "2027-04-23T09:00:00+02:00 reminder 0 klachttermijnen/in_behandeling due 2027-04-27 to klachtenfunctionaris",
+            "2027-04-28T09:00:00+02:00 escalation 1 klachttermijnen/in_behandeling due 2027-04-27 to teamleider",
+            "2027-05-07T09:00:00+02:00 escalation 2 klachttermijnen/in_behandeling due 2027-04-27 to contactpersoon_gemeente",
+            "2027-05-12T09:00:00+02:00 escalation 3 klachttermijnen/in_behandeling due 2027-04-27 to contactpersoon_gemeente",
+            "2027-05-19T09:00:00+02:00 escalation 4 klachttermijnen/in_behandeling due 2027-04-27 to contactpersoon_gemeente",
+            "2027-05-26T09:00:00+02:00 escalation 5 klachttermijnen/in_behandeling due 2027-04-27 to contactpersoon_gemeente",
+        ]
+    );
+    assert_eq!(
+        of(&n, "afgerond")[..3],
+        [
+            "2027-05-04T09:00:00+02:00 reminder 0 klachttermijnen/afgerond due 2027-05-11 to klachtenfunctionaris",
+            "2027-05-07T09:00:00+02:00 reminder 0 klachttermijnen/afgerond due 2027-05-11 to klachtenfunctionaris",
+            "2027-05-12T09:00:00+02:00 escalation 1 klachttermijnen/afgerond due 2027-05-11 to teamleider",
+        ]
+    );
+    assert_eq!(
+        of(&n, "fatale_termijn"),
+        [
+            "2027-05-18T09:00:00+02:00 reminder 0 klachttermijnen/fatale_termijn due 2027-05-25 to klachtenfunctionaris",
+            "2027-05-21T09:00:00+02:00 reminder 0 klachttermijnen/fatale_termijn due 2027-05-25 to klachtenfunctionaris",
+            "2027-05-26T09:00:00+02:00 escalation 1 klachttermijnen/fatale_termijn due 2027-05-25 to teamleider,contactpersoon_gemeente",
+        ]
+    );
     let first = &n[0];
     assert_eq!(first["instance"], "klachttermijnen/GM0150/C-1/K-9");
-    assert_eq!(first["message"], "Herinnering: Klacht in behandeling nemen (Klachtbehandeling jeugdhulp, casus C-1) moet uiterlijk 27 april 2027 gebeuren; nog 4 dagen.");
+    assert_eq!(
+        first["message"],
+        "Herinnering: Klacht in behandeling nemen (Klachtbehandeling jeugdhulp, casus C-1) moet uiterlijk 27 april 2027 gebeuren; nog 4 dagen."
+    );
 }
 
 /// A complaint filed on Saturday 3 April 2027: six weeks end on Saturday 15 May; the Atw moves
@@ -56,7 +79,10 @@ fn klachttermijnen_when_nothing_happens() {
 #[test]
 fn klachttermijnen_fatale_termijn_follows_the_termijnenwet() {
     let n = simulate(&complaint("2027-04-03T11:00:00+02:00"), "2027-05-19");
-    assert_eq!(of(&n, "fatale_termijn").last().unwrap(), "2027-05-19T09:00:00+02:00 escalation 1 klachttermijnen/fatale_termijn due 2027-05-18 to teamleider,contactpersoon_gemeente");
+    assert_eq!(
+        of(&n, "fatale_termijn").last().unwrap(),
+        "2027-05-19T09:00:00+02:00 escalation 1 klachttermijnen/fatale_termijn due 2027-05-18 to teamleider,contactpersoon_gemeente"
+    );
 }
 
 /// `klacht.verdaagd` adds 4 weeks once: a second postponement changes nothing.
@@ -64,19 +90,55 @@ fn klachttermijnen_fatale_termijn_follows_the_termijnenwet() {
 fn klachttermijnen_verdaging_counts_once() {
     let events = lines(&[
         complaint("2027-04-13T10:15:00+02:00"),
-        event("k-2", "klacht.in_behandeling", "GM0150", "C-1", "2027-04-20T10:00:00+02:00", r#"{"klacht_id":"K-9"}"#),
-        event("k-3", "klacht.verdaagd", "GM0150", "C-1", "2027-05-10T10:00:00+02:00", r#"{"klacht_id":"K-9"}"#),
-        event("k-4", "klacht.verdaagd", "GM0150", "C-1", "2027-05-20T10:00:00+02:00", r#"{"klacht_id":"K-9"}"#),
+        event(
+            "k-2",
+            "klacht.in_behandeling",
+            "GM0150",
+            "C-1",
+            "2027-04-20T10:00:00+02:00",
+            r#"{"klacht_id":"K-9"}"#,
+        ),
+        event(
+            "k-3",
+            "klacht.verdaagd",
+            "GM0150",
+            "C-1",
+            "2027-05-10T10:00:00+02:00",
+            r#"{"klacht_id":"K-9"}"#,
+        ),
+        event(
+            "k-4",
+            "klacht.verdaagd",
+            "GM0150",
+            "C-1",
+            "2027-05-20T10:00:00+02:00",
+            r#"{"klacht_id":"K-9"}"#,
+        ),
     ]);
     let n = simulate(&events, "2027-06-23");
-    assert_eq!(of(&n, "in_behandeling"), Vec::<String>::new(), "met before its reminder");
-    assert_eq!(of(&n, "fatale_termijn"), [
-        "2027-06-15T09:00:00+02:00 reminder 0 klachttermijnen/fatale_termijn due 2027-06-22 to klachtenfunctionaris",
-        "2027-06-18T09:00:00+02:00 reminder 0 klachttermijnen/fatale_termijn due 2027-06-22 to klachtenfunctionaris",
-        "2027-06-23T09:00:00+02:00 escalation 1 klachttermijnen/fatale_termijn due 2027-06-22 to teamleider,contactpersoon_gemeente",
-    ]);
-    assert!(n.iter().find(|x| x["deadline"] == "fatale_termijn" && x["kind"] == "escalation").unwrap()["message"]
-        .as_str().unwrap().starts_with("De wettelijke termijn voor klacht K-9 (casus C-1) is op 22 juni 2027 verstreken"));
+    assert_eq!(
+        of(&n, "in_behandeling"),
+        Vec::<String>::new(),
+        "met before its reminder"
+    );
+    assert_eq!(
+        of(&n, "fatale_termijn"),
+        [
+            "2027-06-15T09:00:00+02:00 reminder 0 klachttermijnen/fatale_termijn due 2027-06-22 to klachtenfunctionaris",
+            "2027-06-18T09:00:00+02:00 reminder 0 klachttermijnen/fatale_termijn due 2027-06-22 to klachtenfunctionaris",
+            "2027-06-23T09:00:00+02:00 escalation 1 klachttermijnen/fatale_termijn due 2027-06-22 to teamleider,contactpersoon_gemeente",
+        ]
+    );
+    assert!(
+        n.iter()
+            .find(|x| x["deadline"] == "fatale_termijn" && x["kind"] == "escalation")
+            .unwrap()["message"]
+            .as_str()
+            .unwrap()
+            .starts_with(
+                "De wettelijke termijn voor klacht K-9 (casus C-1) is op 22 juni 2027 verstreken"
+            )
+    );
 }
 
 /// A withdrawn complaint ends everything; a finished one too.
@@ -84,12 +146,26 @@ fn klachttermijnen_verdaging_counts_once() {
 fn klachttermijnen_ends_on_withdrawal_and_completion() {
     let withdrawn = lines(&[
         complaint("2027-04-13T10:15:00+02:00"),
-        event("k-2", "klacht.ingetrokken", "GM0150", "C-1", "2027-04-20T10:00:00+02:00", r#"{"klacht_id":"K-9"}"#),
+        event(
+            "k-2",
+            "klacht.ingetrokken",
+            "GM0150",
+            "C-1",
+            "2027-04-20T10:00:00+02:00",
+            r#"{"klacht_id":"K-9"}"#,
+        ),
     ]);
     assert_eq!(simulate(&withdrawn, "2027-12-31"), Vec::<Value>::new());
     let finished = lines(&[
         complaint("2027-04-13T10:15:00+02:00"),
-        event("k-2", "klacht.afgerond", "GM0150", "C-1", "2027-04-22T10:00:00+02:00", r#"{"klacht_id":"K-9"}"#),
+        event(
+            "k-2",
+            "klacht.afgerond",
+            "GM0150",
+            "C-1",
+            "2027-04-22T10:00:00+02:00",
+            r#"{"klacht_id":"K-9"}"#,
+        ),
     ]);
     assert_eq!(simulate(&finished, "2027-12-31"), Vec::<Value>::new());
 }
@@ -99,8 +175,22 @@ fn klachttermijnen_ends_on_withdrawal_and_completion() {
 fn klachttermijnen_one_instance_per_complaint() {
     let events = lines(&[
         complaint("2027-04-13T10:15:00+02:00"),
-        event("k-2", "klacht.ingediend", "GM0150", "C-1", "2027-04-13T11:00:00+02:00", r#"{"klacht_id":"K-10"}"#),
-        event("k-3", "klacht.afgerond", "GM0150", "C-1", "2027-04-14T10:00:00+02:00", r#"{"klacht_id":"K-9"}"#),
+        event(
+            "k-2",
+            "klacht.ingediend",
+            "GM0150",
+            "C-1",
+            "2027-04-13T11:00:00+02:00",
+            r#"{"klacht_id":"K-10"}"#,
+        ),
+        event(
+            "k-3",
+            "klacht.afgerond",
+            "GM0150",
+            "C-1",
+            "2027-04-14T10:00:00+02:00",
+            r#"{"klacht_id":"K-9"}"#,
+        ),
     ]);
     let n = simulate(&events, "2027-04-23");
     let instances: Vec<&str> = n.iter().map(|x| x["instance"].as_str().unwrap()).collect();
@@ -114,26 +204,60 @@ fn klachttermijnen_one_instance_per_complaint() {
 /// Wednesday 31 March. Ten weeks end on Thursday 3 June.
 #[test]
 fn veilig_thuis_terms_follow_the_termijnenwet() {
-    let events = event("v-1", "veiligthuis.melding", "GM0148", "D-5", "2027-03-25T08:30:00+01:00", r#"{"melding_id":"VT-2"}"#);
+    let events = event(
+        "v-1",
+        "veiligthuis.melding",
+        "GM0148",
+        "D-5",
+        "2027-03-25T08:30:00+01:00",
+        r#"{"melding_id":"VT-2"}"#,
+    );
     let n = simulate(&events, "2027-06-04");
-    assert_eq!(of(&n, "besluit_onderzoek")[..2], [
-        "2027-03-25T09:00:00+01:00 reminder 0 veilig-thuis/besluit_onderzoek due 2027-03-31 to veilig_thuis",
-        "2027-04-01T09:00:00+02:00 escalation 1 veilig-thuis/besluit_onderzoek due 2027-03-31 to teamleider",
-    ]);
-    assert_eq!(of(&n, "beoordeling"), [
-        "2027-05-20T09:00:00+02:00 reminder 0 veilig-thuis/beoordeling due 2027-06-03 to veilig_thuis",
-        "2027-05-31T09:00:00+02:00 reminder 0 veilig-thuis/beoordeling due 2027-06-03 to veilig_thuis",
-        "2027-06-04T09:00:00+02:00 escalation 1 veilig-thuis/beoordeling due 2027-06-03 to teamleider",
-    ]);
+    assert_eq!(
+        of(&n, "besluit_onderzoek")[..2],
+        [
+            "2027-03-25T09:00:00+01:00 reminder 0 veilig-thuis/besluit_onderzoek due 2027-03-31 to veilig_thuis",
+            "2027-04-01T09:00:00+02:00 escalation 1 veilig-thuis/besluit_onderzoek due 2027-03-31 to teamleider",
+        ]
+    );
+    assert_eq!(
+        of(&n, "beoordeling"),
+        [
+            "2027-05-20T09:00:00+02:00 reminder 0 veilig-thuis/beoordeling due 2027-06-03 to veilig_thuis",
+            "2027-05-31T09:00:00+02:00 reminder 0 veilig-thuis/beoordeling due 2027-06-03 to veilig_thuis",
+            "2027-06-04T09:00:00+02:00 escalation 1 veilig-thuis/beoordeling due 2027-06-03 to teamleider",
+        ]
+    );
 }
 
 /// A reminder that would go out before the report was made is not sent.
 #[test]
 fn veilig_thuis_no_reminder_before_the_report() {
     let events = lines(&[
-        event("v-1", "veiligthuis.melding", "GM0148", "D-5", "2027-03-25T16:30:00+01:00", r#"{"melding_id":"VT-2"}"#),
-        event("v-2", "veiligthuis.besluit_onderzoek", "GM0148", "D-5", "2027-03-30T10:00:00+02:00", r#"{"melding_id":"VT-2"}"#),
-        event("v-3", "veiligthuis.beoordeeld", "GM0148", "D-5", "2027-04-30T10:00:00+02:00", r#"{"melding_id":"VT-2"}"#),
+        event(
+            "v-1",
+            "veiligthuis.melding",
+            "GM0148",
+            "D-5",
+            "2027-03-25T16:30:00+01:00",
+            r#"{"melding_id":"VT-2"}"#,
+        ),
+        event(
+            "v-2",
+            "veiligthuis.besluit_onderzoek",
+            "GM0148",
+            "D-5",
+            "2027-03-30T10:00:00+02:00",
+            r#"{"melding_id":"VT-2"}"#,
+        ),
+        event(
+            "v-3",
+            "veiligthuis.beoordeeld",
+            "GM0148",
+            "D-5",
+            "2027-04-30T10:00:00+02:00",
+            r#"{"melding_id":"VT-2"}"#,
+        ),
     ]);
     assert_eq!(simulate(&events, "2027-12-31"), Vec::<Value>::new());
 }
@@ -141,12 +265,24 @@ fn veilig_thuis_no_reminder_before_the_report() {
 // ---- bezwaar ---------------------------------------------------------------------------------
 
 fn objection(bekendgemaakt: &str, adviescommissie: bool) -> String {
-    event("b-1", "bezwaar.ingediend", "GM0150", "C-2", "2027-04-02T09:00:00+02:00",
-        &format!(r#"{{"bezwaar_id":"B-4","bekendgemaakt":"{bekendgemaakt}","adviescommissie":{adviescommissie}}}"#))
+    event(
+        "b-1",
+        "bezwaar.ingediend",
+        "GM0150",
+        "C-2",
+        "2027-04-02T09:00:00+02:00",
+        &format!(
+            r#"{{"bezwaar_id":"B-4","bekendgemaakt":"{bekendgemaakt}","adviescommissie":{adviescommissie}}}"#
+        ),
+    )
 }
 
 fn due_of(n: &[Value], deadline: &str) -> Vec<String> {
-    let mut dues: Vec<String> = n.iter().filter(|x| x["deadline"] == deadline).map(|x| x["due"].as_str().unwrap().to_string()).collect();
+    let mut dues: Vec<String> = n
+        .iter()
+        .filter(|x| x["deadline"] == deadline)
+        .map(|x| x["due"].as_str().unwrap().to_string())
+        .collect();
     dues.dedup();
     dues
 }
@@ -155,20 +291,55 @@ fn due_of(n: &[Value], deadline: &str) -> Vec<String> {
 /// the objection period itself follows the Atw (27 April 2027 is Koningsdag).
 #[test]
 fn bezwaar_counts_from_the_end_of_the_objection_period() {
-    assert_eq!(due_of(&simulate(&objection("2027-03-15", false), "2027-06-30"), "beslissing"), ["2027-06-07"]);
-    assert_eq!(due_of(&simulate(&objection("2027-03-16", false), "2027-06-30"), "beslissing"), ["2027-06-09"]);
+    assert_eq!(
+        due_of(
+            &simulate(&objection("2027-03-15", false), "2027-06-30"),
+            "beslissing"
+        ),
+        ["2027-06-07"]
+    );
+    assert_eq!(
+        due_of(
+            &simulate(&objection("2027-03-16", false), "2027-06-30"),
+            "beslissing"
+        ),
+        ["2027-06-09"]
+    );
 }
 
 /// With an advisory committee: twelve weeks; `verdaagd` adds six weeks once.
 #[test]
 fn bezwaar_with_adviescommissie_and_verdaging() {
-    assert_eq!(due_of(&simulate(&objection("2027-03-01", true), "2027-07-06"), "beslissing"), ["2027-07-05"]);
+    assert_eq!(
+        due_of(
+            &simulate(&objection("2027-03-01", true), "2027-07-06"),
+            "beslissing"
+        ),
+        ["2027-07-05"]
+    );
     let events = lines(&[
         objection("2027-03-01", true),
-        event("b-2", "bezwaar.verdaagd", "GM0150", "C-2", "2027-06-01T09:00:00+02:00", r#"{"bezwaar_id":"B-4"}"#),
-        event("b-3", "bezwaar.verdaagd", "GM0150", "C-2", "2027-06-02T09:00:00+02:00", r#"{"bezwaar_id":"B-4"}"#),
+        event(
+            "b-2",
+            "bezwaar.verdaagd",
+            "GM0150",
+            "C-2",
+            "2027-06-01T09:00:00+02:00",
+            r#"{"bezwaar_id":"B-4"}"#,
+        ),
+        event(
+            "b-3",
+            "bezwaar.verdaagd",
+            "GM0150",
+            "C-2",
+            "2027-06-02T09:00:00+02:00",
+            r#"{"bezwaar_id":"B-4"}"#,
+        ),
     ]);
-    assert_eq!(due_of(&simulate(&events, "2027-08-17"), "beslissing"), ["2027-08-16"]);
+    assert_eq!(
+        due_of(&simulate(&events, "2027-08-17"), "beslissing"),
+        ["2027-08-16"]
+    );
 }
 
 /// The clock stops from `verzuim` to `hersteld`: no reminders while it stands still, and the
@@ -177,52 +348,111 @@ fn bezwaar_with_adviescommissie_and_verdaging() {
 fn bezwaar_is_suspended_while_a_defect_is_repaired() {
     let events = lines(&[
         objection("2027-03-01", false),
-        event("b-2", "bezwaar.verzuim", "GM0150", "C-2", "2027-04-20T09:00:00+02:00", r#"{"bezwaar_id":"B-4"}"#),
-        event("b-3", "bezwaar.hersteld", "GM0150", "C-2", "2027-05-04T09:00:00+02:00", r#"{"bezwaar_id":"B-4"}"#),
+        event(
+            "b-2",
+            "bezwaar.verzuim",
+            "GM0150",
+            "C-2",
+            "2027-04-20T09:00:00+02:00",
+            r#"{"bezwaar_id":"B-4"}"#,
+        ),
+        event(
+            "b-3",
+            "bezwaar.hersteld",
+            "GM0150",
+            "C-2",
+            "2027-05-04T09:00:00+02:00",
+            r#"{"bezwaar_id":"B-4"}"#,
+        ),
     ]);
     let n = simulate(&events, "2027-06-08");
-    assert_eq!(of(&n, "beslissing"), [
-        "2027-05-24T09:00:00+02:00 reminder 0 bezwaar/beslissing due 2027-06-07 to behandelaar",
-        "2027-06-04T09:00:00+02:00 reminder 0 bezwaar/beslissing due 2027-06-07 to behandelaar",
-        "2027-06-08T09:00:00+02:00 escalation 1 bezwaar/beslissing due 2027-06-07 to teamleider",
-    ]);
+    assert_eq!(
+        of(&n, "beslissing"),
+        [
+            "2027-05-24T09:00:00+02:00 reminder 0 bezwaar/beslissing due 2027-06-07 to behandelaar",
+            "2027-06-04T09:00:00+02:00 reminder 0 bezwaar/beslissing due 2027-06-07 to behandelaar",
+            "2027-06-08T09:00:00+02:00 escalation 1 bezwaar/beslissing due 2027-06-07 to teamleider",
+        ]
+    );
     // Still suspended: nothing at all.
-    let open = lines(&[objection("2027-03-01", false), event("b-2", "bezwaar.verzuim", "GM0150", "C-2", "2027-04-20T09:00:00+02:00", r#"{"bezwaar_id":"B-4"}"#)]);
+    let open = lines(&[
+        objection("2027-03-01", false),
+        event(
+            "b-2",
+            "bezwaar.verzuim",
+            "GM0150",
+            "C-2",
+            "2027-04-20T09:00:00+02:00",
+            r#"{"bezwaar_id":"B-4"}"#,
+        ),
+    ]);
     assert_eq!(simulate(&open, "2027-12-31"), Vec::<Value>::new());
 }
 
 // ---- toekomstplan-16 -------------------------------------------------------------------------
 
 fn case_known(case: &str, gemeente: &str, birth: &str, at: &str) -> String {
-    event(&format!("{case}-a"), "casus.aangemeld", gemeente, case, at, &format!(r#"{{"geboortedatum":"{birth}"}}"#))
+    event(
+        &format!("{case}-a"),
+        "casus.aangemeld",
+        gemeente,
+        case,
+        at,
+        &format!(r#"{{"geboortedatum":"{birth}"}}"#),
+    )
 }
 
 fn care_starts(case: &str, gemeente: &str, at: &str) -> String {
-    event(&format!("{case}-z{at}"), "zorg.gestart", gemeente, case, at, "{}")
+    event(
+        &format!("{case}-z{at}"),
+        "zorg.gestart",
+        gemeente,
+        case,
+        at,
+        "{}",
+    )
 }
 
 /// In care on the 16th birthday: three months to make the plan, a reminder a month and a week
 /// before, then the team leader and every two weeks the Zorgregio's account manager.
 #[test]
 fn toekomstplan_on_the_16th_birthday_in_care() {
-    let events = lines(&[case_known("T-1", "GM0150", "2011-03-10", "2027-01-04T09:00:00+01:00"), care_starts("T-1", "GM0150", "2027-01-04T10:00:00+01:00")]);
-    let n = simulate(&events, "2027-06-26");
-    assert_eq!(of(&n, "toekomstplan"), [
-        "2027-05-10T09:00:00+02:00 reminder 0 toekomstplan-16/toekomstplan due 2027-06-10 to professional",
-        "2027-06-03T09:00:00+02:00 reminder 0 toekomstplan-16/toekomstplan due 2027-06-10 to professional",
-        "2027-06-11T09:00:00+02:00 escalation 1 toekomstplan-16/toekomstplan due 2027-06-10 to teamleider",
-        "2027-06-25T09:00:00+02:00 escalation 2 toekomstplan-16/toekomstplan due 2027-06-10 to accountmanager",
+    let events = lines(&[
+        case_known("T-1", "GM0150", "2011-03-10", "2027-01-04T09:00:00+01:00"),
+        care_starts("T-1", "GM0150", "2027-01-04T10:00:00+01:00"),
     ]);
+    let n = simulate(&events, "2027-06-26");
+    assert_eq!(
+        of(&n, "toekomstplan"),
+        [
+            "2027-05-10T09:00:00+02:00 reminder 0 toekomstplan-16/toekomstplan due 2027-06-10 to professional",
+            "2027-06-03T09:00:00+02:00 reminder 0 toekomstplan-16/toekomstplan due 2027-06-10 to professional",
+            "2027-06-11T09:00:00+02:00 escalation 1 toekomstplan-16/toekomstplan due 2027-06-10 to teamleider",
+            "2027-06-25T09:00:00+02:00 escalation 2 toekomstplan-16/toekomstplan due 2027-06-10 to accountmanager",
+        ]
+    );
 }
 
 /// Care that starts between 16 and 18 starts the plan at the start of care; care after 18, or
 /// no care at all, does not.
 #[test]
 fn toekomstplan_when_care_starts_after_16() {
-    let late = lines(&[case_known("T-2", "GM0150", "2011-03-10", "2027-01-04T09:00:00+01:00"), care_starts("T-2", "GM0150", "2027-05-03T10:00:00+02:00")]);
-    assert_eq!(due_of(&simulate(&late, "2027-12-31"), "toekomstplan"), ["2027-08-03"]);
-    let adult = lines(&[case_known("T-3", "GM0150", "2009-03-10", "2027-01-04T09:00:00+01:00"), care_starts("T-3", "GM0150", "2027-05-03T10:00:00+02:00")]);
-    assert_eq!(due_of(&simulate(&adult, "2027-12-31"), "toekomstplan"), Vec::<String>::new());
+    let late = lines(&[
+        case_known("T-2", "GM0150", "2011-03-10", "2027-01-04T09:00:00+01:00"),
+        care_starts("T-2", "GM0150", "2027-05-03T10:00:00+02:00"),
+    ]);
+    assert_eq!(
+        due_of(&simulate(&late, "2027-12-31"), "toekomstplan"),
+        ["2027-08-03"]
+    );
+    let adult = lines(&[
+        case_known("T-3", "GM0150", "2009-03-10", "2027-01-04T09:00:00+01:00"),
+        care_starts("T-3", "GM0150", "2027-05-03T10:00:00+02:00"),
+    ]);
+    assert_eq!(
+        due_of(&simulate(&adult, "2027-12-31"), "toekomstplan"),
+        Vec::<String>::new()
+    );
     let no_care = case_known("T-4", "GM0150", "2011-03-10", "2027-01-04T09:00:00+01:00");
     assert_eq!(simulate(&no_care, "2028-12-31"), Vec::<Value>::new());
 }
@@ -230,12 +460,29 @@ fn toekomstplan_when_care_starts_after_16() {
 /// Apeldoorn's "in het 16de levensjaar": a gemeente can bring the start forward by a parameter.
 #[test]
 fn toekomstplan_start_offset_per_gemeente() {
-    let engine = engine_with_config("holidays: feestdagen.yaml\ngemeenten:\n  GM0200:\n    params:\n      toekomstplan-16: { vervroeging: 1 year }\n");
-    let events = lines(&[case_known("T-5", "GM0200", "2011-03-10", "2025-01-06T09:00:00+01:00"), care_starts("T-5", "GM0200", "2025-01-06T10:00:00+01:00")]);
-    assert_eq!(due_of(&simulate_with(&engine, &events, "2026-12-31"), "toekomstplan"), ["2026-06-10"]);
+    let engine = engine_with_config(
+        "holidays: feestdagen.yaml\ngemeenten:\n  GM0200:\n    params:\n      toekomstplan-16: { vervroeging: 1 year }\n",
+    );
+    let events = lines(&[
+        case_known("T-5", "GM0200", "2011-03-10", "2025-01-06T09:00:00+01:00"),
+        care_starts("T-5", "GM0200", "2025-01-06T10:00:00+01:00"),
+    ]);
+    assert_eq!(
+        due_of(
+            &simulate_with(&engine, &events, "2026-12-31"),
+            "toekomstplan"
+        ),
+        ["2026-06-10"]
+    );
     // Deventer in the same engine keeps the default.
     let deventer = events.replace("GM0200", "GM0150");
-    assert_eq!(due_of(&simulate_with(&engine, &deventer, "2027-12-31"), "toekomstplan"), ["2027-06-10"]);
+    assert_eq!(
+        due_of(
+            &simulate_with(&engine, &deventer, "2027-12-31"),
+            "toekomstplan"
+        ),
+        ["2027-06-10"]
+    );
 }
 
 /// A corrected birth date recalculates the pending deadline.
@@ -244,9 +491,19 @@ fn toekomstplan_is_recalculated_on_correction() {
     let events = lines(&[
         case_known("T-6", "GM0150", "2011-03-10", "2027-01-04T09:00:00+01:00"),
         care_starts("T-6", "GM0150", "2027-01-04T10:00:00+01:00"),
-        event("T-6-g", "casus.gewijzigd", "GM0150", "T-6", "2027-02-01T09:00:00+01:00", r#"{"geboortedatum":"2011-06-10"}"#),
+        event(
+            "T-6-g",
+            "casus.gewijzigd",
+            "GM0150",
+            "T-6",
+            "2027-02-01T09:00:00+01:00",
+            r#"{"geboortedatum":"2011-06-10"}"#,
+        ),
     ]);
-    assert_eq!(due_of(&simulate(&events, "2027-12-31"), "toekomstplan"), ["2027-09-10"]);
+    assert_eq!(
+        due_of(&simulate(&events, "2027-12-31"), "toekomstplan"),
+        ["2027-09-10"]
+    );
 }
 
 /// A correction that moves the start earlier, after the instance began: the deadline moves
@@ -257,29 +514,48 @@ fn a_correction_into_the_past_escalates_at_once() {
     let events = lines(&[
         case_known("T-7", "GM0150", "2011-03-10", "2027-01-04T09:00:00+01:00"),
         care_starts("T-7", "GM0150", "2027-01-04T10:00:00+01:00"),
-        event("T-7-g", "casus.gewijzigd", "GM0150", "T-7", "2027-06-01T14:00:00+02:00", r#"{"geboortedatum":"2011-02-10"}"#),
+        event(
+            "T-7-g",
+            "casus.gewijzigd",
+            "GM0150",
+            "T-7",
+            "2027-06-01T14:00:00+02:00",
+            r#"{"geboortedatum":"2011-02-10"}"#,
+        ),
     ]);
     let n = simulate(&events, "2027-06-30");
-    assert_eq!(of(&n, "toekomstplan"), [
-        "2027-05-10T09:00:00+02:00 reminder 0 toekomstplan-16/toekomstplan due 2027-06-10 to professional",
-        "2027-06-01T14:00:00+02:00 escalation 1 toekomstplan-16/toekomstplan due 2027-05-10 to teamleider",
-        "2027-06-01T14:00:00+02:00 escalation 2 toekomstplan-16/toekomstplan due 2027-05-10 to accountmanager",
-        "2027-06-08T09:00:00+02:00 escalation 3 toekomstplan-16/toekomstplan due 2027-05-10 to accountmanager",
-        "2027-06-22T09:00:00+02:00 escalation 4 toekomstplan-16/toekomstplan due 2027-05-10 to accountmanager",
-    ]);
+    assert_eq!(
+        of(&n, "toekomstplan"),
+        [
+            "2027-05-10T09:00:00+02:00 reminder 0 toekomstplan-16/toekomstplan due 2027-06-10 to professional",
+            "2027-06-01T14:00:00+02:00 escalation 1 toekomstplan-16/toekomstplan due 2027-05-10 to teamleider",
+            "2027-06-01T14:00:00+02:00 escalation 2 toekomstplan-16/toekomstplan due 2027-05-10 to accountmanager",
+            "2027-06-08T09:00:00+02:00 escalation 3 toekomstplan-16/toekomstplan due 2027-05-10 to accountmanager",
+            "2027-06-22T09:00:00+02:00 escalation 4 toekomstplan-16/toekomstplan due 2027-05-10 to accountmanager",
+        ]
+    );
 }
 
 /// A partial birth date is never completed by guessing: the date-started workflows say they
 /// cannot be computed, once, at once.
 #[test]
 fn a_partial_birth_date_is_signalled() {
-    let events = lines(&[case_known("T-8", "GM0150", "2011-03", "2027-01-04T09:00:00+01:00"), care_starts("T-8", "GM0150", "2027-01-04T10:00:00+01:00")]);
-    let n = simulate(&events, "2029-12-31");
-    assert_eq!(summary(&n), [
-        "2027-01-04T09:00:00+01:00 signal 0 overdracht-18/geboortedatum_onvolledig due - to professional",
-        "2027-01-04T09:00:00+01:00 signal 0 toekomstplan-16/geboortedatum_onvolledig due - to professional",
+    let events = lines(&[
+        case_known("T-8", "GM0150", "2011-03", "2027-01-04T09:00:00+01:00"),
+        care_starts("T-8", "GM0150", "2027-01-04T10:00:00+01:00"),
     ]);
-    assert_eq!(n[1]["message"], "De geboortedatum van casus T-8 is onvolledig, zodat 'Toekomstplan vanaf 16 jaar' niet berekend kan worden. Vul de geboortedatum aan met casus.gewijzigd.");
+    let n = simulate(&events, "2029-12-31");
+    assert_eq!(
+        summary(&n),
+        [
+            "2027-01-04T09:00:00+01:00 signal 0 overdracht-18/geboortedatum_onvolledig due - to professional",
+            "2027-01-04T09:00:00+01:00 signal 0 toekomstplan-16/geboortedatum_onvolledig due - to professional",
+        ]
+    );
+    assert_eq!(
+        n[1]["message"],
+        "De geboortedatum van casus T-8 is onvolledig, zodat 'Toekomstplan vanaf 16 jaar' niet berekend kan worden. Vul de geboortedatum aan met casus.gewijzigd."
+    );
 }
 
 /// Closing the case ends every open workflow of it.
@@ -288,7 +564,14 @@ fn a_closed_case_gets_nothing_more() {
     let events = lines(&[
         case_known("T-9", "GM0150", "2011-03-10", "2027-01-04T09:00:00+01:00"),
         care_starts("T-9", "GM0150", "2027-01-04T10:00:00+01:00"),
-        event("T-9-c", "casus.gesloten", "GM0150", "T-9", "2027-04-01T09:00:00+02:00", "{}"),
+        event(
+            "T-9-c",
+            "casus.gesloten",
+            "GM0150",
+            "T-9",
+            "2027-04-01T09:00:00+02:00",
+            "{}",
+        ),
     ]);
     assert_eq!(simulate(&events, "2029-12-31"), Vec::<Value>::new());
 }
@@ -300,15 +583,21 @@ fn a_closed_case_gets_nothing_more() {
 /// Friday, its escalation on Monday).
 #[test]
 fn overdracht_18_deadlines() {
-    let events = lines(&[case_known("O-1", "GM0200", "2010-09-30", "2026-06-01T09:00:00+02:00"), care_starts("O-1", "GM0200", "2026-06-01T09:05:00+02:00")]);
+    let events = lines(&[
+        case_known("O-1", "GM0200", "2010-09-30", "2026-06-01T09:00:00+02:00"),
+        care_starts("O-1", "GM0200", "2026-06-01T09:05:00+02:00"),
+    ]);
     let n = simulate(&events, "2028-10-02");
     assert_eq!(due_of(&n, "perspectief"), ["2028-03-30"]);
     assert_eq!(due_of(&n, "aanvraag"), ["2028-06-30"]);
-    assert_eq!(of(&n, "warme_overdracht")[..3], [
-        "2028-08-30T09:00:00+02:00 reminder 0 overdracht-18/warme_overdracht due 2028-09-30 to professional",
-        "2028-09-22T09:00:00+02:00 reminder 0 overdracht-18/warme_overdracht due 2028-09-30 to professional",
-        "2028-10-02T09:00:00+02:00 escalation 1 overdracht-18/warme_overdracht due 2028-09-30 to teamleider",
-    ]);
+    assert_eq!(
+        of(&n, "warme_overdracht")[..3],
+        [
+            "2028-08-30T09:00:00+02:00 reminder 0 overdracht-18/warme_overdracht due 2028-09-30 to professional",
+            "2028-09-22T09:00:00+02:00 reminder 0 overdracht-18/warme_overdracht due 2028-09-30 to professional",
+            "2028-10-02T09:00:00+02:00 escalation 1 overdracht-18/warme_overdracht due 2028-09-30 to teamleider",
+        ]
+    );
 }
 
 /// Route `geen` or `verlengde_jeugdhulp`: no application and no handover to adult care.
@@ -317,17 +606,31 @@ fn overdracht_18_route_without_adult_care() {
     let events = lines(&[
         case_known("O-2", "GM0200", "2010-09-30", "2026-06-01T09:00:00+02:00"),
         care_starts("O-2", "GM0200", "2026-06-01T09:05:00+02:00"),
-        event("O-2-p", "overdracht.perspectief_bepaald", "GM0200", "O-2", "2028-01-10T09:00:00+01:00", r#"{"route":"verlengde_jeugdhulp"}"#),
+        event(
+            "O-2-p",
+            "overdracht.perspectief_bepaald",
+            "GM0200",
+            "O-2",
+            "2028-01-10T09:00:00+01:00",
+            r#"{"route":"verlengde_jeugdhulp"}"#,
+        ),
     ]);
     let n = simulate(&events, "2028-12-31");
-    assert!(n.iter().all(|x| x["workflow"] != "overdracht-18"), "{:?}", summary(&n));
+    assert!(
+        n.iter().all(|x| x["workflow"] != "overdracht-18"),
+        "{:?}",
+        summary(&n)
+    );
 }
 
 /// 29 February: in a year without one, the birthday is 1 March by default (BRP), or 28
 /// February when so configured.
 #[test]
 fn overdracht_18_for_a_leap_day_birthday() {
-    let events = lines(&[case_known("O-3", "GM0150", "2012-02-29", "2028-06-01T09:00:00+02:00"), care_starts("O-3", "GM0150", "2028-06-01T09:05:00+02:00")]);
+    let events = lines(&[
+        case_known("O-3", "GM0150", "2012-02-29", "2028-06-01T09:00:00+02:00"),
+        care_starts("O-3", "GM0150", "2028-06-01T09:05:00+02:00"),
+    ]);
     let n = simulate(&events, "2030-03-05");
     assert_eq!(due_of(&n, "warme_overdracht"), ["2030-03-01"]);
     assert_eq!(due_of(&n, "perspectief"), ["2029-09-01"]);
@@ -340,21 +643,40 @@ fn overdracht_18_for_a_leap_day_birthday() {
 // ---- nazorg ----------------------------------------------------------------------------------
 
 fn care_ends(case: &str, gemeente: &str, at: &str, reden: &str) -> String {
-    event(&format!("{case}-e{at}"), "zorg.beeindigd", gemeente, case, at, &format!(r#"{{"reden":"{reden}"}}"#))
+    event(
+        &format!("{case}-e{at}"),
+        "zorg.beeindigd",
+        gemeente,
+        case,
+        at,
+        &format!(r#"{{"reden":"{reden}"}}"#),
+    )
 }
 
 /// Without any contact: a contact is due every half year after the end of care, each missed
 /// one rolls on from its own due date, and none is due after two years.
 #[test]
 fn nazorg_without_contact_rolls_from_the_missed_date() {
-    let n = simulate(&care_ends("N-1", "GM0150", "2027-02-01T15:00:00+01:00", "31"), "2030-12-31");
-    assert_eq!(due_of(&n, "contact"), ["2027-08-01", "2028-02-01", "2028-08-01", "2029-02-01"]);
+    let n = simulate(
+        &care_ends("N-1", "GM0150", "2027-02-01T15:00:00+01:00", "31"),
+        "2030-12-31",
+    );
+    assert_eq!(
+        due_of(&n, "contact"),
+        ["2027-08-01", "2028-02-01", "2028-08-01", "2029-02-01"]
+    );
     // Each missed contact goes to the regisseur, two weeks later to the team leader.
-    let escalations: Vec<String> = of(&n, "contact").into_iter().filter(|l| l.contains("escalation")).collect();
-    assert_eq!(escalations[..2], [
-        "2027-08-02T09:00:00+02:00 escalation 1 nazorg/contact due 2027-08-01 to regisseur",
-        "2027-08-16T09:00:00+02:00 escalation 2 nazorg/contact due 2027-08-01 to teamleider",
-    ]);
+    let escalations: Vec<String> = of(&n, "contact")
+        .into_iter()
+        .filter(|l| l.contains("escalation"))
+        .collect();
+    assert_eq!(
+        escalations[..2],
+        [
+            "2027-08-02T09:00:00+02:00 escalation 1 nazorg/contact due 2027-08-01 to regisseur",
+            "2027-08-16T09:00:00+02:00 escalation 2 nazorg/contact due 2027-08-01 to teamleider",
+        ]
+    );
 }
 
 /// A contact meets the deadline; the next is due six months after the contact.
@@ -362,15 +684,28 @@ fn nazorg_without_contact_rolls_from_the_missed_date() {
 fn nazorg_rolls_from_the_last_contact() {
     let events = lines(&[
         care_ends("N-2", "GM0150", "2027-02-01T15:00:00+01:00", "31"),
-        event("N-2-c", "nazorg.contact", "GM0150", "N-2", "2027-07-20T10:00:00+02:00", "{}"),
+        event(
+            "N-2-c",
+            "nazorg.contact",
+            "GM0150",
+            "N-2",
+            "2027-07-20T10:00:00+02:00",
+            "{}",
+        ),
     ]);
-    assert_eq!(due_of(&simulate(&events, "2028-01-21"), "contact"), ["2027-08-01", "2028-01-20"]);
+    assert_eq!(
+        due_of(&simulate(&events, "2028-01-21"), "contact"),
+        ["2027-08-01", "2028-01-20"]
+    );
 }
 
 /// Haaksbergen follows every closed case for five years (shipped configuration).
 #[test]
 fn nazorg_haaksbergen_follows_five_years() {
-    let n = simulate(&care_ends("N-3", "GM0158", "2027-02-01T15:00:00+01:00", "31"), "2033-12-31");
+    let n = simulate(
+        &care_ends("N-3", "GM0158", "2027-02-01T15:00:00+01:00", "31"),
+        "2033-12-31",
+    );
     let dues = due_of(&n, "contact");
     assert_eq!(dues.len(), 10);
     assert_eq!(dues.last().unwrap(), "2032-02-01");
@@ -380,15 +715,34 @@ fn nazorg_haaksbergen_follows_five_years() {
 /// relapse signal reaches the regisseur at once.
 #[test]
 fn nazorg_start_end_and_signal() {
-    assert_eq!(simulate(&care_ends("N-4", "GM0150", "2027-02-01T15:00:00+01:00", "32"), "2030-12-31"), Vec::<Value>::new());
+    assert_eq!(
+        simulate(
+            &care_ends("N-4", "GM0150", "2027-02-01T15:00:00+01:00", "32"),
+            "2030-12-31"
+        ),
+        Vec::<Value>::new()
+    );
     let events = lines(&[
         care_ends("N-5", "GM0150", "2027-02-01T15:00:00+01:00", "31"),
-        event("N-5-s", "nazorg.signaal", "GM0150", "N-5", "2027-03-01T08:45:00+01:00", "{}"),
+        event(
+            "N-5-s",
+            "nazorg.signaal",
+            "GM0150",
+            "N-5",
+            "2027-03-01T08:45:00+01:00",
+            "{}",
+        ),
         care_starts("N-5", "GM0150", "2027-03-02T10:00:00+01:00"),
     ]);
     let n = simulate(&events, "2030-12-31");
-    assert_eq!(summary(&n), ["2027-03-01T08:45:00+01:00 signal 0 nazorg/terugval due - to regisseur"]);
-    assert_eq!(n[0]["message"], "Signaal van terugval bij casus N-5: neem direct contact op en overweeg de zorg te heropenen.");
+    assert_eq!(
+        summary(&n),
+        ["2027-03-01T08:45:00+01:00 signal 0 nazorg/terugval due - to regisseur"]
+    );
+    assert_eq!(
+        n[0]["message"],
+        "Signaal van terugval bij casus N-5: neem direct contact op en overweeg de zorg te heropenen."
+    );
 }
 
 // ---- cross-cutting ---------------------------------------------------------------------------
@@ -397,11 +751,21 @@ fn nazorg_start_end_and_signal() {
 /// across the change on 28 March 2027.
 #[test]
 fn send_times_follow_daylight_saving() {
-    let events = event("v-1", "veiligthuis.melding", "GM0148", "D-5", "2027-03-22T08:00:00+01:00", r#"{"melding_id":"VT-3"}"#);
+    let events = event(
+        "v-1",
+        "veiligthuis.melding",
+        "GM0148",
+        "D-5",
+        "2027-03-22T08:00:00+01:00",
+        r#"{"melding_id":"VT-3"}"#,
+    );
     let n = simulate(&events, "2027-03-31");
     let times: Vec<&str> = n.iter().map(|x| x["at"].as_str().unwrap()).collect();
     // Due Tuesday 30 March (the Atw passes Good Friday's weekend and Tweede Paasdag).
-    assert_eq!(times, ["2027-03-25T09:00:00+01:00", "2027-03-31T09:00:00+02:00"]);
+    assert_eq!(
+        times,
+        ["2027-03-25T09:00:00+01:00", "2027-03-31T09:00:00+02:00"]
+    );
 }
 
 /// Events are ordered by `at`: the same events in another order give the same output.
@@ -409,8 +773,22 @@ fn send_times_follow_daylight_saving() {
 fn events_out_of_order_give_the_same_result() {
     let events = [
         complaint("2027-04-13T10:15:00+02:00"),
-        event("k-2", "klacht.in_behandeling", "GM0150", "C-1", "2027-04-20T10:00:00+02:00", r#"{"klacht_id":"K-9"}"#),
-        event("k-3", "klacht.afgerond", "GM0150", "C-1", "2027-05-20T10:00:00+02:00", r#"{"klacht_id":"K-9"}"#),
+        event(
+            "k-2",
+            "klacht.in_behandeling",
+            "GM0150",
+            "C-1",
+            "2027-04-20T10:00:00+02:00",
+            r#"{"klacht_id":"K-9"}"#,
+        ),
+        event(
+            "k-3",
+            "klacht.afgerond",
+            "GM0150",
+            "C-1",
+            "2027-05-20T10:00:00+02:00",
+            r#"{"klacht_id":"K-9"}"#,
+        ),
     ];
     let ordered = simulate(&lines(&events), "2027-12-31");
     let reversed: Vec<String> = events.iter().rev().cloned().collect();
@@ -423,10 +801,22 @@ fn events_out_of_order_give_the_same_result() {
 fn duplicate_events_are_ignored() {
     let events = lines(&[
         complaint("2027-04-13T10:15:00+02:00"),
-        event("k-1", "klacht.afgerond", "GM0150", "C-1", "2027-04-14T10:00:00+02:00", r#"{"klacht_id":"K-9"}"#),
+        event(
+            "k-1",
+            "klacht.afgerond",
+            "GM0150",
+            "C-1",
+            "2027-04-14T10:00:00+02:00",
+            r#"{"klacht_id":"K-9"}"#,
+        ),
     ]);
     let n = simulate(&events, "2027-04-23");
-    assert_eq!(n.len(), 1, "the afgerond with a repeated id was ignored: {:?}", summary(&n));
+    assert_eq!(
+        n.len(),
+        1,
+        "the afgerond with a repeated id was ignored: {:?}",
+        summary(&n)
+    );
 }
 
 /// Notification ids are deterministic: the same input gives the same ids, and every id is
@@ -437,7 +827,13 @@ fn notification_ids_are_stable_and_unique() {
     let first = simulate(&events, "2028-06-30");
     let second = simulate(&events, "2028-06-30");
     let ids: Vec<&str> = first.iter().map(|x| x["id"].as_str().unwrap()).collect();
-    assert_eq!(ids, second.iter().map(|x| x["id"].as_str().unwrap()).collect::<Vec<_>>());
+    assert_eq!(
+        ids,
+        second
+            .iter()
+            .map(|x| x["id"].as_str().unwrap())
+            .collect::<Vec<_>>()
+    );
     let mut unique = ids.clone();
     unique.sort();
     unique.dedup();
@@ -452,12 +848,17 @@ fn a_late_event_is_applied_where_it_belongs() {
     use waakvlam::calendar::parse_timestamp;
     use waakvlam::engine::Case;
     let engine = common::shipped_engine();
-    let parse = |line: &str| waakvlam::event::validate(&serde_json::from_str(line).unwrap()).unwrap();
+    let parse =
+        |line: &str| waakvlam::event::validate(&serde_json::from_str(line).unwrap()).unwrap();
     let run_until = |case: &mut Case, until: &str| -> Vec<String> {
         let until = parse_timestamp(until).unwrap();
         let mut sent = Vec::new();
         while let Some(moment) = case.next_wakeup(&engine).filter(|m| *m <= until) {
-            sent.extend(case.tick(&engine, moment).into_iter().map(|n| format!("{} {:?} {}", n.deadline, n.kind, n.level)));
+            sent.extend(
+                case.tick(&engine, moment)
+                    .into_iter()
+                    .map(|n| format!("{} {:?} {}", n.deadline, n.kind, n.level)),
+            );
         }
         sent
     };
@@ -465,10 +866,37 @@ fn a_late_event_is_applied_where_it_belongs() {
     let filed = parse(&complaint("2027-04-13T10:15:00+02:00"));
     let at = filed.at;
     assert!(case.apply(&engine, filed, at).is_empty());
-    assert_eq!(run_until(&mut case, "2027-05-01T12:00:00+02:00"), ["in_behandeling Reminder 0", "in_behandeling Escalation 1"]);
-    let late = parse(&event("k-2", "klacht.in_behandeling", "GM0150", "C-1", "2027-04-20T10:00:00+02:00", r#"{"klacht_id":"K-9"}"#));
-    assert!(case.apply(&engine, late, parse_timestamp("2027-05-01T12:00:00+02:00").unwrap()).is_empty());
+    assert_eq!(
+        run_until(&mut case, "2027-05-01T12:00:00+02:00"),
+        ["in_behandeling Reminder 0", "in_behandeling Escalation 1"]
+    );
+    let late = parse(&event(
+        "k-2",
+        "klacht.in_behandeling",
+        "GM0150",
+        "C-1",
+        "2027-04-20T10:00:00+02:00",
+        r#"{"klacht_id":"K-9"}"#,
+    ));
+    assert!(
+        case.apply(
+            &engine,
+            late,
+            parse_timestamp("2027-05-01T12:00:00+02:00").unwrap()
+        )
+        .is_empty()
+    );
     let after = run_until(&mut case, "2027-05-20T12:00:00+02:00");
-    assert!(after.iter().all(|n| !n.starts_with("in_behandeling")), "{after:?}");
-    assert_eq!(after[..3], ["afgerond Reminder 0", "afgerond Reminder 0", "afgerond Escalation 1"]);
+    assert!(
+        after.iter().all(|n| !n.starts_with("in_behandeling")),
+        "{after:?}"
+    );
+    assert_eq!(
+        after[..3],
+        [
+            "afgerond Reminder 0",
+            "afgerond Reminder 0",
+            "afgerond Escalation 1"
+        ]
+    );
 }

@@ -13,7 +13,11 @@ use crate::config::Config;
 use crate::{simulate, workflow};
 
 #[derive(Parser, Debug)]
-#[command(name = "waakvlam", version, about = "Deadlines for Dutch youth care: workflows, reminders and escalations")]
+#[command(
+    name = "waakvlam",
+    version,
+    about = "Deadlines for Dutch youth care: workflows, reminders and escalations"
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
@@ -47,7 +51,12 @@ pub fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Check { paths } => check(paths),
-        Command::Simulate { events, until, workflows, config } => simulate(&events, until.as_deref(), &workflows, &config),
+        Command::Simulate {
+            events,
+            until,
+            workflows,
+            config,
+        } => simulate(&events, until.as_deref(), &workflows, &config),
         Command::Schema => {
             print!("{}", workflow::schema::workflow_schema_text());
             Ok(ExitCode::SUCCESS)
@@ -63,11 +72,19 @@ pub fn main() -> ExitCode {
 }
 
 fn check(paths: Vec<PathBuf>) -> Result<ExitCode> {
-    let paths = if paths.is_empty() { vec![PathBuf::from("workflows")] } else { paths };
+    let paths = if paths.is_empty() {
+        vec![PathBuf::from("workflows")]
+    } else {
+        paths
+    };
     match workflow::load(&paths) {
         Ok(workflows) => {
             let names: Vec<&str> = workflows.iter().map(|w| w.name.as_str()).collect();
-            println!("{} workflows, no problems: {}", workflows.len(), names.join(", "));
+            println!(
+                "{} workflows, no problems: {}",
+                workflows.len(),
+                names.join(", ")
+            );
             Ok(ExitCode::SUCCESS)
         }
         Err(report) => {
@@ -83,27 +100,57 @@ fn check(paths: Vec<PathBuf>) -> Result<ExitCode> {
 }
 
 fn load_engine(workflows: &Path, config: &Path) -> Result<crate::engine::Engine> {
-    let config = Config::load(config).map_err(|problems| anyhow::anyhow!(problems.iter().map(|p| p.to_string()).collect::<Vec<_>>().join("\n")))
+    let config = Config::load(config)
+        .map_err(|problems| {
+            anyhow::anyhow!(
+                problems
+                    .iter()
+                    .map(|p| p.to_string())
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            )
+        })
         .context("the configuration has problems")?;
     let workflows = workflow::load(&[workflows.to_path_buf()])
-        .map_err(|report| anyhow::anyhow!(report.problems.iter().map(|p| p.to_string()).collect::<Vec<_>>().join("\n")))
+        .map_err(|report| {
+            anyhow::anyhow!(
+                report
+                    .problems
+                    .iter()
+                    .map(|p| p.to_string())
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            )
+        })
         .context("the workflows have problems (run 'waakvlam check' for the full report)")?;
     let mismatches = config.check_against(&workflows);
     if !mismatches.is_empty() {
-        bail!("the configuration does not fit the workflows:\n{}", mismatches.join("\n"));
+        bail!(
+            "the configuration does not fit the workflows:\n{}",
+            mismatches.join("\n")
+        );
     }
     Ok(config.engine(workflows))
 }
 
-fn simulate(events_path: &Path, until: Option<&str>, workflows: &Path, config: &Path) -> Result<ExitCode> {
+fn simulate(
+    events_path: &Path,
+    until: Option<&str>,
+    workflows: &Path,
+    config: &Path,
+) -> Result<ExitCode> {
     let engine = load_engine(workflows, config)?;
     let until = until
-        .map(|text| text.parse::<Day>().with_context(|| format!("--until {text}")))
+        .map(|text| {
+            text.parse::<Day>()
+                .with_context(|| format!("--until {text}"))
+        })
         .transpose()?;
     let (events, refused) = if events_path == Path::new("-") {
         simulate::read_events(io::stdin().lock())
     } else {
-        let file = std::fs::File::open(events_path).with_context(|| format!("cannot open {}", events_path.display()))?;
+        let file = std::fs::File::open(events_path)
+            .with_context(|| format!("cannot open {}", events_path.display()))?;
         simulate::read_events(io::BufReader::new(file))
     }
     .with_context(|| format!("reading {}", events_path.display()))?;
@@ -112,15 +159,27 @@ fn simulate(events_path: &Path, until: Option<&str>, workflows: &Path, config: &
         eprintln!("{name}:{}: refused: {}", line.line, line.reason);
     }
     let last_day = until.unwrap_or_else(|| {
-        let last = events.iter().map(|e| e.at).max().map_or(Day::from_number(0), calendar::local_day);
+        let last = events
+            .iter()
+            .map(|e| e.at)
+            .max()
+            .map_or(Day::from_number(0), calendar::local_day);
         last.add_months(12)
     });
     let end = calendar::send_moment(last_day.add_days(1), 0);
     let summary = simulate::run(&engine, events, end, &mut io::stdout().lock())?;
     eprintln!(
         "simulated {} events of {} cases up to {last_day}: {} notifications; {} duplicates ignored, {} events after --until not applied, {} lines refused",
-        summary.events, summary.cases, summary.notifications, summary.duplicates, summary.after_until, refused.len()
+        summary.events,
+        summary.cases,
+        summary.notifications,
+        summary.duplicates,
+        summary.after_until,
+        refused.len()
     );
-    Ok(if refused.is_empty() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+    Ok(if refused.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
 }
-

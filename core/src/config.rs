@@ -46,7 +46,11 @@ impl Config {
             hint: Some("pass the configuration with --config, for example --config config/waakvlam.yaml".into()),
         }])?;
         let mut problems = Problems::new(path.display().to_string());
-        let config = parse(&text, path.parent().unwrap_or(Path::new(".")), &mut problems);
+        let config = parse(
+            &text,
+            path.parent().unwrap_or(Path::new(".")),
+            &mut problems,
+        );
         match config {
             Ok(config) if problems.is_empty() => Ok(config),
             Ok(_) => Err(problems.into_vec()),
@@ -64,7 +68,9 @@ impl Config {
         for (code, gemeente) in &self.gemeenten {
             for (workflow, params) in &gemeente.params {
                 let Some(w) = workflows.iter().find(|w| &w.name == workflow) else {
-                    problems.push(format!("gemeenten.{code}.params: there is no workflow '{workflow}'"));
+                    problems.push(format!(
+                        "gemeenten.{code}.params: there is no workflow '{workflow}'"
+                    ));
                     continue;
                 };
                 for name in params.keys() {
@@ -83,7 +89,14 @@ impl Config {
 
     /// The engine for these workflows under this configuration.
     pub fn engine(&self, workflows: Vec<Workflow>) -> Engine {
-        let mut engine = Engine::new(workflows, self.calendar(), Settings { send_hour: self.send_hour }, Box::new(ConfigParams(self.gemeenten.clone())));
+        let mut engine = Engine::new(
+            workflows,
+            self.calendar(),
+            Settings {
+                send_hour: self.send_hour,
+            },
+            Box::new(ConfigParams(self.gemeenten.clone())),
+        );
         for (code, gemeente) in &self.gemeenten {
             if !gemeente.closed_days.is_empty() {
                 engine = engine.with_closed_days(code, &gemeente.closed_days);
@@ -97,7 +110,12 @@ impl Config {
 struct ConfigParams(BTreeMap<String, GemeenteConfig>);
 
 impl ParamSource for ConfigParams {
-    fn overrides(&self, gemeente: &str, workflow: &str, _: &Map<String, Value>) -> Vec<(String, Duration)> {
+    fn overrides(
+        &self,
+        gemeente: &str,
+        workflow: &str,
+        _: &Map<String, Value>,
+    ) -> Vec<(String, Duration)> {
         self.0
             .get(gemeente)
             .and_then(|g| g.params.get(workflow))
@@ -114,12 +132,21 @@ fn parse(text: &str, base: &Path, problems: &mut Problems) -> Result<Config, Vec
             return Ok(Config::default());
         }
     };
-    let mut config = Config { send_hour: 9, ..Config::default() };
-    let Some(top) = MapReader::new(&root, CONFIG_KEYS, "the configuration", problems) else { return Ok(config) };
+    let mut config = Config {
+        send_hour: 9,
+        ..Config::default()
+    };
+    let Some(top) = MapReader::new(&root, CONFIG_KEYS, "the configuration", problems) else {
+        return Ok(config);
+    };
     if let Some((text, at)) = top.text("send_hour", problems) {
         match text.parse::<u8>() {
             Ok(hour) if hour < 24 => config.send_hour = hour,
-            _ => problems.add_with_hint(at, format!("'send_hour' must be an hour from 0 to 23, not '{text}'"), "for example 'send_hour: 9'"),
+            _ => problems.add_with_hint(
+                at,
+                format!("'send_hour' must be an hour from 0 to 23, not '{text}'"),
+                "for example 'send_hour: 9'",
+            ),
         }
     }
     if let Some((text, at)) = top.text("leap_day_birthdays", problems) {
@@ -127,7 +154,11 @@ fn parse(text: &str, base: &Path, problems: &mut Problems) -> Result<Config, Vec
             "1-march" => LeapDayBirthdays::FirstOfMarch,
             "28-february" => LeapDayBirthdays::LastOfFebruary,
             other => {
-                problems.add_with_hint(at, format!("'{other}' is not a rule for 29 February birthdays"), "write '1-march' (the BRP convention) or '28-february'");
+                problems.add_with_hint(
+                    at,
+                    format!("'{other}' is not a rule for 29 February birthdays"),
+                    "write '1-march' (the BRP convention) or '28-february'",
+                );
                 LeapDayBirthdays::FirstOfMarch
             }
         };
@@ -144,18 +175,33 @@ fn parse(text: &str, base: &Path, problems: &mut Problems) -> Result<Config, Vec
         let entries = match &node.value {
             Yaml::Map(entries) => entries.as_slice(),
             _ => {
-                problems.add(node.at, "'gemeenten' must be a map from CBS code to settings");
+                problems.add(
+                    node.at,
+                    "'gemeenten' must be a map from CBS code to settings",
+                );
                 &[]
             }
         };
         for (key, value) in entries {
             if !is_gemeente_code(&key.name) {
-                problems.add_with_hint(key.at, format!("'{}' is not a gemeente code", key.name), "use the CBS code, for example GM0150 for Deventer");
+                problems.add_with_hint(
+                    key.at,
+                    format!("'{}' is not a gemeente code", key.name),
+                    "use the CBS code, for example GM0150 for Deventer",
+                );
                 continue;
             }
             let what = format!("gemeente {}", key.name);
-            let Some(map) = MapReader::new(value, GEMEENTE_KEYS, &what, problems) else { continue };
-            let mut gemeente = GemeenteConfig { name: map.text("name", problems).map(|(t, _)| t.to_string()).unwrap_or_default(), ..Default::default() };
+            let Some(map) = MapReader::new(value, GEMEENTE_KEYS, &what, problems) else {
+                continue;
+            };
+            let mut gemeente = GemeenteConfig {
+                name: map
+                    .text("name", problems)
+                    .map(|(t, _)| t.to_string())
+                    .unwrap_or_default(),
+                ..Default::default()
+            };
             if let Some(list) = map.get("closed_days") {
                 for item in list_of(list) {
                     if let Some((text, at)) = text_of(item, "a closed day", problems) {
@@ -169,17 +215,28 @@ fn parse(text: &str, base: &Path, problems: &mut Problems) -> Result<Config, Vec
             if let Some(Yaml::Map(workflows)) = map.get("params").map(|n| &n.value) {
                 for (workflow, params) in workflows {
                     let Yaml::Map(params) = &params.value else {
-                        problems.add(params.at, format!("the parameters of '{}' must be a map", workflow.name));
+                        problems.add(
+                            params.at,
+                            format!("the parameters of '{}' must be a map", workflow.name),
+                        );
                         continue;
                     };
                     let entry = gemeente.params.entry(workflow.name.clone()).or_default();
                     for (name, value) in params {
-                        let Some((text, at)) = text_of(value, &format!("parameter '{}'", name.name), problems) else { continue };
+                        let Some((text, at)) =
+                            text_of(value, &format!("parameter '{}'", name.name), problems)
+                        else {
+                            continue;
+                        };
                         match Duration::parse(text) {
                             Ok(d) => {
                                 entry.insert(name.name.clone(), d);
                             }
-                            Err(err) => problems.add_with_hint(at, format!("parameter '{}': {err}", name.name), err.hint()),
+                            Err(err) => problems.add_with_hint(
+                                at,
+                                format!("parameter '{}': {err}", name.name),
+                                err.hint(),
+                            ),
                         }
                     }
                 }
@@ -187,27 +244,46 @@ fn parse(text: &str, base: &Path, problems: &mut Problems) -> Result<Config, Vec
             config.gemeenten.insert(key.name.clone(), gemeente);
         }
     }
-    if holiday_problems.is_empty() { Ok(config) } else { Err(holiday_problems) }
+    if holiday_problems.is_empty() {
+        Ok(config)
+    } else {
+        Err(holiday_problems)
+    }
 }
 
 /// Reads `feestdagen.yaml`: the days a Koninklijk Besluit adds, each with its source.
 pub fn load_holidays(path: &PathBuf) -> Result<Vec<Day>, Vec<Problem>> {
     let file = path.display().to_string();
-    let text = std::fs::read_to_string(path).map_err(|err| vec![Problem { file: file.clone(), at: Position::default(), message: format!("cannot be read: {err}"), hint: None }])?;
+    let text = std::fs::read_to_string(path).map_err(|err| {
+        vec![Problem {
+            file: file.clone(),
+            at: Position::default(),
+            message: format!("cannot be read: {err}"),
+            hint: None,
+        }]
+    })?;
     let mut problems = Problems::new(file);
     let mut days = Vec::new();
     match yaml::parse(&text) {
         Err(err) => problems.add(err.at, format!("this is not valid YAML: {}", err.message)),
         Ok(root) => {
-            if let Some(top) = MapReader::new(&root, HOLIDAY_KEYS, "the holiday file", &mut problems)
+            if let Some(top) =
+                MapReader::new(&root, HOLIDAY_KEYS, "the holiday file", &mut problems)
                 && let Some(list) = top.get("added")
             {
                 for item in list_of(list) {
-                    let Some(entry) = MapReader::new(item, ADDED_DAY_KEYS, "an added day", &mut problems) else { continue };
+                    let Some(entry) =
+                        MapReader::new(item, ADDED_DAY_KEYS, "an added day", &mut problems)
+                    else {
+                        continue;
+                    };
                     if entry.require("reason", &mut problems).is_none() {
                         continue;
                     }
-                    if let Some((text, at)) = entry.require("date", &mut problems).and_then(|n| text_of(n, "'date'", &mut problems)) {
+                    if let Some((text, at)) = entry
+                        .require("date", &mut problems)
+                        .and_then(|n| text_of(n, "'date'", &mut problems))
+                    {
                         match text.parse::<Day>() {
                             Ok(day) => days.push(day),
                             Err(err) => problems.add(at, err.to_string()),
@@ -217,5 +293,9 @@ pub fn load_holidays(path: &PathBuf) -> Result<Vec<Day>, Vec<Problem>> {
             }
         }
     }
-    if problems.is_empty() { Ok(days) } else { Err(problems.into_vec()) }
+    if problems.is_empty() {
+        Ok(days)
+    } else {
+        Err(problems.into_vec())
+    }
 }

@@ -43,7 +43,11 @@ pub struct EventSpec {
 }
 
 const fn field(name: &'static str, kind: FieldKind, required: bool) -> DataField {
-    DataField { name, kind, required }
+    DataField {
+        name,
+        kind,
+        required,
+    }
 }
 
 pub const ROUTES: &[&str] = &["verlengde_jeugdhulp", "wmo", "wlz", "zvw", "geen"];
@@ -64,28 +68,82 @@ const BEZWAAR: &[DataField] = &[field("bezwaar_id", FieldKind::Text, true)];
 
 /// The shipped vocabulary. Its order is the order of [`EventType`] indices.
 pub static VOCABULARY: &[EventSpec] = &[
-    EventSpec { name: "casus.aangemeld", fields: CASE_FACTS },
-    EventSpec { name: "casus.gewijzigd", fields: CASE_CORRECTION },
-    EventSpec { name: "casus.gesloten", fields: &[] },
-    EventSpec { name: "zorg.gestart", fields: &[] },
-    EventSpec { name: "zorg.beeindigd", fields: &[field("reden", FieldKind::ReasonCode, true)] },
-    EventSpec { name: "toekomstplan.opgesteld", fields: &[] },
+    EventSpec {
+        name: "casus.aangemeld",
+        fields: CASE_FACTS,
+    },
+    EventSpec {
+        name: "casus.gewijzigd",
+        fields: CASE_CORRECTION,
+    },
+    EventSpec {
+        name: "casus.gesloten",
+        fields: &[],
+    },
+    EventSpec {
+        name: "zorg.gestart",
+        fields: &[],
+    },
+    EventSpec {
+        name: "zorg.beeindigd",
+        fields: &[field("reden", FieldKind::ReasonCode, true)],
+    },
+    EventSpec {
+        name: "toekomstplan.opgesteld",
+        fields: &[],
+    },
     EventSpec {
         name: "overdracht.perspectief_bepaald",
         fields: &[field("route", FieldKind::OneOf(ROUTES), true)],
     },
-    EventSpec { name: "overdracht.aanvraag_ingediend", fields: &[] },
-    EventSpec { name: "overdracht.afgerond", fields: &[] },
-    EventSpec { name: "nazorg.contact", fields: &[] },
-    EventSpec { name: "nazorg.signaal", fields: &[] },
-    EventSpec { name: "klacht.ingediend", fields: KLACHT },
-    EventSpec { name: "klacht.in_behandeling", fields: KLACHT },
-    EventSpec { name: "klacht.verdaagd", fields: KLACHT },
-    EventSpec { name: "klacht.afgerond", fields: KLACHT },
-    EventSpec { name: "klacht.ingetrokken", fields: KLACHT },
-    EventSpec { name: "veiligthuis.melding", fields: MELDING },
-    EventSpec { name: "veiligthuis.besluit_onderzoek", fields: MELDING },
-    EventSpec { name: "veiligthuis.beoordeeld", fields: MELDING },
+    EventSpec {
+        name: "overdracht.aanvraag_ingediend",
+        fields: &[],
+    },
+    EventSpec {
+        name: "overdracht.afgerond",
+        fields: &[],
+    },
+    EventSpec {
+        name: "nazorg.contact",
+        fields: &[],
+    },
+    EventSpec {
+        name: "nazorg.signaal",
+        fields: &[],
+    },
+    EventSpec {
+        name: "klacht.ingediend",
+        fields: KLACHT,
+    },
+    EventSpec {
+        name: "klacht.in_behandeling",
+        fields: KLACHT,
+    },
+    EventSpec {
+        name: "klacht.verdaagd",
+        fields: KLACHT,
+    },
+    EventSpec {
+        name: "klacht.afgerond",
+        fields: KLACHT,
+    },
+    EventSpec {
+        name: "klacht.ingetrokken",
+        fields: KLACHT,
+    },
+    EventSpec {
+        name: "veiligthuis.melding",
+        fields: MELDING,
+    },
+    EventSpec {
+        name: "veiligthuis.besluit_onderzoek",
+        fields: MELDING,
+    },
+    EventSpec {
+        name: "veiligthuis.beoordeeld",
+        fields: MELDING,
+    },
     EventSpec {
         name: "bezwaar.ingediend",
         fields: &[
@@ -94,10 +152,22 @@ pub static VOCABULARY: &[EventSpec] = &[
             field("adviescommissie", FieldKind::Boolean, true),
         ],
     },
-    EventSpec { name: "bezwaar.verzuim", fields: BEZWAAR },
-    EventSpec { name: "bezwaar.hersteld", fields: BEZWAAR },
-    EventSpec { name: "bezwaar.verdaagd", fields: BEZWAAR },
-    EventSpec { name: "bezwaar.beslist", fields: BEZWAAR },
+    EventSpec {
+        name: "bezwaar.verzuim",
+        fields: BEZWAAR,
+    },
+    EventSpec {
+        name: "bezwaar.hersteld",
+        fields: BEZWAAR,
+    },
+    EventSpec {
+        name: "bezwaar.verdaagd",
+        fields: BEZWAAR,
+    },
+    EventSpec {
+        name: "bezwaar.beslist",
+        fields: BEZWAAR,
+    },
 ];
 
 /// An event type of the vocabulary, by index into [`VOCABULARY`].
@@ -186,10 +256,14 @@ impl BirthDate {
         let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
         match text.split('-').collect::<Vec<_>>().as_slice() {
             [year] if year.len() == 4 && digits(year) => Some(BirthDate::Year(year.parse().ok()?)),
-            [year, month] if year.len() == 4 && month.len() == 2 && digits(year) && digits(month) => {
+            [year, month]
+                if year.len() == 4 && month.len() == 2 && digits(year) && digits(month) =>
+            {
                 let month: u32 = month.parse().ok()?;
                 let year: i32 = year.parse().ok()?;
-                (1..=12).contains(&month).then_some(BirthDate::YearMonth(year, month))
+                (1..=12)
+                    .contains(&month)
+                    .then_some(BirthDate::YearMonth(year, month))
             }
             _ => None,
         }
@@ -217,15 +291,22 @@ pub fn validate(value: &Value) -> Result<Event, EventError> {
     let mut problems = Vec::new();
     let Some(object) = value.as_object() else {
         return Err(EventError {
-            problems: vec!["an event is a JSON object with id, type, gemeente, case, at and data".into()],
+            problems: vec![
+                "an event is a JSON object with id, type, gemeente, case, at and data".into(),
+            ],
         });
     };
     for key in object.keys() {
         if !TOP_LEVEL.contains(&key.as_str()) {
-            problems.push(match crate::suggest::closest(key, TOP_LEVEL.iter().copied()) {
-                Some(near) => format!("unknown field '{key}' (did you mean '{near}'?)"),
-                None => format!("unknown field '{key}'; an event has {}", TOP_LEVEL.join(", ")),
-            });
+            problems.push(
+                match crate::suggest::closest(key, TOP_LEVEL.iter().copied()) {
+                    Some(near) => format!("unknown field '{key}' (did you mean '{near}'?)"),
+                    None => format!(
+                        "unknown field '{key}'; an event has {}",
+                        TOP_LEVEL.join(", ")
+                    ),
+                },
+            );
         }
     }
     let mut text = |name: &str| -> Option<String> {
@@ -254,10 +335,12 @@ pub fn validate(value: &Value) -> Result<Event, EventError> {
     let event_type = type_name.as_deref().and_then(|name| {
         let found = EventType::from_name(name);
         if found.is_none() {
-            problems.push(match crate::suggest::closest(name, VOCABULARY.iter().map(|s| s.name)) {
-                Some(near) => format!("unknown event type '{name}' (did you mean '{near}'?)"),
-                None => format!("unknown event type '{name}'"),
-            });
+            problems.push(
+                match crate::suggest::closest(name, VOCABULARY.iter().map(|s| s.name)) {
+                    Some(near) => format!("unknown event type '{name}' (did you mean '{near}'?)"),
+                    None => format!("unknown event type '{name}'"),
+                },
+            );
         }
         found
     });
@@ -297,14 +380,27 @@ pub fn validate(value: &Value) -> Result<Event, EventError> {
         None => data,
     };
     match (id, event_type, gemeente, case, at) {
-        (Some(id), Some(event_type), Some(gemeente), Some(case), Some(at)) if problems.is_empty() => {
-            Ok(Event { id, event_type, gemeente, case, at, data })
+        (Some(id), Some(event_type), Some(gemeente), Some(case), Some(at))
+            if problems.is_empty() =>
+        {
+            Ok(Event {
+                id,
+                event_type,
+                gemeente,
+                case,
+                at,
+                data,
+            })
         }
         _ => Err(EventError { problems }),
     }
 }
 
-fn check_data(event_type: EventType, mut data: Map<String, Value>, problems: &mut Vec<String>) -> Map<String, Value> {
+fn check_data(
+    event_type: EventType,
+    mut data: Map<String, Value>,
+    problems: &mut Vec<String>,
+) -> Map<String, Value> {
     let type_name = event_type.name();
     for field in event_type.spec().fields {
         let Some(value) = data.get(field.name) else {
@@ -320,10 +416,16 @@ fn check_data(event_type: EventType, mut data: Map<String, Value>, problems: &mu
             (FieldKind::BirthDate, Value::String(text)) if BirthDate::parse(text).is_some() => None,
             (FieldKind::Boolean, Value::Bool(_)) => None,
             (FieldKind::ReasonCode, Value::String(text)) if is_reason_code(text) => None,
-            (FieldKind::ReasonCode, Value::Number(number)) if is_reason_code(&format!("{number:0>2}")) => {
+            (FieldKind::ReasonCode, Value::Number(number))
+                if is_reason_code(&format!("{number:0>2}")) =>
+            {
                 Some(Value::String(format!("{number:0>2}")))
             }
-            (FieldKind::OneOf(allowed), Value::String(text)) if allowed.contains(&text.as_str()) => None,
+            (FieldKind::OneOf(allowed), Value::String(text))
+                if allowed.contains(&text.as_str()) =>
+            {
+                None
+            }
             (kind, _) => {
                 problems.push(format!("data.{name} {}", expectation(kind)));
                 continue;
@@ -393,8 +495,10 @@ mod tests {
 
     #[test]
     fn accepts_the_example_of_the_contract() {
-        let event = validate(&json!({"id": "e-17", "type": "klacht.ingediend", "gemeente": "GM0150",
-            "case": "C-1", "at": "2027-04-13T10:15:00+02:00", "data": {"klacht_id": "K-9"}}))
+        let event = validate(
+            &json!({"id": "e-17", "type": "klacht.ingediend", "gemeente": "GM0150",
+            "case": "C-1", "at": "2027-04-13T10:15:00+02:00", "data": {"klacht_id": "K-9"}}),
+        )
         .unwrap();
         assert_eq!(event.event_type.name(), "klacht.ingediend");
         assert_eq!(event.data_text("klacht_id").as_deref(), Some("K-9"));
@@ -403,8 +507,10 @@ mod tests {
     #[test]
     fn reports_every_problem_at_once() {
         assert_eq!(
-            refused(json!({"id": "e-1", "type": "klacht.ingedient", "gemeente": "Deventer",
-                "case": "123456782", "at": "13-04-2027"})),
+            refused(
+                json!({"id": "e-1", "type": "klacht.ingedient", "gemeente": "Deventer",
+                "case": "123456782", "at": "13-04-2027"})
+            ),
             vec![
                 "unknown event type 'klacht.ingedient' (did you mean 'klacht.ingediend'?)",
                 "'gemeente' must be a CBS code such as GM0150, not 'Deventer'",
@@ -417,33 +523,44 @@ mod tests {
     #[test]
     fn checks_the_data_of_each_type() {
         assert_eq!(
-            refused(json!({"id": "e-2", "type": "bezwaar.ingediend", "gemeente": "GM0150", "case": "C-1",
-                "at": "2027-04-13T10:15:00+02:00", "data": {"bezwaar_id": "B-1", "bekendgemaakt": "2027-02-30"}})),
+            refused(
+                json!({"id": "e-2", "type": "bezwaar.ingediend", "gemeente": "GM0150", "case": "C-1",
+                "at": "2027-04-13T10:15:00+02:00", "data": {"bezwaar_id": "B-1", "bekendgemaakt": "2027-02-30"}})
+            ),
             vec![
                 "data.bekendgemaakt must be a date YYYY-MM-DD",
                 "bezwaar.ingediend needs data.adviescommissie",
             ]
         );
         assert_eq!(
-            refused(json!({"id": "e-3", "type": "zorg.beeindigd", "gemeente": "GM0150", "case": "C-1",
-                "at": "2027-04-13T10:15:00+02:00", "data": {"reden": "volgens plan"}})),
+            refused(
+                json!({"id": "e-3", "type": "zorg.beeindigd", "gemeente": "GM0150", "case": "C-1",
+                "at": "2027-04-13T10:15:00+02:00", "data": {"reden": "volgens plan"}})
+            ),
             vec!["data.reden must be a two-digit JZ588 reason code such as \"31\""]
         );
     }
 
     #[test]
     fn normalises_a_numeric_reason_code() {
-        let event = validate(&json!({"id": "e-4", "type": "zorg.beeindigd", "gemeente": "GM0158", "case": "C-1",
-            "at": "2027-04-13T10:15:00+02:00", "data": {"reden": 31}})).unwrap();
+        let event = validate(
+            &json!({"id": "e-4", "type": "zorg.beeindigd", "gemeente": "GM0158", "case": "C-1",
+            "at": "2027-04-13T10:15:00+02:00", "data": {"reden": 31}}),
+        )
+        .unwrap();
         assert_eq!(event.data_text("reden").as_deref(), Some("31"));
     }
 
     #[test]
     fn refuses_a_bsn_anywhere_in_the_data() {
         assert_eq!(
-            refused(json!({"id": "e-5", "type": "nazorg.contact", "gemeente": "GM0158", "case": "C-1",
-                "at": "2027-04-13T10:15:00+02:00", "data": {"notitie": "bsn 123456782"}})),
-            vec!["data.notitie holds a 9-digit number that may be a BSN; Waakvlam never stores a BSN"]
+            refused(
+                json!({"id": "e-5", "type": "nazorg.contact", "gemeente": "GM0158", "case": "C-1",
+                "at": "2027-04-13T10:15:00+02:00", "data": {"notitie": "bsn 123456782"}})
+            ),
+            vec![
+                "data.notitie holds a 9-digit number that may be a BSN; Waakvlam never stores a BSN"
+            ]
         );
         assert!(!has_bsn_like_number("C-12345678"));
         assert!(!has_bsn_like_number("C-1234567890"));
@@ -452,7 +569,10 @@ mod tests {
 
     #[test]
     fn partial_birth_dates_are_kept_as_partial() {
-        assert_eq!(BirthDate::parse("2011-05"), Some(BirthDate::YearMonth(2011, 5)));
+        assert_eq!(
+            BirthDate::parse("2011-05"),
+            Some(BirthDate::YearMonth(2011, 5))
+        );
         assert_eq!(BirthDate::parse("2011"), Some(BirthDate::Year(2011)));
         assert_eq!(BirthDate::parse("2011-13"), None);
         assert_eq!(BirthDate::parse("2011-05-00"), None);

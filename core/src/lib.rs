@@ -2,12 +2,12 @@
 //!
 //! See ARCHITECTURE.md for the map of this crate.
 pub mod calendar;
+pub mod cli;
+pub mod config;
+pub mod engine;
 pub mod event;
 pub mod problem;
+pub mod simulate;
 pub mod suggest;
 pub mod workflow;
 pub mod yaml;
-pub mod engine;
-pub mod config;
-pub mod simulate;
-pub mod cli;

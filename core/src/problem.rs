@@ -19,7 +19,11 @@ pub struct Problem {
 /// terminals turn the first part into a link.
 impl fmt::Display for Problem {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}:{}:{}: {}", self.file, self.at.line, self.at.column, self.message)?;
+        write!(
+            f,
+            "{}:{}:{}: {}",
+            self.file, self.at.line, self.at.column, self.message
+        )?;
         if let Some(hint) = &self.hint {
             write!(f, "\n  hint: {hint}")?;
         }
@@ -35,14 +39,22 @@ pub struct Problems {
 
 impl Problems {
     pub fn new(file: impl Into<String>) -> Problems {
-        Problems { file: file.into(), list: Vec::new() }
+        Problems {
+            file: file.into(),
+            list: Vec::new(),
+        }
     }
 
     pub fn add(&mut self, at: Position, message: impl Into<String>) {
         self.push(at, message.into(), None);
     }
 
-    pub fn add_with_hint(&mut self, at: Position, message: impl Into<String>, hint: impl Into<String>) {
+    pub fn add_with_hint(
+        &mut self,
+        at: Position,
+        message: impl Into<String>,
+        hint: impl Into<String>,
+    ) {
         self.push(at, message.into(), Some(hint.into()));
     }
 
@@ -63,7 +75,12 @@ impl Problems {
     }
 
     fn push(&mut self, at: Position, message: String, hint: Option<String>) {
-        self.list.push(Problem { file: self.file.clone(), at, message, hint });
+        self.list.push(Problem {
+            file: self.file.clone(),
+            at,
+            message,
+            hint,
+        });
     }
 
     pub fn is_empty(&self) -> bool {
@@ -88,9 +105,20 @@ pub struct MapReader<'n> {
 
 impl<'n> MapReader<'n> {
     /// Reads `node` as a map with the given keys; `what` names it in messages ("deadline 'x'").
-    pub fn new(node: &'n Node, known: &[&'static str], what: &str, problems: &mut Problems) -> Option<MapReader<'n>> {
+    pub fn new(
+        node: &'n Node,
+        known: &[&'static str],
+        what: &str,
+        problems: &mut Problems,
+    ) -> Option<MapReader<'n>> {
         let Value::Map(entries) = &node.value else {
-            problems.add(node.at, format!("{what} must be a map of keys and values, not {}", node.describe()));
+            problems.add(
+                node.at,
+                format!(
+                    "{what} must be a map of keys and values, not {}",
+                    node.describe()
+                ),
+            );
             return None;
         };
         let mut misspelt = Vec::new();
@@ -104,15 +132,26 @@ impl<'n> MapReader<'n> {
                     known.iter().copied(),
                     || format!("{what} has the keys {}", known.join(", ")),
                 );
-            } else if entries[..i].iter().any(|(earlier, _)| earlier.name == key.name) {
+            } else if entries[..i]
+                .iter()
+                .any(|(earlier, _)| earlier.name == key.name)
+            {
                 problems.add(key.at, format!("'{}' appears twice in {what}", key.name));
             }
         }
-        Some(MapReader { entries, at: node.at, what: what.to_string(), misspelt })
+        Some(MapReader {
+            entries,
+            at: node.at,
+            what: what.to_string(),
+            misspelt,
+        })
     }
 
     pub fn get(&self, key: &str) -> Option<&'n Node> {
-        self.entries.iter().find(|(k, _)| k.name == key).map(|(_, node)| node)
+        self.entries
+            .iter()
+            .find(|(k, _)| k.name == key)
+            .map(|(_, node)| node)
     }
 
     /// True when an unknown key in this map looks like a misspelling of `key`: its absence
@@ -141,11 +180,18 @@ impl<'n> MapReader<'n> {
 }
 
 /// A scalar's text, or a problem saying what was found instead.
-pub fn text_of<'n>(node: &'n Node, what: &str, problems: &mut Problems) -> Option<(&'n str, Position)> {
+pub fn text_of<'n>(
+    node: &'n Node,
+    what: &str,
+    problems: &mut Problems,
+) -> Option<(&'n str, Position)> {
     match node.scalar() {
         Some(text) => Some((text, node.at)),
         None => {
-            problems.add(node.at, format!("{what} must be a single value, not {}", node.describe()));
+            problems.add(
+                node.at,
+                format!("{what} must be a single value, not {}", node.describe()),
+            );
             None
         }
     }

@@ -35,10 +35,16 @@ pub fn read_events(input: impl BufRead) -> io::Result<(Vec<Event>, Vec<RefusedLi
         }
         let number = index + 1;
         match serde_json::from_str::<serde_json::Value>(trimmed) {
-            Err(err) => refused.push(RefusedLine { line: number, reason: format!("not JSON: {err}") }),
+            Err(err) => refused.push(RefusedLine {
+                line: number,
+                reason: format!("not JSON: {err}"),
+            }),
             Ok(value) => match event::validate(&value) {
                 Ok(event) => events.push(event),
-                Err(err) => refused.push(RefusedLine { line: number, reason: err.to_string() }),
+                Err(err) => refused.push(RefusedLine {
+                    line: number,
+                    reason: err.to_string(),
+                }),
             },
         }
     }
@@ -56,7 +62,12 @@ pub struct Summary {
 }
 
 /// Runs the engine over `events` up to (not including) `until`, writing each notification.
-pub fn run(engine: &Engine, events: Vec<Event>, until: Timestamp, out: &mut impl Write) -> io::Result<Summary> {
+pub fn run(
+    engine: &Engine,
+    events: Vec<Event>,
+    until: Timestamp,
+    out: &mut impl Write,
+) -> io::Result<Summary> {
     let mut summary = Summary::default();
     let mut seen: HashSet<(String, String)> = HashSet::with_capacity(events.len());
     let mut events: Vec<Event> = events

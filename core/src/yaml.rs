@@ -24,7 +24,10 @@ pub struct Node {
 #[derive(Clone, Debug, PartialEq)]
 pub enum Value {
     /// A scalar as written; `quoted` scalars are always text (`"31"`, `'true'`).
-    Scalar { text: String, quoted: bool },
+    Scalar {
+        text: String,
+        quoted: bool,
+    },
     List(Vec<Node>),
     Map(Vec<(Key, Node)>),
 }
@@ -122,24 +125,49 @@ impl Builder {
             }
             Event::Scalar(text, style, anchor, _) => {
                 let quoted = !matches!(style, ScalarStyle::Plain);
-                let node = Node { value: Value::Scalar { text: text.into_owned(), quoted }, at };
+                let node = Node {
+                    value: Value::Scalar {
+                        text: text.into_owned(),
+                        quoted,
+                    },
+                    at,
+                };
                 self.finish(node, anchor, at)?;
             }
             Event::SequenceStart(anchor, _) => self.stack.push(Open::List(Vec::new(), at, anchor)),
-            Event::MappingStart(anchor, _) => self.stack.push(Open::Map(Vec::new(), None, at, anchor)),
+            Event::MappingStart(anchor, _) => {
+                self.stack.push(Open::Map(Vec::new(), None, at, anchor))
+            }
             Event::SequenceEnd | Event::MappingEnd => {
                 let (node, anchor) = match self.stack.pop() {
-                    Some(Open::List(items, at, anchor)) => (Node { value: Value::List(items), at }, anchor),
-                    Some(Open::Map(entries, _, at, anchor)) => (Node { value: Value::Map(entries), at }, anchor),
+                    Some(Open::List(items, at, anchor)) => (
+                        Node {
+                            value: Value::List(items),
+                            at,
+                        },
+                        anchor,
+                    ),
+                    Some(Open::Map(entries, _, at, anchor)) => (
+                        Node {
+                            value: Value::Map(entries),
+                            at,
+                        },
+                        anchor,
+                    ),
                     None => return Ok(()),
                 };
                 self.finish(node, anchor, at)?;
             }
             Event::Alias(anchor) => {
-                let node = self.anchors.get(&anchor).cloned().ok_or_else(|| SyntaxError {
-                    at,
-                    message: "this alias refers to an anchor that is not defined before it".into(),
-                })?;
+                let node = self
+                    .anchors
+                    .get(&anchor)
+                    .cloned()
+                    .ok_or_else(|| SyntaxError {
+                        at,
+                        message: "this alias refers to an anchor that is not defined before it"
+                            .into(),
+                    })?;
                 self.finish(Node { at, ..node }, 0, at)?;
             }
             _ => {}
@@ -157,7 +185,12 @@ impl Builder {
             Some(Open::Map(entries, pending, ..)) => match pending.take() {
                 Some(key) => entries.push((key, node)),
                 None => match node.value {
-                    Value::Scalar { text, .. } => *pending = Some(Key { name: text, at: node.at }),
+                    Value::Scalar { text, .. } => {
+                        *pending = Some(Key {
+                            name: text,
+                            at: node.at,
+                        })
+                    }
                     _ => {
                         return Err(SyntaxError {
                             at,
@@ -178,21 +211,47 @@ mod tests {
     #[test]
     fn remembers_positions() {
         let root = parse("workflow: x\ndeadlines:\n  a:\n    due: start + 3 days\n").unwrap();
-        let Value::Map(entries) = &root.value else { panic!("a map") };
+        let Value::Map(entries) = &root.value else {
+            panic!("a map")
+        };
         assert_eq!(entries[1].0.name, "deadlines");
         assert_eq!(entries[1].0.at, Position { line: 2, column: 1 });
-        let Value::Map(deadlines) = &entries[1].1.value else { panic!("a map") };
-        let Value::Map(fields) = &deadlines[0].1.value else { panic!("a map") };
-        assert_eq!(fields[0].1.at, Position { line: 4, column: 10 });
+        let Value::Map(deadlines) = &entries[1].1.value else {
+            panic!("a map")
+        };
+        let Value::Map(fields) = &deadlines[0].1.value else {
+            panic!("a map")
+        };
+        assert_eq!(
+            fields[0].1.at,
+            Position {
+                line: 4,
+                column: 10
+            }
+        );
         assert_eq!(fields[0].1.scalar(), Some("start + 3 days"));
     }
 
     #[test]
     fn quoted_scalars_are_marked() {
         let root = parse("a: \"31\"\nb: 31\n").unwrap();
-        let Value::Map(entries) = &root.value else { panic!("a map") };
-        assert_eq!(entries[0].1.value, Value::Scalar { text: "31".into(), quoted: true });
-        assert_eq!(entries[1].1.value, Value::Scalar { text: "31".into(), quoted: false });
+        let Value::Map(entries) = &root.value else {
+            panic!("a map")
+        };
+        assert_eq!(
+            entries[0].1.value,
+            Value::Scalar {
+                text: "31".into(),
+                quoted: true
+            }
+        );
+        assert_eq!(
+            entries[1].1.value,
+            Value::Scalar {
+                text: "31".into(),
+                quoted: false
+            }
+        );
     }
 
     #[test]
@@ -204,7 +263,9 @@ mod tests {
     #[test]
     fn aliases_copy_their_anchor() {
         let root = parse("a: &x [1, 2]\nb: *x\n").unwrap();
-        let Value::Map(entries) = &root.value else { panic!("a map") };
+        let Value::Map(entries) = &root.value else {
+            panic!("a map")
+        };
         assert_eq!(entries[1].1.value, entries[0].1.value);
     }
 }

@@ -2,9 +2,9 @@
 //! shipped workflows and configuration run through the library's simulator.
 #![allow(dead_code)] // each test file uses its own part of this module
 
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
-use std::io::Write;
 
 use serde_json::Value;
 use waakvlam::calendar::{self, Day};
@@ -13,7 +13,10 @@ use waakvlam::engine::Engine;
 use waakvlam::{simulate, workflow};
 
 pub fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("core/ is in the workspace").to_path_buf()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("core/ is in the workspace")
+        .to_path_buf()
 }
 
 /// Runs the real `waakvlam` binary in the repository root.
@@ -21,15 +24,26 @@ pub fn waakvlam(args: &[&str], stdin: Option<&str>) -> Output {
     let mut child = Command::new(env!("CARGO_BIN_EXE_waakvlam"))
         .args(args)
         .current_dir(root())
-        .stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() })
+        .stdin(if stdin.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .expect("the waakvlam binary runs");
     if let Some(input) = stdin {
-        child.stdin.take().expect("piped").write_all(input.as_bytes()).expect("stdin takes the input");
+        child
+            .stdin
+            .take()
+            .expect("piped")
+            .write_all(input.as_bytes())
+            .expect("stdin takes the input");
     }
-    child.wait_with_output().expect("the waakvlam binary finishes")
+    child
+        .wait_with_output()
+        .expect("the waakvlam binary finishes")
 }
 
 /// Compares with a golden file; `WAAKVLAM_BLESS=1` rewrites it instead.
@@ -39,9 +53,13 @@ pub fn assert_golden(name: &str, actual: &str) {
         std::fs::write(&path, actual).expect("golden file is writable");
         return;
     }
-    let expected = std::fs::read_to_string(&path).unwrap_or_else(|_| panic!("missing golden file {}", path.display()));
+    let expected = std::fs::read_to_string(&path)
+        .unwrap_or_else(|_| panic!("missing golden file {}", path.display()));
     if expected != actual {
-        let first = expected.lines().zip(actual.lines()).position(|(a, b)| a != b);
+        let first = expected
+            .lines()
+            .zip(actual.lines())
+            .position(|(a, b)| a != b);
         panic!(
             "{} differs (first differing line: {:?}); run with WAAKVLAM_BLESS=1 to accept\n--- expected\n{expected}\n--- actual\n{actual}",
             path.display(),
@@ -52,25 +70,36 @@ pub fn assert_golden(name: &str, actual: &str) {
 
 /// The shipped workflows under the shipped configuration.
 pub fn shipped_engine() -> Engine {
-    engine_with_config(&std::fs::read_to_string(root().join("config/waakvlam.yaml")).expect("shipped config"))
+    engine_with_config(
+        &std::fs::read_to_string(root().join("config/waakvlam.yaml")).expect("shipped config"),
+    )
 }
 
 /// The shipped workflows under a configuration given as text (written next to the shipped
 /// holiday file, so `holidays: feestdagen.yaml` resolves).
 pub fn engine_with_config(config_text: &str) -> Engine {
     let dir = tempdir();
-    std::fs::copy(root().join("config/feestdagen.yaml"), dir.join("feestdagen.yaml")).expect("copy holidays");
+    std::fs::copy(
+        root().join("config/feestdagen.yaml"),
+        dir.join("feestdagen.yaml"),
+    )
+    .expect("copy holidays");
     let path = dir.join("waakvlam.yaml");
     std::fs::write(&path, config_text).expect("write config");
     let config = Config::load(&path).unwrap_or_else(|p| panic!("config problems: {p:?}"));
-    let workflows = workflow::load(&[root().join("workflows")]).unwrap_or_else(|r| panic!("workflow problems: {:?}", r.problems));
+    let workflows = workflow::load(&[root().join("workflows")])
+        .unwrap_or_else(|r| panic!("workflow problems: {:?}", r.problems));
     config.engine(workflows)
 }
 
 pub fn tempdir() -> PathBuf {
     use std::sync::atomic::{AtomicUsize, Ordering};
     static COUNTER: AtomicUsize = AtomicUsize::new(0);
-    let dir = std::env::temp_dir().join(format!("waakvlam-test-{}-{}", std::process::id(), COUNTER.fetch_add(1, Ordering::Relaxed)));
+    let dir = std::env::temp_dir().join(format!(
+        "waakvlam-test-{}-{}",
+        std::process::id(),
+        COUNTER.fetch_add(1, Ordering::Relaxed)
+    ));
     std::fs::create_dir_all(&dir).expect("temp dir");
     dir
 }
@@ -82,8 +111,18 @@ pub fn simulate_with(engine: &Engine, events: &str, until: &str) -> Vec<Value> {
     assert!(refused.is_empty(), "refused lines: {refused:?}");
     let until: Day = until.parse().expect("until is a date");
     let mut out = Vec::new();
-    simulate::run(engine, events, calendar::send_moment(until.add_days(1), 0), &mut out).expect("in-memory write");
-    String::from_utf8(out).expect("utf-8").lines().map(|l| serde_json::from_str(l).expect("each line is JSON")).collect()
+    simulate::run(
+        engine,
+        events,
+        calendar::send_moment(until.add_days(1), 0),
+        &mut out,
+    )
+    .expect("in-memory write");
+    String::from_utf8(out)
+        .expect("utf-8")
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("each line is JSON"))
+        .collect()
 }
 
 pub fn simulate(events: &str, until: &str) -> Vec<Value> {
@@ -92,7 +131,9 @@ pub fn simulate(events: &str, until: &str) -> Vec<Value> {
 
 /// One event line; `data` is JSON text.
 pub fn event(id: &str, kind: &str, gemeente: &str, case: &str, at: &str, data: &str) -> String {
-    format!(r#"{{"id":"{id}","type":"{kind}","gemeente":"{gemeente}","case":"{case}","at":"{at}","data":{data}}}"#)
+    format!(
+        r#"{{"id":"{id}","type":"{kind}","gemeente":"{gemeente}","case":"{case}","at":"{at}","data":{data}}}"#
+    )
 }
 
 /// `at kind level deadline due to` per notification, for compact assertions.
@@ -100,7 +141,12 @@ pub fn summary(notifications: &[Value]) -> Vec<String> {
     notifications
         .iter()
         .map(|n| {
-            let to: Vec<&str> = n["to"].as_array().unwrap().iter().map(|r| r.as_str().unwrap()).collect();
+            let to: Vec<&str> = n["to"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|r| r.as_str().unwrap())
+                .collect();
             format!(
                 "{} {} {} {}/{} due {} to {}",
                 n["at"].as_str().unwrap(),

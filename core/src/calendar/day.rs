@@ -144,7 +144,11 @@ fn civil_from_days(days: i32) -> (i32, u32, u32) {
     let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
     let month_index = (5 * day_of_year + 2) / 153;
     let day = (day_of_year - (153 * month_index + 2) / 5 + 1) as u32;
-    let month = if month_index < 10 { month_index + 3 } else { month_index - 9 } as u32;
+    let month = if month_index < 10 {
+        month_index + 3
+    } else {
+        month_index - 9
+    } as u32;
     let year = year_of_era + era * 400 + i32::from(month <= 2);
     (year, month, day)
 }
@@ -200,7 +204,10 @@ mod tests {
         for n in -200_000..200_000 {
             let d = Day::from_number(n);
             let (y, m, dd) = d.ymd();
-            assert_eq!(Day::from_ymd(y, m, dd).map(Day::number), Some(n).filter(|_| (1000..=9999).contains(&y)));
+            assert_eq!(
+                Day::from_ymd(y, m, dd).map(Day::number),
+                Some(n).filter(|_| (1000..=9999).contains(&y))
+            );
         }
     }
 
@@ -221,7 +228,15 @@ mod tests {
 
     #[test]
     fn refuses_dates_that_do_not_exist() {
-        for bad in ["2027-02-29", "2027-13-01", "2027-00-10", "27-04-13", "2027-4-13", "2027-04-1a", ""] {
+        for bad in [
+            "2027-02-29",
+            "2027-13-01",
+            "2027-00-10",
+            "27-04-13",
+            "2027-4-13",
+            "2027-04-1a",
+            "",
+        ] {
             assert!(bad.parse::<Day>().is_err(), "{bad}");
         }
     }

@@ -118,7 +118,7 @@ fn parse_words(text: &str) -> Result<Duration, DurationError> {
         .split([' ', ','])
         .filter(|w| !w.is_empty() && !matches!(*w, "and" | "en"))
         .collect();
-    if words.is_empty() || words.len() % 2 != 0 {
+    if words.is_empty() || !words.len().is_multiple_of(2) {
         return Err(malformed());
     }
     let mut duration = Duration::ZERO;
@@ -168,15 +168,24 @@ impl fmt::Display for Duration {
             parts.push(format!("{years} jaar"));
         }
         if months != 0 {
-            parts.push(format!("{months} {}", if months == 1 { "maand" } else { "maanden" }));
+            parts.push(format!(
+                "{months} {}",
+                if months == 1 { "maand" } else { "maanden" }
+            ));
         }
         if self.days != 0 {
             if self.days % 7 == 0 {
                 let weeks = self.days / 7;
-                parts.push(format!("{weeks} {}", if weeks == 1 { "week" } else { "weken" }));
+                parts.push(format!(
+                    "{weeks} {}",
+                    if weeks == 1 { "week" } else { "weken" }
+                ));
             } else {
                 let days = self.days;
-                parts.push(format!("{days} {}", if days == 1 { "dag" } else { "dagen" }));
+                parts.push(format!(
+                    "{days} {}",
+                    if days == 1 { "dag" } else { "dagen" }
+                ));
             }
         }
         if parts.is_empty() {
@@ -197,7 +206,13 @@ mod tests {
         assert_eq!(Duration::parse("6 maanden"), Ok(Duration::months(6)));
         assert_eq!(Duration::parse("2 jaar"), Ok(Duration::months(24)));
         assert_eq!(Duration::parse("1 year 6 months"), Ok(Duration::months(18)));
-        assert_eq!(Duration::parse("1 jaar en 2 dagen"), Ok(Duration { months: 12, days: 2 }));
+        assert_eq!(
+            Duration::parse("1 jaar en 2 dagen"),
+            Ok(Duration {
+                months: 12,
+                days: 2
+            })
+        );
         assert_eq!(Duration::parse("1 week"), Ok(Duration::days(7)));
     }
 
@@ -206,17 +221,37 @@ mod tests {
         assert_eq!(Duration::parse("P14D"), Ok(Duration::days(14)));
         assert_eq!(Duration::parse("P4W"), Ok(Duration::days(28)));
         assert_eq!(Duration::parse("P1Y6M"), Ok(Duration::months(18)));
-        assert_eq!(Duration::parse("P2Y3M4D"), Ok(Duration { months: 27, days: 4 }));
+        assert_eq!(
+            Duration::parse("P2Y3M4D"),
+            Ok(Duration {
+                months: 27,
+                days: 4
+            })
+        );
     }
 
     #[test]
     fn refuses_what_is_not_a_duration() {
         assert_eq!(
             Duration::parse("14 dayz"),
-            Err(DurationError::UnknownUnit { unit: "dayz".into() })
+            Err(DurationError::UnknownUnit {
+                unit: "dayz".into()
+            })
         );
-        assert_eq!(Duration::parse("PT12H"), Err(DurationError::TimePart("PT12H".into())));
-        for bad in ["", "14", "days", "P", "P1X", "P14", "fourteen days", "-3 days"] {
+        assert_eq!(
+            Duration::parse("PT12H"),
+            Err(DurationError::TimePart("PT12H".into()))
+        );
+        for bad in [
+            "",
+            "14",
+            "days",
+            "P",
+            "P1X",
+            "P14",
+            "fourteen days",
+            "-3 days",
+        ] {
             assert!(Duration::parse(bad).is_err(), "{bad}");
         }
     }
@@ -226,7 +261,11 @@ mod tests {
         let jan31: Day = "2027-01-31".parse().unwrap();
         let term = Duration { months: 1, days: 1 };
         assert_eq!(term.add_to(jan31).to_string(), "2027-03-01");
-        assert_eq!(term.subtract_from("2027-03-01".parse().unwrap()).to_string(), "2027-01-28");
+        assert_eq!(
+            term.subtract_from("2027-03-01".parse().unwrap())
+                .to_string(),
+            "2027-01-28"
+        );
     }
 
     #[test]

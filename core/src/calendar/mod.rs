@@ -206,16 +206,28 @@ mod tests {
         assert!(c.is_free(day("2027-05-07")), "added by Koninklijk Besluit");
         assert!(c.is_free(day("2027-05-08")), "Saturday");
         assert!(!c.is_free(day("2027-05-10")));
-        assert!(c.is_free(day("2200-12-25")), "outside the precomputed years");
-        assert!(!c.is_free(day("2200-12-24")), "a Wednesday outside the precomputed years");
+        assert!(
+            c.is_free(day("2200-12-25")),
+            "outside the precomputed years"
+        );
+        assert!(
+            !c.is_free(day("2200-12-24")),
+            "a Wednesday outside the precomputed years"
+        );
     }
 
     #[test]
     fn atw_art_1_1_moves_an_end_off_a_weekend() {
         // Six weeks from Tuesday 2027-04-06 end on Tuesday 2027-05-18: no change.
-        assert_eq!(calendar().term_end(TermRule::Termijnenwet, day("2027-04-06"), day("2027-05-18")), day("2027-05-18"));
+        assert_eq!(
+            calendar().term_end(TermRule::Termijnenwet, day("2027-04-06"), day("2027-05-18")),
+            day("2027-05-18")
+        );
         // Ending on Saturday 2027-05-15 moves to Monday 2027-05-17? No: that is Tweede Pinksterdag.
-        assert_eq!(calendar().term_end(TermRule::Termijnenwet, day("2027-04-03"), day("2027-05-15")), day("2027-05-18"));
+        assert_eq!(
+            calendar().term_end(TermRule::Termijnenwet, day("2027-04-03"), day("2027-05-15")),
+            day("2027-05-18")
+        );
     }
 
     #[test]
@@ -223,22 +235,40 @@ mod tests {
         // 5 days from Wednesday 2027-12-22: nominal end Monday 12-27; the term holds only
         // Thursday 23 and Friday 24 and Monday 27 as working days -> already 3, no change.
         let c = calendar();
-        assert_eq!(c.term_end(TermRule::Termijnenwet, day("2027-12-22"), day("2027-12-27")), day("2027-12-27"));
+        assert_eq!(
+            c.term_end(TermRule::Termijnenwet, day("2027-12-22"), day("2027-12-27")),
+            day("2027-12-27")
+        );
         // 3 days from Thursday 2027-12-23: nominal Sunday 12-26 -> art 1.1 gives Monday 12-27;
         // the term then holds Friday 24 and Monday 27: two working days.
-        assert_eq!(c.term_end(TermRule::Termijnenwet, day("2027-12-23"), day("2027-12-26")), day("2027-12-27"));
+        assert_eq!(
+            c.term_end(TermRule::Termijnenwet, day("2027-12-23"), day("2027-12-26")),
+            day("2027-12-27")
+        );
         // 3 days from Friday 2027-04-23: Saturday, Sunday, Monday (Koningsdag is Tuesday 27th):
         // nominal Monday 04-26 is a working day but the term holds only one, so it runs to 04-28.
-        assert_eq!(c.term_end(TermRule::Termijnenwet, day("2027-04-23"), day("2027-04-26")), day("2027-04-28"));
+        assert_eq!(
+            c.term_end(TermRule::Termijnenwet, day("2027-04-23"), day("2027-04-26")),
+            day("2027-04-28")
+        );
         // 2 days is shorter than 3: only art. 1.1.
-        assert_eq!(c.term_end(TermRule::Termijnenwet, day("2027-04-23"), day("2027-04-25")), day("2027-04-26"));
+        assert_eq!(
+            c.term_end(TermRule::Termijnenwet, day("2027-04-23"), day("2027-04-25")),
+            day("2027-04-26")
+        );
     }
 
     #[test]
     fn service_norms_and_backward_terms_are_not_extended() {
         let c = calendar();
-        assert_eq!(c.term_end(TermRule::Plain, day("2027-04-03"), day("2027-05-15")), day("2027-05-15"));
-        assert_eq!(c.term_end(TermRule::Termijnenwet, day("2027-05-15"), day("2027-04-03")), day("2027-04-03"));
+        assert_eq!(
+            c.term_end(TermRule::Plain, day("2027-04-03"), day("2027-05-15")),
+            day("2027-05-15")
+        );
+        assert_eq!(
+            c.term_end(TermRule::Termijnenwet, day("2027-05-15"), day("2027-04-03")),
+            day("2027-04-03")
+        );
     }
 
     #[test]

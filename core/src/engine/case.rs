@@ -8,12 +8,15 @@ use serde_json::Map;
 
 use crate::calendar::{self, Day};
 use crate::event::{BirthDate, Event, EventType};
-use crate::workflow::{InstanceKey, Trigger, Workflow};
+use crate::workflow::{Anchor, DateExpr, InstanceKey, Trigger, Workflow};
 
-use super::instance::{DeadlineStatus, Facts, Instance, Occurrence, OccurrenceStatus, Status, matches, matches_any};
+use super::Engine;
+use super::instance::{
+    DeadlineStatus, Facts, Instance, Occurrence, OccurrenceStatus, Origin, Status, apply_terms,
+    matches, matches_any,
+};
 use super::notification::{self, Identity, Kind, MessageValues, Notification};
 use super::schedule::{self, Planned};
-use super::Engine;
 
 /// A period of care: from the day care started up to (not including) the day it stopped.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -34,7 +37,9 @@ pub struct CaseFacts {
 
 impl CaseFacts {
     pub fn in_care_on(&self, day: Day) -> bool {
-        self.care.iter().any(|p| p.start <= day && p.end.is_none_or(|end| day < end))
+        self.care
+            .iter()
+            .any(|p| p.start <= day && p.end.is_none_or(|end| day < end))
     }
 
     /// The first day on or after `from` (and before `until`) that the young person is in care.
@@ -137,7 +142,9 @@ impl Case {
             }
             let workflow = &engine.workflows[instance.workflow];
             for (index, state) in instance.deadlines.iter().enumerate() {
-                if instance.is_open() && workflow.deadlines[index].recurring.is_some() && state.status == DeadlineStatus::Open
+                if instance.is_open()
+                    && workflow.deadlines[index].recurring.is_some()
+                    && state.status == DeadlineStatus::Open
                     && let Some(current) = state.occurrences.last()
                     && current.status == OccurrenceStatus::Open
                 {
@@ -154,13 +161,30 @@ impl Case {
     }
 
     fn facts_for<'a>(&self, engine: &'a Engine) -> Facts<'a> {
-        Facts { birth: self.facts.birth, calendar: &engine.calendar }
+        Facts {
+            birth: self.facts.birth,
+            calendar: &engine.calendar,
+        }
     }
 
-    fn plan(&self, engine: &Engine, instance: &Instance, horizon: Timestamp, out: &mut Vec<Planned>) {
+    fn plan(
+        &self,
+        engine: &Engine,
+        instance: &Instance,
+        horizon: Timestamp,
+        out: &mut Vec<Planned>,
+    ) {
         let workflow = &engine.workflows[instance.workflow];
         let calendar = engine.calendar_for(&self.gemeente);
-        schedule::plan(workflow, instance, &self.facts_for(engine), calendar, engine.settings.send_hour, horizon, out);
+        schedule::plan(
+            workflow,
+            instance,
+            &self.facts_for(engine),
+            calendar,
+            engine.settings.send_hour,
+            horizon,
+            out,
+        );
     }
 
     /// What the state says is due by `now` and has not been handled. When several reminders of
@@ -174,10 +198,23 @@ impl Case {
         for i in 0..self.instances.len() {
             planned.clear();
             self.plan(engine, &self.instances[i], now, &mut planned);
-            planned.retain(|p| p.moment <= now && !self.handled.contains(&identity_hash(&self.instances[i], p)));
+            planned.retain(|p| {
+                p.moment <= now && !self.handled.contains(&identity_hash(&self.instances[i], p))
+            });
             // Reminders of a deadline say the same thing, so they form one group; each step of
             // an escalation chain reaches other people, so each step is its own group.
-            let group_of = |p: &Planned| (p.deadline, p.occurrence, p.kind, if p.kind == Kind::Escalation { p.step } else { 0 });
+            let group_of = |p: &Planned| {
+                (
+                    p.deadline,
+                    p.occurrence,
+                    p.kind,
+                    if p.kind == Kind::Escalation {
+                        p.step
+                    } else {
+                        0
+                    },
+                )
+            };
             planned.sort_by_key(|p| (group_of(p), p.moment, p.level));
             let mut chosen: Vec<&Planned> = Vec::new();
             let mut passed_over: Vec<u64> = Vec::new();
@@ -207,31 +244,53 @@ impl Case {
         out
     }
 
-    fn notification(&self, engine: &Engine, instance: &Instance, p: &Planned, now: Timestamp) -> Notification {
+    fn notification(
+        &self,
+        engine: &Engine,
+        instance: &Instance,
+        p: &Planned,
+        now: Timestamp,
+    ) -> Notification {
         let workflow = &engine.workflows[instance.workflow];
         let deadline = &workflow.deadlines[p.deadline];
         let send_day = calendar::local_day(now);
         let (to, template, dagen) = match p.kind {
             Kind::Reminder => (
                 vec![deadline.owner.clone()],
-                deadline.messages.reminder.as_ref().or(workflow.messages.reminder.as_ref()).map_or(notification::DEFAULT_REMINDER, |t| t.0.as_str()),
+                deadline
+                    .messages
+                    .reminder
+                    .as_ref()
+                    .or(workflow.messages.reminder.as_ref())
+                    .map_or(notification::DEFAULT_REMINDER, |t| t.0.as_str()),
                 send_day.days_until(p.due),
             ),
             _ => {
                 let step = &deadline.escalate[p.step];
-                let template = step.message.as_ref().or(deadline.messages.escalation.as_ref()).or(workflow.messages.escalation.as_ref());
-                (step.to.clone(), template.map_or(notification::DEFAULT_ESCALATION, |t| t.0.as_str()), p.due.days_until(send_day))
+                let template = step
+                    .message
+                    .as_ref()
+                    .or(deadline.messages.escalation.as_ref())
+                    .or(workflow.messages.escalation.as_ref());
+                (
+                    step.to.clone(),
+                    template.map_or(notification::DEFAULT_ESCALATION, |t| t.0.as_str()),
+                    p.due.days_until(send_day),
+                )
             }
         };
-        let message = notification::render(template, &MessageValues {
-            titel: &deadline.title,
-            workflow: &workflow.title,
-            casus: &self.case,
-            due: Some(p.due),
-            dagen,
-            niveau: p.level,
-            data: &instance.data,
-        });
+        let message = notification::render(
+            template,
+            &MessageValues {
+                titel: &deadline.title,
+                workflow: &workflow.title,
+                casus: &self.case,
+                due: Some(p.due),
+                dagen,
+                niveau: p.level,
+                data: &instance.data,
+            },
+        );
         Notification {
             id: identity(instance, workflow, p, &p.step.to_string()).id(),
             at: now,
@@ -256,7 +315,10 @@ impl Case {
         self.clock = Some(now);
         let today = calendar::local_day(now);
         self.start_on_dates(engine, today);
-        let facts = Facts { birth: self.facts.birth, calendar: &engine.calendar };
+        let facts = Facts {
+            birth: self.facts.birth,
+            calendar: &engine.calendar,
+        };
         for instance in &mut self.instances {
             if !instance.is_open() {
                 continue;
@@ -269,11 +331,18 @@ impl Case {
     }
 
     /// The day a date-started workflow would start for this case, if it has not yet.
-    fn pending_date_start(&self, engine: &Engine, index: usize, workflow: &Workflow) -> Option<Day> {
+    fn pending_date_start(
+        &self,
+        engine: &Engine,
+        index: usize,
+        workflow: &Workflow,
+    ) -> Option<Day> {
         if self.facts.closed {
             return None;
         }
-        let Trigger::Date { .. } = &workflow.start.trigger else { return None };
+        let Trigger::Date { .. } = &workflow.start.trigger else {
+            return None;
+        };
         let previous = self.instances.iter().rev().find(|i| i.workflow == index);
         let after = match previous.map(|i| i.status) {
             None => None,
@@ -287,17 +356,20 @@ impl Case {
     /// The start day of a date-started workflow under the current facts: the date itself, or
     /// the first day in care after it (and before `until`) when `in_care` is required.
     fn date_start(&self, engine: &Engine, workflow: &Workflow, after: Option<Day>) -> Option<Day> {
-        let Trigger::Date { on, until } = &workflow.start.trigger else { return None };
+        let Trigger::Date { on, until } = &workflow.start.trigger else {
+            return None;
+        };
         let birth = self.facts.birth?.full()?;
         let params = engine.params(&self.gemeente, workflow, &Map::new());
-        let eval = |expr: &crate::workflow::DateExpr| -> Option<Day> {
-            let probe = Instance::new(String::new(), 0, workflow, None, birth, Timestamp::UNIX_EPOCH, Map::new(), params.clone());
-            let crate::workflow::Anchor::Birthday(age) = expr.anchor else { return None };
-            let from = engine.calendar.birthday(birth, age);
-            Some(expr.terms.iter().fold(from, |day, (sign, term)| match sign {
-                crate::workflow::Sign::Plus => probe.term(*term).add_to(day),
-                crate::workflow::Sign::Minus => probe.term(*term).subtract_from(day),
-            }))
+        let eval = |expr: &DateExpr| -> Option<Day> {
+            let Anchor::Birthday(age) = expr.anchor else {
+                return None;
+            };
+            Some(apply_terms(
+                expr,
+                engine.calendar.birthday(birth, age),
+                &params,
+            ))
         };
         let from = eval(on)?.max(after.unwrap_or(Day::from_number(i32::MIN)));
         let until = until.as_ref().and_then(eval);
@@ -310,13 +382,23 @@ impl Case {
 
     fn start_on_dates(&mut self, engine: &Engine, today: Day) {
         for (index, workflow) in engine.workflows.iter().enumerate() {
-            let Trigger::Date { .. } = &workflow.start.trigger else { continue };
+            let Trigger::Date { .. } = &workflow.start.trigger else {
+                continue;
+            };
             // A correction of the birth date may move or undo a start.
-            if let Some(position) = self.instances.iter().rposition(|i| i.workflow == index && i.is_open()) {
-                let earlier_cancel = self.instances[..position].iter().rev().find(|i| i.workflow == index).and_then(|i| match i.status {
-                    Status::Cancelled(day) => Some(day),
-                    _ => None,
-                });
+            if let Some(position) = self
+                .instances
+                .iter()
+                .rposition(|i| i.workflow == index && i.is_open())
+            {
+                let earlier_cancel = self.instances[..position]
+                    .iter()
+                    .rev()
+                    .find(|i| i.workflow == index)
+                    .and_then(|i| match i.status {
+                        Status::Cancelled(day) => Some(day),
+                        _ => None,
+                    });
                 match self.date_start(engine, workflow, earlier_cancel) {
                     Some(day) if day <= today => self.instances[position].start = day,
                     _ => {
@@ -329,31 +411,46 @@ impl Case {
                 && day <= today
             {
                 let params = engine.params(&self.gemeente, workflow, &Map::new());
-                let moment = calendar::send_moment(day, 0);
-                self.start_instance(engine, index, None, day, moment, Map::new(), params);
+                let origin = Origin {
+                    key: None,
+                    start: day,
+                    started_at: calendar::send_moment(day, 0),
+                    data: Map::new(),
+                    params,
+                };
+                self.start_instance(engine, index, origin);
             }
         }
     }
 
-    #[allow(clippy::too_many_arguments)] // the parts of a new instance; called from two places
-    fn start_instance(&mut self, engine: &Engine, index: usize, key: Option<String>, start: Day, at: Timestamp, data: Map<String, serde_json::Value>, params: Vec<crate::calendar::Duration>) {
+    fn start_instance(&mut self, engine: &Engine, index: usize, origin: Origin) {
         let workflow = &engine.workflows[index];
         let mut id = format!("{}/{}/{}", workflow.name, self.gemeente, self.case);
-        if let Some(key) = &key {
+        if let Some(key) = &origin.key {
             id.push('/');
             id.push_str(key);
         }
-        let earlier = self.instances.iter().filter(|i| i.workflow == index && i.key == key).count();
+        let earlier = self
+            .instances
+            .iter()
+            .filter(|i| i.workflow == index && i.key == origin.key)
+            .count();
         if earlier > 0 {
             id.push_str(&format!("#{}", earlier + 1));
         }
-        let mut instance = Instance::new(id, index, workflow, key, start, at, data, params);
-        let facts = Facts { birth: self.facts.birth, calendar: &engine.calendar };
+        let mut instance = Instance::new(id, index, workflow, origin);
+        let facts = Facts {
+            birth: self.facts.birth,
+            calendar: &engine.calendar,
+        };
         for (d, deadline) in workflow.deadlines.iter().enumerate() {
             if deadline.recurring.is_some()
                 && let Some(due) = instance.first_occurrence(workflow, d, &facts)
             {
-                instance.deadlines[d].occurrences.push(Occurrence { due, status: OccurrenceStatus::Open });
+                instance.deadlines[d].occurrences.push(Occurrence {
+                    due,
+                    status: OccurrenceStatus::Open,
+                });
             }
         }
         self.instances.push(instance);
@@ -369,13 +466,18 @@ impl Case {
             }
             return;
         }
-        if matches!(event.event_type.name(), "casus.aangemeld" | "casus.gewijzigd")
-            && let Some(birth) = self.facts.birth
+        if matches!(
+            event.event_type.name(),
+            "casus.aangemeld" | "casus.gewijzigd"
+        ) && let Some(birth) = self.facts.birth
             && birth.full().is_none()
         {
             self.signal_incomplete_birth_date(engine, event, signals);
         }
-        let facts = Facts { birth: self.facts.birth, calendar: &engine.calendar };
+        let facts = Facts {
+            birth: self.facts.birth,
+            calendar: &engine.calendar,
+        };
         for instance in self.instances.iter_mut().filter(|i| i.is_open()) {
             let workflow = &engine.workflows[instance.workflow];
             if let (InstanceKey::Data(field), Some(key)) = (&workflow.start.key, &instance.key)
@@ -384,10 +486,21 @@ impl Case {
             {
                 continue;
             }
-            apply_to_instance(workflow, instance, event, day, &facts, &self.case, &self.gemeente, signals);
+            apply_to_instance(
+                workflow,
+                instance,
+                event,
+                day,
+                &facts,
+                &self.case,
+                &self.gemeente,
+                signals,
+            );
         }
         for (index, workflow) in engine.workflows.iter().enumerate() {
-            let Trigger::Event(start) = &workflow.start.trigger else { continue };
+            let Trigger::Event(start) = &workflow.start.trigger else {
+                continue;
+            };
             if !matches(start, event) {
                 continue;
             }
@@ -400,11 +513,22 @@ impl Case {
                 InstanceKey::Case => None,
                 InstanceKey::Data(field) => event.data_text(field),
             };
-            if self.instances.iter().any(|i| i.workflow == index && i.key == key && i.is_open()) {
+            if self
+                .instances
+                .iter()
+                .any(|i| i.workflow == index && i.key == key && i.is_open())
+            {
                 continue;
             }
             let params = engine.params(&self.gemeente, workflow, &event.data);
-            self.start_instance(engine, index, key, day, event.at, event.data.clone(), params);
+            let origin = Origin {
+                key,
+                start: day,
+                started_at: event.at,
+                data: event.data.clone(),
+                params,
+            };
+            self.start_instance(engine, index, origin);
         }
         self.start_on_dates(engine, day);
     }
@@ -412,7 +536,12 @@ impl Case {
     fn update_facts(&mut self, event: &Event, day: Day) {
         match event.event_type.name() {
             "casus.aangemeld" | "casus.gewijzigd" => {
-                if let Some(birth) = event.data.get("geboortedatum").and_then(|v| v.as_str()).and_then(BirthDate::parse) {
+                if let Some(birth) = event
+                    .data
+                    .get("geboortedatum")
+                    .and_then(|v| v.as_str())
+                    .and_then(BirthDate::parse)
+                {
                     self.facts.birth = Some(birth);
                 }
                 if let Some(p) = event.data_text("professional") {
@@ -426,10 +555,12 @@ impl Case {
                 }
             }
             "casus.gesloten" => self.facts.closed = true,
-            "zorg.gestart" => {
-                if !self.facts.care.last().is_some_and(|p| p.end.is_none()) {
-                    self.facts.care.push(super::case::CarePeriod { start: day, end: None });
-                }
+            // A start while already in care (a second product) changes nothing.
+            "zorg.gestart" if self.facts.care.last().is_none_or(|p| p.end.is_some()) => {
+                self.facts.care.push(CarePeriod {
+                    start: day,
+                    end: None,
+                });
             }
             "zorg.beeindigd" => {
                 if let Some(period) = self.facts.care.last_mut().filter(|p| p.end.is_none()) {
@@ -440,22 +571,71 @@ impl Case {
         }
     }
 
-    fn signal_incomplete_birth_date(&self, engine: &Engine, event: &Event, signals: &mut Vec<Notification>) {
+    fn signal_incomplete_birth_date(
+        &self,
+        engine: &Engine,
+        event: &Event,
+        signals: &mut Vec<Notification>,
+    ) {
         for workflow in &engine.workflows {
             if !matches!(workflow.start.trigger, Trigger::Date { .. }) {
                 continue;
             }
             let instance = format!("{}/{}/{}", workflow.name, self.gemeente, self.case);
-            let owner = workflow.deadlines.first().map(|d| d.owner.clone()).into_iter().collect();
-            signals.push(signal(&instance, workflow, "geboortedatum_onvolledig", &event.id, owner, notification::INCOMPLETE_BIRTH_DATE, (&self.gemeente, &self.case), &Map::new(), event.at));
+            let owner = workflow
+                .deadlines
+                .first()
+                .map(|d| d.owner.clone())
+                .into_iter()
+                .collect();
+            signals.push(signal(
+                &instance,
+                workflow,
+                "geboortedatum_onvolledig",
+                &event.id,
+                owner,
+                notification::INCOMPLETE_BIRTH_DATE,
+                (&self.gemeente, &self.case),
+                &Map::new(),
+                event.at,
+            ));
         }
     }
 }
 
 #[allow(clippy::too_many_arguments)] // the fields of a notification record
-fn signal(instance: &str, workflow: &Workflow, name: &str, event_id: &str, to: Vec<String>, template: &str, (gemeente, case): (&str, &str), data: &Map<String, serde_json::Value>, at: Timestamp) -> Notification {
-    let identity = Identity { instance, deadline: name, occurrence: 0, due: None, kind: Kind::Signal, level: 0, detail: event_id };
-    let message = notification::render(template, &MessageValues { titel: &workflow.title, workflow: &workflow.title, casus: case, due: None, dagen: 0, niveau: 0, data });
+fn signal(
+    instance: &str,
+    workflow: &Workflow,
+    name: &str,
+    event_id: &str,
+    to: Vec<String>,
+    template: &str,
+    (gemeente, case): (&str, &str),
+    data: &Map<String, serde_json::Value>,
+    at: Timestamp,
+) -> Notification {
+    let identity = Identity {
+        instance,
+        deadline: name,
+        occurrence: 0,
+        due: None,
+        kind: Kind::Signal,
+        level: 0,
+        detail: event_id,
+    };
+    let message = notification::render(
+        template,
+        &MessageValues {
+            titel: &workflow.title,
+            workflow: &workflow.title,
+            casus: case,
+            due: None,
+            dagen: 0,
+            niveau: 0,
+            data,
+        },
+    );
     Notification {
         id: identity.id(),
         at,
@@ -473,7 +653,16 @@ fn signal(instance: &str, workflow: &Workflow, name: &str, event_id: &str, to: V
 }
 
 #[allow(clippy::too_many_arguments)] // the event, the instance and where they belong
-fn apply_to_instance(workflow: &Workflow, instance: &mut Instance, event: &Event, day: Day, facts: &Facts<'_>, case: &str, gemeente: &str, signals: &mut Vec<Notification>) {
+fn apply_to_instance(
+    workflow: &Workflow,
+    instance: &mut Instance,
+    event: &Event,
+    day: Day,
+    facts: &Facts<'_>,
+    case: &str,
+    gemeente: &str,
+    signals: &mut Vec<Notification>,
+) {
     if matches_any(&workflow.cancel_on, event) {
         instance.status = Status::Cancelled(day);
         return;
@@ -515,7 +704,17 @@ fn apply_to_instance(workflow: &Workflow, instance: &mut Instance, event: &Event
     }
     for s in &workflow.signals {
         if matches(&s.on, event) {
-            signals.push(signal(&instance.id, workflow, &s.id, &event.id, s.to.clone(), &s.message.0, (gemeente, case), &instance.data, event.at));
+            signals.push(signal(
+                &instance.id,
+                workflow,
+                &s.id,
+                &event.id,
+                s.to.clone(),
+                &s.message.0,
+                (gemeente, case),
+                &instance.data,
+                event.at,
+            ));
         }
     }
     if matches_any(&workflow.ends_on, event) {
@@ -527,10 +726,16 @@ fn apply_to_instance(workflow: &Workflow, instance: &mut Instance, event: &Event
 
 /// An instance whose deadlines are all met or cancelled has nothing left to watch.
 fn complete_when_settled(workflow: &Workflow, instance: &mut Instance, day: Day) {
-    let settled = instance.deadlines.iter().enumerate().all(|(index, state)| match state.status {
-        DeadlineStatus::Open => workflow.deadlines[index].recurring.is_some() && state.occurrences.is_empty(),
-        _ => true,
-    });
+    let settled = instance
+        .deadlines
+        .iter()
+        .enumerate()
+        .all(|(index, state)| match state.status {
+            DeadlineStatus::Open => {
+                workflow.deadlines[index].recurring.is_some() && state.occurrences.is_empty()
+            }
+            _ => true,
+        });
     if settled && instance.is_open() {
         instance.status = Status::Ended(day);
     }
@@ -538,19 +743,33 @@ fn complete_when_settled(workflow: &Workflow, instance: &mut Instance, day: Day)
 
 /// A contact meets every open or missed occurrence; the next is due one interval after it,
 /// unless that is past the follow-up period.
-fn meet_occurrence(workflow: &Workflow, instance: &mut Instance, index: usize, day: Day, facts: &Facts<'_>) {
-    let Some(recurrence) = &workflow.deadlines[index].recurring else { return };
+fn meet_occurrence(
+    workflow: &Workflow,
+    instance: &mut Instance,
+    index: usize,
+    day: Day,
+    facts: &Facts<'_>,
+) {
+    let Some(recurrence) = &workflow.deadlines[index].recurring else {
+        return;
+    };
     let limit = instance.recurrence_limit(workflow, index, facts);
     let every = instance.term(recurrence.every);
     let state = &mut instance.deadlines[index];
     for occurrence in &mut state.occurrences {
-        if matches!(occurrence.status, OccurrenceStatus::Open | OccurrenceStatus::Missed) {
+        if matches!(
+            occurrence.status,
+            OccurrenceStatus::Open | OccurrenceStatus::Missed
+        ) {
             occurrence.status = OccurrenceStatus::Met(day);
         }
     }
     let next = every.add_to(day);
     if limit.is_none_or(|limit| next <= limit) {
-        state.occurrences.push(Occurrence { due: next, status: OccurrenceStatus::Open });
+        state.occurrences.push(Occurrence {
+            due: next,
+            status: OccurrenceStatus::Open,
+        });
     } else {
         state.status = DeadlineStatus::Met(day);
         complete_when_settled(workflow, instance, day);
@@ -559,8 +778,16 @@ fn meet_occurrence(workflow: &Workflow, instance: &mut Instance, index: usize, d
 
 /// A recurring deadline whose current occurrence passed unmet: it is missed (and escalates),
 /// an earlier missed one is superseded, and the next is due one interval after the missed date.
-fn roll_recurring(workflow: &Workflow, instance: &mut Instance, index: usize, facts: &Facts<'_>, today: Day) {
-    let Some(recurrence) = &workflow.deadlines[index].recurring else { return };
+fn roll_recurring(
+    workflow: &Workflow,
+    instance: &mut Instance,
+    index: usize,
+    facts: &Facts<'_>,
+    today: Day,
+) {
+    let Some(recurrence) = &workflow.deadlines[index].recurring else {
+        return;
+    };
     if instance.deadlines[index].status != DeadlineStatus::Open {
         return;
     }
@@ -580,12 +807,20 @@ fn roll_recurring(workflow: &Workflow, instance: &mut Instance, index: usize, fa
         state.occurrences[last].status = OccurrenceStatus::Missed;
         let next = every.add_to(current.due);
         if limit.is_none_or(|limit| next <= limit) {
-            state.occurrences.push(Occurrence { due: next, status: OccurrenceStatus::Open });
+            state.occurrences.push(Occurrence {
+                due: next,
+                status: OccurrenceStatus::Open,
+            });
         }
     }
 }
 
-fn identity<'a>(instance: &'a Instance, workflow: &'a Workflow, p: &Planned, detail: &'a str) -> Identity<'a> {
+fn identity<'a>(
+    instance: &'a Instance,
+    workflow: &'a Workflow,
+    p: &Planned,
+    detail: &'a str,
+) -> Identity<'a> {
     Identity {
         instance: &instance.id,
         deadline: &workflow.deadlines[p.deadline].id,
@@ -601,7 +836,16 @@ fn identity<'a>(instance: &'a Instance, workflow: &'a Workflow, p: &Planned, det
 fn identity_hash(instance: &Instance, p: &Planned) -> u64 {
     use std::hash::{Hash, Hasher};
     let mut hasher = std::hash::DefaultHasher::new();
-    (&instance.id, p.deadline, p.occurrence, p.due, p.kind, p.level, p.step).hash(&mut hasher);
+    (
+        &instance.id,
+        p.deadline,
+        p.occurrence,
+        p.due,
+        p.kind,
+        p.level,
+        p.step,
+    )
+        .hash(&mut hasher);
     hasher.finish()
 }
 

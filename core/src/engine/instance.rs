@@ -74,8 +74,43 @@ pub struct Facts<'a> {
     pub calendar: &'a Calendar,
 }
 
+/// Where a new instance comes from: its key, when it started, the start event's data and
+/// its resolved parameters.
+pub struct Origin {
+    pub key: Option<String>,
+    pub start: Day,
+    pub started_at: Timestamp,
+    pub data: Map<String, Value>,
+    pub params: Vec<Duration>,
+}
+
+/// A term's length under the given parameters.
+pub fn resolve(term: Term, params: &[Duration]) -> Duration {
+    match term {
+        Term::Literal(d) => d,
+        Term::Param(i) => params[i],
+    }
+}
+
+/// `from` with the expression's terms added and subtracted, in order.
+pub fn apply_terms(expr: &DateExpr, from: Day, params: &[Duration]) -> Day {
+    expr.terms
+        .iter()
+        .fold(from, |day, (sign, term)| match sign {
+            Sign::Plus => resolve(*term, params).add_to(day),
+            Sign::Minus => resolve(*term, params).subtract_from(day),
+        })
+}
+
 impl Instance {
-    pub fn new(id: String, workflow_index: usize, workflow: &Workflow, key: Option<String>, start: Day, started_at: Timestamp, data: Map<String, Value>, params: Vec<Duration>) -> Instance {
+    pub fn new(id: String, workflow_index: usize, workflow: &Workflow, origin: Origin) -> Instance {
+        let Origin {
+            key,
+            start,
+            started_at,
+            data,
+            params,
+        } = origin;
         let deadlines = workflow
             .deadlines
             .iter()
@@ -87,7 +122,17 @@ impl Instance {
                 occurrences: Vec::new(),
             })
             .collect();
-        Instance { id, workflow: workflow_index, key, start, started_at, data, params, status: Status::Open, deadlines }
+        Instance {
+            id,
+            workflow: workflow_index,
+            key,
+            start,
+            started_at,
+            data,
+            params,
+            status: Status::Open,
+            deadlines,
+        }
     }
 
     pub fn is_open(&self) -> bool {
@@ -95,10 +140,7 @@ impl Instance {
     }
 
     pub fn term(&self, term: Term) -> Duration {
-        match term {
-            Term::Literal(d) => d,
-            Term::Param(i) => self.params[i],
-        }
+        resolve(term, &self.params)
     }
 
     /// The nominal (first) due date of a deadline before suspension and extension; `None` when a
@@ -111,17 +153,23 @@ impl Instance {
             Anchor::Date(i) => {
                 let date = &workflow.dates[*i];
                 let from = self.anchor_day(workflow, &date.is.anchor, facts)?;
-                Some(facts.calendar.term_end(date.rule, from, self.apply_terms(&date.is, from)))
+                Some(
+                    facts
+                        .calendar
+                        .term_end(date.rule, from, self.apply_terms(&date.is, from)),
+                )
             }
             Anchor::Deadline(i) => self.due(workflow, *i, facts),
         }
     }
 
     fn apply_terms(&self, expr: &DateExpr, from: Day) -> Day {
-        expr.terms.iter().fold(from, |day, (sign, term)| match sign {
-            Sign::Plus => self.term(*term).add_to(day),
-            Sign::Minus => self.term(*term).subtract_from(day),
-        })
+        expr.terms
+            .iter()
+            .fold(from, |day, (sign, term)| match sign {
+                Sign::Plus => self.term(*term).add_to(day),
+                Sign::Minus => self.term(*term).subtract_from(day),
+            })
     }
 
     fn due_expr<'w>(&self, workflow: &'w Workflow, index: usize) -> &'w DateExpr {
@@ -149,22 +197,47 @@ impl Instance {
         let from = self.anchor_day(workflow, &expr.anchor, facts)?;
         let mut nominal = self.apply_terms(expr, from);
         if let Some(extension) = &deadline.extend {
-            nominal = self.term(extension.by).times(state.extensions as i32).add_to(nominal);
+            nominal = self
+                .term(extension.by)
+                .times(state.extensions as i32)
+                .add_to(nominal);
         }
         nominal = nominal.add_days(state.suspended_days);
-        let rule = if expr.counts_backward() { TermRule::Plain } else { deadline.rule };
+        let rule = if expr.counts_backward() {
+            TermRule::Plain
+        } else {
+            deadline.rule
+        };
         Some(facts.calendar.term_end(rule, from, nominal))
     }
 
     /// The first due date of a recurring deadline, and the last day one may be due.
-    pub fn first_occurrence(&self, workflow: &Workflow, index: usize, facts: &Facts<'_>) -> Option<Day> {
+    pub fn first_occurrence(
+        &self,
+        workflow: &Workflow,
+        index: usize,
+        facts: &Facts<'_>,
+    ) -> Option<Day> {
         let expr = self.due_expr(workflow, index);
         let from = self.anchor_day(workflow, &expr.anchor, facts)?;
-        Some(facts.calendar.term_end(workflow.deadlines[index].rule, from, self.apply_terms(expr, from)))
+        Some(facts.calendar.term_end(
+            workflow.deadlines[index].rule,
+            from,
+            self.apply_terms(expr, from),
+        ))
     }
 
-    pub fn recurrence_limit(&self, workflow: &Workflow, index: usize, facts: &Facts<'_>) -> Option<Day> {
-        let until = workflow.deadlines[index].recurring.as_ref()?.until.as_ref()?;
+    pub fn recurrence_limit(
+        &self,
+        workflow: &Workflow,
+        index: usize,
+        facts: &Facts<'_>,
+    ) -> Option<Day> {
+        let until = workflow.deadlines[index]
+            .recurring
+            .as_ref()?
+            .until
+            .as_ref()?;
         let from = self.anchor_day(workflow, &until.anchor, facts)?;
         Some(self.apply_terms(until, from))
     }

@@ -12,7 +12,7 @@ use std::collections::HashMap;
 
 use serde_json::{Map, Value};
 
-pub use case::{Case, CaseFacts, CarePeriod};
+pub use case::{CarePeriod, Case, CaseFacts};
 pub use instance::{DeadlineStatus, Instance, Occurrence, OccurrenceStatus, Status};
 pub use notification::{Kind, Notification};
 
@@ -24,7 +24,12 @@ use crate::workflow::Workflow;
 pub trait ParamSource: Send + Sync {
     /// Overrides for one workflow of one gemeente, given the start event's data (a plugin may
     /// choose by it, for example a high relapse risk). Unknown names are ignored.
-    fn overrides(&self, gemeente: &str, workflow: &str, start_data: &Map<String, Value>) -> Vec<(String, Duration)>;
+    fn overrides(
+        &self,
+        gemeente: &str,
+        workflow: &str,
+        start_data: &Map<String, Value>,
+    ) -> Vec<(String, Duration)>;
 }
 
 /// No overrides: every gemeente gets the workflows' defaults.
@@ -59,8 +64,19 @@ pub struct Engine {
 }
 
 impl Engine {
-    pub fn new(workflows: Vec<Workflow>, calendar: Calendar, settings: Settings, params: Box<dyn ParamSource>) -> Engine {
-        Engine { workflows, calendar, closed: HashMap::new(), settings, params }
+    pub fn new(
+        workflows: Vec<Workflow>,
+        calendar: Calendar,
+        settings: Settings,
+        params: Box<dyn ParamSource>,
+    ) -> Engine {
+        Engine {
+            workflows,
+            calendar,
+            closed: HashMap::new(),
+            settings,
+            params,
+        }
     }
 
     /// Days a gemeente is closed: reminders and escalations of its cases avoid them.
@@ -75,7 +91,12 @@ impl Engine {
     }
 
     /// The parameters of a new instance: defaults, then the gemeente's overrides.
-    pub fn params(&self, gemeente: &str, workflow: &Workflow, start_data: &Map<String, Value>) -> Vec<Duration> {
+    pub fn params(
+        &self,
+        gemeente: &str,
+        workflow: &Workflow,
+        start_data: &Map<String, Value>,
+    ) -> Vec<Duration> {
         let mut params: Vec<Duration> = workflow.params.iter().map(|p| p.default).collect();
         for (name, value) in self.params.overrides(gemeente, &workflow.name, start_data) {
             if let Some(i) = workflow.param_index(&name) {

@@ -35,7 +35,10 @@ pub struct Notification {
     pub message: String,
 }
 
-fn serialize_moment<S: serde::Serializer>(moment: &Timestamp, serializer: S) -> Result<S::Ok, S::Error> {
+fn serialize_moment<S: serde::Serializer>(
+    moment: &Timestamp,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
     serializer.serialize_str(&calendar::format_timestamp(*moment))
 }
 
@@ -75,8 +78,18 @@ impl Identity<'_> {
 }
 
 const MONTHS: [&str; 12] = [
-    "januari", "februari", "maart", "april", "mei", "juni", "juli", "augustus", "september", "oktober",
-    "november", "december",
+    "januari",
+    "februari",
+    "maart",
+    "april",
+    "mei",
+    "juni",
+    "juli",
+    "augustus",
+    "september",
+    "oktober",
+    "november",
+    "december",
 ];
 
 /// `28 april 2027`.
@@ -102,7 +115,9 @@ pub fn render(template: &str, values: &MessageValues<'_>) -> String {
     let mut rest = template;
     while let Some(open) = rest.find('{') {
         out.push_str(&rest[..open]);
-        let Some(close) = rest[open..].find('}') else { break };
+        let Some(close) = rest[open..].find('}') else {
+            break;
+        };
         let name = &rest[open + 1..open + close];
         match name {
             "titel" => out.push_str(values.titel),
@@ -143,8 +158,23 @@ mod tests {
         };
         assert_eq!(identity.id(), identity.clone().id());
         assert_eq!(identity.id().len(), 32);
-        assert_ne!(identity.id(), Identity { level: 1, kind: Kind::Escalation, ..identity.clone() }.id());
-        assert_ne!(identity.id(), Identity { detail: "1", ..identity.clone() }.id());
+        assert_ne!(
+            identity.id(),
+            Identity {
+                level: 1,
+                kind: Kind::Escalation,
+                ..identity.clone()
+            }
+            .id()
+        );
+        assert_ne!(
+            identity.id(),
+            Identity {
+                detail: "1",
+                ..identity.clone()
+            }
+            .id()
+        );
     }
 
     #[test]
@@ -160,7 +190,10 @@ mod tests {
             data: data.as_object().unwrap(),
         };
         assert_eq!(
-            render("{titel} voor klacht {data.klacht_id} uiterlijk {datum} ({dagen} dagen)", &values),
+            render(
+                "{titel} voor klacht {data.klacht_id} uiterlijk {datum} ({dagen} dagen)",
+                &values
+            ),
             "Klacht in behandeling nemen voor klacht K-9 uiterlijk 27 april 2027 (3 dagen)"
         );
     }

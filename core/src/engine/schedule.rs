@@ -27,7 +27,15 @@ pub struct Planned {
 /// Every planned notification of `instance` up to `horizon`, plus for each chain the first one
 /// after it (so the caller can know when to wake up next). Repeating escalations are generated
 /// only that far.
-pub fn plan(workflow: &Workflow, instance: &Instance, facts: &Facts<'_>, calendar: &Calendar, send_hour: u8, horizon: Timestamp, out: &mut Vec<Planned>) {
+pub fn plan(
+    workflow: &Workflow,
+    instance: &Instance,
+    facts: &Facts<'_>,
+    calendar: &Calendar,
+    send_hour: u8,
+    horizon: Timestamp,
+    out: &mut Vec<Planned>,
+) {
     if !instance.is_open() {
         return;
     }
@@ -37,22 +45,55 @@ pub fn plan(workflow: &Workflow, instance: &Instance, facts: &Facts<'_>, calenda
         }
         if state.occurrences.is_empty() {
             if let Some(due) = instance.due(workflow, index, facts) {
-                plan_due(workflow, instance, index, 0, due, calendar, send_hour, horizon, out);
+                plan_due(
+                    workflow, instance, index, 0, due, calendar, send_hour, horizon, out,
+                );
             }
             continue;
         }
         for (n, occurrence) in state.occurrences.iter().enumerate() {
-            if matches!(occurrence.status, OccurrenceStatus::Open | OccurrenceStatus::Missed) {
-                plan_due(workflow, instance, index, n as u32, occurrence.due, calendar, send_hour, horizon, out);
+            if matches!(
+                occurrence.status,
+                OccurrenceStatus::Open | OccurrenceStatus::Missed
+            ) {
+                plan_due(
+                    workflow,
+                    instance,
+                    index,
+                    n as u32,
+                    occurrence.due,
+                    calendar,
+                    send_hour,
+                    horizon,
+                    out,
+                );
             }
         }
     }
 }
 
 #[allow(clippy::too_many_arguments)] // one call site; a struct for these would only rename them
-fn plan_due(workflow: &Workflow, instance: &Instance, index: usize, occurrence: u32, due: Day, calendar: &Calendar, send_hour: u8, horizon: Timestamp, out: &mut Vec<Planned>) {
+fn plan_due(
+    workflow: &Workflow,
+    instance: &Instance,
+    index: usize,
+    occurrence: u32,
+    due: Day,
+    calendar: &Calendar,
+    send_hour: u8,
+    horizon: Timestamp,
+    out: &mut Vec<Planned>,
+) {
     let deadline = &workflow.deadlines[index];
-    let planned = |moment, kind, level, step| Planned { moment, kind, level, deadline: index, occurrence, due, step };
+    let planned = |moment, kind, level, step| Planned {
+        moment,
+        kind,
+        level,
+        deadline: index,
+        occurrence,
+        due,
+        step,
+    };
     for (step, before) in deadline.remind.iter().enumerate() {
         let day = calendar.working_day_on_or_before(before.subtract_from(due));
         let moment = calendar::send_moment(day, send_hour);
@@ -67,7 +108,9 @@ fn plan_due(workflow: &Workflow, instance: &Instance, index: usize, occurrence: 
         let day = calendar.working_day_on_or_after(first);
         let moment = calendar::send_moment(day, send_hour);
         out.push(planned(moment, Kind::Escalation, step as u32 + 1, step));
-        let Some(repeat) = escalation.repeat else { continue };
+        let Some(repeat) = escalation.repeat else {
+            continue;
+        };
         let mut level = step as u32 + 1;
         let mut moment = moment;
         let mut k = 0;

@@ -12,13 +12,35 @@ use super::expr::{self, Scope};
 use super::model::*;
 
 pub const WORKFLOW_KEYS: &[&str] = &[
-    "workflow", "title", "source", "roles", "start", "params", "dates", "deadlines", "signals", "ends_on",
-    "cancel_on", "messages",
+    "workflow",
+    "title",
+    "source",
+    "roles",
+    "start",
+    "params",
+    "dates",
+    "deadlines",
+    "signals",
+    "ends_on",
+    "cancel_on",
+    "messages",
 ];
 pub const START_KEYS: &[&str] = &["on", "on_date", "until", "when", "in_care", "key"];
 pub const DEADLINE_KEYS: &[&str] = &[
-    "title", "due", "due_if", "calendar", "met_by", "cancel_on", "owner", "remind", "escalate", "suspend",
-    "extend", "every", "until", "messages",
+    "title",
+    "due",
+    "due_if",
+    "calendar",
+    "met_by",
+    "cancel_on",
+    "owner",
+    "remind",
+    "escalate",
+    "suspend",
+    "extend",
+    "every",
+    "until",
+    "messages",
 ];
 pub const DUE_IF_KEYS: &[&str] = &["when", "due"];
 pub const DATE_KEYS: &[&str] = &["is", "calendar"];
@@ -33,7 +55,10 @@ pub const CALENDARS: &[&str] = &["servicenorm", "termijnenwet"];
 /// Builds one workflow; `expected_name` is the file name without `.yaml`.
 pub fn build(root: &Node, expected_name: &str, problems: &mut Problems) -> Option<Workflow> {
     let top = MapReader::new(root, WORKFLOW_KEYS, "the workflow", problems)?;
-    let name = match top.require("workflow", problems).and_then(|n| text_of(n, "'workflow'", problems)) {
+    let name = match top
+        .require("workflow", problems)
+        .and_then(|n| text_of(n, "'workflow'", problems))
+    {
         Some((name, at)) => {
             if name != expected_name {
                 problems.add_with_hint(
@@ -46,7 +71,10 @@ pub fn build(root: &Node, expected_name: &str, problems: &mut Problems) -> Optio
         }
         None => expected_name.to_string(),
     };
-    let title = top.require("title", problems).and_then(|n| text_of(n, "'title'", problems)).map(|(t, _)| t.to_string());
+    let title = top
+        .require("title", problems)
+        .and_then(|n| text_of(n, "'title'", problems))
+        .map(|(t, _)| t.to_string());
     let source = top.text("source", problems).map(|(t, _)| t.to_string());
     let roles = read_roles(top.require("roles", problems), problems);
 
@@ -57,13 +85,22 @@ pub fn build(root: &Node, expected_name: &str, problems: &mut Problems) -> Optio
     let deadline_nodes = named_entries(top.require("deadlines", problems), "deadlines", problems);
     let deadline_names: Vec<String> = deadline_nodes.iter().map(|(n, _, _)| n.clone()).collect();
 
-    let start = top.require("start", problems).and_then(|node| read_start(node, &param_names, problems));
+    let start = top
+        .require("start", problems)
+        .and_then(|node| read_start(node, &param_names, problems));
     let start_event = start.as_ref().and_then(|s| match &s.trigger {
         Trigger::Event(m) => Some(m.event),
         Trigger::Date { .. } => None,
     });
     let data_dates: Vec<&'static str> = start_event
-        .map(|e| e.spec().fields.iter().filter(|f| f.kind == FieldKind::Date).map(|f| f.name).collect())
+        .map(|e| {
+            e.spec()
+                .fields
+                .iter()
+                .filter(|f| f.kind == FieldKind::Date)
+                .map(|f| f.name)
+                .collect()
+        })
         .unwrap_or_default();
     let scope = Scope {
         params: &param_names,
@@ -72,7 +109,11 @@ pub fn build(root: &Node, expected_name: &str, problems: &mut Problems) -> Optio
         data_dates: &data_dates,
         instance_anchors: true,
     };
-    let context = Context { roles: &roles, scope: &scope, start_event };
+    let context = Context {
+        roles: &roles,
+        scope: &scope,
+        start_event,
+    };
 
     let dates: Vec<NamedDate> = date_nodes
         .iter()
@@ -86,16 +127,30 @@ pub fn build(root: &Node, expected_name: &str, problems: &mut Problems) -> Optio
         .iter()
         .filter_map(|(id, _, node)| read_signal(id, node, &context, problems))
         .collect();
-    let ends_on = top.get("ends_on").map(|n| read_matches(n, "ends_on", &context, problems)).unwrap_or_default();
-    let cancel_on = top.get("cancel_on").map(|n| read_matches(n, "cancel_on", &context, problems)).unwrap_or_default();
-    let messages = top.get("messages").map(|n| read_messages(n, "the workflow's messages", &context, problems)).unwrap_or_default();
+    let ends_on = top
+        .get("ends_on")
+        .map(|n| read_matches(n, "ends_on", &context, problems))
+        .unwrap_or_default();
+    let cancel_on = top
+        .get("cancel_on")
+        .map(|n| read_matches(n, "cancel_on", &context, problems))
+        .unwrap_or_default();
+    let messages = top
+        .get("messages")
+        .map(|n| read_messages(n, "the workflow's messages", &context, problems))
+        .unwrap_or_default();
 
     if dates.len() == date_nodes.len() {
         check_cycles(&dates, &deadlines, &date_nodes, &deadline_nodes, problems);
     }
     let deadlines: Vec<Deadline> = deadlines.into_iter().flatten().collect();
     if let Some(start) = &start {
-        check_start_can_fire(start, &params, top.get("start").map(|n| n.at).unwrap_or_default(), problems);
+        check_start_can_fire(
+            start,
+            &params,
+            top.get("start").map(|n| n.at).unwrap_or_default(),
+            problems,
+        );
     }
     if !problems.is_empty() {
         return None;
@@ -126,7 +181,11 @@ fn read_roles(node: Option<&Node>, problems: &mut Problems) -> BTreeMap<String, 
     let mut roles = BTreeMap::new();
     let Some(node) = node else { return roles };
     let Value::Map(entries) = &node.value else {
-        problems.add_with_hint(node.at, "'roles' must be a map", "for example 'roles: { teamleider: Teamleider jeugd }'");
+        problems.add_with_hint(
+            node.at,
+            "'roles' must be a map",
+            "for example 'roles: { teamleider: Teamleider jeugd }'",
+        );
         return roles;
     };
     for (key, value) in entries {
@@ -141,37 +200,62 @@ fn read_params(node: Option<&Node>, problems: &mut Problems) -> Vec<Param> {
     let mut params = Vec::new();
     for (name, at, value) in named_entries(node, "params", problems) {
         if matches!(name.as_str(), "start" | "birthday") || name.starts_with("data.") {
-            problems.add_with_hint(at, format!("'{name}' cannot be a parameter name"), "'start', 'birthday' and 'data.' are part of date expressions");
+            problems.add_with_hint(
+                at,
+                format!("'{name}' cannot be a parameter name"),
+                "'start', 'birthday' and 'data.' are part of date expressions",
+            );
             continue;
         }
-        let Some((text, at)) = text_of(value, &format!("parameter '{name}'"), problems) else { continue };
+        let Some((text, at)) = text_of(value, &format!("parameter '{name}'"), problems) else {
+            continue;
+        };
         match Duration::parse(text) {
             Ok(default) => params.push(Param { name, default }),
-            Err(err) => problems.add_with_hint(at, format!("parameter '{name}': {err}"), err.hint()),
+            Err(err) => {
+                problems.add_with_hint(at, format!("parameter '{name}': {err}"), err.hint())
+            }
         }
     }
     params
 }
 
 /// The entries of a map of named things (deadlines, dates, params, signals), in file order.
-fn named_entries<'n>(node: Option<&'n Node>, what: &str, problems: &mut Problems) -> Vec<(String, Position, &'n Node)> {
+fn named_entries<'n>(
+    node: Option<&'n Node>,
+    what: &str,
+    problems: &mut Problems,
+) -> Vec<(String, Position, &'n Node)> {
     let Some(node) = node else { return Vec::new() };
     if node.is_null() {
         return Vec::new();
     }
     let Value::Map(entries) = &node.value else {
-        problems.add(node.at, format!("'{what}' must be a map of names to their definitions, not {}", node.describe()));
+        problems.add(
+            node.at,
+            format!(
+                "'{what}' must be a map of names to their definitions, not {}",
+                node.describe()
+            ),
+        );
         return Vec::new();
     };
     let mut seen: Vec<&str> = Vec::new();
     let mut out = Vec::new();
     for (key, value) in entries {
         if seen.contains(&key.name.as_str()) {
-            problems.add(key.at, format!("'{}' is defined twice in '{what}'", key.name));
+            problems.add(
+                key.at,
+                format!("'{}' is defined twice in '{what}'", key.name),
+            );
             continue;
         }
         if !is_name(&key.name) {
-            problems.add_with_hint(key.at, format!("'{}' is not a valid name", key.name), "use lowercase letters, digits and '_', starting with a letter");
+            problems.add_with_hint(
+                key.at,
+                format!("'{}' is not a valid name", key.name),
+                "use lowercase letters, digits and '_', starting with a letter",
+            );
             continue;
         }
         seen.push(&key.name);
@@ -182,7 +266,9 @@ fn named_entries<'n>(node: Option<&'n Node>, what: &str, problems: &mut Problems
 
 fn is_name(name: &str) -> bool {
     name.starts_with(|c: char| c.is_ascii_lowercase())
-        && name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
 }
 
 fn read_start(node: &Node, params: &[String], problems: &mut Problems) -> Option<Start> {
@@ -193,7 +279,10 @@ fn read_start(node: &Node, params: &[String], problems: &mut Problems) -> Option
             Some("true") => Some(true),
             Some("false") => Some(false),
             _ => {
-                problems.add(n.at, format!("'in_care' must be true or false, not {}", n.describe()));
+                problems.add(
+                    n.at,
+                    format!("'in_care' must be true or false, not {}", n.describe()),
+                );
                 None
             }
         },
@@ -201,7 +290,11 @@ fn read_start(node: &Node, params: &[String], problems: &mut Problems) -> Option
     let trigger = match (map.get("on"), map.get("on_date")) {
         (Some(on), None) => {
             if let Some(until) = map.get("until") {
-                problems.add_with_hint(until.at, "'until' only goes with 'on_date'", "an event start fires when the event arrives");
+                problems.add_with_hint(
+                    until.at,
+                    "'until' only goes with 'on_date'",
+                    "an event start fires when the event arrives",
+                );
             }
             let event = read_event_name(on, problems)?;
             let when = match map.get("when") {
@@ -212,19 +305,39 @@ fn read_start(node: &Node, params: &[String], problems: &mut Problems) -> Option
         }
         (None, Some(on_date)) => {
             if let Some(when) = map.get("when") {
-                problems.add_with_hint(when.at, "'when' only goes with 'on'", "a date start can use 'in_care'");
+                problems.add_with_hint(
+                    when.at,
+                    "'when' only goes with 'on'",
+                    "a date start can use 'in_care'",
+                );
             }
-            let scope = Scope { params, dates: &[], deadlines: &[], data_dates: &[], instance_anchors: false };
+            let scope = Scope {
+                params,
+                dates: &[],
+                deadlines: &[],
+                data_dates: &[],
+                instance_anchors: false,
+            };
             let on = read_date_expr(on_date, "'on_date'", &scope, problems);
-            let until = map.get("until").and_then(|n| read_date_expr(n, "'until'", &scope, problems));
+            let until = map
+                .get("until")
+                .and_then(|n| read_date_expr(n, "'until'", &scope, problems));
             Trigger::Date { on: on?, until }
         }
         (Some(_), Some(both)) => {
-            problems.add_with_hint(both.at, "'start' has both 'on' and 'on_date'", "a workflow starts on an event or on a date, not both");
+            problems.add_with_hint(
+                both.at,
+                "'start' has both 'on' and 'on_date'",
+                "a workflow starts on an event or on a date, not both",
+            );
             return None;
         }
         (None, None) => {
-            problems.add_with_hint(node.at, "'start' needs 'on' or 'on_date'", "for example 'on: klacht.ingediend' or 'on_date: birthday 16'");
+            problems.add_with_hint(
+                node.at,
+                "'start' needs 'on' or 'on_date'",
+                "for example 'on: klacht.ingediend' or 'on_date: birthday 16'",
+            );
             return None;
         }
     };
@@ -238,32 +351,54 @@ fn read_start(node: &Node, params: &[String], problems: &mut Problems) -> Option
                     let field = &field[5..];
                     let fields = m.event.spec().fields;
                     if !fields.iter().any(|f| f.name == field) {
-                        problems.unknown(at, format!("{} has no data field '{field}'", m.event), field, fields.iter().map(|f| f.name), || "the key is 'case' or a data field of the start event".into());
+                        problems.unknown(
+                            at,
+                            format!("{} has no data field '{field}'", m.event),
+                            field,
+                            fields.iter().map(|f| f.name),
+                            || "the key is 'case' or a data field of the start event".into(),
+                        );
                         return None;
                     }
                     InstanceKey::Data(field.to_string())
                 }
                 (_, Trigger::Date { .. }) => {
-                    problems.add_with_hint(at, "a workflow that starts on a date has one instance per case", "remove 'key' or write 'key: case'");
+                    problems.add_with_hint(
+                        at,
+                        "a workflow that starts on a date has one instance per case",
+                        "remove 'key' or write 'key: case'",
+                    );
                     return None;
                 }
                 (other, _) => {
-                    problems.add_with_hint(at, format!("'{other}' is not a key"), "write 'case' or 'data.<field>', for example 'data.klacht_id'");
+                    problems.add_with_hint(
+                        at,
+                        format!("'{other}' is not a key"),
+                        "write 'case' or 'data.<field>', for example 'data.klacht_id'",
+                    );
                     return None;
                 }
             }
         }
     };
-    Some(Start { trigger, in_care, key })
+    Some(Start {
+        trigger,
+        in_care,
+        key,
+    })
 }
 
 fn read_event_name(node: &Node, problems: &mut Problems) -> Option<EventType> {
     let (name, at) = text_of(node, "an event", problems)?;
     let found = EventType::from_name(name);
     if found.is_none() {
-        problems.unknown(at, format!("unknown event type '{name}'"), name, VOCABULARY.iter().map(|s| s.name), || {
-            "the event types are listed in DESIGN.md under 'Events'".into()
-        });
+        problems.unknown(
+            at,
+            format!("unknown event type '{name}'"),
+            name,
+            VOCABULARY.iter().map(|s| s.name),
+            || "the event types are listed in DESIGN.md under 'Events'".into(),
+        );
     }
     found
 }
@@ -271,53 +406,94 @@ fn read_event_name(node: &Node, problems: &mut Problems) -> Option<EventType> {
 /// `{ data.reden: "31" }`, `{ data.route: [geen, wmo] }` or `{ data.reden: { not: "38" } }`.
 fn read_conditions(node: &Node, event: EventType, problems: &mut Problems) -> Vec<Condition> {
     let Value::Map(entries) = &node.value else {
-        problems.add_with_hint(node.at, "'when' must be a map", "for example 'when: { data.reden: \"31\" }'");
+        problems.add_with_hint(
+            node.at,
+            "'when' must be a map",
+            "for example 'when: { data.reden: \"31\" }'",
+        );
         return Vec::new();
     };
     let fields = event.spec().fields;
     let mut conditions = Vec::new();
     for (key, value) in entries {
         let Some(field_name) = key.name.strip_prefix("data.") else {
-            problems.add_with_hint(key.at, format!("'{}' is not a data field", key.name), format!("write 'data.{}'", key.name));
+            problems.add_with_hint(
+                key.at,
+                format!("'{}' is not a data field", key.name),
+                format!("write 'data.{}'", key.name),
+            );
             continue;
         };
         let Some(field) = fields.iter().find(|f| f.name == field_name) else {
-            problems.unknown(key.at, format!("{event} has no data field '{field_name}'"), field_name, fields.iter().map(|f| f.name), || {
-                if fields.is_empty() { format!("{event} carries no data") } else {
-                    format!("its fields are {}", fields.iter().map(|f| f.name).collect::<Vec<_>>().join(", "))
-                }
-            });
+            problems.unknown(
+                key.at,
+                format!("{event} has no data field '{field_name}'"),
+                field_name,
+                fields.iter().map(|f| f.name),
+                || {
+                    if fields.is_empty() {
+                        format!("{event} carries no data")
+                    } else {
+                        format!(
+                            "its fields are {}",
+                            fields.iter().map(|f| f.name).collect::<Vec<_>>().join(", ")
+                        )
+                    }
+                },
+            );
             continue;
         };
         let (values_node, negated) = match &value.value {
-            Value::Map(inner) if inner.len() == 1 && inner[0].0.name == "not" => (&inner[0].1, true),
+            Value::Map(inner) if inner.len() == 1 && inner[0].0.name == "not" => {
+                (&inner[0].1, true)
+            }
             Value::Map(_) => {
-                problems.add_with_hint(value.at, "a condition is a value, a list of values, or '{ not: ... }'", "for example 'data.reden: { not: [\"38\", \"20\"] }'");
+                problems.add_with_hint(
+                    value.at,
+                    "a condition is a value, a list of values, or '{ not: ... }'",
+                    "for example 'data.reden: { not: [\"38\", \"20\"] }'",
+                );
                 continue;
             }
             _ => (value, false),
         };
         let mut values = Vec::new();
         for item in list_of(values_node) {
-            let Some((text, at)) = text_of(item, "a condition value", problems) else { continue };
+            let Some((text, at)) = text_of(item, "a condition value", problems) else {
+                continue;
+            };
             let allowed = match field.kind {
                 FieldKind::OneOf(allowed) => allowed.contains(&text),
-                FieldKind::ReasonCode => text.len() == 2 && text.bytes().all(|b| b.is_ascii_digit()),
+                FieldKind::ReasonCode => {
+                    text.len() == 2 && text.bytes().all(|b| b.is_ascii_digit())
+                }
                 FieldKind::Boolean => matches!(text, "true" | "false"),
                 _ => true,
             };
             if !allowed {
                 let hint = match field.kind {
-                    FieldKind::OneOf(allowed) => format!("data.{field_name} is one of {}", allowed.join(", ")),
-                    FieldKind::ReasonCode => "reason codes are two digits in quotes, for example \"31\"".into(),
+                    FieldKind::OneOf(allowed) => {
+                        format!("data.{field_name} is one of {}", allowed.join(", "))
+                    }
+                    FieldKind::ReasonCode => {
+                        "reason codes are two digits in quotes, for example \"31\"".into()
+                    }
                     _ => "write true or false".into(),
                 };
-                problems.add_with_hint(at, format!("data.{field_name} is never '{text}', so this condition never holds"), hint);
+                problems.add_with_hint(
+                    at,
+                    format!("data.{field_name} is never '{text}', so this condition never holds"),
+                    hint,
+                );
                 continue;
             }
             values.push(text.to_string());
         }
-        conditions.push(Condition { field: field_name.to_string(), values, negated });
+        conditions.push(Condition {
+            field: field_name.to_string(),
+            values,
+            negated,
+        });
     }
     conditions
 }
@@ -327,20 +503,39 @@ fn read_match(node: &Node, problems: &mut Problems) -> Option<EventMatch> {
         Value::Map(_) => {
             let map = MapReader::new(node, EVENT_MATCH_KEYS, "an event match", problems)?;
             let event = read_event_name(map.require("on", problems)?, problems)?;
-            let when = map.get("when").map(|n| read_conditions(n, event, problems)).unwrap_or_default();
+            let when = map
+                .get("when")
+                .map(|n| read_conditions(n, event, problems))
+                .unwrap_or_default();
             Some(EventMatch { event, when })
         }
-        _ => Some(EventMatch { event: read_event_name(node, problems)?, when: Vec::new() }),
+        _ => Some(EventMatch {
+            event: read_event_name(node, problems)?,
+            when: Vec::new(),
+        }),
     }
 }
 
-fn read_matches(node: &Node, _what: &str, context: &Context<'_>, problems: &mut Problems) -> Vec<EventMatch> {
-    let matches: Vec<EventMatch> = list_of(node).into_iter().filter_map(|n| read_match(n, problems)).collect();
+fn read_matches(
+    node: &Node,
+    _what: &str,
+    context: &Context<'_>,
+    problems: &mut Problems,
+) -> Vec<EventMatch> {
+    let matches: Vec<EventMatch> = list_of(node)
+        .into_iter()
+        .filter_map(|n| read_match(n, problems))
+        .collect();
     let _ = context;
     matches
 }
 
-fn read_date_expr(node: &Node, what: &str, scope: &Scope<'_>, problems: &mut Problems) -> Option<DateExpr> {
+fn read_date_expr(
+    node: &Node,
+    what: &str,
+    scope: &Scope<'_>,
+    problems: &mut Problems,
+) -> Option<DateExpr> {
     let (text, at) = text_of(node, what, problems)?;
     match expr::parse_date(text, scope) {
         Ok(e) => Some(e),
@@ -364,27 +559,57 @@ fn read_rule(map: &MapReader<'_>, problems: &mut Problems) -> TermRule {
     }
 }
 
-fn read_named_date(name: &str, _at: Position, node: &Node, context: &Context<'_>, problems: &mut Problems) -> Option<NamedDate> {
+fn read_named_date(
+    name: &str,
+    _at: Position,
+    node: &Node,
+    context: &Context<'_>,
+    problems: &mut Problems,
+) -> Option<NamedDate> {
     if node.scalar().is_some() {
         let is = read_date_expr(node, &format!("date '{name}'"), context.scope, problems)?;
-        return Some(NamedDate { name: name.to_string(), is, rule: TermRule::Plain });
+        return Some(NamedDate {
+            name: name.to_string(),
+            is,
+            rule: TermRule::Plain,
+        });
     }
     let map = MapReader::new(node, DATE_KEYS, &format!("date '{name}'"), problems)?;
     let rule = read_rule(&map, problems);
-    let is = read_date_expr(map.require("is", problems)?, &format!("date '{name}'"), context.scope, problems)?;
-    Some(NamedDate { name: name.to_string(), is, rule })
+    let is = read_date_expr(
+        map.require("is", problems)?,
+        &format!("date '{name}'"),
+        context.scope,
+        problems,
+    )?;
+    Some(NamedDate {
+        name: name.to_string(),
+        is,
+        rule,
+    })
 }
 
-fn read_roles_list(node: &Node, what: &str, context: &Context<'_>, problems: &mut Problems) -> Vec<String> {
+fn read_roles_list(
+    node: &Node,
+    what: &str,
+    context: &Context<'_>,
+    problems: &mut Problems,
+) -> Vec<String> {
     let mut roles = Vec::new();
     for item in list_of(node) {
-        let Some((role, at)) = text_of(item, what, problems) else { continue };
+        let Some((role, at)) = text_of(item, what, problems) else {
+            continue;
+        };
         if context.roles.contains_key(role) {
             roles.push(role.to_string());
         } else {
-            problems.unknown(at, format!("role '{role}' is not declared"), role, context.roles.keys().map(String::as_str), || {
-                format!("declare it under 'roles', for example '{role}: <Dutch description>'")
-            });
+            problems.unknown(
+                at,
+                format!("role '{role}' is not declared"),
+                role,
+                context.roles.keys().map(String::as_str),
+                || format!("declare it under 'roles', for example '{role}: <Dutch description>'"),
+            );
         }
     }
     if roles.is_empty() && list_of(node).is_empty() {
@@ -393,38 +618,79 @@ fn read_roles_list(node: &Node, what: &str, context: &Context<'_>, problems: &mu
     roles
 }
 
-fn read_template(node: &Node, what: &str, context: &Context<'_>, problems: &mut Problems) -> Option<Template> {
+fn read_template(
+    node: &Node,
+    what: &str,
+    context: &Context<'_>,
+    problems: &mut Problems,
+) -> Option<Template> {
     let (text, at) = text_of(node, what, problems)?;
     let mut rest = text;
     while let Some(open) = rest.find('{') {
         let Some(close) = rest[open..].find('}') else {
-            problems.add_with_hint(at, format!("{what}: '{{' without '}}'"), "placeholders are written as {titel}");
+            problems.add_with_hint(
+                at,
+                format!("{what}: '{{' without '}}'"),
+                "placeholders are written as {titel}",
+            );
             return None;
         };
         let name = &rest[open + 1..open + close];
         let known_data = context.start_event.map(|e| e.spec().fields).unwrap_or(&[]);
-        let ok = PLACEHOLDERS.contains(&name) || name.strip_prefix("data.").is_some_and(|f| known_data.iter().any(|k| k.name == f));
+        let ok = PLACEHOLDERS.contains(&name)
+            || name
+                .strip_prefix("data.")
+                .is_some_and(|f| known_data.iter().any(|k| k.name == f));
         if !ok {
             let mut known: Vec<String> = PLACEHOLDERS.iter().map(|p| p.to_string()).collect();
             known.extend(known_data.iter().map(|f| format!("data.{}", f.name)));
-            problems.unknown(at, format!("{what}: unknown placeholder '{{{name}}}'"), name, known.iter().map(String::as_str), || {
-                format!("the placeholders are {}", known.iter().map(|k| format!("{{{k}}}")).collect::<Vec<_>>().join(", "))
-            });
+            problems.unknown(
+                at,
+                format!("{what}: unknown placeholder '{{{name}}}'"),
+                name,
+                known.iter().map(String::as_str),
+                || {
+                    format!(
+                        "the placeholders are {}",
+                        known
+                            .iter()
+                            .map(|k| format!("{{{k}}}"))
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    )
+                },
+            );
         }
         rest = &rest[open + close + 1..];
     }
     Some(Template(text.to_string()))
 }
 
-fn read_messages(node: &Node, what: &str, context: &Context<'_>, problems: &mut Problems) -> Messages {
-    let Some(map) = MapReader::new(node, MESSAGES_KEYS, what, problems) else { return Messages::default() };
+fn read_messages(
+    node: &Node,
+    what: &str,
+    context: &Context<'_>,
+    problems: &mut Problems,
+) -> Messages {
+    let Some(map) = MapReader::new(node, MESSAGES_KEYS, what, problems) else {
+        return Messages::default();
+    };
     Messages {
-        reminder: map.get("reminder").and_then(|n| read_template(n, "the reminder message", context, problems)),
-        escalation: map.get("escalation").and_then(|n| read_template(n, "the escalation message", context, problems)),
+        reminder: map
+            .get("reminder")
+            .and_then(|n| read_template(n, "the reminder message", context, problems)),
+        escalation: map
+            .get("escalation")
+            .and_then(|n| read_template(n, "the escalation message", context, problems)),
     }
 }
 
-fn read_term(node: &Node, what: &str, context: &Context<'_>, problems: &mut Problems) -> Option<Term> {
+fn read_term(
+    node: &Node,
+    what: &str,
+    context: &Context<'_>,
+    problems: &mut Problems,
+) -> Option<Term> {
     let (text, at) = text_of(node, what, problems)?;
     match expr::parse_term(text, context.scope.params) {
         Ok(term) => Some(term),
@@ -435,15 +701,33 @@ fn read_term(node: &Node, what: &str, context: &Context<'_>, problems: &mut Prob
     }
 }
 
-fn read_deadline(id: &str, node: &Node, context: &Context<'_>, problems: &mut Problems) -> Option<Deadline> {
+fn read_deadline(
+    id: &str,
+    node: &Node,
+    context: &Context<'_>,
+    problems: &mut Problems,
+) -> Option<Deadline> {
     let what = format!("deadline '{id}'");
     let map = MapReader::new(node, DEADLINE_KEYS, &what, problems)?;
-    let title = map.require("title", problems).and_then(|n| text_of(n, "'title'", problems)).map(|(t, _)| t.to_string());
-    let due = map.require("due", problems).and_then(|n| read_date_expr(n, &format!("the due date of '{id}'"), context.scope, problems));
+    let title = map
+        .require("title", problems)
+        .and_then(|n| text_of(n, "'title'", problems))
+        .map(|(t, _)| t.to_string());
+    let due = map.require("due", problems).and_then(|n| {
+        read_date_expr(
+            n,
+            &format!("the due date of '{id}'"),
+            context.scope,
+            problems,
+        )
+    });
     let mut due_if = Vec::new();
     if let Some(list) = map.get("due_if") {
         for item in list_of(list) {
-            let Some(alt) = MapReader::new(item, DUE_IF_KEYS, "a 'due_if' alternative", problems) else { continue };
+            let Some(alt) = MapReader::new(item, DUE_IF_KEYS, "a 'due_if' alternative", problems)
+            else {
+                continue;
+            };
             let when = match (alt.require("when", problems), context.start_event) {
                 (Some(n), Some(event)) => read_conditions(n, event, problems),
                 (Some(n), None) => {
@@ -452,35 +736,64 @@ fn read_deadline(id: &str, node: &Node, context: &Context<'_>, problems: &mut Pr
                 }
                 (None, _) => continue,
             };
-            if let Some(expr) = alt.require("due", problems).and_then(|n| read_date_expr(n, &format!("the due date of '{id}'"), context.scope, problems)) {
+            if let Some(expr) = alt.require("due", problems).and_then(|n| {
+                read_date_expr(
+                    n,
+                    &format!("the due date of '{id}'"),
+                    context.scope,
+                    problems,
+                )
+            }) {
                 due_if.push((when, expr));
             }
         }
     }
     let rule = read_rule(&map, problems);
-    let met_by = map.get("met_by").map(|n| read_matches(n, "met_by", context, problems)).unwrap_or_default();
+    let met_by = map
+        .get("met_by")
+        .map(|n| read_matches(n, "met_by", context, problems))
+        .unwrap_or_default();
     if map.get("met_by").is_none() && !map.is_misspelt("met_by") {
-        problems.add_with_hint(node.at, format!("{what} can never be met: it has no 'met_by'"), "name the event that shows the work was done, for example 'met_by: klacht.afgerond'");
+        problems.add_with_hint(
+            node.at,
+            format!("{what} can never be met: it has no 'met_by'"),
+            "name the event that shows the work was done, for example 'met_by: klacht.afgerond'",
+        );
     }
-    let cancel_on = map.get("cancel_on").map(|n| read_matches(n, "cancel_on", context, problems)).unwrap_or_default();
+    let cancel_on = map
+        .get("cancel_on")
+        .map(|n| read_matches(n, "cancel_on", context, problems))
+        .unwrap_or_default();
     let owner = match map.require("owner", problems) {
-        Some(n) => read_roles_list(n, "'owner'", context, problems).into_iter().next(),
+        Some(n) => read_roles_list(n, "'owner'", context, problems)
+            .into_iter()
+            .next(),
         None => None,
     };
     let mut remind = Vec::new();
     match map.get("remind") {
         Some(list) => {
             for item in list_of(list) {
-                let Some((text, at)) = text_of(item, "a reminder", problems) else { continue };
+                let Some((text, at)) = text_of(item, "a reminder", problems) else {
+                    continue;
+                };
                 match expr::parse_before(text) {
-                    Ok(d) if d.is_zero() => problems.add_with_hint(at, "a reminder 0 days before is the due date itself", "remind at least a day before"),
+                    Ok(d) if d.is_zero() => problems.add_with_hint(
+                        at,
+                        "a reminder 0 days before is the due date itself",
+                        "remind at least a day before",
+                    ),
                     Ok(d) => remind.push(d),
                     Err(err) => problems.add_with_hint(at, err.message, err.hint),
                 }
             }
         }
         None if map.is_misspelt("remind") => {}
-        None => problems.add_with_hint(node.at, format!("{what} has no reminder"), "add for example 'remind: [3 days before]': every deadline warns before it is due"),
+        None => problems.add_with_hint(
+            node.at,
+            format!("{what} has no reminder"),
+            "add for example 'remind: [3 days before]': every deadline warns before it is due",
+        ),
     }
     let mut escalate = Vec::new();
     match map.get("escalate") {
@@ -539,14 +852,25 @@ fn read_deadline(id: &str, node: &Node, context: &Context<'_>, problems: &mut Pr
     }
     let suspend = map.get("suspend").and_then(|n| {
         let s = MapReader::new(n, SUSPEND_KEYS, "'suspend'", problems)?;
-        let on = s.require("on", problems).and_then(|n| read_match(n, problems));
-        let resume_on = s.require("resume_on", problems).and_then(|n| read_match(n, problems));
-        Some(Suspension { on: on?, resume_on: resume_on? })
+        let on = s
+            .require("on", problems)
+            .and_then(|n| read_match(n, problems));
+        let resume_on = s
+            .require("resume_on", problems)
+            .and_then(|n| read_match(n, problems));
+        Some(Suspension {
+            on: on?,
+            resume_on: resume_on?,
+        })
     });
     let extend = map.get("extend").and_then(|n| {
         let e = MapReader::new(n, EXTEND_KEYS, "'extend'", problems)?;
-        let on = e.require("on", problems).and_then(|n| read_match(n, problems));
-        let by = e.require("by", problems).and_then(|n| read_term(n, "'by'", context, problems));
+        let on = e
+            .require("on", problems)
+            .and_then(|n| read_match(n, problems));
+        let by = e
+            .require("by", problems)
+            .and_then(|n| read_term(n, "'by'", context, problems));
         let once = match e.get("once").map(|n| (n.scalar(), n.at)) {
             None | Some((Some("true"), _)) => true,
             Some((Some("false"), _)) => false,
@@ -555,21 +879,34 @@ fn read_deadline(id: &str, node: &Node, context: &Context<'_>, problems: &mut Pr
                 true
             }
         };
-        Some(Extension { on: on?, by: by?, once })
+        Some(Extension {
+            on: on?,
+            by: by?,
+            once,
+        })
     });
     let recurring = match (map.get("every"), map.get("until")) {
         (Some(every), until) => {
             let every = read_term(every, "'every'", context, problems);
-            let until = until.and_then(|n| read_date_expr(n, &format!("'until' of '{id}'"), context.scope, problems));
+            let until = until.and_then(|n| {
+                read_date_expr(n, &format!("'until' of '{id}'"), context.scope, problems)
+            });
             every.map(|every| Recurrence { every, until })
         }
         (None, Some(until)) => {
-            problems.add_with_hint(until.at, "'until' only goes with 'every'", "a deadline that recurs says 'every: <interval>'");
+            problems.add_with_hint(
+                until.at,
+                "'until' only goes with 'every'",
+                "a deadline that recurs says 'every: <interval>'",
+            );
             None
         }
         (None, None) => None,
     };
-    let messages = map.get("messages").map(|n| read_messages(n, &format!("the messages of '{id}'"), context, problems)).unwrap_or_default();
+    let messages = map
+        .get("messages")
+        .map(|n| read_messages(n, &format!("the messages of '{id}'"), context, problems))
+        .unwrap_or_default();
     Some(Deadline {
         id: id.to_string(),
         title: title?,
@@ -594,12 +931,28 @@ fn compare(a: Duration, b: Duration) -> std::cmp::Ordering {
     a.add_to(day).cmp(&b.add_to(day))
 }
 
-fn read_signal(id: &str, node: &Node, context: &Context<'_>, problems: &mut Problems) -> Option<Signal> {
+fn read_signal(
+    id: &str,
+    node: &Node,
+    context: &Context<'_>,
+    problems: &mut Problems,
+) -> Option<Signal> {
     let map = MapReader::new(node, SIGNAL_KEYS, &format!("signal '{id}'"), problems)?;
-    let on = map.require("on", problems).and_then(|n| read_match(n, problems));
-    let to = map.require("to", problems).map(|n| read_roles_list(n, "'to'", context, problems));
-    let message = map.require("message", problems).and_then(|n| read_template(n, "the signal message", context, problems));
-    Some(Signal { id: id.to_string(), on: on?, to: to?, message: message? })
+    let on = map
+        .require("on", problems)
+        .and_then(|n| read_match(n, problems));
+    let to = map
+        .require("to", problems)
+        .map(|n| read_roles_list(n, "'to'", context, problems));
+    let message = map
+        .require("message", problems)
+        .and_then(|n| read_template(n, "the signal message", context, problems));
+    Some(Signal {
+        id: id.to_string(),
+        on: on?,
+        to: to?,
+        message: message?,
+    })
 }
 
 /// Dates and deadlines may refer to each other, but not in a circle.
@@ -616,7 +969,10 @@ fn check_cycles(
         Anchor::Deadline(i) => Some(dates.len() + i),
         _ => None,
     };
-    let mut edges: Vec<Vec<usize>> = dates.iter().map(|d| refs(&d.is.anchor).into_iter().collect()).collect();
+    let mut edges: Vec<Vec<usize>> = dates
+        .iter()
+        .map(|d| refs(&d.is.anchor).into_iter().collect())
+        .collect();
     for d in deadlines {
         let mut e: Vec<usize> = Vec::new();
         if let Some(d) = d {
@@ -625,14 +981,22 @@ fn check_cycles(
         }
         edges.push(e);
     }
-    let positions: Vec<(&str, Position)> = date_nodes.iter().chain(deadline_nodes).map(|(n, at, _)| (n.as_str(), *at)).collect();
+    let positions: Vec<(&str, Position)> = date_nodes
+        .iter()
+        .chain(deadline_nodes)
+        .map(|(n, at, _)| (n.as_str(), *at))
+        .collect();
     for startpoint in 0..edges.len() {
         let mut seen = vec![false; edges.len()];
         let mut stack = edges[startpoint].clone();
         while let Some(next) = stack.pop() {
             if next == startpoint {
                 let (name, at) = positions[startpoint];
-                problems.add_with_hint(at, format!("the date of '{name}' depends on itself"), "break the circle: count one of them from 'start', a birthday or an event date");
+                problems.add_with_hint(
+                    at,
+                    format!("the date of '{name}' depends on itself"),
+                    "break the circle: count one of them from 'start', a birthday or an event date",
+                );
                 break;
             }
             if !std::mem::replace(&mut seen[next], true) {
@@ -645,24 +1009,40 @@ fn check_cycles(
 /// A date start whose window closes before it opens never fires. Checked on a sample birth date
 /// with the parameters' defaults.
 fn check_start_can_fire(start: &Start, params: &[Param], at: Position, problems: &mut Problems) {
-    let Trigger::Date { on, until: Some(until) } = &start.trigger else { return };
+    let Trigger::Date {
+        on,
+        until: Some(until),
+    } = &start.trigger
+    else {
+        return;
+    };
     let calendar = Calendar::new(&[], LeapDayBirthdays::FirstOfMarch);
     let birth = Day::from_ymd(2010, 6, 15).expect("valid");
     let eval = |e: &DateExpr| -> Option<Day> {
-        let Anchor::Birthday(age) = e.anchor else { return None };
+        let Anchor::Birthday(age) = e.anchor else {
+            return None;
+        };
         let mut day = calendar.birthday(birth, age);
         for (sign, term) in &e.terms {
             let d = match term {
                 Term::Literal(d) => *d,
                 Term::Param(i) => params[*i].default,
             };
-            day = if *sign == Sign::Plus { d.add_to(day) } else { d.subtract_from(day) };
+            day = if *sign == Sign::Plus {
+                d.add_to(day)
+            } else {
+                d.subtract_from(day)
+            };
         }
         Some(day)
     };
     if let (Some(from), Some(to)) = (eval(on), eval(until))
         && to <= from
     {
-        problems.add_with_hint(at, "this start can never fire: 'until' is not after 'on_date'", "'until' closes the window in which care may start; it must come after 'on_date'");
+        problems.add_with_hint(
+            at,
+            "this start can never fire: 'until' is not after 'on_date'",
+            "'until' closes the window in which care may start; it must come after 'on_date'",
+        );
     }
 }

@@ -25,7 +25,10 @@ pub struct ExprError {
 }
 
 fn error(message: impl Into<String>, hint: impl Into<String>) -> ExprError {
-    ExprError { message: message.into(), hint: hint.into() }
+    ExprError {
+        message: message.into(),
+        hint: hint.into(),
+    }
 }
 
 fn tokens(text: &str) -> Vec<String> {
@@ -58,13 +61,26 @@ pub fn parse_date(text: &str, scope: &Scope<'_>) -> Result<DateExpr, ExprError> 
         None => return Err(error("the date is empty", ANCHOR_HINT)),
         Some("start") if scope.instance_anchors => Anchor::Start,
         Some("birthday") => {
-            let age = rest.next().and_then(|n| n.parse::<i32>().ok()).filter(|n| (0..=120).contains(n));
+            let age = rest
+                .next()
+                .and_then(|n| n.parse::<i32>().ok())
+                .filter(|n| (0..=120).contains(n));
             match age {
                 Some(age) => Anchor::Birthday(age),
-                None => return Err(error("'birthday' needs an age", "for example 'birthday 18'")),
+                None => {
+                    return Err(error(
+                        "'birthday' needs an age",
+                        "for example 'birthday 18'",
+                    ));
+                }
             }
         }
-        Some(word) if !scope.instance_anchors && (word == "start" || word.starts_with("data.") || scope.deadlines.iter().any(|d| d == word)) => {
+        Some(word)
+            if !scope.instance_anchors
+                && (word == "start"
+                    || word.starts_with("data.")
+                    || scope.deadlines.iter().any(|d| d == word)) =>
+        {
             return Err(error(
                 format!("a start date cannot use '{word}'"),
                 "a start date is computed from the case's facts: use 'birthday <age>' and parameters",
@@ -76,13 +92,24 @@ pub fn parse_date(text: &str, scope: &Scope<'_>) -> Result<DateExpr, ExprError> 
                 let known = if scope.data_dates.is_empty() {
                     "the start event has no date fields".to_string()
                 } else {
-                    format!("the start event's date fields are {}", scope.data_dates.iter().map(|f| format!("data.{f}")).collect::<Vec<_>>().join(", "))
+                    format!(
+                        "the start event's date fields are {}",
+                        scope
+                            .data_dates
+                            .iter()
+                            .map(|f| format!("data.{f}"))
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    )
                 };
                 let hint = match crate::suggest::closest(field, scope.data_dates.iter().copied()) {
                     Some(near) => format!("did you mean 'data.{near}'?"),
                     None => known,
                 };
-                return Err(error(format!("'{word}' is not a date of the start event"), hint));
+                return Err(error(
+                    format!("'{word}' is not a date of the start event"),
+                    hint,
+                ));
             }
             Anchor::Data(field.to_string())
         }
@@ -92,14 +119,21 @@ pub fn parse_date(text: &str, scope: &Scope<'_>) -> Result<DateExpr, ExprError> 
             } else if let Some(i) = scope.deadlines.iter().position(|d| d == word) {
                 Anchor::Deadline(i)
             } else {
-                let known = scope.dates.iter().chain(scope.deadlines).map(String::as_str);
+                let known = scope
+                    .dates
+                    .iter()
+                    .chain(scope.deadlines)
+                    .map(String::as_str);
                 let mut candidates: Vec<&str> = known.collect();
                 candidates.extend(["start", "birthday"]);
                 let hint = match crate::suggest::closest(word, candidates) {
                     Some(near) => format!("did you mean '{near}'?"),
                     None => ANCHOR_HINT.to_string(),
                 };
-                return Err(error(format!("'{word}' is not a date, deadline or 'start'"), hint));
+                return Err(error(
+                    format!("'{word}' is not a date, deadline or 'start'"),
+                    hint,
+                ));
             }
         }
     };
@@ -124,7 +158,10 @@ pub fn parse_date(text: &str, scope: &Scope<'_>) -> Result<DateExpr, ExprError> 
             rest.next();
         }
         if words.is_empty() {
-            return Err(error(format!("'{op}' needs a term after it"), "for example '+ 14 days' or '+ in_behandeling'"));
+            return Err(error(
+                format!("'{op}' needs a term after it"),
+                "for example '+ 14 days' or '+ in_behandeling'",
+            ));
         }
         terms.push((sign, parse_term_words(&words, scope.params)?));
     }
@@ -147,7 +184,9 @@ fn parse_term_words(words: &[&str], params: &[String]) -> Result<Term, ExprError
             None => {
                 let hint = match crate::suggest::closest(name, params.iter().map(String::as_str)) {
                     Some(near) => format!("did you mean '{near}'?"),
-                    None if params.is_empty() => "declare it under 'params', or write a duration such as '14 days'".into(),
+                    None if params.is_empty() => {
+                        "declare it under 'params', or write a duration such as '14 days'".into()
+                    }
                     None => format!("the parameters are {}", params.join(", ")),
                 };
                 Err(error(format!("'{name}' is not a parameter"), hint))
@@ -155,7 +194,9 @@ fn parse_term_words(words: &[&str], params: &[String]) -> Result<Term, ExprError
         };
     }
     let text = words.join(" ");
-    Duration::parse(&text).map(Term::Literal).map_err(|err| duration_error(&err))
+    Duration::parse(&text)
+        .map(Term::Literal)
+        .map_err(|err| duration_error(&err))
 }
 
 pub fn duration_error(err: &DurationError) -> ExprError {
@@ -165,8 +206,15 @@ pub fn duration_error(err: &DurationError) -> ExprError {
 /// `3 days before` -> 3 days.
 pub fn parse_before(text: &str) -> Result<Duration, ExprError> {
     let hint = "write how long before the due date, for example '3 days before' or '1 week before'";
-    let Some(term) = text.trim().strip_suffix("before").or_else(|| text.trim().strip_suffix("voor")) else {
-        return Err(error(format!("'{text}' does not say how long before"), hint));
+    let Some(term) = text
+        .trim()
+        .strip_suffix("before")
+        .or_else(|| text.trim().strip_suffix("voor"))
+    else {
+        return Err(error(
+            format!("'{text}' does not say how long before"),
+            hint,
+        ));
     };
     Duration::parse(term).map_err(|err| error(err.to_string(), hint))
 }
@@ -179,7 +227,11 @@ pub fn parse_every(text: &str) -> Result<Duration, ExprError> {
     };
     let term = term.trim();
     // "every week" reads better than "every 1 week".
-    let term = if term.starts_with(|c: char| c.is_ascii_digit()) { term.to_string() } else { format!("1 {term}") };
+    let term = if term.starts_with(|c: char| c.is_ascii_digit()) {
+        term.to_string()
+    } else {
+        format!("1 {term}")
+    };
     Duration::parse(&term).map_err(|err| error(err.to_string(), hint))
 }
 
@@ -188,7 +240,13 @@ mod tests {
     use super::*;
 
     fn scope<'a>(params: &'a [String], deadlines: &'a [String]) -> Scope<'a> {
-        Scope { params, dates: &[], deadlines, data_dates: &["bekendgemaakt"], instance_anchors: true }
+        Scope {
+            params,
+            dates: &[],
+            deadlines,
+            data_dates: &["bekendgemaakt"],
+            instance_anchors: true,
+        }
     }
 
     #[test]
@@ -199,7 +257,10 @@ mod tests {
         assert_eq!(e.terms, vec![(Sign::Plus, Term::Param(0))]);
         let e = parse_date("birthday 18 - 6 months", &scope(&[], &[])).unwrap();
         assert_eq!(e.anchor, Anchor::Birthday(18));
-        assert_eq!(e.terms, vec![(Sign::Minus, Term::Literal(Duration::months(6)))]);
+        assert_eq!(
+            e.terms,
+            vec![(Sign::Minus, Term::Literal(Duration::months(6)))]
+        );
         assert!(e.counts_backward());
         let e = parse_date("data.bekendgemaakt+6 weeks+P6W", &scope(&[], &[])).unwrap();
         assert_eq!(e.terms.len(), 2);

@@ -26,11 +26,19 @@ pub struct Report {
 /// Reads and validates one workflow from its text; `file` is how messages name it.
 pub fn parse(text: &str, file: &str) -> Result<Workflow, Vec<Problem>> {
     let mut problems = Problems::new(file);
-    let stem = Path::new(file).file_stem().and_then(|s| s.to_str()).unwrap_or(file).to_string();
+    let stem = Path::new(file)
+        .file_stem()
+        .and_then(|s| s.to_str())
+        .unwrap_or(file)
+        .to_string();
     let root = match yaml::parse(text) {
         Ok(root) => root,
         Err(err) => {
-            problems.add_with_hint(err.at, format!("this is not valid YAML: {}", err.message), "check the indentation and the quotes around this place");
+            problems.add_with_hint(
+                err.at,
+                format!("this is not valid YAML: {}", err.message),
+                "check the indentation and the quotes around this place",
+            );
             return Err(problems.into_vec());
         }
     };
@@ -78,7 +86,11 @@ pub fn load(paths: &[PathBuf]) -> Result<Vec<Workflow>, Report> {
     let mut report = Report::default();
     if files.is_empty() {
         report.problems.push(Problem {
-            file: paths.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", "),
+            file: paths
+                .iter()
+                .map(|p| p.display().to_string())
+                .collect::<Vec<_>>()
+                .join(", "),
             at: Position { line: 0, column: 0 },
             message: "no workflow files (*.yaml) found".into(),
             hint: Some("point at the workflows directory, for example 'workflows/'".into()),
@@ -95,7 +107,10 @@ pub fn load(paths: &[PathBuf]) -> Result<Vec<Workflow>, Report> {
         };
         match parse(&text, &name) {
             Ok(workflow) => {
-                if let Some(other) = workflows.iter().find(|w: &&Workflow| w.name == workflow.name) {
+                if let Some(other) = workflows
+                    .iter()
+                    .find(|w: &&Workflow| w.name == workflow.name)
+                {
                     report.problems.push(Problem {
                         file: name,
                         at: Position { line: 1, column: 1 },
@@ -109,5 +124,9 @@ pub fn load(paths: &[PathBuf]) -> Result<Vec<Workflow>, Report> {
             Err(problems) => report.problems.extend(problems),
         }
     }
-    if report.problems.is_empty() { Ok(workflows) } else { Err(report) }
+    if report.problems.is_empty() {
+        Ok(workflows)
+    } else {
+        Err(report)
+    }
 }

@@ -48,7 +48,10 @@ pub enum Trigger {
     Event(EventMatch),
     /// On a date derived from the case's facts. When the condition does not hold on that date
     /// but starts to hold before `until` (care starts later), the instance starts then.
-    Date { on: DateExpr, until: Option<DateExpr> },
+    Date {
+        on: DateExpr,
+        until: Option<DateExpr>,
+    },
 }
 
 /// One instance per case, or one per value of a data field of the start event.
@@ -207,10 +210,20 @@ impl Workflow {
         if let Trigger::Event(start) = &self.start.trigger {
             events.push(start.event);
         }
-        let matches = self.ends_on.iter().chain(&self.cancel_on).chain(self.signals.iter().map(|s| &s.on));
+        let matches = self
+            .ends_on
+            .iter()
+            .chain(&self.cancel_on)
+            .chain(self.signals.iter().map(|s| &s.on));
         events.extend(matches.map(|m| m.event));
         for deadline in &self.deadlines {
-            events.extend(deadline.met_by.iter().chain(&deadline.cancel_on).map(|m| m.event));
+            events.extend(
+                deadline
+                    .met_by
+                    .iter()
+                    .chain(&deadline.cancel_on)
+                    .map(|m| m.event),
+            );
             if let Some(s) = &deadline.suspend {
                 events.extend([s.on.event, s.resume_on.event]);
             }
