@@ -159,3 +159,29 @@ fn a_missing_events_file_is_a_clear_error() {
         String::from_utf8_lossy(&out.stderr).starts_with("error: cannot open bestaat-niet.jsonl: ")
     );
 }
+
+/// The output order does not depend on how many threads share the cases.
+#[test]
+fn the_output_is_the_same_for_any_number_of_shards() {
+    use waakvlam::{calendar, simulate, synthetic};
+    let engine = common::shipped_engine();
+    let mut text = Vec::new();
+    synthetic::write_events(&mut text, 3000, 2027, 7).unwrap();
+    let until = calendar::send_moment("2028-01-01".parse().unwrap(), 0);
+    let outputs: Vec<Vec<u8>> = [1, 2, 3]
+        .into_iter()
+        .map(|shards| {
+            let (events, refused) = simulate::read_events(text.as_slice()).unwrap();
+            assert!(refused.is_empty());
+            let mut out = Vec::new();
+            simulate::run_sharded(&engine, events, until, &mut out, Some(shards)).unwrap();
+            out
+        })
+        .collect();
+    assert!(
+        outputs[0].len() > 100_000,
+        "a real workload: {} bytes",
+        outputs[0].len()
+    );
+    assert!(outputs[1] == outputs[0] && outputs[2] == outputs[0]);
+}

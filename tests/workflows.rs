@@ -853,7 +853,7 @@ fn a_late_event_is_applied_where_it_belongs() {
     let run_until = |case: &mut Case, until: &str| -> Vec<String> {
         let until = parse_timestamp(until).unwrap();
         let mut sent = Vec::new();
-        while let Some(moment) = case.next_wakeup(&engine).filter(|m| *m <= until) {
+        while let Some(moment) = case.next_wakeup().filter(|m| *m <= until) {
             sent.extend(
                 case.tick(&engine, moment)
                     .into_iter()

@@ -45,6 +45,15 @@ pub enum Command {
     },
     /// Print the JSON Schema of the workflow format (shipped as config/workflow.schema.json).
     Schema,
+    /// Write synthetic events (JSON Lines) for benchmarks and load tests: N cases over one year.
+    Generate {
+        #[arg(long)]
+        cases: usize,
+        #[arg(long, default_value_t = 2027)]
+        year: i32,
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+    },
 }
 
 pub fn main() -> ExitCode {
@@ -57,6 +66,13 @@ pub fn main() -> ExitCode {
             workflows,
             config,
         } => simulate(&events, until.as_deref(), &workflows, &config),
+        Command::Generate { cases, year, seed } => {
+            let mut out = io::BufWriter::new(io::stdout().lock());
+            crate::synthetic::write_events(&mut out, cases, year, seed)
+                .and_then(|_| out.flush())
+                .map(|_| ExitCode::SUCCESS)
+                .context("writing the events")
+        }
         Command::Schema => {
             print!("{}", workflow::schema::workflow_schema_text());
             Ok(ExitCode::SUCCESS)

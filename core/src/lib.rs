@@ -9,5 +9,6 @@ pub mod event;
 pub mod problem;
 pub mod simulate;
 pub mod suggest;
+pub mod synthetic;
 pub mod workflow;
 pub mod yaml;

@@ -2,13 +2,18 @@
 //!
 //! Events are read (JSON Lines), deduplicated by gemeente and `id` (first wins, as the daemon
 //! does with a sender's retries), ordered by `at`, and fed to the engine interleaved with the
-//! moments the engine asks to be woken at. Every notification is written as one JSON line, in
-//! time order. The same input gives byte-identical output: nothing here reads a clock, and
-//! ties are broken by the order in which cases first appear.
+//! moments the engine asks to be woken at. Every notification is written as one JSON line.
+//!
+//! Output order is `(at, case, order within the case)`, where a case's number is the order in
+//! which it first appears among the sorted events. Cases are independent, so they are split
+//! over the machine's cores (shards); each shard produces its notifications in that order and
+//! the writer merges the shards by it. The order is therefore the same for any number of
+//! shards, and the same input gives byte-identical output: nothing here reads a clock.
 
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap, HashSet};
 use std::io::{self, BufRead, Write};
+use std::sync::mpsc;
 
 use jiff::Timestamp;
 
@@ -24,16 +29,64 @@ pub struct RefusedLine {
 
 /// The events of a JSON Lines stream; blank lines and lines starting with `#` are skipped.
 /// A bad line is refused and reading goes on: one broken line must not hide the rest.
-pub fn read_events(input: impl BufRead) -> io::Result<(Vec<Event>, Vec<RefusedLine>)> {
+///
+/// Read in batches of lines, each parsed on all cores: parsing is most of the reading, and a
+/// batch at a time keeps the raw text from sitting in memory beside the parsed events.
+pub fn read_events(mut input: impl BufRead) -> io::Result<(Vec<Event>, Vec<RefusedLine>)> {
+    const BATCH: usize = 32_768;
+    let shards = shard_count(usize::MAX);
     let mut events = Vec::new();
     let mut refused = Vec::new();
-    for (index, line) in input.lines().enumerate() {
-        let line = line?;
+    let mut text = String::new();
+    let mut ends: Vec<usize> = Vec::with_capacity(BATCH);
+    let mut first_index = 0;
+    loop {
+        text.clear();
+        ends.clear();
+        while ends.len() < BATCH && input.read_line(&mut text)? > 0 {
+            ends.push(text.len());
+        }
+        if ends.is_empty() {
+            break;
+        }
+        let lines: Vec<&str> = ends
+            .iter()
+            .scan(0, |start, &end| {
+                let line = &text[*start..end];
+                *start = end;
+                Some(line)
+            })
+            .collect();
+        let chunk = lines.len().div_ceil(shards).max(1);
+        let parsed: Vec<(Vec<Event>, Vec<RefusedLine>)> = std::thread::scope(|scope| {
+            let handles: Vec<_> = lines
+                .chunks(chunk)
+                .enumerate()
+                .map(|(n, part)| scope.spawn(move || parse_lines(part, first_index + n * chunk)))
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| h.join().expect("a parser thread does not panic"))
+                .collect()
+        });
+        for (mut e, mut r) in parsed {
+            events.append(&mut e);
+            refused.append(&mut r);
+        }
+        first_index += lines.len();
+    }
+    Ok((events, refused))
+}
+
+fn parse_lines(lines: &[&str], first_index: usize) -> (Vec<Event>, Vec<RefusedLine>) {
+    let mut events = Vec::with_capacity(lines.len());
+    let mut refused = Vec::new();
+    for (offset, line) in lines.iter().enumerate() {
         let trimmed = line.trim();
         if trimmed.is_empty() || trimmed.starts_with('#') {
             continue;
         }
-        let number = index + 1;
+        let number = first_index + offset + 1;
         match serde_json::from_str::<serde_json::Value>(trimmed) {
             Err(err) => refused.push(RefusedLine {
                 line: number,
@@ -48,7 +101,13 @@ pub fn read_events(input: impl BufRead) -> io::Result<(Vec<Event>, Vec<RefusedLi
             },
         }
     }
-    Ok((events, refused))
+    (events, refused)
+}
+
+/// One thread per core, but none for less than a share worth the thread.
+fn shard_count(work_units: usize) -> usize {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    cores.min(work_units).max(1)
 }
 
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -61,12 +120,32 @@ pub struct Summary {
     pub cases: usize,
 }
 
+/// A notification ready to write, with its place in the output order.
+struct Line {
+    at: Timestamp,
+    case: usize,
+    seq: usize,
+    json: Vec<u8>,
+}
+
 /// Runs the engine over `events` up to (not including) `until`, writing each notification.
 pub fn run(
     engine: &Engine,
     events: Vec<Event>,
     until: Timestamp,
     out: &mut impl Write,
+) -> io::Result<Summary> {
+    run_sharded(engine, events, until, out, None)
+}
+
+/// [`run`] with a chosen number of shards (threads); `None` takes one per core for large
+/// inputs. The output does not depend on it.
+pub fn run_sharded(
+    engine: &Engine,
+    events: Vec<Event>,
+    until: Timestamp,
+    out: &mut impl Write,
+    shards: Option<usize>,
 ) -> io::Result<Summary> {
     let mut summary = Summary::default();
     let mut seen: HashSet<(String, String)> = HashSet::with_capacity(events.len());
@@ -85,14 +164,59 @@ pub fn run(
     events.truncate(events.len() - summary.after_until);
     summary.events = events.len();
 
-    let mut index: HashMap<(String, String), usize> = HashMap::new();
-    let mut cases: Vec<Case> = Vec::new();
+    let mut numbers: HashMap<(String, String), usize> = HashMap::new();
+    let numbered: Vec<(usize, Event)> = events
+        .into_iter()
+        .map(|e| {
+            let next = numbers.len();
+            (
+                *numbers
+                    .entry((e.gemeente.clone(), e.case.clone()))
+                    .or_insert(next),
+                e,
+            )
+        })
+        .collect();
+    summary.cases = numbers.len();
+    drop(numbers);
+    let shards = shards
+        .unwrap_or_else(|| shard_count(summary.cases / 1000))
+        .max(1);
+    let mut parts: Vec<Vec<(usize, Event)>> = (0..shards).map(|_| Vec::new()).collect();
+    for (case, event) in numbered {
+        parts[case % shards].push((case, event));
+    }
+
+    std::thread::scope(|scope| {
+        let mut receivers = Vec::new();
+        for part in parts {
+            // Bounded: a shard that runs ahead of the writer waits instead of piling up output.
+            let (sender, receiver) = mpsc::sync_channel::<Vec<Line>>(64);
+            receivers.push(receiver);
+            scope.spawn(move || run_shard(engine, part, until, sender));
+        }
+        summary.notifications = merge(receivers, out)?;
+        Ok::<(), io::Error>(())
+    })?;
+    Ok(summary)
+}
+
+/// The simulation of one shard's cases, sending its lines in output order, one batch per
+/// moment.
+fn run_shard(
+    engine: &Engine,
+    events: Vec<(usize, Event)>,
+    until: Timestamp,
+    sender: mpsc::SyncSender<Vec<Line>>,
+) {
+    let mut local: HashMap<usize, usize> = HashMap::new();
+    let mut cases: Vec<(usize, Case, usize)> = Vec::new(); // (case number, state, lines so far)
     // The next wakeup of each case; heap entries that no longer match are stale and skipped.
     let mut wakeups: Vec<Option<Timestamp>> = Vec::new();
     let mut heap: BinaryHeap<Reverse<(Timestamp, usize)>> = BinaryHeap::new();
     let mut pending = events.into_iter().peekable();
-    let mut writer = io::BufWriter::with_capacity(1 << 16, out);
-
+    let mut batch: Vec<Line> = Vec::new();
+    let mut batch_at: Option<Timestamp> = None;
     loop {
         let next_timer = loop {
             match heap.peek() {
@@ -103,39 +227,91 @@ pub fn run(
                 None => break None,
             }
         };
-        let next_event = pending.peek().map(|e| e.at);
+        let next_event = pending.peek().map(|(_, e)| e.at);
         // Timers strictly before an event fire first; an event at the same moment is applied
         // before the timer, so work done at 09:00 suppresses the 09:00 reminder.
-        let (notifications, case) = match (next_event, next_timer) {
+        let (now, notifications, index) = match (next_event, next_timer) {
             (Some(at), timer) if timer.is_none_or(|t| at <= t) => {
-                let event = pending.next().expect("peeked");
-                let key = (event.gemeente.clone(), event.case.clone());
-                let case = *index.entry(key).or_insert_with(|| {
-                    cases.push(Case::new(&event.gemeente, &event.case));
+                let (number, event) = pending.next().expect("peeked");
+                let index = *local.entry(number).or_insert_with(|| {
+                    cases.push((number, Case::in_order(&event.gemeente, &event.case), 0));
                     wakeups.push(None);
                     cases.len() - 1
                 });
-                (cases[case].apply(engine, event, at), case)
+                (at, cases[index].1.apply(engine, event, at), index)
             }
             (_, Some(moment)) if moment < until => {
-                let Reverse((_, case)) = heap.pop().expect("peeked");
-                (cases[case].tick(engine, moment), case)
+                let Reverse((_, index)) = heap.pop().expect("peeked");
+                (moment, cases[index].1.tick(engine, moment), index)
             }
             _ => break,
         };
-        for notification in &notifications {
-            write_line(&mut writer, notification)?;
+        if batch_at != Some(now) && !batch.is_empty() {
+            send_batch(&sender, &mut batch);
         }
-        summary.notifications += notifications.len();
-        let wakeup = cases[case].next_wakeup(engine).filter(|m| *m < until);
-        wakeups[case] = wakeup;
+        batch_at = Some(now);
+        let (number, case, lines) = &mut cases[index];
+        for notification in &notifications {
+            batch.push(Line {
+                at: notification.at,
+                case: *number,
+                seq: *lines,
+                json: to_json_line(notification),
+            });
+            *lines += 1;
+        }
+        let wakeup = case.next_wakeup().filter(|m| *m < until);
+        wakeups[index] = wakeup;
         if let Some(moment) = wakeup {
-            heap.push(Reverse((moment, case)));
+            heap.push(Reverse((moment, index)));
         }
     }
+    send_batch(&sender, &mut batch);
+}
+
+fn send_batch(sender: &mpsc::SyncSender<Vec<Line>>, batch: &mut Vec<Line>) {
+    if batch.is_empty() {
+        return;
+    }
+    batch.sort_by_key(|l| (l.at, l.case, l.seq));
+    // The writer only goes away on a write error, which it reports itself.
+    let _ = sender.send(std::mem::take(batch));
+}
+
+/// Merges the shards' streams (each already in output order) and writes them.
+fn merge(receivers: Vec<mpsc::Receiver<Vec<Line>>>, out: &mut impl Write) -> io::Result<usize> {
+    let mut writer = io::BufWriter::with_capacity(1 << 16, out);
+    let mut heads: Vec<std::collections::VecDeque<Line>> =
+        receivers.iter().map(|_| Default::default()).collect();
+    let mut open: Vec<bool> = receivers.iter().map(|_| true).collect();
+    let mut written = 0;
+    loop {
+        for (i, receiver) in receivers.iter().enumerate() {
+            if open[i] && heads[i].is_empty() {
+                match receiver.recv() {
+                    Ok(batch) => heads[i].extend(batch),
+                    Err(_) => open[i] = false,
+                }
+            }
+        }
+        let next = heads
+            .iter()
+            .enumerate()
+            .filter_map(|(i, h)| h.front().map(|l| ((l.at, l.case, l.seq), i)))
+            .min();
+        let Some((_, i)) = next else { break };
+        let line = heads[i].pop_front().expect("has a front");
+        writer.write_all(&line.json)?;
+        written += 1;
+    }
     writer.flush()?;
-    summary.cases = cases.len();
-    Ok(summary)
+    Ok(written)
+}
+
+fn to_json_line(notification: &Notification) -> Vec<u8> {
+    let mut json = serde_json::to_vec(notification).expect("a notification always serialises");
+    json.push(b'\n');
+    json
 }
 
 pub fn write_line(out: &mut impl Write, notification: &Notification) -> io::Result<()> {

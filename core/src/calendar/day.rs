@@ -43,7 +43,7 @@ impl Day {
         Some(Day(days_from_civil(year, month, day)))
     }
 
-    pub fn from_number(days_since_epoch: i32) -> Day {
+    pub const fn from_number(days_since_epoch: i32) -> Day {
         Day(days_since_epoch)
     }
 
@@ -83,6 +83,9 @@ impl Day {
     /// Adds calendar months; a day that does not exist in the target month becomes that month's
     /// last day (31 January + 1 month = 28 or 29 February).
     pub fn add_months(self, months: i32) -> Day {
+        if months == 0 {
+            return self;
+        }
         let (year, month, day) = self.ymd();
         let index = year * 12 + (month as i32 - 1) + months;
         let (year, month) = (index.div_euclid(12), index.rem_euclid(12) as u32 + 1);

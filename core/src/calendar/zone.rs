@@ -17,6 +17,19 @@ static AMSTERDAM: LazyLock<TimeZone> = LazyLock::new(|| {
 
 /// The Amsterdam day a moment falls on.
 pub fn local_day(moment: Timestamp) -> Day {
+    // Fast path with the offset table: right whenever the local time is between 04:00 and
+    // 22:00, where no offset change can move it to another day. The rest asks the database.
+    let seconds = moment.as_second();
+    let guess = Day::from_number((seconds + 3600).div_euclid(86_400) as i32);
+    if let Some(offset) = NOON_OFFSETS.get((guess.number() - NOON_OFFSETS_FROM.number()) as usize) {
+        let local = seconds + i64::from(*offset);
+        let time_of_day = local.rem_euclid(86_400);
+        if (4 * 3600..22 * 3600).contains(&time_of_day)
+            && local.div_euclid(86_400) == i64::from(guess.number())
+        {
+            return guess;
+        }
+    }
     Day::from_jiff(moment.to_zoned_datetime(AMSTERDAM.clone()).date())
 }
 
@@ -24,12 +37,40 @@ pub fn local_day(moment: Timestamp) -> Day {
 /// spring gap (02:00 on the last Sunday of March), where jiff's compatible disambiguation moves
 /// forward to 03:00; a send hour of 09:00 is never ambiguous.
 pub fn send_moment(day: Day, hour: u8) -> Timestamp {
+    // The engine asks this for every reminder it plans, so the offsets of the years it works in
+    // are looked up once. From 03:00 on, an Amsterdam day has one offset all day (the changes
+    // happen at 02:00 and 03:00); earlier hours and other years ask the time zone database.
+    if hour >= 3
+        && let Some(offset) = NOON_OFFSETS.get((day.number() - NOON_OFFSETS_FROM.number()) as usize)
+    {
+        let seconds =
+            i64::from(day.number()) * 86_400 + i64::from(hour) * 3600 - i64::from(*offset);
+        return Timestamp::from_second(seconds).expect("days in the table are in jiff's range");
+    }
     day.to_jiff()
         .at(hour as i8, 0, 0, 0)
         .to_zoned_datetime(AMSTERDAM.clone())
         .expect("every Amsterdam day in range has this hour")
         .timestamp()
 }
+
+const NOON_OFFSETS_FROM: Day = Day::from_number(7305); // 1990-01-01
+const NOON_OFFSETS_DAYS: i32 = 40_177; // to 2099-12-31
+
+/// The UTC offset in seconds at 12:00 of each day of the table.
+static NOON_OFFSETS: LazyLock<Vec<i32>> = LazyLock::new(|| {
+    (0..NOON_OFFSETS_DAYS)
+        .map(|n| {
+            let day = NOON_OFFSETS_FROM.add_days(n);
+            let zoned = day
+                .to_jiff()
+                .at(12, 0, 0, 0)
+                .to_zoned_datetime(AMSTERDAM.clone())
+                .expect("noon always exists");
+            zoned.offset().seconds()
+        })
+        .collect()
+});
 
 /// RFC 3339 with the Amsterdam offset of that moment, for example `2027-04-26T09:00:00+02:00`.
 pub fn format_timestamp(moment: Timestamp) -> String {
@@ -69,6 +110,35 @@ mod tests {
         assert_eq!(spring.as_second() - before_spring.as_second(), 23 * 3600);
         let before_autumn = send_moment("2027-10-30".parse().unwrap(), 9);
         assert_eq!(autumn.as_second() - before_autumn.as_second(), 25 * 3600);
+    }
+
+    /// The offset table agrees with the time zone database on every day it covers, for every
+    /// hour it is used for.
+    #[test]
+    fn the_offset_table_agrees_with_the_time_zone_database() {
+        for n in 0..NOON_OFFSETS_DAYS {
+            let day = NOON_OFFSETS_FROM.add_days(n);
+            for hour in [3, 9, 23] {
+                let slow = day
+                    .to_jiff()
+                    .at(hour, 0, 0, 0)
+                    .to_zoned_datetime(AMSTERDAM.clone())
+                    .unwrap()
+                    .timestamp();
+                assert_eq!(send_moment(day, hour as u8), slow, "{day} {hour}:00");
+            }
+        }
+    }
+
+    #[test]
+    fn the_fast_local_day_agrees_with_the_time_zone_database() {
+        let start = send_moment("2026-01-01".parse().unwrap(), 0).as_second();
+        // Every 17 minutes for three years: every time of day, across six changes.
+        for step in 0..(3 * 366 * 24 * 60 / 17) {
+            let moment = Timestamp::from_second(start + step * 17 * 60).unwrap();
+            let slow = Day::from_jiff(moment.to_zoned_datetime(AMSTERDAM.clone()).date());
+            assert_eq!(local_day(moment), slow, "{moment}");
+        }
     }
 
     #[test]

@@ -59,13 +59,18 @@ pub struct Case {
     pub case: String,
     pub facts: CaseFacts,
     /// Every event of the case in `at` order (ties in arrival order), to replay from when one
-    /// arrives late.
+    /// arrives late. Empty for a case made with [`Case::in_order`].
     pub events: Vec<Event>,
+    keep_history: bool,
     pub instances: Vec<Instance>,
     /// Notifications already sent or deliberately passed over, by a hash of their identity.
-    handled: HashSet<u64>,
+    handled: Handled,
     /// The moment the state has been advanced to.
     clock: Option<Timestamp>,
+    next_wakeup: Option<Timestamp>,
+    /// The first moment a date-started workflow will start, once worked out; cleared when the
+    /// facts or the instances change.
+    pending_starts: Option<Option<Timestamp>>,
 }
 
 impl Case {
@@ -75,35 +80,65 @@ impl Case {
             case: case.to_string(),
             facts: CaseFacts::default(),
             events: Vec::new(),
+            keep_history: true,
             instances: Vec::new(),
-            handled: HashSet::new(),
+            handled: Handled::default(),
             clock: None,
+            next_wakeup: None,
+            pending_starts: None,
+        }
+    }
+
+    /// A case whose events are guaranteed to arrive in `at` order (as `simulate` sorts them):
+    /// it keeps no history to replay from, which halves the memory of a large simulation.
+    /// An event that arrives late anyway is applied where it arrives.
+    pub fn in_order(gemeente: &str, case: &str) -> Case {
+        Case {
+            keep_history: false,
+            ..Case::new(gemeente, case)
         }
     }
 
     /// Takes in an event at `now` and returns what must be sent now: signals, and whatever the
     /// new state says was due by now and was not sent (a late event, a correction).
     pub fn apply(&mut self, engine: &Engine, event: Event, now: Timestamp) -> Vec<Notification> {
+        let mut signals = Vec::new();
+        if !self.keep_history {
+            self.advance(engine, event.at);
+            self.fold(engine, &event, &mut signals);
+            return self.settle(engine, signals, now);
+        }
         let late = self.events.last().is_some_and(|last| event.at < last.at);
         let position = self.events.partition_point(|e| e.at <= event.at);
         self.events.insert(position, event);
-        let mut signals = Vec::new();
         if late {
             // Rebuild from the start, in `at` order, so the state is what it would have been
             // had the event arrived on time. Signals it raises now go out now, once.
             self.facts = CaseFacts::default();
             self.instances.clear();
             self.clock = None;
-            for i in 0..self.events.len() {
-                let event = self.events[i].clone();
+            let events = std::mem::take(&mut self.events);
+            for event in &events {
                 self.advance(engine, event.at);
-                self.fold(engine, &event, &mut signals);
+                self.fold(engine, event, &mut signals);
             }
+            self.events = events;
         } else {
-            let event = self.events[position].clone();
-            self.advance(engine, event.at);
-            self.fold(engine, &event, &mut signals);
+            let events = std::mem::take(&mut self.events);
+            self.advance(engine, events[position].at);
+            self.fold(engine, &events[position], &mut signals);
+            self.events = events;
         }
+        self.settle(engine, signals, now)
+    }
+
+    /// After an event: advance to `now`, send the signals it raised and what is due.
+    fn settle(
+        &mut self,
+        engine: &Engine,
+        signals: Vec<Notification>,
+        now: Timestamp,
+    ) -> Vec<Notification> {
         self.advance(engine, now);
         let mut out = Vec::new();
         for signal in signals {
@@ -122,42 +157,45 @@ impl Case {
     }
 
     /// The next moment something happens without a new event: a notification, a start on a
-    /// date, a recurring deadline that passes.
-    pub fn next_wakeup(&self, engine: &Engine) -> Option<Timestamp> {
-        let now = self.clock?;
-        let mut next: Option<Timestamp> = None;
-        let mut consider = |moment: Timestamp| {
-            if moment > now && next.is_none_or(|n| moment < n) {
-                next = Some(moment);
-            }
-        };
-        let mut planned = Vec::new();
-        for instance in &self.instances {
-            planned.clear();
-            self.plan(engine, instance, now, &mut planned);
-            for p in &planned {
-                if p.moment > now && !self.handled.contains(&identity_hash(instance, p)) {
-                    consider(p.moment);
-                }
-            }
+    /// date, a recurring deadline that passes. Worked out by the last `apply` or `tick`, which
+    /// plan every notification anyway.
+    pub fn next_wakeup(&self) -> Option<Timestamp> {
+        self.next_wakeup
+    }
+
+    /// The next recurring deadline that passes or date start that falls, after `now`.
+    fn next_transition(&mut self, engine: &Engine, now: Timestamp) -> Option<Timestamp> {
+        let mut moments = Vec::new();
+        for instance in self.instances.iter().filter(|i| i.is_open()) {
             let workflow = &engine.workflows[instance.workflow];
             for (index, state) in instance.deadlines.iter().enumerate() {
-                if instance.is_open()
-                    && workflow.deadlines[index].recurring.is_some()
+                if workflow.deadlines[index].recurring.is_some()
                     && state.status == DeadlineStatus::Open
                     && let Some(current) = state.occurrences.last()
                     && current.status == OccurrenceStatus::Open
                 {
-                    consider(calendar::send_moment(current.due.add_days(1), 0));
+                    moments.push(calendar::send_moment(current.due.add_days(1), 0));
                 }
             }
         }
-        for (index, workflow) in engine.workflows.iter().enumerate() {
-            if let Some(day) = self.pending_date_start(engine, index, workflow) {
-                consider(calendar::send_moment(day, 0));
+        let starts = match self.pending_starts {
+            Some(starts) => starts,
+            None => {
+                let starts = engine
+                    .workflows
+                    .iter()
+                    .enumerate()
+                    .filter_map(|(index, workflow)| {
+                        self.pending_date_start(engine, index, workflow)
+                    })
+                    .map(|day| calendar::send_moment(day, 0))
+                    .min();
+                self.pending_starts = Some(starts);
+                starts
             }
-        }
-        next
+        };
+        moments.extend(starts);
+        moments.into_iter().filter(|m| *m > now).min()
     }
 
     fn facts_for<'a>(&self, engine: &'a Engine) -> Facts<'a> {
@@ -191,15 +229,22 @@ impl Case {
     /// one deadline, or several repeats of one escalation step, are overdue for sending (a late
     /// event, a correction, a restart), only the latest goes out: it carries the current state,
     /// and the rest would be noise. A reminder for a deadline already past is not sent at all.
+    ///
+    /// Also works out the next wakeup, from the same plan.
     fn due_notifications(&mut self, engine: &Engine, now: Timestamp) -> Vec<Notification> {
         let today = calendar::local_day(now);
         let mut out = Vec::new();
         let mut planned = Vec::new();
+        let mut next = self.next_transition(engine, now);
         for i in 0..self.instances.len() {
             planned.clear();
             self.plan(engine, &self.instances[i], now, &mut planned);
             planned.retain(|p| {
-                p.moment <= now && !self.handled.contains(&identity_hash(&self.instances[i], p))
+                let handled = self.handled.contains(&identity_hash(&self.instances[i], p));
+                if p.moment > now && !handled && next.is_none_or(|n| p.moment < n) {
+                    next = Some(p.moment);
+                }
+                p.moment <= now && !handled
             });
             // Reminders of a deadline say the same thing, so they form one group; each step of
             // an escalation chain reaches other people, so each step is its own group.
@@ -241,6 +286,7 @@ impl Case {
             }
             self.handled.extend(passed_over);
         }
+        self.next_wakeup = next;
         out
     }
 
@@ -312,9 +358,13 @@ impl Case {
         if self.clock.is_some_and(|clock| clock >= now) {
             return;
         }
+        let yesterday = self.clock.map(calendar::local_day);
         self.clock = Some(now);
         let today = calendar::local_day(now);
-        self.start_on_dates(engine, today);
+        // Starts on a date change only with the day (or with the facts, which `fold` handles).
+        if yesterday != Some(today) {
+            self.start_on_dates(engine, today, false);
+        }
         let facts = Facts {
             birth: self.facts.birth,
             calendar: &engine.calendar,
@@ -380,17 +430,29 @@ impl Case {
         }
     }
 
-    fn start_on_dates(&mut self, engine: &Engine, today: Day) {
+    /// Starts what falls due by `today`; with `facts_changed`, also moves or undoes starts
+    /// that a correction of the facts (the birth date, care) makes wrong.
+    fn start_on_dates(&mut self, engine: &Engine, today: Day, facts_changed: bool) {
+        if !facts_changed
+            && let Some(next) = self.pending_starts
+            && next.is_none_or(|moment| calendar::local_day(moment) > today)
+        {
+            return;
+        }
+        self.pending_starts = None;
         for (index, workflow) in engine.workflows.iter().enumerate() {
             let Trigger::Date { .. } = &workflow.start.trigger else {
                 continue;
             };
-            // A correction of the birth date may move or undo a start.
-            if let Some(position) = self
+            let open = self
                 .instances
                 .iter()
-                .rposition(|i| i.workflow == index && i.is_open())
-            {
+                .rposition(|i| i.workflow == index && i.is_open());
+            if open.is_some() && !facts_changed {
+                continue;
+            }
+            // A correction of the birth date may move or undo a start.
+            if let Some(position) = open {
                 let earlier_cancel = self.instances[..position]
                     .iter()
                     .rev()
@@ -458,6 +520,7 @@ impl Case {
 
     /// Applies one event to the facts and the instances, collecting the signals it raises.
     fn fold(&mut self, engine: &Engine, event: &Event, signals: &mut Vec<Notification>) {
+        self.pending_starts = None;
         let day = calendar::local_day(event.at);
         self.update_facts(event, day);
         if event.event_type == EventType::named("casus.gesloten") {
@@ -530,7 +593,7 @@ impl Case {
             };
             self.start_instance(engine, index, origin);
         }
-        self.start_on_dates(engine, day);
+        self.start_on_dates(engine, day, true);
     }
 
     fn update_facts(&mut self, event: &Event, day: Day) {
@@ -833,25 +896,47 @@ fn identity<'a>(
 }
 
 /// A cheap in-memory key for the handled set; the public id is SHA-256 and only made on send.
+/// The instance id is hashed once, when the instance is made; the rest are small integers.
 fn identity_hash(instance: &Instance, p: &Planned) -> u64 {
-    use std::hash::{Hash, Hasher};
-    let mut hasher = std::hash::DefaultHasher::new();
-    (
-        &instance.id,
-        p.deadline,
-        p.occurrence,
-        p.due,
-        p.kind,
-        p.level,
-        p.step,
-    )
-        .hash(&mut hasher);
-    hasher.finish()
+    let fields = [
+        (p.deadline as u64) << 48 | u64::from(p.occurrence) << 16 | p.step as u64 & 0xFFFF,
+        (p.due.number() as u32 as u64) << 32 | u64::from(p.level) << 8 | p.kind as u64,
+    ];
+    fields.iter().fold(instance.id_hash, |h, f| mix(h ^ f))
 }
 
-fn hash_id(id: &str) -> u64 {
+/// The finaliser of SplitMix64: spreads every input bit over the output.
+fn mix(mut z: u64) -> u64 {
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
+pub(super) fn hash_id(id: &str) -> u64 {
     use std::hash::{Hash, Hasher};
     let mut hasher = std::hash::DefaultHasher::new();
     id.hash(&mut hasher);
     hasher.finish()
 }
+
+/// The handled set's keys are already well mixed: hashing them again would be wasted work.
+#[derive(Default, Clone, Copy, Debug)]
+struct PassThrough(u64);
+
+impl std::hash::Hasher for PassThrough {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(*b);
+        }
+    }
+
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n;
+    }
+}
+
+type Handled = HashSet<u64, std::hash::BuildHasherDefault<PassThrough>>;

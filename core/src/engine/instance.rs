@@ -55,6 +55,8 @@ pub enum OccurrenceStatus {
 pub struct Instance {
     /// `workflow/gemeente/case[/key][#n]`: deterministic, readable, and free of personal data.
     pub id: String,
+    /// A hash of `id`, made once: the handled-notification keys start from it.
+    pub id_hash: u64,
     /// Index into the engine's workflows.
     pub workflow: usize,
     pub key: Option<String>,
@@ -123,6 +125,7 @@ impl Instance {
             })
             .collect();
         Instance {
+            id_hash: super::case::hash_id(&id),
             id,
             workflow: workflow_index,
             key,

@@ -111,15 +111,27 @@ fn plan_due(
         let Some(repeat) = escalation.repeat else {
             continue;
         };
-        let mut level = step as u32 + 1;
-        let mut moment = moment;
+        // Repeats long past were sent (or, on a catch-up, passed over for the latest), so the
+        // chain is taken up a little before the horizon instead of from its start: a deadline
+        // missed for a year would otherwise be replanned from its first repeat at every wakeup.
         let mut k = 0;
-        while moment <= horizon {
+        if repeat.months == 0 && moment < horizon {
+            let days_behind = first.days_until(calendar::local_day(horizon));
+            k = (days_behind / repeat.days - 2).max(0);
+        }
+        loop {
             k += 1;
-            level += 1;
             let day = calendar.working_day_on_or_after(repeat.times(k).add_to(first));
-            moment = calendar::send_moment(day, send_hour);
-            out.push(planned(moment, Kind::Escalation, level, step));
+            let moment = calendar::send_moment(day, send_hour);
+            out.push(planned(
+                moment,
+                Kind::Escalation,
+                step as u32 + 1 + k as u32,
+                step,
+            ));
+            if moment > horizon {
+                break;
+            }
         }
     }
 }
