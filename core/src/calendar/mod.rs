@@ -156,8 +156,10 @@ impl Calendar {
         }
         let mut end = self.working_day_on_or_after(nominal);
         if from.days_until(nominal) >= 3 {
+            // Only whether there are two matters: stop counting there.
             let mut working = (1..=from.days_until(end))
                 .filter(|&n| self.is_working_day(from.add_days(n)))
+                .take(2)
                 .count();
             while working < 2 {
                 end = end.add_days(1);

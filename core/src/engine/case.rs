@@ -240,11 +240,14 @@ impl Case {
             planned.clear();
             self.plan(engine, &self.instances[i], now, &mut planned);
             planned.retain(|p| {
-                let handled = self.handled.contains(&identity_hash(&self.instances[i], p));
-                if p.moment > now && !handled && next.is_none_or(|n| p.moment < n) {
-                    next = Some(p.moment);
+                // Nothing is sent before its moment, so what lies ahead cannot be handled yet.
+                if p.moment > now {
+                    if next.is_none_or(|n| p.moment < n) {
+                        next = Some(p.moment);
+                    }
+                    return false;
                 }
-                p.moment <= now && !handled
+                !self.handled.contains(&identity_hash(&self.instances[i], p))
             });
             // Reminders of a deadline say the same thing, so they form one group; each step of
             // an escalation chain reaches other people, so each step is its own group.
