@@ -130,7 +130,10 @@ pub fn render(template: &str, values: &MessageValues<'_>) -> String {
             "workflow" => out.push_str(values.workflow),
             "casus" => out.push_str(values.casus),
             "datum" => out.push_str(&values.due.map(dutch_date).unwrap_or_default()),
-            "dagen" => out.push_str(&values.dagen.to_string()),
+            "dagen" => out.push_str(&match values.dagen {
+                1 => "1 dag".to_string(),
+                n => format!("{n} dagen"),
+            }),
             "niveau" => out.push_str(&values.niveau.to_string()),
             other => {
                 let field = other.strip_prefix("data.").unwrap_or(other);
@@ -143,8 +146,8 @@ pub fn render(template: &str, values: &MessageValues<'_>) -> String {
     out
 }
 
-pub const DEFAULT_REMINDER: &str = "Herinnering: {titel} ({workflow}, casus {casus}) moet uiterlijk {datum} gebeuren; nog {dagen} dagen.";
-pub const DEFAULT_ESCALATION: &str = "Termijn verstreken: {titel} ({workflow}, casus {casus}) had uiterlijk {datum} moeten gebeuren; {dagen} dagen over tijd.";
+pub const DEFAULT_REMINDER: &str = "Herinnering: {titel} ({workflow}, casus {casus}) moet uiterlijk {datum} gebeuren; nog {dagen}.";
+pub const DEFAULT_ESCALATION: &str = "Termijn verstreken: {titel} ({workflow}, casus {casus}) had uiterlijk {datum} moeten gebeuren; {dagen} over tijd.";
 pub const INCOMPLETE_BIRTH_DATE: &str = "De geboortedatum van casus {casus} is onvolledig, zodat '{workflow}' niet berekend kan worden. Vul de geboortedatum aan met casus.gewijzigd.";
 
 #[cfg(test)]
@@ -197,10 +200,12 @@ mod tests {
         };
         assert_eq!(
             render(
-                "{titel} voor klacht {data.klacht_id} uiterlijk {datum} ({dagen} dagen)",
+                "{titel} voor klacht {data.klacht_id} uiterlijk {datum} (nog {dagen})",
                 &values
             ),
-            "Klacht in behandeling nemen voor klacht K-9 uiterlijk 27 april 2027 (3 dagen)"
+            "Klacht in behandeling nemen voor klacht K-9 uiterlijk 27 april 2027 (nog 3 dagen)"
         );
+        let one_day = MessageValues { dagen: 1, ..values };
+        assert_eq!(render("nog {dagen}", &one_day), "nog 1 dag");
     }
 }
