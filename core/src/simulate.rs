@@ -5,7 +5,7 @@
 //! moments the engine asks to be woken at. Every notification is written as one JSON line.
 //!
 //! Output order is `(at, case, order within the case)`, where a case's number is the order in
-//! which it first appears among the sorted events. Cases are independent, so they are split
+//! which its first line appears in the input. Cases are independent, so they are split
 //! over the machine's cores (shards); each shard produces its notifications in that order and
 //! the writer merges the shards by it. The order is therefore the same for any number of
 //! shards, and the same input gives byte-identical output: nothing here reads a clock.
@@ -148,43 +148,36 @@ pub fn run_sharded(
     shards: Option<usize>,
 ) -> io::Result<Summary> {
     let mut summary = Summary::default();
-    let mut seen: HashSet<(String, String)> = HashSet::with_capacity(events.len());
-    let mut events: Vec<Event> = events
-        .into_iter()
-        .filter(|e| {
-            let fresh = seen.insert((e.gemeente.clone(), e.id.clone()));
-            summary.duplicates += usize::from(!fresh);
-            fresh
-        })
-        .collect();
-    drop(seen);
-    // Stable: events at the same moment keep their order in the file.
-    events.sort_by_key(|e| e.at);
-    summary.after_until = events.iter().filter(|e| e.at >= until).count();
-    events.truncate(events.len() - summary.after_until);
-    summary.events = events.len();
-
-    let mut numbers: HashMap<(String, String), usize> = HashMap::new();
-    let numbered: Vec<(usize, Event)> = events
-        .into_iter()
-        .map(|e| {
-            let next = numbers.len();
-            (
-                *numbers
-                    .entry((e.gemeente.clone(), e.case.clone()))
-                    .or_insert(next),
-                e,
-            )
-        })
-        .collect();
-    summary.cases = numbers.len();
-    drop(numbers);
+    // In file order: the first of a sender's retries counts. Cases are numbered by their first
+    // appearance in the file; any fixed numbering gives a deterministic output order.
+    let mut keep = vec![false; events.len()];
+    let mut case_of = vec![0usize; events.len()];
+    {
+        let mut seen: HashSet<(&str, &str)> = HashSet::with_capacity(events.len());
+        let mut numbers: HashMap<(&str, &str), usize> = HashMap::new();
+        for (i, e) in events.iter().enumerate() {
+            keep[i] = seen.insert((&e.gemeente, &e.id));
+            summary.duplicates += usize::from(!keep[i]);
+            if e.at >= until {
+                summary.after_until += usize::from(keep[i]);
+                keep[i] = false;
+            }
+            if keep[i] {
+                let next = numbers.len();
+                case_of[i] = *numbers.entry((&e.gemeente, &e.case)).or_insert(next);
+            }
+        }
+        summary.cases = numbers.len();
+    }
+    summary.events = keep.iter().filter(|k| **k).count();
     let shards = shards
         .unwrap_or_else(|| shard_count(summary.cases / 1000))
         .max(1);
     let mut parts: Vec<Vec<(usize, Event)>> = (0..shards).map(|_| Vec::new()).collect();
-    for (case, event) in numbered {
-        parts[case % shards].push((case, event));
+    for ((event, keep), case) in events.into_iter().zip(keep).zip(case_of) {
+        if keep {
+            parts[case % shards].push((case, event));
+        }
     }
 
     std::thread::scope(|scope| {
@@ -205,10 +198,12 @@ pub fn run_sharded(
 /// moment.
 fn run_shard(
     engine: &Engine,
-    events: Vec<(usize, Event)>,
+    mut events: Vec<(usize, Event)>,
     until: Timestamp,
     sender: mpsc::SyncSender<Vec<Line>>,
 ) {
+    // Stable: events at the same moment keep their order in the file.
+    events.sort_by_key(|(_, e)| e.at);
     let mut local: HashMap<usize, usize> = HashMap::new();
     let mut cases: Vec<(usize, Case, usize)> = Vec::new(); // (case number, state, lines so far)
     // The next wakeup of each case; heap entries that no longer match are stale and skipped.
