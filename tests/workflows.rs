@@ -536,6 +536,35 @@ fn a_correction_into_the_past_escalates_at_once() {
     );
 }
 
+/// What becomes overdue through an event at night or in the weekend waits for the sending
+/// hours: a correction on Saturday evening reaches people on Monday at 09:00.
+#[test]
+fn overdue_notifications_wait_for_the_sending_hours() {
+    let events = lines(&[
+        case_known("T-10", "GM0150", "2011-03-10", "2027-01-04T09:00:00+01:00"),
+        care_starts("T-10", "GM0150", "2027-01-04T10:00:00+01:00"),
+        event(
+            "T-10-g",
+            "casus.gewijzigd",
+            "GM0150",
+            "T-10",
+            "2027-06-05T22:00:00+02:00",
+            r#"{"geboortedatum":"2011-02-10"}"#,
+        ),
+    ]);
+    let n = simulate(&events, "2027-06-09");
+    assert_eq!(
+        of(&n, "toekomstplan"),
+        [
+            "2027-05-10T09:00:00+02:00 reminder 0 toekomstplan-16/toekomstplan due 2027-06-10 to professional",
+            "2027-06-03T09:00:00+02:00 reminder 0 toekomstplan-16/toekomstplan due 2027-06-10 to professional",
+            "2027-06-07T09:00:00+02:00 escalation 1 toekomstplan-16/toekomstplan due 2027-05-10 to teamleider",
+            "2027-06-07T09:00:00+02:00 escalation 2 toekomstplan-16/toekomstplan due 2027-05-10 to accountmanager",
+            "2027-06-08T09:00:00+02:00 escalation 3 toekomstplan-16/toekomstplan due 2027-05-10 to accountmanager",
+        ]
+    );
+}
+
 /// A partial birth date is never completed by guessing: the date-started workflows say they
 /// cannot be computed, once, at once.
 #[test]
@@ -899,4 +928,30 @@ fn a_late_event_is_applied_where_it_belongs() {
             "afgerond Escalation 1"
         ]
     );
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig { cases: 6, ..Default::default() })]
+
+    /// Property: over random workloads of all six workflows, every reminder and escalation goes
+    /// out on a working day, at 09:00 Amsterdam time or (when it became due in the past through
+    /// an event that day) later that day, never earlier; and every reminder before its due date.
+    #[test]
+    fn reminders_and_escalations_go_out_at_nine_on_working_days(seed in 0u64..u64::MAX) {
+        use waakvlam::calendar::{local_day, parse_timestamp};
+        let engine = common::shipped_engine();
+        let mut text = Vec::new();
+        waakvlam::synthetic::write_events(&mut text, 200, 2027, seed).unwrap();
+        let notifications = simulate_with(&engine, &String::from_utf8(text).unwrap(), "2028-12-31");
+        proptest::prop_assert!(notifications.len() > 100);
+        for n in notifications.iter().filter(|n| n["kind"] != "signal") {
+            let at = n["at"].as_str().unwrap();
+            let day = local_day(parse_timestamp(at).unwrap());
+            proptest::prop_assert!(engine.calendar_for(n["gemeente"].as_str().unwrap()).is_working_day(day), "{at} is not a working day");
+            proptest::prop_assert!(&at[11..19] >= "09:00:00", "{at} is before 09:00");
+            if n["kind"] == "reminder" {
+                proptest::prop_assert!(day.to_string().as_str() < n["due"].as_str().unwrap(), "{at} is not before {}", n["due"]);
+            }
+        }
+    }
 }

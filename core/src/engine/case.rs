@@ -18,6 +18,34 @@ use super::instance::{
 use super::notification::{self, Identity, Kind, MessageValues, Notification};
 use super::schedule::{self, Planned};
 
+/// When overdue notifications may go out: from the send hour on a working day.
+struct SendWindow {
+    is_open: bool,
+    /// The next moment the window opens, when it is closed.
+    opens: Timestamp,
+}
+
+impl SendWindow {
+    fn at(engine: &Engine, gemeente: &str, now: Timestamp) -> SendWindow {
+        let calendar = engine.calendar_for(gemeente);
+        let hour = engine.settings.send_hour;
+        let today = calendar::local_day(now);
+        let today_opens = calendar::send_moment(today, hour);
+        if calendar.is_working_day(today) && now < today_opens {
+            return SendWindow {
+                is_open: false,
+                opens: today_opens,
+            };
+        }
+        let is_open = calendar.is_working_day(today);
+        let next_day = calendar.working_day_on_or_after(today.add_days(1));
+        SendWindow {
+            is_open,
+            opens: calendar::send_moment(next_day, hour),
+        }
+    }
+}
+
 /// A period of care: from the day care started up to (not including) the day it stopped.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct CarePeriod {
@@ -225,7 +253,10 @@ impl Case {
         );
     }
 
-    /// What the state says is due by `now` and has not been handled. When several reminders of
+    /// What the state says is due by `now` and has not been handled. What is overdue for
+    /// sending goes out at once if the sending hours are open (a working day, from the send
+    /// hour on), otherwise when they next open: nobody gets a reminder at night or on Sunday
+    /// because an event arrived then. When several reminders of
     /// one deadline, or several repeats of one escalation step, are overdue for sending (a late
     /// event, a correction, a restart), only the latest goes out: it carries the current state,
     /// and the rest would be noise. A reminder for a deadline already past is not sent at all.
@@ -236,6 +267,7 @@ impl Case {
         let mut out = Vec::new();
         let mut planned = Vec::new();
         let mut next = self.next_transition(engine, now);
+        let window = SendWindow::at(engine, &self.gemeente, now);
         for i in 0..self.instances.len() {
             planned.clear();
             self.plan(engine, &self.instances[i], now, &mut planned);
@@ -270,6 +302,10 @@ impl Case {
                 let on_time: Vec<&Planned> = group.iter().filter(|p| p.moment == now).collect();
                 let keep: Vec<&Planned> = if !on_time.is_empty() {
                     on_time
+                } else if !window.is_open {
+                    // Overdue, but outside the sending hours: keep it for when they open.
+                    next = next.min(Some(window.opens)).or(Some(window.opens));
+                    continue;
                 } else {
                     group.last().into_iter().collect()
                 };
