@@ -12,8 +12,8 @@ use crate::workflow::{Anchor, DateExpr, InstanceKey, Trigger, Workflow};
 
 use super::Engine;
 use super::instance::{
-    DeadlineStatus, Facts, Instance, Occurrence, OccurrenceStatus, Origin, Status, apply_terms,
-    matches, matches_any,
+    DeadlineStatus, Facts, Instance, Occurrence, OccurrenceStatus, Origin, Status, matches,
+    matches_any,
 };
 use super::notification::{self, Identity, Kind, MessageValues, Notification};
 use super::schedule::{self, Planned};
@@ -454,11 +454,7 @@ impl Case {
             let Anchor::Birthday(age) = expr.anchor else {
                 return None;
             };
-            Some(apply_terms(
-                expr,
-                engine.calendar.birthday(birth, age),
-                &params,
-            ))
+            Some(expr.add_terms(engine.calendar.birthday(birth, age), &params))
         };
         let from = eval(on)?.max(after.unwrap_or(Day::from_number(i32::MIN)));
         let until = until.as_ref().and_then(eval);

@@ -86,24 +86,6 @@ pub struct Origin {
     pub params: Vec<Duration>,
 }
 
-/// A term's length under the given parameters.
-pub fn resolve(term: Term, params: &[Duration]) -> Duration {
-    match term {
-        Term::Literal(d) => d,
-        Term::Param(i) => params[i],
-    }
-}
-
-/// `from` with the expression's terms added and subtracted, in order.
-pub fn apply_terms(expr: &DateExpr, from: Day, params: &[Duration]) -> Day {
-    expr.terms
-        .iter()
-        .fold(from, |day, (sign, term)| match sign {
-            Sign::Plus => resolve(*term, params).add_to(day),
-            Sign::Minus => resolve(*term, params).subtract_from(day),
-        })
-}
-
 impl Instance {
     pub fn new(id: String, workflow_index: usize, workflow: &Workflow, origin: Origin) -> Instance {
         let Origin {
@@ -143,7 +125,7 @@ impl Instance {
     }
 
     pub fn term(&self, term: Term) -> Duration {
-        resolve(term, &self.params)
+        term.resolve(&self.params)
     }
 
     /// The nominal (first) due date of a deadline before suspension and extension; `None` when a

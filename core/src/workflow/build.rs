@@ -143,6 +143,11 @@ pub fn build(root: &Node, expected_name: &str, problems: &mut Problems) -> Optio
     if dates.len() == date_nodes.len() {
         check_cycles(&dates, &deadlines, &date_nodes, &deadline_nodes, problems);
     }
+    for ((id, at, _), deadline) in deadline_nodes.iter().zip(&deadlines) {
+        if let Some(deadline) = deadline {
+            check_recurrence_is_reachable(id, deadline, &params, *at, problems);
+        }
+    }
     let deadlines: Vec<Deadline> = deadlines.into_iter().flatten().collect();
     if let Some(start) = &start {
         check_start_can_fire(
@@ -1018,23 +1023,12 @@ fn check_start_can_fire(start: &Start, params: &[Param], at: Position, problems:
     };
     let calendar = Calendar::new(&[], LeapDayBirthdays::FirstOfMarch);
     let birth = Day::from_ymd(2010, 6, 15).expect("valid");
+    let defaults: Vec<Duration> = params.iter().map(|p| p.default).collect();
     let eval = |e: &DateExpr| -> Option<Day> {
         let Anchor::Birthday(age) = e.anchor else {
             return None;
         };
-        let mut day = calendar.birthday(birth, age);
-        for (sign, term) in &e.terms {
-            let d = match term {
-                Term::Literal(d) => *d,
-                Term::Param(i) => params[*i].default,
-            };
-            day = if *sign == Sign::Plus {
-                d.add_to(day)
-            } else {
-                d.subtract_from(day)
-            };
-        }
-        Some(day)
+        Some(e.add_terms(calendar.birthday(birth, age), &defaults))
     };
     if let (Some(from), Some(to)) = (eval(on), eval(until))
         && to <= from
@@ -1043,6 +1037,37 @@ fn check_start_can_fire(start: &Start, params: &[Param], at: Position, problems:
             at,
             "this start can never fire: 'until' is not after 'on_date'",
             "'until' closes the window in which care may start; it must come after 'on_date'",
+        );
+    }
+}
+
+/// A recurring deadline whose first due date already lies after its `until` is never due.
+/// Checked where both count from the start, with the parameters' defaults.
+fn check_recurrence_is_reachable(
+    id: &str,
+    deadline: &Deadline,
+    params: &[Param],
+    at: Position,
+    problems: &mut Problems,
+) {
+    let Some(Recurrence {
+        until: Some(until), ..
+    }) = &deadline.recurring
+    else {
+        return;
+    };
+    if deadline.due.anchor != Anchor::Start || until.anchor != Anchor::Start {
+        return;
+    }
+    let start = Day::from_ymd(2027, 1, 31).expect("valid");
+    let defaults: Vec<Duration> = params.iter().map(|p| p.default).collect();
+    let first = deadline.due.add_terms(start, &defaults);
+    let last = until.add_terms(start, &defaults);
+    if first > last {
+        problems.add_with_hint(
+            at,
+            format!("deadline '{id}' is never due: its first due date comes after 'until'"),
+            "make 'until' later than 'due', or the interval shorter",
         );
     }
 }

@@ -109,7 +109,31 @@ pub enum Term {
     Param(usize),
 }
 
+impl Term {
+    /// Its length under the given parameter values (indexed like `Workflow::params`).
+    pub fn resolve(self, params: &[Duration]) -> Duration {
+        match self {
+            Term::Literal(d) => d,
+            Term::Param(i) => params[i],
+        }
+    }
+}
+
 impl DateExpr {
+    /// `from` (the anchor's day) with the terms added and subtracted in order.
+    pub fn add_terms(
+        &self,
+        from: crate::calendar::Day,
+        params: &[Duration],
+    ) -> crate::calendar::Day {
+        self.terms
+            .iter()
+            .fold(from, |day, (sign, term)| match sign {
+                Sign::Plus => term.resolve(params).add_to(day),
+                Sign::Minus => term.resolve(params).subtract_from(day),
+            })
+    }
+
     /// A term counted backward from a moment is not extended by the Atw (art. 1.2).
     pub fn counts_backward(&self) -> bool {
         !self.terms.is_empty() && self.terms.iter().all(|(sign, _)| *sign == Sign::Minus)
