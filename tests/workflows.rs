@@ -878,7 +878,7 @@ fn a_late_event_is_applied_where_it_belongs() {
     use waakvlam::engine::Case;
     let engine = common::shipped_engine();
     let parse =
-        |line: &str| waakvlam::event::validate(&serde_json::from_str(line).unwrap()).unwrap();
+        |line: &str| waakvlam::event::validate(serde_json::from_str(line).unwrap()).unwrap();
     let run_until = |case: &mut Case, until: &str| -> Vec<String> {
         let until = parse_timestamp(until).unwrap();
         let mut sent = Vec::new();

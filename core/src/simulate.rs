@@ -92,7 +92,7 @@ fn parse_lines(lines: &[&str], first_index: usize) -> (Vec<Event>, Vec<RefusedLi
                 line: number,
                 reason: format!("not JSON: {err}"),
             }),
-            Ok(value) => match event::validate(&value) {
+            Ok(value) => match event::validate(value) {
                 Ok(event) => events.push(event),
                 Err(err) => refused.push(RefusedLine {
                     line: number,
