@@ -506,23 +506,29 @@ fn toekomstplan_is_recalculated_on_correction() {
     );
 }
 
+/// A Deventer case born 2011-03-10, in care from 4 January 2027, whose birth date is corrected
+/// at `at` to 2011-02-10: the toekomstplan was then due on 10 May.
+fn in_care_then_born_earlier(case: &str, at: &str) -> String {
+    lines(&[
+        case_known(case, "GM0150", "2011-03-10", "2027-01-04T09:00:00+01:00"),
+        care_starts(case, "GM0150", "2027-01-04T10:00:00+01:00"),
+        event(
+            &format!("{case}-g"),
+            "casus.gewijzigd",
+            "GM0150",
+            case,
+            at,
+            r#"{"geboortedatum":"2011-02-10"}"#,
+        ),
+    ])
+}
+
 /// A correction that moves the start earlier, after the instance began: the deadline moves
 /// into the past. Its reminders are no use any more; of the escalations now overdue, each step
 /// goes out once, at once (the team leader and the account manager both hear of it).
 #[test]
 fn a_correction_into_the_past_escalates_at_once() {
-    let events = lines(&[
-        case_known("T-7", "GM0150", "2011-03-10", "2027-01-04T09:00:00+01:00"),
-        care_starts("T-7", "GM0150", "2027-01-04T10:00:00+01:00"),
-        event(
-            "T-7-g",
-            "casus.gewijzigd",
-            "GM0150",
-            "T-7",
-            "2027-06-01T14:00:00+02:00",
-            r#"{"geboortedatum":"2011-02-10"}"#,
-        ),
-    ]);
+    let events = in_care_then_born_earlier("T-7", "2027-06-01T14:00:00+02:00");
     let n = simulate(&events, "2027-06-30");
     assert_eq!(
         of(&n, "toekomstplan"),
@@ -540,18 +546,7 @@ fn a_correction_into_the_past_escalates_at_once() {
 /// hours: a correction on Saturday evening reaches people on Monday at 09:00.
 #[test]
 fn overdue_notifications_wait_for_the_sending_hours() {
-    let events = lines(&[
-        case_known("T-10", "GM0150", "2011-03-10", "2027-01-04T09:00:00+01:00"),
-        care_starts("T-10", "GM0150", "2027-01-04T10:00:00+01:00"),
-        event(
-            "T-10-g",
-            "casus.gewijzigd",
-            "GM0150",
-            "T-10",
-            "2027-06-05T22:00:00+02:00",
-            r#"{"geboortedatum":"2011-02-10"}"#,
-        ),
-    ]);
+    let events = in_care_then_born_earlier("T-10", "2027-06-05T22:00:00+02:00");
     let n = simulate(&events, "2027-06-09");
     assert_eq!(
         of(&n, "toekomstplan"),

@@ -54,11 +54,11 @@ pub struct CarePeriod {
 }
 
 /// What is known of the young person: the least that does the job (DOMAIN.md, "Privacy").
+/// `professional` and `team` of `casus.aangemeld` are not kept: nothing here needs them, and
+/// resolving roles to people is the gemeente's business at delivery.
 #[derive(Clone, Debug, Default)]
 pub struct CaseFacts {
     pub birth: Option<BirthDate>,
-    pub professional: Option<String>,
-    pub team: Option<String>,
     pub care: Vec<CarePeriod>,
     pub closed: bool,
 }
@@ -641,12 +641,6 @@ impl Case {
                     .and_then(BirthDate::parse)
                 {
                     self.facts.birth = Some(birth);
-                }
-                if let Some(p) = event.data_text("professional") {
-                    self.facts.professional = Some(p);
-                }
-                if let Some(t) = event.data_text("team") {
-                    self.facts.team = Some(t);
                 }
                 if event.event_type.name() == "casus.aangemeld" {
                     self.facts.closed = false;

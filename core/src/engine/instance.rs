@@ -196,7 +196,7 @@ impl Instance {
         Some(facts.calendar.term_end(rule, from, nominal))
     }
 
-    /// The first due date of a recurring deadline, and the last day one may be due.
+    /// The first due date of a recurring deadline.
     pub fn first_occurrence(
         &self,
         workflow: &Workflow,
@@ -212,6 +212,7 @@ impl Instance {
         ))
     }
 
+    /// The last day an occurrence of a recurring deadline may be due (`until`), if it has one.
     pub fn recurrence_limit(
         &self,
         workflow: &Workflow,
