@@ -73,3 +73,56 @@ fn every_shipped_workflow_points_editors_at_the_schema() {
         );
     }
 }
+
+const MUTATIONS: &[char] = &[
+    ':', '-', ' ', '{', '}', '[', ']', '\'', '"', '\n', '#', '&', '*', '!', '|', 'x', '9', '\t',
+];
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig { cases: 512, ..Default::default() })]
+
+    /// A broken workflow file never crashes anything: shipped workflows with random damage
+    /// (a character replaced, a line dropped or doubled) give a result or problems, never a
+    /// panic.
+    #[test]
+    fn the_workflow_reader_never_panics_on_damaged_files(
+        file in 0usize..6,
+        position in proptest::prelude::any::<proptest::sample::Index>(),
+        replacement in 0usize..MUTATIONS.len(),
+        line in proptest::prelude::any::<proptest::sample::Index>(),
+        damage in 0u8..3,
+    ) {
+        let mut paths: Vec<_> = std::fs::read_dir(root().join("workflows")).unwrap().map(|e| e.unwrap().path()).collect();
+        paths.sort();
+        let text = std::fs::read_to_string(&paths[file]).unwrap();
+        let damaged = match damage {
+            0 => {
+                let mut chars: Vec<char> = text.chars().collect();
+                let i = position.index(chars.len());
+                chars[i] = MUTATIONS[replacement];
+                chars.into_iter().collect()
+            }
+            1 | 2 => {
+                let mut lines: Vec<&str> = text.lines().collect();
+                let i = line.index(lines.len());
+                if damage == 1 { lines.remove(i); } else { lines.insert(i, lines[i]); }
+                lines.join("\n")
+            }
+            _ => unreachable!("damage is 0..3"),
+        };
+        let name = paths[file].file_name().unwrap().to_str().unwrap().to_string();
+        if let Err(problems) = waakvlam::workflow::parse(&damaged, &name) {
+            proptest::prop_assert!(!problems.is_empty());
+            proptest::prop_assert!(problems.iter().all(|p| p.file == name && !p.message.is_empty()));
+        }
+    }
+
+    /// The event reader never panics, whatever a line holds.
+    #[test]
+    fn the_event_reader_never_panics(line in "\\PC{0,200}", field in "[a-z_.]{0,12}", value in "\\PC{0,30}") {
+        let shaped = format!(r#"{{"id":"x","type":"{field}","gemeente":"GM0150","case":"{value}","at":"{value}","data":{{"{field}":"{value}"}}}}"#);
+        let input = format!("{line}\n{shaped}\n");
+        let (events, refused) = waakvlam::simulate::read_events(input.as_bytes()).unwrap();
+        proptest::prop_assert!(events.len() + refused.len() <= 2);
+    }
+}

@@ -269,6 +269,13 @@ impl BirthDate {
         }
     }
 
+    pub fn year(self) -> i32 {
+        match self {
+            BirthDate::Full(day) => day.year(),
+            BirthDate::YearMonth(year, _) | BirthDate::Year(year) => year,
+        }
+    }
+
     pub fn full(self) -> Option<Day> {
         match self {
             BirthDate::Full(day) => Some(day),
@@ -360,7 +367,11 @@ pub fn validate(value: Value) -> Result<Event, EventError> {
         );
     }
     let at = at.and_then(|at| match calendar::parse_timestamp(&at) {
-        Ok(moment) => Some(moment),
+        Ok(moment) if in_supported_years(calendar::local_day(moment)) => Some(moment),
+        Ok(_) => {
+            problems.push(format!("'at' must lie between {FIRST_YEAR} and {LAST_YEAR}, not '{at}'"));
+            None
+        }
         Err(_) => {
             problems.push(format!(
                 "'at' must be RFC 3339 with an offset, for example 2027-04-13T10:15:00+02:00, not '{at}'"
@@ -413,8 +424,17 @@ fn check_data(
         let name = field.name;
         let normalised = match (field.kind, value) {
             (FieldKind::Text, Value::String(_)) => None,
-            (FieldKind::Date, Value::String(text)) if text.parse::<Day>().is_ok() => None,
-            (FieldKind::BirthDate, Value::String(text)) if BirthDate::parse(text).is_some() => None,
+            (FieldKind::Date, Value::String(text))
+                if text.parse::<Day>().is_ok_and(in_supported_years) =>
+            {
+                None
+            }
+            (FieldKind::BirthDate, Value::String(text))
+                if BirthDate::parse(text)
+                    .is_some_and(|b| (FIRST_YEAR..=LAST_YEAR).contains(&b.year())) =>
+            {
+                None
+            }
             (FieldKind::Boolean, Value::Bool(_)) => None,
             (FieldKind::ReasonCode, Value::String(text)) if is_reason_code(text) => None,
             (FieldKind::ReasonCode, Value::Number(number))
@@ -449,14 +469,25 @@ fn check_data(
 fn expectation(kind: FieldKind) -> String {
     match kind {
         FieldKind::Text => "must be a string".into(),
-        FieldKind::Date => "must be a date YYYY-MM-DD".into(),
-        FieldKind::BirthDate => {
-            "must be a date YYYY-MM-DD, or YYYY-MM or YYYY when the day or month is unknown".into()
+        FieldKind::Date => {
+            format!("must be a date YYYY-MM-DD between {FIRST_YEAR} and {LAST_YEAR}")
         }
+        FieldKind::BirthDate => format!(
+            "must be a date YYYY-MM-DD, or YYYY-MM or YYYY when the day or month is unknown, between {FIRST_YEAR} and {LAST_YEAR}"
+        ),
         FieldKind::Boolean => "must be true or false".into(),
         FieldKind::ReasonCode => "must be a two-digit JZ588 reason code such as \"31\"".into(),
         FieldKind::OneOf(allowed) => format!("must be one of {}", allowed.join(", ")),
     }
+}
+
+/// The years an event may speak of. Deadlines run some years past any date in them, and
+/// every date the engine computes must stay within what the calendar and jiff can represent.
+const FIRST_YEAR: i32 = 1900;
+const LAST_YEAR: i32 = 2199;
+
+fn in_supported_years(day: Day) -> bool {
+    (FIRST_YEAR..=LAST_YEAR).contains(&day.year())
 }
 
 fn is_reason_code(text: &str) -> bool {
@@ -529,7 +560,7 @@ mod tests {
                 "at": "2027-04-13T10:15:00+02:00", "data": {"bezwaar_id": "B-1", "bekendgemaakt": "2027-02-30"}})
             ),
             vec![
-                "data.bekendgemaakt must be a date YYYY-MM-DD",
+                "data.bekendgemaakt must be a date YYYY-MM-DD between 1900 and 2199",
                 "bezwaar.ingediend needs data.adviescommissie",
             ]
         );
@@ -539,6 +570,28 @@ mod tests {
                 "at": "2027-04-13T10:15:00+02:00", "data": {"reden": "volgens plan"}})
             ),
             vec!["data.reden must be a two-digit JZ588 reason code such as \"31\""]
+        );
+    }
+
+    /// Dates far outside the years of youth care would push computed deadlines past what the
+    /// calendar can represent: refused at the door.
+    #[test]
+    fn refuses_dates_outside_the_supported_years() {
+        assert_eq!(
+            refused(
+                json!({"id": "e-6", "type": "klacht.ingediend", "gemeente": "GM0150", "case": "C-1",
+                "at": "2500-06-01T10:00:00+02:00", "data": {"klacht_id": "K-1"}})
+            ),
+            vec!["'at' must lie between 1900 and 2199, not '2500-06-01T10:00:00+02:00'"]
+        );
+        assert_eq!(
+            refused(
+                json!({"id": "e-7", "type": "casus.aangemeld", "gemeente": "GM0150", "case": "C-1",
+                "at": "2027-01-01T10:00:00+01:00", "data": {"geboortedatum": "1066"}})
+            ),
+            vec![
+                "data.geboortedatum must be a date YYYY-MM-DD, or YYYY-MM or YYYY when the day or month is unknown, between 1900 and 2199"
+            ]
         );
     }
 

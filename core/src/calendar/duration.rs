@@ -24,6 +24,8 @@ pub enum DurationError {
     UnknownUnit { unit: String },
     #[error("durations count whole days; '{0}' has a time part")]
     TimePart(String),
+    #[error("'{0}' is longer than 100 years")]
+    TooLong(String),
 }
 
 impl DurationError {
@@ -31,6 +33,9 @@ impl DurationError {
     pub fn hint(&self) -> &'static str {
         match self {
             DurationError::TimePart(_) => "deadlines are dates: use days, weeks, months or years",
+            DurationError::TooLong(_) => {
+                "a term in youth care is days, weeks, months or a few years"
+            }
             _ => {
                 "write a number and a unit, for example '14 days', '4 weeks', '6 months', '2 years' \
                  (or Dutch: '14 dagen', '6 maanden'), or ISO 8601 such as 'P14D'"
@@ -73,11 +78,27 @@ impl Duration {
 
     pub fn parse(text: &str) -> Result<Duration, DurationError> {
         let trimmed = text.trim();
-        if trimmed.starts_with(['P', 'p']) && !trimmed.contains(' ') {
-            return parse_iso(trimmed);
+        let duration = if trimmed.starts_with(['P', 'p']) && !trimmed.contains(' ') {
+            parse_iso(trimmed)?
+        } else {
+            parse_words(trimmed)?
+        };
+        // Bounded so that no arithmetic on dates can overflow, whatever a file says.
+        if duration.months > MAX_MONTHS || duration.days > MAX_MONTHS / 12 * 366 {
+            return Err(DurationError::TooLong(trimmed.to_string()));
         }
-        parse_words(trimmed)
+        Ok(duration)
     }
+}
+
+const MAX_MONTHS: i32 = 1200;
+
+/// A number in a duration: digits only, and small enough that multiplying it by 12 (years)
+/// or 7 (weeks) cannot overflow.
+fn number(text: &str) -> Option<i32> {
+    (!text.is_empty() && text.len() <= 6 && text.bytes().all(|b| b.is_ascii_digit()))
+        .then(|| text.parse().ok())
+        .flatten()
 }
 
 fn parse_iso(text: &str) -> Result<Duration, DurationError> {
@@ -96,7 +117,7 @@ fn parse_iso(text: &str) -> Result<Duration, DurationError> {
             number.push(c);
             continue;
         }
-        let n: i32 = number.parse().map_err(|_| malformed())?;
+        let n = self::number(&number).ok_or_else(malformed)?;
         number.clear();
         match c.to_ascii_uppercase() {
             'Y' => duration.months += n * 12,
@@ -123,10 +144,7 @@ fn parse_words(text: &str) -> Result<Duration, DurationError> {
     }
     let mut duration = Duration::ZERO;
     for pair in words.chunks(2) {
-        let n: i32 = pair[0].parse().map_err(|_| malformed())?;
-        if n < 0 {
-            return Err(malformed());
-        }
+        let n = number(pair[0]).ok_or_else(malformed)?;
         match unit(pair[1]) {
             Some(Unit::Day) => duration.days += n,
             Some(Unit::Week) => duration.days += n * 7,
