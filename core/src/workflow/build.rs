@@ -117,7 +117,7 @@ pub fn build(root: &Node, expected_name: &str, problems: &mut Problems) -> Optio
 
     let dates: Vec<NamedDate> = date_nodes
         .iter()
-        .filter_map(|(name, at, node)| read_named_date(name, *at, node, &context, problems))
+        .filter_map(|(name, _, node)| read_named_date(name, node, &context, problems))
         .collect();
     let deadlines: Vec<Option<Deadline>> = deadline_nodes
         .iter()
@@ -129,11 +129,11 @@ pub fn build(root: &Node, expected_name: &str, problems: &mut Problems) -> Optio
         .collect();
     let ends_on = top
         .get("ends_on")
-        .map(|n| read_matches(n, "ends_on", &context, problems))
+        .map(|n| read_matches(n, problems))
         .unwrap_or_default();
     let cancel_on = top
         .get("cancel_on")
-        .map(|n| read_matches(n, "cancel_on", &context, problems))
+        .map(|n| read_matches(n, problems))
         .unwrap_or_default();
     let messages = top
         .get("messages")
@@ -521,18 +521,12 @@ fn read_match(node: &Node, problems: &mut Problems) -> Option<EventMatch> {
     }
 }
 
-fn read_matches(
-    node: &Node,
-    _what: &str,
-    context: &Context<'_>,
-    problems: &mut Problems,
-) -> Vec<EventMatch> {
-    let matches: Vec<EventMatch> = list_of(node)
+/// One event match or a list of them.
+fn read_matches(node: &Node, problems: &mut Problems) -> Vec<EventMatch> {
+    list_of(node)
         .into_iter()
         .filter_map(|n| read_match(n, problems))
-        .collect();
-    let _ = context;
-    matches
+        .collect()
 }
 
 fn read_date_expr(
@@ -566,7 +560,6 @@ fn read_rule(map: &MapReader<'_>, problems: &mut Problems) -> TermRule {
 
 fn read_named_date(
     name: &str,
-    _at: Position,
     node: &Node,
     context: &Context<'_>,
     problems: &mut Problems,
@@ -756,7 +749,7 @@ fn read_deadline(
     let rule = read_rule(&map, problems);
     let met_by = map
         .get("met_by")
-        .map(|n| read_matches(n, "met_by", context, problems))
+        .map(|n| read_matches(n, problems))
         .unwrap_or_default();
     if map.get("met_by").is_none() && !map.is_misspelt("met_by") {
         problems.add_with_hint(
@@ -767,7 +760,7 @@ fn read_deadline(
     }
     let cancel_on = map
         .get("cancel_on")
-        .map(|n| read_matches(n, "cancel_on", context, problems))
+        .map(|n| read_matches(n, problems))
         .unwrap_or_default();
     let owner = match map.require("owner", problems) {
         Some(n) => read_roles_list(n, "'owner'", context, problems)
