@@ -25,6 +25,11 @@ pub struct Cli {
 
 #[derive(Subcommand, Debug)]
 pub enum Command {
+    /// Run the daemon: the event API, the timers and the delivery of notifications.
+    Run {
+        #[arg(long, default_value = "config/waakvlam.yaml")]
+        config: PathBuf,
+    },
     /// Validate workflow files; prints every problem with file, line, column and a hint.
     Check {
         /// Workflow files or directories (default: workflows/).
@@ -59,6 +64,7 @@ pub enum Command {
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
+        Command::Run { config } => run(&config),
         Command::Check { paths } => check(paths),
         Command::Simulate {
             events,
@@ -84,6 +90,56 @@ pub fn main() -> ExitCode {
             eprintln!("error: {err:#}");
             ExitCode::from(2)
         }
+    }
+}
+
+fn run(config_path: &Path) -> Result<ExitCode> {
+    let config = Config::load(config_path)
+        .map_err(|problems| {
+            anyhow::anyhow!(
+                problems
+                    .iter()
+                    .map(|p| p.to_string())
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            )
+        })
+        .context("the configuration has problems")?;
+    let Some(daemon) = config.daemon.clone() else {
+        bail!(
+            "{} has no 'daemon' section: see README.md, 'Configuration'",
+            config_path.display()
+        );
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    runtime.block_on(async move {
+        let listener = tokio::net::TcpListener::bind(&daemon.listen)
+            .await
+            .with_context(|| format!("listening on {}", daemon.listen))?;
+        crate::daemon::run(config, daemon, listener, shutdown_signal()).await
+    })?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// SIGTERM or SIGINT (Ctrl-C).
+async fn shutdown_signal() {
+    let interrupt = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut terminate =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+                .expect("SIGTERM can be caught");
+        tokio::select! {
+            _ = interrupt => {}
+            _ = terminate.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = interrupt.await;
     }
 }
 

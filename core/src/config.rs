@@ -14,7 +14,23 @@ use crate::problem::{MapReader, Problem, Problems, list_of, text_of};
 use crate::workflow::Workflow;
 use crate::yaml::{self, Position, Value as Yaml};
 
-const CONFIG_KEYS: &[&str] = &["holidays", "send_hour", "leap_day_birthdays", "gemeenten"];
+const CONFIG_KEYS: &[&str] = &[
+    "holidays",
+    "send_hour",
+    "leap_day_birthdays",
+    "gemeenten",
+    "daemon",
+];
+const DAEMON_KEYS: &[&str] = &[
+    "listen",
+    "database",
+    "workflows",
+    "clock",
+    "production",
+    "notifications_log",
+    "tokens",
+];
+const TOKEN_KEYS: &[&str] = &["name", "sha256", "gemeenten", "read_only"];
 const GEMEENTE_KEYS: &[&str] = &["name", "closed_days", "params"];
 const HOLIDAY_KEYS: &[&str] = &["added"];
 const ADDED_DAY_KEYS: &[&str] = &["date", "reason"];
@@ -26,6 +42,30 @@ pub struct Config {
     /// Days a Koninklijk Besluit adds to the Atw holidays.
     pub added_holidays: Vec<Day>,
     pub gemeenten: BTreeMap<String, GemeenteConfig>,
+    /// Settings of `waakvlam run`; absent for `simulate`, which needs none.
+    pub daemon: Option<DaemonConfig>,
+}
+
+#[derive(Clone, Debug)]
+pub struct DaemonConfig {
+    pub listen: String,
+    pub database: PathBuf,
+    pub workflows: PathBuf,
+    /// Virtual time, advanced only through the API: for tests. Refused in production.
+    pub virtual_clock: bool,
+    pub production: bool,
+    /// The log channel: every notification as a JSON line in this file.
+    pub notifications_log: PathBuf,
+    pub tokens: Vec<TokenConfig>,
+}
+
+/// An API token: stored as its SHA-256, never in plain text.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TokenConfig {
+    pub name: String,
+    pub sha256: String,
+    pub gemeenten: Vec<String>,
+    pub read_only: bool,
 }
 
 #[derive(Clone, Debug, Default)]
@@ -244,6 +284,9 @@ fn parse(text: &str, base: &Path, problems: &mut Problems) -> Result<Config, Vec
             config.gemeenten.insert(key.name.clone(), gemeente);
         }
     }
+    if let Some(node) = top.get("daemon") {
+        config.daemon = read_daemon(node, base, problems);
+    }
     if holiday_problems.is_empty() {
         Ok(config)
     } else {
@@ -298,4 +341,124 @@ pub fn load_holidays(path: &PathBuf) -> Result<Vec<Day>, Vec<Problem>> {
     } else {
         Err(problems.into_vec())
     }
+}
+
+fn read_daemon(
+    node: &crate::yaml::Node,
+    base: &Path,
+    problems: &mut Problems,
+) -> Option<DaemonConfig> {
+    let map = MapReader::new(node, DAEMON_KEYS, "'daemon'", problems)?;
+    let text =
+        |key: &str, problems: &mut Problems| map.text(key, problems).map(|(t, _)| t.to_string());
+    let listen = text("listen", problems).unwrap_or_else(|| "127.0.0.1:8080".into());
+    let path = |key: &str, default: &str, problems: &mut Problems| {
+        base.join(text(key, problems).unwrap_or_else(|| default.to_string()))
+    };
+    let database = path("database", "../data/waakvlam.db", problems);
+    let workflows = path("workflows", "../workflows", problems);
+    let notifications_log = path("notifications_log", "../data/notifications.jsonl", problems);
+    let flag = |key: &str, problems: &mut Problems| match map.text(key, problems) {
+        None | Some(("false", _)) => false,
+        Some(("true", _)) => true,
+        Some((other, at)) => {
+            problems.add(at, format!("'{key}' must be true or false, not '{other}'"));
+            false
+        }
+    };
+    let production = flag("production", problems);
+    let virtual_clock = match map.text("clock", problems) {
+        None | Some(("system", _)) => false,
+        Some(("virtual", at)) => {
+            if production {
+                problems.add_with_hint(
+                    at,
+                    "a production daemon cannot run on a virtual clock",
+                    "remove 'clock: virtual' or 'production: true'",
+                );
+            }
+            true
+        }
+        Some((other, at)) => {
+            problems.add_with_hint(
+                at,
+                format!("'{other}' is not a clock"),
+                "write 'system' (the default) or 'virtual' (tests only)",
+            );
+            false
+        }
+    };
+    let mut tokens = Vec::new();
+    for item in map.get("tokens").map(list_of).unwrap_or_default() {
+        let Some(token) = MapReader::new(item, TOKEN_KEYS, "a token", problems) else {
+            continue;
+        };
+        let name = token
+            .require("name", problems)
+            .and_then(|n| text_of(n, "'name'", problems))
+            .map(|(t, _)| t.to_string());
+        let sha256 = token
+            .require("sha256", problems)
+            .and_then(|n| text_of(n, "'sha256'", problems));
+        let sha256 = match sha256 {
+            Some((hex, _)) if hex.len() == 64 && hex.bytes().all(|b| b.is_ascii_hexdigit()) => {
+                Some(hex.to_ascii_lowercase())
+            }
+            Some((_, at)) => {
+                problems.add_with_hint(
+                    at,
+                    "'sha256' must be 64 hexadecimal characters",
+                    "store the SHA-256 of the token, never the token: printf %s TOKEN | sha256sum",
+                );
+                None
+            }
+            None => None,
+        };
+        let mut gemeenten = Vec::new();
+        for code in token
+            .require("gemeenten", problems)
+            .map(list_of)
+            .unwrap_or_default()
+        {
+            if let Some((code, at)) = text_of(code, "a gemeente", problems) {
+                if is_gemeente_code(code) {
+                    gemeenten.push(code.to_string());
+                } else {
+                    problems.add_with_hint(
+                        at,
+                        format!("'{code}' is not a gemeente code"),
+                        "use the CBS code, for example GM0150",
+                    );
+                }
+            }
+        }
+        let read_only = match token.text("read_only", problems) {
+            None | Some(("false", _)) => false,
+            Some(("true", _)) => true,
+            Some((other, at)) => {
+                problems.add(
+                    at,
+                    format!("'read_only' must be true or false, not '{other}'"),
+                );
+                false
+            }
+        };
+        if let (Some(name), Some(sha256)) = (name, sha256) {
+            tokens.push(TokenConfig {
+                name,
+                sha256,
+                gemeenten,
+                read_only,
+            });
+        }
+    }
+    Some(DaemonConfig {
+        listen,
+        database,
+        workflows,
+        virtual_clock,
+        production,
+        notifications_log,
+        tokens,
+    })
 }

@@ -4,10 +4,12 @@
 pub mod calendar;
 pub mod cli;
 pub mod config;
+pub mod daemon;
 pub mod engine;
 pub mod event;
 pub mod problem;
 pub mod simulate;
+pub mod store;
 pub mod suggest;
 pub mod synthetic;
 pub mod workflow;

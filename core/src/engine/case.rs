@@ -18,6 +18,20 @@ use super::instance::{
 use super::notification::{self, Identity, Kind, MessageValues, Notification};
 use super::schedule::{self, Planned};
 
+/// A deadline as it stands: `status` is open, overdue, met, cancelled, suspended, ended,
+/// missed (a recurring contact passed over by a later one) or unknown (a fact is missing).
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+pub struct DeadlineView {
+    pub instance: String,
+    pub workflow: String,
+    pub gemeente: String,
+    pub case: String,
+    pub deadline: String,
+    pub occurrence: u32,
+    pub due: Option<String>,
+    pub status: String,
+}
+
 /// When overdue notifications may go out: from the send hour on a working day.
 struct SendWindow {
     is_open: bool,
@@ -224,6 +238,58 @@ impl Case {
         };
         moments.extend(starts);
         moments.into_iter().filter(|m| *m > now).min()
+    }
+
+    /// Every deadline of every instance with its due date and status at `now`: what the API
+    /// shows and the store keeps for queries.
+    pub fn deadlines(&self, engine: &Engine, now: Timestamp) -> Vec<DeadlineView> {
+        let today = calendar::local_day(now);
+        let facts = self.facts_for(engine);
+        let mut views = Vec::new();
+        for instance in &self.instances {
+            let workflow = &engine.workflows[instance.workflow];
+            for (index, state) in instance.deadlines.iter().enumerate() {
+                let view = |occurrence: u32, due: Option<Day>, status: &str| DeadlineView {
+                    instance: instance.id.clone(),
+                    workflow: workflow.name.clone(),
+                    gemeente: self.gemeente.clone(),
+                    case: self.case.clone(),
+                    deadline: workflow.deadlines[index].id.clone(),
+                    occurrence,
+                    due: due.map(|d| d.to_string()),
+                    status: status.to_string(),
+                };
+                let open_status = |due: Option<Day>| match (instance.status, due) {
+                    (Status::Open, Some(due)) if due < today => "overdue",
+                    (Status::Open, Some(_)) => "open",
+                    (Status::Open, None) if state.suspended_since.is_some() => "suspended",
+                    (Status::Open, None) => "unknown",
+                    (Status::Ended(_), _) => "ended",
+                    (Status::Cancelled(_), _) => "cancelled",
+                };
+                if state.occurrences.is_empty() {
+                    let due = instance.due(workflow, index, &facts);
+                    let status = match state.status {
+                        DeadlineStatus::Open => open_status(due),
+                        DeadlineStatus::Met(_) => "met",
+                        DeadlineStatus::Cancelled(_) => "cancelled",
+                    };
+                    views.push(view(0, due, status));
+                    continue;
+                }
+                for (n, occurrence) in state.occurrences.iter().enumerate() {
+                    let status = match occurrence.status {
+                        OccurrenceStatus::Met(_) => "met",
+                        OccurrenceStatus::Superseded => "missed",
+                        OccurrenceStatus::Open | OccurrenceStatus::Missed => {
+                            open_status(Some(occurrence.due))
+                        }
+                    };
+                    views.push(view(n as u32, Some(occurrence.due), status));
+                }
+            }
+        }
+        views
     }
 
     fn facts_for<'a>(&self, engine: &'a Engine) -> Facts<'a> {

@@ -1,0 +1,418 @@
+//! The HTTP API (axum): the only module that knows HTTP. JSON in and out, versioned under
+//! `/v1`, every call but `/healthz` authenticated with a bearer token that belongs to one
+//! gemeente or a region, and every read of case data and every write audit-logged.
+
+use std::collections::HashMap;
+use std::sync::{Arc, mpsc};
+
+use axum::extract::{DefaultBodyLimit, Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+use tokio::sync::oneshot;
+
+use super::core::{Command, Outcome};
+use crate::config::TokenConfig;
+use crate::event;
+use crate::store::{AuditEntry, Filter};
+
+/// At most this many events per request; more is refused as a whole with 413.
+pub const MAX_EVENTS_PER_REQUEST: usize = 10_000;
+/// Request bodies above this are refused with 413 before they are read.
+pub const MAX_BODY_BYTES: usize = 16 * 1024 * 1024;
+
+#[derive(Clone)]
+pub struct Api {
+    commands: mpsc::Sender<Command>,
+    tokens: Arc<HashMap<String, TokenConfig>>,
+}
+
+impl Api {
+    pub fn new(commands: mpsc::Sender<Command>, tokens: &[TokenConfig]) -> Api {
+        let tokens = tokens
+            .iter()
+            .map(|t| (t.sha256.clone(), t.clone()))
+            .collect();
+        Api {
+            commands,
+            tokens: Arc::new(tokens),
+        }
+    }
+
+    pub fn router(self) -> Router {
+        Router::new()
+            .route("/healthz", get(healthz))
+            .route("/v1/events", post(post_events))
+            .route("/v1/cases/{case}", get(get_case))
+            .route("/v1/deadlines", get(get_deadlines))
+            .route("/v1/notifications", get(get_notifications))
+            .route("/v1/clock", post(post_clock).get(get_clock))
+            .fallback(|| async {
+                error(
+                    StatusCode::NOT_FOUND,
+                    "no such endpoint; the API lives under /v1 (see README.md)",
+                )
+            })
+            .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+            .with_state(self)
+    }
+
+    async fn ask<T>(
+        &self,
+        make: impl FnOnce(oneshot::Sender<T>) -> Command,
+    ) -> Result<T, ApiError> {
+        let (reply, answer) = oneshot::channel();
+        self.commands.send(make(reply)).map_err(|_| {
+            error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "the daemon is shutting down",
+            )
+        })?;
+        answer.await.map_err(|_| {
+            error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "the daemon is shutting down",
+            )
+        })
+    }
+
+    /// The caller's token, or the refusal to send: 401 without a token or with an unknown one.
+    fn authenticate(&self, headers: &HeaderMap) -> Result<TokenConfig, ApiError> {
+        let Some(value) = headers.get("authorization").and_then(|v| v.to_str().ok()) else {
+            return Err(error(
+                StatusCode::UNAUTHORIZED,
+                "missing bearer token: send 'Authorization: Bearer <token>'",
+            ));
+        };
+        let Some(token) = value.strip_prefix("Bearer ") else {
+            return Err(error(
+                StatusCode::UNAUTHORIZED,
+                "the Authorization header must be 'Bearer <token>'",
+            ));
+        };
+        let hash: String = Sha256::digest(token.trim().as_bytes())
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        self.tokens
+            .get(&hash)
+            .cloned()
+            .ok_or_else(|| error(StatusCode::UNAUTHORIZED, "unknown token"))
+    }
+}
+
+/// A refusal: its status and a sentence that says what is wrong, as `{"error": "..."}`.
+#[derive(Debug)]
+pub struct ApiError {
+    status: StatusCode,
+    message: String,
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        (self.status, Json(json!({ "error": self.message }))).into_response()
+    }
+}
+
+pub fn error(status: StatusCode, message: impl Into<String>) -> ApiError {
+    ApiError {
+        status,
+        message: message.into(),
+    }
+}
+
+fn audit(
+    token: &TokenConfig,
+    headers: &HeaderMap,
+    action: &str,
+    gemeente: Option<&str>,
+    case: Option<&str>,
+) -> AuditEntry {
+    AuditEntry {
+        // The API does not read the clock: the store's own time is not the engine's either.
+        at: jiff::Timestamp::now().to_string(),
+        token: token.name.clone(),
+        on_behalf_of: headers
+            .get("x-on-behalf-of")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string),
+        action: action.to_string(),
+        gemeente: gemeente.map(str::to_string),
+        case: case.map(str::to_string),
+    }
+}
+
+async fn healthz() -> Json<Value> {
+    Json(json!({ "status": "ok" }))
+}
+
+async fn post_events(
+    State(api): State<Api>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Result<Response, ApiError> {
+    let token = api.authenticate(&headers)?;
+    if token.read_only {
+        return Err(error(
+            StatusCode::FORBIDDEN,
+            format!("token '{}' is read-only", token.name),
+        ));
+    }
+    let value: Value = serde_json::from_slice(&body).map_err(|err| {
+        error(
+            StatusCode::BAD_REQUEST,
+            format!("the body is not JSON: {err}"),
+        )
+    })?;
+    let items = match value {
+        Value::Array(items) => items,
+        single => vec![single],
+    };
+    if items.len() > MAX_EVENTS_PER_REQUEST {
+        return Err(error(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!(
+                "at most {MAX_EVENTS_PER_REQUEST} events per request, not {}",
+                items.len()
+            ),
+        ));
+    }
+    let mut results: Vec<Value> = Vec::with_capacity(items.len());
+    let mut valid = Vec::new();
+    let mut positions = Vec::new();
+    for (index, item) in items.into_iter().enumerate() {
+        let id = item.get("id").and_then(Value::as_str).map(str::to_string);
+        match event::validate(item) {
+            Ok(event) if !token.gemeenten.contains(&event.gemeente) => {
+                return Err(error(
+                    StatusCode::FORBIDDEN,
+                    format!(
+                        "token '{}' may not write for {}; nothing was accepted",
+                        token.name, event.gemeente
+                    ),
+                ));
+            }
+            Ok(event) => {
+                positions.push(index);
+                valid.push(event);
+                results.push(json!({ "index": index, "id": id, "status": "accepted" }));
+            }
+            Err(err) => results.push(
+                json!({ "index": index, "id": id, "status": "refused", "problems": err.problems }),
+            ),
+        }
+    }
+    if !valid.is_empty() {
+        let gemeente = valid[0].gemeente.clone();
+        let entry = audit(&token, &headers, "events.write", Some(&gemeente), None);
+        let outcomes = api
+            .ask(|reply| Command::Ingest {
+                events: valid,
+                audit: entry,
+                reply,
+            })
+            .await?
+            .map_err(|cause| {
+                error(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    format!("the events could not be stored; nothing was accepted: {cause}"),
+                )
+            })?;
+        for (position, outcome) in positions.into_iter().zip(outcomes) {
+            if outcome == Outcome::Duplicate {
+                results[position]["status"] = json!("duplicate");
+            }
+        }
+    }
+    let refused = results.iter().filter(|r| r["status"] == "refused").count();
+    let status = if refused == results.len() {
+        StatusCode::BAD_REQUEST
+    } else {
+        StatusCode::OK
+    };
+    Ok((status, Json(json!({ "results": results }))).into_response())
+}
+
+#[derive(serde::Deserialize)]
+struct CaseQuery {
+    gemeente: Option<String>,
+}
+
+async fn get_case(
+    State(api): State<Api>,
+    headers: HeaderMap,
+    Path(case): Path<String>,
+    Query(query): Query<CaseQuery>,
+) -> Result<Response, ApiError> {
+    let token = api.authenticate(&headers)?;
+    for gemeente in scope(&token, query.gemeente.as_deref())? {
+        let entry = audit(&token, &headers, "case.read", Some(&gemeente), Some(&case));
+        let (g, c) = (gemeente.clone(), case.clone());
+        let view = api
+            .ask(|reply| Command::Case {
+                gemeente: g,
+                case: c,
+                audit: entry,
+                reply,
+            })
+            .await?
+            .map_err(|cause| error(StatusCode::INTERNAL_SERVER_ERROR, cause))?;
+        if let Some(view) = view {
+            return Ok(Json(view).into_response());
+        }
+    }
+    Err(error(
+        StatusCode::NOT_FOUND,
+        format!("no case '{case}' in the gemeenten of this token"),
+    ))
+}
+
+/// The gemeenten a request may see: the one asked for if the token has it (403 otherwise),
+/// else all of the token's.
+fn scope(token: &TokenConfig, asked: Option<&str>) -> Result<Vec<String>, ApiError> {
+    match asked {
+        Some(gemeente) if token.gemeenten.iter().any(|g| g == gemeente) => {
+            Ok(vec![gemeente.to_string()])
+        }
+        Some(gemeente) => Err(error(
+            StatusCode::FORBIDDEN,
+            format!("token '{}' may not read {gemeente}", token.name),
+        )),
+        None => Ok(token.gemeenten.clone()),
+    }
+}
+
+#[derive(serde::Deserialize, Default)]
+struct ListQuery {
+    gemeente: Option<String>,
+    workflow: Option<String>,
+    status: Option<String>,
+    case: Option<String>,
+    due_from: Option<String>,
+    due_to: Option<String>,
+    limit: Option<u32>,
+    offset: Option<u32>,
+}
+
+fn filter(token: &TokenConfig, query: ListQuery) -> Result<Filter, ApiError> {
+    for (name, date) in [("due_from", &query.due_from), ("due_to", &query.due_to)] {
+        if let Some(date) = date
+            && date.parse::<crate::calendar::Day>().is_err()
+        {
+            return Err(error(
+                StatusCode::BAD_REQUEST,
+                format!("{name} must be a date YYYY-MM-DD, not '{date}'"),
+            ));
+        }
+    }
+    Ok(Filter {
+        gemeenten: scope(token, query.gemeente.as_deref())?,
+        workflow: query.workflow,
+        status: query.status,
+        case: query.case,
+        due_from: query.due_from,
+        due_to: query.due_to,
+        limit: query.limit.unwrap_or(100).min(1000),
+        offset: query.offset.unwrap_or(0),
+    })
+}
+
+/// The audit entry of a list query: the gemeente when it names one, the case when it names one.
+fn list_audit(
+    token: &TokenConfig,
+    headers: &HeaderMap,
+    action: &str,
+    filter: &Filter,
+) -> AuditEntry {
+    let gemeente = match filter.gemeenten.as_slice() {
+        [one] => Some(one.as_str()),
+        _ => None,
+    };
+    audit(token, headers, action, gemeente, filter.case.as_deref())
+}
+
+async fn get_deadlines(
+    State(api): State<Api>,
+    headers: HeaderMap,
+    Query(query): Query<ListQuery>,
+) -> Result<Response, ApiError> {
+    let token = api.authenticate(&headers)?;
+    let filter = filter(&token, query)?;
+    let entry = list_audit(&token, &headers, "deadlines.read", &filter);
+    let (limit, offset) = (filter.limit, filter.offset);
+    let rows = api
+        .ask(|reply| Command::Deadlines {
+            filter,
+            audit: entry,
+            reply,
+        })
+        .await?
+        .map_err(|cause| error(StatusCode::INTERNAL_SERVER_ERROR, cause))?;
+    Ok(Json(json!({ "deadlines": rows, "limit": limit, "offset": offset })).into_response())
+}
+
+async fn get_notifications(
+    State(api): State<Api>,
+    headers: HeaderMap,
+    Query(query): Query<ListQuery>,
+) -> Result<Response, ApiError> {
+    let token = api.authenticate(&headers)?;
+    let filter = filter(&token, query)?;
+    let entry = list_audit(&token, &headers, "notifications.read", &filter);
+    let (limit, offset) = (filter.limit, filter.offset);
+    let rows = api
+        .ask(|reply| Command::Notifications {
+            filter,
+            audit: entry,
+            reply,
+        })
+        .await?
+        .map_err(|cause| error(StatusCode::INTERNAL_SERVER_ERROR, cause))?;
+    Ok(Json(json!({ "notifications": rows, "limit": limit, "offset": offset })).into_response())
+}
+
+#[derive(serde::Deserialize)]
+struct ClockBody {
+    now: String,
+}
+
+/// Moves a virtual clock forward (tests only: a daemon on the system clock refuses).
+async fn post_clock(
+    State(api): State<Api>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Result<Response, ApiError> {
+    let token = api.authenticate(&headers)?;
+    if token.read_only {
+        return Err(error(
+            StatusCode::FORBIDDEN,
+            format!("token '{}' is read-only", token.name),
+        ));
+    }
+    let ClockBody { now } = serde_json::from_slice(&body).map_err(|_| {
+        error(
+            StatusCode::BAD_REQUEST,
+            "send {\"now\": \"<RFC 3339 moment>\"}",
+        )
+    })?;
+    let to = crate::calendar::parse_timestamp(&now).map_err(|_| {
+        error(
+            StatusCode::BAD_REQUEST,
+            format!("'{now}' is not an RFC 3339 moment with an offset"),
+        )
+    })?;
+    let now = api
+        .ask(|reply| Command::AdvanceClock { to, reply })
+        .await?
+        .map_err(|cause| error(StatusCode::CONFLICT, cause))?;
+    Ok(Json(json!({ "now": crate::calendar::format_timestamp(now) })).into_response())
+}
+
+async fn get_clock(State(api): State<Api>, headers: HeaderMap) -> Result<Response, ApiError> {
+    api.authenticate(&headers)?;
+    let status = api.ask(|reply| Command::Status { reply }).await?;
+    Ok(Json(status).into_response())
+}

@@ -1,0 +1,426 @@
+//! The daemon's core: one thread that owns the engine state, the store and the clock, and
+//! serves commands from the API in order. One writer keeps the invariant simple: the engine
+//! state in memory is always the fold of the events in the store.
+
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap, HashSet};
+use std::io::Write;
+use std::sync::mpsc;
+use std::time::Duration as StdDuration;
+
+use jiff::Timestamp;
+use tokio::sync::oneshot;
+
+use crate::engine::{Case, Engine};
+use crate::event::Event;
+use crate::store::{AuditEntry, DeadlineRow, Filter, Insert, OutboxRow, Store, StoreError};
+
+/// Where the daemon's time comes from.
+#[derive(Clone, Copy, Debug)]
+pub enum Clock {
+    System,
+    /// Moves only when told to (`Command::AdvanceClock`): tests run on it.
+    Virtual(Timestamp),
+}
+
+impl Clock {
+    fn now(&self) -> Timestamp {
+        match self {
+            // The one place outside `cli` that reads the wall clock.
+            Clock::System => Timestamp::now(),
+            Clock::Virtual(now) => *now,
+        }
+    }
+}
+
+/// The outcome of one posted event.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    Accepted,
+    Duplicate,
+}
+
+pub enum Command {
+    Ingest {
+        events: Vec<Event>,
+        audit: AuditEntry,
+        reply: oneshot::Sender<Result<Vec<Outcome>, String>>,
+    },
+    Case {
+        gemeente: String,
+        case: String,
+        audit: AuditEntry,
+        reply: oneshot::Sender<Result<Option<CaseView>, String>>,
+    },
+    Deadlines {
+        filter: Filter,
+        audit: AuditEntry,
+        reply: oneshot::Sender<Result<Vec<DeadlineRow>, String>>,
+    },
+    Notifications {
+        filter: Filter,
+        audit: AuditEntry,
+        reply: oneshot::Sender<Result<Vec<OutboxRow>, String>>,
+    },
+    AdvanceClock {
+        to: Timestamp,
+        reply: oneshot::Sender<Result<Timestamp, String>>,
+    },
+    Status {
+        reply: oneshot::Sender<Status>,
+    },
+}
+
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct CaseView {
+    pub gemeente: String,
+    pub case: String,
+    pub events: Vec<serde_json::Value>,
+    pub deadlines: Vec<DeadlineRow>,
+    pub notifications: Vec<OutboxRow>,
+}
+
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct Status {
+    pub now: String,
+    pub cases: usize,
+    pub pending_timers: usize,
+}
+
+pub struct Core<S: Store> {
+    engine: Engine,
+    store: S,
+    clock: Clock,
+    cases: HashMap<(String, String), Case>,
+    /// (moment, gemeente, case); entries that no longer match the case's wakeup are stale.
+    timers: BinaryHeap<Reverse<(Timestamp, String, String)>>,
+    log: std::fs::File,
+}
+
+impl<S: Store> Core<S> {
+    /// Rebuilds the engine state from the store (after a start or a restart) and sends what
+    /// fell due while the daemon was down, once.
+    pub fn start(
+        engine: Engine,
+        store: S,
+        clock: Clock,
+        log: std::fs::File,
+    ) -> Result<Core<S>, StoreError> {
+        let mut core = Core {
+            engine,
+            store,
+            clock,
+            cases: HashMap::new(),
+            timers: BinaryHeap::new(),
+            log,
+        };
+        let events = core.store.all_events()?;
+        for event in events {
+            let key = (event.gemeente.clone(), event.case.clone());
+            let case = core
+                .cases
+                .entry(key)
+                .or_insert_with(|| Case::new(&event.gemeente, &event.case));
+            let at = event.at;
+            // Historical output is in the outbox already; only what is due now matters.
+            case.apply(&core.engine, event, at);
+        }
+        let now = core.clock.now();
+        let keys: Vec<(String, String)> = core.cases.keys().cloned().collect();
+        let mut due = Vec::new();
+        for key in &keys {
+            let case = core.cases.get_mut(key).expect("listed");
+            due.extend(case.tick(&core.engine, now));
+        }
+        core.store.record(&due)?;
+        for key in keys {
+            core.refresh(&key, now)?;
+        }
+        Ok(core)
+    }
+
+    /// Serves commands until every sender is gone.
+    pub fn run(mut self, commands: mpsc::Receiver<Command>) {
+        loop {
+            let now = self.clock.now();
+            self.fire_timers(now);
+            self.deliver(now);
+            let wait = match (self.clock, self.next_timer()) {
+                (Clock::System, Some(next)) => StdDuration::from_millis(
+                    next.as_millisecond()
+                        .saturating_sub(now.as_millisecond())
+                        .clamp(1, 1000) as u64,
+                ),
+                (Clock::System, None) => StdDuration::from_secs(1),
+                (Clock::Virtual(_), _) => StdDuration::from_secs(3600),
+            };
+            match commands.recv_timeout(wait) {
+                Ok(command) => self.handle(command),
+                Err(mpsc::RecvTimeoutError::Timeout) => {}
+                Err(mpsc::RecvTimeoutError::Disconnected) => break,
+            }
+        }
+        let now = self.clock.now();
+        self.deliver(now);
+    }
+
+    fn handle(&mut self, command: Command) {
+        match command {
+            Command::Ingest {
+                events,
+                audit,
+                reply,
+            } => {
+                let _ = reply.send(self.ingest(events, &audit).map_err(|e| e.to_string()));
+            }
+            Command::Case {
+                gemeente,
+                case,
+                audit,
+                reply,
+            } => {
+                let _ = reply.send(
+                    self.case_view(&gemeente, &case, &audit)
+                        .map_err(|e| e.to_string()),
+                );
+            }
+            Command::Deadlines {
+                filter,
+                audit,
+                reply,
+            } => {
+                let result = self
+                    .store
+                    .audit(&audit)
+                    .and_then(|_| self.store.deadlines(&filter));
+                let _ = reply.send(result.map_err(|e| e.to_string()));
+            }
+            Command::Notifications {
+                filter,
+                audit,
+                reply,
+            } => {
+                let result = self
+                    .store
+                    .audit(&audit)
+                    .and_then(|_| self.store.notifications(&filter));
+                let _ = reply.send(result.map_err(|e| e.to_string()));
+            }
+            Command::AdvanceClock { to, reply } => {
+                let result = match self.clock {
+                    Clock::Virtual(now) if to >= now => {
+                        self.clock = Clock::Virtual(to);
+                        self.fire_timers(to);
+                        self.deliver(to);
+                        Ok(to)
+                    }
+                    Clock::Virtual(now) => Err(format!(
+                        "the virtual clock is at {now} and does not go back"
+                    )),
+                    Clock::System => Err("this daemon runs on the system clock".into()),
+                };
+                let _ = reply.send(result);
+            }
+            Command::Status { reply } => {
+                let _ = reply.send(Status {
+                    now: crate::calendar::format_timestamp(self.clock.now()),
+                    cases: self.cases.len(),
+                    pending_timers: self
+                        .cases
+                        .values()
+                        .filter(|c| c.next_wakeup().is_some())
+                        .count(),
+                });
+            }
+        }
+    }
+
+    /// New events are applied to the engine and stored with the notifications they cause in
+    /// one transaction, before the caller hears "accepted".
+    fn ingest(
+        &mut self,
+        events: Vec<Event>,
+        audit: &AuditEntry,
+    ) -> Result<Vec<Outcome>, StoreError> {
+        let now = self.clock.now();
+        let mut outcomes = Vec::with_capacity(events.len());
+        let mut fresh = Vec::new();
+        let mut seen: HashSet<(String, String)> = HashSet::new();
+        for event in events {
+            let key = (event.gemeente.clone(), event.id.clone());
+            if seen.contains(&key) || self.store.exists(&event.gemeente, &event.id)? {
+                outcomes.push(Outcome::Duplicate);
+                continue;
+            }
+            seen.insert(key);
+            outcomes.push(Outcome::Accepted);
+            fresh.push(event);
+        }
+        let mut notifications = Vec::new();
+        let mut touched = Vec::new();
+        for event in &fresh {
+            let key = (event.gemeente.clone(), event.case.clone());
+            let case = self
+                .cases
+                .entry(key.clone())
+                .or_insert_with(|| Case::new(&event.gemeente, &event.case));
+            // An event from the future (a sender's clock ahead) counts as happening now.
+            let at = event.at.min(now);
+            notifications.extend(case.apply(
+                &self.engine,
+                Event {
+                    at,
+                    ..event.clone()
+                },
+                now,
+            ));
+            touched.push(key);
+        }
+        match self.store.commit(&fresh, &notifications, now) {
+            Ok(inserted) => debug_assert!(inserted.iter().all(|i| *i == Insert::Accepted)),
+            Err(err) => {
+                // Memory ran ahead of the store: put it back to what is durable.
+                for key in &touched {
+                    self.cases.remove(key);
+                }
+                self.reload(&touched)?;
+                return Err(err);
+            }
+        }
+        self.store.audit(audit)?;
+        touched.sort();
+        touched.dedup();
+        for key in touched {
+            self.refresh(&key, now)?;
+        }
+        self.deliver(now);
+        Ok(outcomes)
+    }
+
+    /// Rebuilds cases from the store.
+    fn reload(&mut self, keys: &[(String, String)]) -> Result<(), StoreError> {
+        let wanted: HashSet<&(String, String)> = keys.iter().collect();
+        for event in self.store.all_events()? {
+            let key = (event.gemeente.clone(), event.case.clone());
+            if !wanted.contains(&key) {
+                continue;
+            }
+            let case = self
+                .cases
+                .entry(key)
+                .or_insert_with(|| Case::new(&event.gemeente, &event.case));
+            let at = event.at;
+            case.apply(&self.engine, event, at);
+        }
+        Ok(())
+    }
+
+    /// Stores the case's deadlines for queries and schedules its next wakeup.
+    fn refresh(&mut self, key: &(String, String), now: Timestamp) -> Result<(), StoreError> {
+        let Some(case) = self.cases.get(key) else {
+            return Ok(());
+        };
+        let rows = case.deadlines(&self.engine, now);
+        if let Some(moment) = case.next_wakeup() {
+            self.timers
+                .push(Reverse((moment, key.0.clone(), key.1.clone())));
+        }
+        self.store.put_deadlines(&key.0, &key.1, &rows)
+    }
+
+    fn next_timer(&mut self) -> Option<Timestamp> {
+        while let Some(Reverse((moment, gemeente, case))) = self.timers.peek() {
+            let current = self
+                .cases
+                .get(&(gemeente.clone(), case.clone()))
+                .and_then(Case::next_wakeup);
+            if current == Some(*moment) {
+                return Some(*moment);
+            }
+            self.timers.pop();
+        }
+        None
+    }
+
+    fn fire_timers(&mut self, now: Timestamp) {
+        while let Some(moment) = self.next_timer().filter(|m| *m <= now) {
+            let Reverse((_, gemeente, case)) = self.timers.pop().expect("peeked");
+            let key = (gemeente, case);
+            let Some(state) = self.cases.get_mut(&key) else {
+                continue;
+            };
+            // Fire at the timer's own moment, so a virtual jump of a month sends each reminder
+            // as it would have gone out, in order.
+            let notifications = state.tick(&self.engine, moment);
+            if let Err(err) = self
+                .store
+                .record(&notifications)
+                .and_then(|_| self.refresh(&key, moment))
+            {
+                tracing_error("recording timer notifications failed", &err.to_string());
+            }
+        }
+    }
+
+    /// The log channel: each pending notification as one JSON line, flushed to disk before it
+    /// is marked delivered (a crash in between delivers it again, with the same id).
+    fn deliver(&mut self, now: Timestamp) {
+        let pending = match self.store.pending(now, 1000) {
+            Ok(pending) => pending,
+            Err(err) => return tracing_error("reading the outbox failed", &err.to_string()),
+        };
+        for (id, record, _) in pending {
+            let written = serde_json::to_writer(&mut self.log, &record)
+                .map_err(std::io::Error::from)
+                .and_then(|_| self.log.write_all(b"\n"))
+                .and_then(|_| self.log.sync_data());
+            let result = match written {
+                Ok(()) => self.store.delivered(&id, now),
+                Err(err) => self.store.failed(
+                    &id,
+                    &err.to_string(),
+                    Some(Timestamp::from_second(now.as_second() + 60).unwrap_or(now)),
+                ),
+            };
+            if let Err(err) = result {
+                tracing_error("recording a delivery failed", &err.to_string());
+            }
+        }
+    }
+
+    fn case_view(
+        &mut self,
+        gemeente: &str,
+        case: &str,
+        audit: &AuditEntry,
+    ) -> Result<Option<CaseView>, StoreError> {
+        self.store.audit(audit)?;
+        if !self
+            .cases
+            .contains_key(&(gemeente.to_string(), case.to_string()))
+        {
+            return Ok(None);
+        }
+        let filter = Filter {
+            gemeenten: vec![gemeente.to_string()],
+            case: Some(case.to_string()),
+            limit: 10_000,
+            ..Filter::default()
+        };
+        Ok(Some(CaseView {
+            gemeente: gemeente.to_string(),
+            case: case.to_string(),
+            events: self.store.case_events(gemeente, case)?,
+            deadlines: self.store.deadlines(&filter)?,
+            notifications: self.store.notifications(&filter)?,
+        }))
+    }
+}
+
+/// Errors of the core go to standard error as one JSON line; no case data in them.
+fn tracing_error(what: &str, cause: &str) {
+    eprintln!(
+        "{}",
+        serde_json::json!({"level": "error", "message": what, "cause": cause})
+    );
+}

@@ -1,0 +1,108 @@
+//! The store: the only module with SQL. An append-only event log deduplicated per gemeente and
+//! event id, the outbox of notifications with their delivery state, the deadlines as the
+//! engine last computed them (for queries), and the audit log.
+//!
+//! Engine state itself is not stored: it is a pure function of the events (ARCHITECTURE.md),
+//! so the daemon rebuilds it after a restart by replaying the log.
+
+mod sqlite;
+
+pub use sqlite::SqliteStore;
+
+use jiff::Timestamp;
+
+use crate::engine::Notification;
+use crate::event::Event;
+
+#[derive(Debug, thiserror::Error)]
+#[error("store: {0}")]
+pub struct StoreError(#[from] pub rusqlite::Error);
+
+/// How one event fared.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Insert {
+    Accepted,
+    Duplicate,
+}
+
+/// A deadline as the engine sees it now, for the API.
+pub use crate::engine::DeadlineView as DeadlineRow;
+
+/// One line of the NEN 7513 audit log: what, when, which case, which token, on whose behalf.
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+pub struct AuditEntry {
+    pub at: String,
+    pub token: String,
+    pub on_behalf_of: Option<String>,
+    pub action: String,
+    pub gemeente: Option<String>,
+    pub case: Option<String>,
+}
+
+/// A notification in the outbox with its delivery state.
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+pub struct OutboxRow {
+    pub record: serde_json::Value,
+    pub status: String,
+    pub attempts: u32,
+    pub last_error: Option<String>,
+}
+
+/// Filters for listing deadlines and notifications; all optional, combined with AND.
+#[derive(Clone, Debug, Default)]
+pub struct Filter {
+    pub gemeenten: Vec<String>,
+    pub workflow: Option<String>,
+    pub status: Option<String>,
+    pub case: Option<String>,
+    pub due_from: Option<String>,
+    pub due_to: Option<String>,
+    pub limit: u32,
+    pub offset: u32,
+}
+
+/// What the daemon needs from a store. SQLite implements it; a PostgreSQL store for several
+/// daemons sharing the work would implement the same.
+pub trait Store: Send {
+    /// Appends events (deduplicated on gemeente and id) and records the notifications the
+    /// engine made of them, in one transaction: when this returns, both are durable.
+    fn commit(
+        &mut self,
+        events: &[Event],
+        notifications: &[Notification],
+        received: Timestamp,
+    ) -> Result<Vec<Insert>, StoreError>;
+    /// Whether an event with this gemeente and id is already stored (a sender's retry).
+    fn exists(&self, gemeente: &str, id: &str) -> Result<bool, StoreError>;
+    /// Records notifications made without a new event (timers).
+    fn record(&mut self, notifications: &[Notification]) -> Result<(), StoreError>;
+    /// Every stored event, case by case in `at` order: to rebuild the engine after a restart.
+    fn all_events(&self) -> Result<Vec<Event>, StoreError>;
+    /// Replaces a case's deadlines with the engine's current view of them.
+    fn put_deadlines(
+        &mut self,
+        gemeente: &str,
+        case: &str,
+        rows: &[DeadlineRow],
+    ) -> Result<(), StoreError>;
+    fn deadlines(&self, filter: &Filter) -> Result<Vec<DeadlineRow>, StoreError>;
+    fn notifications(&self, filter: &Filter) -> Result<Vec<OutboxRow>, StoreError>;
+    fn case_events(&self, gemeente: &str, case: &str)
+    -> Result<Vec<serde_json::Value>, StoreError>;
+    /// Notifications due for a delivery attempt at `now`.
+    fn pending(
+        &self,
+        now: Timestamp,
+        limit: u32,
+    ) -> Result<Vec<(String, serde_json::Value, u32)>, StoreError>;
+    fn delivered(&mut self, id: &str, at: Timestamp) -> Result<(), StoreError>;
+    /// A failed attempt: try again at `retry_at`, or give up (`None`: dead letter).
+    fn failed(
+        &mut self,
+        id: &str,
+        error: &str,
+        retry_at: Option<Timestamp>,
+    ) -> Result<(), StoreError>;
+    fn audit(&mut self, entry: &AuditEntry) -> Result<(), StoreError>;
+    fn audit_log(&self, limit: u32) -> Result<Vec<AuditEntry>, StoreError>;
+}

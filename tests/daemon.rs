@@ -1,0 +1,542 @@
+//! End-to-end tests of `waakvlam run`: the real binary on a loopback port, a temporary SQLite
+//! file, the shipped workflows, and a virtual clock driven through the API.
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+
+use serde_json::{Value, json};
+
+const DEVENTER: &str = "ontwikkel-deventer";
+const APELDOORN: &str = "ontwikkel-apeldoorn";
+const REGION: &str = "ontwikkel-zorgregio";
+const READ_ONLY: &str = "ontwikkel-alleen-lezen";
+
+/// A daemon under test, with its own directory; killed when dropped.
+struct Daemon {
+    child: Child,
+    base: String,
+    dir: PathBuf,
+}
+
+impl Daemon {
+    fn start() -> Daemon {
+        Daemon::start_in(common::tempdir())
+    }
+
+    /// Starts (or restarts) on the data in `dir`, on a free loopback port.
+    fn start_in(dir: PathBuf) -> Daemon {
+        let shipped = std::fs::read_to_string(common::root().join("config/waakvlam.yaml")).unwrap();
+        let workflows = common::root().join("workflows");
+        let config = shipped
+            .replace("listen: 127.0.0.1:8080", "listen: 127.0.0.1:0")
+            .replace(
+                "database: ../data/waakvlam.db",
+                "database: data/waakvlam.db",
+            )
+            .replace(
+                "notifications_log: ../data/notifications.jsonl",
+                "notifications_log: data/notifications.jsonl",
+            )
+            .replace(
+                "workflows: ../workflows",
+                &format!("workflows: {}", workflows.display()),
+            )
+            .replace("clock: system", "clock: virtual");
+        std::fs::write(dir.join("waakvlam.yaml"), config).unwrap();
+        std::fs::copy(
+            common::root().join("config/feestdagen.yaml"),
+            dir.join("feestdagen.yaml"),
+        )
+        .unwrap();
+        let mut child = Command::new(env!("CARGO_BIN_EXE_waakvlam"))
+            .args(["run", "--config"])
+            .arg(dir.join("waakvlam.yaml"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("the daemon starts");
+        // The first line on stderr says where it listens.
+        let mut stderr = BufReader::new(child.stderr.take().unwrap());
+        let mut line = String::new();
+        stderr.read_line(&mut line).unwrap();
+        let listening: Value =
+            serde_json::from_str(&line).unwrap_or_else(|_| panic!("not a log line: {line}"));
+        let address = listening["address"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no address in {line}"))
+            .to_string();
+        // Keep reading stderr so the daemon never blocks on a full pipe.
+        std::thread::spawn(move || for _ in stderr.lines() {});
+        Daemon {
+            child,
+            base: format!("http://{address}"),
+            dir,
+        }
+    }
+
+    fn request(
+        &self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        body: Option<&str>,
+    ) -> (u16, Value) {
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .build()
+            .into();
+        let url = format!("{}{path}", self.base);
+        let mut response = match (method, body) {
+            ("GET", _) => {
+                let mut request = agent.get(&url);
+                if let Some(token) = token {
+                    request = request.header("Authorization", &format!("Bearer {token}"));
+                }
+                request.call()
+            }
+            (_, body) => {
+                let mut request = agent.post(&url).header("Content-Type", "application/json");
+                if let Some(token) = token {
+                    request = request.header("Authorization", &format!("Bearer {token}"));
+                }
+                request.send(body.unwrap_or(""))
+            }
+        }
+        .expect("the daemon answers");
+        let status = response.status().as_u16();
+        let text = response
+            .body_mut()
+            .with_config()
+            .limit(64 * 1024 * 1024)
+            .read_to_string()
+            .unwrap();
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or(Value::String(text)),
+        )
+    }
+
+    fn post_events(&self, token: &str, body: &str) -> (u16, Value) {
+        self.request("POST", "/v1/events", Some(token), Some(body))
+    }
+
+    fn advance(&self, to: &str) {
+        let (status, answer) = self.request(
+            "POST",
+            "/v1/clock",
+            Some(DEVENTER),
+            Some(&json!({ "now": to }).to_string()),
+        );
+        assert_eq!(status, 200, "{answer}");
+    }
+
+    /// The notifications the log channel delivered, in order.
+    fn delivered(&self) -> Vec<Value> {
+        std::fs::read_to_string(self.dir.join("data/notifications.jsonl"))
+            .unwrap_or_default()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    }
+
+    fn stop(mut self) -> PathBuf {
+        // SIGTERM: a graceful shutdown.
+        Command::new("kill")
+            .arg("-TERM")
+            .arg(self.child.id().to_string())
+            .status()
+            .unwrap();
+        let status = self.child.wait().unwrap();
+        assert!(
+            status.success(),
+            "the daemon exits cleanly on SIGTERM: {status}"
+        );
+        self.dir.clone()
+    }
+
+    fn kill_hard(mut self) -> PathBuf {
+        self.child.kill().unwrap(); // SIGKILL
+        self.child.wait().unwrap();
+        self.dir.clone()
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn complaint(id: &str, case: &str, gemeente: &str, klacht: &str) -> String {
+    json!({"id": id, "type": "klacht.ingediend", "gemeente": gemeente, "case": case,
+        "at": "2027-04-13T10:15:00+02:00", "data": {"klacht_id": klacht}})
+    .to_string()
+}
+
+/// The quickstart: an event goes in, its deadlines come out, and on the due day the reminder
+/// is delivered and shown with its delivery state.
+#[test]
+fn an_event_goes_in_and_its_deadlines_come_out() {
+    let daemon = Daemon::start();
+    daemon.advance("2027-04-13T10:00:00+02:00");
+    let (status, answer) = daemon.post_events(DEVENTER, &complaint("e-17", "C-1", "GM0150", "K-9"));
+    assert_eq!(status, 200);
+    assert_eq!(
+        answer,
+        json!({"results": [{"index": 0, "id": "e-17", "status": "accepted"}]})
+    );
+
+    let (status, case) = daemon.request("GET", "/v1/cases/C-1", Some(DEVENTER), None);
+    assert_eq!(status, 200);
+    let dues: Vec<(&str, &str, &str)> = case["deadlines"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| {
+            (
+                d["deadline"].as_str().unwrap(),
+                d["due"].as_str().unwrap(),
+                d["status"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        dues,
+        [
+            ("in_behandeling", "2027-04-27", "open"),
+            ("afgerond", "2027-05-11", "open"),
+            ("fatale_termijn", "2027-05-25", "open")
+        ]
+    );
+
+    daemon.advance("2027-04-23T12:00:00+02:00");
+    let delivered = daemon.delivered();
+    assert_eq!(delivered.len(), 1);
+    assert_eq!(delivered[0]["at"], "2027-04-23T09:00:00+02:00");
+    assert_eq!(delivered[0]["kind"], "reminder");
+    assert_eq!(delivered[0]["deadline"], "in_behandeling");
+    let (_, listed) = daemon.request("GET", "/v1/notifications?case=C-1", Some(DEVENTER), None);
+    assert_eq!(listed["notifications"][0]["status"], "delivered");
+    assert_eq!(
+        listed["notifications"][0]["record"]["id"],
+        delivered[0]["id"]
+    );
+
+    daemon.advance("2027-04-28T10:00:00+02:00");
+    let (_, overdue) = daemon.request("GET", "/v1/deadlines?status=overdue", Some(DEVENTER), None);
+    assert_eq!(overdue["deadlines"].as_array().unwrap().len(), 1);
+    assert_eq!(daemon.delivered().last().unwrap()["kind"], "escalation");
+    daemon.stop();
+}
+
+/// A token sees and writes only its own gemeenten: 403 for anything else, 401 without a valid
+/// token, 403 for a read-only token that writes.
+#[test]
+fn tokens_see_only_their_own_gemeenten() {
+    let daemon = Daemon::start();
+    daemon.advance("2027-04-13T10:00:00+02:00");
+    assert_eq!(
+        daemon
+            .post_events(APELDOORN, &complaint("a-1", "A-1", "GM0200", "K-1"))
+            .0,
+        200
+    );
+    assert_eq!(
+        daemon
+            .post_events(DEVENTER, &complaint("d-1", "D-1", "GM0150", "K-2"))
+            .0,
+        200
+    );
+
+    // Deventer can neither read nor write Apeldoorn.
+    let (status, answer) = daemon.post_events(DEVENTER, &complaint("d-2", "A-1", "GM0200", "K-3"));
+    assert_eq!(
+        (status, answer["error"].as_str().unwrap()),
+        (
+            403,
+            "token 'deventer' may not write for GM0200; nothing was accepted"
+        )
+    );
+    assert_eq!(
+        daemon
+            .request("GET", "/v1/cases/A-1?gemeente=GM0200", Some(DEVENTER), None)
+            .0,
+        403
+    );
+    assert_eq!(
+        daemon
+            .request("GET", "/v1/cases/A-1", Some(DEVENTER), None)
+            .0,
+        404
+    );
+    assert_eq!(
+        daemon
+            .request("GET", "/v1/deadlines?gemeente=GM0200", Some(DEVENTER), None)
+            .0,
+        403
+    );
+    let (_, own) = daemon.request("GET", "/v1/deadlines", Some(DEVENTER), None);
+    assert!(
+        own["deadlines"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|d| d["gemeente"] == "GM0150")
+    );
+
+    // The region's token sees both.
+    let (_, region) = daemon.request("GET", "/v1/deadlines", Some(REGION), None);
+    let mut gemeenten: Vec<&str> = region["deadlines"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["gemeente"].as_str().unwrap())
+        .collect();
+    gemeenten.sort();
+    gemeenten.dedup();
+    assert_eq!(gemeenten, ["GM0150", "GM0200"]);
+    assert_eq!(
+        daemon.request("GET", "/v1/cases/A-1", Some(REGION), None).0,
+        200
+    );
+
+    // No token, a wrong token, a read-only token writing.
+    let (status, answer) = daemon.request("GET", "/v1/deadlines", None, None);
+    assert_eq!(
+        (status, answer["error"].as_str().unwrap()),
+        (
+            401,
+            "missing bearer token: send 'Authorization: Bearer <token>'"
+        )
+    );
+    assert_eq!(
+        daemon
+            .request("GET", "/v1/deadlines", Some("geraden"), None)
+            .0,
+        401
+    );
+    let (status, answer) = daemon.post_events(READ_ONLY, &complaint("r-1", "D-1", "GM0150", "K-4"));
+    assert_eq!(
+        (status, answer["error"].as_str().unwrap()),
+        (403, "token 'alleen-lezen' is read-only")
+    );
+    assert_eq!(
+        daemon
+            .request("GET", "/v1/cases/D-1", Some(READ_ONLY), None)
+            .0,
+        200
+    );
+    daemon.stop();
+}
+
+/// Bad input gets a clear answer, nothing accepted before is lost, and the daemon stays up.
+#[test]
+fn bad_input_is_refused_clearly() {
+    let daemon = Daemon::start();
+    daemon.advance("2027-04-13T10:00:00+02:00");
+    assert_eq!(
+        daemon
+            .post_events(DEVENTER, &complaint("ok-1", "C-1", "GM0150", "K-1"))
+            .0,
+        200
+    );
+
+    let (status, answer) = daemon.post_events(DEVENTER, "dit is geen json");
+    assert_eq!(status, 400);
+    assert!(
+        answer["error"]
+            .as_str()
+            .unwrap()
+            .starts_with("the body is not JSON: ")
+    );
+
+    let bad = json!([
+        {"id": "b-1", "type": "klacht.ingedient", "gemeente": "GM0150", "case": "C-2", "at": "2027-04-13T10:15:00+02:00", "data": {"klacht_id": "K-5"}},
+        {"id": "b-2", "type": "klacht.ingediend", "gemeente": "GM0150", "case": "C-2", "data": {"klacht_id": "K-5"}},
+        {"id": "b-3", "type": "klacht.ingediend", "gemeente": "GM0150", "case": "123456782", "at": "2027-04-13T10:15:00+02:00", "data": {"klacht_id": "K-5"}},
+        {"id": "ok-1", "type": "klacht.ingediend", "gemeente": "GM0150", "case": "C-1", "at": "2027-04-13T10:15:00+02:00", "data": {"klacht_id": "K-1"}},
+        {"id": "ok-2", "type": "klacht.ingediend", "gemeente": "GM0150", "case": "C-3", "at": "2027-04-13T10:15:00+02:00", "data": {"klacht_id": "K-6"}}
+    ]);
+    let (status, answer) = daemon.post_events(DEVENTER, &bad.to_string());
+    assert_eq!(status, 200);
+    assert_eq!(
+        answer,
+        json!({"results": [
+            {"index": 0, "id": "b-1", "status": "refused", "problems": ["unknown event type 'klacht.ingedient' (did you mean 'klacht.ingediend'?)"]},
+            {"index": 1, "id": "b-2", "status": "refused", "problems": ["missing field 'at'"]},
+            {"index": 2, "id": "b-3", "status": "refused", "problems": ["'case' holds a 9-digit number that may be a BSN; use the pseudonymous case id"]},
+            {"index": 3, "id": "ok-1", "status": "duplicate"},
+            {"index": 4, "id": "ok-2", "status": "accepted"}
+        ]})
+    );
+
+    // Oversized: a body over the limit, and an array over 10,000 events.
+    let huge = "x".repeat(waakvlam::daemon::MAX_BODY_BYTES + 1);
+    assert_eq!(daemon.post_events(DEVENTER, &huge).0, 413);
+    let too_many: Vec<Value> = (0..10_001)
+        .map(|i| json!({"id": format!("m-{i}")}))
+        .collect();
+    let (status, answer) = daemon.post_events(DEVENTER, &Value::Array(too_many).to_string());
+    assert_eq!(
+        (status, answer["error"].as_str().unwrap()),
+        (413, "at most 10000 events per request, not 10001")
+    );
+
+    // A 10,000-event array is taken whole.
+    let many: Vec<Value> = (0..10_000)
+        .map(|i| json!({"id": format!("n-{i}"), "type": "veiligthuis.melding", "gemeente": "GM0150", "case": format!("V-{}", i % 500),
+            "at": "2027-04-13T09:00:00+02:00", "data": {"melding_id": format!("VT-{i}")}}))
+        .collect();
+    let (status, answer) = daemon.post_events(DEVENTER, &Value::Array(many).to_string());
+    assert_eq!(status, 200);
+    assert!(
+        answer["results"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|r| r["status"] == "accepted")
+    );
+
+    // Still up, and what was accepted before is there.
+    assert_eq!(
+        daemon.request("GET", "/healthz", None, None),
+        (200, json!({"status": "ok"}))
+    );
+    let (_, case) = daemon.request("GET", "/v1/cases/C-1", Some(DEVENTER), None);
+    assert_eq!(case["events"].as_array().unwrap().len(), 1);
+    daemon.stop();
+}
+
+/// Timers survive a restart, and what fell due while the daemon was down goes out once.
+#[test]
+fn timers_survive_a_restart() {
+    let daemon = Daemon::start();
+    daemon.advance("2027-04-13T10:00:00+02:00");
+    assert_eq!(
+        daemon
+            .post_events(DEVENTER, &complaint("e-1", "C-1", "GM0150", "K-9"))
+            .0,
+        200
+    );
+    daemon.advance("2027-04-23T12:00:00+02:00");
+    assert_eq!(daemon.delivered().len(), 1, "the reminder of 23 April");
+    let dir = daemon.stop();
+
+    let daemon = Daemon::start_in(dir);
+    // Down from 23 April to 29 April: the escalation of 28 April goes out once, late.
+    daemon.advance("2027-04-29T12:00:00+02:00");
+    let delivered = daemon.delivered();
+    let kinds: Vec<(&str, &str)> = delivered
+        .iter()
+        .map(|n| (n["kind"].as_str().unwrap(), n["deadline"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            ("reminder", "in_behandeling"),
+            ("escalation", "in_behandeling")
+        ]
+    );
+    let mut ids: Vec<&str> = delivered
+        .iter()
+        .map(|n| n["id"].as_str().unwrap())
+        .collect();
+    ids.sort();
+    ids.dedup();
+    assert_eq!(ids.len(), delivered.len());
+    daemon.stop();
+}
+
+/// `kill -9` in the middle of a burst of concurrent posts: every acknowledged event is there
+/// after a restart, and every notification is delivered once per id.
+#[test]
+fn acknowledged_events_survive_kill_9() {
+    let daemon = Daemon::start();
+    daemon.advance("2027-04-13T10:00:00+02:00");
+    let base = daemon.base.clone();
+    let acknowledged = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let writers: Vec<_> = (0..4)
+        .map(|w| {
+            let base = base.clone();
+            let acknowledged = acknowledged.clone();
+            std::thread::spawn(move || {
+                let agent: ureq::Agent = ureq::Agent::config_builder()
+                    .http_status_as_error(false)
+                    .build()
+                    .into();
+                for i in 0..200 {
+                    let id = format!("w{w}-{i}");
+                    let body = complaint(&id, &format!("K-{w}-{}", i % 20), "GM0150", &id);
+                    let Ok(mut response) = agent
+                        .post(&format!("{base}/v1/events"))
+                        .header("Authorization", &format!("Bearer {DEVENTER}"))
+                        .send(&body)
+                    else {
+                        return; // the daemon is gone
+                    };
+                    if response.status() == 200
+                        && response
+                            .body_mut()
+                            .read_to_string()
+                            .unwrap_or_default()
+                            .contains("accepted")
+                    {
+                        acknowledged.lock().unwrap().push(id);
+                    }
+                }
+            })
+        })
+        .collect();
+    while acknowledged.lock().unwrap().len() < 150 {
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    let dir = daemon.kill_hard();
+    for writer in writers {
+        writer.join().unwrap();
+    }
+    let acknowledged = acknowledged.lock().unwrap().clone();
+    assert!(acknowledged.len() >= 150);
+
+    let daemon = Daemon::start_in(dir);
+    // Everything acknowledged is there: posting it again is a duplicate.
+    for chunk in acknowledged.chunks(500) {
+        let events: Vec<Value> = chunk
+            .iter()
+            .map(|id| {
+                let (w, i) = id[1..].split_once('-').unwrap();
+                let i: usize = i.parse().unwrap();
+                serde_json::from_str(&complaint(id, &format!("K-{w}-{}", i % 20), "GM0150", id))
+                    .unwrap()
+            })
+            .collect();
+        let (status, answer) = daemon.post_events(DEVENTER, &Value::Array(events).to_string());
+        assert_eq!(status, 200);
+        assert!(
+            answer["results"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .all(|r| r["status"] == "duplicate"),
+            "{answer}"
+        );
+    }
+    daemon.advance("2027-04-23T12:00:00+02:00");
+    let delivered = daemon.delivered();
+    let mut ids: Vec<&str> = delivered
+        .iter()
+        .map(|n| n["id"].as_str().unwrap())
+        .collect();
+    let total = ids.len();
+    ids.sort();
+    ids.dedup();
+    assert_eq!(ids.len(), total, "no id twice");
+    assert!(
+        total >= acknowledged.len(),
+        "a reminder for every acknowledged complaint: {total}"
+    );
+    daemon.stop();
+}
