@@ -29,9 +29,32 @@ const DAEMON_KEYS: &[&str] = &[
     "production",
     "notifications_log",
     "tokens",
+    "webhooks",
+    "smtp",
+];
+const WEBHOOK_KEYS: &[&str] = &[
+    "name",
+    "url",
+    "secret",
+    "secret_env",
+    "gemeenten",
+    "timeout_seconds",
+    "max_attempts",
+];
+const SMTP_KEYS: &[&str] = &[
+    "host",
+    "port",
+    "tls",
+    "ca_file",
+    "from",
+    "username",
+    "password_env",
+    "timeout_seconds",
+    "max_attempts",
+    "digest_hour",
 ];
 const TOKEN_KEYS: &[&str] = &["name", "sha256", "gemeenten", "read_only"];
-const GEMEENTE_KEYS: &[&str] = &["name", "closed_days", "params"];
+const GEMEENTE_KEYS: &[&str] = &["name", "closed_days", "params", "recipients"];
 const HOLIDAY_KEYS: &[&str] = &["added"];
 const ADDED_DAY_KEYS: &[&str] = &["date", "reason"];
 
@@ -57,6 +80,47 @@ pub struct DaemonConfig {
     /// The log channel: every notification as a JSON line in this file.
     pub notifications_log: PathBuf,
     pub tokens: Vec<TokenConfig>,
+    pub webhooks: Vec<WebhookConfig>,
+    pub smtp: Option<SmtpConfig>,
+}
+
+/// A webhook endpoint: notifications of its gemeenten are POSTed to it, signed.
+#[derive(Clone, Debug)]
+pub struct WebhookConfig {
+    pub name: String,
+    pub url: String,
+    /// The HMAC-SHA256 key. Read from the environment variable `secret_env` where given, so
+    /// that it stays out of the configuration file.
+    pub secret: String,
+    pub gemeenten: Vec<String>,
+    pub timeout_seconds: u64,
+    pub max_attempts: u32,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SmtpTls {
+    /// Plain text: only for a relay on the same machine.
+    None,
+    /// Upgrade with STARTTLS, and refuse a server that cannot.
+    StartTls,
+    /// TLS from the first byte (port 465).
+    Tls,
+}
+
+#[derive(Clone, Debug)]
+pub struct SmtpConfig {
+    pub host: String,
+    pub port: u16,
+    pub tls: SmtpTls,
+    /// A PEM file with a certificate authority to trust besides the system's.
+    pub ca_file: Option<PathBuf>,
+    pub from: String,
+    pub username: Option<String>,
+    pub password: Option<String>,
+    pub timeout_seconds: u64,
+    pub max_attempts: u32,
+    /// Send each recipient one mail a day, at this hour, instead of one per notification.
+    pub digest_hour: Option<u8>,
 }
 
 /// An API token: stored as its SHA-256, never in plain text.
@@ -74,6 +138,8 @@ pub struct GemeenteConfig {
     pub closed_days: Vec<Day>,
     /// workflow -> parameter -> value.
     pub params: BTreeMap<String, BTreeMap<String, Duration>>,
+    /// role -> e-mail addresses, until the gemeente's plugin resolves roles.
+    pub recipients: BTreeMap<String, Vec<String>>,
 }
 
 impl Config {
@@ -251,6 +317,9 @@ fn parse(text: &str, base: &Path, problems: &mut Problems) -> Result<Config, Vec
                         }
                     }
                 }
+            }
+            if let Some(node) = map.get("recipients") {
+                gemeente.recipients = read_recipients(node, problems);
             }
             if let Some(Yaml::Map(workflows)) = map.get("params").map(|n| &n.value) {
                 for (workflow, params) in workflows {
@@ -452,6 +521,14 @@ fn read_daemon(
             });
         }
     }
+    let webhooks = map
+        .get("webhooks")
+        .map(list_of)
+        .unwrap_or_default()
+        .into_iter()
+        .filter_map(|n| read_webhook(n, problems))
+        .collect();
+    let smtp = map.get("smtp").and_then(|n| read_smtp(n, base, problems));
     Some(DaemonConfig {
         listen,
         database,
@@ -460,5 +537,187 @@ fn read_daemon(
         production,
         notifications_log,
         tokens,
+        webhooks,
+        smtp,
+    })
+}
+
+fn read_recipients(
+    node: &crate::yaml::Node,
+    problems: &mut Problems,
+) -> BTreeMap<String, Vec<String>> {
+    let mut recipients = BTreeMap::new();
+    let Yaml::Map(entries) = &node.value else {
+        problems.add_with_hint(
+            node.at,
+            "'recipients' must map roles to e-mail addresses",
+            "for example 'teamleider: [teamleider@gemeente.example]'",
+        );
+        return recipients;
+    };
+    for (role, addresses) in entries {
+        let mut list = Vec::new();
+        for address in list_of(addresses) {
+            if let Some((text, at)) = text_of(address, "an e-mail address", problems) {
+                if text.parse::<lettre::Address>().is_ok() {
+                    list.push(text.to_string());
+                } else {
+                    problems.add(at, format!("'{text}' is not an e-mail address"));
+                }
+            }
+        }
+        recipients.insert(role.name.clone(), list);
+    }
+    recipients
+}
+
+fn number<T: std::str::FromStr>(
+    map: &MapReader<'_>,
+    key: &str,
+    default: T,
+    problems: &mut Problems,
+) -> T {
+    match map.text(key, problems) {
+        None => default,
+        Some((text, at)) => text.parse().unwrap_or_else(|_| {
+            problems.add(at, format!("'{key}' must be a whole number, not '{text}'"));
+            default
+        }),
+    }
+}
+
+/// A secret from the environment variable named by `<key>_env`, or else from `<key>` itself.
+fn secret(map: &MapReader<'_>, key: &str, problems: &mut Problems) -> Option<String> {
+    let env_key = format!("{key}_env");
+    if let Some((variable, at)) = map.text(&env_key, problems) {
+        return match std::env::var(variable) {
+            Ok(value) if !value.is_empty() => Some(value),
+            _ => {
+                problems.add_with_hint(
+                    at,
+                    format!("the environment variable {variable} is not set"),
+                    "set it before starting the daemon",
+                );
+                None
+            }
+        };
+    }
+    map.text(key, problems).map(|(t, _)| t.to_string())
+}
+
+fn read_webhook(node: &crate::yaml::Node, problems: &mut Problems) -> Option<WebhookConfig> {
+    let map = MapReader::new(node, WEBHOOK_KEYS, "a webhook", problems)?;
+    let name = map
+        .require("name", problems)
+        .and_then(|n| text_of(n, "'name'", problems))
+        .map(|(t, _)| t.to_string());
+    let url = match map
+        .require("url", problems)
+        .and_then(|n| text_of(n, "'url'", problems))
+    {
+        Some((url, _)) if url.starts_with("https://") || url.starts_with("http://") => {
+            Some(url.to_string())
+        }
+        Some((url, at)) => {
+            problems.add(at, format!("'{url}' is not an http(s) URL"));
+            None
+        }
+        None => None,
+    };
+    let secret = secret(&map, "secret", problems);
+    if secret.is_none() && map.get("secret").is_none() && map.get("secret_env").is_none() {
+        problems.add_with_hint(
+            node.at,
+            "a webhook needs 'secret_env' (or 'secret')",
+            "the receiver checks the HMAC-SHA256 signature made with it",
+        );
+    }
+    let mut gemeenten = Vec::new();
+    for code in map
+        .require("gemeenten", problems)
+        .map(list_of)
+        .unwrap_or_default()
+    {
+        if let Some((code, at)) = text_of(code, "a gemeente", problems) {
+            if is_gemeente_code(code) {
+                gemeenten.push(code.to_string());
+            } else {
+                problems.add(at, format!("'{code}' is not a gemeente code"));
+            }
+        }
+    }
+    let timeout_seconds = number(&map, "timeout_seconds", 10, problems);
+    let max_attempts = number(&map, "max_attempts", 8, problems).max(1);
+    Some(WebhookConfig {
+        name: name?,
+        url: url?,
+        secret: secret?,
+        gemeenten,
+        timeout_seconds,
+        max_attempts,
+    })
+}
+
+fn read_smtp(node: &crate::yaml::Node, base: &Path, problems: &mut Problems) -> Option<SmtpConfig> {
+    let map = MapReader::new(node, SMTP_KEYS, "'smtp'", problems)?;
+    let host = map
+        .require("host", problems)
+        .and_then(|n| text_of(n, "'host'", problems))
+        .map(|(t, _)| t.to_string());
+    let tls = match map.text("tls", problems) {
+        None | Some(("starttls", _)) => SmtpTls::StartTls,
+        Some(("tls", _)) => SmtpTls::Tls,
+        Some(("none", _)) => SmtpTls::None,
+        Some((other, at)) => {
+            problems.add_with_hint(
+                at,
+                format!("'{other}' is not a TLS mode"),
+                "write 'starttls' (default), 'tls' or 'none' (only for a relay on this machine)",
+            );
+            SmtpTls::StartTls
+        }
+    };
+    let default_port = match tls {
+        SmtpTls::Tls => 465,
+        _ => 587,
+    };
+    let port = number(&map, "port", default_port, problems);
+    let from = match map
+        .require("from", problems)
+        .and_then(|n| text_of(n, "'from'", problems))
+    {
+        Some((from, at)) => match from.parse::<lettre::message::Mailbox>() {
+            Ok(_) => Some(from.to_string()),
+            Err(_) => {
+                problems.add(at, format!("'{from}' is not a sender address"));
+                None
+            }
+        },
+        None => None,
+    };
+    let digest_hour = match map.text("digest_hour", problems) {
+        None => None,
+        Some((text, at)) => match text.parse::<u8>() {
+            Ok(hour) if hour < 24 => Some(hour),
+            _ => {
+                problems.add(
+                    at,
+                    format!("'digest_hour' must be an hour from 0 to 23, not '{text}'"),
+                );
+                None
+            }
+        },
+    };
+    Some(SmtpConfig {
+        host: host?,
+        port,
+        tls,
+        ca_file: map.text("ca_file", problems).map(|(t, _)| base.join(t)),
+        from: from?,
+        username: map.text("username", problems).map(|(t, _)| t.to_string()),
+        password: secret(&map, "password", problems),
+        timeout_seconds: number(&map, "timeout_seconds", 30, problems),
+        max_attempts: number(&map, "max_attempts", 8, problems).max(1),
+        digest_hour,
     })
 }

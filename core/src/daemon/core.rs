@@ -11,9 +11,12 @@ use std::time::Duration as StdDuration;
 use jiff::Timestamp;
 use tokio::sync::oneshot;
 
-use crate::engine::{Case, Engine};
+use super::delivery::{self, Attempt, RetryPolicy, Routing};
+use crate::engine::{Case, Engine, Notification};
 use crate::event::Event;
-use crate::store::{AuditEntry, DeadlineRow, Filter, Insert, OutboxRow, Store, StoreError};
+use crate::store::{
+    AuditEntry, DeadlineRow, Due, Filter, Insert, OutboxRow, Outgoing, Store, StoreError,
+};
 
 /// Where the daemon's time comes from.
 #[derive(Clone, Copy, Debug)]
@@ -66,6 +69,17 @@ pub enum Command {
         to: Timestamp,
         reply: oneshot::Sender<Result<Timestamp, String>>,
     },
+    /// A delivery worker asks for its channel's due deliveries.
+    TakeDue {
+        channel: String,
+        limit: u32,
+        reply: oneshot::Sender<Vec<Due>>,
+    },
+    /// A delivery worker reports how its attempts went.
+    Report {
+        channel: String,
+        results: Vec<(String, Attempt)>,
+    },
     Status {
         reply: oneshot::Sender<Status>,
     },
@@ -95,17 +109,31 @@ pub struct Core<S: Store> {
     /// (moment, gemeente, case); entries that no longer match the case's wakeup are stale.
     timers: BinaryHeap<Reverse<(Timestamp, String, String)>>,
     log: std::fs::File,
+    routing: Routing,
+    /// Retry policy per channel; channels without one use the default.
+    policies: HashMap<String, RetryPolicy>,
+    /// Deliveries handed to a worker and not reported yet, with their attempts so far.
+    in_flight: HashMap<(String, String), u32>,
+}
+
+/// What the core needs besides the engine and the store.
+pub struct Setup {
+    pub clock: Clock,
+    pub log: std::fs::File,
+    pub routing: Routing,
+    pub policies: HashMap<String, RetryPolicy>,
 }
 
 impl<S: Store> Core<S> {
     /// Rebuilds the engine state from the store (after a start or a restart) and sends what
     /// fell due while the daemon was down, once.
-    pub fn start(
-        engine: Engine,
-        store: S,
-        clock: Clock,
-        log: std::fs::File,
-    ) -> Result<Core<S>, StoreError> {
+    pub fn start(engine: Engine, store: S, setup: Setup) -> Result<Core<S>, StoreError> {
+        let Setup {
+            clock,
+            log,
+            routing,
+            policies,
+        } = setup;
         let mut core = Core {
             engine,
             store,
@@ -113,6 +141,9 @@ impl<S: Store> Core<S> {
             cases: HashMap::new(),
             timers: BinaryHeap::new(),
             log,
+            routing,
+            policies,
+            in_flight: HashMap::new(),
         };
         let events = core.store.all_events()?;
         for event in events {
@@ -132,7 +163,8 @@ impl<S: Store> Core<S> {
             let case = core.cases.get_mut(key).expect("listed");
             due.extend(case.tick(&core.engine, now));
         }
-        core.store.record(&due)?;
+        let outgoing = core.outgoing(&due);
+        core.store.record(&outgoing)?;
         for key in keys {
             core.refresh(&key, now)?;
         }
@@ -221,6 +253,14 @@ impl<S: Store> Core<S> {
                 };
                 let _ = reply.send(result);
             }
+            Command::TakeDue {
+                channel,
+                limit,
+                reply,
+            } => {
+                let _ = reply.send(self.take_due(&channel, limit));
+            }
+            Command::Report { channel, results } => self.report(&channel, results),
             Command::Status { reply } => {
                 let _ = reply.send(Status {
                     now: crate::calendar::format_timestamp(self.clock.now()),
@@ -276,7 +316,8 @@ impl<S: Store> Core<S> {
             ));
             touched.push(key);
         }
-        match self.store.commit(&fresh, &notifications, now) {
+        let outgoing = self.outgoing(&notifications);
+        match self.store.commit(&fresh, &outgoing, now) {
             Ok(inserted) => debug_assert!(inserted.iter().all(|i| *i == Insert::Accepted)),
             Err(err) => {
                 // Memory ran ahead of the store: put it back to what is durable.
@@ -354,7 +395,7 @@ impl<S: Store> Core<S> {
             let notifications = state.tick(&self.engine, moment);
             if let Err(err) = self
                 .store
-                .record(&notifications)
+                .record(&self.outgoing(&notifications))
                 .and_then(|_| self.refresh(&key, moment))
             {
                 tracing_error("recording timer notifications failed", &err.to_string());
@@ -362,30 +403,128 @@ impl<S: Store> Core<S> {
         }
     }
 
-    /// The log channel: each pending notification as one JSON line, flushed to disk before it
-    /// is marked delivered (a crash in between delivers it again, with the same id).
+    /// Each notification with the channels that must deliver it.
+    fn outgoing<'n>(&self, notifications: &'n [Notification]) -> Vec<Outgoing<'n>> {
+        notifications
+            .iter()
+            .map(|n| Outgoing {
+                notification: n,
+                channels: self.routing.channels(n),
+            })
+            .collect()
+    }
+
+    fn policy(&self, channel: &str) -> RetryPolicy {
+        self.policies
+            .get(channel)
+            .copied()
+            .unwrap_or(RetryPolicy::new(8))
+    }
+
+    /// Records how a delivery attempt went: delivered, retried later with backoff, or dead.
+    fn settle_attempt(
+        &mut self,
+        channel: &str,
+        id: &str,
+        attempts_before: u32,
+        attempt: Attempt,
+        now: Timestamp,
+    ) {
+        let result = match attempt {
+            Attempt::Delivered => self.store.delivered(id, channel, now),
+            Attempt::Failed(error) => {
+                let retry_at = self.policy(channel).retry_at(attempts_before + 1, now);
+                if retry_at.is_none() {
+                    log_line(
+                        "warn",
+                        "delivery gave up: dead letter",
+                        &[
+                            ("channel", channel),
+                            ("notification", id),
+                            ("cause", &error),
+                        ],
+                    );
+                }
+                self.store.failed(id, channel, &error, retry_at)
+            }
+            Attempt::Impossible(error) => {
+                log_line(
+                    "warn",
+                    "delivery impossible: dead letter",
+                    &[
+                        ("channel", channel),
+                        ("notification", id),
+                        ("cause", &error),
+                    ],
+                );
+                self.store.failed(id, channel, &error, None)
+            }
+        };
+        if let Err(err) = result {
+            tracing_error("recording a delivery failed", &err.to_string());
+        }
+    }
+
+    /// The log channel: each due notification as one JSON line, synced to disk before it is
+    /// marked delivered (a crash in between delivers it again, with the same id).
     fn deliver(&mut self, now: Timestamp) {
-        let pending = match self.store.pending(now, 1000) {
-            Ok(pending) => pending,
+        let due = match self.store.due(delivery::LOG, now, 1000) {
+            Ok(due) => due,
             Err(err) => return tracing_error("reading the outbox failed", &err.to_string()),
         };
-        for (id, record, _) in pending {
+        for Due {
+            id,
+            record,
+            attempts,
+        } in due
+        {
             let written = serde_json::to_writer(&mut self.log, &record)
                 .map_err(std::io::Error::from)
                 .and_then(|_| self.log.write_all(b"\n"))
                 .and_then(|_| self.log.sync_data());
-            let result = match written {
-                Ok(()) => self.store.delivered(&id, now),
-                Err(err) => self.store.failed(
-                    &id,
-                    &err.to_string(),
-                    Some(Timestamp::from_second(now.as_second() + 60).unwrap_or(now)),
-                ),
+            let attempt = match written {
+                Ok(()) => Attempt::Delivered,
+                Err(err) => Attempt::Failed(err.to_string()),
             };
-            if let Err(err) = result {
-                tracing_error("recording a delivery failed", &err.to_string());
+            self.settle_attempt(delivery::LOG, &id, attempts, attempt, now);
+        }
+    }
+
+    /// Hands a worker its due deliveries, leaving out those another batch still carries.
+    fn take_due(&mut self, channel: &str, limit: u32) -> Vec<Due> {
+        let now = self.clock.now();
+        let due = match self
+            .store
+            .due(channel, now, limit + self.in_flight.len() as u32)
+        {
+            Ok(due) => due,
+            Err(err) => {
+                tracing_error("reading the outbox failed", &err.to_string());
+                return Vec::new();
+            }
+        };
+        let mut taken = Vec::new();
+        for item in due {
+            let key = (channel.to_string(), item.id.clone());
+            if taken.len() < limit as usize && !self.in_flight.contains_key(&key) {
+                self.in_flight.insert(key, item.attempts);
+                taken.push(item);
             }
         }
+        taken
+    }
+
+    fn report(&mut self, channel: &str, results: Vec<(String, Attempt)>) {
+        let now = self.clock.now();
+        for (id, attempt) in results {
+            let attempts = self
+                .in_flight
+                .remove(&(channel.to_string(), id.clone()))
+                .unwrap_or(0);
+            self.settle_attempt(channel, &id, attempts, attempt, now);
+        }
+        // A batch whose worker lost track of some (a panicking send) releases them here.
+        self.in_flight.retain(|(c, _), _| c != channel);
     }
 
     fn case_view(
@@ -419,8 +558,14 @@ impl<S: Store> Core<S> {
 
 /// Errors of the core go to standard error as one JSON line; no case data in them.
 fn tracing_error(what: &str, cause: &str) {
-    eprintln!(
-        "{}",
-        serde_json::json!({"level": "error", "message": what, "cause": cause})
-    );
+    log_line("error", what, &[("cause", cause)]);
+}
+
+/// One JSON line on standard error: the daemon's log. Only ids and codes, never personal data.
+pub fn log_line(level: &str, message: &str, fields: &[(&str, &str)]) {
+    let mut line = serde_json::json!({ "level": level, "message": message });
+    for (key, value) in fields {
+        line[*key] = serde_json::Value::String(value.to_string());
+    }
+    eprintln!("{line}");
 }

@@ -4,9 +4,10 @@
 
 mod api;
 mod core;
+pub mod delivery;
 
 pub use self::api::{Api, MAX_BODY_BYTES, MAX_EVENTS_PER_REQUEST};
-pub use self::core::{Clock, Command, Core};
+pub use self::core::{Clock, Command, Core, Setup};
 
 use std::future::Future;
 use std::sync::mpsc;
@@ -56,11 +57,53 @@ pub async fn run(
         Clock::System
     };
     let (commands, receiver) = mpsc::channel();
-    let core =
-        tokio::task::spawn_blocking(move || Core::start(engine, store, clock, log)).await??;
+    let mut policies = std::collections::HashMap::new();
+    let mut channels = Vec::new();
+    for webhook in &daemon.webhooks {
+        let name = delivery::webhook_channel(&webhook.name);
+        policies.insert(
+            name.clone(),
+            delivery::RetryPolicy::new(webhook.max_attempts),
+        );
+        let sender = delivery::Webhook::new(webhook)
+            .with_context(|| format!("setting up webhook '{}'", webhook.name))?;
+        channels.push((name, delivery::Channel::Webhook(sender)));
+    }
+    if let Some(smtp) = &daemon.smtp {
+        policies.insert(
+            delivery::SMTP.to_string(),
+            delivery::RetryPolicy::new(smtp.max_attempts),
+        );
+        let recipients = config
+            .gemeenten
+            .iter()
+            .map(|(code, g)| (code.clone(), g.recipients.clone()))
+            .collect();
+        let mailer = delivery::Mailer::new(smtp, recipients).context("setting up e-mail")?;
+        channels.push((delivery::SMTP.to_string(), delivery::Channel::Mail(mailer)));
+    }
+    let setup = Setup {
+        clock,
+        log,
+        routing: delivery::Routing::new(&daemon),
+        policies,
+    };
+    let core = tokio::task::spawn_blocking(move || Core::start(engine, store, setup)).await??;
     let core_thread = std::thread::Builder::new()
         .name("waakvlam-core".into())
         .spawn(move || core.run(receiver))?;
+    let (stop_workers, stop) = tokio::sync::watch::channel(false);
+    let workers: Vec<_> = channels
+        .into_iter()
+        .map(|(name, channel)| {
+            tokio::spawn(delivery::worker(
+                name,
+                channel,
+                commands.clone(),
+                stop.clone(),
+            ))
+        })
+        .collect();
     let router = Api::new(commands, &daemon.tokens).router();
     eprintln!(
         "{}",
@@ -69,7 +112,13 @@ pub async fn run(
     axum::serve(listener, router)
         .with_graceful_shutdown(shutdown)
         .await?;
-    // The router (and with it the last command sender) is gone: the core finishes and stops.
+    // Workers finish the batch they carry, report it, and stop.
+    let _ = stop_workers.send(true);
+    for worker in workers {
+        let _ = worker.await;
+    }
+    // The router and the workers (and with them the last command senders) are gone: the core
+    // delivers what is due and stops.
     tokio::task::spawn_blocking(move || core_thread.join())
         .await?
         .map_err(|_| anyhow::anyhow!("the core thread panicked"))?;

@@ -39,13 +39,36 @@ pub struct AuditEntry {
     pub case: Option<String>,
 }
 
-/// A notification in the outbox with its delivery state.
+/// A notification in the outbox with its delivery state: `status` is `dead` if a channel gave
+/// up on it, `pending` while a channel still has to deliver it, `delivered` when all have.
 #[derive(Clone, Debug, PartialEq, serde::Serialize)]
 pub struct OutboxRow {
     pub record: serde_json::Value,
     pub status: String,
+    pub deliveries: Vec<DeliveryState>,
+}
+
+/// One channel's delivery of one notification.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct DeliveryState {
+    pub channel: String,
+    pub status: String,
     pub attempts: u32,
     pub last_error: Option<String>,
+}
+
+/// A notification to record, with the channels that must deliver it.
+pub struct Outgoing<'a> {
+    pub notification: &'a Notification,
+    pub channels: Vec<String>,
+}
+
+/// A delivery that is due: the notification's id and record, and how often it was tried.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Due {
+    pub id: String,
+    pub record: serde_json::Value,
+    pub attempts: u32,
 }
 
 /// Filters for listing deadlines and notifications; all optional, combined with AND.
@@ -69,13 +92,14 @@ pub trait Store: Send {
     fn commit(
         &mut self,
         events: &[Event],
-        notifications: &[Notification],
+        outgoing: &[Outgoing<'_>],
         received: Timestamp,
     ) -> Result<Vec<Insert>, StoreError>;
     /// Whether an event with this gemeente and id is already stored (a sender's retry).
     fn exists(&self, gemeente: &str, id: &str) -> Result<bool, StoreError>;
-    /// Records notifications made without a new event (timers).
-    fn record(&mut self, notifications: &[Notification]) -> Result<(), StoreError>;
+    /// Records notifications made without a new event (timers). A notification id already
+    /// recorded is left as it is: re-deriving a notification never makes a second one.
+    fn record(&mut self, outgoing: &[Outgoing<'_>]) -> Result<(), StoreError>;
     /// Every stored event, case by case in `at` order: to rebuild the engine after a restart.
     fn all_events(&self) -> Result<Vec<Event>, StoreError>;
     /// Replaces a case's deadlines with the engine's current view of them.
@@ -86,23 +110,23 @@ pub trait Store: Send {
         rows: &[DeadlineRow],
     ) -> Result<(), StoreError>;
     fn deadlines(&self, filter: &Filter) -> Result<Vec<DeadlineRow>, StoreError>;
+    /// Notifications with their delivery state; `filter.status` is the overall status.
     fn notifications(&self, filter: &Filter) -> Result<Vec<OutboxRow>, StoreError>;
     fn case_events(&self, gemeente: &str, case: &str)
     -> Result<Vec<serde_json::Value>, StoreError>;
-    /// Notifications due for a delivery attempt at `now`.
-    fn pending(
-        &self,
-        now: Timestamp,
-        limit: u32,
-    ) -> Result<Vec<(String, serde_json::Value, u32)>, StoreError>;
-    fn delivered(&mut self, id: &str, at: Timestamp) -> Result<(), StoreError>;
+    /// A channel's deliveries that are due at `now`, oldest first.
+    fn due(&self, channel: &str, now: Timestamp, limit: u32) -> Result<Vec<Due>, StoreError>;
+    fn delivered(&mut self, id: &str, channel: &str, at: Timestamp) -> Result<(), StoreError>;
     /// A failed attempt: try again at `retry_at`, or give up (`None`: dead letter).
     fn failed(
         &mut self,
         id: &str,
+        channel: &str,
         error: &str,
         retry_at: Option<Timestamp>,
     ) -> Result<(), StoreError>;
+    /// How many deliveries are pending and dead, per channel: for the metrics.
+    fn delivery_counts(&self) -> Result<Vec<(String, String, u64)>, StoreError>;
     fn audit(&mut self, entry: &AuditEntry) -> Result<(), StoreError>;
     fn audit_log(&self, limit: u32) -> Result<Vec<AuditEntry>, StoreError>;
 }

@@ -5,13 +5,13 @@ use std::path::Path;
 use jiff::Timestamp;
 use rusqlite::{Connection, params, params_from_iter};
 
-use super::{AuditEntry, DeadlineRow, Filter, Insert, OutboxRow, Store, StoreError};
-use crate::engine::Notification;
+use super::{AuditEntry, DeadlineRow, Due, Filter, Insert, OutboxRow, Outgoing, Store, StoreError};
 use crate::event::{Event, EventType};
 
 /// The migrations, in order; the database remembers how many it has applied
 /// (`PRAGMA user_version`). Never edit one that has shipped: add the next.
-const MIGRATIONS: &[&str] = &[r#"
+const MIGRATIONS: &[&str] = &[
+    r#"
 CREATE TABLE events (
     seq         INTEGER PRIMARY KEY,
     gemeente    TEXT NOT NULL,
@@ -66,7 +66,37 @@ CREATE TABLE audit (
     gemeente      TEXT,
     case_id       TEXT
 );
-"#];
+"#,
+    // Delivery per channel: a notification can go to the log, webhooks and e-mail, each with its
+    // own attempts, retries and dead letter.
+    r#"
+CREATE TABLE deliveries (
+    notification_id TEXT NOT NULL REFERENCES notifications (id),
+    channel         TEXT NOT NULL,
+    status          TEXT NOT NULL DEFAULT 'pending',
+    attempts        INTEGER NOT NULL DEFAULT 0,
+    next_try_ms     INTEGER NOT NULL,
+    last_error      TEXT,
+    delivered_at    TEXT,
+    PRIMARY KEY (notification_id, channel)
+);
+CREATE INDEX deliveries_due ON deliveries (channel, status, next_try_ms);
+INSERT INTO deliveries (notification_id, channel, status, attempts, next_try_ms, last_error, delivered_at)
+    SELECT id, 'log', status, attempts, next_try_ms, last_error, delivered_at FROM notifications;
+DROP INDEX notifications_to_deliver;
+ALTER TABLE notifications DROP COLUMN status;
+ALTER TABLE notifications DROP COLUMN attempts;
+ALTER TABLE notifications DROP COLUMN next_try_ms;
+ALTER TABLE notifications DROP COLUMN last_error;
+ALTER TABLE notifications DROP COLUMN delivered_at;
+CREATE VIEW notification_status AS
+SELECT n.*,
+       CASE WHEN EXISTS (SELECT 1 FROM deliveries d WHERE d.notification_id = n.id AND d.status = 'dead') THEN 'dead'
+            WHEN EXISTS (SELECT 1 FROM deliveries d WHERE d.notification_id = n.id AND d.status = 'pending') THEN 'pending'
+            ELSE 'delivered' END AS status
+FROM notifications n;
+"#,
+];
 
 pub struct SqliteStore {
     connection: Connection,
@@ -102,15 +132,20 @@ impl SqliteStore {
 
 fn insert_notifications(
     tx: &rusqlite::Transaction<'_>,
-    notifications: &[Notification],
+    outgoing: &[Outgoing<'_>],
 ) -> Result<(), StoreError> {
-    let mut statement = tx.prepare_cached(
-        "INSERT OR IGNORE INTO notifications (id, at_ms, gemeente, case_id, workflow, due, record, next_try_ms)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?2)",
+    let mut notification = tx.prepare_cached(
+        "INSERT OR IGNORE INTO notifications (id, at_ms, gemeente, case_id, workflow, due, record)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
     )?;
-    for n in notifications {
+    let mut delivery = tx.prepare_cached("INSERT OR IGNORE INTO deliveries (notification_id, channel, next_try_ms) VALUES (?1, ?2, ?3)")?;
+    for Outgoing {
+        notification: n,
+        channels,
+    } in outgoing
+    {
         let record = serde_json::to_string(n).expect("a notification always serialises");
-        statement.execute(params![
+        let new = notification.execute(params![
             n.id,
             n.at.as_millisecond(),
             n.gemeente,
@@ -119,6 +154,12 @@ fn insert_notifications(
             n.due.map(|d| d.to_string()),
             record
         ])?;
+        // A notification recorded before keeps the deliveries it had.
+        if new == 1 {
+            for channel in channels {
+                delivery.execute(params![n.id, channel, n.at.as_millisecond()])?;
+            }
+        }
     }
     Ok(())
 }
@@ -127,7 +168,7 @@ impl Store for SqliteStore {
     fn commit(
         &mut self,
         events: &[Event],
-        notifications: &[Notification],
+        outgoing: &[Outgoing<'_>],
         received: Timestamp,
     ) -> Result<Vec<Insert>, StoreError> {
         let tx = self.connection.transaction()?;
@@ -155,7 +196,7 @@ impl Store for SqliteStore {
                 });
             }
         }
-        insert_notifications(&tx, notifications)?;
+        insert_notifications(&tx, outgoing)?;
         tx.commit()?;
         Ok(outcomes)
     }
@@ -167,17 +208,17 @@ impl Store for SqliteStore {
         Ok(statement.exists(params![gemeente, id])?)
     }
 
-    fn record(&mut self, notifications: &[Notification]) -> Result<(), StoreError> {
+    fn record(&mut self, outgoing: &[Outgoing<'_>]) -> Result<(), StoreError> {
         let tx = self.connection.transaction()?;
-        insert_notifications(&tx, notifications)?;
+        insert_notifications(&tx, outgoing)?;
         tx.commit()?;
         Ok(())
     }
 
     fn all_events(&self) -> Result<Vec<Event>, StoreError> {
-        let mut statement = self.connection.prepare(
-            "SELECT gemeente, id, type, case_id, at_ms, data FROM events ORDER BY gemeente, case_id, at_ms, seq",
-        )?;
+        let mut statement = self
+            .connection
+            .prepare("SELECT gemeente, id, type, case_id, at_ms, data FROM events ORDER BY gemeente, case_id, at_ms, seq")?;
         let rows = statement.query_map([], |row| {
             Ok((
                 row.get::<_, String>(0)?,
@@ -271,18 +312,21 @@ impl Store for SqliteStore {
     fn notifications(&self, filter: &Filter) -> Result<Vec<OutboxRow>, StoreError> {
         let (clause, values) = where_clause(filter, "due");
         let sql = format!(
-            "SELECT record, status, attempts, last_error FROM notifications {clause}
+            "SELECT record, status,
+                    (SELECT json_group_array(json_object('channel', channel, 'status', status, 'attempts', attempts, 'last_error', last_error))
+                     FROM (SELECT * FROM deliveries d WHERE d.notification_id = n.id ORDER BY channel))
+             FROM notification_status n {clause}
              ORDER BY at_ms, id LIMIT {} OFFSET {}",
             filter.limit, filter.offset
         );
         let mut statement = self.connection.prepare(&sql)?;
         let rows = statement.query_map(params_from_iter(values), |row| {
             let record: String = row.get(0)?;
+            let deliveries: String = row.get(2)?;
             Ok(OutboxRow {
                 record: serde_json::from_str(&record).unwrap_or(serde_json::Value::Null),
                 status: row.get(1)?,
-                attempts: row.get(2)?,
-                last_error: row.get(3)?,
+                deliveries: serde_json::from_str(&deliveries).unwrap_or_default(),
             })
         })?;
         Ok(rows.collect::<Result<_, _>>()?)
@@ -293,9 +337,9 @@ impl Store for SqliteStore {
         gemeente: &str,
         case: &str,
     ) -> Result<Vec<serde_json::Value>, StoreError> {
-        let mut statement = self.connection.prepare(
-            "SELECT id, type, at, data FROM events WHERE gemeente = ?1 AND case_id = ?2 ORDER BY at_ms, seq",
-        )?;
+        let mut statement = self
+            .connection
+            .prepare("SELECT id, type, at, data FROM events WHERE gemeente = ?1 AND case_id = ?2 ORDER BY at_ms, seq")?;
         let rows = statement.query_map(params![gemeente, case], |row| {
             let data: String = row.get(3)?;
             Ok(serde_json::json!({
@@ -308,30 +352,28 @@ impl Store for SqliteStore {
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
-    fn pending(
-        &self,
-        now: Timestamp,
-        limit: u32,
-    ) -> Result<Vec<(String, serde_json::Value, u32)>, StoreError> {
+    fn due(&self, channel: &str, now: Timestamp, limit: u32) -> Result<Vec<Due>, StoreError> {
         let mut statement = self.connection.prepare_cached(
-            "SELECT id, record, attempts FROM notifications WHERE status = 'pending' AND next_try_ms <= ?1
-             ORDER BY next_try_ms, id LIMIT ?2",
+            "SELECT d.notification_id, n.record, d.attempts FROM deliveries d JOIN notifications n ON n.id = d.notification_id
+             WHERE d.channel = ?1 AND d.status = 'pending' AND d.next_try_ms <= ?2
+             ORDER BY d.next_try_ms, d.notification_id LIMIT ?3",
         )?;
-        let rows = statement.query_map(params![now.as_millisecond(), limit], |row| {
+        let rows = statement.query_map(params![channel, now.as_millisecond(), limit], |row| {
             let record: String = row.get(1)?;
-            Ok((
-                row.get(0)?,
-                serde_json::from_str(&record).unwrap_or(serde_json::Value::Null),
-                row.get(2)?,
-            ))
+            Ok(Due {
+                id: row.get(0)?,
+                record: serde_json::from_str(&record).unwrap_or(serde_json::Value::Null),
+                attempts: row.get(2)?,
+            })
         })?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
-    fn delivered(&mut self, id: &str, at: Timestamp) -> Result<(), StoreError> {
+    fn delivered(&mut self, id: &str, channel: &str, at: Timestamp) -> Result<(), StoreError> {
         self.connection.execute(
-            "UPDATE notifications SET status = 'delivered', attempts = attempts + 1, delivered_at = ?2, last_error = NULL WHERE id = ?1",
-            params![id, at.to_string()],
+            "UPDATE deliveries SET status = 'delivered', attempts = attempts + 1, delivered_at = ?3, last_error = NULL
+             WHERE notification_id = ?1 AND channel = ?2",
+            params![id, channel, at.to_string()],
         )?;
         Ok(())
     }
@@ -339,20 +381,28 @@ impl Store for SqliteStore {
     fn failed(
         &mut self,
         id: &str,
+        channel: &str,
         error: &str,
         retry_at: Option<Timestamp>,
     ) -> Result<(), StoreError> {
         match retry_at {
             Some(at) => self.connection.execute(
-                "UPDATE notifications SET attempts = attempts + 1, last_error = ?2, next_try_ms = ?3 WHERE id = ?1",
-                params![id, error, at.as_millisecond()],
+                "UPDATE deliveries SET attempts = attempts + 1, last_error = ?3, next_try_ms = ?4 WHERE notification_id = ?1 AND channel = ?2",
+                params![id, channel, error, at.as_millisecond()],
             )?,
             None => self.connection.execute(
-                "UPDATE notifications SET attempts = attempts + 1, last_error = ?2, status = 'dead' WHERE id = ?1",
-                params![id, error],
+                "UPDATE deliveries SET attempts = attempts + 1, last_error = ?3, status = 'dead' WHERE notification_id = ?1 AND channel = ?2",
+                params![id, channel, error],
             )?,
         };
         Ok(())
+    }
+
+    fn delivery_counts(&self) -> Result<Vec<(String, String, u64)>, StoreError> {
+        let mut statement =
+            self.connection.prepare_cached("SELECT channel, status, count(*) FROM deliveries GROUP BY channel, status ORDER BY channel, status")?;
+        let rows = statement.query_map([], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))?;
+        Ok(rows.collect::<Result<_, _>>()?)
     }
 
     fn audit(&mut self, entry: &AuditEntry) -> Result<(), StoreError> {
@@ -364,9 +414,8 @@ impl Store for SqliteStore {
     }
 
     fn audit_log(&self, limit: u32) -> Result<Vec<AuditEntry>, StoreError> {
-        let mut statement = self.connection.prepare(
-            "SELECT at, token, on_behalf_of, action, gemeente, case_id FROM audit ORDER BY seq DESC LIMIT ?1",
-        )?;
+        let mut statement =
+            self.connection.prepare("SELECT at, token, on_behalf_of, action, gemeente, case_id FROM audit ORDER BY seq DESC LIMIT ?1")?;
         let rows = statement.query_map(params![limit], |row| {
             Ok(AuditEntry {
                 at: row.get(0)?,
@@ -489,29 +538,52 @@ mod tests {
             level: 0,
             message: "m".into(),
         };
-        store.record(std::slice::from_ref(&notification)).unwrap();
-        store.record(&[notification]).unwrap();
-        assert_eq!(store.pending(now, 10).unwrap().len(), 1);
+        let outgoing = || {
+            [Outgoing {
+                notification: &notification,
+                channels: vec!["log".into(), "webhook:a".into()],
+            }]
+        };
+        store.record(&outgoing()).unwrap();
+        store.record(&outgoing()).unwrap();
+        assert_eq!(store.due("webhook:a", now, 10).unwrap().len(), 1);
+        store.delivered("n-1", "log", now).unwrap();
         let later = Timestamp::from_second(now.as_second() + 60).unwrap();
         store
-            .failed("n-1", "connection refused", Some(later))
+            .failed("n-1", "webhook:a", "connection refused", Some(later))
             .unwrap();
-        assert!(store.pending(now, 10).unwrap().is_empty());
-        assert_eq!(store.pending(later, 10).unwrap()[0].2, 1);
-        store.failed("n-1", "connection refused", None).unwrap();
-        let rows = store
-            .notifications(&Filter {
-                limit: 10,
-                ..Filter::default()
-            })
+        assert!(store.due("webhook:a", now, 10).unwrap().is_empty());
+        assert_eq!(store.due("webhook:a", later, 10).unwrap()[0].attempts, 1);
+        let all = Filter {
+            limit: 10,
+            ..Filter::default()
+        };
+        assert_eq!(store.notifications(&all).unwrap()[0].status, "pending");
+        store
+            .failed("n-1", "webhook:a", "connection refused", None)
             .unwrap();
+        let dead = Filter {
+            status: Some("dead".into()),
+            ..all
+        };
+        let rows = store.notifications(&dead).unwrap();
+        let webhook = &rows[0].deliveries[1];
         assert_eq!(
             (
-                rows[0].status.as_str(),
-                rows[0].attempts,
-                rows[0].last_error.as_deref()
+                webhook.channel.as_str(),
+                webhook.status.as_str(),
+                webhook.attempts,
+                webhook.last_error.as_deref()
             ),
-            ("dead", 2, Some("connection refused"))
+            ("webhook:a", "dead", 2, Some("connection refused"))
+        );
+        let counts = store.delivery_counts().unwrap();
+        assert_eq!(
+            counts,
+            [
+                ("log".to_string(), "delivered".to_string(), 1),
+                ("webhook:a".to_string(), "dead".to_string(), 1)
+            ]
         );
     }
 }

@@ -1,0 +1,190 @@
+//! The e-mail channel (lettre): a Dutch message in plain text and HTML to the addresses of
+//! the notification's roles, over SMTP with STARTTLS (or TLS, or plain to a local relay).
+
+use std::collections::{BTreeMap, HashMap};
+use std::time::Duration as StdDuration;
+
+use lettre::message::{Mailbox, MultiPart};
+use lettre::transport::smtp::authentication::Credentials;
+use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
+use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
+use serde_json::Value;
+
+use super::Attempt;
+use crate::config::{SmtpConfig, SmtpTls};
+use crate::store::Due;
+
+pub struct Mailer {
+    transport: AsyncSmtpTransport<Tokio1Executor>,
+    from: Mailbox,
+    /// gemeente -> role -> addresses.
+    recipients: HashMap<String, BTreeMap<String, Vec<String>>>,
+}
+
+impl Mailer {
+    pub fn new(
+        config: &SmtpConfig,
+        recipients: HashMap<String, BTreeMap<String, Vec<String>>>,
+    ) -> anyhow::Result<Mailer> {
+        let tls = || -> anyhow::Result<TlsParameters> {
+            let mut builder = TlsParameters::builder(config.host.clone());
+            if let Some(path) = &config.ca_file {
+                let pem = std::fs::read(path)
+                    .map_err(|err| anyhow::anyhow!("reading {}: {err}", path.display()))?;
+                builder = builder.add_root_certificate(Certificate::from_pem(&pem)?);
+            }
+            Ok(builder.build_native()?)
+        };
+        let tls = match config.tls {
+            SmtpTls::None => Tls::None,
+            SmtpTls::StartTls => Tls::Required(tls()?),
+            SmtpTls::Tls => Tls::Wrapper(tls()?),
+        };
+        let mut builder = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(&config.host)
+            .port(config.port)
+            .tls(tls)
+            .timeout(Some(StdDuration::from_secs(config.timeout_seconds)));
+        if let (Some(user), Some(password)) = (&config.username, &config.password) {
+            builder = builder.credentials(Credentials::new(user.clone(), password.clone()));
+        }
+        Ok(Mailer {
+            transport: builder.build(),
+            from: config.from.parse()?,
+            recipients,
+        })
+    }
+
+    pub async fn send(&self, due: &Due) -> Attempt {
+        let record = &due.record;
+        let text = |key: &str| record[key].as_str().unwrap_or_default();
+        let gemeente = text("gemeente");
+        let roles: Vec<&str> = record["to"]
+            .as_array()
+            .map(|r| r.iter().filter_map(Value::as_str).collect())
+            .unwrap_or_default();
+        let known = self.recipients.get(gemeente);
+        let mut addresses: Vec<&str> = Vec::new();
+        for role in &roles {
+            match known.and_then(|k| k.get(*role)) {
+                Some(list) if !list.is_empty() => addresses.extend(list.iter().map(String::as_str)),
+                _ => {
+                    return Attempt::Impossible(format!(
+                        "no e-mail address for role '{role}' in {gemeente}"
+                    ));
+                }
+            }
+        }
+        addresses.sort();
+        addresses.dedup();
+        let mut message = Message::builder()
+            .from(self.from.clone())
+            .subject(subject(record));
+        for address in &addresses {
+            match address.parse::<Mailbox>() {
+                Ok(mailbox) => message = message.to(mailbox),
+                Err(_) => {
+                    return Attempt::Impossible(format!("'{address}' is not an e-mail address"));
+                }
+            }
+        }
+        // The notification id as Message-ID: a mail sent twice (at least once) is recognisably
+        // the same mail.
+        let message = message
+            .message_id(Some(format!("<{}@waakvlam>", due.id)))
+            .multipart(MultiPart::alternative_plain_html(
+                plain(record),
+                html(record),
+            ));
+        let message = match message {
+            Ok(message) => message,
+            Err(err) => {
+                return Attempt::Impossible(format!("the message could not be made: {err}"));
+            }
+        };
+        match self.transport.send(message).await {
+            Ok(_) => Attempt::Delivered,
+            Err(err) if err.is_permanent() => {
+                Attempt::Impossible(format!("the mail server refused: {err}"))
+            }
+            Err(err) => Attempt::Failed(format!("sending failed: {err}")),
+        }
+    }
+}
+
+fn subject(record: &Value) -> String {
+    let case = record["case"].as_str().unwrap_or_default();
+    match record["kind"].as_str() {
+        Some("reminder") => format!("Herinnering: termijn loopt af (casus {case})"),
+        Some("escalation") => format!(
+            "Termijn verstreken, niveau {} (casus {case})",
+            record["level"]
+        ),
+        _ => format!("Signaal: direct actie nodig (casus {case})"),
+    }
+}
+
+/// The facts under the message, as label and value.
+fn details(record: &Value) -> Vec<(&'static str, String)> {
+    let text = |key: &str| record[key].as_str().unwrap_or_default().to_string();
+    let mut lines = vec![
+        ("Casus", text("case")),
+        ("Gemeente", text("gemeente")),
+        ("Werkproces", text("workflow")),
+    ];
+    if let Some(due) = record["due"].as_str() {
+        lines.push(("Uiterlijk", due.to_string()));
+    }
+    lines.push(("Kenmerk", text("id")));
+    lines
+}
+
+fn plain(record: &Value) -> String {
+    let mut body = record["message"].as_str().unwrap_or_default().to_string();
+    body.push_str("\n\n");
+    for (label, value) in details(record) {
+        body.push_str(&format!("{label}: {value}\n"));
+    }
+    body.push_str(
+        "\nDit bericht komt van Waakvlam, de termijnbewaking jeugdhulp van uw gemeente.\n",
+    );
+    body
+}
+
+fn html(record: &Value) -> String {
+    let escape = |s: &str| {
+        s.replace('&', "&amp;")
+            .replace('<', "&lt;")
+            .replace('>', "&gt;")
+            .replace('"', "&quot;")
+    };
+    let rows: String = details(record)
+        .into_iter()
+        .map(|(label, value)| {
+            format!(
+                "<tr><th align=\"left\">{label}</th><td>{}</td></tr>",
+                escape(&value)
+            )
+        })
+        .collect();
+    format!(
+        "<!DOCTYPE html><html lang=\"nl\"><body><p>{}</p><table>{rows}</table><p><small>Dit bericht komt van Waakvlam, de termijnbewaking jeugdhulp van uw gemeente.</small></p></body></html>",
+        escape(record["message"].as_str().unwrap_or_default())
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    #[test]
+    fn writes_dutch_subjects_and_escapes_html() {
+        let record = json!({"id": "n1", "kind": "escalation", "level": 2, "case": "C-1", "gemeente": "GM0150",
+            "workflow": "klachttermijnen", "due": "2027-04-27", "message": "Te laat <klacht>"});
+        assert_eq!(
+            super::subject(&record),
+            "Termijn verstreken, niveau 2 (casus C-1)"
+        );
+        assert!(super::html(&record).contains("Te laat &lt;klacht&gt;"));
+        assert!(super::plain(&record).contains("Uiterlijk: 2027-04-27\nKenmerk: n1\n"));
+    }
+}

@@ -1,0 +1,185 @@
+//! Delivery: which channels a notification goes to, how failures are retried, and the workers
+//! that deliver webhooks and e-mail. The `log` channel is delivered by the core itself.
+//!
+//! A worker asks the core for its due deliveries, sends them (several at once), and reports
+//! each result back; the core, the only writer, records it. Every notification stays in the
+//! outbox until each of its channels delivered it or gave up on it (dead letter, shown by the
+//! API and the metrics): nothing is dropped silently.
+
+mod mail;
+mod webhook;
+
+use std::sync::Arc;
+use std::sync::mpsc;
+use std::time::Duration as StdDuration;
+
+use jiff::Timestamp;
+use tokio::sync::{oneshot, watch};
+
+use super::core::Command;
+use crate::config::DaemonConfig;
+use crate::engine::Notification;
+use crate::store::Due;
+
+pub use mail::Mailer;
+pub use webhook::Webhook;
+
+pub const LOG: &str = "log";
+pub const SMTP: &str = "smtp";
+
+/// Which channels deliver which notifications.
+#[derive(Clone, Debug, Default)]
+pub struct Routing {
+    /// (channel name, the gemeenten it serves)
+    webhooks: Vec<(String, Vec<String>)>,
+    smtp: bool,
+}
+
+impl Routing {
+    pub fn new(daemon: &DaemonConfig) -> Routing {
+        Routing {
+            webhooks: daemon
+                .webhooks
+                .iter()
+                .map(|w| (webhook_channel(&w.name), w.gemeenten.clone()))
+                .collect(),
+            smtp: daemon.smtp.is_some(),
+        }
+    }
+
+    pub fn channels(&self, notification: &Notification) -> Vec<String> {
+        let mut channels = vec![LOG.to_string()];
+        for (channel, gemeenten) in &self.webhooks {
+            if gemeenten.contains(&notification.gemeente) {
+                channels.push(channel.clone());
+            }
+        }
+        if self.smtp {
+            channels.push(SMTP.to_string());
+        }
+        channels
+    }
+}
+
+pub fn webhook_channel(name: &str) -> String {
+    format!("webhook:{name}")
+}
+
+/// How a channel retries: exponential backoff from `base`, capped, up to `max_attempts`.
+#[derive(Clone, Copy, Debug)]
+pub struct RetryPolicy {
+    pub max_attempts: u32,
+    pub base_seconds: i64,
+    pub cap_seconds: i64,
+}
+
+impl RetryPolicy {
+    pub fn new(max_attempts: u32) -> RetryPolicy {
+        RetryPolicy {
+            max_attempts,
+            base_seconds: 30,
+            cap_seconds: 3600,
+        }
+    }
+
+    /// When to try again after the `attempts`-th failed attempt, or `None` to give up.
+    pub fn retry_at(&self, attempts: u32, now: Timestamp) -> Option<Timestamp> {
+        if attempts >= self.max_attempts {
+            return None;
+        }
+        let delay = self
+            .base_seconds
+            .saturating_mul(1 << attempts.saturating_sub(1).min(20))
+            .min(self.cap_seconds);
+        Timestamp::from_second(now.as_second() + delay).ok()
+    }
+}
+
+/// The result of one delivery attempt.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Attempt {
+    Delivered,
+    /// Worth trying again later (a timeout, a 500).
+    Failed(String),
+    /// Will never work (no address for the role): straight to the dead letters.
+    Impossible(String),
+}
+
+/// A channel a worker delivers to.
+pub enum Channel {
+    Webhook(Webhook),
+    Mail(Mailer),
+}
+
+impl Channel {
+    async fn send(&self, due: &Due) -> Attempt {
+        match self {
+            Channel::Webhook(webhook) => webhook.send(due).await,
+            Channel::Mail(mailer) => mailer.send(due).await,
+        }
+    }
+}
+
+/// How many deliveries of one channel run at once.
+const PARALLEL: usize = 16;
+
+/// Delivers one channel until `stop` says so: takes due deliveries from the core, sends them,
+/// reports each result.
+pub async fn worker(
+    name: String,
+    channel: Channel,
+    commands: mpsc::Sender<Command>,
+    mut stop: watch::Receiver<bool>,
+) {
+    let channel = Arc::new(channel);
+    loop {
+        if *stop.borrow() {
+            return;
+        }
+        let (reply, answer) = oneshot::channel();
+        if commands
+            .send(Command::TakeDue {
+                channel: name.clone(),
+                limit: PARALLEL as u32,
+                reply,
+            })
+            .is_err()
+        {
+            return;
+        }
+        let Ok(due) = answer.await else { return };
+        if due.is_empty() {
+            // Idle: look again shortly, or stop.
+            tokio::select! {
+                _ = tokio::time::sleep(StdDuration::from_millis(100)) => {}
+                _ = stop.changed() => {}
+            }
+            continue;
+        }
+        let mut tasks = tokio::task::JoinSet::new();
+        for item in due {
+            let channel = channel.clone();
+            tasks.spawn(async move {
+                let attempt = channel.send(&item).await;
+                (item.id, attempt)
+            });
+        }
+        let mut results = Vec::new();
+        while let Some(joined) = tasks.join_next().await {
+            // A send that panicked is a failed attempt, not a lost notification; its id is
+            // released by the core when the next batch is taken.
+            if let Ok(result) = joined {
+                results.push(result);
+            }
+        }
+        if commands
+            .send(Command::Report {
+                channel: name.clone(),
+                results,
+            })
+            .is_err()
+        {
+            return;
+        }
+    }
+}
