@@ -2,6 +2,8 @@
 //! shipped workflows and configuration run through the library's simulator.
 #![allow(dead_code)] // each test file uses its own part of this module
 
+pub mod daemon;
+
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};

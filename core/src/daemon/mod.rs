@@ -80,7 +80,10 @@ pub async fn run(
             .map(|(code, g)| (code.clone(), g.recipients.clone()))
             .collect();
         let mailer = delivery::Mailer::new(smtp, recipients).context("setting up e-mail")?;
-        channels.push((delivery::SMTP.to_string(), delivery::Channel::Mail(mailer)));
+        channels.push((
+            delivery::SMTP.to_string(),
+            delivery::Channel::Mail(Box::new(mailer)),
+        ));
     }
     let setup = Setup {
         clock,

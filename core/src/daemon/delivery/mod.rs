@@ -22,7 +22,7 @@ use crate::engine::Notification;
 use crate::store::Due;
 
 pub use mail::Mailer;
-pub use webhook::Webhook;
+pub use webhook::{Webhook, signature};
 
 pub const LOG: &str = "log";
 pub const SMTP: &str = "smtp";
@@ -108,7 +108,7 @@ pub enum Attempt {
 /// A channel a worker delivers to.
 pub enum Channel {
     Webhook(Webhook),
-    Mail(Mailer),
+    Mail(Box<Mailer>),
 }
 
 impl Channel {

@@ -1,0 +1,189 @@
+//! The real daemon binary under test: started on a free loopback port with a temporary
+//! SQLite file and a virtual clock, driven over HTTP.
+
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+
+use serde_json::{Value, json};
+
+pub const DEVENTER: &str = "ontwikkel-deventer";
+pub const APELDOORN: &str = "ontwikkel-apeldoorn";
+pub const REGION: &str = "ontwikkel-zorgregio";
+pub const READ_ONLY: &str = "ontwikkel-alleen-lezen";
+
+/// A daemon under test, with its own directory; killed when dropped.
+pub struct Daemon {
+    child: Child,
+    pub base: String,
+    pub dir: PathBuf,
+}
+
+impl Daemon {
+    pub fn start() -> Daemon {
+        Daemon::start_in(super::tempdir())
+    }
+
+    /// Starts (or restarts) on the data in `dir`, on a free loopback port.
+    pub fn start_in(dir: PathBuf) -> Daemon {
+        Daemon::start_configured(dir, |config| config)
+    }
+
+    /// Starts with the shipped configuration changed by `edit` (after the test settings).
+    pub fn start_configured(dir: PathBuf, edit: impl FnOnce(String) -> String) -> Daemon {
+        let shipped = std::fs::read_to_string(super::root().join("config/waakvlam.yaml")).unwrap();
+        let workflows = super::root().join("workflows");
+        let config = shipped
+            .replace("listen: 127.0.0.1:8080", "listen: 127.0.0.1:0")
+            .replace(
+                "database: ../data/waakvlam.db",
+                "database: data/waakvlam.db",
+            )
+            .replace(
+                "notifications_log: ../data/notifications.jsonl",
+                "notifications_log: data/notifications.jsonl",
+            )
+            .replace(
+                "workflows: ../workflows",
+                &format!("workflows: {}", workflows.display()),
+            )
+            .replace("clock: system", "clock: virtual");
+        let config = edit(config);
+        std::fs::write(dir.join("waakvlam.yaml"), config).unwrap();
+        std::fs::copy(
+            super::root().join("config/feestdagen.yaml"),
+            dir.join("feestdagen.yaml"),
+        )
+        .unwrap();
+        let mut child = Command::new(env!("CARGO_BIN_EXE_waakvlam"))
+            .args(["run", "--config"])
+            .arg(dir.join("waakvlam.yaml"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("the daemon starts");
+        // The first line on stderr says where it listens.
+        let mut stderr = BufReader::new(child.stderr.take().unwrap());
+        let mut line = String::new();
+        stderr.read_line(&mut line).unwrap();
+        let listening: Value =
+            serde_json::from_str(&line).unwrap_or_else(|_| panic!("not a log line: {line}"));
+        let address = listening["address"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no address in {line}"))
+            .to_string();
+        // Keep reading stderr so the daemon never blocks on a full pipe.
+        std::thread::spawn(move || for _ in stderr.lines() {});
+        Daemon {
+            child,
+            base: format!("http://{address}"),
+            dir,
+        }
+    }
+
+    pub fn request(
+        &self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        body: Option<&str>,
+    ) -> (u16, Value) {
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .build()
+            .into();
+        let url = format!("{}{path}", self.base);
+        let mut response = match (method, body) {
+            ("GET", _) => {
+                let mut request = agent.get(&url);
+                if let Some(token) = token {
+                    request = request.header("Authorization", &format!("Bearer {token}"));
+                }
+                request.call()
+            }
+            (_, body) => {
+                let mut request = agent.post(&url).header("Content-Type", "application/json");
+                if let Some(token) = token {
+                    request = request.header("Authorization", &format!("Bearer {token}"));
+                }
+                request.send(body.unwrap_or(""))
+            }
+        }
+        .expect("the daemon answers");
+        let status = response.status().as_u16();
+        let text = response
+            .body_mut()
+            .with_config()
+            .limit(64 * 1024 * 1024)
+            .read_to_string()
+            .unwrap();
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or(Value::String(text)),
+        )
+    }
+
+    pub fn post_events(&self, token: &str, body: &str) -> (u16, Value) {
+        self.request("POST", "/v1/events", Some(token), Some(body))
+    }
+
+    pub fn advance(&self, to: &str) {
+        let (status, answer) = self.request(
+            "POST",
+            "/v1/clock",
+            Some(DEVENTER),
+            Some(&json!({ "now": to }).to_string()),
+        );
+        assert_eq!(status, 200, "{answer}");
+    }
+
+    /// The notifications the log channel delivered, in order.
+    pub fn delivered(&self) -> Vec<Value> {
+        std::fs::read_to_string(self.dir.join("data/notifications.jsonl"))
+            .unwrap_or_default()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    }
+
+    pub fn stop(mut self) -> PathBuf {
+        // SIGTERM: a graceful shutdown.
+        Command::new("kill")
+            .arg("-TERM")
+            .arg(self.child.id().to_string())
+            .status()
+            .unwrap();
+        let status = self.child.wait().unwrap();
+        assert!(
+            status.success(),
+            "the daemon exits cleanly on SIGTERM: {status}"
+        );
+        self.dir.clone()
+    }
+
+    pub fn kill_hard(mut self) -> PathBuf {
+        self.child.kill().unwrap(); // SIGKILL
+        self.child.wait().unwrap();
+        self.dir.clone()
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Waits (in real time, at most `seconds`) until `done` holds; the daemon's workers run on
+/// their own. Panics with `what` when it never does.
+pub fn wait_for(seconds: u64, what: &str, mut done: impl FnMut() -> bool) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(seconds);
+    while !done() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "waited {seconds} s for {what}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}

@@ -1,0 +1,375 @@
+//! Delivery end to end: webhooks to a real HTTP receiver on loopback that checks signatures
+//! and fails first, e-mail to a real SMTP server on loopback (aiosmtpd) over STARTTLS.
+
+mod common;
+
+use std::net::TcpListener as StdListener;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+
+use common::daemon::{DEVENTER, Daemon, wait_for};
+use serde_json::{Value, json};
+
+fn complaint(id: &str, case: &str, gemeente: &str) -> String {
+    json!({"id": id, "type": "klacht.ingediend", "gemeente": gemeente, "case": case,
+        "at": "2027-04-13T10:15:00+02:00", "data": {"klacht_id": "K-9"}})
+    .to_string()
+}
+
+/// What the receiver does with the n-th request.
+#[derive(Clone, Copy)]
+enum Answer {
+    Fail,
+    Hang,
+    Ok,
+}
+
+#[derive(Default)]
+struct Received {
+    requests: usize,
+    /// Bodies that arrived with a valid signature and were answered 200.
+    accepted: Vec<Value>,
+    bad_signatures: usize,
+}
+
+/// A real HTTP server on a loopback port (axum), answering by `script` and checking every
+/// signature with `secret`.
+fn receiver(script: Vec<Answer>, secret: &'static str) -> (String, Arc<Mutex<Received>>) {
+    use axum::http::{HeaderMap, StatusCode};
+    let received = Arc::new(Mutex::new(Received::default()));
+    let listener = StdListener::bind("127.0.0.1:0").unwrap();
+    listener.set_nonblocking(true).unwrap();
+    let url = format!("http://{}/waakvlam", listener.local_addr().unwrap());
+    let state = received.clone();
+    std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime.block_on(async move {
+            let app = axum::Router::new().route(
+                "/waakvlam",
+                axum::routing::post(move |headers: HeaderMap, body: axum::body::Bytes| {
+                    let state = state.clone();
+                    let script = script.clone();
+                    async move {
+                        let n = {
+                            let mut s = state.lock().unwrap();
+                            s.requests += 1;
+                            s.requests - 1
+                        };
+                        match script.get(n).copied().unwrap_or(Answer::Ok) {
+                            Answer::Fail => StatusCode::INTERNAL_SERVER_ERROR,
+                            Answer::Hang => {
+                                tokio::time::sleep(std::time::Duration::from_secs(5)).await;
+                                StatusCode::OK
+                            }
+                            Answer::Ok => {
+                                let signature = headers
+                                    .get("x-waakvlam-signature")
+                                    .and_then(|v| v.to_str().ok())
+                                    .unwrap_or("");
+                                let mut s = state.lock().unwrap();
+                                if signature == waakvlam::daemon::delivery::signature(secret, &body)
+                                {
+                                    s.accepted.push(serde_json::from_slice(&body).unwrap());
+                                    StatusCode::OK
+                                } else {
+                                    s.bad_signatures += 1;
+                                    StatusCode::UNAUTHORIZED
+                                }
+                            }
+                        }
+                    }
+                }),
+            );
+            let listener = tokio::net::TcpListener::from_std(listener).unwrap();
+            axum::serve(listener, app).await.unwrap();
+        });
+    });
+    (url, received)
+}
+
+fn with_webhooks(webhooks: &str) -> impl FnOnce(String) -> String {
+    let webhooks = webhooks.to_string();
+    move |config: String| format!("{config}  webhooks:\n{webhooks}")
+}
+
+fn delivery_of(daemon: &Daemon, channel: &str) -> Value {
+    let (_, listed) = daemon.request("GET", "/v1/notifications?case=C-1", Some(DEVENTER), None);
+    let deliveries = listed["notifications"][0]["deliveries"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    deliveries
+        .into_iter()
+        .find(|d| d["channel"] == channel)
+        .unwrap_or(Value::Null)
+}
+
+/// A receiver that answers 500 first and then does not answer in time sees the retries
+/// arrive, each after the backoff, and finally takes the notification with a valid signature.
+#[test]
+fn webhooks_are_signed_and_retried_with_backoff() {
+    let (url, received) = receiver(vec![Answer::Fail, Answer::Hang, Answer::Ok], "geheim");
+    let daemon = Daemon::start_configured(
+        common::tempdir(),
+        with_webhooks(&format!(
+            "    - {{ name: zaaksysteem, url: \"{url}\", secret: geheim, gemeenten: [GM0150], timeout_seconds: 1, max_attempts: 5 }}\n"
+        )),
+    );
+    daemon.advance("2027-04-13T10:00:00+02:00");
+    assert_eq!(
+        daemon
+            .post_events(DEVENTER, &complaint("e-1", "C-1", "GM0150"))
+            .0,
+        200
+    );
+    daemon.advance("2027-04-23T09:00:00+02:00");
+    wait_for(10, "the first attempt (500)", || {
+        delivery_of(&daemon, "webhook:zaaksysteem")["attempts"] == 1
+    });
+    assert_eq!(
+        delivery_of(&daemon, "webhook:zaaksysteem")["last_error"],
+        "the receiver answered 500 Internal Server Error"
+    );
+
+    // Not before the backoff of 30 seconds.
+    daemon.advance("2027-04-23T09:00:20+02:00");
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    assert_eq!(received.lock().unwrap().requests, 1);
+    daemon.advance("2027-04-23T09:00:31+02:00");
+    wait_for(10, "the second attempt (a time-out)", || {
+        delivery_of(&daemon, "webhook:zaaksysteem")["attempts"] == 2
+    });
+    assert_eq!(
+        delivery_of(&daemon, "webhook:zaaksysteem")["last_error"],
+        "no answer within the timeout"
+    );
+
+    // The backoff doubles: 60 seconds after the second failure.
+    daemon.advance("2027-04-23T09:02:00+02:00");
+    wait_for(10, "the third attempt (200)", || {
+        delivery_of(&daemon, "webhook:zaaksysteem")["status"] == "delivered"
+    });
+    let received = received.lock().unwrap();
+    assert_eq!(received.bad_signatures, 0);
+    assert_eq!(received.accepted.len(), 1);
+    assert_eq!(received.accepted[0]["kind"], "reminder");
+    assert_eq!(received.accepted[0]["deadline"], "in_behandeling");
+    assert_eq!(delivery_of(&daemon, "webhook:zaaksysteem")["attempts"], 3);
+    daemon.stop();
+}
+
+/// A receiver that always fails ends in the dead letters after the last attempt, visible in
+/// the API; other channels are not held up by it.
+#[test]
+fn a_receiver_that_always_fails_ends_in_dead_letter() {
+    let (url, received) = receiver(vec![Answer::Fail; 10], "geheim");
+    let daemon = Daemon::start_configured(
+        common::tempdir(),
+        with_webhooks(&format!(
+            "    - {{ name: kapot, url: \"{url}\", secret: geheim, gemeenten: [GM0150], timeout_seconds: 1, max_attempts: 2 }}\n"
+        )),
+    );
+    daemon.advance("2027-04-13T10:00:00+02:00");
+    assert_eq!(
+        daemon
+            .post_events(DEVENTER, &complaint("e-1", "C-1", "GM0150"))
+            .0,
+        200
+    );
+    daemon.advance("2027-04-23T09:00:00+02:00");
+    wait_for(10, "the first attempt", || {
+        delivery_of(&daemon, "webhook:kapot")["attempts"] == 1
+    });
+    daemon.advance("2027-04-23T09:01:00+02:00");
+    wait_for(10, "the dead letter", || {
+        delivery_of(&daemon, "webhook:kapot")["status"] == "dead"
+    });
+    assert_eq!(received.lock().unwrap().requests, 2);
+    assert_eq!(delivery_of(&daemon, "log")["status"], "delivered");
+    let (_, dead) = daemon.request("GET", "/v1/notifications?status=dead", Some(DEVENTER), None);
+    assert_eq!(dead["notifications"].as_array().unwrap().len(), 1);
+    assert_eq!(
+        dead["notifications"][0]["record"]["deadline"],
+        "in_behandeling"
+    );
+    daemon.stop();
+}
+
+/// A real SMTP server on loopback: aiosmtpd, which requires STARTTLS with a certificate made
+/// for the test, writing what it receives to a maildir.
+struct SmtpServer {
+    child: Child,
+    port: u16,
+    maildir: std::path::PathBuf,
+    cert: std::path::PathBuf,
+}
+
+impl SmtpServer {
+    fn start(dir: &Path) -> SmtpServer {
+        let cert = dir.join("cert.pem");
+        let key = dir.join("key.pem");
+        let made = Command::new("openssl")
+            .args([
+                "req",
+                "-x509",
+                "-newkey",
+                "rsa:2048",
+                "-nodes",
+                "-days",
+                "1",
+                "-subj",
+                "/CN=127.0.0.1",
+                "-addext",
+                "subjectAltName=IP:127.0.0.1",
+            ])
+            .arg("-keyout")
+            .arg(&key)
+            .arg("-out")
+            .arg(&cert)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .expect("openssl makes a test certificate");
+        assert!(made.success());
+        let port = StdListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let maildir = dir.join("maildir");
+        let child = Command::new("python3")
+            .args([
+                "-m",
+                "aiosmtpd",
+                "-n",
+                "-l",
+                &format!("127.0.0.1:{port}"),
+                "--tlscert",
+            ])
+            .arg(&cert)
+            .arg("--tlskey")
+            .arg(&key)
+            .args(["-c", "aiosmtpd.handlers.Mailbox"])
+            .arg(&maildir)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("aiosmtpd runs (python3 -m pip install aiosmtpd; .ci/run installs it)");
+        wait_for(20, "aiosmtpd to listen", || {
+            std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
+        });
+        SmtpServer {
+            child,
+            port,
+            maildir,
+            cert,
+        }
+    }
+
+    /// The messages received so far, as text.
+    fn messages(&self) -> Vec<String> {
+        let mut messages = Vec::new();
+        for folder in ["new", "cur"] {
+            if let Ok(entries) = std::fs::read_dir(self.maildir.join(folder)) {
+                for entry in entries {
+                    messages.push(std::fs::read_to_string(entry.unwrap().path()).unwrap());
+                }
+            }
+        }
+        messages
+    }
+}
+
+impl Drop for SmtpServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Reminders reach the addresses of their roles by e-mail, in Dutch, plain text and HTML,
+/// over STARTTLS; a role without an address is a dead letter that says why.
+#[test]
+fn reminders_are_mailed_to_the_addresses_of_their_roles() {
+    let dir = common::tempdir();
+    let smtp = SmtpServer::start(&dir);
+    let cert = smtp.cert.display().to_string();
+    let port = smtp.port;
+    let daemon = Daemon::start_configured(dir, move |config| {
+        let config = config.replace(
+            "  GM0150:\n    name: Deventer\n",
+            "  GM0150:\n    name: Deventer\n    recipients:\n      klachtenfunctionaris: [klachten@deventer.example]\n      teamleider: [teamleider@deventer.example]\n",
+        );
+        format!(
+            "{config}  smtp:\n    host: 127.0.0.1\n    port: {port}\n    tls: starttls\n    ca_file: {cert}\n    from: \"Waakvlam <waakvlam@deventer.example>\"\n    timeout_seconds: 5\n"
+        )
+    });
+    daemon.advance("2027-04-13T10:00:00+02:00");
+    assert_eq!(
+        daemon
+            .post_events(DEVENTER, &complaint("e-1", "C-1", "GM0150"))
+            .0,
+        200
+    );
+    assert_eq!(
+        daemon
+            .post_events(
+                common::daemon::APELDOORN,
+                &complaint("a-1", "A-1", "GM0200")
+            )
+            .0,
+        200
+    );
+    daemon.advance("2027-04-23T12:00:00+02:00");
+    wait_for(20, "the mail", || smtp.messages().len() == 1);
+    // Quoted-printable folds long lines with a trailing '='.
+    let mail = &smtp.messages()[0].replace("=\n", "");
+    assert!(
+        mail.contains("X-RcptTo: klachten@deventer.example"),
+        "{mail}"
+    );
+    assert!(
+        mail.contains("Subject: Herinnering: termijn loopt af (casus C-1)"),
+        "{mail}"
+    );
+    assert!(
+        mail.contains("From: Waakvlam <waakvlam@deventer.example>"),
+        "{mail}"
+    );
+    assert!(
+        mail.contains("Content-Type: text/plain; charset=utf-8"),
+        "{mail}"
+    );
+    assert!(
+        mail.contains("Content-Type: text/html; charset=utf-8"),
+        "{mail}"
+    );
+    assert!(mail.contains("Herinnering: Klacht in behandeling nemen (Klachtbehandeling jeugdhulp, casus C-1) moet uiterlijk 27 april"), "{mail}");
+    wait_for(10, "the delivery to be recorded", || {
+        delivery_of(&daemon, "smtp")["status"] == "delivered"
+    });
+
+    // Apeldoorn has no addresses configured: a dead letter with the reason, not silence.
+    let (_, apeldoorn) = daemon.request(
+        "GET",
+        "/v1/notifications?status=dead",
+        Some(common::daemon::APELDOORN),
+        None,
+    );
+    let smtp_delivery = apeldoorn["notifications"][0]["deliveries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["channel"] == "smtp")
+        .cloned()
+        .unwrap();
+    assert_eq!(
+        smtp_delivery["last_error"],
+        "no e-mail address for role 'klachtenfunctionaris' in GM0200"
+    );
+    daemon.stop();
+}
