@@ -375,3 +375,68 @@ fn acknowledged_events_survive_kill_9() {
     );
     daemon.stop();
 }
+
+/// The metrics count events and show deliveries and timers; reading them needs a token.
+#[test]
+fn metrics_count_what_happens() {
+    let daemon = Daemon::start();
+    daemon.advance("2027-04-13T10:00:00+02:00");
+    daemon.post_events(DEVENTER, &complaint("e-1", "C-1", "GM0150", "K-9"));
+    daemon.post_events(DEVENTER, &complaint("e-1", "C-1", "GM0150", "K-9"));
+    daemon.post_events(DEVENTER, &json!({"id": "x"}).to_string());
+    daemon.advance("2027-04-23T12:00:00+02:00");
+    assert_eq!(daemon.request("GET", "/metrics", None, None).0, 401);
+    let (status, text) = daemon.request("GET", "/metrics", Some(DEVENTER), None);
+    assert_eq!(status, 200);
+    let text = text.as_str().unwrap().to_string();
+    for line in [
+        "waakvlam_events_accepted_total 1\n",
+        "waakvlam_events_duplicate_total 1\n",
+        "waakvlam_events_refused_total 1\n",
+        "waakvlam_pending_timers 1\n",
+        "waakvlam_deliveries{channel=\"log\",status=\"delivered\"} 1\n",
+        "waakvlam_delivery_latency_seconds_count 1\n",
+        "waakvlam_timer_lateness_seconds_count 1\n",
+    ] {
+        assert!(text.contains(line), "missing {line:?} in\n{text}");
+    }
+    daemon.stop();
+}
+
+/// The OpenAPI document describes exactly the routes the daemon serves.
+#[test]
+fn the_openapi_document_matches_the_routes() {
+    let daemon = Daemon::start();
+    let (status, document) = daemon.request("GET", "/v1/openapi.json", None, None);
+    assert_eq!(status, 200);
+    assert_eq!(document["openapi"], "3.1.0");
+    let mut paths: Vec<&str> = document["paths"]
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    paths.sort();
+    assert_eq!(
+        paths,
+        [
+            "/healthz",
+            "/metrics",
+            "/v1/cases/{case}",
+            "/v1/clock",
+            "/v1/deadlines",
+            "/v1/events",
+            "/v1/notifications",
+            "/v1/openapi.json"
+        ]
+    );
+    for path in paths {
+        let (status, answer) =
+            daemon.request("GET", &path.replace("{case}", "C-1"), Some(DEVENTER), None);
+        assert_ne!(
+            answer["error"], "no such endpoint; the API lives under /v1 (see README.md)",
+            "{path}: {status}"
+        );
+    }
+    daemon.stop();
+}

@@ -15,6 +15,7 @@ use sha2::{Digest, Sha256};
 use tokio::sync::oneshot;
 
 use super::core::{Command, Outcome};
+use super::metrics::Metrics;
 use crate::config::TokenConfig;
 use crate::event;
 use crate::store::{AuditEntry, Filter};
@@ -24,14 +25,22 @@ pub const MAX_EVENTS_PER_REQUEST: usize = 10_000;
 /// Request bodies above this are refused with 413 before they are read.
 pub const MAX_BODY_BYTES: usize = 16 * 1024 * 1024;
 
+/// The OpenAPI 3.1 description of this API, served at `/v1/openapi.json`.
+pub const OPENAPI: &str = include_str!("openapi.json");
+
 #[derive(Clone)]
 pub struct Api {
     commands: mpsc::Sender<Command>,
     tokens: Arc<HashMap<String, TokenConfig>>,
+    metrics: Arc<Metrics>,
 }
 
 impl Api {
-    pub fn new(commands: mpsc::Sender<Command>, tokens: &[TokenConfig]) -> Api {
+    pub fn new(
+        commands: mpsc::Sender<Command>,
+        tokens: &[TokenConfig],
+        metrics: Arc<Metrics>,
+    ) -> Api {
         let tokens = tokens
             .iter()
             .map(|t| (t.sha256.clone(), t.clone()))
@@ -39,6 +48,7 @@ impl Api {
         Api {
             commands,
             tokens: Arc::new(tokens),
+            metrics,
         }
     }
 
@@ -50,6 +60,11 @@ impl Api {
             .route("/v1/deadlines", get(get_deadlines))
             .route("/v1/notifications", get(get_notifications))
             .route("/v1/clock", post(post_clock).get(get_clock))
+            .route("/metrics", get(get_metrics))
+            .route(
+                "/v1/openapi.json",
+                get(|| async { ([("content-type", "application/json")], OPENAPI) }),
+            )
             .fallback(|| async {
                 error(
                     StatusCode::NOT_FOUND,
@@ -227,7 +242,17 @@ async fn post_events(
             }
         }
     }
-    let refused = results.iter().filter(|r| r["status"] == "refused").count();
+    let count = |status: &str| results.iter().filter(|r| r["status"] == status).count() as u64;
+    let refused = count("refused");
+    use std::sync::atomic::Ordering::Relaxed;
+    api.metrics
+        .events_accepted
+        .fetch_add(count("accepted"), Relaxed);
+    api.metrics
+        .events_duplicate
+        .fetch_add(count("duplicate"), Relaxed);
+    api.metrics.events_refused.fetch_add(refused, Relaxed);
+    let refused = refused as usize;
     let status = if refused == results.len() {
         StatusCode::BAD_REQUEST
     } else {
@@ -415,4 +440,11 @@ async fn get_clock(State(api): State<Api>, headers: HeaderMap) -> Result<Respons
     api.authenticate(&headers)?;
     let status = api.ask(|reply| Command::Status { reply }).await?;
     Ok(Json(status).into_response())
+}
+
+/// Prometheus metrics; any valid token may read them (they hold no case data).
+async fn get_metrics(State(api): State<Api>, headers: HeaderMap) -> Result<Response, ApiError> {
+    api.authenticate(&headers)?;
+    let text = api.ask(|reply| Command::Metrics { reply }).await?;
+    Ok(([("content-type", "text/plain; version=0.0.4")], text).into_response())
 }

@@ -80,6 +80,10 @@ pub enum Command {
         channel: String,
         results: Vec<(String, Attempt)>,
     },
+    /// The metrics, with what only the store knows.
+    Metrics {
+        reply: oneshot::Sender<String>,
+    },
     Status {
         reply: oneshot::Sender<Status>,
     },
@@ -113,11 +117,27 @@ pub struct Core<S: Store> {
     /// Retry policy per channel; channels without one use the default.
     policies: HashMap<String, RetryPolicy>,
     /// Deliveries handed to a worker and not reported yet, with their attempts so far.
-    in_flight: HashMap<(String, String), u32>,
+    in_flight: HashMap<(String, String), Sent>,
+    metrics: std::sync::Arc<super::metrics::Metrics>,
+}
+
+/// A delivery handed to a worker: how often it was tried before, and the notification's
+/// send time (for the delivery latency).
+#[derive(Clone, Copy, Debug)]
+struct Sent {
+    attempts: u32,
+    at: Option<Timestamp>,
+}
+
+fn record_moment(record: &serde_json::Value) -> Option<Timestamp> {
+    record["at"]
+        .as_str()
+        .and_then(|at| crate::calendar::parse_timestamp(at).ok())
 }
 
 /// What the core needs besides the engine and the store.
 pub struct Setup {
+    pub metrics: std::sync::Arc<super::metrics::Metrics>,
     pub clock: Clock,
     pub log: std::fs::File,
     pub routing: Routing,
@@ -129,6 +149,7 @@ impl<S: Store> Core<S> {
     /// fell due while the daemon was down, once.
     pub fn start(engine: Engine, store: S, setup: Setup) -> Result<Core<S>, StoreError> {
         let Setup {
+            metrics,
             clock,
             log,
             routing,
@@ -144,6 +165,7 @@ impl<S: Store> Core<S> {
             routing,
             policies,
             in_flight: HashMap::new(),
+            metrics,
         };
         let events = core.store.all_events()?;
         for event in events {
@@ -261,6 +283,21 @@ impl<S: Store> Core<S> {
                 let _ = reply.send(self.take_due(&channel, limit));
             }
             Command::Report { channel, results } => self.report(&channel, results),
+            Command::Metrics { reply } => {
+                let pending = self
+                    .cases
+                    .values()
+                    .filter(|c| c.next_wakeup().is_some())
+                    .count();
+                self.metrics
+                    .pending_timers
+                    .store(pending as u64, std::sync::atomic::Ordering::Relaxed);
+                let counts = self.store.delivery_counts().unwrap_or_else(|err| {
+                    tracing_error("reading delivery counts failed", &err.to_string());
+                    Vec::new()
+                });
+                let _ = reply.send(self.metrics.render(&counts));
+            }
             Command::Status { reply } => {
                 let _ = reply.send(Status {
                     now: crate::calendar::format_timestamp(self.clock.now()),
@@ -393,6 +430,9 @@ impl<S: Store> Core<S> {
             // Fire at the timer's own moment, so a virtual jump of a month sends each reminder
             // as it would have gone out, in order.
             let notifications = state.tick(&self.engine, moment);
+            self.metrics
+                .timer_lateness
+                .observe((now.as_millisecond() - moment.as_millisecond()) as f64 / 1000.0);
             if let Err(err) = self
                 .store
                 .record(&self.outgoing(&notifications))
@@ -426,12 +466,20 @@ impl<S: Store> Core<S> {
         &mut self,
         channel: &str,
         id: &str,
-        attempts_before: u32,
+        sent: Sent,
         attempt: Attempt,
         now: Timestamp,
     ) {
+        let attempts_before = sent.attempts;
         let result = match attempt {
-            Attempt::Delivered => self.store.delivered(id, channel, now),
+            Attempt::Delivered => {
+                if let Some(at) = sent.at {
+                    self.metrics
+                        .delivery_latency
+                        .observe((now.as_millisecond() - at.as_millisecond()) as f64 / 1000.0);
+                }
+                self.store.delivered(id, channel, now)
+            }
             Attempt::Failed(error) => {
                 let retry_at = self.policy(channel).retry_at(attempts_before + 1, now);
                 if retry_at.is_none() {
@@ -486,7 +534,11 @@ impl<S: Store> Core<S> {
                 Ok(()) => Attempt::Delivered,
                 Err(err) => Attempt::Failed(err.to_string()),
             };
-            self.settle_attempt(delivery::LOG, &id, attempts, attempt, now);
+            let sent = Sent {
+                attempts,
+                at: record_moment(&record),
+            };
+            self.settle_attempt(delivery::LOG, &id, sent, attempt, now);
         }
     }
 
@@ -507,7 +559,13 @@ impl<S: Store> Core<S> {
         for item in due {
             let key = (channel.to_string(), item.id.clone());
             if taken.len() < limit as usize && !self.in_flight.contains_key(&key) {
-                self.in_flight.insert(key, item.attempts);
+                self.in_flight.insert(
+                    key,
+                    Sent {
+                        attempts: item.attempts,
+                        at: record_moment(&item.record),
+                    },
+                );
                 taken.push(item);
             }
         }
@@ -517,11 +575,14 @@ impl<S: Store> Core<S> {
     fn report(&mut self, channel: &str, results: Vec<(String, Attempt)>) {
         let now = self.clock.now();
         for (id, attempt) in results {
-            let attempts = self
+            let sent = self
                 .in_flight
                 .remove(&(channel.to_string(), id.clone()))
-                .unwrap_or(0);
-            self.settle_attempt(channel, &id, attempts, attempt, now);
+                .unwrap_or(Sent {
+                    attempts: 0,
+                    at: None,
+                });
+            self.settle_attempt(channel, &id, sent, attempt, now);
         }
         // A batch whose worker lost track of some (a panicking send) releases them here.
         self.in_flight.retain(|(c, _), _| c != channel);

@@ -5,6 +5,7 @@
 mod api;
 mod core;
 pub mod delivery;
+mod metrics;
 
 pub use self::api::{Api, MAX_BODY_BYTES, MAX_EVENTS_PER_REQUEST};
 pub use self::core::{Clock, Command, Core, Setup};
@@ -85,7 +86,9 @@ pub async fn run(
             delivery::Channel::Mail(Box::new(mailer)),
         ));
     }
+    let metrics = std::sync::Arc::new(metrics::Metrics::default());
     let setup = Setup {
+        metrics: metrics.clone(),
         clock,
         log,
         routing: delivery::Routing::new(&daemon),
@@ -107,7 +110,7 @@ pub async fn run(
             ))
         })
         .collect();
-    let router = Api::new(commands, &daemon.tokens).router();
+    let router = Api::new(commands, &daemon.tokens, metrics).router();
     eprintln!(
         "{}",
         serde_json::json!({"level": "info", "message": "listening", "address": listener.local_addr()?.to_string()})

@@ -1,0 +1,150 @@
+//! Prometheus metrics: counters and histograms kept in atomics, shared by the API and the
+//! core, written out in the text exposition format on `GET /metrics`.
+
+use std::fmt::Write as _;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// Upper bounds (seconds) of the histogram buckets: from a millisecond to a day.
+const BUCKETS: [f64; 12] = [
+    0.001, 0.01, 0.1, 0.5, 1.0, 5.0, 30.0, 60.0, 300.0, 3600.0, 21_600.0, 86_400.0,
+];
+
+#[derive(Default)]
+pub struct Histogram {
+    counts: [AtomicU64; BUCKETS.len()],
+    count: AtomicU64,
+    /// Sum in microseconds, so it fits an integer atomic.
+    sum_micros: AtomicU64,
+}
+
+impl Histogram {
+    pub fn observe(&self, seconds: f64) {
+        let seconds = seconds.max(0.0);
+        for (bound, counter) in BUCKETS.iter().zip(&self.counts) {
+            if seconds <= *bound {
+                counter.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        self.count.fetch_add(1, Ordering::Relaxed);
+        self.sum_micros
+            .fetch_add((seconds * 1e6) as u64, Ordering::Relaxed);
+    }
+
+    fn write(&self, out: &mut String, name: &str, help: &str) {
+        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} histogram");
+        for (bound, counter) in BUCKETS.iter().zip(&self.counts) {
+            let _ = writeln!(
+                out,
+                "{name}_bucket{{le=\"{bound}\"}} {}",
+                counter.load(Ordering::Relaxed)
+            );
+        }
+        let count = self.count.load(Ordering::Relaxed);
+        let _ = writeln!(out, "{name}_bucket{{le=\"+Inf\"}} {count}");
+        let _ = writeln!(
+            out,
+            "{name}_sum {}",
+            self.sum_micros.load(Ordering::Relaxed) as f64 / 1e6
+        );
+        let _ = writeln!(out, "{name}_count {count}");
+    }
+}
+
+#[derive(Default)]
+pub struct Metrics {
+    pub events_accepted: AtomicU64,
+    pub events_duplicate: AtomicU64,
+    pub events_refused: AtomicU64,
+    pub pending_timers: AtomicU64,
+    pub timer_lateness: Histogram,
+    pub delivery_latency: Histogram,
+    pub reloads: AtomicU64,
+    pub reload_failures: AtomicU64,
+}
+
+impl Metrics {
+    /// The exposition text; `deliveries` are (channel, status, count) from the store.
+    pub fn render(&self, deliveries: &[(String, String, u64)]) -> String {
+        let mut out = String::new();
+        let counter = |out: &mut String, name: &str, help: &str, value: u64| {
+            let _ = writeln!(
+                out,
+                "# HELP {name} {help}\n# TYPE {name} counter\n{name} {value}"
+            );
+        };
+        counter(
+            &mut out,
+            "waakvlam_events_accepted_total",
+            "Events accepted and stored.",
+            self.events_accepted.load(Ordering::Relaxed),
+        );
+        counter(
+            &mut out,
+            "waakvlam_events_duplicate_total",
+            "Events ignored as a repeat of an id already stored.",
+            self.events_duplicate.load(Ordering::Relaxed),
+        );
+        counter(
+            &mut out,
+            "waakvlam_events_refused_total",
+            "Events refused as invalid.",
+            self.events_refused.load(Ordering::Relaxed),
+        );
+        let _ = writeln!(
+            out,
+            "# HELP waakvlam_pending_timers Cases with a timer set.\n# TYPE waakvlam_pending_timers gauge\nwaakvlam_pending_timers {}",
+            self.pending_timers.load(Ordering::Relaxed)
+        );
+        let _ = writeln!(
+            out,
+            "# HELP waakvlam_deliveries Deliveries by channel and status (pending, delivered, dead).\n# TYPE waakvlam_deliveries gauge"
+        );
+        for (channel, status, count) in deliveries {
+            let _ = writeln!(
+                out,
+                "waakvlam_deliveries{{channel=\"{channel}\",status=\"{status}\"}} {count}"
+            );
+        }
+        counter(
+            &mut out,
+            "waakvlam_workflow_reloads_total",
+            "Workflow definitions swapped in.",
+            self.reloads.load(Ordering::Relaxed),
+        );
+        counter(
+            &mut out,
+            "waakvlam_workflow_reload_failures_total",
+            "Workflow reloads refused because of problems.",
+            self.reload_failures.load(Ordering::Relaxed),
+        );
+        self.delivery_latency.write(
+            &mut out,
+            "waakvlam_delivery_latency_seconds",
+            "From a notification's send time to its delivery.",
+        );
+        self.timer_lateness.write(
+            &mut out,
+            "waakvlam_timer_lateness_seconds",
+            "How late timers fired after their moment.",
+        );
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn renders_prometheus_text() {
+        let metrics = super::Metrics::default();
+        metrics
+            .events_accepted
+            .fetch_add(3, std::sync::atomic::Ordering::Relaxed);
+        metrics.delivery_latency.observe(0.2);
+        let text = metrics.render(&[("log".into(), "delivered".into(), 3)]);
+        assert!(text.contains("waakvlam_events_accepted_total 3\n"));
+        assert!(text.contains("waakvlam_deliveries{channel=\"log\",status=\"delivered\"} 3\n"));
+        assert!(text.contains("waakvlam_delivery_latency_seconds_bucket{le=\"0.1\"} 0\n"));
+        assert!(text.contains("waakvlam_delivery_latency_seconds_bucket{le=\"0.5\"} 1\n"));
+        assert!(text.contains("waakvlam_delivery_latency_seconds_count 1\n"));
+    }
+}
