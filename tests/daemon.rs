@@ -440,3 +440,97 @@ fn the_openapi_document_matches_the_routes() {
     }
     daemon.stop();
 }
+
+/// Copies the shipped workflows into `dir/workflows` for a test that changes them.
+fn own_workflows(dir: &std::path::Path) -> std::path::PathBuf {
+    let target = dir.join("workflows");
+    std::fs::create_dir_all(&target).unwrap();
+    for entry in std::fs::read_dir(common::root().join("workflows")).unwrap() {
+        let path = entry.unwrap().path();
+        std::fs::copy(&path, target.join(path.file_name().unwrap())).unwrap();
+    }
+    target
+}
+
+/// A changed definition is swapped in on SIGHUP: the running complaint gets its new deadline,
+/// and the log says which. A broken definition is refused: the old ones stay, every problem
+/// is logged and counted.
+#[test]
+fn workflows_are_reloaded_on_sighup_and_broken_ones_refused() {
+    let dir = common::tempdir();
+    let workflows = own_workflows(&dir);
+    let shipped_workflows = common::root().join("workflows").display().to_string();
+    let own = workflows.display().to_string();
+    let daemon = Daemon::start_configured(dir, move |config| {
+        config.replace(
+            &format!("workflows: {shipped_workflows}"),
+            &format!("workflows: {own}"),
+        )
+    });
+    daemon.advance("2027-04-13T10:00:00+02:00");
+    assert_eq!(
+        daemon
+            .post_events(DEVENTER, &complaint("e-1", "C-1", "GM0150", "K-9"))
+            .0,
+        200
+    );
+    let due = |daemon: &Daemon| {
+        let (_, case) = daemon.request("GET", "/v1/cases/C-1", Some(DEVENTER), None);
+        case["deadlines"][0]["due"].as_str().unwrap().to_string()
+    };
+    assert_eq!(due(&daemon), "2027-04-27");
+
+    let file = workflows.join("klachttermijnen.yaml");
+    let text = std::fs::read_to_string(&file).unwrap();
+    std::fs::write(
+        &file,
+        text.replace("in_behandeling: 14 days", "in_behandeling: 10 days"),
+    )
+    .unwrap();
+    daemon.signal("HUP");
+    common::daemon::wait_for(10, "the reload", || due(&daemon) == "2027-04-23");
+    let log = daemon.log();
+    let moved = log
+        .iter()
+        .find(|l| l["message"] == "deadline recalculated")
+        .expect("a line per moved deadline");
+    assert_eq!(
+        (
+            moved["instance"].as_str(),
+            moved["deadline"].as_str(),
+            moved["old_due"].as_str(),
+            moved["new_due"].as_str()
+        ),
+        (
+            Some("klachttermijnen/GM0150/C-1/K-9"),
+            Some("in_behandeling"),
+            Some("2027-04-27"),
+            Some("2027-04-23")
+        )
+    );
+
+    // Broken: noticed without a signal (the directory changed), refused, the old ones stay.
+    std::fs::write(&file, "workflow: klachttermijnen\ntitle: kapot\nroles: {}\nstart: { on: klacht.ingedient }\ndeadlines: {}\n").unwrap();
+    common::daemon::wait_for(10, "the refusal", || {
+        daemon
+            .log()
+            .iter()
+            .any(|l| l["message"] == "workflow reload refused; the running definitions stay")
+    });
+    let problems: Vec<String> = daemon
+        .log()
+        .iter()
+        .filter(|l| l["message"] == "workflow reload refused; the running definitions stay")
+        .map(|l| l["problem"].as_str().unwrap().to_string())
+        .collect();
+    assert!(problems.iter().any(|p| p.contains("klachttermijnen.yaml:4:14: unknown event type 'klacht.ingedient'")), "{problems:?}");
+    let (_, metrics) = daemon.request("GET", "/metrics", Some(DEVENTER), None);
+    assert!(
+        metrics
+            .as_str()
+            .unwrap()
+            .contains("waakvlam_workflow_reload_failures_total 1\n")
+    );
+    assert_eq!(due(&daemon), "2027-04-23");
+    daemon.stop();
+}

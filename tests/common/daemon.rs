@@ -17,6 +17,8 @@ pub struct Daemon {
     child: Child,
     pub base: String,
     pub dir: PathBuf,
+    /// What the daemon wrote to standard error (its log), line by line.
+    log: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
 }
 
 impl Daemon {
@@ -73,11 +75,18 @@ impl Daemon {
             .unwrap_or_else(|| panic!("no address in {line}"))
             .to_string();
         // Keep reading stderr so the daemon never blocks on a full pipe.
-        std::thread::spawn(move || for _ in stderr.lines() {});
+        let log = std::sync::Arc::new(std::sync::Mutex::new(vec![line]));
+        let sink = log.clone();
+        std::thread::spawn(move || {
+            for line in stderr.lines().map_while(Result::ok) {
+                sink.lock().unwrap().push(line);
+            }
+        });
         Daemon {
             child,
             base: format!("http://{address}"),
             dir,
+            log,
         }
     }
 
@@ -144,6 +153,24 @@ impl Daemon {
             .lines()
             .map(|l| serde_json::from_str(l).unwrap())
             .collect()
+    }
+
+    /// The daemon's log lines so far, parsed.
+    pub fn log(&self) -> Vec<Value> {
+        self.log
+            .lock()
+            .unwrap()
+            .iter()
+            .filter_map(|l| serde_json::from_str(l).ok())
+            .collect()
+    }
+
+    pub fn signal(&self, signal: &str) {
+        Command::new("kill")
+            .arg(format!("-{signal}"))
+            .arg(self.child.id().to_string())
+            .status()
+            .unwrap();
     }
 
     pub fn stop(mut self) -> PathBuf {

@@ -80,6 +80,11 @@ pub enum Command {
         channel: String,
         results: Vec<(String, Attempt)>,
     },
+    /// New workflow definitions, already validated.
+    Reload {
+        engine: Box<Engine>,
+        reply: oneshot::Sender<Result<usize, String>>,
+    },
     /// The metrics, with what only the store knows.
     Metrics {
         reply: oneshot::Sender<String>,
@@ -167,30 +172,77 @@ impl<S: Store> Core<S> {
             in_flight: HashMap::new(),
             metrics,
         };
-        let events = core.store.all_events()?;
-        for event in events {
+        core.rebuild()?;
+        Ok(core)
+    }
+
+    /// Rebuilds every case from the event log and sends what is due now. Output the replay
+    /// makes of the past is in the outbox already (ids are deterministic), so only what is due
+    /// now is recorded, and a notification already recorded is never made twice.
+    fn rebuild(&mut self) -> Result<(), StoreError> {
+        self.cases.clear();
+        self.timers.clear();
+        for event in self.store.all_events()? {
             let key = (event.gemeente.clone(), event.case.clone());
-            let case = core
+            let case = self
                 .cases
                 .entry(key)
                 .or_insert_with(|| Case::new(&event.gemeente, &event.case));
             let at = event.at;
-            // Historical output is in the outbox already; only what is due now matters.
-            case.apply(&core.engine, event, at);
+            case.apply(&self.engine, event, at);
         }
-        let now = core.clock.now();
-        let keys: Vec<(String, String)> = core.cases.keys().cloned().collect();
+        let now = self.clock.now();
+        let keys: Vec<(String, String)> = self.cases.keys().cloned().collect();
         let mut due = Vec::new();
         for key in &keys {
-            let case = core.cases.get_mut(key).expect("listed");
-            due.extend(case.tick(&core.engine, now));
+            let case = self.cases.get_mut(key).expect("listed");
+            due.extend(case.tick(&self.engine, now));
         }
-        let outgoing = core.outgoing(&due);
-        core.store.record(&outgoing)?;
+        let outgoing = self.outgoing(&due);
+        self.store.record(&outgoing)?;
         for key in keys {
-            core.refresh(&key, now)?;
+            self.refresh(&key, now)?;
         }
-        Ok(core)
+        Ok(())
+    }
+
+    /// Swaps in new workflow definitions: every case is recomputed from its events as if the
+    /// new definitions had always applied. What was sent stays sent; deadlines that move are
+    /// logged, each with its old and new due date.
+    fn reload(&mut self, engine: Engine) -> Result<usize, StoreError> {
+        let now = self.clock.now();
+        let before: HashMap<(String, String, u32), Option<String>> = self
+            .cases
+            .values()
+            .flat_map(|c| c.deadlines(&self.engine, now))
+            .map(|d| ((d.instance, d.deadline, d.occurrence), d.due))
+            .collect();
+        self.engine = engine;
+        self.rebuild()?;
+        let mut moved = 0;
+        for case in self.cases.values() {
+            for d in case.deadlines(&self.engine, now) {
+                let old = before.get(&(d.instance.clone(), d.deadline.clone(), d.occurrence));
+                if old.is_some_and(|old| *old != d.due)
+                    || (old.is_none() && d.status != "met" && d.status != "cancelled")
+                {
+                    moved += 1;
+                    let old = old.cloned().flatten().unwrap_or_else(|| "-".into());
+                    let new = d.due.clone().unwrap_or_else(|| "-".into());
+                    log_line(
+                        "info",
+                        "deadline recalculated",
+                        &[
+                            ("instance", &d.instance),
+                            ("deadline", &d.deadline),
+                            ("old_due", &old),
+                            ("new_due", &new),
+                        ],
+                    );
+                }
+            }
+        }
+        Ok(moved)
     }
 
     /// Serves commands until every sender is gone.
@@ -283,6 +335,9 @@ impl<S: Store> Core<S> {
                 let _ = reply.send(self.take_due(&channel, limit));
             }
             Command::Report { channel, results } => self.report(&channel, results),
+            Command::Reload { engine, reply } => {
+                let _ = reply.send(self.reload(*engine).map_err(|e| e.to_string()));
+            }
             Command::Metrics { reply } => {
                 let pending = self
                     .cases
@@ -358,10 +413,7 @@ impl<S: Store> Core<S> {
             Ok(inserted) => debug_assert!(inserted.iter().all(|i| *i == Insert::Accepted)),
             Err(err) => {
                 // Memory ran ahead of the store: put it back to what is durable.
-                for key in &touched {
-                    self.cases.remove(key);
-                }
-                self.reload(&touched)?;
+                self.rebuild()?;
                 return Err(err);
             }
         }
@@ -373,24 +425,6 @@ impl<S: Store> Core<S> {
         }
         self.deliver(now);
         Ok(outcomes)
-    }
-
-    /// Rebuilds cases from the store.
-    fn reload(&mut self, keys: &[(String, String)]) -> Result<(), StoreError> {
-        let wanted: HashSet<&(String, String)> = keys.iter().collect();
-        for event in self.store.all_events()? {
-            let key = (event.gemeente.clone(), event.case.clone());
-            if !wanted.contains(&key) {
-                continue;
-            }
-            let case = self
-                .cases
-                .entry(key)
-                .or_insert_with(|| Case::new(&event.gemeente, &event.case));
-            let at = event.at;
-            case.apply(&self.engine, event, at);
-        }
-        Ok(())
     }
 
     /// Stores the case's deadlines for queries and schedules its next wakeup.

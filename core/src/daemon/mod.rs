@@ -6,6 +6,7 @@ mod api;
 mod core;
 pub mod delivery;
 mod metrics;
+mod reload;
 
 pub use self::api::{Api, MAX_BODY_BYTES, MAX_EVENTS_PER_REQUEST};
 pub use self::core::{Clock, Command, Core, Setup};
@@ -110,6 +111,13 @@ pub async fn run(
             ))
         })
         .collect();
+    let reloader = tokio::spawn(reload::watch(
+        config.clone(),
+        daemon.workflows.clone(),
+        commands.clone(),
+        metrics.clone(),
+        stop.clone(),
+    ));
     let router = Api::new(commands, &daemon.tokens, metrics).router();
     eprintln!(
         "{}",
@@ -123,6 +131,7 @@ pub async fn run(
     for worker in workers {
         let _ = worker.await;
     }
+    let _ = reloader.await;
     // The router and the workers (and with them the last command senders) are gone: the core
     // delivers what is due and stops.
     tokio::task::spawn_blocking(move || core_thread.join())
