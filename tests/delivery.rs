@@ -373,3 +373,55 @@ fn reminders_are_mailed_to_the_addresses_of_their_roles() {
     );
     daemon.stop();
 }
+
+/// With a daily digest, a recipient gets one mail a day with everything due for them.
+#[test]
+fn the_daily_digest_sends_one_mail_per_recipient() {
+    let dir = common::tempdir();
+    let smtp = SmtpServer::start(&dir);
+    let cert = smtp.cert.display().to_string();
+    let port = smtp.port;
+    let daemon = Daemon::start_configured(dir, move |config| {
+        let config = config.replace(
+            "  GM0150:\n    name: Deventer\n",
+            "  GM0150:\n    name: Deventer\n    recipients:\n      klachtenfunctionaris: [klachten@deventer.example]\n",
+        );
+        format!(
+            "{config}  smtp:\n    host: 127.0.0.1\n    port: {port}\n    tls: starttls\n    ca_file: {cert}\n    from: waakvlam@deventer.example\n    digest_hour: 8\n"
+        )
+    });
+    daemon.advance("2027-04-13T10:00:00+02:00");
+    assert_eq!(
+        daemon
+            .post_events(DEVENTER, &complaint("e-1", "C-1", "GM0150"))
+            .0,
+        200
+    );
+    assert_eq!(
+        daemon
+            .post_events(DEVENTER, &complaint("e-2", "C-2", "GM0150"))
+            .0,
+        200
+    );
+    // The two reminders of 23 April 09:00 wait for the digest of 24 April 08:00.
+    daemon.advance("2027-04-23T12:00:00+02:00");
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    assert!(smtp.messages().is_empty());
+    daemon.advance("2027-04-24T08:00:00+02:00");
+    wait_for(20, "the digest", || smtp.messages().len() == 1);
+    let mail = smtp.messages()[0].replace("=\n", "");
+    assert!(
+        mail.contains("Subject: Waakvlam: 2 termijnen en berichten"),
+        "{mail}"
+    );
+    assert!(
+        mail.contains("casus C-1) moet uiterlijk 27 april")
+            && mail.contains("casus C-2) moet uiterlijk 27 april"),
+        "{mail}"
+    );
+    assert!(
+        mail.contains("X-RcptTo: klachten@deventer.example"),
+        "{mail}"
+    );
+    daemon.stop();
+}

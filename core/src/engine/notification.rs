@@ -83,6 +83,20 @@ impl Identity<'_> {
     }
 }
 
+/// The id of a digest mail: the same notifications to the same address give the same id.
+pub fn digest_id(notification_ids: &[&str], address: &str) -> String {
+    let mut hasher = Sha256::new();
+    for id in notification_ids {
+        hasher.update(id.as_bytes());
+        hasher.update([0]);
+    }
+    hasher.update(address.as_bytes());
+    hasher.finalize()[..16]
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
 const MONTHS: [&str; 12] = [
     "januari",
     "februari",

@@ -60,7 +60,14 @@ pub struct DeliveryState {
 /// A notification to record, with the channels that must deliver it.
 pub struct Outgoing<'a> {
     pub notification: &'a Notification,
-    pub channels: Vec<String>,
+    pub channels: Vec<Route>,
+}
+
+/// A channel that must deliver a notification, and from when (a daily digest waits).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Route {
+    pub channel: String,
+    pub not_before: Timestamp,
 }
 
 /// A delivery that is due: the notification's id and record, and how often it was tried.

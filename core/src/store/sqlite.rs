@@ -156,8 +156,12 @@ fn insert_notifications(
         ])?;
         // A notification recorded before keeps the deliveries it had.
         if new == 1 {
-            for channel in channels {
-                delivery.execute(params![n.id, channel, n.at.as_millisecond()])?;
+            for route in channels {
+                delivery.execute(params![
+                    n.id,
+                    route.channel,
+                    route.not_before.as_millisecond()
+                ])?;
             }
         }
     }
@@ -469,6 +473,7 @@ fn where_clause(filter: &Filter, due_column: &str) -> (String, Vec<String>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::Route;
 
     fn store() -> (SqliteStore, std::path::PathBuf) {
         let dir = std::env::temp_dir().join(format!(
@@ -541,7 +546,12 @@ mod tests {
         let outgoing = || {
             [Outgoing {
                 notification: &notification,
-                channels: vec!["log".into(), "webhook:a".into()],
+                channels: ["log", "webhook:a"]
+                    .map(|channel| Route {
+                        channel: channel.into(),
+                        not_before: now,
+                    })
+                    .to_vec(),
             }]
         };
         store.record(&outgoing()).unwrap();

@@ -19,6 +19,8 @@ pub struct Mailer {
     from: Mailbox,
     /// gemeente -> role -> addresses.
     recipients: HashMap<String, BTreeMap<String, Vec<String>>>,
+    /// One mail per recipient for everything due at once (the daily digest).
+    pub digest: bool,
 }
 
 impl Mailer {
@@ -51,56 +53,71 @@ impl Mailer {
             transport: builder.build(),
             from: config.from.parse()?,
             recipients,
+            digest: config.digest_hour.is_some(),
         })
     }
 
-    pub async fn send(&self, due: &Due) -> Attempt {
-        let record = &due.record;
-        let text = |key: &str| record[key].as_str().unwrap_or_default();
-        let gemeente = text("gemeente");
-        let roles: Vec<&str> = record["to"]
-            .as_array()
-            .map(|r| r.iter().filter_map(Value::as_str).collect())
-            .unwrap_or_default();
+    /// The addresses of the notification's roles in its gemeente; a role without one makes
+    /// the delivery impossible, with that as the reason.
+    fn addresses(&self, record: &Value) -> Result<Vec<String>, String> {
+        let gemeente = record["gemeente"].as_str().unwrap_or_default();
         let known = self.recipients.get(gemeente);
-        let mut addresses: Vec<&str> = Vec::new();
-        for role in &roles {
-            match known.and_then(|k| k.get(*role)) {
-                Some(list) if !list.is_empty() => addresses.extend(list.iter().map(String::as_str)),
-                _ => {
-                    return Attempt::Impossible(format!(
-                        "no e-mail address for role '{role}' in {gemeente}"
-                    ));
-                }
+        let mut addresses = Vec::new();
+        for role in record["to"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_str)
+        {
+            match known.and_then(|k| k.get(role)) {
+                Some(list) if !list.is_empty() => addresses.extend(list.iter().cloned()),
+                _ => return Err(format!("no e-mail address for role '{role}' in {gemeente}")),
             }
         }
         addresses.sort();
         addresses.dedup();
-        let mut message = Message::builder()
-            .from(self.from.clone())
-            .subject(subject(record));
-        for address in &addresses {
-            match address.parse::<Mailbox>() {
-                Ok(mailbox) => message = message.to(mailbox),
-                Err(_) => {
-                    return Attempt::Impossible(format!("'{address}' is not an e-mail address"));
-                }
-            }
+        Ok(addresses)
+    }
+
+    /// One mail to `to`: a single notification as it is, several as a digest.
+    fn compose(
+        &self,
+        to: &[String],
+        records: &[&Value],
+        message_id: String,
+    ) -> Result<Message, String> {
+        let mut message = Message::builder().from(self.from.clone());
+        for address in to {
+            let mailbox = address
+                .parse::<Mailbox>()
+                .map_err(|_| format!("'{address}' is not an e-mail address"))?;
+            message = message.to(mailbox);
         }
-        // The notification id as Message-ID: a mail sent twice (at least once) is recognisably
-        // the same mail.
-        let message = message
-            .message_id(Some(format!("<{}@waakvlam>", due.id)))
-            .multipart(MultiPart::alternative_plain_html(
-                plain(record),
-                html(record),
-            ));
-        let message = match message {
-            Ok(message) => message,
-            Err(err) => {
-                return Attempt::Impossible(format!("the message could not be made: {err}"));
-            }
+        let (subject, plain, html) = match records {
+            [record] => (subject(record), plain(record), html(record)),
+            _ => (
+                format!("Waakvlam: {} termijnen en berichten", records.len()),
+                records
+                    .iter()
+                    .map(|r| plain(r))
+                    .collect::<Vec<_>>()
+                    .join("\n----\n\n"),
+                records
+                    .iter()
+                    .map(|r| html(r))
+                    .collect::<Vec<_>>()
+                    .join("<hr>"),
+            ),
         };
+        // A deterministic Message-ID: a mail sent twice (at least once) is recognisably the same.
+        message
+            .subject(subject)
+            .message_id(Some(message_id))
+            .multipart(MultiPart::alternative_plain_html(plain, html))
+            .map_err(|err| format!("the message could not be made: {err}"))
+    }
+
+    async fn deliver(&self, message: Message) -> Attempt {
         match self.transport.send(message).await {
             Ok(_) => Attempt::Delivered,
             Err(err) if err.is_permanent() => {
@@ -108,6 +125,58 @@ impl Mailer {
             }
             Err(err) => Attempt::Failed(format!("sending failed: {err}")),
         }
+    }
+
+    pub async fn send(&self, due: &Due) -> Attempt {
+        let to = match self.addresses(&due.record) {
+            Ok(to) => to,
+            Err(reason) => return Attempt::Impossible(reason),
+        };
+        match self.compose(&to, &[&due.record], format!("<{}@waakvlam>", due.id)) {
+            Ok(message) => self.deliver(message).await,
+            Err(reason) => Attempt::Impossible(reason),
+        }
+    }
+
+    /// The digest: everything due now, one mail per address. A notification counts as
+    /// delivered when every mail it was in went out.
+    pub async fn send_digest(&self, due: &[Due]) -> Vec<(String, Attempt)> {
+        let mut outcome: BTreeMap<&str, Attempt> = BTreeMap::new();
+        let mut per_address: BTreeMap<String, Vec<&Due>> = BTreeMap::new();
+        for item in due {
+            match self.addresses(&item.record) {
+                Ok(to) => {
+                    outcome.insert(&item.id, Attempt::Delivered);
+                    for address in to {
+                        per_address.entry(address).or_default().push(item);
+                    }
+                }
+                Err(reason) => {
+                    outcome.insert(&item.id, Attempt::Impossible(reason));
+                }
+            }
+        }
+        for (address, items) in &per_address {
+            let records: Vec<&Value> = items.iter().map(|i| &i.record).collect();
+            let ids: Vec<&str> = items.iter().map(|i| i.id.as_str()).collect();
+            let message_id = format!(
+                "<{}@waakvlam>",
+                crate::engine::notification::digest_id(&ids, address)
+            );
+            let attempt = match self.compose(std::slice::from_ref(address), &records, message_id) {
+                Ok(message) => self.deliver(message).await,
+                Err(reason) => Attempt::Impossible(reason),
+            };
+            if attempt != Attempt::Delivered {
+                for id in ids {
+                    outcome.insert(id, attempt.clone());
+                }
+            }
+        }
+        outcome
+            .into_iter()
+            .map(|(id, attempt)| (id.to_string(), attempt))
+            .collect()
     }
 }
 

@@ -17,9 +17,10 @@ use jiff::Timestamp;
 use tokio::sync::{oneshot, watch};
 
 use super::core::Command;
+use crate::calendar;
 use crate::config::DaemonConfig;
-use crate::engine::Notification;
-use crate::store::Due;
+use crate::engine::{Kind, Notification};
+use crate::store::{Due, Route};
 
 pub use mail::Mailer;
 pub use webhook::{Webhook, signature};
@@ -27,12 +28,14 @@ pub use webhook::{Webhook, signature};
 pub const LOG: &str = "log";
 pub const SMTP: &str = "smtp";
 
-/// Which channels deliver which notifications.
+/// Which channels deliver which notifications, and from when.
 #[derive(Clone, Debug, Default)]
 pub struct Routing {
     /// (channel name, the gemeenten it serves)
     webhooks: Vec<(String, Vec<String>)>,
     smtp: bool,
+    /// E-mail once a day at this hour instead of one mail per notification.
+    digest_hour: Option<u8>,
 }
 
 impl Routing {
@@ -44,20 +47,43 @@ impl Routing {
                 .map(|w| (webhook_channel(&w.name), w.gemeenten.clone()))
                 .collect(),
             smtp: daemon.smtp.is_some(),
+            digest_hour: daemon.smtp.as_ref().and_then(|s| s.digest_hour),
         }
     }
 
-    pub fn channels(&self, notification: &Notification) -> Vec<String> {
-        let mut channels = vec![LOG.to_string()];
+    pub fn channels(&self, notification: &Notification) -> Vec<Route> {
+        let now = |channel: &str| Route {
+            channel: channel.to_string(),
+            not_before: notification.at,
+        };
+        let mut routes = vec![now(LOG)];
         for (channel, gemeenten) in &self.webhooks {
             if gemeenten.contains(&notification.gemeente) {
-                channels.push(channel.clone());
+                routes.push(now(channel));
             }
         }
         if self.smtp {
-            channels.push(SMTP.to_string());
+            routes.push(match self.digest_hour {
+                // A signal is for acting now: it never waits for the digest.
+                Some(hour) if notification.kind != Kind::Signal => Route {
+                    channel: SMTP.to_string(),
+                    not_before: next_digest(notification.at, hour),
+                },
+                _ => now(SMTP),
+            });
         }
-        channels
+        routes
+    }
+}
+
+/// The first digest moment at or after `at`: `hour`:00 Amsterdam time that day or the next.
+pub fn next_digest(at: Timestamp, hour: u8) -> Timestamp {
+    let day = calendar::local_day(at);
+    let today = calendar::send_moment(day, hour);
+    if today >= at {
+        today
+    } else {
+        calendar::send_moment(day.add_days(1), hour)
     }
 }
 
@@ -137,10 +163,15 @@ pub async fn worker(
             return;
         }
         let (reply, answer) = oneshot::channel();
+        // A digest takes everything due at once, so each address gets one mail.
+        let limit = match channel.as_ref() {
+            Channel::Mail(mailer) if mailer.digest => 10_000,
+            _ => PARALLEL as u32,
+        };
         if commands
             .send(Command::TakeDue {
                 channel: name.clone(),
-                limit: PARALLEL as u32,
+                limit,
                 reply,
             })
             .is_err()
@@ -153,6 +184,21 @@ pub async fn worker(
             tokio::select! {
                 _ = tokio::time::sleep(StdDuration::from_millis(100)) => {}
                 _ = stop.changed() => {}
+            }
+            continue;
+        }
+        if let Channel::Mail(mailer) = channel.as_ref()
+            && mailer.digest
+        {
+            let results = mailer.send_digest(&due).await;
+            if commands
+                .send(Command::Report {
+                    channel: name.clone(),
+                    results,
+                })
+                .is_err()
+            {
+                return;
             }
             continue;
         }
