@@ -43,6 +43,13 @@ pub enum Outcome {
     Duplicate,
 }
 
+/// One `POST /v1/events` waiting for its answer.
+pub struct Ingest {
+    events: Vec<Event>,
+    audit: AuditEntry,
+    reply: oneshot::Sender<Result<Vec<Outcome>, String>>,
+}
+
 pub enum Command {
     Ingest {
         events: Vec<Event>,
@@ -106,6 +113,7 @@ pub struct CaseView {
 #[derive(Clone, Debug, serde::Serialize)]
 pub struct Status {
     pub now: String,
+    /// Cases in memory (a cache).
     pub cases: usize,
     pub pending_timers: usize,
 }
@@ -114,8 +122,12 @@ pub struct Core<S: Store> {
     engine: Engine,
     store: S,
     clock: Clock,
+    /// The cases worked on recently; any case can be rebuilt from its events, so this is a
+    /// cache (at most `CACHED_CASES`), not the state.
     cases: HashMap<(String, String), Case>,
-    /// (moment, gemeente, case); entries that no longer match the case's wakeup are stale.
+    /// Each case's next wakeup, as in the store's timers table.
+    wakes: HashMap<(String, String), Timestamp>,
+    /// (moment, gemeente, case); entries that no longer match `wakes` are stale.
     timers: BinaryHeap<Reverse<(Timestamp, String, String)>>,
     log: std::fs::File,
     routing: Routing,
@@ -123,6 +135,8 @@ pub struct Core<S: Store> {
     policies: HashMap<String, RetryPolicy>,
     /// Deliveries handed to a worker and not reported yet, with their attempts so far.
     in_flight: HashMap<(String, String), Sent>,
+    /// Timer changes of the batch being written, applied in memory once it is committed.
+    pending_wakes: Vec<((String, String), Option<Timestamp>)>,
     metrics: std::sync::Arc<super::metrics::Metrics>,
 }
 
@@ -149,9 +163,18 @@ pub struct Setup {
     pub policies: HashMap<String, RetryPolicy>,
 }
 
+/// How many cases stay in memory between uses.
+const CACHED_CASES: usize = 100_000;
+/// How many timers fire between two looks at the commands, so the API keeps answering while
+/// many timers fall due at once.
+const TIMERS_PER_ROUND: usize = 2_000;
+/// How many events at most go into one group commit.
+const EVENTS_PER_COMMIT: usize = 20_000;
+
 impl<S: Store> Core<S> {
-    /// Rebuilds the engine state from the store (after a start or a restart) and sends what
-    /// fell due while the daemon was down, once.
+    /// Starts on what the store holds: the pending timers, nothing else. Cases are rebuilt
+    /// from their events when a timer or an event needs them, and what fell due while the
+    /// daemon was down fires at once, once.
     pub fn start(engine: Engine, store: S, setup: Setup) -> Result<Core<S>, StoreError> {
         let Setup {
             metrics,
@@ -165,93 +188,116 @@ impl<S: Store> Core<S> {
             store,
             clock,
             cases: HashMap::new(),
+            wakes: HashMap::new(),
             timers: BinaryHeap::new(),
             log,
             routing,
             policies,
             in_flight: HashMap::new(),
+            pending_wakes: Vec::new(),
             metrics,
         };
-        core.rebuild()?;
+        let timers = core.store.timers()?;
+        core.wakes.reserve(timers.len());
+        for (moment, gemeente, case) in timers {
+            core.wakes.insert((gemeente.clone(), case.clone()), moment);
+            core.timers.push(Reverse((moment, gemeente, case)));
+        }
         Ok(core)
     }
 
-    /// Rebuilds every case from the event log and sends what is due now. Output the replay
-    /// makes of the past is in the outbox already (ids are deterministic), so only what is due
-    /// now is recorded, and a notification already recorded is never made twice.
-    fn rebuild(&mut self) -> Result<(), StoreError> {
-        self.cases.clear();
-        self.timers.clear();
-        for event in self.store.all_events()? {
-            let key = (event.gemeente.clone(), event.case.clone());
-            let case = self
-                .cases
-                .entry(key)
-                .or_insert_with(|| Case::new(&event.gemeente, &event.case));
-            let at = event.at;
-            case.apply(&self.engine, event, at);
+    /// The case, rebuilt from its events if it is not in memory. Output the replay makes of
+    /// the past is in the outbox already (ids are deterministic): it is dropped here, and a
+    /// notification already recorded is never recorded twice.
+    fn with_case<T>(
+        &mut self,
+        key: &(String, String),
+        work: impl FnOnce(&mut Case, &Engine) -> T,
+    ) -> Result<T, StoreError> {
+        if !self.cases.contains_key(key) {
+            if self.cases.len() >= CACHED_CASES {
+                // Cases are derivable: drop some to make room (the map's order is arbitrary,
+                // which is as good as any for a cache this size).
+                let drop: Vec<(String, String)> =
+                    self.cases.keys().take(CACHED_CASES / 10).cloned().collect();
+                for k in drop {
+                    self.cases.remove(&k);
+                }
+            }
+            let mut case = Case::new(&key.0, &key.1);
+            for event in self.store.events_of(&key.0, &key.1)? {
+                let at = event.at;
+                case.apply(&self.engine, event, at);
+            }
+            self.cases.insert(key.clone(), case);
         }
-        let now = self.clock.now();
-        let keys: Vec<(String, String)> = self.cases.keys().cloned().collect();
-        let mut due = Vec::new();
-        for key in &keys {
-            let case = self.cases.get_mut(key).expect("listed");
-            due.extend(case.tick(&self.engine, now));
-        }
-        let outgoing = self.outgoing(&due);
-        self.store.record(&outgoing)?;
-        for key in keys {
-            self.refresh(&key, now)?;
-        }
-        Ok(())
+        let case = self.cases.get_mut(key).expect("just inserted");
+        Ok(work(case, &self.engine))
     }
 
     /// Swaps in new workflow definitions: every case is recomputed from its events as if the
     /// new definitions had always applied. What was sent stays sent; deadlines that move are
-    /// logged, each with its old and new due date.
+    /// logged, each with its old and new due date. Blocks the core while it runs: reloads are
+    /// rare, and a consistent swap matters more than the API's latency for that moment.
     fn reload(&mut self, engine: Engine) -> Result<usize, StoreError> {
         let now = self.clock.now();
+        let everything = Filter {
+            limit: u32::MAX,
+            ..Filter::default()
+        };
         let before: HashMap<(String, String, u32), Option<String>> = self
-            .cases
-            .values()
-            .flat_map(|c| c.deadlines(&self.engine, now))
+            .store
+            .deadlines(&everything)?
+            .into_iter()
             .map(|d| ((d.instance, d.deadline, d.occurrence), d.due))
             .collect();
         self.engine = engine;
-        self.rebuild()?;
+        self.cases.clear();
+        let keys = self.store.case_keys()?;
         let mut moved = 0;
-        for case in self.cases.values() {
-            for d in case.deadlines(&self.engine, now) {
-                let old = before.get(&(d.instance.clone(), d.deadline.clone(), d.occurrence));
-                if old.is_some_and(|old| *old != d.due)
-                    || (old.is_none() && d.status != "met" && d.status != "cancelled")
-                {
-                    moved += 1;
-                    let old = old.cloned().flatten().unwrap_or_else(|| "-".into());
-                    let new = d.due.clone().unwrap_or_else(|| "-".into());
-                    log_line(
-                        "info",
-                        "deadline recalculated",
-                        &[
-                            ("instance", &d.instance),
-                            ("deadline", &d.deadline),
-                            ("old_due", &old),
-                            ("new_due", &new),
-                        ],
-                    );
+        for chunk in keys.chunks(TIMERS_PER_ROUND) {
+            self.store.begin()?;
+            for key in chunk {
+                let notifications = self.with_case(key, |case, engine| case.tick(engine, now))?;
+                let outgoing = self.outgoing(&notifications);
+                self.store.record(&outgoing)?;
+                let views = self.refresh(key, now)?;
+                for d in views {
+                    let old = before.get(&(d.instance.clone(), d.deadline.clone(), d.occurrence));
+                    if old.is_some_and(|old| *old != d.due)
+                        || (old.is_none() && d.status != "met" && d.status != "cancelled")
+                    {
+                        moved += 1;
+                        let old = old.cloned().flatten().unwrap_or_else(|| "-".into());
+                        let new = d.due.clone().unwrap_or_else(|| "-".into());
+                        log_line(
+                            "info",
+                            "deadline recalculated",
+                            &[
+                                ("instance", &d.instance),
+                                ("deadline", &d.deadline),
+                                ("old_due", &old),
+                                ("new_due", &new),
+                            ],
+                        );
+                    }
                 }
             }
+            self.store.finish()?;
         }
         Ok(moved)
     }
 
-    /// Serves commands until every sender is gone.
+    /// Serves commands until every sender is gone. Between commands it fires due timers (a
+    /// round at a time, so the API keeps answering) and delivers the log channel. Events of
+    /// requests that queued up meanwhile are committed together.
     pub fn run(mut self, commands: mpsc::Receiver<Command>) {
         loop {
             let now = self.clock.now();
-            self.fire_timers(now);
+            let more_due = self.fire_timers(now);
             self.deliver(now);
             let wait = match (self.clock, self.next_timer()) {
+                _ if more_due => StdDuration::ZERO,
                 (Clock::System, Some(next)) => StdDuration::from_millis(
                     next.as_millisecond()
                         .saturating_sub(now.as_millisecond())
@@ -260,14 +306,63 @@ impl<S: Store> Core<S> {
                 (Clock::System, None) => StdDuration::from_secs(1),
                 (Clock::Virtual(_), _) => StdDuration::from_secs(3600),
             };
-            match commands.recv_timeout(wait) {
-                Ok(command) => self.handle(command),
-                Err(mpsc::RecvTimeoutError::Timeout) => {}
+            let first = match commands.recv_timeout(wait) {
+                Ok(command) => command,
+                Err(mpsc::RecvTimeoutError::Timeout) => continue,
                 Err(mpsc::RecvTimeoutError::Disconnected) => break,
-            }
+            };
+            let mut queue = vec![first];
+            queue.extend(commands.try_iter().take(1000));
+            self.handle_all(queue);
         }
         let now = self.clock.now();
         self.deliver(now);
+    }
+
+    /// Handles commands in order; runs of `Ingest` share one commit.
+    fn handle_all(&mut self, queue: Vec<Command>) {
+        let mut group: Vec<Ingest> = Vec::new();
+        let mut events = 0;
+        for command in queue {
+            match command {
+                Command::Ingest {
+                    events: batch,
+                    audit,
+                    reply,
+                } if events + batch.len() <= EVENTS_PER_COMMIT || group.is_empty() => {
+                    events += batch.len();
+                    group.push(Ingest {
+                        events: batch,
+                        audit,
+                        reply,
+                    });
+                }
+                other => {
+                    if !group.is_empty() {
+                        self.ingest(std::mem::take(&mut group));
+                        events = 0;
+                    }
+                    match other {
+                        Command::Ingest {
+                            events: batch,
+                            audit,
+                            reply,
+                        } => {
+                            events = batch.len();
+                            group.push(Ingest {
+                                events: batch,
+                                audit,
+                                reply,
+                            });
+                        }
+                        other => self.handle(other),
+                    }
+                }
+            }
+        }
+        if !group.is_empty() {
+            self.ingest(group);
+        }
     }
 
     fn handle(&mut self, command: Command) {
@@ -276,9 +371,11 @@ impl<S: Store> Core<S> {
                 events,
                 audit,
                 reply,
-            } => {
-                let _ = reply.send(self.ingest(events, &audit).map_err(|e| e.to_string()));
-            }
+            } => self.ingest(vec![Ingest {
+                events,
+                audit,
+                reply,
+            }]),
             Command::Case {
                 gemeente,
                 case,
@@ -316,7 +413,8 @@ impl<S: Store> Core<S> {
                 let result = match self.clock {
                     Clock::Virtual(now) if to >= now => {
                         self.clock = Clock::Virtual(to);
-                        self.fire_timers(to);
+                        // Tests wait for this answer: everything due by `to` is recorded first.
+                        while self.fire_timers(to) {}
                         self.deliver(to);
                         Ok(to)
                     }
@@ -339,11 +437,7 @@ impl<S: Store> Core<S> {
                 let _ = reply.send(self.reload(*engine).map_err(|e| e.to_string()));
             }
             Command::Metrics { reply } => {
-                let pending = self
-                    .cases
-                    .values()
-                    .filter(|c| c.next_wakeup().is_some())
-                    .count();
+                let pending = self.wakes.len();
                 self.metrics
                     .pending_timers
                     .store(pending as u64, std::sync::atomic::Ordering::Relaxed);
@@ -357,96 +451,125 @@ impl<S: Store> Core<S> {
                 let _ = reply.send(Status {
                     now: crate::calendar::format_timestamp(self.clock.now()),
                     cases: self.cases.len(),
-                    pending_timers: self
-                        .cases
-                        .values()
-                        .filter(|c| c.next_wakeup().is_some())
-                        .count(),
+                    pending_timers: self.wakes.len(),
                 });
             }
         }
     }
 
-    /// New events are applied to the engine and stored with the notifications they cause in
-    /// one transaction, before the caller hears "accepted".
-    fn ingest(
-        &mut self,
-        events: Vec<Event>,
-        audit: &AuditEntry,
-    ) -> Result<Vec<Outcome>, StoreError> {
+    /// New events are applied to the engine and stored with the notifications they cause and
+    /// the cases' new deadlines and timers, all requests of the group in one transaction,
+    /// before any caller hears "accepted".
+    fn ingest(&mut self, group: Vec<Ingest>) {
         let now = self.clock.now();
-        let mut outcomes = Vec::with_capacity(events.len());
-        let mut fresh = Vec::new();
-        let mut seen: HashSet<(String, String)> = HashSet::new();
-        for event in events {
-            let key = (event.gemeente.clone(), event.id.clone());
-            if seen.contains(&key) || self.store.exists(&event.gemeente, &event.id)? {
-                outcomes.push(Outcome::Duplicate);
-                continue;
-            }
-            seen.insert(key);
-            outcomes.push(Outcome::Accepted);
-            fresh.push(event);
-        }
-        let mut notifications = Vec::new();
         let mut touched = Vec::new();
-        for event in &fresh {
-            let key = (event.gemeente.clone(), event.case.clone());
-            let case = self
-                .cases
-                .entry(key.clone())
-                .or_insert_with(|| Case::new(&event.gemeente, &event.case));
-            // An event from the future (a sender's clock ahead) counts as happening now.
-            let at = event.at.min(now);
-            notifications.extend(case.apply(
-                &self.engine,
-                Event {
-                    at,
-                    ..event.clone()
-                },
-                now,
-            ));
-            touched.push(key);
-        }
-        let outgoing = self.outgoing(&notifications);
-        match self.store.commit(&fresh, &outgoing, now) {
-            Ok(inserted) => debug_assert!(inserted.iter().all(|i| *i == Insert::Accepted)),
+        let result = self.store.begin().and_then(|_| {
+            let mut outcomes = Vec::with_capacity(group.len());
+            let mut seen: HashSet<(String, String)> = HashSet::new();
+            for request in &group {
+                let mut answer = Vec::with_capacity(request.events.len());
+                let mut fresh = Vec::new();
+                let mut notifications = Vec::new();
+                for event in &request.events {
+                    let id_key = (event.gemeente.clone(), event.id.clone());
+                    if seen.contains(&id_key) || self.store.exists(&event.gemeente, &event.id)? {
+                        answer.push(Outcome::Duplicate);
+                        continue;
+                    }
+                    seen.insert(id_key);
+                    answer.push(Outcome::Accepted);
+                    let key = (event.gemeente.clone(), event.case.clone());
+                    // An event from the future (a sender's clock ahead) counts as happening now.
+                    let applied = Event {
+                        at: event.at.min(now),
+                        ..event.clone()
+                    };
+                    notifications.extend(
+                        self.with_case(&key, |case, engine| case.apply(engine, applied, now))?,
+                    );
+                    touched.push(key);
+                    fresh.push(event.clone());
+                }
+                let outgoing = self.outgoing(&notifications);
+                let inserted = self.store.commit(&fresh, &outgoing, now)?;
+                debug_assert!(inserted.iter().all(|i| *i == Insert::Accepted));
+                self.store.audit(&request.audit)?;
+                outcomes.push(answer);
+            }
+            touched.sort();
+            touched.dedup();
+            for key in &touched {
+                self.refresh(key, now)?;
+            }
+            self.store.finish()?;
+            Ok(outcomes)
+        });
+        match result {
+            Ok(outcomes) => {
+                self.apply_wakes();
+                for (request, answer) in group.into_iter().zip(outcomes) {
+                    let _ = request.reply.send(Ok(answer));
+                }
+                self.deliver(now);
+            }
             Err(err) => {
-                // Memory ran ahead of the store: put it back to what is durable.
-                self.rebuild()?;
-                return Err(err);
+                self.undo(&touched);
+                for request in group {
+                    let _ = request.reply.send(Err(err.to_string()));
+                }
             }
         }
-        self.store.audit(audit)?;
-        touched.sort();
-        touched.dedup();
-        for key in touched {
-            self.refresh(&key, now)?;
-        }
-        self.deliver(now);
-        Ok(outcomes)
     }
 
-    /// Stores the case's deadlines for queries and schedules its next wakeup.
-    fn refresh(&mut self, key: &(String, String), now: Timestamp) -> Result<(), StoreError> {
+    /// After a failed batch: nothing of it is durable, so memory goes back to what the store
+    /// holds (the touched cases are rebuilt when next needed).
+    fn undo(&mut self, touched: &[(String, String)]) {
+        if let Err(err) = self.store.abandon() {
+            tracing_error("rolling back failed", &err.to_string());
+        }
+        for key in touched {
+            self.cases.remove(key);
+        }
+        self.pending_wakes.clear();
+    }
+
+    /// Stores the case's deadlines for queries and its next wakeup; the timer in memory
+    /// follows once the batch is committed (`apply_wakes`).
+    fn refresh(
+        &mut self,
+        key: &(String, String),
+        now: Timestamp,
+    ) -> Result<Vec<DeadlineRow>, StoreError> {
         let Some(case) = self.cases.get(key) else {
-            return Ok(());
+            return Ok(Vec::new());
         };
         let rows = case.deadlines(&self.engine, now);
-        if let Some(moment) = case.next_wakeup() {
-            self.timers
-                .push(Reverse((moment, key.0.clone(), key.1.clone())));
+        let wake = case.next_wakeup();
+        self.store.put_deadlines(&key.0, &key.1, &rows)?;
+        if self.wakes.get(key).copied() != wake {
+            self.store.set_timer(&key.0, &key.1, wake)?;
+            self.pending_wakes.push((key.clone(), wake));
         }
-        self.store.put_deadlines(&key.0, &key.1, &rows)
+        Ok(rows)
+    }
+
+    fn apply_wakes(&mut self) {
+        for (key, wake) in std::mem::take(&mut self.pending_wakes) {
+            match wake {
+                Some(moment) => {
+                    self.wakes.insert(key.clone(), moment);
+                    self.timers.push(Reverse((moment, key.0, key.1)));
+                }
+                None => {
+                    self.wakes.remove(&key);
+                }
+            }
+        }
     }
 
     fn next_timer(&mut self) -> Option<Timestamp> {
         while let Some(Reverse((moment, gemeente, case))) = self.timers.peek() {
-            let current = self
-                .cases
-                .get(&(gemeente.clone(), case.clone()))
-                .and_then(Case::next_wakeup);
-            if current == Some(*moment) {
+            if self.wakes.get(&(gemeente.clone(), case.clone())) == Some(moment) {
                 return Some(*moment);
             }
             self.timers.pop();
@@ -454,27 +577,55 @@ impl<S: Store> Core<S> {
         None
     }
 
-    fn fire_timers(&mut self, now: Timestamp) {
-        while let Some(moment) = self.next_timer().filter(|m| *m <= now) {
-            let Reverse((_, gemeente, case)) = self.timers.pop().expect("peeked");
-            let key = (gemeente, case);
-            let Some(state) = self.cases.get_mut(&key) else {
-                continue;
-            };
-            // Fire at the timer's own moment, so a virtual jump of a month sends each reminder
-            // as it would have gone out, in order.
-            let notifications = state.tick(&self.engine, moment);
-            self.metrics
-                .timer_lateness
-                .observe((now.as_millisecond() - moment.as_millisecond()) as f64 / 1000.0);
-            if let Err(err) = self
-                .store
-                .record(&self.outgoing(&notifications))
-                .and_then(|_| self.refresh(&key, moment))
+    /// Fires due timers, at most a round of them in one transaction; true if more are due.
+    fn fire_timers(&mut self, now: Timestamp) -> bool {
+        if self.next_timer().is_none_or(|m| m > now) {
+            return false;
+        }
+        let mut touched = Vec::new();
+        let result = self.store.begin().and_then(|_| {
+            while touched.len() < TIMERS_PER_ROUND
+                && let Some(moment) = self.next_timer().filter(|m| *m <= now)
             {
-                tracing_error("recording timer notifications failed", &err.to_string());
+                let Reverse((_, gemeente, case)) = self.timers.pop().expect("peeked");
+                let key = (gemeente, case);
+                // Fire at the timer's own moment, so a jump of the clock sends each reminder as
+                // it would have gone out, in order.
+                let notifications =
+                    self.with_case(&key, |case, engine| case.tick(engine, moment))?;
+                self.metrics
+                    .timer_lateness
+                    .observe((now.as_millisecond() - moment.as_millisecond()) as f64 / 1000.0);
+                let outgoing = self.outgoing(&notifications);
+                self.store.record(&outgoing)?;
+                // The popped entry is gone: make sure the case gets a timer entry again.
+                self.wakes.remove(&key);
+                self.refresh(&key, moment)?;
+                touched.push(key);
+            }
+            self.store.finish()
+        });
+        match result {
+            Ok(()) => self.apply_wakes(),
+            Err(err) => {
+                tracing_error("firing timers failed; they fire again", &err.to_string());
+                self.undo(&touched);
+                // The store still has their timers: load them back.
+                for key in &touched {
+                    if let Ok(timers) = self.store.timers() {
+                        for (moment, gemeente, case) in timers
+                            .into_iter()
+                            .filter(|(_, g, c)| (g, c) == (&key.0, &key.1))
+                        {
+                            self.wakes.insert((gemeente.clone(), case.clone()), moment);
+                            self.timers.push(Reverse((moment, gemeente, case)));
+                        }
+                    }
+                }
+                return false;
             }
         }
+        self.next_timer().is_some_and(|m| m <= now)
     }
 
     /// Each notification with the channels that must deliver it.
@@ -629,10 +780,8 @@ impl<S: Store> Core<S> {
         audit: &AuditEntry,
     ) -> Result<Option<CaseView>, StoreError> {
         self.store.audit(audit)?;
-        if !self
-            .cases
-            .contains_key(&(gemeente.to_string(), case.to_string()))
-        {
+        let events = self.store.case_events(gemeente, case)?;
+        if events.is_empty() {
             return Ok(None);
         }
         let filter = Filter {
@@ -644,7 +793,7 @@ impl<S: Store> Core<S> {
         Ok(Some(CaseView {
             gemeente: gemeente.to_string(),
             case: case.to_string(),
-            events: self.store.case_events(gemeente, case)?,
+            events,
             deadlines: self.store.deadlines(&filter)?,
             notifications: self.store.notifications(&filter)?,
         }))

@@ -102,6 +102,25 @@ pub trait Store: Send {
         outgoing: &[Outgoing<'_>],
         received: Timestamp,
     ) -> Result<Vec<Insert>, StoreError>;
+    /// Starts a batch: the writes until `finish` are one transaction, made durable together
+    /// (one sync to disk for many events: the group commit).
+    fn begin(&mut self) -> Result<(), StoreError>;
+    fn finish(&mut self) -> Result<(), StoreError>;
+    /// Drops the writes of the batch.
+    fn abandon(&mut self) -> Result<(), StoreError>;
+    /// A case's next wakeup (`None`: no timer).
+    fn set_timer(
+        &mut self,
+        gemeente: &str,
+        case: &str,
+        wake: Option<Timestamp>,
+    ) -> Result<(), StoreError>;
+    /// Every pending timer: (moment, gemeente, case).
+    fn timers(&self) -> Result<Vec<(Timestamp, String, String)>, StoreError>;
+    /// Every case that has events.
+    fn case_keys(&self) -> Result<Vec<(String, String)>, StoreError>;
+    /// One case's events in `at` order.
+    fn events_of(&self, gemeente: &str, case: &str) -> Result<Vec<Event>, StoreError>;
     /// Whether an event with this gemeente and id is already stored (a sender's retry).
     fn exists(&self, gemeente: &str, id: &str) -> Result<bool, StoreError>;
     /// Records notifications made without a new event (timers). A notification id already

@@ -96,6 +96,17 @@ SELECT n.*,
             ELSE 'delivered' END AS status
 FROM notifications n;
 "#,
+    // Durable timers: each case's next wakeup, so a restart knows what is pending without
+    // reading every event.
+    r#"
+CREATE TABLE timers (
+    gemeente  TEXT NOT NULL,
+    case_id   TEXT NOT NULL,
+    wake_ms   INTEGER NOT NULL,
+    PRIMARY KEY (gemeente, case_id)
+);
+CREATE INDEX timers_by_moment ON timers (wake_ms);
+"#,
 ];
 
 pub struct SqliteStore {
@@ -130,10 +141,7 @@ impl SqliteStore {
     }
 }
 
-fn insert_notifications(
-    tx: &rusqlite::Transaction<'_>,
-    outgoing: &[Outgoing<'_>],
-) -> Result<(), StoreError> {
+fn insert_notifications(tx: &Connection, outgoing: &[Outgoing<'_>]) -> Result<(), StoreError> {
     let mut notification = tx.prepare_cached(
         "INSERT OR IGNORE INTO notifications (id, at_ms, gemeente, case_id, workflow, due, record)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
@@ -168,6 +176,41 @@ fn insert_notifications(
     Ok(())
 }
 
+/// An event from its row. Only validated events are stored, so the conversions hold; a row
+/// that does not convert (a vocabulary change) is skipped rather than stopping the daemon.
+fn event_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Option<Event>> {
+    let (gemeente, id, type_name, case, at_ms, data): (
+        String,
+        String,
+        String,
+        String,
+        i64,
+        String,
+    ) = (
+        row.get(0)?,
+        row.get(1)?,
+        row.get(2)?,
+        row.get(3)?,
+        row.get(4)?,
+        row.get(5)?,
+    );
+    let (Some(event_type), Ok(at), Ok(serde_json::Value::Object(data))) = (
+        EventType::from_name(&type_name),
+        Timestamp::from_millisecond(at_ms),
+        serde_json::from_str(&data),
+    ) else {
+        return Ok(None);
+    };
+    Ok(Some(Event {
+        id,
+        event_type,
+        gemeente,
+        case,
+        at,
+        data,
+    }))
+}
+
 impl Store for SqliteStore {
     fn commit(
         &mut self,
@@ -175,7 +218,7 @@ impl Store for SqliteStore {
         outgoing: &[Outgoing<'_>],
         received: Timestamp,
     ) -> Result<Vec<Insert>, StoreError> {
-        let tx = self.connection.transaction()?;
+        let tx = self.connection.savepoint()?;
         let mut outcomes = Vec::with_capacity(events.len());
         {
             let mut statement = tx.prepare_cached(
@@ -205,6 +248,68 @@ impl Store for SqliteStore {
         Ok(outcomes)
     }
 
+    fn begin(&mut self) -> Result<(), StoreError> {
+        Ok(self.connection.execute_batch("BEGIN IMMEDIATE")?)
+    }
+
+    fn finish(&mut self) -> Result<(), StoreError> {
+        Ok(self.connection.execute_batch("COMMIT")?)
+    }
+
+    fn abandon(&mut self) -> Result<(), StoreError> {
+        Ok(self.connection.execute_batch("ROLLBACK")?)
+    }
+
+    fn set_timer(
+        &mut self,
+        gemeente: &str,
+        case: &str,
+        wake: Option<Timestamp>,
+    ) -> Result<(), StoreError> {
+        match wake {
+            Some(wake) => self.connection.prepare_cached("INSERT OR REPLACE INTO timers (gemeente, case_id, wake_ms) VALUES (?1, ?2, ?3)")?.execute(params![gemeente, case, wake.as_millisecond()])?,
+            None => self.connection.prepare_cached("DELETE FROM timers WHERE gemeente = ?1 AND case_id = ?2")?.execute(params![gemeente, case])?,
+        };
+        Ok(())
+    }
+
+    fn timers(&self) -> Result<Vec<(Timestamp, String, String)>, StoreError> {
+        let mut statement = self
+            .connection
+            .prepare("SELECT wake_ms, gemeente, case_id FROM timers")?;
+        let rows = statement.query_map([], |row| {
+            Ok((
+                row.get::<_, i64>(0)?,
+                row.get::<_, String>(1)?,
+                row.get::<_, String>(2)?,
+            ))
+        })?;
+        let mut timers = Vec::new();
+        for row in rows {
+            let (ms, gemeente, case) = row?;
+            if let Ok(at) = Timestamp::from_millisecond(ms) {
+                timers.push((at, gemeente, case));
+            }
+        }
+        Ok(timers)
+    }
+
+    fn case_keys(&self) -> Result<Vec<(String, String)>, StoreError> {
+        let mut statement = self
+            .connection
+            .prepare("SELECT DISTINCT gemeente, case_id FROM events ORDER BY gemeente, case_id")?;
+        let rows = statement.query_map([], |row| Ok((row.get(0)?, row.get(1)?)))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    fn events_of(&self, gemeente: &str, case: &str) -> Result<Vec<Event>, StoreError> {
+        let mut statement = self
+            .connection
+            .prepare_cached("SELECT gemeente, id, type, case_id, at_ms, data FROM events WHERE gemeente = ?1 AND case_id = ?2 ORDER BY at_ms, seq")?;
+        let rows = statement.query_map(params![gemeente, case], event_row)?;
+        Ok(rows.filter_map(|row| row.ok().flatten()).collect())
+    }
+
     fn exists(&self, gemeente: &str, id: &str) -> Result<bool, StoreError> {
         let mut statement = self
             .connection
@@ -213,7 +318,7 @@ impl Store for SqliteStore {
     }
 
     fn record(&mut self, outgoing: &[Outgoing<'_>]) -> Result<(), StoreError> {
-        let tx = self.connection.transaction()?;
+        let tx = self.connection.savepoint()?;
         insert_notifications(&tx, outgoing)?;
         tx.commit()?;
         Ok(())
@@ -223,38 +328,8 @@ impl Store for SqliteStore {
         let mut statement = self
             .connection
             .prepare("SELECT gemeente, id, type, case_id, at_ms, data FROM events ORDER BY gemeente, case_id, at_ms, seq")?;
-        let rows = statement.query_map([], |row| {
-            Ok((
-                row.get::<_, String>(0)?,
-                row.get::<_, String>(1)?,
-                row.get::<_, String>(2)?,
-                row.get::<_, String>(3)?,
-                row.get::<_, i64>(4)?,
-                row.get::<_, String>(5)?,
-            ))
-        })?;
-        let mut events = Vec::new();
-        for row in rows {
-            let (gemeente, id, type_name, case, at_ms, data) = row?;
-            // Only validated events are stored, so these conversions hold; a row that does not
-            // convert (a vocabulary change) is skipped rather than stopping the daemon.
-            let (Some(event_type), Ok(at), Ok(serde_json::Value::Object(data))) = (
-                EventType::from_name(&type_name),
-                Timestamp::from_millisecond(at_ms),
-                serde_json::from_str(&data),
-            ) else {
-                continue;
-            };
-            events.push(Event {
-                id,
-                event_type,
-                gemeente,
-                case,
-                at,
-                data,
-            });
-        }
-        Ok(events)
+        let rows = statement.query_map([], event_row)?;
+        Ok(rows.filter_map(|row| row.ok().flatten()).collect())
     }
 
     fn put_deadlines(
@@ -263,7 +338,7 @@ impl Store for SqliteStore {
         case: &str,
         rows: &[DeadlineRow],
     ) -> Result<(), StoreError> {
-        let tx = self.connection.transaction()?;
+        let tx = self.connection.savepoint()?;
         tx.execute(
             "DELETE FROM deadlines WHERE gemeente = ?1 AND case_id = ?2",
             params![gemeente, case],
