@@ -50,6 +50,24 @@ pub enum Command {
     },
     /// Print the JSON Schema of the workflow format (shipped as config/workflow.schema.json).
     Schema,
+    /// Post events from a file to a running daemon and report the acknowledgement rate and
+    /// latency (for bench/daemon.sh).
+    #[command(hide = true)]
+    Load {
+        #[arg(long, default_value = "http://127.0.0.1:8080")]
+        url: String,
+        #[arg(long)]
+        token: String,
+        #[arg(long)]
+        events: PathBuf,
+        #[arg(long, default_value_t = 100)]
+        batch: usize,
+        #[arg(long, default_value_t = 4)]
+        connections: usize,
+        /// Events per second (default: as fast as the daemon takes them).
+        #[arg(long)]
+        rate: Option<f64>,
+    },
     /// Write synthetic events (JSON Lines) for benchmarks and load tests: N cases over one year.
     Generate {
         #[arg(long)]
@@ -72,6 +90,28 @@ pub fn main() -> ExitCode {
             workflows,
             config,
         } => simulate(&events, until.as_deref(), &workflows, &config),
+        Command::Load {
+            url,
+            token,
+            events,
+            batch,
+            connections,
+            rate,
+        } => (|| {
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()?;
+            let report = runtime.block_on(crate::load::run(crate::load::LoadOptions {
+                url: &url,
+                token: &token,
+                events: &events,
+                batch,
+                connections,
+                rate,
+            }))?;
+            println!("{}", serde_json::to_string(&report)?);
+            Ok(ExitCode::SUCCESS)
+        })(),
         Command::Generate { cases, year, seed } => {
             let mut out = io::BufWriter::new(io::stdout().lock());
             crate::synthetic::write_events(&mut out, cases, year, seed)

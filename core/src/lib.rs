@@ -7,6 +7,7 @@ pub mod config;
 pub mod daemon;
 pub mod engine;
 pub mod event;
+pub mod load;
 pub mod problem;
 pub mod simulate;
 pub mod store;

@@ -402,6 +402,13 @@ async fn get_notifications(
 #[derive(serde::Deserialize)]
 struct ClockBody {
     now: String,
+    /// false: answer at once and let the timers fire in rounds (benchmarks); default true.
+    #[serde(default = "yes")]
+    wait: bool,
+}
+
+fn yes() -> bool {
+    true
 }
 
 /// Moves a virtual clock forward (tests only: a daemon on the system clock refuses).
@@ -417,7 +424,7 @@ async fn post_clock(
             format!("token '{}' is read-only", token.name),
         ));
     }
-    let ClockBody { now } = serde_json::from_slice(&body).map_err(|_| {
+    let ClockBody { now, wait } = serde_json::from_slice(&body).map_err(|_| {
         error(
             StatusCode::BAD_REQUEST,
             "send {\"now\": \"<RFC 3339 moment>\"}",
@@ -430,7 +437,7 @@ async fn post_clock(
         )
     })?;
     let now = api
-        .ask(|reply| Command::AdvanceClock { to, reply })
+        .ask(|reply| Command::AdvanceClock { to, wait, reply })
         .await?
         .map_err(|cause| error(StatusCode::CONFLICT, cause))?;
     Ok(Json(json!({ "now": crate::calendar::format_timestamp(now) })).into_response())

@@ -122,6 +122,11 @@ impl SqliteStore {
         connection.pragma_update(None, "journal_mode", "WAL")?;
         connection.pragma_update(None, "synchronous", "FULL")?;
         connection.pragma_update(None, "foreign_keys", "ON")?;
+        // A 64 MiB page cache and reads through a 256 MiB memory map: timers and case loads
+        // touch pages all over the file, and the default 8 MiB cache made every round of
+        // timers mostly system calls.
+        connection.pragma_update(None, "cache_size", -65_536)?;
+        connection.pragma_update(None, "mmap_size", 268_435_456)?;
         connection.busy_timeout(std::time::Duration::from_secs(5))?;
         let applied: usize =
             connection.pragma_query_value(None, "user_version", |row| row.get(0))?;
