@@ -3,7 +3,7 @@
 //! state in memory is always the fold of the events in the store.
 
 use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashMap, HashSet};
+use std::collections::{BinaryHeap, HashMap};
 use std::io::Write;
 use std::sync::mpsc;
 use std::time::Duration as StdDuration;
@@ -15,7 +15,7 @@ use super::delivery::{self, Attempt, RetryPolicy, Routing};
 use crate::engine::{Case, Engine, Notification};
 use crate::event::Event;
 use crate::store::{
-    AuditEntry, DeadlineRow, Due, Filter, Insert, OutboxRow, Outgoing, Store, StoreError,
+    AuditEntry, DeadlineRow, Due, Filter, OutboxRow, Outgoing, Store, StoreError,
 };
 
 /// Where the daemon's time comes from.
@@ -474,34 +474,26 @@ impl<S: Store> Core<S> {
         let mut touched = Vec::new();
         let result = self.store.begin().and_then(|_| {
             let mut outcomes = Vec::with_capacity(group.len());
-            let mut seen: HashSet<(String, String)> = HashSet::new();
             for request in &group {
                 let mut answer = Vec::with_capacity(request.events.len());
-                let mut fresh = Vec::new();
                 let mut notifications = Vec::new();
                 for event in &request.events {
-                    let id_key = (event.gemeente.clone(), event.id.clone());
-                    if seen.contains(&id_key) || self.store.exists(&event.gemeente, &event.id)? {
+                    let key = (event.gemeente.clone(), event.case.clone());
+                    // Load the case before its new event is stored, or the replay would
+                    // count the event twice.
+                    self.with_case(&key, |_, _| ())?;
+                    if !self.store.insert_event(event, now)? {
                         answer.push(Outcome::Duplicate);
                         continue;
                     }
-                    seen.insert(id_key);
                     answer.push(Outcome::Accepted);
-                    let key = (event.gemeente.clone(), event.case.clone());
                     // An event from the future (a sender's clock ahead) counts as happening now.
-                    let applied = Event {
-                        at: event.at.min(now),
-                        ..event.clone()
-                    };
-                    notifications.extend(
-                        self.with_case(&key, |case, engine| case.apply(engine, applied, now))?,
-                    );
+                    let applied = Event { at: event.at.min(now), ..event.clone() };
+                    notifications.extend(self.with_case(&key, |case, engine| case.apply(engine, applied, now))?);
                     touched.push(key);
-                    fresh.push(event.clone());
                 }
                 let outgoing = self.outgoing(&notifications);
-                let inserted = self.store.commit(&fresh, &outgoing, now)?;
-                debug_assert!(inserted.iter().all(|i| *i == Insert::Accepted));
+                self.store.record(&outgoing)?;
                 self.store.audit(&request.audit)?;
                 outcomes.push(answer);
             }

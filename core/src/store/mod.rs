@@ -18,13 +18,6 @@ use crate::event::Event;
 #[error("store: {0}")]
 pub struct StoreError(#[from] pub rusqlite::Error);
 
-/// How one event fared.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Insert {
-    Accepted,
-    Duplicate,
-}
-
 /// A deadline as the engine sees it now, for the API.
 pub use crate::engine::DeadlineView as DeadlineRow;
 
@@ -94,14 +87,9 @@ pub struct Filter {
 /// What the daemon needs from a store. SQLite implements it; a PostgreSQL store for several
 /// daemons sharing the work would implement the same.
 pub trait Store: Send {
-    /// Appends events (deduplicated on gemeente and id) and records the notifications the
-    /// engine made of them, in one transaction: when this returns, both are durable.
-    fn commit(
-        &mut self,
-        events: &[Event],
-        outgoing: &[Outgoing<'_>],
-        received: Timestamp,
-    ) -> Result<Vec<Insert>, StoreError>;
+    /// Appends an event unless one with its gemeente and id is stored (a sender's retry):
+    /// true when it was new.
+    fn insert_event(&mut self, event: &Event, received: Timestamp) -> Result<bool, StoreError>;
     /// Starts a batch: the writes until `finish` are one transaction, made durable together
     /// (one sync to disk for many events: the group commit).
     fn begin(&mut self) -> Result<(), StoreError>;
@@ -121,8 +109,6 @@ pub trait Store: Send {
     fn case_keys(&self) -> Result<Vec<(String, String)>, StoreError>;
     /// One case's events in `at` order.
     fn events_of(&self, gemeente: &str, case: &str) -> Result<Vec<Event>, StoreError>;
-    /// Whether an event with this gemeente and id is already stored (a sender's retry).
-    fn exists(&self, gemeente: &str, id: &str) -> Result<bool, StoreError>;
     /// Records notifications made without a new event (timers). A notification id already
     /// recorded is left as it is: re-deriving a notification never makes a second one.
     fn record(&mut self, outgoing: &[Outgoing<'_>]) -> Result<(), StoreError>;

@@ -5,7 +5,7 @@ use std::path::Path;
 use jiff::Timestamp;
 use rusqlite::{Connection, params, params_from_iter};
 
-use super::{AuditEntry, DeadlineRow, Due, Filter, Insert, OutboxRow, Outgoing, Store, StoreError};
+use super::{AuditEntry, DeadlineRow, Due, Filter, OutboxRow, Outgoing, Store, StoreError};
 use crate::event::{Event, EventType};
 
 /// The migrations, in order; the database remembers how many it has applied
@@ -217,40 +217,22 @@ fn event_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Option<Event>> {
 }
 
 impl Store for SqliteStore {
-    fn commit(
-        &mut self,
-        events: &[Event],
-        outgoing: &[Outgoing<'_>],
-        received: Timestamp,
-    ) -> Result<Vec<Insert>, StoreError> {
-        let tx = self.connection.savepoint()?;
-        let mut outcomes = Vec::with_capacity(events.len());
-        {
-            let mut statement = tx.prepare_cached(
-                "INSERT OR IGNORE INTO events (gemeente, id, type, case_id, at, at_ms, data, received_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-            )?;
-            for e in events {
-                let changed = statement.execute(params![
-                    e.gemeente,
-                    e.id,
-                    e.event_type.name(),
-                    e.case,
-                    crate::calendar::format_timestamp(e.at),
-                    e.at.as_millisecond(),
-                    serde_json::Value::Object(e.data.clone()).to_string(),
-                    received.to_string()
-                ])?;
-                outcomes.push(if changed == 1 {
-                    Insert::Accepted
-                } else {
-                    Insert::Duplicate
-                });
-            }
-        }
-        insert_notifications(&tx, outgoing)?;
-        tx.commit()?;
-        Ok(outcomes)
+    fn insert_event(&mut self, e: &Event, received: Timestamp) -> Result<bool, StoreError> {
+        let mut statement = self.connection.prepare_cached(
+            "INSERT OR IGNORE INTO events (gemeente, id, type, case_id, at, at_ms, data, received_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+        )?;
+        let changed = statement.execute(params![
+            e.gemeente,
+            e.id,
+            e.event_type.name(),
+            e.case,
+            crate::calendar::format_timestamp(e.at),
+            e.at.as_millisecond(),
+            serde_json::Value::Object(e.data.clone()).to_string(),
+            received.to_string()
+        ])?;
+        Ok(changed == 1)
     }
 
     fn begin(&mut self) -> Result<(), StoreError> {
@@ -313,13 +295,6 @@ impl Store for SqliteStore {
             .prepare_cached("SELECT gemeente, id, type, case_id, at_ms, data FROM events WHERE gemeente = ?1 AND case_id = ?2 ORDER BY at_ms, seq")?;
         let rows = statement.query_map(params![gemeente, case], event_row)?;
         Ok(rows.filter_map(|row| row.ok().flatten()).collect())
-    }
-
-    fn exists(&self, gemeente: &str, id: &str) -> Result<bool, StoreError> {
-        let mut statement = self
-            .connection
-            .prepare_cached("SELECT 1 FROM events WHERE gemeente = ?1 AND id = ?2")?;
-        Ok(statement.exists(params![gemeente, id])?)
     }
 
     fn record(&mut self, outgoing: &[Outgoing<'_>]) -> Result<(), StoreError> {
@@ -588,19 +563,12 @@ mod tests {
     fn events_are_deduplicated_per_gemeente_and_id() {
         let (mut store, _) = store();
         let now = Timestamp::from_second(1_800_000_000).unwrap();
-        assert_eq!(
-            store
-                .commit(&[event("e-1"), event("e-2")], &[], now)
-                .unwrap(),
-            [Insert::Accepted, Insert::Accepted]
-        );
-        assert_eq!(
-            store.commit(&[event("e-1")], &[], now).unwrap(),
-            [Insert::Duplicate]
-        );
-        assert!(store.exists("GM0150", "e-1").unwrap());
-        assert!(!store.exists("GM0200", "e-1").unwrap());
-        let events = store.all_events().unwrap();
+        assert!(store.insert_event(&event("e-1"), now).unwrap());
+        assert!(store.insert_event(&event("e-2"), now).unwrap());
+        assert!(!store.insert_event(&event("e-1"), now).unwrap());
+        let elsewhere = Event { gemeente: "GM0200".into(), ..event("e-1") };
+        assert!(store.insert_event(&elsewhere, now).unwrap(), "ids are unique per sender");
+        let events = store.events_of("GM0150", "C-1").unwrap();
         assert_eq!(events.len(), 2);
         assert_eq!(events[0], event("e-1"));
     }
