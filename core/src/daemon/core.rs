@@ -14,9 +14,7 @@ use tokio::sync::oneshot;
 use super::delivery::{self, Attempt, RetryPolicy, Routing};
 use crate::engine::{Case, Engine, Notification};
 use crate::event::Event;
-use crate::store::{
-    AuditEntry, DeadlineRow, Due, Filter, OutboxRow, Outgoing, Store, StoreError,
-};
+use crate::store::{AuditEntry, DeadlineRow, Due, Filter, OutboxRow, Outgoing, Store, StoreError};
 
 /// Where the daemon's time comes from.
 #[derive(Clone, Copy, Debug)]
@@ -488,8 +486,13 @@ impl<S: Store> Core<S> {
                     }
                     answer.push(Outcome::Accepted);
                     // An event from the future (a sender's clock ahead) counts as happening now.
-                    let applied = Event { at: event.at.min(now), ..event.clone() };
-                    notifications.extend(self.with_case(&key, |case, engine| case.apply(engine, applied, now))?);
+                    let applied = Event {
+                        at: event.at.min(now),
+                        ..event.clone()
+                    };
+                    notifications.extend(
+                        self.with_case(&key, |case, engine| case.apply(engine, applied, now))?,
+                    );
                     touched.push(key);
                 }
                 let outgoing = self.outgoing(&notifications);

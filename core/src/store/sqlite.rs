@@ -566,8 +566,14 @@ mod tests {
         assert!(store.insert_event(&event("e-1"), now).unwrap());
         assert!(store.insert_event(&event("e-2"), now).unwrap());
         assert!(!store.insert_event(&event("e-1"), now).unwrap());
-        let elsewhere = Event { gemeente: "GM0200".into(), ..event("e-1") };
-        assert!(store.insert_event(&elsewhere, now).unwrap(), "ids are unique per sender");
+        let elsewhere = Event {
+            gemeente: "GM0200".into(),
+            ..event("e-1")
+        };
+        assert!(
+            store.insert_event(&elsewhere, now).unwrap(),
+            "ids are unique per sender"
+        );
         let events = store.events_of("GM0150", "C-1").unwrap();
         assert_eq!(events.len(), 2);
         assert_eq!(events[0], event("e-1"));
