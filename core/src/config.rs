@@ -721,3 +721,65 @@ fn read_smtp(node: &crate::yaml::Node, base: &Path, problems: &mut Problems) -> 
         digest_hour,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn load(text: &str) -> Result<Config, Vec<Problem>> {
+        let dir = std::env::temp_dir().join(format!(
+            "waakvlam-config-{}-{:?}",
+            std::process::id(),
+            std::thread::current().id()
+        ));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("waakvlam.yaml");
+        std::fs::write(&path, text).unwrap();
+        Config::load(&path)
+    }
+
+    #[test]
+    fn a_production_daemon_refuses_a_virtual_clock() {
+        let problems = load("daemon:\n  production: true\n  clock: virtual\n").unwrap_err();
+        assert_eq!(problems.len(), 1);
+        assert_eq!(
+            problems[0].message,
+            "a production daemon cannot run on a virtual clock"
+        );
+        assert_eq!((problems[0].at.line, problems[0].at.column), (3, 10));
+        assert!(
+            load("daemon:\n  clock: virtual\n")
+                .unwrap()
+                .daemon
+                .unwrap()
+                .virtual_clock
+        );
+    }
+
+    #[test]
+    fn tokens_are_stored_hashed_and_checked() {
+        let problems =
+            load("daemon:\n  tokens:\n    - { name: x, sha256: geheim, gemeenten: [GM0150] }\n")
+                .unwrap_err();
+        assert_eq!(
+            problems[0].message,
+            "'sha256' must be 64 hexadecimal characters"
+        );
+        assert_eq!(
+            problems[0].hint.as_deref(),
+            Some("store the SHA-256 of the token, never the token: printf %s TOKEN | sha256sum")
+        );
+    }
+
+    #[test]
+    fn the_shipped_configuration_is_valid() {
+        let config = Config::load(
+            &std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../config/waakvlam.yaml"),
+        )
+        .unwrap();
+        let daemon = config.daemon.unwrap();
+        assert!(!daemon.virtual_clock && !daemon.production);
+        assert_eq!(daemon.tokens.len(), 6);
+        assert_eq!(config.gemeenten.len(), 4);
+    }
+}

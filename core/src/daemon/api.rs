@@ -22,6 +22,8 @@ use crate::store::{AuditEntry, Filter};
 
 /// At most this many events per request; more is refused as a whole with 413.
 pub const MAX_EVENTS_PER_REQUEST: usize = 10_000;
+/// How long a request waits for the core before it is answered 503.
+pub const REQUEST_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 /// Request bodies above this are refused with 413 before they are read.
 pub const MAX_BODY_BYTES: usize = 16 * 1024 * 1024;
 
@@ -75,23 +77,27 @@ impl Api {
             .with_state(self)
     }
 
+    /// Sends a command to the core and waits for its answer, at most `REQUEST_TIMEOUT`: a
+    /// caller then hears 503 and may retry (event ids make a retry harmless).
     async fn ask<T>(
         &self,
         make: impl FnOnce(oneshot::Sender<T>) -> Command,
     ) -> Result<T, ApiError> {
         let (reply, answer) = oneshot::channel();
-        self.commands.send(make(reply)).map_err(|_| {
+        let gone = || {
             error(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "the daemon is shutting down",
             )
-        })?;
-        answer.await.map_err(|_| {
-            error(
+        };
+        self.commands.send(make(reply)).map_err(|_| gone())?;
+        match tokio::time::timeout(REQUEST_TIMEOUT, answer).await {
+            Ok(answer) => answer.map_err(|_| gone()),
+            Err(_) => Err(error(
                 StatusCode::SERVICE_UNAVAILABLE,
-                "the daemon is shutting down",
-            )
-        })
+                "the daemon did not answer in time; try again (a repeated event id is harmless)",
+            )),
+        }
     }
 
     /// The caller's token, or the refusal to send: 401 without a token or with an unknown one.
