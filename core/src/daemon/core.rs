@@ -136,6 +136,8 @@ pub struct Core<S: Store> {
     policies: HashMap<String, RetryPolicy>,
     /// Deliveries handed to a worker and not reported yet, with their attempts so far.
     in_flight: HashMap<(String, String), Sent>,
+    /// At most this many cases stay in memory between batches.
+    cache_limit: usize,
     /// Timer changes of the batch being written, applied in memory once it is committed.
     pending_wakes: Vec<((String, String), Option<Timestamp>)>,
     /// A fingerprint of the deadlines last written per case, to skip unchanged rewrites.
@@ -198,6 +200,7 @@ impl<S: Store> Core<S> {
             routing,
             policies,
             in_flight: HashMap::new(),
+            cache_limit: CACHED_CASES,
             pending_wakes: Vec::new(),
             written: HashMap::new(),
             pending_written: Vec::new(),
@@ -221,15 +224,6 @@ impl<S: Store> Core<S> {
         work: impl FnOnce(&mut Case, &Engine) -> T,
     ) -> Result<T, StoreError> {
         if !self.cases.contains_key(key) {
-            if self.cases.len() >= CACHED_CASES {
-                // Cases are derivable: drop some to make room (the map's order is arbitrary,
-                // which is as good as any for a cache this size).
-                let drop: Vec<(String, String)> =
-                    self.cases.keys().take(CACHED_CASES / 10).cloned().collect();
-                for k in drop {
-                    self.cases.remove(&k);
-                }
-            }
             let mut case = Case::new(&key.0, &key.1);
             for event in self.store.events_of(&key.0, &key.1)? {
                 let at = event.at;
@@ -239,6 +233,26 @@ impl<S: Store> Core<S> {
         }
         let case = self.cases.get_mut(key).expect("just inserted");
         Ok(work(case, &self.engine))
+    }
+
+    /// Keeps the cache within `CACHED_CASES`. Called between batches only: a case touched in
+    /// a batch must stay in memory until its deadlines and timer are written.
+    fn trim_cache(&mut self) {
+        if self.cases.len() <= self.cache_limit {
+            return;
+        }
+        // Cases are derivable: drop a tenth (the map's order is arbitrary, which is as good as
+        // any for a cache this size), and what was remembered of their written deadlines.
+        let drop: Vec<(String, String)> = self
+            .cases
+            .keys()
+            .take(self.cases.len() - self.cache_limit * 9 / 10)
+            .cloned()
+            .collect();
+        for key in drop {
+            self.cases.remove(&key);
+            self.written.remove(&key);
+        }
     }
 
     /// Swaps in new workflow definitions: every case is recomputed from its events as if the
@@ -262,6 +276,7 @@ impl<S: Store> Core<S> {
         let keys = self.store.case_keys()?;
         let mut moved = 0;
         for chunk in keys.chunks(TIMERS_PER_ROUND) {
+            self.trim_cache();
             self.store.begin()?;
             for key in chunk {
                 let notifications = self.with_case(key, |case, engine| case.tick(engine, now))?;
@@ -468,6 +483,7 @@ impl<S: Store> Core<S> {
     /// the cases' new deadlines and timers, all requests of the group in one transaction,
     /// before any caller hears "accepted".
     fn ingest(&mut self, group: Vec<Ingest>) {
+        self.trim_cache();
         let now = self.clock.now();
         let mut touched = Vec::new();
         let result = self.store.begin().and_then(|_| {
@@ -609,6 +625,7 @@ impl<S: Store> Core<S> {
         if self.next_timer().is_none_or(|m| m > now) {
             return false;
         }
+        self.trim_cache();
         let mut touched = Vec::new();
         let result = self.store.begin().and_then(|_| {
             while touched.len() < TIMERS_PER_ROUND
@@ -856,4 +873,83 @@ pub fn log_line(level: &str, message: &str, fields: &[(&str, &str)]) {
         line[*key] = serde_json::Value::String(value.to_string());
     }
     eprintln!("{line}");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::SqliteStore;
+
+    fn core(cache_limit: usize) -> Core<SqliteStore> {
+        let dir = std::env::temp_dir().join(format!(
+            "waakvlam-core-{}-{cache_limit}",
+            std::process::id()
+        ));
+        std::fs::create_dir_all(&dir).unwrap();
+        let _ = std::fs::remove_file(dir.join("core.db"));
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        let config = crate::config::Config::load(&root.join("config/waakvlam.yaml")).unwrap();
+        let engine = config.engine(crate::workflow::load(&[root.join("workflows")]).unwrap());
+        let store = SqliteStore::open(&dir.join("core.db")).unwrap();
+        let log = std::fs::File::create(dir.join("log.jsonl")).unwrap();
+        let clock =
+            Clock::Virtual(crate::calendar::parse_timestamp("2027-04-13T10:00:00+02:00").unwrap());
+        let setup = Setup {
+            metrics: Default::default(),
+            clock,
+            log,
+            routing: Routing::default(),
+            policies: HashMap::new(),
+        };
+        let mut core = Core::start(engine, store, setup).unwrap();
+        core.cache_limit = cache_limit;
+        core
+    }
+
+    fn complaint(case: usize) -> Event {
+        crate::event::validate(serde_json::json!({"id": format!("e-{case}"), "type": "klacht.ingediend", "gemeente": "GM0150",
+            "case": format!("C-{case}"), "at": "2027-04-13T10:15:00+02:00", "data": {"klacht_id": "K-1"}}))
+        .unwrap()
+    }
+
+    /// Regression: a case dropped from the cache in the middle of a batch lost its new timer.
+    /// Now the cache is trimmed between batches only, and every case keeps its timer.
+    #[test]
+    fn a_small_cache_loses_no_timer() {
+        let mut core = core(3);
+        let (reply, answer) = oneshot::channel();
+        let audit = AuditEntry {
+            at: String::new(),
+            token: "test".into(),
+            on_behalf_of: None,
+            action: "events.write".into(),
+            gemeente: None,
+            case: None,
+        };
+        core.ingest(vec![Ingest {
+            events: (0..10).map(complaint).collect(),
+            audit,
+            reply,
+        }]);
+        assert_eq!(
+            answer.blocking_recv().unwrap().unwrap(),
+            vec![Outcome::Accepted; 10]
+        );
+        assert_eq!(core.wakes.len(), 10);
+        assert_eq!(core.store.timers().unwrap().len(), 10);
+        // Every case's reminder fires, from the store, with the cache trimmed on the way.
+        let due = crate::calendar::parse_timestamp("2027-04-23T12:00:00+02:00").unwrap();
+        core.clock = Clock::Virtual(due);
+        while core.fire_timers(due) {}
+        assert!(core.cases.len() <= 10);
+        let recorded = core
+            .store
+            .notifications(&Filter {
+                limit: 100,
+                ..Filter::default()
+            })
+            .unwrap();
+        assert_eq!(recorded.len(), 10);
+        assert!(recorded.iter().all(|n| n.record["kind"] == "reminder"));
+    }
 }
