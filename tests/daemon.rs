@@ -476,19 +476,16 @@ fn workflows_are_reloaded_on_sighup_and_broken_ones_refused() {
     );
     let due = |daemon: &Daemon| {
         let (_, case) = daemon.request("GET", "/v1/cases/C-1", Some(DEVENTER), None);
-        case["deadlines"][0]["due"].as_str().unwrap().to_string()
+        // The legal term: Deventer's plugin sets the service norms, not this one.
+        case["deadlines"][2]["due"].as_str().unwrap().to_string()
     };
-    assert_eq!(due(&daemon), "2027-04-27");
+    assert_eq!(due(&daemon), "2027-05-25");
 
     let file = workflows.join("klachttermijnen.yaml");
     let text = std::fs::read_to_string(&file).unwrap();
-    std::fs::write(
-        &file,
-        text.replace("in_behandeling: 14 days", "in_behandeling: 10 days"),
-    )
-    .unwrap();
+    std::fs::write(&file, text.replace("fataal: 6 weeks", "fataal: 5 weeks")).unwrap();
     daemon.signal("HUP");
-    common::daemon::wait_for(10, "the reload", || due(&daemon) == "2027-04-23");
+    common::daemon::wait_for(10, "the reload", || due(&daemon) == "2027-05-18");
     let log = daemon.log();
     let moved = log
         .iter()
@@ -503,9 +500,9 @@ fn workflows_are_reloaded_on_sighup_and_broken_ones_refused() {
         ),
         (
             Some("klachttermijnen/GM0150/C-1/K-9"),
-            Some("in_behandeling"),
-            Some("2027-04-27"),
-            Some("2027-04-23")
+            Some("fatale_termijn"),
+            Some("2027-05-25"),
+            Some("2027-05-18")
         )
     );
 
@@ -531,6 +528,6 @@ fn workflows_are_reloaded_on_sighup_and_broken_ones_refused() {
             .unwrap()
             .contains("waakvlam_workflow_reload_failures_total 1\n")
     );
-    assert_eq!(due(&daemon), "2027-04-23");
+    assert_eq!(due(&daemon), "2027-05-18");
     daemon.stop();
 }

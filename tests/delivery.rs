@@ -300,10 +300,8 @@ fn reminders_are_mailed_to_the_addresses_of_their_roles() {
     let cert = smtp.cert.display().to_string();
     let port = smtp.port;
     let daemon = Daemon::start_configured(dir, move |config| {
-        let config = config.replace(
-            "  GM0150:\n    name: Deventer\n",
-            "  GM0150:\n    name: Deventer\n    recipients:\n      klachtenfunctionaris: [klachten@deventer.example]\n      teamleider: [teamleider@deventer.example]\n",
-        );
+        // Apeldoorn without its plugin and without addresses in the configuration.
+        let config = config.replace("  - { gemeente: GM0200, library: libwaakvlam_apeldoorn.so, settings: plugins/apeldoorn.yaml }\n", "");
         format!(
             "{config}  smtp:\n    host: 127.0.0.1\n    port: {port}\n    tls: starttls\n    ca_file: {cert}\n    from: \"Waakvlam <waakvlam@deventer.example>\"\n    timeout_seconds: 5\n"
         )
@@ -329,7 +327,7 @@ fn reminders_are_mailed_to_the_addresses_of_their_roles() {
     // Quoted-printable folds long lines with a trailing '='.
     let mail = &smtp.messages()[0].replace("=\n", "");
     assert!(
-        mail.contains("X-RcptTo: klachten@deventer.example"),
+        mail.contains("X-RcptTo: klachtenfunctionaris@deventer.example"),
         "{mail}"
     );
     assert!(
@@ -353,7 +351,7 @@ fn reminders_are_mailed_to_the_addresses_of_their_roles() {
         delivery_of(&daemon, "smtp")["status"] == "delivered"
     });
 
-    // Apeldoorn has no addresses configured: a dead letter with the reason, not silence.
+    // Apeldoorn has no plugin and no addresses configured: a dead letter with the reason.
     let (_, apeldoorn) = daemon.request(
         "GET",
         "/v1/notifications?status=dead",
@@ -420,7 +418,7 @@ fn the_daily_digest_sends_one_mail_per_recipient() {
         "{mail}"
     );
     assert!(
-        mail.contains("X-RcptTo: klachten@deventer.example"),
+        mail.contains("X-RcptTo: klachtenfunctionaris@deventer.example"),
         "{mail}"
     );
     daemon.stop();

@@ -242,7 +242,8 @@ fn load_engine(workflows: &Path, config: &Path) -> Result<crate::engine::Engine>
             mismatches.join("\n")
         );
     }
-    Ok(config.engine(workflows))
+    let plugins = crate::plugin::Registry::start(&config.plugins);
+    Ok(config.engine_with(workflows, plugins))
 }
 
 fn simulate(

@@ -20,6 +20,7 @@ const CONFIG_KEYS: &[&str] = &[
     "leap_day_birthdays",
     "gemeenten",
     "daemon",
+    "plugins",
 ];
 const DAEMON_KEYS: &[&str] = &[
     "listen",
@@ -67,6 +68,21 @@ pub struct Config {
     pub gemeenten: BTreeMap<String, GemeenteConfig>,
     /// Settings of `waakvlam run`; absent for `simulate`, which needs none.
     pub daemon: Option<DaemonConfig>,
+    /// One plugin per gemeente at most.
+    pub plugins: Vec<PluginConfig>,
+}
+
+/// A gemeente's plugin library.
+#[derive(Clone, Debug)]
+pub struct PluginConfig {
+    pub gemeente: String,
+    pub library: PathBuf,
+    /// The SHA-256 the library must have; a production daemon loads only pinned plugins.
+    pub sha256: Option<String>,
+    /// The plugin's settings file, read as JSON for the plugin.
+    pub settings: serde_json::Value,
+    /// How long one call may take.
+    pub timeout_ms: u64,
 }
 
 #[derive(Clone, Debug)]
@@ -195,17 +211,49 @@ impl Config {
 
     /// The engine for these workflows under this configuration.
     pub fn engine(&self, workflows: Vec<Workflow>) -> Engine {
+        self.engine_with(workflows, None)
+    }
+
+    /// The engine with the gemeenten' plugins: their parameters (over the configuration's),
+    /// closed days (with the configuration's) and hooks.
+    pub fn engine_with(
+        &self,
+        workflows: Vec<Workflow>,
+        plugins: Option<std::sync::Arc<crate::plugin::Registry>>,
+    ) -> Engine {
+        let config_params = ConfigParams(self.gemeenten.clone());
+        let params: Box<dyn ParamSource> = match &plugins {
+            Some(registry) => Box::new(crate::plugin::PluginParams::new(
+                registry.clone(),
+                config_params,
+            )),
+            None => Box::new(config_params),
+        };
         let mut engine = Engine::new(
             workflows,
             self.calendar(),
             Settings {
                 send_hour: self.send_hour,
             },
-            Box::new(ConfigParams(self.gemeenten.clone())),
+            params,
         );
-        for (code, gemeente) in &self.gemeenten {
-            if !gemeente.closed_days.is_empty() {
-                engine = engine.with_closed_days(code, &gemeente.closed_days);
+        let mut closed: BTreeMap<String, Vec<Day>> = self
+            .gemeenten
+            .iter()
+            .map(|(code, g)| (code.clone(), g.closed_days.clone()))
+            .collect();
+        if let Some(registry) = &plugins {
+            for plugin in registry.loaded() {
+                closed
+                    .entry(plugin.gemeente.clone())
+                    .or_default()
+                    .extend(registry.closed_days(&plugin.gemeente));
+            }
+            engine = engine.with_hooks(Box::new(crate::plugin::PluginHooks::new(registry.clone())));
+        }
+        for (code, days) in closed {
+            if !days.is_empty() {
+                engine = engine.with_closed_days(&code, &days);
             }
         }
         engine
@@ -213,7 +261,7 @@ impl Config {
 }
 
 /// Parameter overrides from the configuration.
-struct ConfigParams(BTreeMap<String, GemeenteConfig>);
+pub(crate) struct ConfigParams(BTreeMap<String, GemeenteConfig>);
 
 impl ParamSource for ConfigParams {
     fn overrides(
@@ -353,8 +401,25 @@ fn parse(text: &str, base: &Path, problems: &mut Problems) -> Result<Config, Vec
             config.gemeenten.insert(key.name.clone(), gemeente);
         }
     }
+    if let Some(list) = top.get("plugins") {
+        for item in list_of(list) {
+            if let Some(plugin) = read_plugin(item, base, problems) {
+                if config.plugins.iter().any(|p| p.gemeente == plugin.gemeente) {
+                    problems.add(item.at, format!("a second plugin for {}", plugin.gemeente));
+                } else {
+                    config.plugins.push(plugin);
+                }
+            }
+        }
+    }
     if let Some(node) = top.get("daemon") {
         config.daemon = read_daemon(node, base, problems);
+    }
+    if config.daemon.as_ref().is_some_and(|d| d.production) {
+        for plugin in config.plugins.iter().filter(|p| p.sha256.is_none()) {
+            let at = top.get("plugins").map(|n| n.at).unwrap_or_default();
+            problems.add_with_hint(at, format!("the plugin of {} has no 'sha256': a production daemon loads only pinned plugins", plugin.gemeente), "sha256sum the library and add 'sha256: <hex>'");
+        }
     }
     if holiday_problems.is_empty() {
         Ok(config)
@@ -720,6 +785,129 @@ fn read_smtp(node: &crate::yaml::Node, base: &Path, problems: &mut Problems) -> 
         max_attempts: number(&map, "max_attempts", 8, problems).max(1),
         digest_hour,
     })
+}
+
+const PLUGIN_KEYS: &[&str] = &["gemeente", "library", "sha256", "settings", "timeout_ms"];
+
+fn read_plugin(
+    node: &crate::yaml::Node,
+    base: &Path,
+    problems: &mut Problems,
+) -> Option<PluginConfig> {
+    let map = MapReader::new(node, PLUGIN_KEYS, "a plugin", problems)?;
+    let gemeente = match map
+        .require("gemeente", problems)
+        .and_then(|n| text_of(n, "'gemeente'", problems))
+    {
+        Some((code, _)) if is_gemeente_code(code) => Some(code.to_string()),
+        Some((code, at)) => {
+            problems.add_with_hint(
+                at,
+                format!("'{code}' is not a gemeente code"),
+                "use the CBS code, for example GM0150",
+            );
+            None
+        }
+        None => None,
+    };
+    let library = map
+        .require("library", problems)
+        .and_then(|n| text_of(n, "'library'", problems))
+        .map(|(t, _)| library_path(t, base));
+    let sha256 = match map.text("sha256", problems) {
+        None => None,
+        Some((hex, _)) if hex.len() == 64 && hex.bytes().all(|b| b.is_ascii_hexdigit()) => {
+            Some(hex.to_ascii_lowercase())
+        }
+        Some((_, at)) => {
+            problems.add_with_hint(
+                at,
+                "'sha256' must be 64 hexadecimal characters",
+                "sha256sum the library",
+            );
+            None
+        }
+    };
+    let settings = match map.text("settings", problems) {
+        None => serde_json::Value::Null,
+        Some((file, at)) => {
+            let path = base.join(file);
+            match std::fs::read_to_string(&path) {
+                Ok(text) => match yaml::parse(&text) {
+                    Ok(root) => to_json(&root),
+                    Err(err) => {
+                        problems.add(
+                            at,
+                            format!(
+                                "{}:{}:{}: {}",
+                                path.display(),
+                                err.at.line,
+                                err.at.column,
+                                err.message
+                            ),
+                        );
+                        serde_json::Value::Null
+                    }
+                },
+                Err(err) => {
+                    problems.add(at, format!("{} cannot be read: {err}", path.display()));
+                    serde_json::Value::Null
+                }
+            }
+        }
+    };
+    let timeout_ms = number(&map, "timeout_ms", 1000, problems).max(1);
+    Some(PluginConfig {
+        gemeente: gemeente?,
+        library: library?,
+        sha256,
+        settings,
+        timeout_ms,
+    })
+}
+
+/// A YAML tree as JSON, for a plugin's settings: scalars are strings except true, false and
+/// null, so a plugin reads what the file says without YAML's guesses.
+fn to_json(node: &crate::yaml::Node) -> serde_json::Value {
+    use serde_json::Value;
+    match &node.value {
+        Yaml::Scalar {
+            text,
+            quoted: false,
+        } if text == "true" => Value::Bool(true),
+        Yaml::Scalar {
+            text,
+            quoted: false,
+        } if text == "false" => Value::Bool(false),
+        Yaml::Scalar { .. } if node.is_null() => Value::Null,
+        Yaml::Scalar { text, .. } => Value::String(text.clone()),
+        Yaml::List(items) => Value::Array(items.iter().map(to_json).collect()),
+        Yaml::Map(entries) => Value::Object(
+            entries
+                .iter()
+                .map(|(k, v)| (k.name.clone(), to_json(v)))
+                .collect(),
+        ),
+    }
+}
+
+/// A bare file name (`libwaakvlam_deventer.so`) is looked for next to the running program
+/// first, where `cargo build --workspace` puts the plugins beside the binary, then next to
+/// the configuration; a path is relative to the configuration.
+fn library_path(name: &str, base: &Path) -> PathBuf {
+    if !name.contains('/') {
+        let beside = std::env::current_exe()
+            .ok()
+            .and_then(|exe| exe.parent().map(|dir| dir.join(name)));
+        // Test binaries run from target/<profile>/deps: the plugins are one level up.
+        let above = std::env::current_exe()
+            .ok()
+            .and_then(|exe| exe.parent()?.parent().map(|dir| dir.join(name)));
+        if let Some(found) = beside.into_iter().chain(above).find(|p| p.exists()) {
+            return found;
+        }
+    }
+    base.join(name)
 }
 
 #[cfg(test)]

@@ -8,6 +8,7 @@ pub mod daemon;
 pub mod engine;
 pub mod event;
 pub mod load;
+pub mod plugin;
 pub mod problem;
 pub mod simulate;
 pub mod store;

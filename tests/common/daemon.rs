@@ -33,6 +33,7 @@ impl Daemon {
 
     /// Starts with the shipped configuration changed by `edit` (after the test settings).
     pub fn start_configured(dir: PathBuf, edit: impl FnOnce(String) -> String) -> Daemon {
+        super::ensure_plugins();
         let shipped = std::fs::read_to_string(super::root().join("config/waakvlam.yaml")).unwrap();
         let workflows = super::root().join("workflows");
         let config = shipped
@@ -57,6 +58,11 @@ impl Daemon {
             dir.join("feestdagen.yaml"),
         )
         .unwrap();
+        std::fs::create_dir_all(dir.join("plugins")).unwrap();
+        for entry in std::fs::read_dir(super::root().join("config/plugins")).unwrap() {
+            let path = entry.unwrap().path();
+            std::fs::copy(&path, dir.join("plugins").join(path.file_name().unwrap())).unwrap();
+        }
         let mut child = Command::new(env!("CARGO_BIN_EXE_waakvlam"))
             .args(["run", "--config"])
             .arg(dir.join("waakvlam.yaml"))
@@ -64,18 +70,24 @@ impl Daemon {
             .stderr(Stdio::piped())
             .spawn()
             .expect("the daemon starts");
-        // The first line on stderr says where it listens.
+        // A line on stderr says where it listens (after the plugins' lines).
         let mut stderr = BufReader::new(child.stderr.take().unwrap());
-        let mut line = String::new();
-        stderr.read_line(&mut line).unwrap();
-        let listening: Value =
-            serde_json::from_str(&line).unwrap_or_else(|_| panic!("not a log line: {line}"));
-        let address = listening["address"]
-            .as_str()
-            .unwrap_or_else(|| panic!("no address in {line}"))
-            .to_string();
+        let mut early = Vec::new();
+        let address = loop {
+            let mut line = String::new();
+            assert!(
+                stderr.read_line(&mut line).unwrap() > 0,
+                "the daemon stopped: {early:?}"
+            );
+            let parsed: Value = serde_json::from_str(&line)
+                .unwrap_or_else(|_| panic!("not a log line: {line} after {early:?}"));
+            early.push(line.trim_end().to_string());
+            if let Some(address) = parsed["address"].as_str() {
+                break address.to_string();
+            }
+        };
         // Keep reading stderr so the daemon never blocks on a full pipe.
-        let log = std::sync::Arc::new(std::sync::Mutex::new(vec![line]));
+        let log = std::sync::Arc::new(std::sync::Mutex::new(early));
         let sink = log.clone();
         std::thread::spawn(move || {
             for line in stderr.lines().map_while(Result::ok) {

@@ -14,6 +14,42 @@ use waakvlam::config::Config;
 use waakvlam::engine::Engine;
 use waakvlam::{simulate, workflow};
 
+/// Builds the gemeente plugins (cdylibs, which `cargo test` does not build) once per test
+/// binary, so the shipped configuration finds them next to the binary.
+pub fn ensure_plugins() {
+    static BUILT: std::sync::OnceLock<()> = std::sync::OnceLock::new();
+    BUILT.get_or_init(|| {
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let status = Command::new(cargo)
+            .args([
+                "build",
+                "--quiet",
+                "-p",
+                "waakvlam-deventer",
+                "-p",
+                "waakvlam-dalfsen",
+                "-p",
+                "waakvlam-apeldoorn",
+                "-p",
+                "waakvlam-haaksbergen",
+            ])
+            .args([
+                "-p",
+                "faulty-panics",
+                "-p",
+                "faulty-garbage",
+                "-p",
+                "faulty-wrong_abi",
+                "-p",
+                "faulty-hangs",
+            ])
+            .current_dir(root())
+            .status()
+            .expect("cargo builds the plugins");
+        assert!(status.success(), "building the plugins failed");
+    });
+}
+
 pub fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .parent()
@@ -23,6 +59,7 @@ pub fn root() -> PathBuf {
 
 /// Runs the real `waakvlam` binary in the repository root.
 pub fn waakvlam(args: &[&str], stdin: Option<&str>) -> Output {
+    ensure_plugins();
     let mut child = Command::new(env!("CARGO_BIN_EXE_waakvlam"))
         .args(args)
         .current_dir(root())
@@ -72,9 +109,18 @@ pub fn assert_golden(name: &str, actual: &str) {
 
 /// The shipped workflows under the shipped configuration.
 pub fn shipped_engine() -> Engine {
-    engine_with_config(
-        &std::fs::read_to_string(root().join("config/waakvlam.yaml")).expect("shipped config"),
-    )
+    ensure_plugins();
+    let config = Config::load(&root().join("config/waakvlam.yaml"))
+        .unwrap_or_else(|p| panic!("config problems: {p:?}"));
+    let workflows = workflow::load(&[root().join("workflows")])
+        .unwrap_or_else(|r| panic!("workflow problems: {:?}", r.problems));
+    let plugins = waakvlam::plugin::Registry::start(&config.plugins);
+    assert_eq!(
+        plugins.as_ref().map(|r| r.loaded().count()),
+        Some(4),
+        "the four plugins load"
+    );
+    config.engine_with(workflows, plugins)
 }
 
 /// The shipped workflows under a configuration given as text (written next to the shipped

@@ -60,6 +60,7 @@ pub struct Metrics {
     pub delivery_latency: Histogram,
     pub reloads: AtomicU64,
     pub reload_failures: AtomicU64,
+    pub plugins: Option<std::sync::Arc<crate::plugin::Registry>>,
 }
 
 impl Metrics {
@@ -117,6 +118,25 @@ impl Metrics {
             "Workflow reloads refused because of problems.",
             self.reload_failures.load(Ordering::Relaxed),
         );
+        if let Some(plugins) = &self.plugins {
+            counter(
+                &mut out,
+                "waakvlam_plugin_calls_total",
+                "Calls into gemeente plugins.",
+                plugins.calls.load(Ordering::Relaxed),
+            );
+            counter(
+                &mut out,
+                "waakvlam_plugin_failures_total",
+                "Plugin calls that failed (panic, error, malformed JSON, time-out); the defaults applied.",
+                plugins.failures.load(Ordering::Relaxed),
+            );
+            let _ = writeln!(
+                out,
+                "# HELP waakvlam_plugins_put_aside Plugins put aside after failing.\n# TYPE waakvlam_plugins_put_aside gauge\nwaakvlam_plugins_put_aside {}",
+                plugins.put_aside()
+            );
+        }
         self.delivery_latency.write(
             &mut out,
             "waakvlam_delivery_latency_seconds",

@@ -9,7 +9,7 @@ mod metrics;
 mod reload;
 
 pub use self::api::{Api, MAX_BODY_BYTES, MAX_EVENTS_PER_REQUEST};
-pub use self::core::{Clock, Command, Core, Setup};
+pub use self::core::{Clock, Command, Core, Setup, log_line};
 
 use std::future::Future;
 use std::sync::mpsc;
@@ -39,7 +39,8 @@ pub async fn run(
             )
         })
         .context("the workflows have problems (run 'waakvlam check')")?;
-    let engine = config.engine(workflows);
+    let plugins = crate::plugin::Registry::start(&config.plugins);
+    let engine = config.engine_with(workflows, plugins.clone());
     if let Some(dir) = daemon.database.parent() {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     }
@@ -81,13 +82,17 @@ pub async fn run(
             .iter()
             .map(|(code, g)| (code.clone(), g.recipients.clone()))
             .collect();
-        let mailer = delivery::Mailer::new(smtp, recipients).context("setting up e-mail")?;
+        let mailer = delivery::Mailer::new(smtp, recipients, plugins.clone())
+            .context("setting up e-mail")?;
         channels.push((
             delivery::SMTP.to_string(),
             delivery::Channel::Mail(Box::new(mailer)),
         ));
     }
-    let metrics = std::sync::Arc::new(metrics::Metrics::default());
+    let metrics = std::sync::Arc::new(metrics::Metrics {
+        plugins: plugins.clone(),
+        ..Default::default()
+    });
     let setup = Setup {
         metrics: metrics.clone(),
         clock,
@@ -113,6 +118,7 @@ pub async fn run(
         .collect();
     let reloader = tokio::spawn(reload::watch(
         config.clone(),
+        plugins.clone(),
         daemon.workflows.clone(),
         commands.clone(),
         metrics.clone(),

@@ -33,6 +33,7 @@ fn fingerprint(dir: &Path) -> u64 {
 
 pub async fn watch(
     config: Config,
+    plugins: Option<Arc<crate::plugin::Registry>>,
     dir: PathBuf,
     commands: mpsc::Sender<Command>,
     metrics: Arc<Metrics>,
@@ -75,12 +76,13 @@ pub async fn watch(
             }
         };
         seen = fingerprint(&dir);
-        reload(&config, &dir, &commands, &metrics, why).await;
+        reload(&config, plugins.clone(), &dir, &commands, &metrics, why).await;
     }
 }
 
 async fn reload(
     config: &Config,
+    plugins: Option<Arc<crate::plugin::Registry>>,
     dir: &Path,
     commands: &mpsc::Sender<Command>,
     metrics: &Metrics,
@@ -105,7 +107,7 @@ async fn reload(
         return refuse(mismatches);
     }
     let names: Vec<String> = workflows.iter().map(|w| w.name.clone()).collect();
-    let engine = Box::new(config.engine(workflows));
+    let engine = Box::new(config.engine_with(workflows, plugins));
     let (reply, answer) = oneshot::channel();
     if commands.send(Command::Reload { engine, reply }).is_err() {
         return;

@@ -113,6 +113,9 @@ pub struct Case {
     /// The first moment a date-started workflow will start, once worked out; cleared when the
     /// facts or the instances change.
     pending_starts: Option<Option<Timestamp>>,
+    /// Signals raised by a gemeente's hooks on the start of an instance (which can happen
+    /// while time passes, without an event), sent with the next output.
+    raised: Vec<Notification>,
 }
 
 impl Case {
@@ -128,6 +131,7 @@ impl Case {
             clock: None,
             next_wakeup: None,
             pending_starts: None,
+            raised: Vec::new(),
         }
     }
 
@@ -182,20 +186,29 @@ impl Case {
         now: Timestamp,
     ) -> Vec<Notification> {
         self.advance(engine, now);
+        let mut out = self.signals_now(signals, now);
+        out.extend(self.due_notifications(engine, now));
+        out
+    }
+
+    /// Signals go out at once, each once: those given and those hooks raised.
+    fn signals_now(&mut self, signals: Vec<Notification>, now: Timestamp) -> Vec<Notification> {
         let mut out = Vec::new();
-        for signal in signals {
+        let raised = std::mem::take(&mut self.raised);
+        for signal in signals.into_iter().chain(raised) {
             if self.handled.insert(hash_id(&signal.id)) {
                 out.push(Notification { at: now, ..signal });
             }
         }
-        out.extend(self.due_notifications(engine, now));
         out
     }
 
     /// Advances to `now` and returns the notifications due by then.
     pub fn tick(&mut self, engine: &Engine, now: Timestamp) -> Vec<Notification> {
         self.advance(engine, now);
-        self.due_notifications(engine, now)
+        let mut out = self.signals_now(Vec::new(), now);
+        out.extend(self.due_notifications(engine, now));
+        out
     }
 
     /// The next moment something happens without a new event: a notification, a start on a
@@ -442,6 +455,16 @@ impl Case {
                 data: &instance.data,
             },
         );
+        let message = match &engine.hooks {
+            Some(hooks) if hooks.wants_messages(&self.gemeente) => {
+                let context = serde_json::json!({
+                    "kind": p.kind, "workflow": workflow.name, "deadline": deadline.id, "case": self.case,
+                    "due": p.due.to_string(), "level": p.level, "text": message,
+                });
+                hooks.message(&self.gemeente, context).unwrap_or(message)
+            }
+            _ => message,
+        };
         Notification {
             id: identity(instance, workflow, p, &p.step.to_string()).id(),
             at: now,
@@ -616,7 +639,49 @@ impl Case {
                 });
             }
         }
+        if let Some(hooks) = &engine.hooks
+            && hooks.wants_start(&self.gemeente, &workflow.name)
+        {
+            let context = serde_json::json!({
+                "workflow": workflow.name, "instance": instance.id, "case": self.case, "data": instance.data,
+            });
+            let raised = hooks.on_start(&self.gemeente, context);
+            let source = format!("start:{}", instance.id);
+            for s in raised {
+                self.raised
+                    .push(self.hook_signal(s, &source, instance.started_at));
+            }
+        }
         self.instances.push(instance);
+    }
+
+    /// A hook's signal as a notification. Its id is made of the gemeente, the case, the
+    /// signal's name and what raised it, so the same cause never signals twice.
+    fn hook_signal(&self, signal: super::HookSignal, source: &str, at: Timestamp) -> Notification {
+        let instance = format!("plugin/{}/{}", self.gemeente, self.case);
+        let identity = Identity {
+            instance: &instance,
+            deadline: &signal.name,
+            occurrence: 0,
+            due: None,
+            kind: Kind::Signal,
+            level: 0,
+            detail: source,
+        };
+        Notification {
+            id: identity.id(),
+            at,
+            kind: Kind::Signal,
+            workflow: "plugin".into(),
+            instance,
+            gemeente: self.gemeente.clone(),
+            case: self.case.clone(),
+            deadline: signal.name,
+            due: None,
+            to: signal.to,
+            level: 0,
+            message: signal.message,
+        }
     }
 
     /// Applies one event to the facts and the instances, collecting the signals it raises.
@@ -695,6 +760,23 @@ impl Case {
             self.start_instance(engine, index, origin);
         }
         self.start_on_dates(engine, day, true);
+        if let Some(hooks) = &engine.hooks
+            && hooks.wants_event(&self.gemeente, event.event_type.name())
+        {
+            let open: Vec<serde_json::Value> = self
+                .instances
+                .iter()
+                .filter(|i| i.is_open())
+                .map(|i| serde_json::json!({ "id": i.id, "workflow": engine.workflows[i.workflow].name }))
+                .collect();
+            let context = serde_json::json!({
+                "type": event.event_type.name(), "case": self.case, "at": calendar::format_timestamp(event.at),
+                "data": event.data, "open_instances": open, "in_care": self.facts.in_care_on(day),
+            });
+            for s in hooks.on_event(&self.gemeente, context) {
+                signals.push(self.hook_signal(s, &format!("event:{}", event.id), event.at));
+            }
+        }
     }
 
     fn update_facts(&mut self, event: &Event, day: Day) {

@@ -41,6 +41,27 @@ impl ParamSource for Defaults {
     }
 }
 
+/// What a gemeente's plugin adds to the engine: signals on events and on starts, and its own
+/// message texts. Called only where the plugin said it wants to be (`wants_*`).
+pub trait Hooks: Send + Sync {
+    fn wants_event(&self, gemeente: &str, event_type: &str) -> bool;
+    /// `context`: the event and the case's open instances after it (see the plugin SDK).
+    fn on_event(&self, gemeente: &str, context: Value) -> Vec<HookSignal>;
+    fn wants_start(&self, gemeente: &str, workflow: &str) -> bool;
+    fn on_start(&self, gemeente: &str, context: Value) -> Vec<HookSignal>;
+    fn wants_messages(&self, gemeente: &str) -> bool;
+    /// Another text for a message, given its context and default text.
+    fn message(&self, gemeente: &str, context: Value) -> Option<String>;
+}
+
+/// A signal a hook raised.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Deserialize)]
+pub struct HookSignal {
+    pub name: String,
+    pub to: Vec<String>,
+    pub message: String,
+}
+
 #[derive(Clone, Copy, Debug)]
 pub struct Settings {
     /// The hour (Europe/Amsterdam) reminders and escalations go out; 9 by default.
@@ -61,6 +82,7 @@ pub struct Engine {
     closed: HashMap<String, Calendar>,
     pub settings: Settings,
     params: Box<dyn ParamSource>,
+    pub(crate) hooks: Option<Box<dyn Hooks>>,
 }
 
 impl Engine {
@@ -76,7 +98,13 @@ impl Engine {
             closed: HashMap::new(),
             settings,
             params,
+            hooks: None,
         }
+    }
+
+    pub fn with_hooks(mut self, hooks: Box<dyn Hooks>) -> Engine {
+        self.hooks = Some(hooks);
+        self
     }
 
     /// Days a gemeente is closed: reminders and escalations of its cases avoid them.

@@ -21,12 +21,15 @@ pub struct Mailer {
     recipients: HashMap<String, BTreeMap<String, Vec<String>>>,
     /// One mail per recipient for everything due at once (the daily digest).
     pub digest: bool,
+    /// The gemeenten' plugins, which resolve roles first.
+    plugins: Option<std::sync::Arc<crate::plugin::Registry>>,
 }
 
 impl Mailer {
     pub fn new(
         config: &SmtpConfig,
         recipients: HashMap<String, BTreeMap<String, Vec<String>>>,
+        plugins: Option<std::sync::Arc<crate::plugin::Registry>>,
     ) -> anyhow::Result<Mailer> {
         let tls = || -> anyhow::Result<TlsParameters> {
             let mut builder = TlsParameters::builder(config.host.clone());
@@ -54,11 +57,20 @@ impl Mailer {
             from: config.from.parse()?,
             recipients,
             digest: config.digest_hour.is_some(),
+            plugins,
         })
     }
 
     /// The addresses of the notification's roles in its gemeente; a role without one makes
     /// the delivery impossible, with that as the reason.
+    /// [`Mailer::addresses`] off the async workers: a plugin call waits on the plugin's thread.
+    fn resolve(&self, record: &Value) -> Result<Vec<String>, String> {
+        match &self.plugins {
+            Some(_) => tokio::task::block_in_place(|| self.addresses(record)),
+            None => self.addresses(record),
+        }
+    }
+
     fn addresses(&self, record: &Value) -> Result<Vec<String>, String> {
         let gemeente = record["gemeente"].as_str().unwrap_or_default();
         let known = self.recipients.get(gemeente);
@@ -69,6 +81,16 @@ impl Mailer {
             .flatten()
             .filter_map(Value::as_str)
         {
+            // The gemeente's plugin first: addresses are its data.
+            let from_plugin = self
+                .plugins
+                .as_ref()
+                .and_then(|p| p.recipients(gemeente, role))
+                .filter(|f| !f.is_empty());
+            if let Some(found) = from_plugin {
+                addresses.extend(found);
+                continue;
+            }
             match known.and_then(|k| k.get(role)) {
                 Some(list) if !list.is_empty() => addresses.extend(list.iter().cloned()),
                 _ => return Err(format!("no e-mail address for role '{role}' in {gemeente}")),
@@ -128,7 +150,7 @@ impl Mailer {
     }
 
     pub async fn send(&self, due: &Due) -> Attempt {
-        let to = match self.addresses(&due.record) {
+        let to = match self.resolve(&due.record) {
             Ok(to) => to,
             Err(reason) => return Attempt::Impossible(reason),
         };
@@ -144,7 +166,7 @@ impl Mailer {
         let mut outcome: BTreeMap<&str, Attempt> = BTreeMap::new();
         let mut per_address: BTreeMap<String, Vec<&Due>> = BTreeMap::new();
         for item in due {
-            match self.addresses(&item.record) {
+            match self.resolve(&item.record) {
                 Ok(to) => {
                     outcome.insert(&item.id, Attempt::Delivered);
                     for address in to {

@@ -1,0 +1,126 @@
+//! The plugins seen from the engine: parameter overrides and hooks, each asking only the
+//! plugin of the gemeente concerned, and only for what it declared it wants.
+
+use std::sync::Arc;
+
+use serde_json::{Map, Value, json};
+
+use super::Registry;
+use crate::calendar::Duration;
+use crate::config::ConfigParams;
+use crate::engine::{HookSignal, Hooks, ParamSource};
+
+/// The configuration's overrides, then the plugin's (a plugin knows its gemeente best).
+pub struct PluginParams {
+    registry: Arc<Registry>,
+    config: ConfigParams,
+}
+
+impl PluginParams {
+    pub(crate) fn new(registry: Arc<Registry>, config: ConfigParams) -> PluginParams {
+        PluginParams { registry, config }
+    }
+}
+
+impl ParamSource for PluginParams {
+    fn overrides(
+        &self,
+        gemeente: &str,
+        workflow: &str,
+        start_data: &Map<String, Value>,
+    ) -> Vec<(String, Duration)> {
+        let mut overrides = self.config.overrides(gemeente, workflow, start_data);
+        let wanted = self
+            .registry
+            .get(gemeente)
+            .is_some_and(|p| p.identity.params_for.iter().any(|w| w == workflow));
+        if !wanted {
+            return overrides;
+        }
+        let Some(Value::Object(answer)) = self.registry.call(
+            gemeente,
+            "params",
+            &json!({ "workflow": workflow, "start": start_data }),
+        ) else {
+            return overrides;
+        };
+        for (name, value) in answer {
+            match value.as_str().map(Duration::parse) {
+                Some(Ok(duration)) => overrides.push((name, duration)),
+                _ => crate::daemon::log_line(
+                    "warn",
+                    "plugin gave a parameter that is not a duration; the default applies",
+                    &[
+                        ("gemeente", gemeente),
+                        ("workflow", workflow),
+                        ("parameter", &name),
+                    ],
+                ),
+            }
+        }
+        overrides
+    }
+}
+
+pub struct PluginHooks {
+    registry: Arc<Registry>,
+}
+
+impl PluginHooks {
+    pub fn new(registry: Arc<Registry>) -> PluginHooks {
+        PluginHooks { registry }
+    }
+
+    fn signals(&self, gemeente: &str, method: &str, context: Value) -> Vec<HookSignal> {
+        let Some(answer) = self.registry.call(gemeente, method, &context) else {
+            return Vec::new();
+        };
+        serde_json::from_value(answer).unwrap_or_else(|err| {
+            crate::daemon::log_line(
+                "warn",
+                "plugin gave signals in another shape; none are sent",
+                &[
+                    ("gemeente", gemeente),
+                    ("method", method),
+                    ("cause", &err.to_string()),
+                ],
+            );
+            Vec::new()
+        })
+    }
+}
+
+impl Hooks for PluginHooks {
+    fn wants_event(&self, gemeente: &str, event_type: &str) -> bool {
+        self.registry
+            .get(gemeente)
+            .is_some_and(|p| p.identity.events.iter().any(|e| e == event_type))
+    }
+
+    fn on_event(&self, gemeente: &str, context: Value) -> Vec<HookSignal> {
+        self.signals(gemeente, "on_event", context)
+    }
+
+    fn wants_start(&self, gemeente: &str, workflow: &str) -> bool {
+        self.registry
+            .get(gemeente)
+            .is_some_and(|p| p.identity.starts.iter().any(|w| w == workflow))
+    }
+
+    fn on_start(&self, gemeente: &str, context: Value) -> Vec<HookSignal> {
+        self.signals(gemeente, "on_start", context)
+    }
+
+    fn wants_messages(&self, gemeente: &str) -> bool {
+        self.registry
+            .get(gemeente)
+            .is_some_and(|p| p.identity.messages)
+    }
+
+    fn message(&self, gemeente: &str, context: Value) -> Option<String> {
+        self.registry
+            .call(gemeente, "message", &context)?
+            .as_str()
+            .map(str::to_string)
+    }
+}

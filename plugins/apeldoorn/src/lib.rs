@@ -1,0 +1,66 @@
+//! Apeldoorn (GM0200). Sources: transformatieagenda (2016), `shared/seeds/002_942c5a29d9372396.txt`;
+//! Zorgregio Midden-IJssel/Oost-Veluwe, programmaplan 2020-2022, `shared/seeds/003_a843a57795559315.txt`.
+
+use waakvlam_plugin::{Data, Identity, Plugin, Settings, Signal, StartContext, export_plugin};
+
+#[derive(Default)]
+struct Apeldoorn {
+    settings: Settings,
+}
+
+impl Plugin for Apeldoorn {
+    fn identity(&self) -> Identity {
+        Identity {
+            gemeente: "GM0200".into(),
+            name: "Apeldoorn".into(),
+            version: env!("CARGO_PKG_VERSION").into(),
+            params_for: vec!["toekomstplan-16".into()],
+            starts: vec!["toekomstplan-16".into()],
+            ..Identity::default()
+        }
+    }
+
+    fn configure(&mut self, settings: Settings) -> Result<(), String> {
+        self.settings = settings;
+        Ok(())
+    }
+
+    fn params(&self, workflow: &str, _start: &Data) -> Vec<(String, String)> {
+        match workflow {
+            // 002 r. 983: "Maak in het 16de levensjaar samen met jongeren een toekomstplan".
+            // The 16th year of life runs from the 15th birthday to the 16th, so the plan
+            // starts a year before the region's "zodra ze 16 zijn" (003 r. 959).
+            "toekomstplan-16" => vec![("vervroeging".into(), "1 year".into())],
+            _ => Vec::new(),
+        }
+    }
+
+    fn recipients(&self, role: &str) -> Vec<String> {
+        // 002 r. 980-981: the provider's professionals make the plan ("hulpverleners ... samen met
+        // de jongere"); 003 r. 941: the Zorgregio's account manager has it on the agenda with
+        // the GI, so escalations of toekomstplan and overdracht reach the account manager.
+        self.settings.recipients(role)
+    }
+
+    fn closed_days(&self) -> Vec<String> {
+        self.settings.closed_days()
+    }
+
+    /// 002 r. 981: "Het CJG heeft hierbij ook een rol": the CJG contact hears when a
+    /// toekomstplan starts.
+    fn on_start(&self, start: &StartContext) -> Vec<Signal> {
+        if start.workflow != "toekomstplan-16" {
+            return Vec::new();
+        }
+        vec![Signal {
+            name: "toekomstplan_gestart".into(),
+            to: vec!["cjg_contact".into()],
+            message: format!(
+                "Voor casus {} is het toekomstplan gestart: de hulpverlener maakt het samen met de jongere, het CJG is betrokken.",
+                start.case
+            ),
+        }]
+    }
+}
+
+export_plugin!(Apeldoorn);

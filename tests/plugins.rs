@@ -1,0 +1,381 @@
+//! The gemeente plugins: each policy end to end (through the simulator's engine and through
+//! the daemon), broken plugins isolated, and a gemeente without a plugin on the defaults.
+
+mod common;
+
+use common::{event, shipped_engine, simulate_with, summary};
+use serde_json::{Value, json};
+use waakvlam::config::{Config, PluginConfig};
+use waakvlam::plugin::{LoadError, Registry};
+
+fn lines(events: &[String]) -> String {
+    events.join("\n")
+}
+
+fn dues(n: &[Value], deadline: &str) -> Vec<String> {
+    let mut dues: Vec<String> = n
+        .iter()
+        .filter(|x| x["deadline"] == deadline)
+        .filter_map(|x| x["due"].as_str().map(str::to_string))
+        .collect();
+    dues.dedup();
+    dues
+}
+
+fn library(name: &str) -> std::path::PathBuf {
+    common::ensure_plugins();
+    common::root()
+        .join("target/debug")
+        .join(format!("lib{name}.so"))
+}
+
+fn plugin(gemeente: &str, name: &str) -> PluginConfig {
+    PluginConfig {
+        gemeente: gemeente.into(),
+        library: library(name),
+        sha256: None,
+        settings: Value::Null,
+        timeout_ms: 300,
+    }
+}
+
+/// The shipped configuration with one plugin in place of the shipped ones.
+fn engine_with(
+    plugins: Vec<PluginConfig>,
+) -> (waakvlam::engine::Engine, Option<std::sync::Arc<Registry>>) {
+    let config = Config::load(&common::root().join("config/waakvlam.yaml")).unwrap();
+    let workflows = waakvlam::workflow::load(&[common::root().join("workflows")]).unwrap();
+    let registry = Registry::start(&plugins);
+    (config.engine_with(workflows, registry.clone()), registry)
+}
+
+fn care_ended(case: &str, gemeente: &str, data: &str) -> String {
+    event(
+        &format!("{case}-e"),
+        "zorg.beeindigd",
+        gemeente,
+        case,
+        "2027-02-01T15:00:00+01:00",
+        data,
+    )
+}
+
+// ---- Haaksbergen ----------------------------------------------------------------------------
+
+/// Every closed case is followed for 5 years with a contact every half year; a high relapse
+/// risk gets waakvlambegeleiding (every 3 months, 7 years) and the regisseur hears of it.
+#[test]
+fn haaksbergen_follows_closed_cases_five_years_and_high_risk_more_closely() {
+    let engine = shipped_engine();
+    let normal = simulate_with(
+        &engine,
+        &care_ended("H-1", "GM0158", r#"{"reden":"31"}"#),
+        "2033-12-31",
+    );
+    let contacts = dues(&normal, "contact");
+    assert_eq!(
+        (
+            contacts.len(),
+            contacts.first().map(String::as_str),
+            contacts.last().map(String::as_str)
+        ),
+        (10, Some("2027-08-01"), Some("2032-02-01"))
+    );
+
+    let high = simulate_with(
+        &engine,
+        &care_ended("H-2", "GM0158", r#"{"reden":"31","risico":"hoog"}"#),
+        "2035-12-31",
+    );
+    let contacts = dues(&high, "contact");
+    assert_eq!(
+        (
+            contacts.len(),
+            contacts.first().map(String::as_str),
+            contacts.last().map(String::as_str)
+        ),
+        (28, Some("2027-05-01"), Some("2034-02-01"))
+    );
+    assert_eq!(
+        summary(&high)[0],
+        "2027-02-01T15:00:00+01:00 signal 0 plugin/waakvlambegeleiding due - to regisseur"
+    );
+}
+
+// ---- Deventer -------------------------------------------------------------------------------
+
+/// A change of care while a complaint is open is a signal to the complaints officer and the
+/// gezinscoach; the same change without an open complaint is not.
+#[test]
+fn deventer_signals_a_change_of_care_during_an_open_complaint() {
+    let engine = shipped_engine();
+    let complaint = event(
+        "k-1",
+        "klacht.ingediend",
+        "GM0150",
+        "C-1",
+        "2027-04-13T10:15:00+02:00",
+        r#"{"klacht_id":"K-9"}"#,
+    );
+    let care = event(
+        "z-1",
+        "zorg.gestart",
+        "GM0150",
+        "C-1",
+        "2027-04-20T11:00:00+02:00",
+        "{}",
+    );
+    let n = simulate_with(
+        &engine,
+        &lines(&[complaint.clone(), care.clone()]),
+        "2027-04-20",
+    );
+    let signals: Vec<&Value> = n.iter().filter(|x| x["kind"] == "signal").collect();
+    assert_eq!(signals.len(), 1);
+    assert_eq!(signals[0]["deadline"], "zorgwijziging_tijdens_klacht");
+    assert_eq!(
+        signals[0]["to"],
+        json!(["klachtenfunctionaris", "gezinscoach"])
+    );
+    assert_eq!(signals[0]["at"], "2027-04-20T11:00:00+02:00");
+    assert!(
+        signals[0]["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("Bij casus C-1 is zorg gestart terwijl er een klacht loopt.")
+    );
+
+    let finished = event(
+        "k-2",
+        "klacht.afgerond",
+        "GM0150",
+        "C-1",
+        "2027-04-15T10:00:00+02:00",
+        r#"{"klacht_id":"K-9"}"#,
+    );
+    let n = simulate_with(&engine, &lines(&[complaint, finished, care]), "2027-04-20");
+    assert!(n.iter().all(|x| x["kind"] != "signal"), "{:?}", summary(&n));
+}
+
+// ---- Apeldoorn ------------------------------------------------------------------------------
+
+/// "In het 16de levensjaar": the plan starts at 15, the CJG contact hears of it at once, and
+/// an overdue plan reaches the Zorgregio's account manager.
+#[test]
+fn apeldoorn_starts_the_toekomstplan_in_the_16th_year_and_escalates_to_the_account_manager() {
+    let engine = shipped_engine();
+    let events = lines(&[
+        event(
+            "a-1",
+            "casus.aangemeld",
+            "GM0200",
+            "A-1",
+            "2025-01-06T09:00:00+01:00",
+            r#"{"geboortedatum":"2011-03-10"}"#,
+        ),
+        event(
+            "a-2",
+            "zorg.gestart",
+            "GM0200",
+            "A-1",
+            "2025-01-06T10:00:00+01:00",
+            "{}",
+        ),
+    ]);
+    let n = simulate_with(&engine, &events, "2026-07-01");
+    let s = summary(&n);
+    assert_eq!(
+        s[0],
+        "2026-03-10T00:00:00+01:00 signal 0 plugin/toekomstplan_gestart due - to cjg_contact"
+    );
+    assert_eq!(dues(&n, "toekomstplan"), ["2026-06-10"]);
+    assert!(s.contains(&"2026-06-25T09:00:00+02:00 escalation 2 toekomstplan-16/toekomstplan due 2026-06-10 to accountmanager".to_string()), "{s:?}");
+}
+
+// ---- Dalfsen and a gemeente without a plugin --------------------------------------------------
+
+/// Dalfsen follows the legal terms (no shorter local norm); a gemeente without a plugin
+/// (Zwolle, GM0193) gets the workflow's defaults.
+#[test]
+fn dalfsen_follows_the_legal_terms_and_others_get_the_defaults() {
+    let engine = shipped_engine();
+    let complaint = |gemeente: &str| {
+        event(
+            "k-1",
+            "klacht.ingediend",
+            gemeente,
+            "C-1",
+            "2027-04-13T10:15:00+02:00",
+            r#"{"klacht_id":"K-9"}"#,
+        )
+    };
+    assert_eq!(
+        dues(
+            &simulate_with(&engine, &complaint("GM0148"), "2027-07-01"),
+            "afgerond"
+        ),
+        ["2027-05-25"]
+    );
+    assert_eq!(
+        dues(
+            &simulate_with(&engine, &complaint("GM0193"), "2027-07-01"),
+            "afgerond"
+        ),
+        ["2027-05-11"]
+    );
+}
+
+// ---- broken plugins -------------------------------------------------------------------------
+
+fn nazorg_dues(engine: &waakvlam::engine::Engine) -> usize {
+    dues(
+        &simulate_with(
+            engine,
+            &care_ended("H-1", "GM0158", r#"{"reden":"31"}"#),
+            "2033-12-31",
+        ),
+        "contact",
+    )
+    .len()
+}
+
+/// A plugin that panics, answers garbage or hangs: each call fails cleanly, is counted, the
+/// plugin is put aside, and the workflow's defaults apply (two years of nazorg: 4 contacts).
+#[test]
+fn broken_plugins_are_put_aside_and_the_defaults_apply() {
+    for name in ["faulty_panics", "faulty_garbage", "faulty_hangs"] {
+        let (engine, registry) = engine_with(vec![plugin("GM0158", name)]);
+        let registry = registry.unwrap();
+        assert_eq!(registry.loaded().count(), 1, "{name} loads");
+        assert_eq!(nazorg_dues(&engine), 4, "{name}: the defaults");
+        assert!(
+            registry.failures.load(std::sync::atomic::Ordering::Relaxed) >= 1,
+            "{name}: the failure is counted"
+        );
+        // Enough failures (or one time-out) put it aside.
+        for _ in 0..3 {
+            nazorg_dues(&engine);
+        }
+        let reason = registry
+            .get("GM0158")
+            .unwrap()
+            .put_aside()
+            .unwrap_or_else(|| panic!("{name} is put aside"));
+        let expected = match name {
+            "faulty_panics" => "the plugin panicked: deliberately, for the test",
+            "faulty_garbage" => "params returned malformed JSON",
+            _ => "params did not answer within 300 ms",
+        };
+        assert!(reason.contains(expected), "{name}: {reason}");
+    }
+}
+
+/// A plugin of another ABI version, or whose checksum is not the pinned one, is not loaded:
+/// the message says why, and the gemeente gets the defaults.
+#[test]
+fn plugins_are_checked_before_they_run() {
+    let (registry, problems) = Registry::load(&[plugin("GM0158", "faulty_wrong_abi")]);
+    assert_eq!(registry.loaded().count(), 0);
+    assert!(
+        matches!(
+            &problems[0].1,
+            LoadError::AbiVersion {
+                found: 99,
+                expected: 1,
+                ..
+            }
+        ),
+        "{problems:?}"
+    );
+    assert!(
+        problems[0]
+            .1
+            .to_string()
+            .ends_with("speaks plugin ABI version 99; this Waakvlam speaks 1")
+    );
+
+    let pinned = PluginConfig {
+        sha256: Some("0".repeat(64)),
+        ..plugin("GM0150", "waakvlam_deventer")
+    };
+    let (registry, problems) = Registry::load(&[pinned]);
+    assert_eq!(registry.loaded().count(), 0);
+    let message = problems[0].1.to_string();
+    assert!(message.contains("the configuration pins 0000000000000000000000000000000000000000000000000000000000000000; refusing to load it"), "{message}");
+
+    // The right pin loads.
+    let bytes = std::fs::read(library("waakvlam_deventer")).unwrap();
+    let digest: String =
+        sha2::Digest::finalize(<sha2::Sha256 as sha2::Digest>::new_with_prefix(&bytes))
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+    let (registry, problems) = Registry::load(&[PluginConfig {
+        sha256: Some(digest),
+        ..plugin("GM0150", "waakvlam_deventer")
+    }]);
+    assert!(problems.is_empty(), "{problems:?}");
+    assert_eq!(registry.get("GM0150").unwrap().identity.name, "Deventer");
+
+    // A plugin configured for another gemeente than its own.
+    let (_, problems) = Registry::load(&[plugin("GM0200", "waakvlam_deventer")]);
+    assert!(
+        problems[0]
+            .1
+            .to_string()
+            .ends_with("is the plugin of GM0150, configured for GM0200")
+    );
+}
+
+// ---- through the daemon ---------------------------------------------------------------------
+
+/// The daemon with the shipped plugins: Deventer's signal arrives; with a hanging plugin for
+/// Haaksbergen instead, the daemon keeps answering and Haaksbergen gets the defaults.
+#[test]
+fn plugins_in_the_daemon() {
+    use common::daemon::{DEVENTER, Daemon, wait_for};
+    let daemon = Daemon::start();
+    daemon.advance("2027-04-13T10:00:00+02:00");
+    let complaint = json!({"id": "k-1", "type": "klacht.ingediend", "gemeente": "GM0150", "case": "C-1", "at": "2027-04-13T10:15:00+02:00", "data": {"klacht_id": "K-9"}});
+    let care = json!({"id": "z-1", "type": "zorg.gestart", "gemeente": "GM0150", "case": "C-1", "at": "2027-04-13T11:00:00+02:00"});
+    assert_eq!(
+        daemon
+            .post_events(DEVENTER, &json!([complaint, care]).to_string())
+            .0,
+        200
+    );
+    wait_for(10, "the signal in the log", || {
+        daemon
+            .delivered()
+            .iter()
+            .any(|n| n["deadline"] == "zorgwijziging_tijdens_klacht")
+    });
+    daemon.stop();
+
+    let hangs = library("faulty_hangs").display().to_string();
+    let daemon = Daemon::start_configured(common::tempdir(), move |config| {
+        config.replace(
+            "  - { gemeente: GM0158, library: libwaakvlam_haaksbergen.so, settings: plugins/haaksbergen.yaml }",
+            &format!("  - {{ gemeente: GM0158, library: {hangs}, timeout_ms: 200 }}"),
+        )
+    });
+    daemon.advance("2027-02-01T10:00:00+01:00");
+    let token = "ontwikkel-haaksbergen";
+    let ended = json!({"id": "h-1", "type": "zorg.beeindigd", "gemeente": "GM0158", "case": "H-1", "at": "2027-02-01T15:00:00+01:00", "data": {"reden": "31"}});
+    assert_eq!(daemon.post_events(token, &ended.to_string()).0, 200);
+    let (_, case) = daemon.request("GET", "/v1/cases/H-1", Some(token), None);
+    assert_eq!(
+        case["deadlines"][0]["due"], "2027-08-01",
+        "the default interval of 6 months"
+    );
+    assert_eq!(daemon.request("GET", "/healthz", None, None).0, 200);
+    let (_, metrics) = daemon.request("GET", "/metrics", Some(token), None);
+    assert!(
+        metrics
+            .as_str()
+            .unwrap()
+            .contains("waakvlam_plugins_put_aside 1\n"),
+        "{metrics}"
+    );
+    daemon.stop();
+}
