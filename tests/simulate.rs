@@ -157,9 +157,9 @@ fn a_broken_workflow_stops_simulate_with_its_problems() {
 fn a_missing_events_file_is_a_clear_error() {
     let out = waakvlam(&["simulate", "--events", "bestaat-niet.jsonl"], None);
     assert_eq!(out.status.code(), Some(2));
-    assert!(
-        String::from_utf8_lossy(&out.stderr).starts_with("error: cannot open bestaat-niet.jsonl: ")
-    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let last = stderr.lines().last().unwrap_or_default();
+    assert!(last.starts_with("error: cannot open bestaat-niet.jsonl: "), "{stderr}");
 }
 
 /// The output order does not depend on how many threads share the cases.
