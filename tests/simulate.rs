@@ -159,7 +159,10 @@ fn a_missing_events_file_is_a_clear_error() {
     assert_eq!(out.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&out.stderr);
     let last = stderr.lines().last().unwrap_or_default();
-    assert!(last.starts_with("error: cannot open bestaat-niet.jsonl: "), "{stderr}");
+    assert!(
+        last.starts_with("error: cannot open bestaat-niet.jsonl: "),
+        "{stderr}"
+    );
 }
 
 /// The output order does not depend on how many threads share the cases.

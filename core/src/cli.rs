@@ -68,6 +68,17 @@ pub enum Command {
         #[arg(long)]
         rate: Option<f64>,
     },
+    /// Measure the plugin boundary: calls per second of `params` and `recipients` on one
+    /// gemeente's plugin (for bench/plugins.sh).
+    #[command(hide = true)]
+    PluginCalls {
+        #[arg(long, default_value = "config/waakvlam.yaml")]
+        config: PathBuf,
+        #[arg(long, default_value = "GM0158")]
+        gemeente: String,
+        #[arg(long, default_value_t = 100_000)]
+        calls: u32,
+    },
     /// Write synthetic events (JSON Lines) for benchmarks and load tests: N cases over one year.
     Generate {
         #[arg(long)]
@@ -112,6 +123,11 @@ pub fn main() -> ExitCode {
             println!("{}", serde_json::to_string(&report)?);
             Ok(ExitCode::SUCCESS)
         })(),
+        Command::PluginCalls {
+            config,
+            gemeente,
+            calls,
+        } => plugin_calls(&config, &gemeente, calls),
         Command::Generate { cases, year, seed } => {
             let mut out = io::BufWriter::new(io::stdout().lock());
             crate::synthetic::write_events(&mut out, cases, year, seed)
@@ -295,4 +311,52 @@ fn simulate(
     } else {
         ExitCode::FAILURE
     })
+}
+
+fn plugin_calls(config: &Path, gemeente: &str, calls: u32) -> Result<ExitCode> {
+    let config = Config::load(config).map_err(|p| {
+        anyhow::anyhow!(
+            p.iter()
+                .map(|p| p.to_string())
+                .collect::<Vec<_>>()
+                .join("\n")
+        )
+    })?;
+    let registry =
+        crate::plugin::Registry::start(&config.plugins).context("no plugins configured")?;
+    let plugin = registry
+        .get(gemeente)
+        .with_context(|| format!("no plugin loaded for {gemeente}"))?;
+    let workflow = plugin
+        .identity
+        .params_for
+        .first()
+        .cloned()
+        .unwrap_or_else(|| "nazorg".into());
+    let mut report = serde_json::Map::new();
+    for (method, input) in [
+        (
+            "params",
+            serde_json::json!({ "workflow": workflow, "start": { "reden": "31" } }),
+        ),
+        ("recipients", serde_json::json!({ "role": "regisseur" })),
+    ] {
+        let started = std::time::Instant::now();
+        for _ in 0..calls {
+            plugin
+                .call(method, &input)
+                .map_err(|e| anyhow::anyhow!(e))?;
+        }
+        let seconds = started.elapsed().as_secs_f64();
+        report.insert(
+            format!("{method}_calls_per_second"),
+            serde_json::json!((calls as f64 / seconds).round()),
+        );
+        report.insert(
+            format!("{method}_microseconds_per_call"),
+            serde_json::json!((seconds * 1e6 / calls as f64 * 10.0).round() / 10.0),
+        );
+    }
+    println!("{}", serde_json::Value::Object(report));
+    Ok(ExitCode::SUCCESS)
 }

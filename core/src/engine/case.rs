@@ -760,8 +760,17 @@ impl Case {
             self.start_instance(engine, index, origin);
         }
         self.start_on_dates(engine, day, true);
+        let open_workflows: Vec<&str> = match &engine.hooks {
+            Some(_) => self
+                .instances
+                .iter()
+                .filter(|i| i.is_open())
+                .map(|i| engine.workflows[i.workflow].name.as_str())
+                .collect(),
+            None => Vec::new(),
+        };
         if let Some(hooks) = &engine.hooks
-            && hooks.wants_event(&self.gemeente, event.event_type.name())
+            && hooks.wants_event(&self.gemeente, event.event_type.name(), &open_workflows)
         {
             let open: Vec<serde_json::Value> = self
                 .instances

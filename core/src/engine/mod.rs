@@ -44,7 +44,8 @@ impl ParamSource for Defaults {
 /// What a gemeente's plugin adds to the engine: signals on events and on starts, and its own
 /// message texts. Called only where the plugin said it wants to be (`wants_*`).
 pub trait Hooks: Send + Sync {
-    fn wants_event(&self, gemeente: &str, event_type: &str) -> bool;
+    /// Whether the hook wants this event, given the workflows open in the case after it.
+    fn wants_event(&self, gemeente: &str, event_type: &str, open_workflows: &[&str]) -> bool;
     /// `context`: the event and the case's open instances after it (see the plugin SDK).
     fn on_event(&self, gemeente: &str, context: Value) -> Vec<HookSignal>;
     fn wants_start(&self, gemeente: &str, workflow: &str) -> bool;

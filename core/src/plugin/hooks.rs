@@ -14,11 +14,19 @@ use crate::engine::{HookSignal, Hooks, ParamSource};
 pub struct PluginParams {
     registry: Arc<Registry>,
     config: ConfigParams,
+    /// Answers for starts without data (the date-started workflows, asked often): the same
+    /// question gets the same answer from a plugin, so it is asked once.
+    without_data:
+        std::sync::Mutex<std::collections::HashMap<(String, String), Vec<(String, Duration)>>>,
 }
 
 impl PluginParams {
     pub(crate) fn new(registry: Arc<Registry>, config: ConfigParams) -> PluginParams {
-        PluginParams { registry, config }
+        PluginParams {
+            registry,
+            config,
+            without_data: Default::default(),
+        }
     }
 }
 
@@ -37,6 +45,17 @@ impl ParamSource for PluginParams {
         if !wanted {
             return overrides;
         }
+        let key = (gemeente.to_string(), workflow.to_string());
+        if start_data.is_empty()
+            && let Some(cached) = self
+                .without_data
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .get(&key)
+        {
+            overrides.extend(cached.iter().cloned());
+            return overrides;
+        }
         let Some(Value::Object(answer)) = self.registry.call(
             gemeente,
             "params",
@@ -44,9 +63,10 @@ impl ParamSource for PluginParams {
         ) else {
             return overrides;
         };
+        let mut from_plugin = Vec::new();
         for (name, value) in answer {
             match value.as_str().map(Duration::parse) {
-                Some(Ok(duration)) => overrides.push((name, duration)),
+                Some(Ok(duration)) => from_plugin.push((name, duration)),
                 _ => crate::daemon::log_line(
                     "warn",
                     "plugin gave a parameter that is not a duration; the default applies",
@@ -58,6 +78,13 @@ impl ParamSource for PluginParams {
                 ),
             }
         }
+        if start_data.is_empty() {
+            self.without_data
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .insert(key, from_plugin.clone());
+        }
+        overrides.extend(from_plugin);
         overrides
     }
 }
@@ -91,10 +118,16 @@ impl PluginHooks {
 }
 
 impl Hooks for PluginHooks {
-    fn wants_event(&self, gemeente: &str, event_type: &str) -> bool {
-        self.registry
-            .get(gemeente)
-            .is_some_and(|p| p.identity.events.iter().any(|e| e == event_type))
+    fn wants_event(&self, gemeente: &str, event_type: &str, open_workflows: &[&str]) -> bool {
+        self.registry.get(gemeente).is_some_and(|p| {
+            let id = &p.identity;
+            id.events.iter().any(|e| e == event_type)
+                && (id.events_while_open.is_empty()
+                    || id
+                        .events_while_open
+                        .iter()
+                        .any(|w| open_workflows.contains(&w.as_str())))
+        })
     }
 
     fn on_event(&self, gemeente: &str, context: Value) -> Vec<HookSignal> {

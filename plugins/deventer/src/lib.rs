@@ -15,6 +15,7 @@ impl Plugin for Deventer {
             version: env!("CARGO_PKG_VERSION").into(),
             params_for: vec!["klachttermijnen".into()],
             events: vec!["zorg.gestart".into(), "zorg.beeindigd".into()],
+            events_while_open: vec!["klachttermijnen".into()],
             ..Identity::default()
         }
     }

@@ -20,6 +20,7 @@ impl Plugin for Haaksbergen {
             version: env!("CARGO_PKG_VERSION").into(),
             params_for: vec!["nazorg".into()],
             events: vec!["zorg.beeindigd".into()],
+            events_while_open: vec!["nazorg".into()],
             ..Identity::default()
         }
     }

@@ -70,6 +70,10 @@ pub struct Identity {
     /// Event types `on_event` wants to see.
     #[serde(default)]
     pub events: Vec<String>,
+    /// If not empty: `on_event` only while the case has an open instance of one of these
+    /// workflows (Deventer only cares about care changes during an open complaint).
+    #[serde(default)]
+    pub events_while_open: Vec<String>,
     /// Workflows whose start `on_start` wants to see.
     #[serde(default)]
     pub starts: Vec<String>,
