@@ -10,14 +10,16 @@ use crate::calendar::Duration;
 use crate::config::ConfigParams;
 use crate::engine::{HookSignal, Hooks, ParamSource};
 
+/// (gemeente, workflow) -> the plugin's overrides for a start without data.
+type ParamsCache = std::collections::HashMap<(String, String), Vec<(String, Duration)>>;
+
 /// The configuration's overrides, then the plugin's (a plugin knows its gemeente best).
 pub struct PluginParams {
     registry: Arc<Registry>,
     config: ConfigParams,
     /// Answers for starts without data (the date-started workflows, asked often): the same
     /// question gets the same answer from a plugin, so it is asked once.
-    without_data:
-        std::sync::Mutex<std::collections::HashMap<(String, String), Vec<(String, Duration)>>>,
+    without_data: std::sync::Mutex<ParamsCache>,
 }
 
 impl PluginParams {
