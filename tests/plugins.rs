@@ -379,3 +379,38 @@ fn plugins_in_the_daemon() {
     );
     daemon.stop();
 }
+
+/// A plugin in C, built against the shipped header, loads and works like a Rust one.
+#[test]
+fn a_plugin_written_in_c_against_the_header() {
+    let dir = common::tempdir();
+    let library = dir.join("libzwolle.so");
+    let built = std::process::Command::new("cc")
+        .args(["-shared", "-fPIC", "-Wall", "-Werror", "-o"])
+        .arg(&library)
+        .arg("-I")
+        .arg(common::root().join("plugins/sdk/include"))
+        .arg(common::root().join("tests/plugins/c/zwolle.c"))
+        .status()
+        .expect("a C compiler (cc) runs");
+    assert!(built.success());
+    let config = PluginConfig {
+        library,
+        ..plugin("GM0193", "waakvlam_deventer")
+    };
+    let (engine, registry) = engine_with(vec![config]);
+    assert_eq!(
+        registry.unwrap().get("GM0193").unwrap().identity.name,
+        "Zwolle"
+    );
+    let n = simulate_with(
+        &engine,
+        &care_ended("Z-1", "GM0193", r#"{"reden":"31"}"#),
+        "2031-12-31",
+    );
+    assert_eq!(
+        dues(&n, "contact").last().map(String::as_str),
+        Some("2030-02-01"),
+        "three years of nazorg"
+    );
+}
