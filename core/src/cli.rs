@@ -151,15 +151,7 @@ pub fn main() -> ExitCode {
 
 fn run(config_path: &Path) -> Result<ExitCode> {
     let config = Config::load(config_path)
-        .map_err(|problems| {
-            anyhow::anyhow!(
-                problems
-                    .iter()
-                    .map(|p| p.to_string())
-                    .collect::<Vec<_>>()
-                    .join("\n")
-            )
-        })
+        .map_err(|problems| anyhow::anyhow!(crate::problem::joined(&problems)))
         .context("the configuration has problems")?;
     let Some(daemon) = config.daemon.clone() else {
         bail!(
@@ -229,27 +221,10 @@ fn check(paths: Vec<PathBuf>) -> Result<ExitCode> {
 
 fn load_engine(workflows: &Path, config: &Path) -> Result<crate::engine::Engine> {
     let config = Config::load(config)
-        .map_err(|problems| {
-            anyhow::anyhow!(
-                problems
-                    .iter()
-                    .map(|p| p.to_string())
-                    .collect::<Vec<_>>()
-                    .join("\n")
-            )
-        })
+        .map_err(|problems| anyhow::anyhow!(crate::problem::joined(&problems)))
         .context("the configuration has problems")?;
     let workflows = workflow::load(&[workflows.to_path_buf()])
-        .map_err(|report| {
-            anyhow::anyhow!(
-                report
-                    .problems
-                    .iter()
-                    .map(|p| p.to_string())
-                    .collect::<Vec<_>>()
-                    .join("\n")
-            )
-        })
+        .map_err(|report| anyhow::anyhow!(crate::problem::joined(&report.problems)))
         .context("the workflows have problems (run 'waakvlam check' for the full report)")?;
     let mismatches = config.check_against(&workflows);
     if !mismatches.is_empty() {
@@ -314,14 +289,8 @@ fn simulate(
 }
 
 fn plugin_calls(config: &Path, gemeente: &str, calls: u32) -> Result<ExitCode> {
-    let config = Config::load(config).map_err(|p| {
-        anyhow::anyhow!(
-            p.iter()
-                .map(|p| p.to_string())
-                .collect::<Vec<_>>()
-                .join("\n")
-        )
-    })?;
+    let config = Config::load(config)
+        .map_err(|problems| anyhow::anyhow!(crate::problem::joined(&problems)))?;
     let registry =
         crate::plugin::Registry::start(&config.plugins).context("no plugins configured")?;
     let plugin = registry

@@ -31,6 +31,15 @@ impl fmt::Display for Problem {
     }
 }
 
+/// Every problem, one after the other, for an error message.
+pub fn joined(problems: &[Problem]) -> String {
+    problems
+        .iter()
+        .map(|p| p.to_string())
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
 /// Collects the problems of one file.
 pub struct Problems {
     file: String,

@@ -28,16 +28,7 @@ pub async fn run(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     let workflows = crate::workflow::load(std::slice::from_ref(&daemon.workflows))
-        .map_err(|report| {
-            anyhow::anyhow!(
-                report
-                    .problems
-                    .iter()
-                    .map(|p| p.to_string())
-                    .collect::<Vec<_>>()
-                    .join("\n")
-            )
-        })
+        .map_err(|report| anyhow::anyhow!(crate::problem::joined(&report.problems)))
         .context("the workflows have problems (run 'waakvlam check')")?;
     let plugins = crate::plugin::Registry::start(&config.plugins);
     let engine = config.engine_with(workflows, plugins.clone());
