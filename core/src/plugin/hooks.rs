@@ -10,15 +10,17 @@ use crate::calendar::Duration;
 use crate::config::ConfigParams;
 use crate::engine::{HookSignal, Hooks, ParamSource};
 
-/// (gemeente, workflow) -> the plugin's overrides for a start without data.
-type ParamsCache = std::collections::HashMap<(String, String), Vec<(String, Duration)>>;
+/// (gemeente, workflow, the values of the data fields the plugin reads) -> its overrides.
+type ParamsCache =
+    std::collections::HashMap<(String, String, Vec<Option<String>>), Vec<(String, Duration)>>;
 
 /// The configuration's overrides, then the plugin's (a plugin knows its gemeente best).
 pub struct PluginParams {
     registry: Arc<Registry>,
     config: ConfigParams,
-    /// Answers for starts without data (the date-started workflows, asked often): the same
-    /// question gets the same answer from a plugin, so it is asked once.
+    /// Answers by the values of the fields a plugin reads (its `params_read`), or for starts
+    /// without data: the same question gets the same answer, so it is asked once. The
+    /// date-started workflows ask at every event of a case.
     without_data: std::sync::Mutex<ParamsCache>,
 }
 
@@ -47,8 +49,18 @@ impl ParamSource for PluginParams {
         if !wanted {
             return overrides;
         }
-        let key = (gemeente.to_string(), workflow.to_string());
-        if start_data.is_empty()
+        let read = self
+            .registry
+            .get(gemeente)
+            .and_then(|p| p.identity.params_read.clone());
+        let cacheable = start_data.is_empty() || read.is_some();
+        let values: Vec<Option<String>> = read
+            .iter()
+            .flatten()
+            .map(|field| crate::event::data_text(start_data, field))
+            .collect();
+        let key = (gemeente.to_string(), workflow.to_string(), values);
+        if cacheable
             && let Some(cached) = self
                 .without_data
                 .lock()
@@ -80,7 +92,7 @@ impl ParamSource for PluginParams {
                 ),
             }
         }
-        if start_data.is_empty() {
+        if cacheable {
             self.without_data
                 .lock()
                 .unwrap_or_else(|p| p.into_inner())

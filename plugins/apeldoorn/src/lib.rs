@@ -16,6 +16,7 @@ impl Plugin for Apeldoorn {
             version: env!("CARGO_PKG_VERSION").into(),
             params_for: vec!["toekomstplan-16".into()],
             starts: vec!["toekomstplan-16".into()],
+            params_read: Some(vec![]),
             ..Identity::default()
         }
     }

@@ -14,6 +14,7 @@ impl Plugin for Dalfsen {
             name: "Dalfsen".into(),
             version: env!("CARGO_PKG_VERSION").into(),
             params_for: vec!["klachttermijnen".into()],
+            params_read: Some(vec![]),
             ..Identity::default()
         }
     }

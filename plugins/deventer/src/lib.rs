@@ -16,6 +16,7 @@ impl Plugin for Deventer {
             params_for: vec!["klachttermijnen".into()],
             events: vec!["zorg.gestart".into(), "zorg.beeindigd".into()],
             events_while_open: vec!["klachttermijnen".into()],
+            params_read: Some(vec![]),
             ..Identity::default()
         }
     }

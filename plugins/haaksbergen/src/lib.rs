@@ -21,6 +21,7 @@ impl Plugin for Haaksbergen {
             params_for: vec!["nazorg".into()],
             events: vec!["zorg.beeindigd".into()],
             events_while_open: vec!["nazorg".into()],
+            params_read: Some(vec!["risico".into()]),
             ..Identity::default()
         }
     }

@@ -67,6 +67,11 @@ pub struct Identity {
     /// Workflows whose parameters this plugin overrides.
     #[serde(default)]
     pub params_for: Vec<String>,
+    /// The start-data fields `params` looks at, so the host can ask once per combination of
+    /// their values: `Some(vec![])` when it looks at none, `None` (the default) when it may
+    /// look at any (then the host asks for every new instance).
+    #[serde(default)]
+    pub params_read: Option<Vec<String>>,
     /// Event types `on_event` wants to see.
     #[serde(default)]
     pub events: Vec<String>,
