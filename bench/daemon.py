@@ -30,6 +30,7 @@ def config(dir, port, clock):
     text += f"    - {{ name: bench, sha256: {digest}, gemeenten: [GM0150, GM0148, GM0200, GM0158] }}\n"
     open(os.path.join(dir, "waakvlam.yaml"), "w").write(text)
     shutil.copy(os.path.join(ROOT, "config", "feestdagen.yaml"), dir)
+    shutil.copytree(os.path.join(ROOT, "config", "plugins"), os.path.join(dir, "plugins"), dirs_exist_ok=True)
 
 
 def free_port():
