@@ -9,7 +9,8 @@ reports, as JSON lines:
   burst       100,000 timers falling due at once: all in the outbox (target < 10 s) while the
               API keeps answering (slowest answer measured meanwhile)
 
-Usage: bench/daemon.py [ingest latency restart burst] [--timers N] (default: all, N = 1,000,000)
+Usage: bench/daemon.py [ingest latency restart burst] [--timers N] [--without-plugins]
+(default: all, N = 1,000,000, with the shipped configuration's plugins)
 Only the standard library; the load comes from `waakvlam load` and `waakvlam generate`.
 """
 import json, os, shutil, signal, subprocess, sys, tempfile, time, urllib.request
@@ -17,6 +18,7 @@ import json, os, shutil, signal, subprocess, sys, tempfile, time, urllib.request
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BIN = os.path.join(ROOT, "target", "release", "waakvlam")
 TOKEN = "bench-alle-gemeenten"
+WITHOUT_PLUGINS = "--without-plugins" in sys.argv
 
 
 def config(dir, port, clock):
@@ -27,6 +29,8 @@ def config(dir, port, clock):
             .replace("notifications_log: ../data/notifications.jsonl", "notifications_log: data/notifications.jsonl")
             .replace("workflows: ../workflows", f"workflows: {ROOT}/workflows")
             .replace("clock: system", f"clock: {clock}"))
+    if WITHOUT_PLUGINS:
+        text = "\n".join(line for line in text.splitlines() if "library: libwaakvlam_" not in line) + "\n"
     text += f"    - {{ name: bench, sha256: {digest}, gemeenten: [GM0150, GM0148, GM0200, GM0158] }}\n"
     open(os.path.join(dir, "waakvlam.yaml"), "w").write(text)
     shutil.copy(os.path.join(ROOT, "config", "feestdagen.yaml"), dir)
