@@ -10,13 +10,13 @@ use crate::calendar::{self, Day};
 use crate::event::{BirthDate, Event, EventType};
 use crate::workflow::{Anchor, DateExpr, InstanceKey, Trigger, Workflow};
 
-use super::Engine;
 use super::instance::{
     DeadlineStatus, Facts, Instance, Occurrence, OccurrenceStatus, Origin, Status, matches,
     matches_any,
 };
 use super::notification::{self, Identity, Kind, MessageValues, Notification};
 use super::schedule::{self, Planned};
+use super::{Engine, HookCall, HookOn, HookSignal};
 
 /// A deadline as it stands: `status` is open, overdue, met, cancelled, suspended, ended,
 /// missed (a recurring contact passed over by a later one) or unknown (a fact is missing).
@@ -113,9 +113,8 @@ pub struct Case {
     /// The first moment a date-started workflow will start, once worked out; cleared when the
     /// facts or the instances change.
     pending_starts: Option<Option<Timestamp>>,
-    /// Signals raised by a gemeente's hooks on the start of an instance (which can happen
-    /// while time passes, without an event), sent with the next output.
-    raised: Vec<Notification>,
+    /// Calls to the gemeente's hooks waiting for their answers (see [`HookCall`]).
+    hook_calls: Vec<HookCall>,
 }
 
 impl Case {
@@ -131,7 +130,7 @@ impl Case {
             clock: None,
             next_wakeup: None,
             pending_starts: None,
-            raised: Vec::new(),
+            hook_calls: Vec::new(),
         }
     }
 
@@ -148,11 +147,33 @@ impl Case {
     /// Takes in an event at `now` and returns what must be sent now: signals, and whatever the
     /// new state says was due by now and was not sent (a late event, a correction).
     pub fn apply(&mut self, engine: &Engine, event: Event, now: Timestamp) -> Vec<Notification> {
+        self.take_in(engine, event, now, Hooks::Now)
+    }
+
+    /// As [`Case::apply`], but the calls to the gemeente's hooks wait in the case: the caller
+    /// takes them ([`Case::take_hook_calls`]) and hands back their answers
+    /// ([`Case::hooks_answered`]), which sends the signals they raise.
+    pub fn apply_later(
+        &mut self,
+        engine: &Engine,
+        event: Event,
+        now: Timestamp,
+    ) -> Vec<Notification> {
+        self.take_in(engine, event, now, Hooks::Later)
+    }
+
+    fn take_in(
+        &mut self,
+        engine: &Engine,
+        event: Event,
+        now: Timestamp,
+        hooks: Hooks,
+    ) -> Vec<Notification> {
         let mut signals = Vec::new();
         if !self.keep_history {
             self.advance(engine, event.at);
             self.fold(engine, &event, &mut signals);
-            return self.settle(engine, signals, now);
+            return self.settle(engine, signals, now, hooks);
         }
         let late = self.events.last().is_some_and(|last| event.at < last.at);
         let position = self.events.partition_point(|e| e.at <= event.at);
@@ -175,7 +196,7 @@ impl Case {
             self.fold(engine, &events[position], &mut signals);
             self.events = events;
         }
-        self.settle(engine, signals, now)
+        self.settle(engine, signals, now, hooks)
     }
 
     /// After an event: advance to `now`, send the signals it raised and what is due.
@@ -184,18 +205,21 @@ impl Case {
         engine: &Engine,
         signals: Vec<Notification>,
         now: Timestamp,
+        hooks: Hooks,
     ) -> Vec<Notification> {
         self.advance(engine, now);
         let mut out = self.signals_now(signals, now);
+        if hooks == Hooks::Now {
+            out.extend(self.answer_hooks_now(engine, now));
+        }
         out.extend(self.due_notifications(engine, now));
         out
     }
 
-    /// Signals go out at once, each once: those given and those hooks raised.
+    /// Signals go out at once, each once.
     fn signals_now(&mut self, signals: Vec<Notification>, now: Timestamp) -> Vec<Notification> {
         let mut out = Vec::new();
-        let raised = std::mem::take(&mut self.raised);
-        for signal in signals.into_iter().chain(raised) {
+        for signal in signals {
             if self.handled.insert(hash_id(&signal.id)) {
                 out.push(Notification { at: now, ..signal });
             }
@@ -203,10 +227,47 @@ impl Case {
         out
     }
 
+    fn answer_hooks_now(&mut self, engine: &Engine, now: Timestamp) -> Vec<Notification> {
+        let calls = self.take_hook_calls();
+        if calls.is_empty() {
+            return Vec::new();
+        }
+        let answers = engine.answer_hooks(&self.gemeente, &calls.iter().collect::<Vec<_>>());
+        self.hooks_answered(calls, answers, now)
+    }
+
+    /// The hook calls waiting for answers: those on events before those on starts, each in
+    /// the order they were made.
+    pub fn take_hook_calls(&mut self) -> Vec<HookCall> {
+        let mut calls = std::mem::take(&mut self.hook_calls);
+        calls.sort_by_key(|call| call.on);
+        calls
+    }
+
+    /// The answers to calls taken with [`Case::take_hook_calls`], in their order: the signals
+    /// they raise go out at `now`, each once.
+    pub fn hooks_answered(
+        &mut self,
+        calls: Vec<HookCall>,
+        answers: Vec<Vec<HookSignal>>,
+        now: Timestamp,
+    ) -> Vec<Notification> {
+        let signals = calls
+            .iter()
+            .zip(answers)
+            .flat_map(|(call, raised)| {
+                raised
+                    .into_iter()
+                    .map(|s| self.hook_signal(s, &call.source, call.at))
+            })
+            .collect();
+        self.signals_now(signals, now)
+    }
+
     /// Advances to `now` and returns the notifications due by then.
     pub fn tick(&mut self, engine: &Engine, now: Timestamp) -> Vec<Notification> {
         self.advance(engine, now);
-        let mut out = self.signals_now(Vec::new(), now);
+        let mut out = self.answer_hooks_now(engine, now);
         out.extend(self.due_notifications(engine, now));
         out
     }
@@ -645,19 +706,19 @@ impl Case {
             let context = serde_json::json!({
                 "workflow": workflow.name, "instance": instance.id, "case": self.case, "data": instance.data,
             });
-            let raised = hooks.on_start(&self.gemeente, context);
-            let source = format!("start:{}", instance.id);
-            for s in raised {
-                self.raised
-                    .push(self.hook_signal(s, &source, instance.started_at));
-            }
+            self.hook_calls.push(HookCall {
+                on: HookOn::Start,
+                context,
+                source: format!("start:{}", instance.id),
+                at: instance.started_at,
+            });
         }
         self.instances.push(instance);
     }
 
     /// A hook's signal as a notification. Its id is made of the gemeente, the case, the
     /// signal's name and what raised it, so the same cause never signals twice.
-    fn hook_signal(&self, signal: super::HookSignal, source: &str, at: Timestamp) -> Notification {
+    fn hook_signal(&self, signal: HookSignal, source: &str, at: Timestamp) -> Notification {
         let instance = format!("plugin/{}/{}", self.gemeente, self.case);
         let identity = Identity {
             instance: &instance,
@@ -782,9 +843,12 @@ impl Case {
                 "type": event.event_type.name(), "case": self.case, "at": calendar::format_timestamp(event.at),
                 "data": event.data, "open_instances": open, "in_care": self.facts.in_care_on(day),
             });
-            for s in hooks.on_event(&self.gemeente, context) {
-                signals.push(self.hook_signal(s, &format!("event:{}", event.id), event.at));
-            }
+            self.hook_calls.push(HookCall {
+                on: HookOn::Event,
+                context,
+                source: format!("event:{}", event.id),
+                at: event.at,
+            });
         }
     }
 
@@ -1079,6 +1143,13 @@ fn identity<'a>(
         level: p.level,
         detail,
     }
+}
+
+/// Whether hook calls are answered within the call that made them or wait for the caller.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Hooks {
+    Now,
+    Later,
 }
 
 /// A cheap in-memory key for the handled set; the public id is SHA-256 and only made on send.

@@ -46,13 +46,45 @@ impl ParamSource for Defaults {
 pub trait Hooks: Send + Sync {
     /// Whether the hook wants this event, given the workflows open in the case after it.
     fn wants_event(&self, gemeente: &str, event_type: &str, open_workflows: &[&str]) -> bool;
-    /// `context`: the event and the case's open instances after it (see the plugin SDK).
-    fn on_event(&self, gemeente: &str, context: Value) -> Vec<HookSignal>;
     fn wants_start(&self, gemeente: &str, workflow: &str) -> bool;
-    fn on_start(&self, gemeente: &str, context: Value) -> Vec<HookSignal>;
+    /// Answers one gemeente's calls in order, each with the signals it raised. The calls come
+    /// together so that a plugin behind a thread handoff is woken once for all of them.
+    fn signals(&self, gemeente: &str, calls: &[&HookCall]) -> Vec<Vec<HookSignal>>;
     fn wants_messages(&self, gemeente: &str) -> bool;
     /// Another text for a message, given its context and default text.
     fn message(&self, gemeente: &str, context: Value) -> Option<String>;
+}
+
+/// What a hook call is about.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum HookOn {
+    /// An event came in; `context`: the event and the case's open instances after it.
+    Event,
+    /// An instance started; `context`: the workflow, the instance and its data.
+    Start,
+}
+
+impl HookOn {
+    /// The plugin method that answers it.
+    pub fn method(self) -> &'static str {
+        match self {
+            HookOn::Event => "on_event",
+            HookOn::Start => "on_start",
+        }
+    }
+}
+
+/// A call a case makes to its gemeente's hook. A case queues them and sends what they raise
+/// once answered ([`Case::take_hook_calls`], [`Case::hooks_answered`]), so that a caller
+/// with many cases can answer them together; [`Case::apply`] answers them at once.
+#[derive(Clone, Debug)]
+pub struct HookCall {
+    pub on: HookOn,
+    pub context: Value,
+    /// What made the call (the event or the instance): part of each signal's id, so the same
+    /// cause never signals twice.
+    source: String,
+    at: jiff::Timestamp,
 }
 
 /// A signal a hook raised.
@@ -117,6 +149,14 @@ impl Engine {
 
     pub fn calendar_for(&self, gemeente: &str) -> &Calendar {
         self.closed.get(gemeente).unwrap_or(&self.calendar)
+    }
+
+    /// Answers hook calls of one gemeente (see [`HookCall`]).
+    pub fn answer_hooks(&self, gemeente: &str, calls: &[&HookCall]) -> Vec<Vec<HookSignal>> {
+        match &self.hooks {
+            Some(hooks) if !calls.is_empty() => hooks.signals(gemeente, calls),
+            _ => calls.iter().map(|_| Vec::new()).collect(),
+        }
     }
 
     /// The parameters of a new instance: defaults, then the gemeente's overrides.

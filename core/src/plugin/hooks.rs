@@ -8,7 +8,7 @@ use serde_json::{Map, Value, json};
 use super::Registry;
 use crate::calendar::Duration;
 use crate::config::ConfigParams;
-use crate::engine::{HookSignal, Hooks, ParamSource};
+use crate::engine::{HookCall, HookSignal, Hooks, ParamSource};
 
 /// (gemeente, workflow, the values of the data fields the plugin reads) -> its overrides.
 type ParamsCache =
@@ -111,24 +111,6 @@ impl PluginHooks {
     pub fn new(registry: Arc<Registry>) -> PluginHooks {
         PluginHooks { registry }
     }
-
-    fn signals(&self, gemeente: &str, method: &str, context: Value) -> Vec<HookSignal> {
-        let Some(answer) = self.registry.call(gemeente, method, &context) else {
-            return Vec::new();
-        };
-        serde_json::from_value(answer).unwrap_or_else(|err| {
-            crate::daemon::log_line(
-                "warn",
-                "plugin gave signals in another shape; none are sent",
-                &[
-                    ("gemeente", gemeente),
-                    ("method", method),
-                    ("cause", &err.to_string()),
-                ],
-            );
-            Vec::new()
-        })
-    }
 }
 
 impl Hooks for PluginHooks {
@@ -144,18 +126,39 @@ impl Hooks for PluginHooks {
         })
     }
 
-    fn on_event(&self, gemeente: &str, context: Value) -> Vec<HookSignal> {
-        self.signals(gemeente, "on_event", context)
-    }
-
     fn wants_start(&self, gemeente: &str, workflow: &str) -> bool {
         self.registry
             .get(gemeente)
             .is_some_and(|p| p.identity.starts.iter().any(|w| w == workflow))
     }
 
-    fn on_start(&self, gemeente: &str, context: Value) -> Vec<HookSignal> {
-        self.signals(gemeente, "on_start", context)
+    fn signals(&self, gemeente: &str, calls: &[&HookCall]) -> Vec<Vec<HookSignal>> {
+        let asked: Vec<(&str, &Value)> = calls
+            .iter()
+            .map(|call| (call.on.method(), &call.context))
+            .collect();
+        self.registry
+            .call_many(gemeente, &asked)
+            .into_iter()
+            .zip(calls)
+            .map(|(answer, call)| {
+                let Some(answer) = answer else {
+                    return Vec::new();
+                };
+                serde_json::from_value(answer).unwrap_or_else(|err| {
+                    crate::daemon::log_line(
+                        "warn",
+                        "plugin gave signals in another shape; none are sent",
+                        &[
+                            ("gemeente", gemeente),
+                            ("method", call.on.method()),
+                            ("cause", &err.to_string()),
+                        ],
+                    );
+                    Vec::new()
+                })
+            })
+            .collect()
     }
 
     fn wants_messages(&self, gemeente: &str) -> bool {

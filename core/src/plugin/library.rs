@@ -51,9 +51,10 @@ pub enum LoadError {
     },
 }
 
+/// Calls for the plugin's thread, answered one by one in order: many calls in one handoff,
+/// since waking a thread costs more than most calls.
 struct Request {
-    method: String,
-    input: Vec<u8>,
+    calls: Vec<(String, Vec<u8>)>,
     reply: mpsc::Sender<(i32, Vec<u8>)>,
 }
 
@@ -205,13 +206,33 @@ impl Plugin {
         method: &str,
         input: &serde_json::Value,
     ) -> Result<serde_json::Value, String> {
+        self.call_many(&[(method, input)])
+            .pop()
+            .expect("one answer per call")
+    }
+
+    /// Several calls in one handoff to the plugin's thread, answered in order. Each call has
+    /// the time limit of its own: the first that does not answer in time puts the plugin
+    /// aside, and it and the calls after it fail.
+    pub fn call_many(
+        &self,
+        calls: &[(&str, &serde_json::Value)],
+    ) -> Vec<Result<serde_json::Value, String>> {
         if let Some(reason) = self.put_aside() {
-            return Err(format!("put aside: {reason}"));
+            return calls
+                .iter()
+                .map(|_| Err(format!("put aside: {reason}")))
+                .collect();
         }
-        let (reply, answer) = mpsc::channel();
+        let (reply, answers) = mpsc::channel();
         let request = Request {
-            method: method.to_string(),
-            input: serde_json::to_vec(input).expect("a JSON value serialises"),
+            calls: calls
+                .iter()
+                .map(|(method, input)| {
+                    let input = serde_json::to_vec(input).expect("a JSON value serialises");
+                    (method.to_string(), input)
+                })
+                .collect(),
             reply,
         };
         let sent = self
@@ -219,77 +240,109 @@ impl Plugin {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .send(request);
-        let outcome = match sent {
-            Err(_) => Err("its thread is gone".to_string()),
-            Ok(()) => match answer.recv_timeout(self.timeout) {
-                Err(mpsc::RecvTimeoutError::Timeout) => {
-                    // A plugin that does not answer is put aside at once: its thread may be
-                    // stuck for good, and the next call would only wait as long again.
-                    let reason = format!(
-                        "{method} did not answer within {} ms",
-                        self.timeout.as_millis()
-                    );
-                    self.health
-                        .lock()
-                        .unwrap_or_else(|p| p.into_inner())
-                        .put_aside = Some(reason.clone());
-                    return Err(reason);
-                }
-                Err(mpsc::RecvTimeoutError::Disconnected) => Err("its thread is gone".to_string()),
-                Ok((abi::STATUS_OK, bytes)) => serde_json::from_slice(&bytes)
-                    .map_err(|err| format!("{method} returned malformed JSON: {err}")),
-                Ok((abi::STATUS_UNKNOWN_METHOD, _)) => return Ok(serde_json::Value::Null),
-                Ok((status, bytes)) => {
-                    let message: String = serde_json::from_slice(&bytes)
-                        .unwrap_or_else(|_| String::from_utf8_lossy(&bytes).into_owned());
-                    Err(format!("{method} failed (status {status}): {message}"))
-                }
-            },
-        };
+        let mut outcomes = Vec::with_capacity(calls.len());
+        for (method, _) in calls {
+            let outcome = match &sent {
+                Err(_) => Err("its thread is gone".to_string()),
+                Ok(()) => match answers.recv_timeout(self.timeout) {
+                    Err(mpsc::RecvTimeoutError::Timeout) => {
+                        // A plugin that does not answer is put aside at once: its thread may
+                        // be stuck for good, and the next call would only wait as long again.
+                        let reason = format!(
+                            "{method} did not answer within {} ms",
+                            self.timeout.as_millis()
+                        );
+                        self.health
+                            .lock()
+                            .unwrap_or_else(|p| p.into_inner())
+                            .put_aside = Some(reason.clone());
+                        outcomes.push(Err(reason.clone()));
+                        while outcomes.len() < calls.len() {
+                            outcomes.push(Err(format!("put aside: {reason}")));
+                        }
+                        return outcomes;
+                    }
+                    Err(mpsc::RecvTimeoutError::Disconnected) => {
+                        Err("its thread is gone".to_string())
+                    }
+                    Ok((abi::STATUS_OK, bytes)) => serde_json::from_slice(&bytes)
+                        .map_err(|err| format!("{method} returned malformed JSON: {err}")),
+                    Ok((abi::STATUS_UNKNOWN_METHOD, _)) => {
+                        // An optional method the plugin does not have: neither success nor
+                        // failure for its health.
+                        outcomes.push(Ok(serde_json::Value::Null));
+                        continue;
+                    }
+                    Ok((status, bytes)) => {
+                        let message: String = serde_json::from_slice(&bytes)
+                            .unwrap_or_else(|_| String::from_utf8_lossy(&bytes).into_owned());
+                        Err(format!("{method} failed (status {status}): {message}"))
+                    }
+                },
+            };
+            self.count(&outcome);
+            outcomes.push(outcome);
+        }
+        outcomes
+    }
+
+    /// A failure counts toward putting the plugin aside; an answer (even "unknown method")
+    /// starts the count again.
+    fn count(&self, outcome: &Result<serde_json::Value, String>) {
         let mut health = self.health.lock().unwrap_or_else(|p| p.into_inner());
-        match &outcome {
+        match outcome {
             Ok(_) => health.failures_in_a_row = 0,
             Err(err) => {
                 health.failures_in_a_row += 1;
-                if health.failures_in_a_row >= FAILURES_TO_PUT_ASIDE {
+                if health.failures_in_a_row >= FAILURES_TO_PUT_ASIDE && health.put_aside.is_none() {
                     health.put_aside = Some(format!(
                         "{FAILURES_TO_PUT_ASIDE} failures in a row, the last: {err}"
                     ));
                 }
             }
         }
-        outcome
     }
 }
 
-/// The plugin's thread: calls into the library, one request at a time.
+/// The plugin's thread: calls into the library, one call at a time, each answer sent as soon
+/// as it is there.
 fn serve(table: Table, requests: mpsc::Receiver<Request>) {
-    for request in requests {
-        let mut output = WvBuffer {
-            ptr: std::ptr::null_mut(),
-            len: 0,
-            cap: 0,
-        };
-        // SAFETY: the buffers are ours for the call; `output` is a valid slot the plugin fills.
-        let status = unsafe {
-            (table.call)(
-                request.method.as_ptr(),
-                request.method.len(),
-                request.input.as_ptr(),
-                request.input.len(),
-                &mut output,
-            )
-        };
-        let bytes = if output.ptr.is_null() {
-            Vec::new()
-        } else {
-            // SAFETY: the plugin wrote `len` bytes at `ptr`; copied before the buffer goes back.
-            unsafe { std::slice::from_raw_parts(output.ptr, output.len) }.to_vec()
-        };
-        if !output.ptr.is_null() {
-            // SAFETY: the buffer came from this plugin and goes back to it once.
-            unsafe { (table.free)(output) };
+    for Request { calls, reply } in requests {
+        for (method, input) in calls {
+            let answer = call_once(table, &method, &input);
+            if reply.send(answer).is_err() {
+                // The caller gave up waiting (time limit): the rest is not wanted.
+                break;
+            }
         }
-        let _ = request.reply.send((status, bytes));
     }
+}
+
+fn call_once(table: Table, method: &str, input: &[u8]) -> (i32, Vec<u8>) {
+    let mut output = WvBuffer {
+        ptr: std::ptr::null_mut(),
+        len: 0,
+        cap: 0,
+    };
+    // SAFETY: the buffers are ours for the call; `output` is a valid slot the plugin fills.
+    let status = unsafe {
+        (table.call)(
+            method.as_ptr(),
+            method.len(),
+            input.as_ptr(),
+            input.len(),
+            &mut output,
+        )
+    };
+    let bytes = if output.ptr.is_null() {
+        Vec::new()
+    } else {
+        // SAFETY: the plugin wrote `len` bytes at `ptr`; copied before the buffer goes back.
+        unsafe { std::slice::from_raw_parts(output.ptr, output.len) }.to_vec()
+    };
+    if !output.ptr.is_null() {
+        // SAFETY: the buffer came from this plugin and goes back to it once.
+        unsafe { (table.free)(output) };
+    }
+    (status, bytes)
 }

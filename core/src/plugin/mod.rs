@@ -116,19 +116,36 @@ impl Registry {
         method: &str,
         input: &serde_json::Value,
     ) -> Option<serde_json::Value> {
-        let plugin = self.plugins.get(gemeente)?;
-        self.calls.fetch_add(1, Ordering::Relaxed);
-        match plugin.call(method, input) {
-            Ok(value) => Some(value),
-            Err(err) => {
-                self.failures.fetch_add(1, Ordering::Relaxed);
-                crate::daemon::log_line(
-                    "warn",
-                    "plugin call failed; the defaults apply",
-                    &[("gemeente", gemeente), ("method", method), ("cause", &err)],
-                );
-                None
-            }
-        }
+        self.call_many(gemeente, &[(method, input)]).pop().flatten()
+    }
+
+    /// Several calls to one gemeente's plugin in one handoff, answered in order; `None` where
+    /// there is no plugin or a call failed (logged and counted), so the defaults apply.
+    pub fn call_many(
+        &self,
+        gemeente: &str,
+        calls: &[(&str, &serde_json::Value)],
+    ) -> Vec<Option<serde_json::Value>> {
+        let Some(plugin) = self.plugins.get(gemeente) else {
+            return vec![None; calls.len()];
+        };
+        self.calls.fetch_add(calls.len() as u64, Ordering::Relaxed);
+        plugin
+            .call_many(calls)
+            .into_iter()
+            .zip(calls)
+            .map(|(outcome, (method, _))| match outcome {
+                Ok(value) => Some(value),
+                Err(err) => {
+                    self.failures.fetch_add(1, Ordering::Relaxed);
+                    crate::daemon::log_line(
+                        "warn",
+                        "plugin call failed; the defaults apply",
+                        &[("gemeente", gemeente), ("method", method), ("cause", &err)],
+                    );
+                    None
+                }
+            })
+            .collect()
     }
 }
