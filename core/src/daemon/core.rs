@@ -4,13 +4,13 @@
 
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BinaryHeap, HashMap};
-use std::io::Write;
 use std::sync::mpsc;
 use std::time::Duration as StdDuration;
 
 use jiff::Timestamp;
 use tokio::sync::oneshot;
 
+use super::delivery::log::{self as log_channel, Line, LogChannel};
 use super::delivery::{self, Attempt, RetryPolicy, Routing};
 use crate::engine::{Case, Engine, HookCall, HookSignal, Notification};
 use crate::event::Event;
@@ -130,7 +130,7 @@ pub struct Core<S: Store> {
     wakes: HashMap<(String, String), Timestamp>,
     /// (moment, gemeente, case); entries that no longer match `wakes` are stale.
     timers: BinaryHeap<Reverse<(Timestamp, String, String)>>,
-    log: std::fs::File,
+    log: LogChannel,
     routing: Routing,
     /// Retry policy per channel; channels without one use the default.
     policies: HashMap<String, RetryPolicy>,
@@ -196,7 +196,7 @@ impl<S: Store> Core<S> {
             cases: HashMap::new(),
             wakes: HashMap::new(),
             timers: BinaryHeap::new(),
-            log,
+            log: LogChannel::new(log),
             routing,
             policies,
             in_flight: HashMap::new(),
@@ -277,11 +277,11 @@ impl<S: Store> Core<S> {
         let mut moved = 0;
         for chunk in keys.chunks(TIMERS_PER_ROUND) {
             self.trim_cache();
-            self.store.begin()?;
-            for key in chunk {
+            self.begin()?;
+            let mut lines = Vec::new();
+            let done = chunk.iter().try_for_each(|key| {
                 let notifications = self.with_case(key, |case, engine| case.tick(engine, now))?;
-                let outgoing = self.outgoing(&notifications);
-                self.store.record(&outgoing)?;
+                lines.extend(self.record(&notifications, now)?);
                 let views = self.refresh(key, now)?;
                 for d in views {
                     let old = before.get(&(d.instance.clone(), d.deadline.clone(), d.occurrence));
@@ -303,8 +303,15 @@ impl<S: Store> Core<S> {
                         );
                     }
                 }
+                Ok::<(), StoreError>(())
+            });
+            match done.and_then(|_| self.finish(lines, now)) {
+                Ok(()) => self.apply_wakes(),
+                Err(err) => {
+                    self.undo(chunk);
+                    return Err(err);
+                }
             }
-            self.store.finish()?;
         }
         Ok(moved)
     }
@@ -327,9 +334,22 @@ impl<S: Store> Core<S> {
                 (Clock::System, None) => StdDuration::from_secs(1),
                 (Clock::Virtual(_), _) => StdDuration::from_secs(3600),
             };
+            // Written log lines are marked by the next transaction; if none comes soon, by
+            // one of their own.
+            let marking = self.log.has_unmarked();
+            let wait = if marking {
+                wait.min(log_channel::MARK_WITHIN)
+            } else {
+                wait
+            };
             let first = match commands.recv_timeout(wait) {
                 Ok(command) => command,
-                Err(mpsc::RecvTimeoutError::Timeout) => continue,
+                Err(mpsc::RecvTimeoutError::Timeout) => {
+                    if marking {
+                        self.mark_logged();
+                    }
+                    continue;
+                }
                 Err(mpsc::RecvTimeoutError::Disconnected) => break,
             };
             let mut queue = vec![first];
@@ -338,6 +358,7 @@ impl<S: Store> Core<S> {
         }
         let now = self.clock.now();
         self.deliver(now);
+        self.mark_logged();
     }
 
     /// Handles commands in order; runs of `Ingest` share one commit.
@@ -387,6 +408,16 @@ impl<S: Store> Core<S> {
     }
 
     fn handle(&mut self, command: Command) {
+        if matches!(
+            command,
+            Command::Case { .. }
+                | Command::Deadlines { .. }
+                | Command::Notifications { .. }
+                | Command::Metrics { .. }
+        ) {
+            // What is in the log file reads as delivered.
+            self.mark_logged();
+        }
         match command {
             Command::Ingest {
                 events,
@@ -486,7 +517,7 @@ impl<S: Store> Core<S> {
         self.trim_cache();
         let now = self.clock.now();
         let mut touched = Vec::new();
-        let result = self.store.begin().and_then(|_| {
+        let result = self.begin().and_then(|_| {
             let mut outcomes = Vec::with_capacity(group.len());
             let mut notifications = Vec::new();
             let mut hook_calls = Vec::new();
@@ -521,14 +552,13 @@ impl<S: Store> Core<S> {
                 outcomes.push(answer);
             }
             notifications.extend(self.answer_hooks(hook_calls, now)?);
-            let outgoing = self.outgoing(&notifications);
-            self.store.record(&outgoing)?;
+            let lines = self.record(&notifications, now)?;
             touched.sort();
             touched.dedup();
             for key in &touched {
                 self.refresh(key, now)?;
             }
-            self.store.finish()?;
+            self.finish(lines, now)?;
             Ok(outcomes)
         });
         match result {
@@ -537,7 +567,6 @@ impl<S: Store> Core<S> {
                 for (request, answer) in group.into_iter().zip(outcomes) {
                     let _ = request.reply.send(Ok(answer));
                 }
-                self.deliver(now);
             }
             Err(err) => {
                 self.undo(&touched);
@@ -678,7 +707,8 @@ impl<S: Store> Core<S> {
         }
         self.trim_cache();
         let mut touched = Vec::new();
-        let result = self.store.begin().and_then(|_| {
+        let mut lines = Vec::new();
+        let result = self.begin().and_then(|_| {
             while touched.len() < TIMERS_PER_ROUND
                 && let Some(moment) = self.next_timer().filter(|m| *m <= now)
             {
@@ -691,15 +721,15 @@ impl<S: Store> Core<S> {
                 self.metrics
                     .timer_lateness
                     .observe((now.as_millisecond() - moment.as_millisecond()) as f64 / 1000.0);
-                let outgoing = self.outgoing(&notifications);
-                self.store.record(&outgoing)?;
+                lines.extend(self.record(&notifications, now)?);
                 // The popped entry is gone: make sure the case gets a timer entry again.
                 self.wakes.remove(&key);
                 self.refresh(&key, moment)?;
                 touched.push(key);
             }
-            self.store.finish()
+            Ok(())
         });
+        let result = result.and_then(|_| self.finish(lines, now));
         match result {
             Ok(()) => self.apply_wakes(),
             Err(err) => {
@@ -723,15 +753,72 @@ impl<S: Store> Core<S> {
         self.next_timer().is_some_and(|m| m <= now)
     }
 
-    /// Each notification with the channels that must deliver it.
-    fn outgoing<'n>(&self, notifications: &'n [Notification]) -> Vec<Outgoing<'n>> {
-        notifications
+    /// Records notifications in the outbox with the channels that must deliver them, inside
+    /// the caller's transaction. Returns the new ones the log channel can write at once,
+    /// after the commit.
+    fn record(
+        &mut self,
+        notifications: &[Notification],
+        now: Timestamp,
+    ) -> Result<Vec<Line>, StoreError> {
+        let outgoing: Vec<Outgoing<'_>> = notifications
             .iter()
             .map(|n| Outgoing {
                 notification: n,
+                record: serde_json::to_string(n).expect("a notification always serialises"),
                 channels: self.routing.channels(n),
             })
-            .collect()
+            .collect();
+        let new = self.store.record(&outgoing)?;
+        let mut lines = Vec::new();
+        for (outgoing, new) in outgoing.into_iter().zip(new) {
+            let to_log = outgoing
+                .channels
+                .iter()
+                .find(|r| r.channel == delivery::LOG);
+            match to_log {
+                Some(route) if new && route.not_before <= now => lines.push(Line {
+                    id: outgoing.notification.id.clone(),
+                    record: outgoing.record,
+                    at: outgoing.notification.at,
+                }),
+                Some(route) if new => self.log.expect(route.not_before),
+                _ => {}
+            }
+        }
+        Ok(lines)
+    }
+
+    /// Begins a transaction; lines the log channel wrote since the last one are marked
+    /// delivered in it.
+    fn begin(&mut self) -> Result<(), StoreError> {
+        self.store.begin()?;
+        self.log.mark(&mut self.store)
+    }
+
+    /// Commits the transaction, then writes the log lines of what it recorded.
+    fn finish(&mut self, lines: Vec<Line>, now: Timestamp) -> Result<(), StoreError> {
+        self.store.finish()?;
+        self.log.committed();
+        for late in self.log.write_new(lines, now) {
+            self.metrics.delivery_latency.observe(late);
+        }
+        Ok(())
+    }
+
+    /// Marks written log lines delivered in a transaction of their own, when no other comes
+    /// soon or before something reads the outbox.
+    fn mark_logged(&mut self) {
+        if !self.log.has_unmarked() {
+            return;
+        }
+        if let Err(err) = self
+            .begin()
+            .and_then(|_| self.finish(Vec::new(), self.clock.now()))
+        {
+            tracing_error("marking log deliveries failed", &err.to_string());
+            let _ = self.store.abandon();
+        }
     }
 
     fn policy(&self, channel: &str) -> RetryPolicy {
@@ -793,49 +880,52 @@ impl<S: Store> Core<S> {
         }
     }
 
-    /// The log channel: each due notification as one JSON line, synced to disk before it is
-    /// marked delivered (a crash in between delivers it again, with the same id).
+    /// The log channel's deliveries from the outbox: what the direct path after each commit
+    /// did not take (a failed write, a restart, a retry). Looked at only when something may be
+    /// due; a crash between the write and the mark writes it again, with the same id.
     fn deliver(&mut self, now: Timestamp) {
+        if !self.log.should_check(now) {
+            return;
+        }
+        // Lines written already are marked first, so the outbox does not offer them again.
+        self.mark_logged();
+        if self.log.has_unmarked() {
+            return;
+        }
         let due = match self.store.due(delivery::LOG, now, 5000) {
             Ok(due) => due,
             Err(err) => return tracing_error("reading the outbox failed", &err.to_string()),
         };
-        if due.is_empty() {
-            return;
-        }
-        // One write and one sync for the batch, then one transaction to mark it.
-        let mut lines = Vec::new();
-        for item in &due {
-            serde_json::to_writer(&mut lines, &item.record)
-                .expect("a JSON value always serialises");
-            lines.push(b'\n');
-        }
-        let written = self
-            .log
-            .write_all(&lines)
-            .and_then(|_| self.log.sync_data());
-        if let Err(err) = self.store.begin() {
-            return tracing_error("recording deliveries failed", &err.to_string());
-        }
-        for Due {
-            id,
-            record,
-            attempts,
-        } in due
-        {
-            let attempt = match &written {
-                Ok(()) => Attempt::Delivered,
-                Err(err) => Attempt::Failed(err.to_string()),
-            };
-            let sent = Sent {
+        if !due.is_empty() {
+            let records = due.iter().map(|item| item.record.to_string());
+            let written = self.log.write(records);
+            if let Err(err) = self.store.begin() {
+                return tracing_error("recording deliveries failed", &err.to_string());
+            }
+            for Due {
+                id,
+                record,
                 attempts,
-                at: record_moment(&record),
-            };
-            self.settle_attempt(delivery::LOG, &id, sent, attempt, now);
+            } in due
+            {
+                let attempt = match &written {
+                    Ok(()) => Attempt::Delivered,
+                    Err(err) => Attempt::Failed(err.to_string()),
+                };
+                let sent = Sent {
+                    attempts,
+                    at: record_moment(&record),
+                };
+                self.settle_attempt(delivery::LOG, &id, sent, attempt, now);
+            }
+            if let Err(err) = self.store.finish() {
+                tracing_error("recording deliveries failed", &err.to_string());
+                let _ = self.store.abandon();
+            }
         }
-        if let Err(err) = self.store.finish() {
-            tracing_error("recording deliveries failed", &err.to_string());
-            let _ = self.store.abandon();
+        match self.store.next_due(delivery::LOG) {
+            Ok(next) => self.log.check_from(next),
+            Err(err) => tracing_error("reading the outbox failed", &err.to_string()),
         }
     }
 

@@ -15,8 +15,12 @@ use crate::engine::Notification;
 use crate::event::Event;
 
 #[derive(Debug, thiserror::Error)]
-#[error("store: {0}")]
-pub struct StoreError(#[from] pub rusqlite::Error);
+pub enum StoreError {
+    #[error("store: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    #[error("store: {0}")]
+    Io(#[from] std::io::Error),
+}
 
 /// A deadline as the engine sees it now, for the API.
 pub use crate::engine::DeadlineView as DeadlineRow;
@@ -53,6 +57,8 @@ pub struct DeliveryState {
 /// A notification to record, with the channels that must deliver it.
 pub struct Outgoing<'a> {
     pub notification: &'a Notification,
+    /// The notification as JSON, as the outbox keeps it and the log channel writes it.
+    pub record: String,
     pub channels: Vec<Route>,
 }
 
@@ -109,9 +115,10 @@ pub trait Store: Send {
     fn case_keys(&self) -> Result<Vec<(String, String)>, StoreError>;
     /// One case's events in `at` order.
     fn events_of(&self, gemeente: &str, case: &str) -> Result<Vec<Event>, StoreError>;
-    /// Records notifications made without a new event (timers). A notification id already
+    /// Records notifications with the deliveries they need. A notification id already
     /// recorded is left as it is: re-deriving a notification never makes a second one.
-    fn record(&mut self, outgoing: &[Outgoing<'_>]) -> Result<(), StoreError>;
+    /// Says for each whether it was new.
+    fn record(&mut self, outgoing: &[Outgoing<'_>]) -> Result<Vec<bool>, StoreError>;
     /// Every stored event, case by case in `at` order: to rebuild the engine after a restart.
     fn all_events(&self) -> Result<Vec<Event>, StoreError>;
     /// Replaces a case's deadlines with the engine's current view of them.
@@ -129,6 +136,8 @@ pub trait Store: Send {
     /// A channel's deliveries that are due at `now`, oldest first.
     fn due(&self, channel: &str, now: Timestamp, limit: u32) -> Result<Vec<Due>, StoreError>;
     fn delivered(&mut self, id: &str, channel: &str, at: Timestamp) -> Result<(), StoreError>;
+    /// When a channel's next pending delivery is due (`None`: nothing pending).
+    fn next_due(&self, channel: &str) -> Result<Option<Timestamp>, StoreError>;
     /// A failed attempt: try again at `retry_at`, or give up (`None`: dead letter).
     fn failed(
         &mut self,
