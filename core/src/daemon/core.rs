@@ -10,7 +10,7 @@ use std::time::Duration as StdDuration;
 use jiff::Timestamp;
 use tokio::sync::oneshot;
 
-use super::delivery::log::{self as log_channel, Line, LogChannel};
+use super::delivery::log::{self as log_channel, Line, LogChannel, Recovered};
 use super::delivery::{self, Attempt, RetryPolicy, Routing};
 use crate::engine::{Case, Engine, HookCall, HookSignal, Notification};
 use crate::event::Event;
@@ -164,7 +164,8 @@ fn record_moment(record: &serde_json::Value) -> Option<Timestamp> {
 pub struct Setup {
     pub metrics: std::sync::Arc<super::metrics::Metrics>,
     pub clock: Clock,
-    pub log: std::fs::File,
+    /// The log channel's file.
+    pub log: std::path::PathBuf,
     pub routing: Routing,
     pub policies: HashMap<String, RetryPolicy>,
 }
@@ -189,6 +190,18 @@ impl<S: Store> Core<S> {
             routing,
             policies,
         } = setup;
+        let mut store = store;
+        let (log, recovered) = LogChannel::open(&log, &mut store, clock.now())?;
+        if recovered != Recovered::default() {
+            log_line(
+                "warn",
+                "the notifications log held lines not yet marked delivered (a crash); marked now",
+                &[
+                    ("lines", &recovered.lines.to_string()),
+                    ("bytes_cut", &recovered.cut.to_string()),
+                ],
+            );
+        }
         let mut core = Core {
             engine,
             store,
@@ -196,7 +209,7 @@ impl<S: Store> Core<S> {
             cases: HashMap::new(),
             wakes: HashMap::new(),
             timers: BinaryHeap::new(),
-            log: LogChannel::new(log),
+            log,
             routing,
             policies,
             in_flight: HashMap::new(),
@@ -800,8 +813,15 @@ impl<S: Store> Core<S> {
     fn finish(&mut self, lines: Vec<Line>, now: Timestamp) -> Result<(), StoreError> {
         self.store.finish()?;
         self.log.committed();
-        for late in self.log.write_new(lines, now) {
-            self.metrics.delivery_latency.observe(late);
+        match self.log.write_lines(lines, now) {
+            Ok(lateness) => lateness
+                .into_iter()
+                .for_each(|late| self.metrics.delivery_latency.observe(late)),
+            Err(err) => {
+                // They stay pending in the outbox: delivered from there, the attempt counted.
+                tracing_error("writing the notifications log failed", &err.to_string());
+                self.log.expect(now);
+            }
         }
         Ok(())
     }
@@ -897,30 +917,38 @@ impl<S: Store> Core<S> {
             Err(err) => return tracing_error("reading the outbox failed", &err.to_string()),
         };
         if !due.is_empty() {
-            let records = due.iter().map(|item| item.record.to_string());
-            let written = self.log.write(records);
-            if let Err(err) = self.store.begin() {
-                return tracing_error("recording deliveries failed", &err.to_string());
-            }
-            for Due {
-                id,
-                record,
-                attempts,
-            } in due
-            {
-                let attempt = match &written {
-                    Ok(()) => Attempt::Delivered,
-                    Err(err) => Attempt::Failed(err.to_string()),
-                };
-                let sent = Sent {
-                    attempts,
-                    at: record_moment(&record),
-                };
-                self.settle_attempt(delivery::LOG, &id, sent, attempt, now);
-            }
-            if let Err(err) = self.store.finish() {
-                tracing_error("recording deliveries failed", &err.to_string());
-                let _ = self.store.abandon();
+            let lines = due
+                .iter()
+                .map(|item| Line {
+                    id: item.id.clone(),
+                    record: item.record.to_string(),
+                    at: record_moment(&item.record).unwrap_or(now),
+                })
+                .collect();
+            match self.log.write_lines(lines, now) {
+                Ok(lateness) => {
+                    lateness
+                        .into_iter()
+                        .for_each(|late| self.metrics.delivery_latency.observe(late));
+                    self.mark_logged();
+                }
+                Err(err) => {
+                    if let Err(err) = self.store.begin() {
+                        return tracing_error("recording deliveries failed", &err.to_string());
+                    }
+                    for item in due {
+                        let sent = Sent {
+                            attempts: item.attempts,
+                            at: record_moment(&item.record),
+                        };
+                        let attempt = Attempt::Failed(err.to_string());
+                        self.settle_attempt(delivery::LOG, &item.id, sent, attempt, now);
+                    }
+                    if let Err(err) = self.store.finish() {
+                        tracing_error("recording deliveries failed", &err.to_string());
+                        let _ = self.store.abandon();
+                    }
+                }
             }
         }
         match self.store.next_due(delivery::LOG) {
@@ -1032,7 +1060,8 @@ mod tests {
         let config = crate::config::Config::load(&root.join("config/waakvlam.yaml")).unwrap();
         let engine = config.engine(crate::workflow::load(&[root.join("workflows")]).unwrap());
         let store = SqliteStore::open(&dir.join("core.db")).unwrap();
-        let log = std::fs::File::create(dir.join("log.jsonl")).unwrap();
+        let log = dir.join("log.jsonl");
+        let _ = std::fs::remove_file(&log);
         let clock =
             Clock::Virtual(crate::calendar::parse_timestamp("2027-04-13T10:00:00+02:00").unwrap());
         let setup = Setup {

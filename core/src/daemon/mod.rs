@@ -40,11 +40,6 @@ pub async fn run(
     }
     let store = SqliteStore::open(&daemon.database)
         .with_context(|| format!("opening {}", daemon.database.display()))?;
-    let log = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(&daemon.notifications_log)
-        .with_context(|| format!("opening {}", daemon.notifications_log.display()))?;
     let clock = if daemon.virtual_clock {
         Clock::Virtual(jiff::Timestamp::now())
     } else {
@@ -87,7 +82,7 @@ pub async fn run(
     let setup = Setup {
         metrics: metrics.clone(),
         clock,
-        log,
+        log: daemon.notifications_log.clone(),
         routing: delivery::Routing::new(&daemon),
         policies,
     };

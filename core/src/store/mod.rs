@@ -136,6 +136,9 @@ pub trait Store: Send {
     /// A channel's deliveries that are due at `now`, oldest first.
     fn due(&self, channel: &str, now: Timestamp, limit: u32) -> Result<Vec<Due>, StoreError>;
     fn delivered(&mut self, id: &str, channel: &str, at: Timestamp) -> Result<(), StoreError>;
+    /// The log channel's file and how many bytes of it were marked delivered.
+    fn log_position(&self) -> Result<Option<(String, u64)>, StoreError>;
+    fn set_log_position(&mut self, path: &str, bytes: u64) -> Result<(), StoreError>;
     /// When a channel's next pending delivery is due (`None`: nothing pending).
     fn next_due(&self, channel: &str) -> Result<Option<Timestamp>, StoreError>;
     /// A failed attempt: try again at `retry_at`, or give up (`None`: dead letter).

@@ -165,6 +165,15 @@ SELECT n.*,
             ELSE 'delivered' END AS status
 FROM notifications n;
 "#,
+    // How far the log channel's file was written when its lines were last marked delivered:
+    // after a crash, the lines beyond it were written but not marked, and are not written again.
+    r#"
+CREATE TABLE log_position (
+    only   INTEGER PRIMARY KEY CHECK (only = 1),
+    path   TEXT NOT NULL,
+    bytes  INTEGER NOT NULL
+);
+"#,
 ];
 
 /// A deadline row's key within its case: instance, deadline, occurrence.
@@ -609,6 +618,23 @@ impl Store for SqliteStore {
              WHERE notification_id = ?1 AND channel = ?2",
         )?
         .execute(params![id, channel, at.to_string()])?;
+        Ok(())
+    }
+
+    fn log_position(&self) -> Result<Option<(String, u64)>, StoreError> {
+        let mut statement = self
+            .connection
+            .prepare_cached("SELECT path, bytes FROM log_position")?;
+        let mut rows = statement.query_map([], |row| Ok((row.get(0)?, row.get(1)?)))?;
+        Ok(rows.next().transpose()?)
+    }
+
+    fn set_log_position(&mut self, path: &str, bytes: u64) -> Result<(), StoreError> {
+        self.connection
+            .prepare_cached(
+                "INSERT OR REPLACE INTO log_position (only, path, bytes) VALUES (1, ?1, ?2)",
+            )?
+            .execute(params![path, bytes])?;
         Ok(())
     }
 
