@@ -286,6 +286,77 @@ fn timers_survive_a_restart() {
     daemon.stop();
 }
 
+/// `kill -9` after reminders went into the notifications log and before the store marked them
+/// delivered (the core marks them with its next transaction): the restart finds them in the
+/// file beyond the position marked last, marks them, and writes none of them again.
+#[test]
+fn a_kill_9_between_writing_and_marking_writes_nothing_twice() {
+    let daemon = Daemon::start();
+    daemon.advance("2027-04-13T10:00:00+02:00");
+    // Ten complaints on 13 April and ten on 15 April: their reminders go out on different days.
+    let complaints = |cases: std::ops::Range<usize>, at: &str| {
+        let events: Vec<Value> = cases
+            .map(|i| {
+                let mut event: Value = serde_json::from_str(&complaint(
+                    &format!("e-{i}"),
+                    &format!("C-{i}"),
+                    "GM0150",
+                    "K-9",
+                ))
+                .unwrap();
+                event["at"] = json!(at);
+                event
+            })
+            .collect();
+        Value::Array(events).to_string()
+    };
+    let (status, _) = daemon.post_events(DEVENTER, &complaints(0..10, "2027-04-13T10:15:00+02:00"));
+    assert_eq!(status, 200);
+    daemon.advance("2027-04-15T10:00:00+02:00");
+    let (status, _) =
+        daemon.post_events(DEVENTER, &complaints(10..20, "2027-04-15T10:15:00+02:00"));
+    assert_eq!(status, 200);
+    // The first ten reminders go out and are marked (reading the outbox marks what is written).
+    daemon.advance("2027-04-23T12:00:00+02:00");
+    let (status, _) = daemon.request("GET", "/v1/notifications", Some(DEVENTER), None);
+    assert_eq!(status, 200);
+    let first = daemon.delivered().len();
+    assert_eq!(first, 10);
+    // The next ten are written; the kill comes before the next transaction marks them.
+    daemon.advance("2027-04-27T12:00:00+02:00");
+    let dir = daemon.kill_hard();
+
+    let daemon = Daemon::start_in(dir);
+    assert!(
+        daemon.log().iter().any(|l| l["message"]
+            .as_str()
+            .unwrap_or("")
+            .contains("not yet marked delivered")
+            && l["lines"] == "10"),
+        "the restart found the 10 unmarked lines: {:?}",
+        daemon.log()
+    );
+    daemon.advance("2027-04-27T12:30:00+02:00");
+    let delivered = daemon.delivered();
+    let mut ids: Vec<&str> = delivered
+        .iter()
+        .map(|n| n["id"].as_str().unwrap())
+        .collect();
+    ids.sort();
+    ids.dedup();
+    assert_eq!((delivered.len(), ids.len()), (20, 20), "each reminder once");
+    let (status, answer) = daemon.request("GET", "/v1/notifications", Some(DEVENTER), None);
+    assert_eq!(status, 200);
+    let statuses: Vec<&str> = answer["notifications"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n["status"].as_str().unwrap())
+        .collect();
+    assert_eq!(statuses, ["delivered"; 20], "{answer}");
+    daemon.stop();
+}
+
 /// `kill -9` in the middle of a burst of concurrent posts: every acknowledged event is there
 /// after a restart, and every notification is delivered once per id.
 #[test]
