@@ -270,6 +270,37 @@ fn broken_plugins_are_put_aside_and_the_defaults_apply() {
     }
 }
 
+/// Several calls in one handoff: each has its own time limit; the one that hangs puts the
+/// plugin aside, it and the calls after it fail, and the calls before it keep their answers.
+#[test]
+fn a_batch_of_calls_stops_at_the_one_that_hangs() {
+    let (registry, problems) = Registry::load(&[plugin("GM0158", "faulty_hangs")]);
+    assert!(problems.is_empty(), "{problems:?}");
+    let null = serde_json::Value::Null;
+    let start = serde_json::json!({"workflow": "nazorg", "data": {}});
+    let started = std::time::Instant::now();
+    let answers = registry.call_many(
+        "GM0158",
+        &[("identity", &null), ("params", &start), ("identity", &null)],
+    );
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(5),
+        "waits for one time limit, not for the hung call"
+    );
+    assert_eq!(answers.len(), 3);
+    assert_eq!(answers[0].as_ref().unwrap()["name"], "Hangs");
+    assert_eq!(answers[1..], [None, None]);
+    let reason = registry.get("GM0158").unwrap().put_aside().unwrap();
+    assert!(
+        reason.contains("params did not answer within 300 ms"),
+        "{reason}"
+    );
+    assert_eq!(
+        registry.failures.load(std::sync::atomic::Ordering::Relaxed),
+        2
+    );
+}
+
 /// A plugin of another ABI version, or whose checksum is not the pinned one, is not loaded:
 /// the message says why, and the gemeente gets the defaults.
 #[test]
