@@ -239,11 +239,11 @@ fn nazorg_dues(engine: &waakvlam::engine::Engine) -> usize {
     .len()
 }
 
-/// A plugin that panics, answers garbage or hangs: each call fails cleanly, is counted, the
-/// plugin is put aside, and the workflow's defaults apply (two years of nazorg: 4 contacts).
+/// A plugin that panics or answers garbage: each call fails cleanly, is counted, the plugin is
+/// put aside, and the workflow's defaults apply (two years of nazorg: 4 contacts).
 #[test]
 fn broken_plugins_are_put_aside_and_the_defaults_apply() {
-    for name in ["faulty_panics", "faulty_garbage", "faulty_hangs"] {
+    for name in ["faulty_panics", "faulty_garbage"] {
         let (engine, registry) = engine_with(vec![plugin("GM0158", name)]);
         let registry = registry.unwrap();
         assert_eq!(registry.loaded().count(), 1, "{name} loads");
@@ -263,19 +263,22 @@ fn broken_plugins_are_put_aside_and_the_defaults_apply() {
             .unwrap_or_else(|| panic!("{name} is put aside"));
         let expected = match name {
             "faulty_panics" => "the plugin panicked: deliberately, for the test",
-            "faulty_garbage" => "params returned malformed JSON",
-            _ => "params did not answer within 300 ms",
+            _ => "params returned malformed JSON",
         };
         assert!(reason.contains(expected), "{name}: {reason}");
     }
 }
 
-/// Several calls in one handoff: each has its own time limit; the one that hangs puts the
-/// plugin aside, it and the calls after it fail, and the calls before it keep their answers.
+/// A plugin that hangs, called with several calls in one handoff: each call has its own time
+/// limit; the one that hangs puts the plugin aside, it and the calls after it fail, the calls
+/// before it keep their answers, and from then on the workflow's defaults apply.
+/// (The only test in this process that loads this plugin: its hung call holds the library's
+/// lock for 30 seconds, and a second load would wait for it.)
 #[test]
-fn a_batch_of_calls_stops_at_the_one_that_hangs() {
-    let (registry, problems) = Registry::load(&[plugin("GM0158", "faulty_hangs")]);
-    assert!(problems.is_empty(), "{problems:?}");
+fn a_hanging_plugin_is_put_aside_and_a_batch_stops_at_it() {
+    let (engine, registry) = engine_with(vec![plugin("GM0158", "faulty_hangs")]);
+    let registry = registry.unwrap();
+    assert_eq!(registry.loaded().count(), 1);
     let null = serde_json::Value::Null;
     let start = serde_json::json!({"workflow": "nazorg", "data": {}});
     let started = std::time::Instant::now();
@@ -299,6 +302,7 @@ fn a_batch_of_calls_stops_at_the_one_that_hangs() {
         registry.failures.load(std::sync::atomic::Ordering::Relaxed),
         2
     );
+    assert_eq!(nazorg_dues(&engine), 4, "the defaults");
 }
 
 /// A plugin of another ABI version, or whose checksum is not the pinned one, is not loaded:
