@@ -199,6 +199,52 @@ fn a_receiver_that_always_fails_ends_in_dead_letter() {
     daemon.stop();
 }
 
+/// A notifications log that cannot be written (a full disk: /dev/full): the notification stays
+/// in the outbox with the error and is tried again later; the daemon stays up and goes on
+/// taking events.
+#[test]
+fn a_log_that_cannot_be_written_keeps_the_notification_pending() {
+    let daemon = Daemon::start_configured(common::tempdir(), |config| {
+        config.replace(
+            "notifications_log: data/notifications.jsonl",
+            "notifications_log: /dev/full",
+        )
+    });
+    daemon.advance("2027-04-13T10:00:00+02:00");
+    assert_eq!(
+        daemon
+            .post_events(DEVENTER, &complaint("e-1", "C-1", "GM0150"))
+            .0,
+        200
+    );
+    daemon.advance("2027-04-23T09:00:00+02:00");
+    let log = delivery_of(&daemon, "log");
+    assert_eq!(log["status"], "pending", "{log}");
+    assert!(log["attempts"].as_u64().unwrap() >= 1, "{log}");
+    assert!(
+        log["last_error"]
+            .as_str()
+            .unwrap()
+            .contains("No space left on device"),
+        "{log}"
+    );
+    assert!(daemon.log().iter().any(|l| {
+        l["message"] == "writing the notifications log failed"
+            && l["cause"]
+                .as_str()
+                .unwrap_or("")
+                .contains("No space left on device")
+    }));
+    // Still taking events.
+    assert_eq!(
+        daemon
+            .post_events(DEVENTER, &complaint("e-2", "C-2", "GM0150"))
+            .0,
+        200
+    );
+    daemon.stop();
+}
+
 /// A real SMTP server on loopback: aiosmtpd, which requires STARTTLS with a certificate made
 /// for the test, writing what it receives to a maildir.
 struct SmtpServer {

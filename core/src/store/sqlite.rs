@@ -174,6 +174,11 @@ CREATE TABLE log_position (
     bytes  INTEGER NOT NULL
 );
 "#,
+    // Timers are read whole at the start and otherwise by case: an index by moment was only
+    // written (a page for every timer that moved), never read.
+    r#"
+DROP INDEX timers_by_moment;
+"#,
 ];
 
 /// A deadline row's key within its case: instance, deadline, occurrence.

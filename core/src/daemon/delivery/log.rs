@@ -78,7 +78,9 @@ impl LogChannel {
         };
         let mut tail = Vec::new();
         file.seek(SeekFrom::Start(from))?;
-        file.read_to_end(&mut tail)?;
+        // No further than the length: a device configured as the file (/dev/full) reads on
+        // for ever.
+        (&mut file).take(length - from).read_to_end(&mut tail)?;
         let complete = tail.iter().rposition(|b| *b == b'\n').map_or(0, |i| i + 1);
         let ids: Vec<String> = tail[..complete]
             .split(|b| *b == b'\n')
