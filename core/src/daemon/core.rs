@@ -571,15 +571,18 @@ impl<S: Store> Core<S> {
             for key in &touched {
                 self.refresh(key, now)?;
             }
-            self.finish(lines, now)?;
-            Ok(outcomes)
+            self.commit()?;
+            Ok((outcomes, lines))
         });
         match result {
-            Ok(outcomes) => {
+            Ok((outcomes, lines)) => {
                 self.apply_wakes();
+                // The events are durable: the senders hear so before the log is written,
+                // which is delivery, not acknowledgement, and costs a sync of its own.
                 for (request, answer) in group.into_iter().zip(outcomes) {
                     let _ = request.reply.send(Ok(answer));
                 }
+                self.write_log(lines, now);
             }
             Err(err) => {
                 self.undo(&touched);
@@ -811,8 +814,20 @@ impl<S: Store> Core<S> {
 
     /// Commits the transaction, then writes the log lines of what it recorded.
     fn finish(&mut self, lines: Vec<Line>, now: Timestamp) -> Result<(), StoreError> {
+        self.commit()?;
+        self.write_log(lines, now);
+        Ok(())
+    }
+
+    /// Commits the transaction; what it marked in the log channel counts as marked.
+    fn commit(&mut self) -> Result<(), StoreError> {
         self.store.finish()?;
         self.log.committed();
+        Ok(())
+    }
+
+    /// Writes the log lines of notifications whose recording is committed.
+    fn write_log(&mut self, lines: Vec<Line>, now: Timestamp) {
         match self.log.write_lines(lines, now) {
             Ok(lateness) => lateness
                 .into_iter()
@@ -823,7 +838,6 @@ impl<S: Store> Core<S> {
                 self.log.expect(now);
             }
         }
-        Ok(())
     }
 
     /// Marks written log lines delivered in a transaction of their own, when no other comes

@@ -401,7 +401,7 @@ impl Store for SqliteStore {
             e.case,
             crate::calendar::format_timestamp(e.at),
             e.at.as_millisecond(),
-            serde_json::Value::Object(e.data.clone()).to_string(),
+            serde_json::to_string(&e.data).expect("a JSON map always serialises"),
             received.to_string()
         ])?;
         Ok(changed == 1)
