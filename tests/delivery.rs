@@ -96,6 +96,19 @@ fn with_webhooks(webhooks: &str) -> impl FnOnce(String) -> String {
     move |config: String| format!("{config}  webhooks:\n{webhooks}")
 }
 
+/// A complaint about case C-1 on 13 April; the clock then moves to 09:00 on 23 April, when its
+/// first reminder falls due.
+fn reminder_falls_due(daemon: &Daemon) {
+    daemon.advance("2027-04-13T10:00:00+02:00");
+    assert_eq!(
+        daemon
+            .post_events(DEVENTER, &complaint("e-1", "C-1", "GM0150"))
+            .0,
+        200
+    );
+    daemon.advance("2027-04-23T09:00:00+02:00");
+}
+
 fn delivery_of(daemon: &Daemon, channel: &str) -> Value {
     let (_, listed) = daemon.request("GET", "/v1/notifications?case=C-1", Some(DEVENTER), None);
     let deliveries = listed["notifications"][0]["deliveries"]
@@ -119,14 +132,7 @@ fn webhooks_are_signed_and_retried_with_backoff() {
             "    - {{ name: zaaksysteem, url: \"{url}\", secret: geheim, gemeenten: [GM0150], timeout_seconds: 1, max_attempts: 5 }}\n"
         )),
     );
-    daemon.advance("2027-04-13T10:00:00+02:00");
-    assert_eq!(
-        daemon
-            .post_events(DEVENTER, &complaint("e-1", "C-1", "GM0150"))
-            .0,
-        200
-    );
-    daemon.advance("2027-04-23T09:00:00+02:00");
+    reminder_falls_due(&daemon);
     wait_for(10, "the first attempt (500)", || {
         delivery_of(&daemon, "webhook:zaaksysteem")["attempts"] == 1
     });
@@ -173,14 +179,7 @@ fn a_receiver_that_always_fails_ends_in_dead_letter() {
             "    - {{ name: kapot, url: \"{url}\", secret: geheim, gemeenten: [GM0150], timeout_seconds: 1, max_attempts: 2 }}\n"
         )),
     );
-    daemon.advance("2027-04-13T10:00:00+02:00");
-    assert_eq!(
-        daemon
-            .post_events(DEVENTER, &complaint("e-1", "C-1", "GM0150"))
-            .0,
-        200
-    );
-    daemon.advance("2027-04-23T09:00:00+02:00");
+    reminder_falls_due(&daemon);
     wait_for(10, "the first attempt", || {
         delivery_of(&daemon, "webhook:kapot")["attempts"] == 1
     });
@@ -210,14 +209,7 @@ fn a_log_that_cannot_be_written_keeps_the_notification_pending() {
             "notifications_log: /dev/full",
         )
     });
-    daemon.advance("2027-04-13T10:00:00+02:00");
-    assert_eq!(
-        daemon
-            .post_events(DEVENTER, &complaint("e-1", "C-1", "GM0150"))
-            .0,
-        200
-    );
-    daemon.advance("2027-04-23T09:00:00+02:00");
+    reminder_falls_due(&daemon);
     let log = delivery_of(&daemon, "log");
     assert_eq!(log["status"], "pending", "{log}");
     assert!(log["attempts"].as_u64().unwrap() >= 1, "{log}");
