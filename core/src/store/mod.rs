@@ -135,6 +135,7 @@ pub trait Store: Send {
     -> Result<Vec<serde_json::Value>, StoreError>;
     /// A channel's deliveries that are due at `now`, oldest first.
     fn due(&self, channel: &str, now: Timestamp, limit: u32) -> Result<Vec<Due>, StoreError>;
+    /// A pending delivery went out; one already settled (delivered or dead) stays as it was.
     fn delivered(&mut self, id: &str, channel: &str, at: Timestamp) -> Result<(), StoreError>;
     /// The log channel's file and how many bytes of it were marked delivered.
     fn log_position(&self) -> Result<Option<(String, u64)>, StoreError>;

@@ -624,7 +624,7 @@ impl Store for SqliteStore {
     fn delivered(&mut self, id: &str, channel: &str, at: Timestamp) -> Result<(), StoreError> {
         self.connection.prepare_cached(
             "UPDATE deliveries SET status = 'delivered', attempts = attempts + 1, delivered_at = ?3, last_error = NULL
-             WHERE notification_id = ?1 AND channel = ?2",
+             WHERE notification_id = ?1 AND channel = ?2 AND status = 'pending'",
         )?
         .execute(params![id, channel, at.to_string()])?;
         Ok(())
@@ -942,6 +942,17 @@ mod tests {
                 webhook.last_error.as_deref()
             ),
             ("webhook:a", "dead", 2, Some("connection refused"))
+        );
+        // A settled delivery stays as it was (the log channel's recovery may name it again).
+        store.delivered("n-1", "webhook:a", later).unwrap();
+        store.delivered("n-1", "log", later).unwrap();
+        let rows = store.notifications(&dead).unwrap();
+        assert_eq!(
+            (
+                rows[0].deliveries[0].attempts,
+                rows[0].deliveries[1].status.as_str()
+            ),
+            (1, "dead")
         );
         let counts = store.delivery_counts().unwrap();
         assert_eq!(
