@@ -3,7 +3,7 @@
 //! state in memory is always the fold of the events in the store.
 
 use std::cmp::Reverse;
-use std::collections::{BTreeMap, BinaryHeap, HashMap};
+use std::collections::{BinaryHeap, HashMap};
 use std::sync::mpsc;
 use std::time::Duration as StdDuration;
 
@@ -12,7 +12,7 @@ use tokio::sync::oneshot;
 
 use super::delivery::log::{self as log_channel, Line, LogChannel, Recovered};
 use super::delivery::{self, Attempt, RetryPolicy, Routing};
-use crate::engine::{Case, Engine, HookCall, HookSignal, Notification};
+use crate::engine::{Case, Engine, HookCall, Notification};
 use crate::event::Event;
 use crate::store::{AuditEntry, DeadlineRow, Due, Filter, OutboxRow, Outgoing, Store, StoreError};
 
@@ -182,7 +182,7 @@ impl<S: Store> Core<S> {
     /// Starts on what the store holds: the pending timers, nothing else. Cases are rebuilt
     /// from their events when a timer or an event needs them, and what fell due while the
     /// daemon was down fires at once, once.
-    pub fn start(engine: Engine, store: S, setup: Setup) -> Result<Core<S>, StoreError> {
+    pub fn start(engine: Engine, mut store: S, setup: Setup) -> Result<Core<S>, StoreError> {
         let Setup {
             metrics,
             clock,
@@ -190,7 +190,6 @@ impl<S: Store> Core<S> {
             routing,
             policies,
         } = setup;
-        let mut store = store;
         let (log, recovered) = LogChannel::open(&log, &mut store, clock.now())?;
         if recovered != Recovered::default() {
             log_line(
@@ -593,43 +592,19 @@ impl<S: Store> Core<S> {
         }
     }
 
-    /// The hook calls of a batch's cases, each gemeente's in one handoff to its plugin: waking
-    /// a plugin's thread once per batch instead of once per call is most of what the plugins
-    /// would otherwise cost the batch. Returns the signals they raise.
+    /// The hook calls of a batch's cases, answered together: the plugins get each gemeente's
+    /// in one handoff, which is most of what they would otherwise cost the batch. Returns the
+    /// signals they raise.
     fn answer_hooks(
         &mut self,
         calls: Vec<((String, String), Vec<HookCall>)>,
         now: Timestamp,
     ) -> Result<Vec<Notification>, StoreError> {
-        let mut by_gemeente: BTreeMap<&str, Vec<&HookCall>> = BTreeMap::new();
-        for ((gemeente, _), case_calls) in &calls {
-            by_gemeente
-                .entry(gemeente)
-                .or_default()
-                .extend(case_calls.iter());
-        }
-        let mut answers: HashMap<&str, std::vec::IntoIter<Vec<HookSignal>>> = by_gemeente
-            .into_iter()
-            .map(|(gemeente, asked)| {
-                (
-                    gemeente,
-                    self.engine.answer_hooks(gemeente, &asked).into_iter(),
-                )
-            })
-            .collect();
-        let mut answered = Vec::with_capacity(calls.len());
-        for (key, case_calls) in &calls {
-            let per_gemeente = answers.get_mut(key.0.as_str()).expect("asked above");
-            answered.push(
-                per_gemeente
-                    .by_ref()
-                    .take(case_calls.len())
-                    .collect::<Vec<_>>(),
-            );
-        }
-        drop(answers);
+        let asked: Vec<&HookCall> = calls.iter().flat_map(|(_, c)| c).collect();
+        let mut answers = self.engine.answer_hooks(&asked).into_iter();
         let mut signals = Vec::new();
-        for ((key, case_calls), case_answers) in calls.into_iter().zip(answered) {
+        for (key, case_calls) in calls {
+            let case_answers = answers.by_ref().take(case_calls.len()).collect();
             signals.extend(self.with_case(&key, |case, _| {
                 case.hooks_answered(case_calls, case_answers, now)
             })?);
@@ -846,10 +821,7 @@ impl<S: Store> Core<S> {
         if !self.log.has_unmarked() {
             return;
         }
-        if let Err(err) = self
-            .begin()
-            .and_then(|_| self.finish(Vec::new(), self.clock.now()))
-        {
+        if let Err(err) = self.begin().and_then(|_| self.commit()) {
             tracing_error("marking log deliveries failed", &err.to_string());
             let _ = self.store.abandon();
         }

@@ -147,7 +147,7 @@ impl Case {
     /// Takes in an event at `now` and returns what must be sent now: signals, and whatever the
     /// new state says was due by now and was not sent (a late event, a correction).
     pub fn apply(&mut self, engine: &Engine, event: Event, now: Timestamp) -> Vec<Notification> {
-        self.take_in(engine, event, now, Hooks::Now)
+        self.take_in(engine, event, now, AnswerHooks::Now)
     }
 
     /// As [`Case::apply`], but the calls to the gemeente's hooks wait in the case: the caller
@@ -159,7 +159,7 @@ impl Case {
         event: Event,
         now: Timestamp,
     ) -> Vec<Notification> {
-        self.take_in(engine, event, now, Hooks::Later)
+        self.take_in(engine, event, now, AnswerHooks::Later)
     }
 
     fn take_in(
@@ -167,13 +167,13 @@ impl Case {
         engine: &Engine,
         event: Event,
         now: Timestamp,
-        hooks: Hooks,
+        answer: AnswerHooks,
     ) -> Vec<Notification> {
         let mut signals = Vec::new();
         if !self.keep_history {
             self.advance(engine, event.at);
             self.fold(engine, &event, &mut signals);
-            return self.settle(engine, signals, now, hooks);
+            return self.settle(engine, signals, now, answer);
         }
         let late = self.events.last().is_some_and(|last| event.at < last.at);
         let position = self.events.partition_point(|e| e.at <= event.at);
@@ -196,7 +196,7 @@ impl Case {
             self.fold(engine, &events[position], &mut signals);
             self.events = events;
         }
-        self.settle(engine, signals, now, hooks)
+        self.settle(engine, signals, now, answer)
     }
 
     /// After an event: advance to `now`, send the signals it raised and what is due.
@@ -205,11 +205,11 @@ impl Case {
         engine: &Engine,
         signals: Vec<Notification>,
         now: Timestamp,
-        hooks: Hooks,
+        answer: AnswerHooks,
     ) -> Vec<Notification> {
         self.advance(engine, now);
         let mut out = self.signals_now(signals, now);
-        if hooks == Hooks::Now {
+        if answer == AnswerHooks::Now {
             out.extend(self.answer_hooks_now(engine, now));
         }
         out.extend(self.due_notifications(engine, now));
@@ -232,7 +232,7 @@ impl Case {
         if calls.is_empty() {
             return Vec::new();
         }
-        let answers = engine.answer_hooks(&self.gemeente, &calls.iter().collect::<Vec<_>>());
+        let answers = engine.answer_hooks(&calls.iter().collect::<Vec<_>>());
         self.hooks_answered(calls, answers, now)
     }
 
@@ -707,6 +707,7 @@ impl Case {
                 "workflow": workflow.name, "instance": instance.id, "case": self.case, "data": instance.data,
             });
             self.hook_calls.push(HookCall {
+                gemeente: self.gemeente.clone(),
                 on: HookOn::Start,
                 context,
                 source: format!("start:{}", instance.id),
@@ -844,6 +845,7 @@ impl Case {
                 "data": event.data, "open_instances": open, "in_care": self.facts.in_care_on(day),
             });
             self.hook_calls.push(HookCall {
+                gemeente: self.gemeente.clone(),
                 on: HookOn::Event,
                 context,
                 source: format!("event:{}", event.id),
@@ -1147,7 +1149,7 @@ fn identity<'a>(
 
 /// Whether hook calls are answered within the call that made them or wait for the caller.
 #[derive(Clone, Copy, PartialEq, Eq)]
-enum Hooks {
+enum AnswerHooks {
     Now,
     Later,
 }

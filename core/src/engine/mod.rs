@@ -47,9 +47,9 @@ pub trait Hooks: Send + Sync {
     /// Whether the hook wants this event, given the workflows open in the case after it.
     fn wants_event(&self, gemeente: &str, event_type: &str, open_workflows: &[&str]) -> bool;
     fn wants_start(&self, gemeente: &str, workflow: &str) -> bool;
-    /// Answers one gemeente's calls in order, each with the signals it raised. The calls come
-    /// together so that a plugin behind a thread handoff is woken once for all of them.
-    fn signals(&self, gemeente: &str, calls: &[&HookCall]) -> Vec<Vec<HookSignal>>;
+    /// Answers calls in order, each with the signals it raised. The calls of many cases come
+    /// together so that a plugin behind a thread handoff is woken once for all its gemeente's.
+    fn signals(&self, calls: &[&HookCall]) -> Vec<Vec<HookSignal>>;
     fn wants_messages(&self, gemeente: &str) -> bool;
     /// Another text for a message, given its context and default text.
     fn message(&self, gemeente: &str, context: Value) -> Option<String>;
@@ -79,6 +79,7 @@ impl HookOn {
 /// with many cases can answer them together; [`Case::apply`] answers them at once.
 #[derive(Clone, Debug)]
 pub struct HookCall {
+    pub gemeente: String,
     pub on: HookOn,
     pub context: Value,
     /// What made the call (the event or the instance): part of each signal's id, so the same
@@ -151,10 +152,10 @@ impl Engine {
         self.closed.get(gemeente).unwrap_or(&self.calendar)
     }
 
-    /// Answers hook calls of one gemeente (see [`HookCall`]).
-    pub fn answer_hooks(&self, gemeente: &str, calls: &[&HookCall]) -> Vec<Vec<HookSignal>> {
+    /// Answers hook calls, of any cases and gemeenten (see [`HookCall`]).
+    pub fn answer_hooks(&self, calls: &[&HookCall]) -> Vec<Vec<HookSignal>> {
         match &self.hooks {
-            Some(hooks) if !calls.is_empty() => hooks.signals(gemeente, calls),
+            Some(hooks) if !calls.is_empty() => hooks.signals(calls),
             _ => calls.iter().map(|_| Vec::new()).collect(),
         }
     }

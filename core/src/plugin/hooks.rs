@@ -1,6 +1,7 @@
 //! The plugins seen from the engine: parameter overrides and hooks, each asking only the
 //! plugin of the gemeente concerned, and only for what it declared it wants.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use serde_json::{Map, Value, json};
@@ -132,33 +133,24 @@ impl Hooks for PluginHooks {
             .is_some_and(|p| p.identity.starts.iter().any(|w| w == workflow))
     }
 
-    fn signals(&self, gemeente: &str, calls: &[&HookCall]) -> Vec<Vec<HookSignal>> {
-        let asked: Vec<(&str, &Value)> = calls
-            .iter()
-            .map(|call| (call.on.method(), &call.context))
-            .collect();
-        self.registry
-            .call_many(gemeente, &asked)
-            .into_iter()
-            .zip(calls)
-            .map(|(answer, call)| {
-                let Some(answer) = answer else {
-                    return Vec::new();
-                };
-                serde_json::from_value(answer).unwrap_or_else(|err| {
-                    crate::daemon::log_line(
-                        "warn",
-                        "plugin gave signals in another shape; none are sent",
-                        &[
-                            ("gemeente", gemeente),
-                            ("method", call.on.method()),
-                            ("cause", &err.to_string()),
-                        ],
-                    );
-                    Vec::new()
-                })
-            })
-            .collect()
+    /// Each gemeente's calls go to its plugin in one handoff.
+    fn signals(&self, calls: &[&HookCall]) -> Vec<Vec<HookSignal>> {
+        let mut by_gemeente: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
+        for (index, call) in calls.iter().enumerate() {
+            by_gemeente.entry(&call.gemeente).or_default().push(index);
+        }
+        let mut answers = vec![Vec::new(); calls.len()];
+        for (gemeente, indices) in by_gemeente {
+            let asked: Vec<(&str, &Value)> = indices
+                .iter()
+                .map(|&i| (calls[i].on.method(), &calls[i].context))
+                .collect();
+            let answered = self.registry.call_many(gemeente, &asked);
+            for (index, answer) in indices.into_iter().zip(answered) {
+                answers[index] = answer.map_or_else(Vec::new, |a| signals_of(calls[index], a));
+            }
+        }
+        answers
     }
 
     fn wants_messages(&self, gemeente: &str) -> bool {
@@ -173,4 +165,20 @@ impl Hooks for PluginHooks {
             .as_str()
             .map(str::to_string)
     }
+}
+
+/// A plugin's answer to a hook call as signals; another shape sends none, and says so.
+fn signals_of(call: &HookCall, answer: Value) -> Vec<HookSignal> {
+    serde_json::from_value(answer).unwrap_or_else(|err| {
+        crate::daemon::log_line(
+            "warn",
+            "plugin gave signals in another shape; none are sent",
+            &[
+                ("gemeente", &call.gemeente),
+                ("method", call.on.method()),
+                ("cause", &err.to_string()),
+            ],
+        );
+        Vec::new()
+    })
 }
