@@ -286,8 +286,7 @@ impl Plugin {
         outcomes
     }
 
-    /// A failure counts toward putting the plugin aside; an answer (even "unknown method")
-    /// starts the count again.
+    /// A failure counts toward putting the plugin aside; an answer starts the count again.
     fn count(&self, outcome: &Result<serde_json::Value, String>) {
         let mut health = self.health.lock().unwrap_or_else(|p| p.into_inner());
         match outcome {

@@ -209,30 +209,46 @@ impl Checkpointer {
         let (nudge, nudges) = mpsc::sync_channel::<()>(1);
         let thread = std::thread::Builder::new()
             .name("sqlite-checkpoint".into())
-            .spawn(move || {
-                // Writes outside a batch do not nudge: a checkpoint at least every ten seconds.
-                while let Ok(()) | Err(mpsc::RecvTimeoutError::Timeout) =
-                    nudges.recv_timeout(std::time::Duration::from_secs(10))
-                {
-                    let result = connection
-                        .query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |row| {
-                            row.get::<_, i64>(0)
-                        });
-                    if let Err(err) = result {
-                        crate::daemon::log_line(
-                            "warn",
-                            "checkpoint of the write-ahead log failed; tried again after the next commit",
-                            &[("cause", &err.to_string())],
-                        );
-                    }
-                    std::thread::sleep(Self::PAUSE);
-                }
-            })
-?;
+            .spawn(move || Self::serve(connection, nudges))?;
         Ok(Checkpointer {
             nudge: Some(nudge),
             thread: Some(thread),
         })
+    }
+
+    /// A checkpoint on each nudge, at most one per `PAUSE`, and at least one every ten seconds
+    /// (writes outside a batch do not nudge). Ends as soon as the store closes.
+    fn serve(connection: Connection, nudges: mpsc::Receiver<()>) {
+        let mut nudged = false;
+        loop {
+            if !nudged
+                && let Err(mpsc::RecvTimeoutError::Disconnected) =
+                    nudges.recv_timeout(std::time::Duration::from_secs(10))
+            {
+                return;
+            }
+            let checkpoint = connection.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |row| {
+                row.get::<_, i64>(0)
+            });
+            if let Err(err) = checkpoint {
+                crate::daemon::log_line(
+                    "warn",
+                    "checkpoint of the write-ahead log failed; tried again later",
+                    &[("cause", &err.to_string())],
+                );
+            }
+            // Rest, keeping a nudge that comes meanwhile for afterwards.
+            nudged = false;
+            let rested = std::time::Instant::now() + Self::PAUSE;
+            loop {
+                let left = rested.saturating_duration_since(std::time::Instant::now());
+                match nudges.recv_timeout(left) {
+                    Ok(()) => nudged = true,
+                    Err(mpsc::RecvTimeoutError::Timeout) => break,
+                    Err(mpsc::RecvTimeoutError::Disconnected) => return,
+                }
+            }
+        }
     }
 
     /// After a commit: a checkpoint soon, unless one is waiting already.

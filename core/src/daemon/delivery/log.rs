@@ -117,38 +117,28 @@ impl LogChannel {
         Ok((channel, recovered))
     }
 
-    /// Appends the lines and syncs them: one write and one sync for all. On an error the file
-    /// is cut back to where it was, so no half line stays behind.
-    fn write(&mut self, records: impl Iterator<Item = impl AsRef<str>>) -> std::io::Result<()> {
-        let mut bytes = Vec::new();
-        for record in records {
-            bytes.extend_from_slice(record.as_ref().as_bytes());
-            bytes.push(b'\n');
+    /// Writes notifications: new ones straight after the commit that recorded them, or due
+    /// ones from the outbox; one write and one sync for all. Once synced they count as written,
+    /// to be marked delivered; returns how late each went out (seconds), for the metrics. On an
+    /// error the file is cut back to where it was, so no half line stays behind.
+    pub fn write_lines(&mut self, lines: Vec<Line>, now: Timestamp) -> std::io::Result<Vec<f64>> {
+        if lines.is_empty() {
+            return Ok(Vec::new());
         }
-        if bytes.is_empty() {
-            return Ok(());
+        let mut bytes = Vec::new();
+        for line in &lines {
+            bytes.extend_from_slice(line.record.as_bytes());
+            bytes.push(b'\n');
         }
         let written = self
             .file
             .write_all(&bytes)
             .and_then(|_| self.file.sync_data());
-        match written {
-            Ok(()) => self.written += bytes.len() as u64,
-            Err(_) => {
-                let _ = self.file.set_len(self.written);
-            }
+        if let Err(err) = written {
+            let _ = self.file.set_len(self.written);
+            return Err(err);
         }
-        written
-    }
-
-    /// Writes notifications: new ones straight after the commit that recorded them, or due
-    /// ones from the outbox. Once synced they count as written, to be marked delivered; returns
-    /// how late each went out (seconds), for the metrics.
-    pub fn write_lines(&mut self, lines: Vec<Line>, now: Timestamp) -> std::io::Result<Vec<f64>> {
-        if lines.is_empty() {
-            return Ok(Vec::new());
-        }
-        self.write(lines.iter().map(|line| &line.record))?;
+        self.written += bytes.len() as u64;
         Ok(lines
             .into_iter()
             .map(|line| {
