@@ -370,19 +370,18 @@ async fn get_deadlines(
     headers: HeaderMap,
     Query(query): Query<ListQuery>,
 ) -> Result<Response, ApiError> {
-    let token = api.authenticate(&headers)?;
-    let filter = filter(&token, query)?;
-    let entry = list_audit(&token, &headers, "deadlines.read", &filter);
-    let (limit, offset) = (filter.limit, filter.offset);
-    let rows = api
-        .ask(|reply| Command::Deadlines {
+    list(
+        &api,
+        &headers,
+        query,
+        "deadlines",
+        |filter, audit, reply| Command::Deadlines {
             filter,
-            audit: entry,
+            audit,
             reply,
-        })
-        .await?
-        .map_err(|cause| error(StatusCode::INTERNAL_SERVER_ERROR, cause))?;
-    Ok(Json(json!({ "deadlines": rows, "limit": limit, "offset": offset })).into_response())
+        },
+    )
+    .await
 }
 
 async fn get_notifications(
@@ -390,19 +389,37 @@ async fn get_notifications(
     headers: HeaderMap,
     Query(query): Query<ListQuery>,
 ) -> Result<Response, ApiError> {
-    let token = api.authenticate(&headers)?;
+    list(
+        &api,
+        &headers,
+        query,
+        "notifications",
+        |filter, audit, reply| Command::Notifications {
+            filter,
+            audit,
+            reply,
+        },
+    )
+    .await
+}
+
+/// A filtered, paged list (`what`: its key in the answer, and `<what>.read` in the audit log).
+async fn list<T: serde::Serialize>(
+    api: &Api,
+    headers: &HeaderMap,
+    query: ListQuery,
+    what: &str,
+    command: impl FnOnce(Filter, AuditEntry, oneshot::Sender<Result<Vec<T>, String>>) -> Command,
+) -> Result<Response, ApiError> {
+    let token = api.authenticate(headers)?;
     let filter = filter(&token, query)?;
-    let entry = list_audit(&token, &headers, "notifications.read", &filter);
+    let entry = list_audit(&token, headers, &format!("{what}.read"), &filter);
     let (limit, offset) = (filter.limit, filter.offset);
     let rows = api
-        .ask(|reply| Command::Notifications {
-            filter,
-            audit: entry,
-            reply,
-        })
+        .ask(|reply| command(filter, entry, reply))
         .await?
         .map_err(|cause| error(StatusCode::INTERNAL_SERVER_ERROR, cause))?;
-    Ok(Json(json!({ "notifications": rows, "limit": limit, "offset": offset })).into_response())
+    Ok(Json(json!({ what: rows, "limit": limit, "offset": offset })).into_response())
 }
 
 #[derive(serde::Deserialize)]
