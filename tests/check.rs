@@ -126,3 +126,35 @@ proptest::proptest! {
         proptest::prop_assert!(events.len() + refused.len() <= 2);
     }
 }
+
+/// `check --config` checks the configuration with its holiday data and says how far the data
+/// reaches; a holiday file without `covered_through` is refused with its place.
+#[test]
+fn check_config_reports_the_reach_of_the_holiday_data() {
+    let out = waakvlam(&["check", "--config", "config/waakvlam.yaml"], None);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}");
+    assert_eq!(
+        text.lines().collect::<Vec<_>>(),
+        [
+            "config/waakvlam.yaml: no problems; 6 workflows: bezwaar, klachttermijnen, nazorg, overdracht-18, toekomstplan-16, veilig-thuis",
+            "holiday data covers up to 2028: legal terms ending on 2029-01-01 or later are provisional",
+        ]
+    );
+
+    let dir = common::tempdir();
+    std::fs::write(dir.join("waakvlam.yaml"), "holidays: feestdagen.yaml\n").unwrap();
+    std::fs::write(
+        dir.join("feestdagen.yaml"),
+        "added:\n  - { date: 2026-05-15, reason: r, source: s }\n",
+    )
+    .unwrap();
+    let config = dir.join("waakvlam.yaml");
+    let out = waakvlam(&["check", "--config", config.to_str().unwrap()], None);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(
+        text.contains("feestdagen.yaml:1:1: the holiday file needs 'covered_through'"),
+        "{text}"
+    );
+}

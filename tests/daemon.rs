@@ -596,3 +596,148 @@ fn workflows_are_reloaded_on_sighup_and_broken_ones_refused() {
     assert_eq!(due(&daemon), "2027-05-18");
     daemon.stop();
 }
+
+/// A complaint filed on `date` (Deventer), for the holiday tests.
+fn complaint_filed(id: &str, case: &str, date: &str) -> String {
+    json!({"id": id, "type": "klacht.ingediend", "gemeente": "GM0150", "case": case,
+        "at": format!("{date}T10:00:00+02:00"), "data": {"klacht_id": "K-1"}})
+    .to_string()
+}
+
+/// Each deadline of the store as `case/deadline due provisional?`, sorted.
+fn deadline_marks(daemon: &Daemon) -> Vec<String> {
+    let (status, answer) = daemon.request("GET", "/v1/deadlines?limit=1000", Some(DEVENTER), None);
+    assert_eq!(status, 200, "{answer}");
+    let mut marks: Vec<String> = answer["deadlines"]
+        .as_array()
+        .expect("a list of deadlines")
+        .iter()
+        .map(|d| {
+            format!(
+                "{}/{} {} {}",
+                d["case"].as_str().unwrap(),
+                d["deadline"].as_str().unwrap(),
+                d["due"].as_str().unwrap_or("-"),
+                d["calendar"].as_str().unwrap_or("-")
+            )
+        })
+        .collect();
+    marks.sort();
+    marks
+}
+
+fn metric(daemon: &Daemon, name: &str) -> String {
+    let (_, text) = daemon.request("GET", "/metrics", Some(DEVENTER), None);
+    let text = text.as_str().unwrap().to_string();
+    text.lines()
+        .find_map(|l| l.strip_prefix(&format!("{name} ")).map(str::to_string))
+        .unwrap_or_else(|| panic!("{name} in {text}"))
+}
+
+/// The shipped holiday data covers 2028. Complaints in 2029 have provisional legal terms: the
+/// API marks them, the metric counts them, the start-up log says how many and from when. A new
+/// decision for 2029 (Friday 11 May, after Hemelvaartsdag) loaded by SIGHUP moves exactly the
+/// legal term that ends on it and settles the rest; one taken back while the daemon is down is
+/// caught at the next start.
+#[test]
+fn holiday_data_marks_provisional_terms_and_a_reload_moves_exactly_the_terms_on_a_new_day() {
+    let daemon = Daemon::start();
+    daemon.advance("2029-04-02T09:30:00+02:00");
+    for (id, case, filed) in [
+        ("h-1", "H-1", "2029-03-30"), // six weeks end on Friday 11 May 2029
+        ("h-2", "H-2", "2029-03-23"), // on Friday 4 May 2029
+        ("h-3", "H-3", "2029-03-31"), // on Saturday 12 May: Monday 14 May either way
+    ] {
+        assert_eq!(
+            daemon
+                .post_events(DEVENTER, &complaint_filed(id, case, filed))
+                .0,
+            200
+        );
+    }
+    let before = deadline_marks(&daemon);
+    let legal: Vec<&String> = before
+        .iter()
+        .filter(|m| m.contains("fatale_termijn"))
+        .collect();
+    assert_eq!(
+        legal,
+        [
+            "H-1/fatale_termijn 2029-05-11 provisional",
+            "H-2/fatale_termijn 2029-05-04 provisional",
+            "H-3/fatale_termijn 2029-05-14 provisional",
+        ]
+    );
+    assert!(
+        before
+            .iter()
+            .filter(|m| !m.contains("fatale_termijn"))
+            .all(|m| m.ends_with(" -")),
+        "service norms are never provisional: {before:?}"
+    );
+    assert_eq!(metric(&daemon, "waakvlam_deadlines_provisional"), "3");
+    let started = daemon
+        .log()
+        .into_iter()
+        .find(|l| {
+            l["message"]
+                .as_str()
+                .is_some_and(|m| m.starts_with("provisional deadlines"))
+        })
+        .expect("a start-up line about provisional deadlines");
+    assert_eq!(started["provisional_from"], "2029-01-01");
+
+    let file = daemon.dir.join("feestdagen.yaml");
+    let shipped = std::fs::read_to_string(&file).unwrap();
+    let decided = shipped.replace("covered_through: 2028", "covered_through: 2029")
+        + "  - { date: 2029-05-11, reason: \"vrijdag na Hemelvaartsdag\", source: \"een besluit voor 2029\" }\n";
+    std::fs::write(&file, &decided).unwrap();
+    daemon.signal("HUP");
+    common::daemon::wait_for(20, "the holiday reload", || {
+        deadline_marks(&daemon).contains(&"H-1/fatale_termijn 2029-05-14 -".to_string())
+    });
+    let after = deadline_marks(&daemon);
+    let changed: Vec<(&String, &String)> = before
+        .iter()
+        .zip(&after)
+        .filter(|(b, a)| b.split(' ').nth(1) != a.split(' ').nth(1))
+        .collect();
+    assert_eq!(
+        changed,
+        [(&before[1], &after[1])],
+        "only H-1's legal term moves: {before:?} -> {after:?}"
+    );
+    assert!(after.iter().all(|m| m.ends_with(" -")), "{after:?}");
+    let moved: Vec<Value> = daemon
+        .log()
+        .into_iter()
+        .filter(|l| l["message"] == "deadline recalculated")
+        .collect();
+    assert_eq!(moved.len(), 1, "{moved:?}");
+    assert_eq!(
+        (moved[0]["old_due"].as_str(), moved[0]["new_due"].as_str()),
+        (Some("2029-05-11"), Some("2029-05-14"))
+    );
+    assert_eq!(metric(&daemon, "waakvlam_deadlines_provisional"), "0");
+
+    // Taken back while the daemon is down: the start recalculates.
+    let dir = daemon.stop();
+    std::fs::write(dir.join("feestdagen.yaml"), &shipped).unwrap();
+    let daemon = Daemon::start_in(dir);
+    assert_eq!(deadline_marks(&daemon), before);
+    assert_eq!(metric(&daemon, "waakvlam_deadlines_provisional"), "3");
+
+    // `check --config` reads the same store beside the running daemon.
+    let config = daemon.dir.join("waakvlam.yaml");
+    let out = common::waakvlam(&["check", "--config", config.to_str().unwrap()], None);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}");
+    assert!(
+        text.contains("holiday data covers up to 2028: legal terms ending on 2029-01-01 or later are provisional"),
+        "{text}"
+    );
+    assert!(
+        text.contains("waakvlam.db: 3 open deadlines are provisional, the first due 2029-05-04"),
+        "{text}"
+    );
+}

@@ -35,7 +35,8 @@ fn complaint(at: &str) -> String {
 
 /// 14 days, 4 weeks and 6 weeks (Atw) from Tuesday 13 April 2027, with nothing done: the
 /// in_behandeling term ends on Koningsdag (a service norm is not moved); its second escalation
-/// would fall on Bevrijdingsdag, then Hemelvaartsdag, and goes out on Friday 7 May.
+/// would fall on Bevrijdingsdag, then Hemelvaartsdag, then Friday 7 May (a day the Koninklijk
+/// Besluit of 2026-2028 adds), and goes out on Monday 10 May.
 #[test]
 fn klachttermijnen_when_nothing_happens() {
     let n = simulate(&complaint("2027-04-13T10:15:00+02:00"), "2027-05-26");
@@ -44,7 +45,7 @@ fn klachttermijnen_when_nothing_happens() {
         [
             "2027-04-23T09:00:00+02:00 reminder 0 klachttermijnen/in_behandeling due 2027-04-27 to klachtenfunctionaris",
             "2027-04-28T09:00:00+02:00 escalation 1 klachttermijnen/in_behandeling due 2027-04-27 to teamleider",
-            "2027-05-07T09:00:00+02:00 escalation 2 klachttermijnen/in_behandeling due 2027-04-27 to contactpersoon_gemeente",
+            "2027-05-10T09:00:00+02:00 escalation 2 klachttermijnen/in_behandeling due 2027-04-27 to contactpersoon_gemeente",
             "2027-05-12T09:00:00+02:00 escalation 3 klachttermijnen/in_behandeling due 2027-04-27 to contactpersoon_gemeente",
             "2027-05-19T09:00:00+02:00 escalation 4 klachttermijnen/in_behandeling due 2027-04-27 to contactpersoon_gemeente",
             "2027-05-26T09:00:00+02:00 escalation 5 klachttermijnen/in_behandeling due 2027-04-27 to contactpersoon_gemeente",
@@ -53,8 +54,10 @@ fn klachttermijnen_when_nothing_happens() {
     assert_eq!(
         of(&n, "afgerond")[..3],
         [
+            // Both reminders (1 week and 4 days before) fall back to Tuesday 4 May: 5, 6 and
+            // 7 May are free. Two reminders in one morning is noise (issue 19 takes it up).
             "2027-05-04T09:00:00+02:00 reminder 0 klachttermijnen/afgerond due 2027-05-11 to klachtenfunctionaris",
-            "2027-05-07T09:00:00+02:00 reminder 0 klachttermijnen/afgerond due 2027-05-11 to klachtenfunctionaris",
+            "2027-05-04T09:00:00+02:00 reminder 0 klachttermijnen/afgerond due 2027-05-11 to klachtenfunctionaris",
             "2027-05-12T09:00:00+02:00 escalation 1 klachttermijnen/afgerond due 2027-05-11 to teamleider",
         ]
     );

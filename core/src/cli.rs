@@ -32,8 +32,11 @@ pub enum Command {
     },
     /// Validate workflow files; prints every problem with file, line, column and a hint.
     Check {
-        /// Workflow files or directories (default: workflows/).
+        /// Workflow files or directories (default: workflows/, or the configuration's).
         paths: Vec<PathBuf>,
+        /// Also check this configuration, its holiday data, and the workflows it points at.
+        #[arg(long)]
+        config: Option<PathBuf>,
     },
     /// Run the engine on virtual time and print every notification it would send (JSON Lines).
     Simulate {
@@ -94,7 +97,10 @@ pub fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Run { config } => run(&config),
-        Command::Check { paths } => check(paths),
+        Command::Check { paths, config } => match config {
+            Some(config) => check_config(&config, paths),
+            None => check(paths),
+        },
         Command::Simulate {
             events,
             until,
@@ -217,6 +223,97 @@ fn check(paths: Vec<PathBuf>) -> Result<ExitCode> {
             Ok(ExitCode::FAILURE)
         }
     }
+}
+
+/// Prints problems and their count; the exit code says there were some.
+fn report_problems(problems: &[String]) -> Result<ExitCode> {
+    let mut out = io::stdout().lock();
+    for problem in problems {
+        writeln!(out, "{problem}")?;
+    }
+    let n = problems.len();
+    writeln!(out, "{n} problem{}", if n == 1 { "" } else { "s" })?;
+    Ok(ExitCode::FAILURE)
+}
+
+/// `check --config`: the configuration with its holiday data, the workflows it points at
+/// (or `paths`), and how far the holiday data reaches, with the provisional deadlines of the
+/// store when there is one.
+fn check_config(path: &Path, paths: Vec<PathBuf>) -> Result<ExitCode> {
+    let config = match Config::load(path) {
+        Ok(config) => config,
+        Err(problems) => {
+            return report_problems(&problems.iter().map(|p| p.to_string()).collect::<Vec<_>>());
+        }
+    };
+    let paths = match (paths.is_empty(), &config.daemon) {
+        (false, _) => paths,
+        (true, Some(daemon)) => vec![daemon.workflows.clone()],
+        (true, None) => vec![PathBuf::from("workflows")],
+    };
+    let workflows = match workflow::load(&paths) {
+        Ok(workflows) => workflows,
+        Err(report) => {
+            return report_problems(
+                &report
+                    .problems
+                    .iter()
+                    .map(|p| p.to_string())
+                    .collect::<Vec<_>>(),
+            );
+        }
+    };
+    let mismatches = config.check_against(&workflows);
+    if !mismatches.is_empty() {
+        let file = path.display();
+        return report_problems(
+            &mismatches
+                .iter()
+                .map(|m| format!("{file}: {m}"))
+                .collect::<Vec<_>>(),
+        );
+    }
+    let names: Vec<&str> = workflows.iter().map(|w| w.name.as_str()).collect();
+    println!(
+        "{}: no problems; {} workflows: {}",
+        path.display(),
+        workflows.len(),
+        names.join(", ")
+    );
+    let calendar = config.calendar();
+    match (calendar.covered_through(), calendar.provisional_from()) {
+        (Some(year), Some(from)) => println!(
+            "holiday data covers up to {year}: legal terms ending on {from} or later are provisional"
+        ),
+        _ => println!("no holiday data ('holidays' is not set): every legal term is provisional"),
+    }
+    if let Some(database) = config.daemon.as_ref().map(|d| &d.database)
+        && database.exists()
+    {
+        match crate::store::SqliteStore::provisional_in(database)
+            .with_context(|| format!("reading {}", database.display()))?
+        {
+            Some(provisional) => println!(
+                "{}: {} open deadline{} provisional{}",
+                database.display(),
+                provisional.open,
+                if provisional.open == 1 {
+                    " is"
+                } else {
+                    "s are"
+                },
+                provisional
+                    .first_due
+                    .map(|due| format!(", the first due {due}"))
+                    .unwrap_or_default()
+            ),
+            None => println!(
+                "{}: written by an older version; the daemon marks provisional deadlines at its next start",
+                database.display()
+            ),
+        }
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 fn load_engine(workflows: &Path, config: &Path) -> Result<crate::engine::Engine> {

@@ -56,15 +56,17 @@ const SMTP_KEYS: &[&str] = &[
 ];
 const TOKEN_KEYS: &[&str] = &["name", "sha256", "gemeenten", "read_only"];
 const GEMEENTE_KEYS: &[&str] = &["name", "closed_days", "params", "recipients"];
-const HOLIDAY_KEYS: &[&str] = &["added"];
-const ADDED_DAY_KEYS: &[&str] = &["date", "reason"];
+const HOLIDAY_KEYS: &[&str] = &["covered_through", "added"];
+const ADDED_DAY_KEYS: &[&str] = &["date", "reason", "source"];
 
 #[derive(Clone, Debug, Default)]
 pub struct Config {
     pub send_hour: u8,
     pub leap_day_birthdays: LeapDayBirthdays,
-    /// Days a Koninklijk Besluit adds to the Atw holidays.
-    pub added_holidays: Vec<Day>,
+    /// The holiday file, read again when the daemon reloads.
+    pub holidays_file: Option<PathBuf>,
+    /// Days a Koninklijk Besluit adds to the Atw holidays, and how far they reach.
+    pub holidays: Holidays,
     pub gemeenten: BTreeMap<String, GemeenteConfig>,
     /// Settings of `waakvlam run`; absent for `simulate`, which needs none.
     pub daemon: Option<DaemonConfig>,
@@ -206,7 +208,11 @@ impl Config {
     }
 
     pub fn calendar(&self) -> Calendar {
-        Calendar::new(&self.added_holidays, self.leap_day_birthdays)
+        let calendar = Calendar::new(&self.holidays.added, self.leap_day_birthdays);
+        match self.holidays.covered_through {
+            Some(year) => calendar.covering_through(year),
+            None => calendar,
+        }
     }
 
     /// The engine for these workflows under this configuration.
@@ -321,9 +327,10 @@ fn parse(text: &str, base: &Path, problems: &mut Problems) -> Result<Config, Vec
     if let Some((file, _)) = top.text("holidays", problems) {
         let path = base.join(file);
         match load_holidays(&path) {
-            Ok(days) => config.added_holidays = days,
+            Ok(holidays) => config.holidays = holidays,
             Err(mut more) => holiday_problems.append(&mut more),
         }
+        config.holidays_file = Some(path);
     }
     if let Some(node) = top.get("gemeenten") {
         let entries = match &node.value {
@@ -428,8 +435,17 @@ fn parse(text: &str, base: &Path, problems: &mut Problems) -> Result<Config, Vec
     }
 }
 
-/// Reads `feestdagen.yaml`: the days a Koninklijk Besluit adds, each with its source.
-pub fn load_holidays(path: &PathBuf) -> Result<Vec<Day>, Vec<Problem>> {
+/// The holiday data: the days Koninklijk Besluiten add, and the last year they cover.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Holidays {
+    pub added: Vec<Day>,
+    /// The last year a published decision covers; later legal terms are provisional.
+    pub covered_through: Option<i32>,
+}
+
+/// Reads `feestdagen.yaml`: the days a Koninklijk Besluit adds, each with its reason and
+/// source, and `covered_through`, the last year a published decision covers.
+pub fn load_holidays(path: &Path) -> Result<Holidays, Vec<Problem>> {
     let file = path.display().to_string();
     let text = std::fs::read_to_string(path).map_err(|err| {
         vec![Problem {
@@ -441,20 +457,24 @@ pub fn load_holidays(path: &PathBuf) -> Result<Vec<Day>, Vec<Problem>> {
     })?;
     let mut problems = Problems::new(file);
     let mut days = Vec::new();
+    let mut covered_through = None;
     match yaml::parse(&text) {
         Err(err) => problems.add(err.at, format!("this is not valid YAML: {}", err.message)),
         Ok(root) => {
-            if let Some(top) =
-                MapReader::new(&root, HOLIDAY_KEYS, "the holiday file", &mut problems)
-                && let Some(list) = top.get("added")
-            {
+            let top = MapReader::new(&root, HOLIDAY_KEYS, "the holiday file", &mut problems);
+            if let Some(top) = &top {
+                covered_through = read_covered_through(top, &mut problems);
+            }
+            if let Some(list) = top.as_ref().and_then(|top| top.get("added")) {
                 for item in list_of(list) {
                     let Some(entry) =
                         MapReader::new(item, ADDED_DAY_KEYS, "an added day", &mut problems)
                     else {
                         continue;
                     };
-                    if entry.require("reason", &mut problems).is_none() {
+                    let reason = entry.require("reason", &mut problems).is_some();
+                    let source = entry.require("source", &mut problems).is_some();
+                    if !(reason && source) {
                         continue;
                     }
                     if let Some((text, at)) = entry
@@ -462,6 +482,13 @@ pub fn load_holidays(path: &PathBuf) -> Result<Vec<Day>, Vec<Problem>> {
                         .and_then(|n| text_of(n, "'date'", &mut problems))
                     {
                         match text.parse::<Day>() {
+                            Ok(day) if covered_through.is_some_and(|year| day.year() > year) => {
+                                problems.add_with_hint(
+                                    at,
+                                    format!("{day} lies after 'covered_through: {}'", covered_through.unwrap_or_default()),
+                                    "a published decision that adds this day covers its year: raise 'covered_through' to it",
+                                )
+                            }
                             Ok(day) => days.push(day),
                             Err(err) => problems.add(at, err.to_string()),
                         }
@@ -471,9 +498,29 @@ pub fn load_holidays(path: &PathBuf) -> Result<Vec<Day>, Vec<Problem>> {
         }
     }
     if problems.is_empty() {
-        Ok(days)
+        Ok(Holidays {
+            added: days,
+            covered_through,
+        })
     } else {
         Err(problems.into_vec())
+    }
+}
+
+/// `covered_through`: required, so that nobody forgets to say how far the data reaches.
+fn read_covered_through(top: &MapReader<'_>, problems: &mut Problems) -> Option<i32> {
+    let node = top.require("covered_through", problems)?;
+    let (text, at) = text_of(node, "'covered_through'", problems)?;
+    match text.parse::<i32>() {
+        Ok(year) if (1990..=2100).contains(&year) => Some(year),
+        _ => {
+            problems.add_with_hint(
+                at,
+                format!("'covered_through' must be a year, not '{text}'"),
+                "the last year a published Koninklijk Besluit covers, for example 'covered_through: 2028'",
+            );
+            None
+        }
     }
 }
 

@@ -53,11 +53,14 @@ impl Daemon {
             .replace("clock: system", "clock: virtual");
         let config = edit(config);
         std::fs::write(dir.join("waakvlam.yaml"), config).unwrap();
-        std::fs::copy(
-            super::root().join("config/feestdagen.yaml"),
-            dir.join("feestdagen.yaml"),
-        )
-        .unwrap();
+        // A restart keeps the holiday file the test may have changed.
+        if !dir.join("feestdagen.yaml").exists() {
+            std::fs::copy(
+                super::root().join("config/feestdagen.yaml"),
+                dir.join("feestdagen.yaml"),
+            )
+            .unwrap();
+        }
         std::fs::create_dir_all(dir.join("plugins")).unwrap();
         for entry in std::fs::read_dir(super::root().join("config/plugins")).unwrap() {
             let path = entry.unwrap().path();

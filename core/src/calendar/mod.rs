@@ -49,6 +49,9 @@ pub struct Calendar {
     /// Added days outside the precomputed years, kept so that lookups there stay correct.
     extra_outside: Vec<Day>,
     leap_day_birthdays: LeapDayBirthdays,
+    /// The last year for which a published Koninklijk Besluit fixes the added days; `None`
+    /// when no holiday data was given, so that no legal term counts as settled.
+    covered_through: Option<i32>,
 }
 
 impl Calendar {
@@ -62,6 +65,7 @@ impl Calendar {
             free: vec![0; len.div_ceil(64)],
             extra_outside: Vec::new(),
             leap_day_birthdays,
+            covered_through: None,
         };
         for n in 0..len {
             let day = first.add_days(n as i32);
@@ -89,6 +93,30 @@ impl Calendar {
             calendar.mark_free(*day);
         }
         calendar
+    }
+
+    /// The added days are known up to and including `year` (`covered_through` of the holiday
+    /// data): a legal term that ends later may still move when the next decision appears.
+    pub fn covering_through(mut self, year: i32) -> Calendar {
+        self.covered_through = Some(year);
+        self
+    }
+
+    pub fn covered_through(&self) -> Option<i32> {
+        self.covered_through
+    }
+
+    /// The first day for which the added days are not known yet.
+    pub fn provisional_from(&self) -> Option<Day> {
+        self.covered_through
+            .and_then(|year| Day::from_ymd(year.checked_add(1)?, 1, 1))
+    }
+
+    /// Whether a term with this rule that ends on `end` may still move when a new Koninklijk
+    /// Besluit adds a day: only a legal term can, and only past the years the data covers.
+    /// A service norm is a plain date and never moves.
+    pub fn is_provisional(&self, rule: TermRule, end: Day) -> bool {
+        rule == TermRule::Termijnenwet && self.provisional_from().is_none_or(|from| end >= from)
     }
 
     pub fn leap_day_birthdays(&self) -> LeapDayBirthdays {

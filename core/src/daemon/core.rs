@@ -91,6 +91,8 @@ pub enum Command {
     /// New workflow definitions, already validated.
     Reload {
         engine: Box<Engine>,
+        /// The fingerprint of the definitions the engine was built from.
+        definitions: String,
         reply: oneshot::Sender<Result<usize, String>>,
     },
     /// The metrics, with what only the store knows.
@@ -168,6 +170,9 @@ pub struct Setup {
     pub log: std::path::PathBuf,
     pub routing: Routing,
     pub policies: HashMap<String, RetryPolicy>,
+    /// The fingerprint of the definitions the engine was built from (see
+    /// `super::reload::definitions_fingerprint`).
+    pub definitions: String,
 }
 
 /// How many cases stay in memory between uses.
@@ -189,6 +194,7 @@ impl<S: Store> Core<S> {
             log,
             routing,
             policies,
+            definitions,
         } = setup;
         let (log, recovered) = LogChannel::open(&log, &mut store, clock.now())?;
         if recovered != Recovered::default() {
@@ -224,6 +230,27 @@ impl<S: Store> Core<S> {
             core.wakes.insert((gemeente.clone(), case.clone()), moment);
             core.timers.push(Reverse((moment, gemeente, case)));
         }
+        // Deadlines are stored as last computed. Definitions that changed while the daemon
+        // was down (a new holiday decision, an edited workflow, an upgrade) would leave them
+        // stale until each case is touched: recompute everything once, now.
+        let stored = core.store.definitions()?;
+        if stored.as_deref() != Some(definitions.as_str()) {
+            if stored.is_some() || !core.store.case_keys()?.is_empty() {
+                log_line(
+                    "info",
+                    "the definitions changed since the store was last written; recalculating every case",
+                    &[],
+                );
+                let moved = core.recompute_all()?;
+                log_line(
+                    "info",
+                    "recalculated at start",
+                    &[("deadlines_moved", &moved.to_string())],
+                );
+            }
+            core.store_definitions(&definitions)?;
+        }
+        core.log_provisional("start");
         Ok(core)
     }
 
@@ -267,11 +294,60 @@ impl<S: Store> Core<S> {
         }
     }
 
-    /// Swaps in new workflow definitions: every case is recomputed from its events as if the
+    /// Swaps in new definitions (workflows, holiday data): every case is recomputed from its events as if the
     /// new definitions had always applied. What was sent stays sent; deadlines that move are
     /// logged, each with its old and new due date. Blocks the core while it runs: reloads are
     /// rare, and a consistent swap matters more than the API's latency for that moment.
-    fn reload(&mut self, engine: Engine) -> Result<usize, StoreError> {
+    fn reload(&mut self, engine: Engine, definitions: &str) -> Result<usize, StoreError> {
+        self.engine = engine;
+        let moved = self.recompute_all()?;
+        self.store_definitions(definitions)?;
+        self.log_provisional("definitions reloaded");
+        Ok(moved)
+    }
+
+    /// Records the fingerprint of the definitions the stored deadlines now follow.
+    fn store_definitions(&mut self, definitions: &str) -> Result<(), StoreError> {
+        self.store.begin()?;
+        match self.store.set_definitions(definitions) {
+            Ok(()) => self.store.finish(),
+            Err(err) => {
+                let _ = self.store.abandon();
+                Err(err)
+            }
+        }
+    }
+
+    /// Logs how many open deadlines are provisional (a legal term past the years the holiday
+    /// data covers) and from which day on a term counts as such.
+    fn log_provisional(&mut self, when: &str) {
+        let from = self.engine.calendar.provisional_from().map_or_else(
+            || "every day (no holiday data)".to_string(),
+            |d| d.to_string(),
+        );
+        match self.store.provisional_deadlines() {
+            Ok(provisional) => {
+                self.metrics
+                    .provisional_deadlines
+                    .store(provisional.open, std::sync::atomic::Ordering::Relaxed);
+                log_line(
+                    "info",
+                    "provisional deadlines: legal terms ending past the holiday data may still move",
+                    &[
+                        ("when", when),
+                        ("provisional", &provisional.open.to_string()),
+                        ("provisional_from", &from),
+                        ("first_due", provisional.first_due.as_deref().unwrap_or("-")),
+                    ],
+                );
+            }
+            Err(err) => tracing_error("counting provisional deadlines failed", &err.to_string()),
+        }
+    }
+
+    /// Recomputes every case from its events under the current engine; logs each deadline
+    /// whose due date moved. Returns how many moved.
+    fn recompute_all(&mut self) -> Result<usize, StoreError> {
         let now = self.clock.now();
         let everything = Filter {
             limit: u32::MAX,
@@ -283,8 +359,8 @@ impl<S: Store> Core<S> {
             .into_iter()
             .map(|d| ((d.instance, d.deadline, d.occurrence), d.due))
             .collect();
-        self.engine = engine;
         self.cases.clear();
+        self.written.clear();
         let keys = self.store.case_keys()?;
         let mut moved = 0;
         for chunk in keys.chunks(TIMERS_PER_ROUND) {
@@ -498,8 +574,15 @@ impl<S: Store> Core<S> {
                 let _ = reply.send(self.take_due(&channel, limit));
             }
             Command::Report { channel, results } => self.report(&channel, results),
-            Command::Reload { engine, reply } => {
-                let _ = reply.send(self.reload(*engine).map_err(|e| e.to_string()));
+            Command::Reload {
+                engine,
+                definitions,
+                reply,
+            } => {
+                let _ = reply.send(
+                    self.reload(*engine, &definitions)
+                        .map_err(|e| e.to_string()),
+                );
             }
             Command::Metrics { reply } => {
                 let pending = self.wakes.len();
@@ -510,6 +593,15 @@ impl<S: Store> Core<S> {
                     tracing_error("reading delivery counts failed", &err.to_string());
                     Vec::new()
                 });
+                match self.store.provisional_deadlines() {
+                    Ok(provisional) => self
+                        .metrics
+                        .provisional_deadlines
+                        .store(provisional.open, std::sync::atomic::Ordering::Relaxed),
+                    Err(err) => {
+                        tracing_error("counting provisional deadlines failed", &err.to_string())
+                    }
+                }
                 let _ = reply.send(self.metrics.render(&counts));
             }
             Command::Status { reply } => {
@@ -648,6 +740,7 @@ impl<S: Store> Core<S> {
                     row.occurrence,
                     &row.due,
                     &row.status,
+                    row.calendar,
                 )
                     .hash(&mut hasher);
             }
@@ -1056,6 +1149,7 @@ mod tests {
             log,
             routing: Routing::default(),
             policies: HashMap::new(),
+            definitions: "test".into(),
         };
         let mut core = Core::start(engine, store, setup).unwrap();
         core.cache_limit = cache_limit;

@@ -58,6 +58,8 @@ pub struct Metrics {
     pub pending_timers: AtomicU64,
     pub timer_lateness: Histogram,
     pub delivery_latency: Histogram,
+    /// Open deadlines whose legal term ends past the years the holiday data covers.
+    pub provisional_deadlines: AtomicU64,
     pub reloads: AtomicU64,
     pub reload_failures: AtomicU64,
     pub plugins: Option<std::sync::Arc<crate::plugin::Registry>>,
@@ -106,6 +108,11 @@ impl Metrics {
                 "waakvlam_deliveries{{channel=\"{channel}\",status=\"{status}\"}} {count}"
             );
         }
+        let _ = writeln!(
+            out,
+            "# HELP waakvlam_deadlines_provisional Open deadlines under the Algemene termijnenwet that end after the years the holiday data covers (covered_through): they may still move.\n# TYPE waakvlam_deadlines_provisional gauge\nwaakvlam_deadlines_provisional {}",
+            self.provisional_deadlines.load(Ordering::Relaxed)
+        );
         counter(
             &mut out,
             "waakvlam_workflow_reloads_total",

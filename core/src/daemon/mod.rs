@@ -31,6 +31,7 @@ pub async fn run(
         .map_err(|report| anyhow::anyhow!(crate::problem::joined(&report.problems)))
         .context("the workflows have problems (run 'waakvlam check')")?;
     let plugins = crate::plugin::Registry::start(&config.plugins);
+    let definitions = reload::definitions_fingerprint(&config, &workflows);
     let engine = config.engine_with(workflows, plugins.clone());
     if let Some(dir) = daemon.database.parent() {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
@@ -85,6 +86,7 @@ pub async fn run(
         log: daemon.notifications_log.clone(),
         routing: delivery::Routing::new(&daemon),
         policies,
+        definitions,
     };
     let core = tokio::task::spawn_blocking(move || Core::start(engine, store, setup)).await??;
     let core_thread = std::thread::Builder::new()

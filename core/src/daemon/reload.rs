@@ -1,7 +1,8 @@
-//! Workflow reload: on SIGHUP, or when the files in the workflows directory change, the
-//! definitions are read and checked again. Valid ones are swapped in (every case recomputed
-//! from its events, moved deadlines logged); with any problem the old ones stay, and every
-//! problem goes to the log and the reload-failure metric.
+//! Reload of the definitions: on SIGHUP, or when the files in the workflows directory or the
+//! holiday file change, the workflows and the holiday data are read and checked again. Valid
+//! ones are swapped in (every case recomputed from its events, moved deadlines logged); with
+//! any problem the old ones stay, and every problem goes to the log and the reload-failure
+//! metric.
 
 use std::collections::hash_map::DefaultHasher;
 use std::hash::{Hash, Hasher};
@@ -19,8 +20,9 @@ use crate::config::Config;
 /// How often the directory is looked at.
 const POLL: StdDuration = StdDuration::from_secs(1);
 
-/// A fingerprint of the workflow files: names and contents.
-fn fingerprint(dir: &Path) -> u64 {
+/// A fingerprint of the files a reload reads: the workflow files (names and contents) and the
+/// holiday file.
+fn fingerprint(dir: &Path, holidays: Option<&Path>) -> u64 {
     let mut hasher = DefaultHasher::new();
     if let Ok(files) = crate::workflow::files(&[dir.to_path_buf()]) {
         for file in files {
@@ -28,7 +30,37 @@ fn fingerprint(dir: &Path) -> u64 {
             std::fs::read(&file).unwrap_or_default().hash(&mut hasher);
         }
     }
+    if let Some(holidays) = holidays {
+        std::fs::read(holidays)
+            .unwrap_or_default()
+            .hash(&mut hasher);
+    }
     hasher.finish()
+}
+
+/// What the stored deadlines depend on besides the events: the workflows, the holiday data,
+/// the calendar settings, the gemeenten' parameters and closed days, and the plugins. Kept in
+/// the store, so that a change while the daemon was down is caught at its start. SHA-256,
+/// not the std hasher, because it must stay the same across builds.
+pub fn definitions_fingerprint(config: &Config, workflows: &[crate::workflow::Workflow]) -> String {
+    use sha2::{Digest, Sha256};
+    let mut hasher = Sha256::new();
+    for workflow in workflows {
+        hasher.update(format!("{workflow:?}").as_bytes());
+    }
+    let plugins: Vec<_> = config
+        .plugins
+        .iter()
+        .map(|p| (&p.gemeente, &p.library, &p.sha256, p.settings.to_string()))
+        .collect();
+    hasher.update(
+        format!(
+            "{:?}{:?}{:?}{:?}{:?}",
+            config.holidays, config.send_hour, config.leap_day_birthdays, config.gemeenten, plugins
+        )
+        .as_bytes(),
+    );
+    format!("{:x}", hasher.finalize())
 }
 
 pub async fn watch(
@@ -51,7 +83,8 @@ pub async fn watch(
             None
         }
     };
-    let mut seen = fingerprint(&dir);
+    let holidays = config.holidays_file.clone();
+    let mut seen = fingerprint(&dir, holidays.as_deref());
     loop {
         #[cfg(unix)]
         let hup = async {
@@ -68,14 +101,14 @@ pub async fn watch(
             _ = stop.changed() => return,
             _ = hup => "SIGHUP",
             _ = tokio::time::sleep(POLL) => {
-                let now = fingerprint(&dir);
+                let now = fingerprint(&dir, holidays.as_deref());
                 if now == seen {
                     continue;
                 }
-                "the workflow files changed"
+                "the workflow files or the holiday file changed"
             }
         };
-        seen = fingerprint(&dir);
+        seen = fingerprint(&dir, holidays.as_deref());
         reload(&config, plugins.clone(), &dir, &commands, &metrics, why).await;
     }
 }
@@ -88,16 +121,30 @@ async fn reload(
     metrics: &Metrics,
     why: &str,
 ) {
-    let refuse = |problems: Vec<String>| {
+    let refuse_as = |message: &str, problems: Vec<String>| {
         metrics.reload_failures.fetch_add(1, Ordering::Relaxed);
         for problem in &problems {
-            log_line(
-                "error",
-                "workflow reload refused; the running definitions stay",
-                &[("problem", problem)],
-            );
+            log_line("error", message, &[("problem", problem)]);
         }
     };
+    let refuse = |problems| {
+        refuse_as(
+            "workflow reload refused; the running definitions stay",
+            problems,
+        )
+    };
+    let mut config = config.clone();
+    if let Some(file) = &config.holidays_file {
+        match crate::config::load_holidays(file) {
+            Ok(holidays) => config.holidays = holidays,
+            Err(problems) => {
+                return refuse_as(
+                    "holiday reload refused; the running holiday data stays",
+                    problems.iter().map(|p| p.to_string()).collect(),
+                );
+            }
+        }
+    }
     let workflows = match crate::workflow::load(&[dir.to_path_buf()]) {
         Ok(workflows) => workflows,
         Err(report) => return refuse(report.problems.iter().map(|p| p.to_string()).collect()),
@@ -107,9 +154,15 @@ async fn reload(
         return refuse(mismatches);
     }
     let names: Vec<String> = workflows.iter().map(|w| w.name.clone()).collect();
+    let definitions = definitions_fingerprint(&config, &workflows);
     let engine = Box::new(config.engine_with(workflows, plugins));
     let (reply, answer) = oneshot::channel();
-    if commands.send(Command::Reload { engine, reply }).is_err() {
+    let reload = Command::Reload {
+        engine,
+        definitions,
+        reply,
+    };
+    if commands.send(reload).is_err() {
         return;
     }
     match answer.await {
@@ -121,6 +174,13 @@ async fn reload(
                 &[
                     ("reason", why),
                     ("workflows", &names.join(",")),
+                    (
+                        "holidays_covered_through",
+                        &config
+                            .holidays
+                            .covered_through
+                            .map_or_else(|| "-".to_string(), |y| y.to_string()),
+                    ),
                     ("deadlines_moved", &moved.to_string()),
                 ],
             );

@@ -30,6 +30,17 @@ pub struct DeadlineView {
     pub occurrence: u32,
     pub due: Option<String>,
     pub status: String,
+    /// `provisional` for a legal term that ends after the years the holiday data covers: it
+    /// may still move when a new Koninklijk Besluit adds a day. Absent otherwise.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub calendar: Option<CalendarMark>,
+}
+
+/// How settled a deadline's date is (see [`crate::calendar::Calendar::is_provisional`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CalendarMark {
+    Provisional,
 }
 
 /// When overdue notifications may go out: from the send hour on a working day.
@@ -332,6 +343,13 @@ impl Case {
                     occurrence,
                     due: due.map(|d| d.to_string()),
                     status: status.to_string(),
+                    calendar: due
+                        .filter(|due| {
+                            engine
+                                .calendar
+                                .is_provisional(workflow.deadlines[index].rule, *due)
+                        })
+                        .map(|_| CalendarMark::Provisional),
                 };
                 let open_status = |due: Option<Day>| match (instance.status, due) {
                     (Status::Open, Some(due)) if due < today => "overdue",

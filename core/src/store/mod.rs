@@ -77,6 +77,13 @@ pub struct Due {
     pub attempts: u32,
 }
 
+/// The provisional deadlines still to be met: how many, and the earliest due date.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Provisional {
+    pub open: u64,
+    pub first_due: Option<String>,
+}
+
 /// Filters for listing deadlines and notifications; all optional, combined with AND.
 #[derive(Clone, Debug, Default)]
 pub struct Filter {
@@ -140,6 +147,9 @@ pub trait Store: Send {
     /// The log channel's file and how many bytes of it were marked delivered.
     fn log_position(&self) -> Result<Option<(String, u64)>, StoreError>;
     fn set_log_position(&mut self, path: &str, bytes: u64) -> Result<(), StoreError>;
+    /// The fingerprint of the definitions the stored deadlines were computed with.
+    fn definitions(&self) -> Result<Option<String>, StoreError>;
+    fn set_definitions(&mut self, fingerprint: &str) -> Result<(), StoreError>;
     /// When a channel's next pending delivery is due (`None`: nothing pending).
     fn next_due(&self, channel: &str) -> Result<Option<Timestamp>, StoreError>;
     /// A failed attempt: try again at `retry_at`, or give up (`None`: dead letter).
@@ -150,6 +160,9 @@ pub trait Store: Send {
         error: &str,
         retry_at: Option<Timestamp>,
     ) -> Result<(), StoreError>;
+    /// The deadlines still to be met whose legal term ends past the years the holiday data
+    /// covers: for the metrics and the start-up log.
+    fn provisional_deadlines(&self) -> Result<Provisional, StoreError>;
     /// How many deliveries are pending and dead, per channel: for the metrics.
     fn delivery_counts(&self) -> Result<Vec<(String, String, u64)>, StoreError>;
     fn audit(&mut self, entry: &AuditEntry) -> Result<(), StoreError>;

@@ -7,7 +7,10 @@ use std::sync::mpsc;
 use jiff::Timestamp;
 use rusqlite::{Connection, params, params_from_iter};
 
-use super::{AuditEntry, DeadlineRow, Due, Filter, OutboxRow, Outgoing, Store, StoreError};
+use super::{
+    AuditEntry, DeadlineRow, Due, Filter, OutboxRow, Outgoing, Provisional, Store, StoreError,
+};
+use crate::engine::CalendarMark;
 use crate::event::{Event, EventType};
 
 /// The migrations, in order; the database remembers how many it has applied
@@ -179,12 +182,42 @@ CREATE TABLE log_position (
     r#"
 DROP INDEX timers_by_moment;
 "#,
+    // A legal term past the years the holiday data covers is provisional (Calendar::is_provisional).
+    r#"
+ALTER TABLE deadlines ADD COLUMN provisional INTEGER NOT NULL DEFAULT 0;
+CREATE INDEX deadlines_provisional ON deadlines (status, due) WHERE provisional = 1;
+"#,
+    // The fingerprint of the definitions (workflows, holiday data, parameters, plugins) the
+    // stored deadlines were computed with: a change while the daemon was down is caught at start.
+    r#"
+CREATE TABLE definitions (
+    only        INTEGER PRIMARY KEY CHECK (only = 1),
+    fingerprint TEXT NOT NULL
+);
+"#,
 ];
+
+/// The migration (counted from 1) that adds the provisional mark.
+const PROVISIONAL_MIGRATION: usize = 7;
+
+/// The deadlines still to be met that carry the provisional mark.
+fn provisional_of(connection: &Connection) -> Result<Provisional, StoreError> {
+    let mut statement = connection.prepare_cached(
+        "SELECT count(*), min(due) FROM deadlines
+         WHERE provisional = 1 AND status IN ('open', 'overdue', 'suspended', 'unknown')",
+    )?;
+    Ok(statement.query_row([], |row| {
+        Ok(Provisional {
+            open: row.get(0)?,
+            first_due: row.get(1)?,
+        })
+    })?)
+}
 
 /// A deadline row's key within its case: instance, deadline, occurrence.
 type DeadlineKey = (String, String, u32);
-/// What can change about it: workflow, due, status.
-type DeadlineState = (String, Option<String>, String);
+/// What can change about it: workflow, due, status, provisional.
+type DeadlineState = (String, Option<String>, String, bool);
 
 pub struct SqliteStore {
     connection: Connection,
@@ -270,6 +303,24 @@ impl Drop for Checkpointer {
 
 impl SqliteStore {
     /// Opens (or creates) the database and brings it to the current schema.
+    /// The provisional deadlines of a store file, read without changing it (for `check
+    /// --config`, beside a running daemon): `None` when the file was not yet migrated to
+    /// know them; the daemon marks them at its next start.
+    pub fn provisional_in(path: &Path) -> Result<Option<Provisional>, StoreError> {
+        use rusqlite::OpenFlags;
+        let connection = Connection::open_with_flags(
+            path,
+            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )?;
+        connection.busy_timeout(std::time::Duration::from_secs(5))?;
+        let applied: usize =
+            connection.pragma_query_value(None, "user_version", |row| row.get(0))?;
+        if applied < PROVISIONAL_MIGRATION {
+            return Ok(None);
+        }
+        Ok(Some(provisional_of(&connection)?))
+    }
+
     pub fn open(path: &Path) -> Result<SqliteStore, StoreError> {
         let mut connection = Connection::open(path)?;
         // 2 KiB pages (for a new file; an existing one keeps its size): the rows are small and
@@ -509,7 +560,7 @@ impl Store for SqliteStore {
         // row written is index pages to sync at the commit.
         self.atomically(|connection| {
             let mut stored = connection.prepare_cached(
-                "SELECT instance, deadline, occurrence, workflow, due, status FROM deadlines
+                "SELECT instance, deadline, occurrence, workflow, due, status, provisional FROM deadlines
                  WHERE gemeente = ?1 AND case_id = ?2",
             )?;
             let mut before: HashMap<DeadlineKey, DeadlineState> =
@@ -517,19 +568,26 @@ impl Store for SqliteStore {
                     .query_map(params![gemeente, case], |row| {
                         Ok((
                             (row.get(0)?, row.get(1)?, row.get(2)?),
-                            (row.get(3)?, row.get(4)?, row.get(5)?),
+                            (row.get(3)?, row.get(4)?, row.get(5)?, row.get(6)?),
                         ))
                     })?
                     .collect::<Result<_, _>>()?;
             let mut write = connection.prepare_cached(
-                "INSERT OR REPLACE INTO deadlines (instance, deadline, occurrence, workflow, gemeente, case_id, due, status)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                "INSERT OR REPLACE INTO deadlines (instance, deadline, occurrence, workflow, gemeente, case_id, due, status, provisional)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
             )?;
             for r in rows {
                 let key = (r.instance.clone(), r.deadline.clone(), r.occurrence);
-                let unchanged = before.remove(&key).is_some_and(|(workflow, due, status)| {
-                    workflow == r.workflow && due == r.due && status == r.status
-                });
+                let provisional = r.calendar == Some(CalendarMark::Provisional);
+                let unchanged =
+                    before
+                        .remove(&key)
+                        .is_some_and(|(workflow, due, status, was_provisional)| {
+                            workflow == r.workflow
+                                && due == r.due
+                                && status == r.status
+                                && was_provisional == provisional
+                        });
                 if !unchanged {
                     write.execute(params![
                         r.instance,
@@ -539,7 +597,8 @@ impl Store for SqliteStore {
                         gemeente,
                         case,
                         r.due,
-                        r.status
+                        r.status,
+                        provisional
                     ])?;
                 }
             }
@@ -557,7 +616,7 @@ impl Store for SqliteStore {
     fn deadlines(&self, filter: &Filter) -> Result<Vec<DeadlineRow>, StoreError> {
         let (clause, values) = where_clause(filter, "due");
         let sql = format!(
-            "SELECT instance, workflow, gemeente, case_id, deadline, occurrence, due, status FROM deadlines {clause}
+            "SELECT instance, workflow, gemeente, case_id, deadline, occurrence, due, status, provisional FROM deadlines {clause}
              ORDER BY due IS NULL, due, gemeente, case_id, instance, deadline, occurrence LIMIT {} OFFSET {}",
             filter.limit, filter.offset
         );
@@ -572,6 +631,7 @@ impl Store for SqliteStore {
                 occurrence: row.get(5)?,
                 due: row.get(6)?,
                 status: row.get(7)?,
+                calendar: row.get::<_, bool>(8)?.then_some(CalendarMark::Provisional),
             })
         })?;
         Ok(rows.collect::<Result<_, _>>()?)
@@ -663,6 +723,23 @@ impl Store for SqliteStore {
         Ok(())
     }
 
+    fn definitions(&self) -> Result<Option<String>, StoreError> {
+        let mut statement = self
+            .connection
+            .prepare_cached("SELECT fingerprint FROM definitions")?;
+        let mut rows = statement.query_map([], |row| row.get(0))?;
+        Ok(rows.next().transpose()?)
+    }
+
+    fn set_definitions(&mut self, fingerprint: &str) -> Result<(), StoreError> {
+        self.connection
+            .prepare_cached(
+                "INSERT OR REPLACE INTO definitions (only, fingerprint) VALUES (1, ?1)",
+            )?
+            .execute(params![fingerprint])?;
+        Ok(())
+    }
+
     fn next_due(&self, channel: &str) -> Result<Option<Timestamp>, StoreError> {
         let ms: Option<i64> = self
             .connection
@@ -689,6 +766,10 @@ impl Store for SqliteStore {
             )?.execute(params![id, channel, error])?,
         };
         Ok(())
+    }
+
+    fn provisional_deadlines(&self) -> Result<Provisional, StoreError> {
+        provisional_of(&self.connection)
     }
 
     fn delivery_counts(&self) -> Result<Vec<(String, String, u64)>, StoreError> {
@@ -847,6 +928,7 @@ mod tests {
             occurrence: 0,
             due: Some(due.into()),
             status: status.into(),
+            calendar: None,
         };
         let stored = |store: &SqliteStore| {
             let mut rows = store
