@@ -741,3 +741,131 @@ fn holiday_data_marks_provisional_terms_and_a_reload_moves_exactly_the_terms_on_
         "{text}"
     );
 }
+
+/// The shipped configuration with one line changed, in a directory of its own with the files
+/// it names, for tests of what `run` refuses.
+fn shipped_config_with(line: &str, instead: &str) -> std::path::PathBuf {
+    let dir = common::tempdir();
+    let shipped = std::fs::read_to_string(common::root().join("config/waakvlam.yaml")).unwrap();
+    assert!(
+        shipped.contains(line),
+        "the shipped configuration has {line:?}"
+    );
+    // Should the line be accepted, the daemon must not take the development port.
+    let config = shipped
+        .replace(line, instead)
+        .replace("listen: 127.0.0.1:8080", "listen: 127.0.0.1:0");
+    std::fs::write(dir.join("waakvlam.yaml"), config).unwrap();
+    std::fs::copy(
+        common::root().join("config/feestdagen.yaml"),
+        dir.join("feestdagen.yaml"),
+    )
+    .unwrap();
+    dir.join("waakvlam.yaml")
+}
+
+/// `waakvlam run --config <config>`, which must stop by itself within 30 s (a refused
+/// configuration); a daemon that starts instead is killed and the test fails.
+fn run_refused(config: &std::path::Path) -> (Option<i32>, String) {
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_waakvlam"))
+        .arg("run")
+        .arg("--config")
+        .arg(config)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while child.try_wait().unwrap().is_none() {
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("the daemon started with {}", config.display());
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let out = child.wait_with_output().unwrap();
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// A token with an empty gemeente list, in either spelling, would see every gemeente if it
+/// were read as "no condition": the daemon refuses to start and names the line.
+#[test]
+fn a_token_without_gemeenten_is_refused_at_start() {
+    let line = "    - { name: zorgregio, sha256: 74aec8c7a42163fdc6c2915458c4a2b207dd501d1832d04ebc953261db743ab1, gemeenten: [GM0150, GM0200] }";
+    let shipped = std::fs::read_to_string(common::root().join("config/waakvlam.yaml")).unwrap();
+    let row = shipped.lines().position(|l| l == line).unwrap() + 1;
+    let flow = line.replace("[GM0150, GM0200]", "[]");
+    let block = "    - name: zorgregio\n      sha256: 74aec8c7a42163fdc6c2915458c4a2b207dd501d1832d04ebc953261db743ab1\n      gemeenten:";
+    for (instead, at) in [
+        (
+            flow.as_str(),
+            format!("{row}:{}", flow.find("gemeenten").unwrap() + 1),
+        ),
+        (block, format!("{}:7", row + 2)),
+    ] {
+        let (code, stderr) = run_refused(&shipped_config_with(line, instead));
+        assert_eq!(code, Some(2), "{stderr}");
+        assert!(
+            stderr.contains(&format!(
+                "waakvlam.yaml:{at}: 'gemeenten' of a token is empty"
+            )),
+            "{stderr}"
+        );
+    }
+}
+
+/// A webhook or token name goes into logs and metric labels as it is: a quote or a line
+/// break in it is refused at start.
+#[test]
+fn a_name_with_a_quote_or_a_line_break_is_refused() {
+    let line = "- { name: zorgregio,";
+    for name in [r#""zorg\"regio""#, r#""zorg\nregio""#] {
+        let (code, stderr) =
+            run_refused(&shipped_config_with(line, &format!("- {{ name: {name},")));
+        assert_eq!(code, Some(2), "{stderr}");
+        assert!(
+            stderr.contains("the name of a token must be a plain identifier"),
+            "{stderr}"
+        );
+    }
+}
+
+/// A request that writes for two gemeenten is audited once for each.
+#[test]
+fn a_write_for_two_gemeenten_is_audited_for_each() {
+    let daemon = Daemon::start();
+    daemon.advance("2027-04-13T10:00:00+02:00");
+    let body = format!(
+        "[{}, {}]",
+        complaint("r-1", "C-1", "GM0150", "K-1"),
+        complaint("r-2", "A-1", "GM0200", "K-2")
+    );
+    assert_eq!(daemon.post_events(REGION, &body).0, 200);
+    let db = rusqlite::Connection::open(daemon.dir.join("data/waakvlam.db")).unwrap();
+    let mut rows: Vec<(String, String, Option<String>)> = db
+        .prepare("SELECT token, action, gemeente FROM audit WHERE action = 'events.write'")
+        .unwrap()
+        .query_map([], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    rows.sort();
+    assert_eq!(
+        rows,
+        [
+            (
+                "zorgregio".into(),
+                "events.write".into(),
+                Some("GM0150".into())
+            ),
+            (
+                "zorgregio".into(),
+                "events.write".into(),
+                Some("GM0200".into())
+            ),
+        ]
+    );
+}

@@ -11,6 +11,7 @@ use crate::calendar::{Calendar, Day, Duration, LeapDayBirthdays};
 use crate::engine::{Engine, ParamSource, Settings};
 use crate::event::is_gemeente_code;
 use crate::problem::{MapReader, Problem, Problems, list_of, text_of};
+use crate::scope::Scope;
 use crate::workflow::Workflow;
 use crate::yaml::{self, Position, Value as Yaml};
 
@@ -110,7 +111,7 @@ pub struct WebhookConfig {
     /// The HMAC-SHA256 key. Read from the environment variable `secret_env` where given, so
     /// that it stays out of the configuration file.
     pub secret: String,
-    pub gemeenten: Vec<String>,
+    pub gemeenten: Scope,
     pub timeout_seconds: u64,
     pub max_attempts: u32,
 }
@@ -146,7 +147,8 @@ pub struct SmtpConfig {
 pub struct TokenConfig {
     pub name: String,
     pub sha256: String,
-    pub gemeenten: Vec<String>,
+    /// Never empty: an empty or missing list is a configuration error.
+    pub gemeenten: Scope,
     pub read_only: bool,
 }
 
@@ -574,10 +576,7 @@ fn read_daemon(
         let Some(token) = MapReader::new(item, TOKEN_KEYS, "a token", problems) else {
             continue;
         };
-        let name = token
-            .require("name", problems)
-            .and_then(|n| text_of(n, "'name'", problems))
-            .map(|(t, _)| t.to_string());
+        let name = read_name(&token, "a token", problems);
         let sha256 = token
             .require("sha256", problems)
             .and_then(|n| text_of(n, "'sha256'", problems));
@@ -595,24 +594,7 @@ fn read_daemon(
             }
             None => None,
         };
-        let mut gemeenten = Vec::new();
-        for code in token
-            .require("gemeenten", problems)
-            .map(list_of)
-            .unwrap_or_default()
-        {
-            if let Some((code, at)) = text_of(code, "a gemeente", problems) {
-                if is_gemeente_code(code) {
-                    gemeenten.push(code.to_string());
-                } else {
-                    problems.add_with_hint(
-                        at,
-                        format!("'{code}' is not a gemeente code"),
-                        "use the CBS code, for example GM0150",
-                    );
-                }
-            }
-        }
+        let gemeenten = read_scope(&token, "a token", problems);
         let read_only = match token.text("read_only", problems) {
             None | Some(("false", _)) => false,
             Some(("true", _)) => true,
@@ -624,7 +606,7 @@ fn read_daemon(
                 false
             }
         };
-        if let (Some(name), Some(sha256)) = (name, sha256) {
+        if let (Some(name), Some(sha256), Some(gemeenten)) = (name, sha256, gemeenten) {
             tokens.push(TokenConfig {
                 name,
                 sha256,
@@ -719,10 +701,7 @@ fn secret(map: &MapReader<'_>, key: &str, problems: &mut Problems) -> Option<Str
 
 fn read_webhook(node: &crate::yaml::Node, problems: &mut Problems) -> Option<WebhookConfig> {
     let map = MapReader::new(node, WEBHOOK_KEYS, "a webhook", problems)?;
-    let name = map
-        .require("name", problems)
-        .and_then(|n| text_of(n, "'name'", problems))
-        .map(|(t, _)| t.to_string());
+    let name = read_name(&map, "a webhook", problems);
     let url = match map
         .require("url", problems)
         .and_then(|n| text_of(n, "'url'", problems))
@@ -744,30 +723,83 @@ fn read_webhook(node: &crate::yaml::Node, problems: &mut Problems) -> Option<Web
             "the receiver checks the HMAC-SHA256 signature made with it",
         );
     }
-    let mut gemeenten = Vec::new();
-    for code in map
-        .require("gemeenten", problems)
-        .map(list_of)
-        .unwrap_or_default()
-    {
-        if let Some((code, at)) = text_of(code, "a gemeente", problems) {
-            if is_gemeente_code(code) {
-                gemeenten.push(code.to_string());
-            } else {
-                problems.add(at, format!("'{code}' is not a gemeente code"));
-            }
-        }
-    }
+    let gemeenten = read_scope(&map, "a webhook", problems);
     let timeout_seconds = number(&map, "timeout_seconds", 10, problems);
     let max_attempts = number(&map, "max_attempts", 8, problems).max(1);
     Some(WebhookConfig {
         name: name?,
         url: url?,
         secret: secret?,
-        gemeenten,
+        gemeenten: gemeenten?,
         timeout_seconds,
         max_attempts,
     })
+}
+
+/// The `name` of a token or webhook: a plain identifier, because it goes into log lines, the
+/// audit log and metric labels as it is.
+fn read_name(map: &MapReader<'_>, what: &str, problems: &mut Problems) -> Option<String> {
+    let (name, at) = map
+        .require("name", problems)
+        .and_then(|n| text_of(n, "'name'", problems))?;
+    if is_plain_name(name) {
+        Some(name.to_string())
+    } else {
+        problems.add_with_hint(
+            at,
+            format!("the name of {what} must be a plain identifier, not {name:?}"),
+            "use letters, digits, '-', '_' and '.', at most 64, starting with a letter or digit",
+        );
+        None
+    }
+}
+
+/// Letters, digits, `-`, `_` and `.`, at most 64, starting with a letter or digit.
+pub fn is_plain_name(name: &str) -> bool {
+    name.len() <= 64
+        && name
+            .bytes()
+            .next()
+            .is_some_and(|b| b.is_ascii_alphanumeric())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+}
+
+/// The `gemeenten` of a token or webhook: a non-empty list of CBS codes. An empty list, a
+/// bare `gemeenten:` or a missing key is refused with its place: read as "no condition", it
+/// would open every gemeente's cases to whoever holds the token.
+fn read_scope(map: &MapReader<'_>, what: &str, problems: &mut Problems) -> Option<Scope> {
+    let node = map.require("gemeenten", problems)?;
+    let mut codes = Vec::new();
+    let mut valid = true;
+    for code in list_of(node) {
+        match text_of(code, "a gemeente", problems) {
+            Some((code, _)) if is_gemeente_code(code) => codes.push(code.to_string()),
+            Some((code, at)) => {
+                valid = false;
+                problems.add_with_hint(
+                    at,
+                    format!("'{code}' is not a gemeente code"),
+                    "use the CBS code, for example GM0150",
+                );
+            }
+            None => valid = false,
+        }
+    }
+    if !valid {
+        return None;
+    }
+    let scope = Scope::new(codes);
+    if scope.is_none() {
+        let at = map.key_at("gemeenten").unwrap_or(node.at);
+        problems.add_with_hint(
+            at,
+            format!("'gemeenten' of {what} is empty"),
+            "name at least one gemeente, for example 'gemeenten: [GM0150]'; there is no scope of every gemeente",
+        );
+    }
+    scope
 }
 
 fn read_smtp(node: &crate::yaml::Node, base: &Path, problems: &mut Problems) -> Option<SmtpConfig> {
@@ -1016,5 +1048,61 @@ mod tests {
         assert!(!daemon.virtual_clock && !daemon.production);
         assert_eq!(daemon.tokens.len(), 6);
         assert_eq!(config.gemeenten.len(), 4);
+    }
+
+    fn messages(text: &str) -> Vec<String> {
+        load(text)
+            .unwrap_err()
+            .iter()
+            .map(|p| format!("{}:{}: {}", p.at.line, p.at.column, p.message))
+            .collect()
+    }
+
+    const HASH: &str = "8c30cc8818e90b9bbbb2109b1d37f9b2938d9861ae4865a08f45972ff8406b77";
+
+    #[test]
+    fn an_empty_scope_is_refused_in_every_spelling() {
+        for gemeenten in ["gemeenten: []", "gemeenten: ", "gemeenten: null"] {
+            let text =
+                format!("daemon:\n  tokens:\n    - {{ name: x, sha256: {HASH}, {gemeenten} }}\n");
+            let found = messages(&text);
+            let column = text.lines().nth(2).unwrap().find("gemeenten").unwrap() + 1;
+            assert!(
+                found.contains(&format!("3:{column}: 'gemeenten' of a token is empty")),
+                "{gemeenten}: {found:?}"
+            );
+        }
+        let found = messages(
+            "daemon:\n  webhooks:\n    - { name: w, url: http://127.0.0.1:9/, secret: s, gemeenten: [] }\n",
+        );
+        assert!(
+            found
+                .iter()
+                .any(|m| m.contains("'gemeenten' of a webhook is empty")),
+            "{found:?}"
+        );
+        let found = messages(&format!(
+            "daemon:\n  tokens:\n    - {{ name: x, sha256: {HASH} }}\n"
+        ));
+        assert!(
+            found.iter().any(|m| m == "3:7: a token needs 'gemeenten'"),
+            "{found:?}"
+        );
+    }
+
+    #[test]
+    fn names_are_plain_identifiers() {
+        for name in ["zorg\\\"regio", "zorg\\nregio", "", "-x", "a b"] {
+            let found = messages(&format!(
+                "daemon:\n  webhooks:\n    - {{ name: \"{name}\", url: http://127.0.0.1:9/, secret: s, gemeenten: [GM0150] }}\n"
+            ));
+            assert!(
+                found
+                    .iter()
+                    .any(|m| m.contains("the name of a webhook must be a plain identifier")),
+                "{name:?}: {found:?}"
+            );
+        }
+        assert!(is_plain_name("zorgregio-oost_2.0"));
     }
 }

@@ -10,6 +10,7 @@ pub mod event;
 pub mod load;
 pub mod plugin;
 pub mod problem;
+pub mod scope;
 pub mod simulate;
 pub mod store;
 pub mod suggest;

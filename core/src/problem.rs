@@ -163,6 +163,14 @@ impl<'n> MapReader<'n> {
             .map(|(_, node)| node)
     }
 
+    /// Where `key` is written.
+    pub fn key_at(&self, key: &str) -> Option<Position> {
+        self.entries
+            .iter()
+            .find(|(k, _)| k.name == key)
+            .map(|(k, _)| k.at)
+    }
+
     /// True when an unknown key in this map looks like a misspelling of `key`: its absence
     /// is then already explained by that problem.
     pub fn is_misspelt(&self, key: &str) -> bool {

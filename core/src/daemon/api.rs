@@ -18,6 +18,7 @@ use super::core::{Command, Outcome};
 use super::metrics::Metrics;
 use crate::config::TokenConfig;
 use crate::event;
+use crate::scope::Scope;
 use crate::store::{AuditEntry, Filter};
 
 /// At most this many events per request; more is refused as a whole with 413.
@@ -227,12 +228,17 @@ async fn post_events(
         }
     }
     if !valid.is_empty() {
-        let gemeente = valid[0].gemeente.clone();
-        let entry = audit(&token, &headers, "events.write", Some(&gemeente), None);
+        // One audit line per gemeente the request wrote for: each answers for its own.
+        let touched: std::collections::BTreeSet<&str> =
+            valid.iter().map(|e| e.gemeente.as_str()).collect();
+        let entries = touched
+            .into_iter()
+            .map(|gemeente| audit(&token, &headers, "events.write", Some(gemeente), None))
+            .collect();
         let outcomes = api
             .ask(|reply| Command::Ingest {
                 events: valid,
-                audit: entry,
+                audit: entries,
                 reply,
             })
             .await?
@@ -279,9 +285,9 @@ async fn get_case(
     Query(query): Query<CaseQuery>,
 ) -> Result<Response, ApiError> {
     let token = api.authenticate(&headers)?;
-    for gemeente in scope(&token, query.gemeente.as_deref())? {
-        let entry = audit(&token, &headers, "case.read", Some(&gemeente), Some(&case));
-        let (g, c) = (gemeente.clone(), case.clone());
+    for gemeente in scope(&token, query.gemeente.as_deref())?.iter() {
+        let entry = audit(&token, &headers, "case.read", Some(gemeente), Some(&case));
+        let (g, c) = (gemeente.to_string(), case.clone());
         let view = api
             .ask(|reply| Command::Case {
                 gemeente: g,
@@ -303,15 +309,14 @@ async fn get_case(
 
 /// The gemeenten a request may see: the one asked for if the token has it (403 otherwise),
 /// else all of the token's.
-fn scope(token: &TokenConfig, asked: Option<&str>) -> Result<Vec<String>, ApiError> {
+fn scope(token: &TokenConfig, asked: Option<&str>) -> Result<Scope, ApiError> {
     match asked {
-        Some(gemeente) if token.gemeenten.iter().any(|g| g == gemeente) => {
-            Ok(vec![gemeente.to_string()])
-        }
-        Some(gemeente) => Err(error(
-            StatusCode::FORBIDDEN,
-            format!("token '{}' may not read {gemeente}", token.name),
-        )),
+        Some(gemeente) => token.gemeenten.narrowed_to(gemeente).ok_or_else(|| {
+            error(
+                StatusCode::FORBIDDEN,
+                format!("token '{}' may not read {gemeente}", token.name),
+            )
+        }),
         None => Ok(token.gemeenten.clone()),
     }
 }
@@ -340,7 +345,7 @@ fn filter(token: &TokenConfig, query: ListQuery) -> Result<Filter, ApiError> {
         }
     }
     Ok(Filter {
-        gemeenten: scope(token, query.gemeente.as_deref())?,
+        scope: scope(token, query.gemeente.as_deref())?,
         workflow: query.workflow,
         status: query.status,
         case: query.case,
@@ -358,11 +363,13 @@ fn list_audit(
     action: &str,
     filter: &Filter,
 ) -> AuditEntry {
-    let gemeente = match filter.gemeenten.as_slice() {
-        [one] => Some(one.as_str()),
-        _ => None,
-    };
-    audit(token, headers, action, gemeente, filter.case.as_deref())
+    audit(
+        token,
+        headers,
+        action,
+        filter.scope.single(),
+        filter.case.as_deref(),
+    )
 }
 
 async fn get_deadlines(

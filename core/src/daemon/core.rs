@@ -14,6 +14,7 @@ use super::delivery::log::{self as log_channel, Line, LogChannel, Recovered};
 use super::delivery::{self, Attempt, RetryPolicy, Routing};
 use crate::engine::{Case, Engine, HookCall, Notification};
 use crate::event::Event;
+use crate::scope::Scope;
 use crate::store::{AuditEntry, DeadlineRow, Due, Filter, OutboxRow, Outgoing, Store, StoreError};
 
 /// Where the daemon's time comes from.
@@ -44,14 +45,16 @@ pub enum Outcome {
 /// One `POST /v1/events` waiting for its answer.
 pub struct Ingest {
     events: Vec<Event>,
-    audit: AuditEntry,
+    /// One line per gemeente the request writes for.
+    audit: Vec<AuditEntry>,
     reply: oneshot::Sender<Result<Vec<Outcome>, String>>,
 }
 
 pub enum Command {
     Ingest {
         events: Vec<Event>,
-        audit: AuditEntry,
+        /// One line per gemeente the request writes for.
+        audit: Vec<AuditEntry>,
         reply: oneshot::Sender<Result<Vec<Outcome>, String>>,
     },
     Case {
@@ -349,16 +352,7 @@ impl<S: Store> Core<S> {
     /// whose due date moved. Returns how many moved.
     fn recompute_all(&mut self) -> Result<usize, StoreError> {
         let now = self.clock.now();
-        let everything = Filter {
-            limit: u32::MAX,
-            ..Filter::default()
-        };
-        let before: HashMap<(String, String, u32), Option<String>> = self
-            .store
-            .deadlines(&everything)?
-            .into_iter()
-            .map(|d| ((d.instance, d.deadline, d.occurrence), d.due))
-            .collect();
+        let before = self.store.every_due_date()?;
         self.cases.clear();
         self.written.clear();
         let keys = self.store.case_keys()?;
@@ -652,7 +646,9 @@ impl<S: Store> Core<S> {
                     }
                     touched.push(key);
                 }
-                self.store.audit(&request.audit)?;
+                for entry in &request.audit {
+                    self.store.audit(entry)?;
+                }
                 outcomes.push(answer);
             }
             notifications.extend(self.answer_hooks(hook_calls, now)?);
@@ -1094,10 +1090,8 @@ impl<S: Store> Core<S> {
             return Ok(None);
         }
         let filter = Filter {
-            gemeenten: vec![gemeente.to_string()],
             case: Some(case.to_string()),
-            limit: 10_000,
-            ..Filter::default()
+            ..Filter::within(Scope::one(gemeente), 10_000)
         };
         Ok(Some(CaseView {
             gemeente: gemeente.to_string(),
@@ -1178,7 +1172,7 @@ mod tests {
         };
         core.ingest(vec![Ingest {
             events: (0..10).map(complaint).collect(),
-            audit,
+            audit: vec![audit],
             reply,
         }]);
         assert_eq!(
@@ -1194,10 +1188,7 @@ mod tests {
         assert!(core.cases.len() <= 10);
         let recorded = core
             .store
-            .notifications(&Filter {
-                limit: 100,
-                ..Filter::default()
-            })
+            .notifications(&Filter::within(Scope::one("GM0150"), 100))
             .unwrap();
         assert_eq!(recorded.len(), 10);
         assert!(recorded.iter().all(|n| n.record["kind"] == "reminder"));

@@ -65,6 +65,21 @@ pub struct Metrics {
     pub plugins: Option<std::sync::Arc<crate::plugin::Registry>>,
 }
 
+/// A label value as the exposition format requires: backslash, double quote and line feed
+/// escaped. Names are checked when the configuration is read; this holds whatever comes.
+fn label_value(value: &str) -> String {
+    let mut out = String::with_capacity(value.len());
+    for c in value.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '"' => out.push_str("\\\""),
+            '\n' => out.push_str("\\n"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
 impl Metrics {
     /// The exposition text; `deliveries` are (channel, status, count) from the store.
     pub fn render(&self, deliveries: &[(String, String, u64)]) -> String {
@@ -105,7 +120,9 @@ impl Metrics {
         for (channel, status, count) in deliveries {
             let _ = writeln!(
                 out,
-                "waakvlam_deliveries{{channel=\"{channel}\",status=\"{status}\"}} {count}"
+                "waakvlam_deliveries{{channel=\"{}\",status=\"{}\"}} {count}",
+                label_value(channel),
+                label_value(status)
             );
         }
         let _ = writeln!(
@@ -173,5 +190,17 @@ mod tests {
         assert!(text.contains("waakvlam_delivery_latency_seconds_bucket{le=\"0.1\"} 0\n"));
         assert!(text.contains("waakvlam_delivery_latency_seconds_bucket{le=\"0.5\"} 1\n"));
         assert!(text.contains("waakvlam_delivery_latency_seconds_count 1\n"));
+    }
+
+    #[test]
+    fn label_values_are_escaped() {
+        let metrics = super::Metrics::default();
+        let text = metrics.render(&[("webhook:a\"b\\c\nd".into(), "dead".into(), 1)]);
+        assert!(
+            text.contains(
+                "waakvlam_deliveries{channel=\"webhook:a\\\"b\\\\c\\nd\",status=\"dead\"} 1\n"
+            ),
+            "{text}"
+        );
     }
 }

@@ -9,10 +9,13 @@ mod sqlite;
 
 pub use sqlite::SqliteStore;
 
+use std::collections::HashMap;
+
 use jiff::Timestamp;
 
 use crate::engine::Notification;
 use crate::event::Event;
+use crate::scope::Scope;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -21,6 +24,9 @@ pub enum StoreError {
     #[error("store: {0}")]
     Io(#[from] std::io::Error),
 }
+
+/// A deadline's key: instance, deadline, occurrence.
+pub type DeadlineKey = (String, String, u32);
 
 /// A deadline as the engine sees it now, for the API.
 pub use crate::engine::DeadlineView as DeadlineRow;
@@ -84,10 +90,11 @@ pub struct Provisional {
     pub first_due: Option<String>,
 }
 
-/// Filters for listing deadlines and notifications; all optional, combined with AND.
-#[derive(Clone, Debug, Default)]
+/// Filters for listing deadlines and notifications, combined with AND. The scope is required
+/// and never empty: a query cannot reach past the gemeenten it names.
+#[derive(Clone, Debug)]
 pub struct Filter {
-    pub gemeenten: Vec<String>,
+    pub scope: Scope,
     pub workflow: Option<String>,
     pub status: Option<String>,
     pub case: Option<String>,
@@ -95,6 +102,22 @@ pub struct Filter {
     pub due_to: Option<String>,
     pub limit: u32,
     pub offset: u32,
+}
+
+impl Filter {
+    /// Everything within `scope`, the first `limit` rows.
+    pub fn within(scope: Scope, limit: u32) -> Filter {
+        Filter {
+            scope,
+            workflow: None,
+            status: None,
+            case: None,
+            due_from: None,
+            due_to: None,
+            limit,
+            offset: 0,
+        }
+    }
 }
 
 /// What the daemon needs from a store. SQLite implements it; a PostgreSQL store for several
@@ -136,6 +159,9 @@ pub trait Store: Send {
         rows: &[DeadlineRow],
     ) -> Result<(), StoreError>;
     fn deadlines(&self, filter: &Filter) -> Result<Vec<DeadlineRow>, StoreError>;
+    /// The due date of every stored deadline, of every gemeente, by (instance, deadline,
+    /// occurrence): for a reload to log what moved. Never for a caller of the API.
+    fn every_due_date(&self) -> Result<HashMap<DeadlineKey, Option<String>>, StoreError>;
     /// Notifications with their delivery state; `filter.status` is the overall status.
     fn notifications(&self, filter: &Filter) -> Result<Vec<OutboxRow>, StoreError>;
     fn case_events(&self, gemeente: &str, case: &str)

@@ -8,7 +8,8 @@ use jiff::Timestamp;
 use rusqlite::{Connection, params, params_from_iter};
 
 use super::{
-    AuditEntry, DeadlineRow, Due, Filter, OutboxRow, Outgoing, Provisional, Store, StoreError,
+    AuditEntry, DeadlineKey, DeadlineRow, Due, Filter, OutboxRow, Outgoing, Provisional, Store,
+    StoreError,
 };
 use crate::engine::CalendarMark;
 use crate::event::{Event, EventType};
@@ -214,8 +215,6 @@ fn provisional_of(connection: &Connection) -> Result<Provisional, StoreError> {
     })?)
 }
 
-/// A deadline row's key within its case: instance, deadline, occurrence.
-type DeadlineKey = (String, String, u32);
 /// What can change about it: workflow, due, status, provisional.
 type DeadlineState = (String, Option<String>, String, bool);
 
@@ -637,6 +636,16 @@ impl Store for SqliteStore {
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
+    fn every_due_date(&self) -> Result<HashMap<DeadlineKey, Option<String>>, StoreError> {
+        let mut statement = self
+            .connection
+            .prepare("SELECT instance, deadline, occurrence, due FROM deadlines")?;
+        let rows = statement.query_map([], |row| {
+            Ok(((row.get(0)?, row.get(1)?, row.get(2)?), row.get(3)?))
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
     fn notifications(&self, filter: &Filter) -> Result<Vec<OutboxRow>, StoreError> {
         let (clause, values) = where_clause(filter, "due");
         let sql = format!(
@@ -808,11 +817,10 @@ impl Store for SqliteStore {
 fn where_clause(filter: &Filter, due_column: &str) -> (String, Vec<String>) {
     let mut conditions = Vec::new();
     let mut values = Vec::new();
-    if !filter.gemeenten.is_empty() {
-        let marks = vec!["?"; filter.gemeenten.len()].join(", ");
-        conditions.push(format!("gemeente IN ({marks})"));
-        values.extend(filter.gemeenten.iter().cloned());
-    }
+    // The scope is never empty, so this condition is always there.
+    let marks = vec!["?"; filter.scope.iter().len()].join(", ");
+    conditions.push(format!("gemeente IN ({marks})"));
+    values.extend(filter.scope.iter().map(str::to_string));
     for (column, value) in [
         ("workflow", &filter.workflow),
         ("status", &filter.status),
@@ -831,18 +839,15 @@ fn where_clause(filter: &Filter, due_column: &str) -> (String, Vec<String>) {
         conditions.push(format!("{due_column} <= ?"));
         values.push(to.clone());
     }
-    let clause = if conditions.is_empty() {
-        String::new()
-    } else {
-        format!("WHERE {}", conditions.join(" AND "))
-    };
-    (clause, values)
+    (format!("WHERE {}", conditions.join(" AND ")), values)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::scope::Scope;
     use crate::store::Route;
+    use proptest::prelude::*;
 
     fn store() -> (SqliteStore, std::path::PathBuf) {
         let dir = std::env::temp_dir().join(format!(
@@ -898,10 +903,7 @@ mod tests {
         }
         let store = SqliteStore::open(&path).unwrap();
         assert_eq!(store.schema_version().unwrap(), MIGRATIONS.len());
-        let all = Filter {
-            limit: 10,
-            ..Filter::default()
-        };
+        let all = Filter::within(Scope::one("GM0150"), 10);
         let deadlines = store.deadlines(&all).unwrap();
         assert_eq!(deadlines.len(), 1);
         assert_eq!(
@@ -932,10 +934,7 @@ mod tests {
         };
         let stored = |store: &SqliteStore| {
             let mut rows = store
-                .deadlines(&Filter {
-                    limit: 10,
-                    ..Filter::default()
-                })
+                .deadlines(&Filter::within(Scope::one("GM0150"), 10))
                 .unwrap();
             rows.sort_by(|a, b| a.deadline.cmp(&b.deadline));
             rows
@@ -1018,10 +1017,7 @@ mod tests {
             .unwrap();
         assert!(store.due("webhook:a", now, 10).unwrap().is_empty());
         assert_eq!(store.due("webhook:a", later, 10).unwrap()[0].attempts, 1);
-        let all = Filter {
-            limit: 10,
-            ..Filter::default()
-        };
+        let all = Filter::within(Scope::one("GM0150"), 10);
         assert_eq!(store.notifications(&all).unwrap()[0].status, "pending");
         store
             .failed("n-1", "webhook:a", "connection refused", None)
@@ -1060,5 +1056,72 @@ mod tests {
                 ("webhook:a".to_string(), "dead".to_string(), 1)
             ]
         );
+    }
+
+    const GEMEENTEN: [&str; 4] = ["GM0150", "GM0200", "GM0232", "GM0158"];
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(48))]
+
+        /// Whatever the rows and the scope, a query returns exactly the rows of the scope's
+        /// gemeenten: never one outside it, with or without further filters.
+        #[test]
+        fn a_query_never_reaches_outside_its_scope(
+            rows in proptest::collection::vec((0..4usize, 0..3usize, proptest::bool::ANY), 0..40),
+            mask in 1..16u8,
+        ) {
+            use std::sync::atomic::{AtomicUsize, Ordering};
+            static RUN: AtomicUsize = AtomicUsize::new(0);
+            let dir = std::env::temp_dir().join(format!(
+                "waakvlam-scope-{}-{}",
+                std::process::id(),
+                RUN.fetch_add(1, Ordering::Relaxed)
+            ));
+            std::fs::create_dir_all(&dir).unwrap();
+            let mut store = SqliteStore::open(&dir.join("test.db")).unwrap();
+            let mut by_case: std::collections::BTreeMap<(usize, usize), Vec<DeadlineRow>> =
+                Default::default();
+            for (n, (g, c, overdue)) in rows.iter().enumerate() {
+                let (gemeente, case) = (GEMEENTEN[*g], format!("C-{c}"));
+                by_case.entry((*g, *c)).or_default().push(DeadlineRow {
+                    instance: format!("klachttermijnen/{gemeente}/{case}/K-{n}"),
+                    workflow: "klachttermijnen".into(),
+                    gemeente: gemeente.into(),
+                    case,
+                    deadline: "in_behandeling".into(),
+                    occurrence: 0,
+                    due: Some("2027-04-27".into()),
+                    status: if *overdue { "overdue" } else { "open" }.into(),
+                    calendar: None,
+                });
+            }
+            for ((g, c), rows) in &by_case {
+                store.put_deadlines(GEMEENTEN[*g], &format!("C-{c}"), rows).unwrap();
+            }
+            let scope = Scope::new(
+                (0..4).filter(|i| mask & (1 << i) != 0).map(|i| GEMEENTEN[i].to_string()),
+            )
+            .unwrap();
+            let in_scope = |g: &usize| scope.contains(GEMEENTEN[*g]);
+            let found = store.deadlines(&Filter::within(scope.clone(), 1000)).unwrap();
+            prop_assert!(found.iter().all(|d| scope.contains(&d.gemeente)));
+            prop_assert_eq!(found.len(), rows.iter().filter(|(g, _, _)| in_scope(g)).count());
+            let overdue = Filter {
+                status: Some("overdue".into()),
+                ..Filter::within(scope.clone(), 1000)
+            };
+            let found = store.deadlines(&overdue).unwrap();
+            prop_assert!(found.iter().all(|d| scope.contains(&d.gemeente)));
+            prop_assert_eq!(
+                found.len(),
+                rows.iter().filter(|(g, _, o)| in_scope(g) && *o).count()
+            );
+            prop_assert!(store
+                .notifications(&Filter::within(scope.clone(), 1000))
+                .unwrap()
+                .is_empty());
+            drop(store);
+            let _ = std::fs::remove_dir_all(&dir);
+        }
     }
 }

@@ -33,7 +33,7 @@ pub const SMTP: &str = "smtp";
 #[derive(Clone, Debug, Default)]
 pub struct Routing {
     /// (channel name, the gemeenten it serves)
-    webhooks: Vec<(String, Vec<String>)>,
+    webhooks: Vec<(String, crate::scope::Scope)>,
     smtp: bool,
     /// E-mail once a day at this hour instead of one mail per notification.
     digest_hour: Option<u8>,
