@@ -59,7 +59,7 @@ fn the_shipped_schema_is_current() {
     let shipped = std::fs::read_to_string(root().join("config/workflow.schema.json")).unwrap();
     assert_eq!(
         shipped,
-        waakvlam::workflow::schema::workflow_schema_text(),
+        waakvlam_core::workflow::schema::workflow_schema_text(),
         "run 'waakvlam schema > config/workflow.schema.json'"
     );
 }
@@ -111,7 +111,7 @@ proptest::proptest! {
             _ => unreachable!("damage is 0..3"),
         };
         let name = paths[file].file_name().unwrap().to_str().unwrap().to_string();
-        if let Err(problems) = waakvlam::workflow::parse(&damaged, &name) {
+        if let Err(problems) = waakvlam_core::workflow::parse(&damaged, &name) {
             proptest::prop_assert!(!problems.is_empty());
             proptest::prop_assert!(problems.iter().all(|p| p.file == name && !p.message.is_empty()));
         }
@@ -122,7 +122,7 @@ proptest::proptest! {
     fn the_event_reader_never_panics(line in "\\PC{0,200}", field in "[a-z_.]{0,12}", value in "\\PC{0,30}") {
         let shaped = format!(r#"{{"id":"x","type":"{field}","gemeente":"GM0150","case":"{value}","at":"{value}","data":{{"{field}":"{value}"}}}}"#);
         let input = format!("{line}\n{shaped}\n");
-        let (events, refused) = waakvlam::simulate::read_events(input.as_bytes()).unwrap();
+        let (events, refused) = waakvlam_core::simulate::read_events(input.as_bytes()).unwrap();
         proptest::prop_assert!(events.len() + refused.len() <= 2);
     }
 }

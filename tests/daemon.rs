@@ -221,7 +221,7 @@ fn bad_input_is_refused_clearly() {
     );
 
     // Oversized: a body over the limit, and an array over 10,000 events.
-    let huge = "x".repeat(waakvlam::daemon::MAX_BODY_BYTES + 1);
+    let huge = "x".repeat(waakvlam::api::MAX_BODY_BYTES + 1);
     assert_eq!(daemon.post_events(DEVENTER, &huge).0, 413);
     let too_many: Vec<Value> = (0..10_001)
         .map(|i| json!({"id": format!("m-{i}")}))

@@ -71,8 +71,7 @@ fn receiver(script: Vec<Answer>, secret: &'static str) -> (String, Arc<Mutex<Rec
                                     .and_then(|v| v.to_str().ok())
                                     .unwrap_or("");
                                 let mut s = state.lock().unwrap();
-                                if signature == waakvlam::daemon::delivery::signature(secret, &body)
-                                {
+                                if signature == waakvlam::delivery::signature(secret, &body) {
                                     s.accepted.push(serde_json::from_slice(&body).unwrap());
                                     StatusCode::OK
                                 } else {

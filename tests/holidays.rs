@@ -7,9 +7,10 @@ mod common;
 use common::{event, root, shipped_engine, simulate};
 use proptest::prelude::*;
 use serde_json::Value;
-use waakvlam::calendar::{Calendar, Day, LeapDayBirthdays, TermRule};
-use waakvlam::config::{Config, load_holidays};
-use waakvlam::engine::{CalendarMark, Case};
+use waakvlam::config::Config;
+use waakvlam_core::calendar::{Calendar, Day, LeapDayBirthdays, TermRule};
+use waakvlam_core::config::load_holidays;
+use waakvlam_core::engine::{CalendarMark, Case};
 
 /// The ten days of the two decisions (titles in DOMAIN.md, "Algemene termijnenwet").
 const DECISIONS: [&str; 10] = [
@@ -147,7 +148,7 @@ fn the_decision_of_2026_2028_extends_legal_terms() {
 /// The marks of a complaint's deadlines, filed on `date`: (deadline, due, provisional).
 fn marks(date: &str) -> Vec<(String, String, bool)> {
     let engine = shipped_engine();
-    let event = waakvlam::event::validate(serde_json::from_str(&complaint_on(date)).unwrap())
+    let event = waakvlam_core::event::validate(serde_json::from_str(&complaint_on(date)).unwrap())
         .expect("a valid event");
     let at = event.at;
     let mut case = Case::new("GM0150", "C-1");

@@ -5,8 +5,9 @@ mod common;
 
 use common::{event, shipped_engine, simulate_with, summary};
 use serde_json::{Value, json};
-use waakvlam::config::{Config, PluginConfig};
-use waakvlam::plugin::{LoadError, Registry};
+use waakvlam::config::Config;
+use waakvlam_plugin_host::PluginConfig;
+use waakvlam_plugin_host::{LoadError, Registry};
 
 fn lines(events: &[String]) -> String {
     events.join("\n")
@@ -42,9 +43,12 @@ fn plugin(gemeente: &str, name: &str) -> PluginConfig {
 /// The shipped configuration with one plugin in place of the shipped ones.
 fn engine_with(
     plugins: Vec<PluginConfig>,
-) -> (waakvlam::engine::Engine, Option<std::sync::Arc<Registry>>) {
+) -> (
+    waakvlam_core::engine::Engine,
+    Option<std::sync::Arc<Registry>>,
+) {
     let config = Config::load(&common::root().join("config/waakvlam.yaml")).unwrap();
-    let workflows = waakvlam::workflow::load(&[common::root().join("workflows")]).unwrap();
+    let workflows = waakvlam_core::workflow::load(&[common::root().join("workflows")]).unwrap();
     let registry = Registry::start(&plugins);
     (config.engine_with(workflows, registry.clone()), registry)
 }
@@ -227,7 +231,7 @@ fn dalfsen_follows_the_legal_terms_and_others_get_the_defaults() {
 
 // ---- broken plugins -------------------------------------------------------------------------
 
-fn nazorg_dues(engine: &waakvlam::engine::Engine) -> usize {
+fn nazorg_dues(engine: &waakvlam_core::engine::Engine) -> usize {
     dues(
         &simulate_with(
             engine,

@@ -168,7 +168,7 @@ fn a_missing_events_file_is_a_clear_error() {
 /// The output order does not depend on how many threads share the cases.
 #[test]
 fn the_output_is_the_same_for_any_number_of_shards() {
-    use waakvlam::{calendar, simulate, synthetic};
+    use waakvlam_core::{calendar, simulate, synthetic};
     let engine = common::shipped_engine();
     let mut text = Vec::new();
     synthetic::write_events(&mut text, 3000, 2027, 7).unwrap();

@@ -872,11 +872,11 @@ fn notification_ids_are_stable_and_unique() {
 /// no longer sent.
 #[test]
 fn a_late_event_is_applied_where_it_belongs() {
-    use waakvlam::calendar::parse_timestamp;
-    use waakvlam::engine::Case;
+    use waakvlam_core::calendar::parse_timestamp;
+    use waakvlam_core::engine::Case;
     let engine = common::shipped_engine();
     let parse =
-        |line: &str| waakvlam::event::validate(serde_json::from_str(line).unwrap()).unwrap();
+        |line: &str| waakvlam_core::event::validate(serde_json::from_str(line).unwrap()).unwrap();
     let run_until = |case: &mut Case, until: &str| -> Vec<String> {
         let until = parse_timestamp(until).unwrap();
         let mut sent = Vec::new();
@@ -936,10 +936,10 @@ proptest::proptest! {
     /// an event that day) later that day, never earlier; and every reminder before its due date.
     #[test]
     fn reminders_and_escalations_go_out_at_nine_on_working_days(seed in 0u64..u64::MAX) {
-        use waakvlam::calendar::{local_day, parse_timestamp};
+        use waakvlam_core::calendar::{local_day, parse_timestamp};
         let engine = common::shipped_engine();
         let mut text = Vec::new();
-        waakvlam::synthetic::write_events(&mut text, 200, 2027, seed).unwrap();
+        waakvlam_core::synthetic::write_events(&mut text, 200, 2027, seed).unwrap();
         let notifications = simulate_with(&engine, &String::from_utf8(text).unwrap(), "2028-12-31");
         proptest::prop_assert!(notifications.len() > 100);
         for n in notifications.iter().filter(|n| n["kind"] != "signal") {

@@ -1,18 +1,16 @@
-//! Waakvlam: deadlines for Dutch youth care.
+//! Waakvlam's pure core: the legal calendar, the workflow language, events, the engine and the
+//! simulate loop. No async runtime, no HTTP, no SQL, no dynamic loading and no `unsafe`: its
+//! `Cargo.toml` does not have them, and `.ci/run` checks the dependency tree.
 //!
 //! See ARCHITECTURE.md for the map of this crate.
+#![forbid(unsafe_code)]
+
 pub mod calendar;
-pub mod cli;
 pub mod config;
-pub mod daemon;
 pub mod engine;
 pub mod event;
-pub mod load;
-pub mod plugin;
 pub mod problem;
-pub mod scope;
 pub mod simulate;
-pub mod store;
 pub mod suggest;
 pub mod synthetic;
 pub mod workflow;

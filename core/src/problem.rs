@@ -191,6 +191,22 @@ impl<'n> MapReader<'n> {
         text_of(node, &format!("'{key}' in {}", self.what), problems)
     }
 
+    /// A whole number, or `default` when the key is absent; a problem when it is not one.
+    pub fn number<T: std::str::FromStr>(
+        &self,
+        key: &str,
+        default: T,
+        problems: &mut Problems,
+    ) -> T {
+        match self.text(key, problems) {
+            None => default,
+            Some((text, at)) => text.parse().unwrap_or_else(|_| {
+                problems.add(at, format!("'{key}' must be a whole number, not '{text}'"));
+                default
+            }),
+        }
+    }
+
     pub fn entries(&self) -> &'n [(Key, Node)] {
         self.entries
     }

@@ -9,10 +9,10 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
 use serde_json::Value;
-use waakvlam::calendar::{self, Day};
 use waakvlam::config::Config;
-use waakvlam::engine::Engine;
-use waakvlam::{simulate, workflow};
+use waakvlam_core::calendar::{self, Day};
+use waakvlam_core::engine::Engine;
+use waakvlam_core::{simulate, workflow};
 
 /// Builds the gemeente plugins (cdylibs, which `cargo test` does not build) once per test
 /// binary, so the shipped configuration finds them next to the binary.
@@ -53,7 +53,7 @@ pub fn ensure_plugins() {
 pub fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .parent()
-        .expect("core/ is in the workspace")
+        .expect("daemon/ is in the workspace")
         .to_path_buf()
 }
 
@@ -114,7 +114,7 @@ pub fn shipped_engine() -> Engine {
         .unwrap_or_else(|p| panic!("config problems: {p:?}"));
     let workflows = workflow::load(&[root().join("workflows")])
         .unwrap_or_else(|r| panic!("workflow problems: {:?}", r.problems));
-    let plugins = waakvlam::plugin::Registry::start(&config.plugins);
+    let plugins = waakvlam_plugin_host::Registry::start(&config.plugins);
     assert_eq!(
         plugins.as_ref().map(|r| r.loaded().count()),
         Some(4),

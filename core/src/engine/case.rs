@@ -11,8 +11,8 @@ use crate::event::{BirthDate, Event, EventType};
 use crate::workflow::{Anchor, DateExpr, InstanceKey, Trigger, Workflow};
 
 use super::instance::{
-    DeadlineStatus, Facts, Instance, Occurrence, OccurrenceStatus, Origin, Status, matches,
-    matches_any,
+    DeadlineStatus, Facts, Instance, Occurrence, OccurrenceStatus, Origin, Status, hash_id,
+    matches, matches_any,
 };
 use super::notification::{self, Identity, Kind, MessageValues, Notification};
 use super::schedule::{self, Planned};
@@ -1187,13 +1187,6 @@ fn mix(mut z: u64) -> u64 {
     z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
     z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
     z ^ (z >> 31)
-}
-
-pub(super) fn hash_id(id: &str) -> u64 {
-    use std::hash::{Hash, Hasher};
-    let mut hasher = std::hash::DefaultHasher::new();
-    id.hash(&mut hasher);
-    hasher.finish()
 }
 
 /// The handled set's keys are already well mixed: hashing them again would be wasted work.

@@ -107,7 +107,7 @@ impl Instance {
             })
             .collect();
         Instance {
-            id_hash: super::case::hash_id(&id),
+            id_hash: hash_id(&id),
             id,
             workflow: workflow_index,
             key,
@@ -243,4 +243,13 @@ pub fn matches(m: &EventMatch, event: &Event) -> bool {
 
 pub fn matches_any(list: &[EventMatch], event: &Event) -> bool {
     list.iter().any(|m| matches(m, event))
+}
+
+/// A hash of an id (an instance's, a notification's) for the sets of what was handled. Only
+/// kept in memory, so it need not be stable across builds.
+pub(super) fn hash_id(id: &str) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut hasher = std::hash::DefaultHasher::new();
+    id.hash(&mut hasher);
+    hasher.finish()
 }

@@ -14,12 +14,12 @@ use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 use tokio::sync::oneshot;
 
-use super::core::{Command, Outcome};
-use super::metrics::Metrics;
 use crate::config::TokenConfig;
-use crate::event;
+use crate::metrics::Metrics;
+use crate::scheduler::{Command, Outcome};
 use crate::scope::Scope;
 use crate::store::{AuditEntry, Filter};
+use waakvlam_core::event;
 
 /// At most this many events per request; more is refused as a whole with 413.
 pub const MAX_EVENTS_PER_REQUEST: usize = 10_000;
@@ -336,7 +336,7 @@ struct ListQuery {
 fn filter(token: &TokenConfig, query: ListQuery) -> Result<Filter, ApiError> {
     for (name, date) in [("due_from", &query.due_from), ("due_to", &query.due_to)] {
         if let Some(date) = date
-            && date.parse::<crate::calendar::Day>().is_err()
+            && date.parse::<waakvlam_core::calendar::Day>().is_err()
         {
             return Err(error(
                 StatusCode::BAD_REQUEST,
@@ -460,7 +460,7 @@ async fn post_clock(
             "send {\"now\": \"<RFC 3339 moment>\"}",
         )
     })?;
-    let to = crate::calendar::parse_timestamp(&now).map_err(|_| {
+    let to = waakvlam_core::calendar::parse_timestamp(&now).map_err(|_| {
         error(
             StatusCode::BAD_REQUEST,
             format!("'{now}' is not an RFC 3339 moment with an offset"),
@@ -470,7 +470,7 @@ async fn post_clock(
         .ask(|reply| Command::AdvanceClock { to, wait, reply })
         .await?
         .map_err(|cause| error(StatusCode::CONFLICT, cause))?;
-    Ok(Json(json!({ "now": crate::calendar::format_timestamp(now) })).into_response())
+    Ok(Json(json!({ "now": waakvlam_core::calendar::format_timestamp(now) })).into_response())
 }
 
 async fn get_clock(State(api): State<Api>, headers: HeaderMap) -> Result<Response, ApiError> {

@@ -7,9 +7,9 @@ use std::sync::Arc;
 use serde_json::{Map, Value, json};
 
 use super::Registry;
-use crate::calendar::Duration;
-use crate::config::ConfigParams;
-use crate::engine::{HookCall, HookSignal, Hooks, ParamSource};
+use waakvlam_core::calendar::Duration;
+use waakvlam_core::config::ConfigParams;
+use waakvlam_core::engine::{HookCall, HookSignal, Hooks, ParamSource};
 
 /// (gemeente, workflow, the values of the data fields the plugin reads) -> its overrides.
 type ParamsCache =
@@ -26,7 +26,7 @@ pub struct PluginParams {
 }
 
 impl PluginParams {
-    pub(crate) fn new(registry: Arc<Registry>, config: ConfigParams) -> PluginParams {
+    pub fn new(registry: Arc<Registry>, config: ConfigParams) -> PluginParams {
         PluginParams {
             registry,
             config,
@@ -58,7 +58,7 @@ impl ParamSource for PluginParams {
         let values: Vec<Option<String>> = read
             .iter()
             .flatten()
-            .map(|field| crate::event::data_text(start_data, field))
+            .map(|field| waakvlam_core::event::data_text(start_data, field))
             .collect();
         let key = (gemeente.to_string(), workflow.to_string(), values);
         if cacheable
@@ -82,14 +82,11 @@ impl ParamSource for PluginParams {
         for (name, value) in answer {
             match value.as_str().map(Duration::parse) {
                 Some(Ok(duration)) => from_plugin.push((name, duration)),
-                _ => crate::daemon::log_line(
-                    "warn",
-                    "plugin gave a parameter that is not a duration; the default applies",
-                    &[
-                        ("gemeente", gemeente),
-                        ("workflow", workflow),
-                        ("parameter", &name),
-                    ],
+                _ => tracing::warn!(
+                    gemeente,
+                    workflow,
+                    parameter = %name,
+                    "plugin gave a parameter that is not a duration; the default applies"
                 ),
             }
         }
@@ -170,14 +167,11 @@ impl Hooks for PluginHooks {
 /// A plugin's answer to a hook call as signals; another shape sends none, and says so.
 fn signals_of(call: &HookCall, answer: Value) -> Vec<HookSignal> {
     serde_json::from_value(answer).unwrap_or_else(|err| {
-        crate::daemon::log_line(
-            "warn",
-            "plugin gave signals in another shape; none are sent",
-            &[
-                ("gemeente", &call.gemeente),
-                ("method", call.on.method()),
-                ("cause", &err.to_string()),
-            ],
+        tracing::warn!(
+            gemeente = %call.gemeente,
+            method = call.on.method(),
+            cause = %err,
+            "plugin gave signals in another shape; none are sent"
         );
         Vec::new()
     })

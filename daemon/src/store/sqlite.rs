@@ -11,8 +11,8 @@ use super::{
     AuditEntry, DeadlineKey, DeadlineRow, Due, Filter, OutboxRow, Outgoing, Provisional, Store,
     StoreError,
 };
-use crate::engine::CalendarMark;
-use crate::event::{Event, EventType};
+use waakvlam_core::engine::CalendarMark;
+use waakvlam_core::event::{Event, EventType};
 
 /// The migrations, in order; the database remembers how many it has applied
 /// (`PRAGMA user_version`). Never edit one that has shipped: add the next.
@@ -263,10 +263,9 @@ impl Checkpointer {
                 row.get::<_, i64>(0)
             });
             if let Err(err) = checkpoint {
-                crate::daemon::log_line(
-                    "warn",
-                    "checkpoint of the write-ahead log failed; tried again later",
-                    &[("cause", &err.to_string())],
+                tracing::warn!(
+                    cause = %err,
+                    "checkpoint of the write-ahead log failed; tried again later"
                 );
             }
             // Rest, keeping a nudge that comes meanwhile for afterwards.
@@ -465,7 +464,7 @@ impl Store for SqliteStore {
             e.id,
             e.event_type.name(),
             e.case,
-            crate::calendar::format_timestamp(e.at),
+            waakvlam_core::calendar::format_timestamp(e.at),
             e.at.as_millisecond(),
             serde_json::to_string(&e.data).expect("a JSON map always serialises"),
             received.to_string()
@@ -862,7 +861,7 @@ mod tests {
     }
 
     fn event(id: &str) -> Event {
-        crate::event::validate(
+        waakvlam_core::event::validate(
             serde_json::json!({"id": id, "type": "klacht.ingediend", "gemeente": "GM0150",
             "case": "C-1", "at": "2027-04-13T10:15:00+02:00", "data": {"klacht_id": "K-9"}}),
         )
@@ -980,10 +979,10 @@ mod tests {
     fn deliveries_are_retried_then_dead() {
         let (mut store, _) = store();
         let now = Timestamp::from_second(1_800_000_000).unwrap();
-        let notification = crate::engine::Notification {
+        let notification = waakvlam_core::engine::Notification {
             id: "n-1".into(),
             at: now,
-            kind: crate::engine::Kind::Reminder,
+            kind: waakvlam_core::engine::Kind::Reminder,
             workflow: "klachttermijnen".into(),
             instance: "i".into(),
             gemeente: "GM0150".into(),

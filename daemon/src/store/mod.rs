@@ -13,9 +13,9 @@ use std::collections::HashMap;
 
 use jiff::Timestamp;
 
-use crate::engine::Notification;
-use crate::event::Event;
 use crate::scope::Scope;
+use waakvlam_core::engine::Notification;
+use waakvlam_core::event::Event;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -29,7 +29,7 @@ pub enum StoreError {
 pub type DeadlineKey = (String, String, u32);
 
 /// A deadline as the engine sees it now, for the API.
-pub use crate::engine::DeadlineView as DeadlineRow;
+pub use waakvlam_core::engine::DeadlineView as DeadlineRow;
 
 /// One line of the NEN 7513 audit log: what, when, which case, which token, on whose behalf.
 #[derive(Clone, Debug, PartialEq, serde::Serialize)]

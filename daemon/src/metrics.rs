@@ -62,7 +62,7 @@ pub struct Metrics {
     pub provisional_deadlines: AtomicU64,
     pub reloads: AtomicU64,
     pub reload_failures: AtomicU64,
-    pub plugins: Option<std::sync::Arc<crate::plugin::Registry>>,
+    pub plugins: Option<std::sync::Arc<waakvlam_plugin_host::Registry>>,
 }
 
 /// A label value as the exposition format requires: backslash, double quote and line feed

@@ -198,8 +198,8 @@ fn path_name(path: &Path) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::engine::{Kind, Notification};
     use crate::store::{Outgoing, Route, SqliteStore};
+    use waakvlam_core::engine::{Kind, Notification};
 
     fn notification(id: &str, at: Timestamp) -> Notification {
         Notification {

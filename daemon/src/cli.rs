@@ -8,9 +8,9 @@ use std::process::ExitCode;
 use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand};
 
-use crate::calendar::{self, Day};
 use crate::config::Config;
-use crate::{simulate, workflow};
+use waakvlam_core::calendar::{self, Day};
+use waakvlam_core::{simulate, workflow};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -95,6 +95,7 @@ pub enum Command {
 
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
+    crate::logging::init();
     let result = match cli.command {
         Command::Run { config } => run(&config),
         Command::Check { paths, config } => match config {
@@ -136,7 +137,7 @@ pub fn main() -> ExitCode {
         } => plugin_calls(&config, &gemeente, calls),
         Command::Generate { cases, year, seed } => {
             let mut out = io::BufWriter::new(io::stdout().lock());
-            crate::synthetic::write_events(&mut out, cases, year, seed)
+            waakvlam_core::synthetic::write_events(&mut out, cases, year, seed)
                 .and_then(|_| out.flush())
                 .map(|_| ExitCode::SUCCESS)
                 .context("writing the events")
@@ -157,7 +158,7 @@ pub fn main() -> ExitCode {
 
 fn run(config_path: &Path) -> Result<ExitCode> {
     let config = Config::load(config_path)
-        .map_err(|problems| anyhow::anyhow!(crate::problem::joined(&problems)))
+        .map_err(|problems| anyhow::anyhow!(waakvlam_core::problem::joined(&problems)))
         .context("the configuration has problems")?;
     let Some(daemon) = config.daemon.clone() else {
         bail!(
@@ -173,7 +174,7 @@ fn run(config_path: &Path) -> Result<ExitCode> {
         let listener = tokio::net::TcpListener::bind(&daemon.listen)
             .await
             .with_context(|| format!("listening on {}", daemon.listen))?;
-        crate::daemon::run(config, daemon, listener, shutdown_signal()).await
+        crate::run::run(config, daemon, listener, shutdown_signal()).await
     })?;
     Ok(ExitCode::SUCCESS)
 }
@@ -316,12 +317,12 @@ fn check_config(path: &Path, paths: Vec<PathBuf>) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn load_engine(workflows: &Path, config: &Path) -> Result<crate::engine::Engine> {
+fn load_engine(workflows: &Path, config: &Path) -> Result<waakvlam_core::engine::Engine> {
     let config = Config::load(config)
-        .map_err(|problems| anyhow::anyhow!(crate::problem::joined(&problems)))
+        .map_err(|problems| anyhow::anyhow!(waakvlam_core::problem::joined(&problems)))
         .context("the configuration has problems")?;
     let workflows = workflow::load(&[workflows.to_path_buf()])
-        .map_err(|report| anyhow::anyhow!(crate::problem::joined(&report.problems)))
+        .map_err(|report| anyhow::anyhow!(waakvlam_core::problem::joined(&report.problems)))
         .context("the workflows have problems (run 'waakvlam check' for the full report)")?;
     let mismatches = config.check_against(&workflows);
     if !mismatches.is_empty() {
@@ -330,7 +331,7 @@ fn load_engine(workflows: &Path, config: &Path) -> Result<crate::engine::Engine>
             mismatches.join("\n")
         );
     }
-    let plugins = crate::plugin::Registry::start(&config.plugins);
+    let plugins = waakvlam_plugin_host::Registry::start(&config.plugins);
     Ok(config.engine_with(workflows, plugins))
 }
 
@@ -387,9 +388,9 @@ fn simulate(
 
 fn plugin_calls(config: &Path, gemeente: &str, calls: u32) -> Result<ExitCode> {
     let config = Config::load(config)
-        .map_err(|problems| anyhow::anyhow!(crate::problem::joined(&problems)))?;
+        .map_err(|problems| anyhow::anyhow!(waakvlam_core::problem::joined(&problems)))?;
     let registry =
-        crate::plugin::Registry::start(&config.plugins).context("no plugins configured")?;
+        waakvlam_plugin_host::Registry::start(&config.plugins).context("no plugins configured")?;
     let plugin = registry
         .get(gemeente)
         .with_context(|| format!("no plugin loaded for {gemeente}"))?;

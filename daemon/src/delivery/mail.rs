@@ -22,14 +22,14 @@ pub struct Mailer {
     /// One mail per recipient for everything due at once (the daily digest).
     pub digest: bool,
     /// The gemeenten' plugins, which resolve roles first.
-    plugins: Option<std::sync::Arc<crate::plugin::Registry>>,
+    plugins: Option<std::sync::Arc<waakvlam_plugin_host::Registry>>,
 }
 
 impl Mailer {
     pub fn new(
         config: &SmtpConfig,
         recipients: HashMap<String, BTreeMap<String, Vec<String>>>,
-        plugins: Option<std::sync::Arc<crate::plugin::Registry>>,
+        plugins: Option<std::sync::Arc<waakvlam_plugin_host::Registry>>,
     ) -> anyhow::Result<Mailer> {
         let tls = || -> anyhow::Result<TlsParameters> {
             let mut builder = TlsParameters::builder(config.host.clone());
@@ -183,7 +183,7 @@ impl Mailer {
             let ids: Vec<&str> = items.iter().map(|i| i.id.as_str()).collect();
             let message_id = format!(
                 "<{}@waakvlam>",
-                crate::engine::notification::digest_id(&ids, address)
+                waakvlam_core::engine::notification::digest_id(&ids, address)
             );
             let attempt = match self.compose(std::slice::from_ref(address), &records, message_id) {
                 Ok(message) => self.deliver(message).await,

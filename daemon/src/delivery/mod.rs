@@ -10,18 +10,12 @@ pub mod log;
 mod mail;
 mod webhook;
 
-use std::sync::Arc;
-use std::sync::mpsc;
-use std::time::Duration as StdDuration;
-
 use jiff::Timestamp;
-use tokio::sync::{oneshot, watch};
 
-use super::core::Command;
-use crate::calendar;
 use crate::config::DaemonConfig;
-use crate::engine::{Kind, Notification};
 use crate::store::{Due, Route};
+use waakvlam_core::calendar;
+use waakvlam_core::engine::{Kind, Notification};
 
 pub use mail::Mailer;
 pub use webhook::{Webhook, signature};
@@ -139,94 +133,10 @@ pub enum Channel {
 }
 
 impl Channel {
-    async fn send(&self, due: &Due) -> Attempt {
+    pub async fn send(&self, due: &Due) -> Attempt {
         match self {
             Channel::Webhook(webhook) => webhook.send(due).await,
             Channel::Mail(mailer) => mailer.send(due).await,
-        }
-    }
-}
-
-/// How many deliveries of one channel run at once.
-const PARALLEL: usize = 16;
-
-/// Delivers one channel until `stop` says so: takes due deliveries from the core, sends them,
-/// reports each result.
-pub async fn worker(
-    name: String,
-    channel: Channel,
-    commands: mpsc::Sender<Command>,
-    mut stop: watch::Receiver<bool>,
-) {
-    let channel = Arc::new(channel);
-    loop {
-        if *stop.borrow() {
-            return;
-        }
-        let (reply, answer) = oneshot::channel();
-        // A digest takes everything due at once, so each address gets one mail.
-        let limit = match channel.as_ref() {
-            Channel::Mail(mailer) if mailer.digest => 10_000,
-            _ => PARALLEL as u32,
-        };
-        if commands
-            .send(Command::TakeDue {
-                channel: name.clone(),
-                limit,
-                reply,
-            })
-            .is_err()
-        {
-            return;
-        }
-        let Ok(due) = answer.await else { return };
-        if due.is_empty() {
-            // Idle: look again shortly, or stop.
-            tokio::select! {
-                _ = tokio::time::sleep(StdDuration::from_millis(100)) => {}
-                _ = stop.changed() => {}
-            }
-            continue;
-        }
-        if let Channel::Mail(mailer) = channel.as_ref()
-            && mailer.digest
-        {
-            let results = mailer.send_digest(&due).await;
-            if commands
-                .send(Command::Report {
-                    channel: name.clone(),
-                    results,
-                })
-                .is_err()
-            {
-                return;
-            }
-            continue;
-        }
-        let mut tasks = tokio::task::JoinSet::new();
-        for item in due {
-            let channel = channel.clone();
-            tasks.spawn(async move {
-                let attempt = channel.send(&item).await;
-                (item.id, attempt)
-            });
-        }
-        let mut results = Vec::new();
-        while let Some(joined) = tasks.join_next().await {
-            // A send that panicked is a failed attempt, not a lost notification; its id is
-            // released by the core when the next batch is taken.
-            if let Ok(result) = joined {
-                results.push(result);
-            }
-        }
-        if commands
-            .send(Command::Report {
-                channel: name.clone(),
-                results,
-            })
-            .is_err()
-        {
-            return;
         }
     }
 }

@@ -1,4 +1,4 @@
-//! The plugin host: the only module with `unsafe` and libloading.
+//! The plugin host: the only crate of the host with `unsafe` and libloading.
 //!
 //! Each configured library is checked before any of its code runs (its SHA-256 against the
 //! pin in the configuration), loaded once and never unloaded, and asked for its ABI version
@@ -7,6 +7,8 @@
 //! three times in a row is logged, counted and put aside, and the workflows' defaults apply.
 //! A plugin only ever receives its own gemeente's data: the registry routes by gemeente.
 
+pub mod config;
+mod engine;
 mod hooks;
 mod library;
 
@@ -14,10 +16,10 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+pub use config::{PluginConfig, read_plugins};
+pub use engine::build_engine;
 pub use hooks::{PluginHooks, PluginParams};
 pub use library::{LoadError, Plugin};
-
-use crate::config::PluginConfig;
 
 /// The loaded plugins, by gemeente code.
 #[derive(Default)]
@@ -54,22 +56,19 @@ impl Registry {
         }
         let (registry, problems) = Registry::load(configs);
         for (gemeente, problem) in problems {
-            crate::daemon::log_line(
-                "error",
-                "plugin not loaded; the defaults apply",
-                &[("gemeente", &gemeente), ("cause", &problem.to_string())],
+            tracing::error!(
+                gemeente = %gemeente,
+                cause = %problem,
+                "plugin not loaded; the defaults apply"
             );
         }
         for plugin in registry.loaded() {
             let id = &plugin.identity;
-            crate::daemon::log_line(
-                "info",
-                "plugin loaded",
-                &[
-                    ("gemeente", &id.gemeente),
-                    ("name", &id.name),
-                    ("version", &id.version),
-                ],
+            tracing::info!(
+                gemeente = %id.gemeente,
+                name = %id.name,
+                version = %id.version,
+                "plugin loaded"
             );
         }
         Some(Arc::new(registry))
@@ -92,7 +91,7 @@ impl Registry {
     }
 
     /// The days a gemeente's plugin says it is closed.
-    pub fn closed_days(&self, gemeente: &str) -> Vec<crate::calendar::Day> {
+    pub fn closed_days(&self, gemeente: &str) -> Vec<waakvlam_core::calendar::Day> {
         let Some(serde_json::Value::Array(days)) =
             self.call(gemeente, "closed_days", &serde_json::Value::Null)
         else {
@@ -138,10 +137,11 @@ impl Registry {
                 Ok(value) => Some(value),
                 Err(err) => {
                     self.failures.fetch_add(1, Ordering::Relaxed);
-                    crate::daemon::log_line(
-                        "warn",
-                        "plugin call failed; the defaults apply",
-                        &[("gemeente", gemeente), ("method", method), ("cause", &err)],
+                    tracing::warn!(
+                        gemeente,
+                        method,
+                        cause = %err,
+                        "plugin call failed; the defaults apply"
                     );
                     None
                 }

@@ -13,9 +13,9 @@ use std::time::Duration as StdDuration;
 
 use tokio::sync::{oneshot, watch};
 
-use super::core::{Command, log_line};
-use super::metrics::Metrics;
 use crate::config::Config;
+use crate::metrics::Metrics;
+use crate::scheduler::Command;
 
 /// How often the directory is looked at.
 const POLL: StdDuration = StdDuration::from_secs(1);
@@ -24,7 +24,7 @@ const POLL: StdDuration = StdDuration::from_secs(1);
 /// holiday file.
 fn fingerprint(dir: &Path, holidays: Option<&Path>) -> u64 {
     let mut hasher = DefaultHasher::new();
-    if let Ok(files) = crate::workflow::files(&[dir.to_path_buf()]) {
+    if let Ok(files) = waakvlam_core::workflow::files(&[dir.to_path_buf()]) {
         for file in files {
             file.hash(&mut hasher);
             std::fs::read(&file).unwrap_or_default().hash(&mut hasher);
@@ -42,7 +42,10 @@ fn fingerprint(dir: &Path, holidays: Option<&Path>) -> u64 {
 /// the calendar settings, the gemeenten' parameters and closed days, and the plugins. Kept in
 /// the store, so that a change while the daemon was down is caught at its start. SHA-256,
 /// not the std hasher, because it must stay the same across builds.
-pub fn definitions_fingerprint(config: &Config, workflows: &[crate::workflow::Workflow]) -> String {
+pub fn definitions_fingerprint(
+    config: &Config,
+    workflows: &[waakvlam_core::workflow::Workflow],
+) -> String {
     use sha2::{Digest, Sha256};
     let mut hasher = Sha256::new();
     for workflow in workflows {
@@ -56,7 +59,11 @@ pub fn definitions_fingerprint(config: &Config, workflows: &[crate::workflow::Wo
     hasher.update(
         format!(
             "{:?}{:?}{:?}{:?}{:?}",
-            config.holidays, config.send_hour, config.leap_day_birthdays, config.gemeenten, plugins
+            config.core.holidays,
+            config.core.send_hour,
+            config.core.leap_day_birthdays,
+            config.core.gemeenten,
+            plugins
         )
         .as_bytes(),
     );
@@ -65,7 +72,7 @@ pub fn definitions_fingerprint(config: &Config, workflows: &[crate::workflow::Wo
 
 pub async fn watch(
     config: Config,
-    plugins: Option<Arc<crate::plugin::Registry>>,
+    plugins: Option<Arc<waakvlam_plugin_host::Registry>>,
     dir: PathBuf,
     commands: mpsc::Sender<Command>,
     metrics: Arc<Metrics>,
@@ -75,15 +82,14 @@ pub async fn watch(
     let mut hangup = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) {
         Ok(signal) => Some(signal),
         Err(err) => {
-            log_line(
-                "warn",
-                "SIGHUP cannot be caught; reloading on file changes only",
-                &[("cause", &err.to_string())],
+            tracing::warn!(
+                cause = %err,
+                "SIGHUP cannot be caught; reloading on file changes only"
             );
             None
         }
     };
-    let holidays = config.holidays_file.clone();
+    let holidays = config.core.holidays_file.clone();
     let mut seen = fingerprint(&dir, holidays.as_deref());
     loop {
         #[cfg(unix)]
@@ -115,7 +121,7 @@ pub async fn watch(
 
 async fn reload(
     config: &Config,
-    plugins: Option<Arc<crate::plugin::Registry>>,
+    plugins: Option<Arc<waakvlam_plugin_host::Registry>>,
     dir: &Path,
     commands: &mpsc::Sender<Command>,
     metrics: &Metrics,
@@ -124,7 +130,7 @@ async fn reload(
     let refuse_as = |message: &str, problems: Vec<String>| {
         metrics.reload_failures.fetch_add(1, Ordering::Relaxed);
         for problem in &problems {
-            log_line("error", message, &[("problem", problem)]);
+            tracing::error!(problem = %problem, "{message}");
         }
     };
     let refuse = |problems| {
@@ -134,9 +140,9 @@ async fn reload(
         )
     };
     let mut config = config.clone();
-    if let Some(file) = &config.holidays_file {
-        match crate::config::load_holidays(file) {
-            Ok(holidays) => config.holidays = holidays,
+    if let Some(file) = &config.core.holidays_file {
+        match waakvlam_core::config::load_holidays(file) {
+            Ok(holidays) => config.core.holidays = holidays,
             Err(problems) => {
                 return refuse_as(
                     "holiday reload refused; the running holiday data stays",
@@ -145,7 +151,7 @@ async fn reload(
             }
         }
     }
-    let workflows = match crate::workflow::load(&[dir.to_path_buf()]) {
+    let workflows = match waakvlam_core::workflow::load(&[dir.to_path_buf()]) {
         Ok(workflows) => workflows,
         Err(report) => return refuse(report.problems.iter().map(|p| p.to_string()).collect()),
     };
@@ -168,21 +174,16 @@ async fn reload(
     match answer.await {
         Ok(Ok(moved)) => {
             metrics.reloads.fetch_add(1, Ordering::Relaxed);
-            log_line(
-                "info",
-                "workflows reloaded",
-                &[
-                    ("reason", why),
-                    ("workflows", &names.join(",")),
-                    (
-                        "holidays_covered_through",
-                        &config
-                            .holidays
-                            .covered_through
-                            .map_or_else(|| "-".to_string(), |y| y.to_string()),
-                    ),
-                    ("deadlines_moved", &moved.to_string()),
-                ],
+            tracing::info!(
+                reason = why,
+                workflows = %names.join(","),
+                holidays_covered_through = %config
+                    .core
+                    .holidays
+                    .covered_through
+                    .map_or_else(|| "-".to_string(), |y| y.to_string()),
+                deadlines_moved = moved,
+                "workflows reloaded"
             );
         }
         Ok(Err(cause)) => refuse(vec![format!("the store failed during the reload: {cause}")]),

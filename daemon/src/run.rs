@@ -2,14 +2,9 @@
 //! the engine, the store and the clock; the log channel delivers notifications.
 //! See ARCHITECTURE.md for what is built and what is not yet.
 
-mod api;
-mod core;
-pub mod delivery;
-mod metrics;
-mod reload;
-
-pub use self::api::{Api, MAX_BODY_BYTES, MAX_EVENTS_PER_REQUEST};
-pub use self::core::{Clock, Command, Core, Setup, log_line};
+use crate::api::Api;
+use crate::scheduler::{Clock, Core, Setup, worker};
+use crate::{delivery, metrics, reload};
 
 use std::future::Future;
 use std::sync::mpsc;
@@ -27,10 +22,10 @@ pub async fn run(
     listener: tokio::net::TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
-    let workflows = crate::workflow::load(std::slice::from_ref(&daemon.workflows))
-        .map_err(|report| anyhow::anyhow!(crate::problem::joined(&report.problems)))
+    let workflows = waakvlam_core::workflow::load(std::slice::from_ref(&daemon.workflows))
+        .map_err(|report| anyhow::anyhow!(waakvlam_core::problem::joined(&report.problems)))
         .context("the workflows have problems (run 'waakvlam check')")?;
-    let plugins = crate::plugin::Registry::start(&config.plugins);
+    let plugins = waakvlam_plugin_host::Registry::start(&config.plugins);
     let definitions = reload::definitions_fingerprint(&config, &workflows);
     let engine = config.engine_with(workflows, plugins.clone());
     if let Some(dir) = daemon.database.parent() {
@@ -64,13 +59,12 @@ pub async fn run(
             delivery::SMTP.to_string(),
             delivery::RetryPolicy::new(smtp.max_attempts),
         );
-        let recipients = config
-            .gemeenten
-            .iter()
-            .map(|(code, g)| (code.clone(), g.recipients.clone()))
-            .collect();
-        let mailer = delivery::Mailer::new(smtp, recipients, plugins.clone())
-            .context("setting up e-mail")?;
+        let mailer = delivery::Mailer::new(
+            smtp,
+            config.recipients.clone().into_iter().collect(),
+            plugins.clone(),
+        )
+        .context("setting up e-mail")?;
         channels.push((
             delivery::SMTP.to_string(),
             delivery::Channel::Mail(Box::new(mailer)),
@@ -96,12 +90,7 @@ pub async fn run(
     let workers: Vec<_> = channels
         .into_iter()
         .map(|(name, channel)| {
-            tokio::spawn(delivery::worker(
-                name,
-                channel,
-                commands.clone(),
-                stop.clone(),
-            ))
+            tokio::spawn(worker::run(name, channel, commands.clone(), stop.clone()))
         })
         .collect();
     let reloader = tokio::spawn(reload::watch(
@@ -113,10 +102,7 @@ pub async fn run(
         stop.clone(),
     ));
     let router = Api::new(commands, &daemon.tokens, metrics).router();
-    eprintln!(
-        "{}",
-        serde_json::json!({"level": "info", "message": "listening", "address": listener.local_addr()?.to_string()})
-    );
+    tracing::info!(address = %listener.local_addr()?, "listening");
     axum::serve(listener, router)
         .with_graceful_shutdown(shutdown)
         .await?;
@@ -131,9 +117,6 @@ pub async fn run(
     tokio::task::spawn_blocking(move || core_thread.join())
         .await?
         .map_err(|_| anyhow::anyhow!("the core thread panicked"))?;
-    eprintln!(
-        "{}",
-        serde_json::json!({"level": "info", "message": "stopped"})
-    );
+    tracing::info!("stopped");
     Ok(())
 }

@@ -2,6 +2,8 @@
 //! serves commands from the API in order. One writer keeps the invariant simple: the engine
 //! state in memory is always the fold of the events in the store.
 
+pub mod worker;
+
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap};
 use std::sync::mpsc;
@@ -10,12 +12,12 @@ use std::time::Duration as StdDuration;
 use jiff::Timestamp;
 use tokio::sync::oneshot;
 
-use super::delivery::log::{self as log_channel, Line, LogChannel, Recovered};
-use super::delivery::{self, Attempt, RetryPolicy, Routing};
-use crate::engine::{Case, Engine, HookCall, Notification};
-use crate::event::Event;
+use crate::delivery::log::{self as log_channel, Line, LogChannel, Recovered};
+use crate::delivery::{self, Attempt, RetryPolicy, Routing};
 use crate::scope::Scope;
 use crate::store::{AuditEntry, DeadlineRow, Due, Filter, OutboxRow, Outgoing, Store, StoreError};
+use waakvlam_core::engine::{Case, Engine, HookCall, Notification};
+use waakvlam_core::event::Event;
 
 /// Where the daemon's time comes from.
 #[derive(Clone, Copy, Debug)]
@@ -148,7 +150,7 @@ pub struct Core<S: Store> {
     /// A fingerprint of the deadlines last written per case, to skip unchanged rewrites.
     written: HashMap<(String, String), u64>,
     pending_written: Vec<((String, String), u64)>,
-    metrics: std::sync::Arc<super::metrics::Metrics>,
+    metrics: std::sync::Arc<crate::metrics::Metrics>,
 }
 
 /// A delivery handed to a worker: how often it was tried before, and the notification's
@@ -162,19 +164,19 @@ struct Sent {
 fn record_moment(record: &serde_json::Value) -> Option<Timestamp> {
     record["at"]
         .as_str()
-        .and_then(|at| crate::calendar::parse_timestamp(at).ok())
+        .and_then(|at| waakvlam_core::calendar::parse_timestamp(at).ok())
 }
 
 /// What the core needs besides the engine and the store.
 pub struct Setup {
-    pub metrics: std::sync::Arc<super::metrics::Metrics>,
+    pub metrics: std::sync::Arc<crate::metrics::Metrics>,
     pub clock: Clock,
     /// The log channel's file.
     pub log: std::path::PathBuf,
     pub routing: Routing,
     pub policies: HashMap<String, RetryPolicy>,
     /// The fingerprint of the definitions the engine was built from (see
-    /// `super::reload::definitions_fingerprint`).
+    /// the reload module's `definitions_fingerprint`).
     pub definitions: String,
 }
 
@@ -201,13 +203,10 @@ impl<S: Store> Core<S> {
         } = setup;
         let (log, recovered) = LogChannel::open(&log, &mut store, clock.now())?;
         if recovered != Recovered::default() {
-            log_line(
-                "warn",
-                "the notifications log held lines not yet marked delivered (a crash); marked now",
-                &[
-                    ("lines", &recovered.lines.to_string()),
-                    ("bytes_cut", &recovered.cut.to_string()),
-                ],
+            tracing::warn!(
+                lines = recovered.lines,
+                bytes_cut = recovered.cut,
+                "the notifications log held lines not yet marked delivered (a crash); marked now"
             );
         }
         let mut core = Core {
@@ -239,17 +238,11 @@ impl<S: Store> Core<S> {
         let stored = core.store.definitions()?;
         if stored.as_deref() != Some(definitions.as_str()) {
             if stored.is_some() || !core.store.case_keys()?.is_empty() {
-                log_line(
-                    "info",
-                    "the definitions changed since the store was last written; recalculating every case",
-                    &[],
+                tracing::info!(
+                    "the definitions changed since the store was last written; recalculating every case"
                 );
                 let moved = core.recompute_all()?;
-                log_line(
-                    "info",
-                    "recalculated at start",
-                    &[("deadlines_moved", &moved.to_string())],
-                );
+                tracing::info!(deadlines_moved = moved, "recalculated at start");
             }
             core.store_definitions(&definitions)?;
         }
@@ -333,18 +326,15 @@ impl<S: Store> Core<S> {
                 self.metrics
                     .provisional_deadlines
                     .store(provisional.open, std::sync::atomic::Ordering::Relaxed);
-                log_line(
-                    "info",
-                    "provisional deadlines: legal terms ending past the holiday data may still move",
-                    &[
-                        ("when", when),
-                        ("provisional", &provisional.open.to_string()),
-                        ("provisional_from", &from),
-                        ("first_due", provisional.first_due.as_deref().unwrap_or("-")),
-                    ],
+                tracing::info!(
+                    when,
+                    provisional = provisional.open,
+                    provisional_from = %from,
+                    first_due = provisional.first_due.as_deref().unwrap_or("-"),
+                    "provisional deadlines: legal terms ending past the holiday data may still move"
                 );
             }
-            Err(err) => tracing_error("counting provisional deadlines failed", &err.to_string()),
+            Err(err) => tracing::error!(cause = %err, "counting provisional deadlines failed"),
         }
     }
 
@@ -373,15 +363,12 @@ impl<S: Store> Core<S> {
                         moved += 1;
                         let old = old.cloned().flatten().unwrap_or_else(|| "-".into());
                         let new = d.due.clone().unwrap_or_else(|| "-".into());
-                        log_line(
-                            "info",
-                            "deadline recalculated",
-                            &[
-                                ("instance", &d.instance),
-                                ("deadline", &d.deadline),
-                                ("old_due", &old),
-                                ("new_due", &new),
-                            ],
+                        tracing::info!(
+                            instance = %d.instance,
+                            deadline = %d.deadline,
+                            old_due = %old,
+                            new_due = %new,
+                            "deadline recalculated"
                         );
                     }
                 }
@@ -584,7 +571,7 @@ impl<S: Store> Core<S> {
                     .pending_timers
                     .store(pending as u64, std::sync::atomic::Ordering::Relaxed);
                 let counts = self.store.delivery_counts().unwrap_or_else(|err| {
-                    tracing_error("reading delivery counts failed", &err.to_string());
+                    tracing::error!(cause = %err, "reading delivery counts failed");
                     Vec::new()
                 });
                 match self.store.provisional_deadlines() {
@@ -593,14 +580,14 @@ impl<S: Store> Core<S> {
                         .provisional_deadlines
                         .store(provisional.open, std::sync::atomic::Ordering::Relaxed),
                     Err(err) => {
-                        tracing_error("counting provisional deadlines failed", &err.to_string())
+                        tracing::error!(cause = %err, "counting provisional deadlines failed")
                     }
                 }
                 let _ = reply.send(self.metrics.render(&counts));
             }
             Command::Status { reply } => {
                 let _ = reply.send(Status {
-                    now: crate::calendar::format_timestamp(self.clock.now()),
+                    now: waakvlam_core::calendar::format_timestamp(self.clock.now()),
                     cases: self.cases.len(),
                     pending_timers: self.wakes.len(),
                 });
@@ -704,7 +691,7 @@ impl<S: Store> Core<S> {
     /// holds (the touched cases are rebuilt when next needed).
     fn undo(&mut self, touched: &[(String, String)]) {
         if let Err(err) = self.store.abandon() {
-            tracing_error("rolling back failed", &err.to_string());
+            tracing::error!(cause = %err, "rolling back failed");
         }
         for key in touched {
             self.cases.remove(key);
@@ -813,7 +800,7 @@ impl<S: Store> Core<S> {
         match result {
             Ok(()) => self.apply_wakes(),
             Err(err) => {
-                tracing_error("firing timers failed; they fire again", &err.to_string());
+                tracing::error!(cause = %err, "firing timers failed; they fire again");
                 self.undo(&touched);
                 // The store still has their timers: load them back.
                 for key in &touched {
@@ -898,7 +885,7 @@ impl<S: Store> Core<S> {
                 .for_each(|late| self.metrics.delivery_latency.observe(late)),
             Err(err) => {
                 // They stay pending in the outbox: delivered from there, the attempt counted.
-                tracing_error("writing the notifications log failed", &err.to_string());
+                tracing::error!(cause = %err, "writing the notifications log failed");
                 self.log.expect(now);
             }
         }
@@ -911,7 +898,7 @@ impl<S: Store> Core<S> {
             return;
         }
         if let Err(err) = self.begin().and_then(|_| self.commit()) {
-            tracing_error("marking log deliveries failed", &err.to_string());
+            tracing::error!(cause = %err, "marking log deliveries failed");
             let _ = self.store.abandon();
         }
     }
@@ -945,33 +932,27 @@ impl<S: Store> Core<S> {
             Attempt::Failed(error) => {
                 let retry_at = self.policy(channel).retry_at(attempts_before + 1, now);
                 if retry_at.is_none() {
-                    log_line(
-                        "warn",
-                        "delivery gave up: dead letter",
-                        &[
-                            ("channel", channel),
-                            ("notification", id),
-                            ("cause", &error),
-                        ],
+                    tracing::warn!(
+                        channel,
+                        notification = id,
+                        cause = %error,
+                        "delivery gave up: dead letter"
                     );
                 }
                 self.store.failed(id, channel, &error, retry_at)
             }
             Attempt::Impossible(error) => {
-                log_line(
-                    "warn",
-                    "delivery impossible: dead letter",
-                    &[
-                        ("channel", channel),
-                        ("notification", id),
-                        ("cause", &error),
-                    ],
+                tracing::warn!(
+                    channel,
+                    notification = id,
+                    cause = %error,
+                    "delivery impossible: dead letter"
                 );
                 self.store.failed(id, channel, &error, None)
             }
         };
         if let Err(err) = result {
-            tracing_error("recording a delivery failed", &err.to_string());
+            tracing::error!(cause = %err, "recording a delivery failed");
         }
     }
 
@@ -989,7 +970,7 @@ impl<S: Store> Core<S> {
         }
         let due = match self.store.due(delivery::LOG, now, 5000) {
             Ok(due) => due,
-            Err(err) => return tracing_error("reading the outbox failed", &err.to_string()),
+            Err(err) => return tracing::error!(cause = %err, "reading the outbox failed"),
         };
         if !due.is_empty() {
             let lines = due
@@ -1009,7 +990,7 @@ impl<S: Store> Core<S> {
                 }
                 Err(err) => {
                     if let Err(err) = self.store.begin() {
-                        return tracing_error("recording deliveries failed", &err.to_string());
+                        return tracing::error!(cause = %err, "recording deliveries failed");
                     }
                     for item in due {
                         let sent = Sent {
@@ -1020,7 +1001,7 @@ impl<S: Store> Core<S> {
                         self.settle_attempt(delivery::LOG, &item.id, sent, attempt, now);
                     }
                     if let Err(err) = self.store.finish() {
-                        tracing_error("recording deliveries failed", &err.to_string());
+                        tracing::error!(cause = %err, "recording deliveries failed");
                         let _ = self.store.abandon();
                     }
                 }
@@ -1028,7 +1009,7 @@ impl<S: Store> Core<S> {
         }
         match self.store.next_due(delivery::LOG) {
             Ok(next) => self.log.check_from(next),
-            Err(err) => tracing_error("reading the outbox failed", &err.to_string()),
+            Err(err) => tracing::error!(cause = %err, "reading the outbox failed"),
         }
     }
 
@@ -1041,7 +1022,7 @@ impl<S: Store> Core<S> {
         {
             Ok(due) => due,
             Err(err) => {
-                tracing_error("reading the outbox failed", &err.to_string());
+                tracing::error!(cause = %err, "reading the outbox failed");
                 return Vec::new();
             }
         };
@@ -1104,19 +1085,6 @@ impl<S: Store> Core<S> {
 }
 
 /// Errors of the core go to standard error as one JSON line; no case data in them.
-fn tracing_error(what: &str, cause: &str) {
-    log_line("error", what, &[("cause", cause)]);
-}
-
-/// One JSON line on standard error: the daemon's log. Only ids and codes, never personal data.
-pub fn log_line(level: &str, message: &str, fields: &[(&str, &str)]) {
-    let mut line = serde_json::json!({ "level": level, "message": message });
-    for (key, value) in fields {
-        line[*key] = serde_json::Value::String(value.to_string());
-    }
-    eprintln!("{line}");
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1131,12 +1099,14 @@ mod tests {
         let _ = std::fs::remove_file(dir.join("core.db"));
         let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
         let config = crate::config::Config::load(&root.join("config/waakvlam.yaml")).unwrap();
-        let engine = config.engine(crate::workflow::load(&[root.join("workflows")]).unwrap());
+        let engine =
+            config.engine(waakvlam_core::workflow::load(&[root.join("workflows")]).unwrap());
         let store = SqliteStore::open(&dir.join("core.db")).unwrap();
         let log = dir.join("log.jsonl");
         let _ = std::fs::remove_file(&log);
-        let clock =
-            Clock::Virtual(crate::calendar::parse_timestamp("2027-04-13T10:00:00+02:00").unwrap());
+        let clock = Clock::Virtual(
+            waakvlam_core::calendar::parse_timestamp("2027-04-13T10:00:00+02:00").unwrap(),
+        );
         let setup = Setup {
             metrics: Default::default(),
             clock,
@@ -1151,7 +1121,7 @@ mod tests {
     }
 
     fn complaint(case: usize) -> Event {
-        crate::event::validate(serde_json::json!({"id": format!("e-{case}"), "type": "klacht.ingediend", "gemeente": "GM0150",
+        waakvlam_core::event::validate(serde_json::json!({"id": format!("e-{case}"), "type": "klacht.ingediend", "gemeente": "GM0150",
             "case": format!("C-{case}"), "at": "2027-04-13T10:15:00+02:00", "data": {"klacht_id": "K-1"}}))
         .unwrap()
     }
@@ -1182,7 +1152,7 @@ mod tests {
         assert_eq!(core.wakes.len(), 10);
         assert_eq!(core.store.timers().unwrap().len(), 10);
         // Every case's reminder fires, from the store, with the cache trimmed on the way.
-        let due = crate::calendar::parse_timestamp("2027-04-23T12:00:00+02:00").unwrap();
+        let due = waakvlam_core::calendar::parse_timestamp("2027-04-23T12:00:00+02:00").unwrap();
         core.clock = Clock::Virtual(due);
         while core.fire_timers(due) {}
         assert!(core.cases.len() <= 10);

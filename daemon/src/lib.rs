@@ -1,0 +1,19 @@
+//! The `waakvlam` binary's library: the command line, the configuration of the daemon, the
+//! store, the scheduling core, delivery, the HTTP API and reload. It builds on `waakvlam-core`
+//! (the pure engine) and `waakvlam-plugin-host` (the only `unsafe`), and has none of its own.
+//!
+//! See ARCHITECTURE.md for the map of this crate.
+#![forbid(unsafe_code)]
+
+pub mod api;
+pub mod cli;
+pub mod config;
+pub mod delivery;
+pub mod load;
+pub mod logging;
+pub mod metrics;
+pub mod reload;
+pub mod run;
+pub mod scheduler;
+pub mod scope;
+pub mod store;
