@@ -869,3 +869,86 @@ fn a_write_for_two_gemeenten_is_audited_for_each() {
         ]
     );
 }
+
+/// Fault injection: the stored events of one case are damaged while the daemon is down. The
+/// case is never rebuilt from part of its events: it is out of service (its API answers say
+/// so, its new events are refused, the metric counts it, the log names the row), and every
+/// other case is served as before, its reminder included.
+#[test]
+fn a_case_with_damaged_events_is_out_of_service_and_the_others_go_on() {
+    let daemon = Daemon::start();
+    daemon.advance("2027-04-13T10:00:00+02:00");
+    let body = format!(
+        "[{}, {}]",
+        complaint("d-1", "C-1", "GM0150", "K-1"),
+        complaint("d-2", "C-2", "GM0150", "K-2")
+    );
+    assert_eq!(daemon.post_events(DEVENTER, &body).0, 200);
+    let dir = daemon.stop();
+    let db = rusqlite::Connection::open(dir.join("data/waakvlam.db")).unwrap();
+    let damaged = db
+        .execute(
+            "UPDATE events SET data = 'not json' WHERE case_id = 'C-1'",
+            [],
+        )
+        .unwrap();
+    assert_eq!(damaged, 1);
+    drop(db);
+
+    let daemon = Daemon::start_in(dir);
+    let (status, answer) = daemon.request("GET", "/v1/cases/C-1", Some(DEVENTER), None);
+    assert_eq!(status, 503, "{answer}");
+    let message = answer["error"].as_str().unwrap();
+    assert!(
+        message.contains("case C-1 of GM0150")
+            && message.contains("event d-1: its data is not JSON")
+            && message.contains("out of service"),
+        "{message}"
+    );
+    assert_eq!(
+        daemon
+            .request("GET", "/v1/cases/C-2", Some(DEVENTER), None)
+            .0,
+        200
+    );
+
+    // New events: the damaged case's is refused and says why; the other is taken.
+    let body = format!(
+        "[{}, {}]",
+        complaint("d-3", "C-1", "GM0150", "K-3"),
+        complaint("d-4", "C-2", "GM0150", "K-4")
+    );
+    let (status, answer) = daemon.post_events(DEVENTER, &body);
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(answer["results"][0]["status"], "refused");
+    assert!(
+        answer["results"][0]["problems"][0]
+            .as_str()
+            .unwrap()
+            .contains("out of service"),
+        "{answer}"
+    );
+    assert_eq!(answer["results"][1]["status"], "accepted");
+
+    // The reminders of 23 April: the other case's go out; the damaged one waits.
+    daemon.advance("2027-04-23T12:00:00+02:00");
+    let reminders: Vec<String> = daemon
+        .delivered()
+        .iter()
+        .filter(|n| n["kind"] == "reminder")
+        .map(|n| n["case"].as_str().unwrap().to_string())
+        .collect();
+    assert!(!reminders.is_empty());
+    assert!(reminders.iter().all(|c| c == "C-2"), "{reminders:?}");
+    let (_, text) = daemon.request("GET", "/metrics", Some(DEVENTER), None);
+    assert!(
+        text.as_str()
+            .unwrap()
+            .contains("waakvlam_cases_out_of_service 1\n")
+    );
+    assert!(daemon.log().iter().any(|l| {
+        l["message"] == "a case's stored events cannot be read; it is out of service"
+            && l["case"] == "C-1"
+            && l["rows"].as_str().is_some_and(|r| r.contains("event d-1"))
+    }));
+}

@@ -16,8 +16,9 @@ use tokio::sync::oneshot;
 
 use crate::config::TokenConfig;
 use crate::metrics::Metrics;
-use crate::scheduler::{Command, Outcome};
+use crate::scheduler::{Command, CoreError, Outcome, Reply};
 use crate::scope::Scope;
+use crate::store::StoreError;
 use crate::store::{AuditEntry, Filter};
 use waakvlam_core::event;
 
@@ -139,6 +140,24 @@ impl IntoResponse for ApiError {
     }
 }
 
+/// What the core could not do, as the answer a caller gets: the only place core errors
+/// become statuses.
+fn refusal(err: CoreError) -> ApiError {
+    let status = match &err {
+        // A case whose stored events cannot be read: the daemon is fine, this case is not.
+        CoreError::Store(StoreError::Damaged { .. }) => StatusCode::SERVICE_UNAVAILABLE,
+        CoreError::Store(_) | CoreError::NotStored(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        CoreError::ClockBackwards { .. } | CoreError::SystemClock => StatusCode::CONFLICT,
+    };
+    let message = match &err {
+        CoreError::Store(StoreError::Damaged { .. }) => {
+            format!("{err}; the case is out of service until the store is repaired")
+        }
+        _ => err.to_string(),
+    };
+    error(status, message)
+}
+
 pub fn error(status: StatusCode, message: impl Into<String>) -> ApiError {
     ApiError {
         status,
@@ -242,15 +261,15 @@ async fn post_events(
                 reply,
             })
             .await?
-            .map_err(|cause| {
-                error(
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    format!("the events could not be stored; nothing was accepted: {cause}"),
-                )
-            })?;
+            .map_err(refusal)?;
         for (position, outcome) in positions.into_iter().zip(outcomes) {
-            if outcome == Outcome::Duplicate {
-                results[position]["status"] = json!("duplicate");
+            match outcome {
+                Outcome::Accepted => {}
+                Outcome::Duplicate => results[position]["status"] = json!("duplicate"),
+                Outcome::Refused(why) => {
+                    results[position]["status"] = json!("refused");
+                    results[position]["problems"] = json!([why]);
+                }
             }
         }
     }
@@ -296,7 +315,7 @@ async fn get_case(
                 reply,
             })
             .await?
-            .map_err(|cause| error(StatusCode::INTERNAL_SERVER_ERROR, cause))?;
+            .map_err(refusal)?;
         if let Some(view) = view {
             return Ok(Json(view).into_response());
         }
@@ -416,7 +435,7 @@ async fn list<T: serde::Serialize>(
     headers: &HeaderMap,
     query: ListQuery,
     what: &str,
-    command: impl FnOnce(Filter, AuditEntry, oneshot::Sender<Result<Vec<T>, String>>) -> Command,
+    command: impl FnOnce(Filter, AuditEntry, Reply<Vec<T>>) -> Command,
 ) -> Result<Response, ApiError> {
     let token = api.authenticate(headers)?;
     let filter = filter(&token, query)?;
@@ -425,7 +444,7 @@ async fn list<T: serde::Serialize>(
     let rows = api
         .ask(|reply| command(filter, entry, reply))
         .await?
-        .map_err(|cause| error(StatusCode::INTERNAL_SERVER_ERROR, cause))?;
+        .map_err(refusal)?;
     Ok(Json(json!({ what: rows, "limit": limit, "offset": offset })).into_response())
 }
 
@@ -469,7 +488,7 @@ async fn post_clock(
     let now = api
         .ask(|reply| Command::AdvanceClock { to, wait, reply })
         .await?
-        .map_err(|cause| error(StatusCode::CONFLICT, cause))?;
+        .map_err(refusal)?;
     Ok(Json(json!({ "now": waakvlam_core::calendar::format_timestamp(now) })).into_response())
 }
 

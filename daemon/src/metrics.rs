@@ -56,6 +56,8 @@ pub struct Metrics {
     pub events_duplicate: AtomicU64,
     pub events_refused: AtomicU64,
     pub pending_timers: AtomicU64,
+    /// Cases whose stored events cannot be read.
+    pub cases_out_of_service: AtomicU64,
     pub timer_lateness: Histogram,
     pub delivery_latency: Histogram,
     /// Open deadlines whose legal term ends past the years the holiday data covers.
@@ -112,6 +114,11 @@ impl Metrics {
             out,
             "# HELP waakvlam_pending_timers Cases with a timer set.\n# TYPE waakvlam_pending_timers gauge\nwaakvlam_pending_timers {}",
             self.pending_timers.load(Ordering::Relaxed)
+        );
+        let _ = writeln!(
+            out,
+            "# HELP waakvlam_cases_out_of_service Cases whose stored events cannot be read: they are not rebuilt from part of their events, and their events and timers wait until the store is repaired.\n# TYPE waakvlam_cases_out_of_service gauge\nwaakvlam_cases_out_of_service {}",
+            self.cases_out_of_service.load(Ordering::Relaxed)
         );
         let _ = writeln!(
             out,

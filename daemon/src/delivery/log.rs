@@ -67,8 +67,12 @@ impl LogChannel {
             .read(true)
             .append(true)
             .open(path)
-            .map_err(|err| std::io::Error::new(err.kind(), format!("{}: {err}", path.display())))?;
-        let length = file.metadata()?.len();
+            .map_err(|err| std::io::Error::new(err.kind(), format!("{}: {err}", path.display())))
+            .map_err(StoreError::io("opening the notifications log"))?;
+        let length = file
+            .metadata()
+            .map_err(StoreError::io("opening the notifications log"))?
+            .len();
         let name = path_name(path);
         let from = match store.log_position()? {
             Some((known, bytes)) if known == name && bytes <= length => bytes,
@@ -77,10 +81,14 @@ impl LogChannel {
             _ => 0,
         };
         let mut tail = Vec::new();
-        file.seek(SeekFrom::Start(from))?;
+        file.seek(SeekFrom::Start(from))
+            .map_err(StoreError::io("recovering the notifications log"))?;
         // No further than the length: a device configured as the file (/dev/full) reads on
         // for ever.
-        (&mut file).take(length - from).read_to_end(&mut tail)?;
+        (&mut file)
+            .take(length - from)
+            .read_to_end(&mut tail)
+            .map_err(StoreError::io("recovering the notifications log"))?;
         let complete = tail.iter().rposition(|b| *b == b'\n').map_or(0, |i| i + 1);
         let ids: Vec<String> = tail[..complete]
             .split(|b| *b == b'\n')
@@ -89,8 +97,10 @@ impl LogChannel {
             .collect();
         let cut = (tail.len() - complete) as u64;
         if cut > 0 {
-            file.set_len(length - cut)?;
-            file.sync_data()?;
+            file.set_len(length - cut)
+                .map_err(StoreError::io("recovering the notifications log"))?;
+            file.sync_data()
+                .map_err(StoreError::io("recovering the notifications log"))?;
         }
         let written = length - cut;
         let mut channel = LogChannel {

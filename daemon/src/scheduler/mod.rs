@@ -2,10 +2,11 @@
 //! serves commands from the API in order. One writer keeps the invariant simple: the engine
 //! state in memory is always the fold of the events in the store.
 
+mod cases;
+mod timers;
 pub mod worker;
 
-use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashMap};
+use std::collections::HashMap;
 use std::sync::mpsc;
 use std::time::Duration as StdDuration;
 
@@ -15,8 +16,12 @@ use tokio::sync::oneshot;
 use crate::delivery::log::{self as log_channel, Line, LogChannel, Recovered};
 use crate::delivery::{self, Attempt, RetryPolicy, Routing};
 use crate::scope::Scope;
-use crate::store::{AuditEntry, DeadlineRow, Due, Filter, OutboxRow, Outgoing, Store, StoreError};
-use waakvlam_core::engine::{Case, Engine, HookCall, Notification};
+use crate::store::{
+    AuditEntry, CaseKey, DeadlineRow, Due, Filter, OutboxRow, Outgoing, Store, StoreError,
+};
+use cases::CaseCache;
+use timers::TimerQueue;
+use waakvlam_core::engine::{Engine, HookCall, Notification};
 use waakvlam_core::event::Event;
 
 /// Where the daemon's time comes from.
@@ -42,14 +47,33 @@ impl Clock {
 pub enum Outcome {
     Accepted,
     Duplicate,
+    /// Not taken, and why: its case is out of service (its stored events cannot be read).
+    Refused(String),
 }
+
+/// Why the core could not do what was asked. The API module alone turns these into statuses.
+#[derive(Debug, thiserror::Error)]
+pub enum CoreError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("the virtual clock is at {now} and does not go back")]
+    ClockBackwards { now: Timestamp },
+    #[error("this daemon runs on the system clock")]
+    SystemClock,
+    /// A batch of events failed as a whole (every request of the group hears the same).
+    #[error("the events could not be stored; nothing was accepted: {0}")]
+    NotStored(String),
+}
+
+/// The answer of the core to a request.
+pub type Reply<T> = oneshot::Sender<Result<T, CoreError>>;
 
 /// One `POST /v1/events` waiting for its answer.
 pub struct Ingest {
     events: Vec<Event>,
     /// One line per gemeente the request writes for.
     audit: Vec<AuditEntry>,
-    reply: oneshot::Sender<Result<Vec<Outcome>, String>>,
+    reply: Reply<Vec<Outcome>>,
 }
 
 pub enum Command {
@@ -57,30 +81,30 @@ pub enum Command {
         events: Vec<Event>,
         /// One line per gemeente the request writes for.
         audit: Vec<AuditEntry>,
-        reply: oneshot::Sender<Result<Vec<Outcome>, String>>,
+        reply: Reply<Vec<Outcome>>,
     },
     Case {
         gemeente: String,
         case: String,
         audit: AuditEntry,
-        reply: oneshot::Sender<Result<Option<CaseView>, String>>,
+        reply: Reply<Option<CaseView>>,
     },
     Deadlines {
         filter: Filter,
         audit: AuditEntry,
-        reply: oneshot::Sender<Result<Vec<DeadlineRow>, String>>,
+        reply: Reply<Vec<DeadlineRow>>,
     },
     Notifications {
         filter: Filter,
         audit: AuditEntry,
-        reply: oneshot::Sender<Result<Vec<OutboxRow>, String>>,
+        reply: Reply<Vec<OutboxRow>>,
     },
     AdvanceClock {
         to: Timestamp,
         /// Answer only when everything due by `to` is recorded (tests); otherwise timers fire
         /// in rounds as on the system clock, with the API answering in between.
         wait: bool,
-        reply: oneshot::Sender<Result<Timestamp, String>>,
+        reply: Reply<Timestamp>,
     },
     /// A delivery worker asks for its channel's due deliveries.
     TakeDue {
@@ -98,7 +122,7 @@ pub enum Command {
         engine: Box<Engine>,
         /// The fingerprint of the definitions the engine was built from.
         definitions: String,
-        reply: oneshot::Sender<Result<usize, String>>,
+        reply: Reply<usize>,
     },
     /// The metrics, with what only the store knows.
     Metrics {
@@ -130,27 +154,23 @@ pub struct Core<S: Store> {
     engine: Engine,
     store: S,
     clock: Clock,
-    /// The cases worked on recently; any case can be rebuilt from its events, so this is a
-    /// cache (at most `CACHED_CASES`), not the state.
-    cases: HashMap<(String, String), Case>,
-    /// Each case's next wakeup, as in the store's timers table.
-    wakes: HashMap<(String, String), Timestamp>,
-    /// (moment, gemeente, case); entries that no longer match `wakes` are stale.
-    timers: BinaryHeap<Reverse<(Timestamp, String, String)>>,
+    cases: CaseCache,
+    timers: TimerQueue,
     log: LogChannel,
     routing: Routing,
     /// Retry policy per channel; channels without one use the default.
     policies: HashMap<String, RetryPolicy>,
     /// Deliveries handed to a worker and not reported yet, with their attempts so far.
     in_flight: HashMap<(String, String), Sent>,
-    /// At most this many cases stay in memory between batches.
-    cache_limit: usize,
-    /// Timer changes of the batch being written, applied in memory once it is committed.
-    pending_wakes: Vec<((String, String), Option<Timestamp>)>,
-    /// A fingerprint of the deadlines last written per case, to skip unchanged rewrites.
-    written: HashMap<(String, String), u64>,
-    pending_written: Vec<((String, String), u64)>,
     metrics: std::sync::Arc<crate::metrics::Metrics>,
+}
+
+/// What a batch wrote besides the store: the cases it touched (dropped from memory if it is
+/// rolled back) and the log lines to write once it is committed.
+#[derive(Default)]
+struct Batch {
+    touched: Vec<CaseKey>,
+    lines: Vec<Line>,
 }
 
 /// A delivery handed to a worker: how often it was tried before, and the notification's
@@ -209,28 +229,33 @@ impl<S: Store> Core<S> {
                 "the notifications log held lines not yet marked delivered (a crash); marked now"
             );
         }
+        let timers = store.timers()?;
         let mut core = Core {
             engine,
             store,
             clock,
-            cases: HashMap::new(),
-            wakes: HashMap::new(),
-            timers: BinaryHeap::new(),
+            cases: CaseCache::new(CACHED_CASES),
+            timers: TimerQueue::new(timers.due),
             log,
             routing,
             policies,
             in_flight: HashMap::new(),
-            cache_limit: CACHED_CASES,
-            pending_wakes: Vec::new(),
-            written: HashMap::new(),
-            pending_written: Vec::new(),
             metrics,
         };
-        let timers = core.store.timers()?;
-        core.wakes.reserve(timers.len());
-        for (moment, gemeente, case) in timers {
-            core.wakes.insert((gemeente.clone(), case.clone()), moment);
-            core.timers.push(Reverse((moment, gemeente, case)));
+        if !timers.unreadable.is_empty() {
+            // Their cases get a valid timer again from their events.
+            tracing::error!(
+                cases = timers.unreadable.len(),
+                "timer rows cannot be read; their cases are recalculated"
+            );
+            let now = core.clock.now();
+            let (_, lines) = core.in_batch(|core, batch| {
+                for key in &timers.unreadable {
+                    core.recompute(key, now, batch)?;
+                }
+                Ok(())
+            })?;
+            core.write_log(lines, now);
         }
         // Deadlines are stored as last computed. Definitions that changed while the daemon
         // was down (a new holiday decision, an edited workflow, an upgrade) would leave them
@@ -250,51 +275,59 @@ impl<S: Store> Core<S> {
         Ok(core)
     }
 
-    /// The case, rebuilt from its events if it is not in memory. Output the replay makes of
-    /// the past is in the outbox already (ids are deterministic): it is dropped here, and a
-    /// notification already recorded is never recorded twice.
-    fn with_case<T>(
+    /// Runs `work` as one batch: one transaction of the store. When the work and the commit
+    /// succeed, what the batch staged in the case cache and the timer queue counts, and the
+    /// log lines it recorded are returned for writing; on any error the store's transaction,
+    /// the cache and the queue are all rolled back together. Every write goes through here.
+    fn in_batch<T>(
         &mut self,
-        key: &(String, String),
-        work: impl FnOnce(&mut Case, &Engine) -> T,
-    ) -> Result<T, StoreError> {
-        if !self.cases.contains_key(key) {
-            let mut case = Case::new(&key.0, &key.1);
-            for event in self.store.events_of(&key.0, &key.1)? {
-                let at = event.at;
-                case.apply(&self.engine, event, at);
+        work: impl FnOnce(&mut Self, &mut Batch) -> Result<T, StoreError>,
+    ) -> Result<(T, Vec<Line>), StoreError> {
+        self.cases.trim();
+        let mut batch = Batch::default();
+        let result = self
+            .begin()
+            .and_then(|_| work(self, &mut batch))
+            .and_then(|value| self.commit().map(|_| value));
+        match result {
+            Ok(value) => {
+                self.cases.commit();
+                self.timers.commit();
+                Ok((value, batch.lines))
             }
-            self.cases.insert(key.clone(), case);
+            Err(err) => {
+                if let Err(err) = self.store.abandon() {
+                    tracing::error!(cause = %err, "rolling back failed");
+                }
+                self.cases.rollback(&batch.touched);
+                self.timers.rollback();
+                Err(err)
+            }
         }
-        let case = self.cases.get_mut(key).expect("just inserted");
-        Ok(work(case, &self.engine))
     }
 
-    /// Keeps the cache within `CACHED_CASES`. Called between batches only: a case touched in
-    /// a batch must stay in memory until its deadlines and timer are written.
-    fn trim_cache(&mut self) {
-        if self.cases.len() <= self.cache_limit {
-            return;
-        }
-        // Cases are derivable: drop a tenth (the map's order is arbitrary, which is as good as
-        // any for a cache this size), and what was remembered of their written deadlines.
-        let drop: Vec<(String, String)> = self
+    /// Brings one case up to `now` inside a batch: what is due is recorded, its deadlines
+    /// and timer are stored. Returns its deadlines.
+    fn recompute(
+        &mut self,
+        key: &CaseKey,
+        now: Timestamp,
+        batch: &mut Batch,
+    ) -> Result<Vec<DeadlineRow>, StoreError> {
+        let notifications = self
             .cases
-            .keys()
-            .take(self.cases.len() - self.cache_limit * 9 / 10)
-            .cloned()
-            .collect();
-        for key in drop {
-            self.cases.remove(&key);
-            self.written.remove(&key);
-        }
+            .load(key, &self.engine, &self.store)?
+            .tick(&self.engine, now);
+        batch.touched.push(key.clone());
+        batch.lines.extend(self.record(&notifications, now)?);
+        self.refresh(key, now)
     }
 
     /// Swaps in new definitions (workflows, holiday data): every case is recomputed from its events as if the
     /// new definitions had always applied. What was sent stays sent; deadlines that move are
     /// logged, each with its old and new due date. Blocks the core while it runs: reloads are
     /// rare, and a consistent swap matters more than the API's latency for that moment.
-    fn reload(&mut self, engine: Engine, definitions: &str) -> Result<usize, StoreError> {
+    fn reload(&mut self, engine: Engine, definitions: &str) -> Result<usize, CoreError> {
         self.engine = engine;
         let moved = self.recompute_all()?;
         self.store_definitions(definitions)?;
@@ -304,14 +337,8 @@ impl<S: Store> Core<S> {
 
     /// Records the fingerprint of the definitions the stored deadlines now follow.
     fn store_definitions(&mut self, definitions: &str) -> Result<(), StoreError> {
-        self.store.begin()?;
-        match self.store.set_definitions(definitions) {
-            Ok(()) => self.store.finish(),
-            Err(err) => {
-                let _ = self.store.abandon();
-                Err(err)
-            }
-        }
+        self.in_batch(|core, _| core.store.set_definitions(definitions))
+            .map(|_| ())
     }
 
     /// Logs how many open deadlines are provisional (a legal term past the years the holiday
@@ -339,46 +366,42 @@ impl<S: Store> Core<S> {
     }
 
     /// Recomputes every case from its events under the current engine; logs each deadline
-    /// whose due date moved. Returns how many moved.
+    /// whose due date moved. A case whose events cannot be read stays out of service and is
+    /// skipped. Returns how many deadlines moved.
     fn recompute_all(&mut self) -> Result<usize, StoreError> {
         let now = self.clock.now();
         let before = self.store.every_due_date()?;
         self.cases.clear();
-        self.written.clear();
         let keys = self.store.case_keys()?;
         let mut moved = 0;
         for chunk in keys.chunks(TIMERS_PER_ROUND) {
-            self.trim_cache();
-            self.begin()?;
-            let mut lines = Vec::new();
-            let done = chunk.iter().try_for_each(|key| {
-                let notifications = self.with_case(key, |case, engine| case.tick(engine, now))?;
-                lines.extend(self.record(&notifications, now)?);
-                let views = self.refresh(key, now)?;
-                for d in views {
-                    let old = before.get(&(d.instance.clone(), d.deadline.clone(), d.occurrence));
-                    if old.is_some_and(|old| *old != d.due)
-                        || (old.is_none() && d.status != "met" && d.status != "cancelled")
-                    {
-                        moved += 1;
-                        let old = old.cloned().flatten().unwrap_or_else(|| "-".into());
-                        let new = d.due.clone().unwrap_or_else(|| "-".into());
-                        tracing::info!(
-                            instance = %d.instance,
-                            deadline = %d.deadline,
-                            old_due = %old,
-                            new_due = %new,
-                            "deadline recalculated"
-                        );
+            let (views, lines) = self.in_batch(|core, batch| {
+                let mut views = Vec::new();
+                for key in chunk {
+                    match core.recompute(key, now, batch) {
+                        Ok(rows) => views.extend(rows),
+                        Err(StoreError::Damaged { .. }) => core.timers.forget(key),
+                        Err(err) => return Err(err),
                     }
                 }
-                Ok::<(), StoreError>(())
-            });
-            match done.and_then(|_| self.finish(lines, now)) {
-                Ok(()) => self.apply_wakes(),
-                Err(err) => {
-                    self.undo(chunk);
-                    return Err(err);
+                Ok(views)
+            })?;
+            self.write_log(lines, now);
+            for d in views {
+                let old = before.get(&(d.instance.clone(), d.deadline.clone(), d.occurrence));
+                if old.is_some_and(|old| *old != d.due)
+                    || (old.is_none() && d.status != "met" && d.status != "cancelled")
+                {
+                    moved += 1;
+                    let old = old.cloned().flatten().unwrap_or_else(|| "-".into());
+                    let new = d.due.clone().unwrap_or_else(|| "-".into());
+                    tracing::info!(
+                        instance = %d.instance,
+                        deadline = %d.deadline,
+                        old_due = %old,
+                        new_due = %new,
+                        "deadline recalculated"
+                    );
                 }
             }
         }
@@ -393,7 +416,7 @@ impl<S: Store> Core<S> {
             let now = self.clock.now();
             let more_due = self.fire_timers(now);
             self.deliver(now);
-            let wait = match (self.clock, self.next_timer()) {
+            let wait = match (self.clock, self.timers.next()) {
                 _ if more_due => StdDuration::ZERO,
                 (Clock::System, Some(next)) => StdDuration::from_millis(
                     next.as_millisecond()
@@ -503,10 +526,8 @@ impl<S: Store> Core<S> {
                 audit,
                 reply,
             } => {
-                let _ = reply.send(
-                    self.case_view(&gemeente, &case, &audit)
-                        .map_err(|e| e.to_string()),
-                );
+                let key = CaseKey { gemeente, case };
+                let _ = reply.send(self.case_view(&key, &audit).map_err(CoreError::from));
             }
             Command::Deadlines {
                 filter,
@@ -517,7 +538,7 @@ impl<S: Store> Core<S> {
                     .store
                     .audit(&audit)
                     .and_then(|_| self.store.deadlines(&filter));
-                let _ = reply.send(result.map_err(|e| e.to_string()));
+                let _ = reply.send(result.map_err(CoreError::from));
             }
             Command::Notifications {
                 filter,
@@ -528,7 +549,7 @@ impl<S: Store> Core<S> {
                     .store
                     .audit(&audit)
                     .and_then(|_| self.store.notifications(&filter));
-                let _ = reply.send(result.map_err(|e| e.to_string()));
+                let _ = reply.send(result.map_err(CoreError::from));
             }
             Command::AdvanceClock { to, wait, reply } => {
                 let result = match self.clock {
@@ -540,10 +561,8 @@ impl<S: Store> Core<S> {
                         }
                         Ok(to)
                     }
-                    Clock::Virtual(now) => Err(format!(
-                        "the virtual clock is at {now} and does not go back"
-                    )),
-                    Clock::System => Err("this daemon runs on the system clock".into()),
+                    Clock::Virtual(now) => Err(CoreError::ClockBackwards { now }),
+                    Clock::System => Err(CoreError::SystemClock),
                 };
                 let _ = reply.send(result);
             }
@@ -560,16 +579,14 @@ impl<S: Store> Core<S> {
                 definitions,
                 reply,
             } => {
-                let _ = reply.send(
-                    self.reload(*engine, &definitions)
-                        .map_err(|e| e.to_string()),
-                );
+                let _ = reply.send(self.reload(*engine, &definitions));
             }
             Command::Metrics { reply } => {
-                let pending = self.wakes.len();
-                self.metrics
-                    .pending_timers
-                    .store(pending as u64, std::sync::atomic::Ordering::Relaxed);
+                use std::sync::atomic::Ordering::Relaxed;
+                let pending = self.timers.len();
+                self.metrics.pending_timers.store(pending as u64, Relaxed);
+                let out = self.cases.out_of_service();
+                self.metrics.cases_out_of_service.store(out as u64, Relaxed);
                 let counts = self.store.delivery_counts().unwrap_or_else(|err| {
                     tracing::error!(cause = %err, "reading delivery counts failed");
                     Vec::new()
@@ -589,7 +606,7 @@ impl<S: Store> Core<S> {
                 let _ = reply.send(Status {
                     now: waakvlam_core::calendar::format_timestamp(self.clock.now()),
                     cases: self.cases.len(),
-                    pending_timers: self.wakes.len(),
+                    pending_timers: self.timers.len(),
                 });
             }
         }
@@ -597,23 +614,31 @@ impl<S: Store> Core<S> {
 
     /// New events are applied to the engine and stored with the notifications they cause and
     /// the cases' new deadlines and timers, all requests of the group in one transaction,
-    /// before any caller hears "accepted".
+    /// before any caller hears "accepted". An event for a case that is out of service is
+    /// refused, and the others go on.
     fn ingest(&mut self, group: Vec<Ingest>) {
-        self.trim_cache();
         let now = self.clock.now();
-        let mut touched = Vec::new();
-        let result = self.begin().and_then(|_| {
+        let result = self.in_batch(|core, batch| {
             let mut outcomes = Vec::with_capacity(group.len());
             let mut notifications = Vec::new();
             let mut hook_calls = Vec::new();
             for request in &group {
                 let mut answer = Vec::with_capacity(request.events.len());
                 for event in &request.events {
-                    let key = (event.gemeente.clone(), event.case.clone());
+                    let key = CaseKey::new(&event.gemeente, &event.case);
                     // Load the case before its new event is stored, or the replay would
                     // count the event twice.
-                    self.with_case(&key, |_, _| ())?;
-                    if !self.store.insert_event(event, now)? {
+                    match core.cases.load(&key, &core.engine, &core.store) {
+                        Ok(_) => {}
+                        Err(damaged @ StoreError::Damaged { .. }) => {
+                            answer.push(Outcome::Refused(format!(
+                                "{damaged}; the case is out of service until the store is repaired, and this event was not taken"
+                            )));
+                            continue;
+                        }
+                        Err(err) => return Err(err),
+                    }
+                    if !core.store.insert_event(event, now)? {
                         answer.push(Outcome::Duplicate);
                         continue;
                     }
@@ -623,34 +648,31 @@ impl<S: Store> Core<S> {
                         at: event.at.min(now),
                         ..event.clone()
                     };
-                    let (due, calls) = self.with_case(&key, |case, engine| {
-                        let due = case.apply_later(engine, applied, now);
-                        (due, case.take_hook_calls())
-                    })?;
-                    notifications.extend(due);
+                    let case = core.cases.load(&key, &core.engine, &core.store)?;
+                    notifications.extend(case.apply_later(&core.engine, applied, now));
+                    let calls = case.take_hook_calls();
                     if !calls.is_empty() {
                         hook_calls.push((key.clone(), calls));
                     }
-                    touched.push(key);
+                    batch.touched.push(key);
                 }
                 for entry in &request.audit {
-                    self.store.audit(entry)?;
+                    core.store.audit(entry)?;
                 }
                 outcomes.push(answer);
             }
-            notifications.extend(self.answer_hooks(hook_calls, now)?);
-            let lines = self.record(&notifications, now)?;
+            notifications.extend(core.answer_hooks(hook_calls, now)?);
+            batch.lines.extend(core.record(&notifications, now)?);
+            let mut touched = batch.touched.clone();
             touched.sort();
             touched.dedup();
             for key in &touched {
-                self.refresh(key, now)?;
+                core.refresh(key, now)?;
             }
-            self.commit()?;
-            Ok((outcomes, lines))
+            Ok(outcomes)
         });
         match result {
             Ok((outcomes, lines)) => {
-                self.apply_wakes();
                 // The events are durable: the senders hear so before the log is written,
                 // which is delivery, not acknowledgement, and costs a sync of its own.
                 for (request, answer) in group.into_iter().zip(outcomes) {
@@ -659,9 +681,12 @@ impl<S: Store> Core<S> {
                 self.write_log(lines, now);
             }
             Err(err) => {
-                self.undo(&touched);
+                tracing::error!(cause = %err, "storing events failed; none of the batch was taken");
+                let message = err.to_string();
                 for request in group {
-                    let _ = request.reply.send(Err(err.to_string()));
+                    let _ = request
+                        .reply
+                        .send(Err(CoreError::NotStored(message.clone())));
                 }
             }
         }
@@ -672,7 +697,7 @@ impl<S: Store> Core<S> {
     /// signals they raise.
     fn answer_hooks(
         &mut self,
-        calls: Vec<((String, String), Vec<HookCall>)>,
+        calls: Vec<(CaseKey, Vec<HookCall>)>,
         now: Timestamp,
     ) -> Result<Vec<Notification>, StoreError> {
         let asked: Vec<&HookCall> = calls.iter().flat_map(|(_, c)| c).collect();
@@ -680,33 +705,15 @@ impl<S: Store> Core<S> {
         let mut signals = Vec::new();
         for (key, case_calls) in calls {
             let case_answers = answers.by_ref().take(case_calls.len()).collect();
-            signals.extend(self.with_case(&key, |case, _| {
-                case.hooks_answered(case_calls, case_answers, now)
-            })?);
+            let case = self.cases.load(&key, &self.engine, &self.store)?;
+            signals.extend(case.hooks_answered(case_calls, case_answers, now));
         }
         Ok(signals)
     }
 
-    /// After a failed batch: nothing of it is durable, so memory goes back to what the store
-    /// holds (the touched cases are rebuilt when next needed).
-    fn undo(&mut self, touched: &[(String, String)]) {
-        if let Err(err) = self.store.abandon() {
-            tracing::error!(cause = %err, "rolling back failed");
-        }
-        for key in touched {
-            self.cases.remove(key);
-        }
-        self.pending_wakes.clear();
-        self.pending_written.clear();
-    }
-
     /// Stores the case's deadlines for queries and its next wakeup; the timer in memory
-    /// follows once the batch is committed (`apply_wakes`).
-    fn refresh(
-        &mut self,
-        key: &(String, String),
-        now: Timestamp,
-    ) -> Result<Vec<DeadlineRow>, StoreError> {
+    /// follows once the batch is committed.
+    fn refresh(&mut self, key: &CaseKey, now: Timestamp) -> Result<Vec<DeadlineRow>, StoreError> {
         let Some(case) = self.cases.get(key) else {
             return Ok(Vec::new());
         };
@@ -729,95 +736,50 @@ impl<S: Store> Core<S> {
             }
             hasher.finish()
         };
-        if self.written.get(key) != Some(&fingerprint) {
-            self.store.put_deadlines(&key.0, &key.1, &rows)?;
-            self.pending_written.push((key.clone(), fingerprint));
+        if self.cases.needs_write(key, fingerprint) {
+            self.store.put_deadlines(key, &rows)?;
         }
-        if self.wakes.get(key).copied() != wake {
-            self.store.set_timer(&key.0, &key.1, wake)?;
-            self.pending_wakes.push((key.clone(), wake));
+        if self.timers.get(key) != wake {
+            self.store.set_timer(key, wake)?;
+            self.timers.stage(key.clone(), wake);
         }
         Ok(rows)
     }
 
-    fn apply_wakes(&mut self) {
-        for (key, fingerprint) in std::mem::take(&mut self.pending_written) {
-            self.written.insert(key, fingerprint);
-        }
-        for (key, wake) in std::mem::take(&mut self.pending_wakes) {
-            match wake {
-                Some(moment) => {
-                    self.wakes.insert(key.clone(), moment);
-                    self.timers.push(Reverse((moment, key.0, key.1)));
-                }
-                None => {
-                    self.wakes.remove(&key);
-                }
-            }
-        }
-    }
-
-    fn next_timer(&mut self) -> Option<Timestamp> {
-        while let Some(Reverse((moment, gemeente, case))) = self.timers.peek() {
-            if self.wakes.get(&(gemeente.clone(), case.clone())) == Some(moment) {
-                return Some(*moment);
-            }
-            self.timers.pop();
-        }
-        None
-    }
-
     /// Fires due timers, at most a round of them in one transaction; true if more are due.
+    /// A timer whose case is out of service is left aside (logged once, counted), and the
+    /// others fire.
     fn fire_timers(&mut self, now: Timestamp) -> bool {
-        if self.next_timer().is_none_or(|m| m > now) {
+        if self.timers.next().is_none_or(|m| m > now) {
             return false;
         }
-        self.trim_cache();
-        let mut touched = Vec::new();
-        let mut lines = Vec::new();
-        let result = self.begin().and_then(|_| {
-            while touched.len() < TIMERS_PER_ROUND
-                && let Some(moment) = self.next_timer().filter(|m| *m <= now)
+        let result = self.in_batch(|core, batch| {
+            let mut fired = 0;
+            while fired < TIMERS_PER_ROUND
+                && let Some((moment, key)) = core.timers.take_due(now)
             {
-                let Reverse((_, gemeente, case)) = self.timers.pop().expect("peeked");
-                let key = (gemeente, case);
-                // Fire at the timer's own moment, so a jump of the clock sends each reminder as
-                // it would have gone out, in order.
-                let notifications =
-                    self.with_case(&key, |case, engine| case.tick(engine, moment))?;
-                self.metrics
+                fired += 1;
+                // Fire at the timer's own moment, so a jump of the clock sends each reminder
+                // as it would have gone out, in order.
+                match core.recompute(&key, moment, batch) {
+                    Ok(_) => {}
+                    Err(StoreError::Damaged { .. }) => continue,
+                    Err(err) => return Err(err),
+                }
+                core.metrics
                     .timer_lateness
                     .observe((now.as_millisecond() - moment.as_millisecond()) as f64 / 1000.0);
-                lines.extend(self.record(&notifications, now)?);
-                // The popped entry is gone: make sure the case gets a timer entry again.
-                self.wakes.remove(&key);
-                self.refresh(&key, moment)?;
-                touched.push(key);
             }
             Ok(())
         });
-        let result = result.and_then(|_| self.finish(lines, now));
         match result {
-            Ok(()) => self.apply_wakes(),
+            Ok(((), lines)) => self.write_log(lines, now),
             Err(err) => {
                 tracing::error!(cause = %err, "firing timers failed; they fire again");
-                self.undo(&touched);
-                // The store still has their timers: load them back.
-                for key in &touched {
-                    if let Ok(timers) = self.store.timers() {
-                        for (moment, gemeente, case) in timers
-                            .into_iter()
-                            .filter(|(_, g, c)| (g, c) == (&key.0, &key.1))
-                        {
-                            self.wakes.insert((gemeente.clone(), case.clone()), moment);
-                            self.timers.push(Reverse((moment, gemeente, case)));
-                        }
-                    }
-                }
                 return false;
             }
         }
-        self.next_timer().is_some_and(|m| m <= now)
+        self.timers.next().is_some_and(|m| m <= now)
     }
 
     /// Records notifications in the outbox with the channels that must deliver them, inside
@@ -863,13 +825,6 @@ impl<S: Store> Core<S> {
         self.log.mark(&mut self.store)
     }
 
-    /// Commits the transaction, then writes the log lines of what it recorded.
-    fn finish(&mut self, lines: Vec<Line>, now: Timestamp) -> Result<(), StoreError> {
-        self.commit()?;
-        self.write_log(lines, now);
-        Ok(())
-    }
-
     /// Commits the transaction; what it marked in the log channel counts as marked.
     fn commit(&mut self) -> Result<(), StoreError> {
         self.store.finish()?;
@@ -897,9 +852,8 @@ impl<S: Store> Core<S> {
         if !self.log.has_unmarked() {
             return;
         }
-        if let Err(err) = self.begin().and_then(|_| self.commit()) {
+        if let Err(err) = self.in_batch(|_, _| Ok(())) {
             tracing::error!(cause = %err, "marking log deliveries failed");
-            let _ = self.store.abandon();
         }
     }
 
@@ -968,10 +922,12 @@ impl<S: Store> Core<S> {
         if self.log.has_unmarked() {
             return;
         }
-        let due = match self.store.due(delivery::LOG, now, 5000) {
-            Ok(due) => due,
+        let batch = match self.store.due(delivery::LOG, now, 5000) {
+            Ok(batch) => batch,
             Err(err) => return tracing::error!(cause = %err, "reading the outbox failed"),
         };
+        self.settle_unreadable(delivery::LOG, &batch.unreadable, now);
+        let due = batch.due;
         if !due.is_empty() {
             let lines = due
                 .iter()
@@ -989,20 +945,19 @@ impl<S: Store> Core<S> {
                     self.mark_logged();
                 }
                 Err(err) => {
-                    if let Err(err) = self.store.begin() {
-                        return tracing::error!(cause = %err, "recording deliveries failed");
-                    }
-                    for item in due {
-                        let sent = Sent {
-                            attempts: item.attempts,
-                            at: record_moment(&item.record),
-                        };
-                        let attempt = Attempt::Failed(err.to_string());
-                        self.settle_attempt(delivery::LOG, &item.id, sent, attempt, now);
-                    }
-                    if let Err(err) = self.store.finish() {
+                    let settled = self.in_batch(|core, _| {
+                        for item in due {
+                            let sent = Sent {
+                                attempts: item.attempts,
+                                at: record_moment(&item.record),
+                            };
+                            let attempt = Attempt::Failed(err.to_string());
+                            core.settle_attempt(delivery::LOG, &item.id, sent, attempt, now);
+                        }
+                        Ok(())
+                    });
+                    if let Err(err) = settled {
                         tracing::error!(cause = %err, "recording deliveries failed");
-                        let _ = self.store.abandon();
                     }
                 }
             }
@@ -1013,19 +968,34 @@ impl<S: Store> Core<S> {
         }
     }
 
+    /// Notifications whose stored record cannot be read become dead letters that say so:
+    /// delivering nothing in their place would be worse.
+    fn settle_unreadable(&mut self, channel: &str, ids: &[String], now: Timestamp) {
+        for id in ids {
+            let sent = Sent {
+                attempts: 0,
+                at: None,
+            };
+            let attempt = Attempt::Impossible("its stored record cannot be read".into());
+            self.settle_attempt(channel, id, sent, attempt, now);
+        }
+    }
+
     /// Hands a worker its due deliveries, leaving out those another batch still carries.
     fn take_due(&mut self, channel: &str, limit: u32) -> Vec<Due> {
         let now = self.clock.now();
-        let due = match self
+        let batch = match self
             .store
             .due(channel, now, limit + self.in_flight.len() as u32)
         {
-            Ok(due) => due,
+            Ok(batch) => batch,
             Err(err) => {
                 tracing::error!(cause = %err, "reading the outbox failed");
                 return Vec::new();
             }
         };
+        self.settle_unreadable(channel, &batch.unreadable, now);
+        let due = batch.due;
         let mut taken = Vec::new();
         for item in due {
             let key = (channel.to_string(), item.id.clone());
@@ -1061,22 +1031,23 @@ impl<S: Store> Core<S> {
 
     fn case_view(
         &mut self,
-        gemeente: &str,
-        case: &str,
+        key: &CaseKey,
         audit: &AuditEntry,
     ) -> Result<Option<CaseView>, StoreError> {
         self.store.audit(audit)?;
-        let events = self.store.case_events(gemeente, case)?;
+        let events = self.store.case_events(key)?;
         if events.is_empty() {
             return Ok(None);
         }
+        // A case out of service says so, rather than showing deadlines that may be wrong.
+        self.cases.load(key, &self.engine, &self.store)?;
         let filter = Filter {
-            case: Some(case.to_string()),
-            ..Filter::within(Scope::one(gemeente), 10_000)
+            case: Some(key.case.clone()),
+            ..Filter::within(Scope::one(&key.gemeente), 10_000)
         };
         Ok(Some(CaseView {
-            gemeente: gemeente.to_string(),
-            case: case.to_string(),
+            gemeente: key.gemeente.clone(),
+            case: key.case.clone(),
             events,
             deadlines: self.store.deadlines(&filter)?,
             notifications: self.store.notifications(&filter)?,
@@ -1116,7 +1087,7 @@ mod tests {
             definitions: "test".into(),
         };
         let mut core = Core::start(engine, store, setup).unwrap();
-        core.cache_limit = cache_limit;
+        core.cases.set_limit(cache_limit);
         core
     }
 
@@ -1149,8 +1120,8 @@ mod tests {
             answer.blocking_recv().unwrap().unwrap(),
             vec![Outcome::Accepted; 10]
         );
-        assert_eq!(core.wakes.len(), 10);
-        assert_eq!(core.store.timers().unwrap().len(), 10);
+        assert_eq!(core.timers.len(), 10);
+        assert_eq!(core.store.timers().unwrap().due.len(), 10);
         // Every case's reminder fires, from the store, with the cache trimmed on the way.
         let due = waakvlam_core::calendar::parse_timestamp("2027-04-23T12:00:00+02:00").unwrap();
         core.clock = Clock::Virtual(due);

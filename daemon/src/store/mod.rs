@@ -17,12 +17,59 @@ use crate::scope::Scope;
 use waakvlam_core::engine::Notification;
 use waakvlam_core::event::Event;
 
+/// What went wrong in the store, and what it was doing.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    #[error("store: {0}")]
-    Sqlite(#[from] rusqlite::Error),
-    #[error("store: {0}")]
-    Io(#[from] std::io::Error),
+    #[error("the store failed {doing}: {source}")]
+    Sqlite {
+        doing: &'static str,
+        #[source]
+        source: rusqlite::Error,
+    },
+    #[error("the store failed {doing}: {source}")]
+    Io {
+        doing: &'static str,
+        #[source]
+        source: std::io::Error,
+    },
+    /// Stored rows of a case that cannot be read back. The case is never rebuilt from part of
+    /// its events: it is out of service until the rows are repaired.
+    #[error("case {} of {}: stored rows cannot be read: {}", .key.case, .key.gemeente, .rows.join("; "))]
+    Damaged { key: CaseKey, rows: Vec<String> },
+    /// Stored rows outside a case's events that cannot be read back (a notification record).
+    #[error("stored {what} cannot be read: {}", .rows.join("; "))]
+    Unreadable {
+        what: &'static str,
+        rows: Vec<String>,
+    },
+}
+
+impl StoreError {
+    /// The error of an SQLite call made while `doing` something (`"storing an event"`).
+    pub fn sqlite(doing: &'static str) -> impl FnOnce(rusqlite::Error) -> StoreError {
+        move |source| StoreError::Sqlite { doing, source }
+    }
+
+    /// The error of a file operation made while `doing` something.
+    pub fn io(doing: &'static str) -> impl FnOnce(std::io::Error) -> StoreError {
+        move |source| StoreError::Io { doing, source }
+    }
+}
+
+/// A case: cases are per gemeente, so a case id alone does not name one.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct CaseKey {
+    pub gemeente: String,
+    pub case: String,
+}
+
+impl CaseKey {
+    pub fn new(gemeente: &str, case: &str) -> CaseKey {
+        CaseKey {
+            gemeente: gemeente.to_string(),
+            case: case.to_string(),
+        }
+    }
 }
 
 /// A deadline's key: instance, deadline, occurrence.
@@ -73,6 +120,20 @@ pub struct Outgoing<'a> {
 pub struct Route {
     pub channel: String,
     pub not_before: Timestamp,
+}
+
+/// The pending timers, and the cases whose timer row cannot be read.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Timers {
+    pub due: Vec<(Timestamp, CaseKey)>,
+    pub unreadable: Vec<CaseKey>,
+}
+
+/// Deliveries that are due, and the ids of those whose record cannot be read.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct DueBatch {
+    pub due: Vec<Due>,
+    pub unreadable: Vec<String>,
 }
 
 /// A delivery that is due: the notification's id and record, and how often it was tried.
@@ -133,41 +194,33 @@ pub trait Store: Send {
     /// Drops the writes of the batch.
     fn abandon(&mut self) -> Result<(), StoreError>;
     /// A case's next wakeup (`None`: no timer).
-    fn set_timer(
-        &mut self,
-        gemeente: &str,
-        case: &str,
-        wake: Option<Timestamp>,
-    ) -> Result<(), StoreError>;
-    /// Every pending timer: (moment, gemeente, case).
-    fn timers(&self) -> Result<Vec<(Timestamp, String, String)>, StoreError>;
+    fn set_timer(&mut self, key: &CaseKey, wake: Option<Timestamp>) -> Result<(), StoreError>;
+    /// Every pending timer; a timer row that cannot be read is not dropped but named in
+    /// `unreadable`, so that its case can be recomputed and get a valid timer again.
+    fn timers(&self) -> Result<Timers, StoreError>;
     /// Every case that has events.
-    fn case_keys(&self) -> Result<Vec<(String, String)>, StoreError>;
-    /// One case's events in `at` order.
-    fn events_of(&self, gemeente: &str, case: &str) -> Result<Vec<Event>, StoreError>;
+    fn case_keys(&self) -> Result<Vec<CaseKey>, StoreError>;
+    /// One case's events in `at` order; `StoreError::Damaged`, naming each row, when any of
+    /// them cannot be read.
+    fn events_of(&self, key: &CaseKey) -> Result<Vec<Event>, StoreError>;
     /// Records notifications with the deliveries they need. A notification id already
     /// recorded is left as it is: re-deriving a notification never makes a second one.
     /// Says for each whether it was new.
     fn record(&mut self, outgoing: &[Outgoing<'_>]) -> Result<Vec<bool>, StoreError>;
-    /// Every stored event, case by case in `at` order: to rebuild the engine after a restart.
-    fn all_events(&self) -> Result<Vec<Event>, StoreError>;
     /// Replaces a case's deadlines with the engine's current view of them.
-    fn put_deadlines(
-        &mut self,
-        gemeente: &str,
-        case: &str,
-        rows: &[DeadlineRow],
-    ) -> Result<(), StoreError>;
+    fn put_deadlines(&mut self, key: &CaseKey, rows: &[DeadlineRow]) -> Result<(), StoreError>;
     fn deadlines(&self, filter: &Filter) -> Result<Vec<DeadlineRow>, StoreError>;
     /// The due date of every stored deadline, of every gemeente, by (instance, deadline,
     /// occurrence): for a reload to log what moved. Never for a caller of the API.
     fn every_due_date(&self) -> Result<HashMap<DeadlineKey, Option<String>>, StoreError>;
     /// Notifications with their delivery state; `filter.status` is the overall status.
     fn notifications(&self, filter: &Filter) -> Result<Vec<OutboxRow>, StoreError>;
-    fn case_events(&self, gemeente: &str, case: &str)
-    -> Result<Vec<serde_json::Value>, StoreError>;
-    /// A channel's deliveries that are due at `now`, oldest first.
-    fn due(&self, channel: &str, now: Timestamp, limit: u32) -> Result<Vec<Due>, StoreError>;
+    /// A case's events as the API shows them; `StoreError::Damaged` when a row cannot be read.
+    fn case_events(&self, key: &CaseKey) -> Result<Vec<serde_json::Value>, StoreError>;
+    /// A channel's deliveries that are due at `now`, oldest first. A notification whose
+    /// stored record cannot be read is not offered but named in `unreadable` (its id), so
+    /// that it becomes a dead letter that says so rather than a delivery of nothing.
+    fn due(&self, channel: &str, now: Timestamp, limit: u32) -> Result<DueBatch, StoreError>;
     /// A pending delivery went out; one already settled (delivered or dead) stays as it was.
     fn delivered(&mut self, id: &str, channel: &str, at: Timestamp) -> Result<(), StoreError>;
     /// The log channel's file and how many bytes of it were marked delivered.

@@ -8,8 +8,8 @@ use jiff::Timestamp;
 use rusqlite::{Connection, params, params_from_iter};
 
 use super::{
-    AuditEntry, DeadlineKey, DeadlineRow, Due, Filter, OutboxRow, Outgoing, Provisional, Store,
-    StoreError,
+    AuditEntry, CaseKey, DeadlineKey, DeadlineRow, Due, DueBatch, Filter, OutboxRow, Outgoing,
+    Provisional, Store, StoreError, Timers,
 };
 use waakvlam_core::engine::CalendarMark;
 use waakvlam_core::event::{Event, EventType};
@@ -198,21 +198,46 @@ CREATE TABLE definitions (
 "#,
 ];
 
+/// The result of SQLite work done while `what` (`"storing an event"`), with that context
+/// on its error.
+fn doing<T>(
+    what: &'static str,
+    work: impl FnOnce() -> rusqlite::Result<T>,
+) -> Result<T, StoreError> {
+    work().map_err(StoreError::sqlite(what))
+}
+
+/// Rows read, or the error that names every one that could not be read.
+fn readable<T>(rows: Vec<Result<T, String>>, what: &'static str) -> Result<Vec<T>, StoreError> {
+    let unreadable: Vec<String> = rows
+        .iter()
+        .filter_map(|r| r.as_ref().err().cloned())
+        .collect();
+    if unreadable.is_empty() {
+        Ok(rows.into_iter().flatten().collect())
+    } else {
+        Err(StoreError::Unreadable {
+            what,
+            rows: unreadable,
+        })
+    }
+}
+
 /// The migration (counted from 1) that adds the provisional mark.
 const PROVISIONAL_MIGRATION: usize = 7;
 
 /// The deadlines still to be met that carry the provisional mark.
-fn provisional_of(connection: &Connection) -> Result<Provisional, StoreError> {
+fn provisional_of(connection: &Connection) -> rusqlite::Result<Provisional> {
     let mut statement = connection.prepare_cached(
         "SELECT count(*), min(due) FROM deadlines
          WHERE provisional = 1 AND status IN ('open', 'overdue', 'suspended', 'unknown')",
     )?;
-    Ok(statement.query_row([], |row| {
+    statement.query_row([], |row| {
         Ok(Provisional {
             open: row.get(0)?,
             first_due: row.get(1)?,
         })
-    })?)
+    })
 }
 
 /// What can change about it: workflow, due, status, provisional.
@@ -236,12 +261,16 @@ impl Checkpointer {
     const PAUSE: std::time::Duration = std::time::Duration::from_millis(1000);
 
     fn start(path: &Path) -> Result<Checkpointer, StoreError> {
-        let connection = Connection::open(path)?;
-        connection.busy_timeout(std::time::Duration::from_secs(5))?;
+        let doing = "opening the checkpointer's connection";
+        let connection = Connection::open(path).map_err(StoreError::sqlite(doing))?;
+        connection
+            .busy_timeout(std::time::Duration::from_secs(5))
+            .map_err(StoreError::sqlite(doing))?;
         let (nudge, nudges) = mpsc::sync_channel::<()>(1);
         let thread = std::thread::Builder::new()
             .name("sqlite-checkpoint".into())
-            .spawn(move || Self::serve(connection, nudges))?;
+            .spawn(move || Self::serve(connection, nudges))
+            .map_err(StoreError::io("starting the checkpointer"))?;
         Ok(Checkpointer {
             nudge: Some(nudge),
             thread: Some(thread),
@@ -305,21 +334,34 @@ impl SqliteStore {
     /// --config`, beside a running daemon): `None` when the file was not yet migrated to
     /// know them; the daemon marks them at its next start.
     pub fn provisional_in(path: &Path) -> Result<Option<Provisional>, StoreError> {
-        use rusqlite::OpenFlags;
-        let connection = Connection::open_with_flags(
-            path,
-            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-        )?;
-        connection.busy_timeout(std::time::Duration::from_secs(5))?;
-        let applied: usize =
-            connection.pragma_query_value(None, "user_version", |row| row.get(0))?;
-        if applied < PROVISIONAL_MIGRATION {
-            return Ok(None);
-        }
-        Ok(Some(provisional_of(&connection)?))
+        doing("reading the provisional deadlines", || {
+            use rusqlite::OpenFlags;
+            let connection = Connection::open_with_flags(
+                path,
+                OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+            )?;
+            connection.busy_timeout(std::time::Duration::from_secs(5))?;
+            let applied: usize =
+                connection.pragma_query_value(None, "user_version", |row| row.get(0))?;
+            if applied < PROVISIONAL_MIGRATION {
+                return Ok(None);
+            }
+            Ok(Some(provisional_of(&connection)?))
+        })
     }
 
     pub fn open(path: &Path) -> Result<SqliteStore, StoreError> {
+        let connection = Self::connect(path).map_err(StoreError::sqlite("opening the database"))?;
+        // Checkpoints are the checkpointer's: never in the writer's commit.
+        let checkpointer = Checkpointer::start(path)?;
+        Ok(SqliteStore {
+            connection,
+            checkpointer,
+        })
+    }
+
+    /// The writer's connection, with the schema brought up to date.
+    fn connect(path: &Path) -> rusqlite::Result<Connection> {
         let mut connection = Connection::open(path)?;
         // 2 KiB pages (for a new file; an existing one keeps its size): the rows are small and
         // most inserts land on a page of their own in some index, and every page touched is
@@ -346,13 +388,8 @@ impl SqliteStore {
             tx.pragma_update(None, "user_version", version + 1)?;
             tx.commit()?;
         }
-        // Checkpoints are the checkpointer's: never in the writer's commit.
         connection.pragma_update(None, "wal_autocheckpoint", 0)?;
-        let checkpointer = Checkpointer::start(path)?;
-        Ok(SqliteStore {
-            connection,
-            checkpointer,
-        })
+        Ok(connection)
     }
 
     /// Runs several statements as one: inside a batch the batch's transaction already makes
@@ -360,8 +397,8 @@ impl SqliteStore {
     /// savepoint of its own.
     fn atomically<T>(
         &mut self,
-        work: impl FnOnce(&Connection) -> Result<T, StoreError>,
-    ) -> Result<T, StoreError> {
+        work: impl FnOnce(&Connection) -> rusqlite::Result<T>,
+    ) -> rusqlite::Result<T> {
         if !self.connection.is_autocommit() {
             return work(&self.connection);
         }
@@ -372,16 +409,13 @@ impl SqliteStore {
     }
 
     pub fn schema_version(&self) -> Result<usize, StoreError> {
-        Ok(self
-            .connection
-            .pragma_query_value(None, "user_version", |row| row.get(0))?)
+        self.connection
+            .pragma_query_value(None, "user_version", |row| row.get(0))
+            .map_err(StoreError::sqlite("reading the schema version"))
     }
 }
 
-fn insert_notifications(
-    tx: &Connection,
-    outgoing: &[Outgoing<'_>],
-) -> Result<Vec<bool>, StoreError> {
+fn insert_notifications(tx: &Connection, outgoing: &[Outgoing<'_>]) -> rusqlite::Result<Vec<bool>> {
     let mut notification = tx.prepare_cached(
         "INSERT OR IGNORE INTO notifications (id, at_ms, gemeente, case_id, workflow, due, record)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
@@ -418,9 +452,11 @@ fn insert_notifications(
     Ok(new_ones)
 }
 
-/// An event from its row. Only validated events are stored, so the conversions hold; a row
-/// that does not convert (a vocabulary change) is skipped rather than stopping the daemon.
-fn event_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Option<Event>> {
+/// An event from its row, or what is wrong with the row. Only validated events are stored, so
+/// the conversions should hold; a row that does not convert (a damaged file, a vocabulary
+/// that lost a type) is named, never skipped: a case rebuilt from part of its events would
+/// send the wrong reminders.
+fn event_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Result<Event, String>> {
     let (gemeente, id, type_name, case, at_ms, data): (
         String,
         String,
@@ -436,14 +472,20 @@ fn event_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Option<Event>> {
         row.get(4)?,
         row.get(5)?,
     );
-    let (Some(event_type), Ok(at), Ok(serde_json::Value::Object(data))) = (
-        EventType::from_name(&type_name),
-        Timestamp::from_millisecond(at_ms),
-        serde_json::from_str(&data),
-    ) else {
-        return Ok(None);
+    let Some(event_type) = EventType::from_name(&type_name) else {
+        return Ok(Err(format!("event {id}: unknown type '{type_name}'")));
     };
-    Ok(Some(Event {
+    let Ok(at) = Timestamp::from_millisecond(at_ms) else {
+        return Ok(Err(format!(
+            "event {id}: the moment {at_ms} is out of range"
+        )));
+    };
+    let data = match serde_json::from_str(&data) {
+        Ok(serde_json::Value::Object(data)) => data,
+        Ok(_) => return Ok(Err(format!("event {id}: its data is not a JSON object"))),
+        Err(err) => return Ok(Err(format!("event {id}: its data is not JSON ({err})"))),
+    };
+    Ok(Ok(Event {
         id,
         event_type,
         gemeente,
@@ -455,108 +497,130 @@ fn event_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Option<Event>> {
 
 impl Store for SqliteStore {
     fn insert_event(&mut self, e: &Event, received: Timestamp) -> Result<bool, StoreError> {
-        let mut statement = self.connection.prepare_cached(
+        doing("storing an event", || {
+            let mut statement = self.connection.prepare_cached(
             "INSERT OR IGNORE INTO events (gemeente, id, type, case_id, at, at_ms, data, received_at)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
         )?;
-        let changed = statement.execute(params![
-            e.gemeente,
-            e.id,
-            e.event_type.name(),
-            e.case,
-            waakvlam_core::calendar::format_timestamp(e.at),
-            e.at.as_millisecond(),
-            serde_json::to_string(&e.data).expect("a JSON map always serialises"),
-            received.to_string()
-        ])?;
-        Ok(changed == 1)
+            let changed = statement.execute(params![
+                e.gemeente,
+                e.id,
+                e.event_type.name(),
+                e.case,
+                waakvlam_core::calendar::format_timestamp(e.at),
+                e.at.as_millisecond(),
+                serde_json::to_string(&e.data).expect("a JSON map always serialises"),
+                received.to_string()
+            ])?;
+            Ok(changed == 1)
+        })
     }
 
     fn begin(&mut self) -> Result<(), StoreError> {
-        Ok(self.connection.execute_batch("BEGIN IMMEDIATE")?)
+        doing("beginning a transaction", || {
+            self.connection.execute_batch("BEGIN IMMEDIATE")
+        })
     }
 
     fn finish(&mut self) -> Result<(), StoreError> {
-        self.connection.execute_batch("COMMIT")?;
-        self.checkpointer.nudge();
-        Ok(())
+        doing("committing a transaction", || {
+            self.connection.execute_batch("COMMIT")?;
+            self.checkpointer.nudge();
+            Ok(())
+        })
     }
 
     fn abandon(&mut self) -> Result<(), StoreError> {
-        Ok(self.connection.execute_batch("ROLLBACK")?)
+        doing("rolling back a transaction", || {
+            self.connection.execute_batch("ROLLBACK")
+        })
     }
 
-    fn set_timer(
-        &mut self,
-        gemeente: &str,
-        case: &str,
-        wake: Option<Timestamp>,
-    ) -> Result<(), StoreError> {
-        match wake {
+    fn set_timer(&mut self, key: &CaseKey, wake: Option<Timestamp>) -> Result<(), StoreError> {
+        let (gemeente, case) = (&key.gemeente, &key.case);
+        doing("storing a timer", || {
+            match wake {
             Some(wake) => self.connection.prepare_cached("INSERT OR REPLACE INTO timers (gemeente, case_id, wake_ms) VALUES (?1, ?2, ?3)")?.execute(params![gemeente, case, wake.as_millisecond()])?,
             None => self.connection.prepare_cached("DELETE FROM timers WHERE gemeente = ?1 AND case_id = ?2")?.execute(params![gemeente, case])?,
         };
-        Ok(())
+            Ok(())
+        })
     }
 
-    fn timers(&self) -> Result<Vec<(Timestamp, String, String)>, StoreError> {
-        let mut statement = self
-            .connection
-            .prepare("SELECT wake_ms, gemeente, case_id FROM timers")?;
-        let rows = statement.query_map([], |row| {
-            Ok((
-                row.get::<_, i64>(0)?,
-                row.get::<_, String>(1)?,
-                row.get::<_, String>(2)?,
-            ))
+    fn timers(&self) -> Result<Timers, StoreError> {
+        doing("reading the timers", || {
+            let mut statement = self
+                .connection
+                .prepare("SELECT wake_ms, gemeente, case_id FROM timers")?;
+            let rows = statement.query_map([], |row| {
+                Ok((
+                    row.get::<_, i64>(0)?,
+                    row.get::<_, String>(1)?,
+                    row.get::<_, String>(2)?,
+                ))
+            })?;
+            let mut timers = Timers::default();
+            for row in rows {
+                let (ms, gemeente, case) = row?;
+                let key = CaseKey { gemeente, case };
+                match Timestamp::from_millisecond(ms) {
+                    Ok(at) => timers.due.push((at, key)),
+                    Err(_) => timers.unreadable.push(key),
+                }
+            }
+            Ok(timers)
+        })
+    }
+
+    fn case_keys(&self) -> Result<Vec<CaseKey>, StoreError> {
+        doing("listing the cases", || {
+            let mut statement = self.connection.prepare(
+                "SELECT DISTINCT gemeente, case_id FROM events ORDER BY gemeente, case_id",
+            )?;
+            let rows = statement.query_map([], |row| {
+                Ok(CaseKey {
+                    gemeente: row.get(0)?,
+                    case: row.get(1)?,
+                })
+            })?;
+            rows.collect()
+        })
+    }
+
+    fn events_of(&self, key: &CaseKey) -> Result<Vec<Event>, StoreError> {
+        let rows: Vec<Result<Event, String>> = doing("reading a case's events", || {
+            let mut statement = self
+                .connection
+                .prepare_cached("SELECT gemeente, id, type, case_id, at_ms, data FROM events WHERE gemeente = ?1 AND case_id = ?2 ORDER BY at_ms, seq")?;
+            let rows = statement.query_map(params![key.gemeente, key.case], event_row)?;
+            rows.collect()
         })?;
-        let mut timers = Vec::new();
+        let mut events = Vec::with_capacity(rows.len());
+        let mut damaged = Vec::new();
         for row in rows {
-            let (ms, gemeente, case) = row?;
-            if let Ok(at) = Timestamp::from_millisecond(ms) {
-                timers.push((at, gemeente, case));
+            match row {
+                Ok(event) => events.push(event),
+                Err(problem) => damaged.push(problem),
             }
         }
-        Ok(timers)
-    }
-
-    fn case_keys(&self) -> Result<Vec<(String, String)>, StoreError> {
-        let mut statement = self
-            .connection
-            .prepare("SELECT DISTINCT gemeente, case_id FROM events ORDER BY gemeente, case_id")?;
-        let rows = statement.query_map([], |row| Ok((row.get(0)?, row.get(1)?)))?;
-        Ok(rows.collect::<Result<_, _>>()?)
-    }
-
-    fn events_of(&self, gemeente: &str, case: &str) -> Result<Vec<Event>, StoreError> {
-        let mut statement = self
-            .connection
-            .prepare_cached("SELECT gemeente, id, type, case_id, at_ms, data FROM events WHERE gemeente = ?1 AND case_id = ?2 ORDER BY at_ms, seq")?;
-        let rows = statement.query_map(params![gemeente, case], event_row)?;
-        Ok(rows.filter_map(|row| row.ok().flatten()).collect())
+        if damaged.is_empty() {
+            Ok(events)
+        } else {
+            Err(StoreError::Damaged {
+                key: key.clone(),
+                rows: damaged,
+            })
+        }
     }
 
     fn record(&mut self, outgoing: &[Outgoing<'_>]) -> Result<Vec<bool>, StoreError> {
         self.atomically(|connection| insert_notifications(connection, outgoing))
+            .map_err(StoreError::sqlite("recording notifications"))
     }
 
-    fn all_events(&self) -> Result<Vec<Event>, StoreError> {
-        let mut statement = self
-            .connection
-            .prepare("SELECT gemeente, id, type, case_id, at_ms, data FROM events ORDER BY gemeente, case_id, at_ms, seq")?;
-        let rows = statement.query_map([], event_row)?;
-        Ok(rows.filter_map(|row| row.ok().flatten()).collect())
-    }
-
-    fn put_deadlines(
-        &mut self,
-        gemeente: &str,
-        case: &str,
-        rows: &[DeadlineRow],
-    ) -> Result<(), StoreError> {
-        // Most changes touch one or two of a case's deadlines: write only those, since every
-        // row written is index pages to sync at the commit.
-        self.atomically(|connection| {
+    fn put_deadlines(&mut self, key: &CaseKey, rows: &[DeadlineRow]) -> Result<(), StoreError> {
+        let (gemeente, case) = (&key.gemeente, &key.case);
+        let written = self.atomically(|connection| {
             let mut stored = connection.prepare_cached(
                 "SELECT instance, deadline, occurrence, workflow, due, status, provisional FROM deadlines
                  WHERE gemeente = ?1 AND case_id = ?2",
@@ -608,154 +672,210 @@ impl Store for SqliteStore {
                 remove.execute(params![gemeente, case, instance, deadline, occurrence])?;
             }
             Ok(())
-        })
+        });
+        written.map_err(StoreError::sqlite("storing deadlines"))
     }
 
     fn deadlines(&self, filter: &Filter) -> Result<Vec<DeadlineRow>, StoreError> {
-        let (clause, values) = where_clause(filter, "due");
-        let sql = format!(
+        doing("listing deadlines", || {
+            let (clause, values) = where_clause(filter, "due");
+            let sql = format!(
             "SELECT instance, workflow, gemeente, case_id, deadline, occurrence, due, status, provisional FROM deadlines {clause}
              ORDER BY due IS NULL, due, gemeente, case_id, instance, deadline, occurrence LIMIT {} OFFSET {}",
             filter.limit, filter.offset
         );
-        let mut statement = self.connection.prepare(&sql)?;
-        let rows = statement.query_map(params_from_iter(values), |row| {
-            Ok(DeadlineRow {
-                instance: row.get(0)?,
-                workflow: row.get(1)?,
-                gemeente: row.get(2)?,
-                case: row.get(3)?,
-                deadline: row.get(4)?,
-                occurrence: row.get(5)?,
-                due: row.get(6)?,
-                status: row.get(7)?,
-                calendar: row.get::<_, bool>(8)?.then_some(CalendarMark::Provisional),
-            })
-        })?;
-        Ok(rows.collect::<Result<_, _>>()?)
+            let mut statement = self.connection.prepare(&sql)?;
+            let rows = statement.query_map(params_from_iter(values), |row| {
+                Ok(DeadlineRow {
+                    instance: row.get(0)?,
+                    workflow: row.get(1)?,
+                    gemeente: row.get(2)?,
+                    case: row.get(3)?,
+                    deadline: row.get(4)?,
+                    occurrence: row.get(5)?,
+                    due: row.get(6)?,
+                    status: row.get(7)?,
+                    calendar: row.get::<_, bool>(8)?.then_some(CalendarMark::Provisional),
+                })
+            })?;
+            rows.collect::<Result<_, _>>()
+        })
     }
 
     fn every_due_date(&self) -> Result<HashMap<DeadlineKey, Option<String>>, StoreError> {
-        let mut statement = self
-            .connection
-            .prepare("SELECT instance, deadline, occurrence, due FROM deadlines")?;
-        let rows = statement.query_map([], |row| {
-            Ok(((row.get(0)?, row.get(1)?, row.get(2)?), row.get(3)?))
-        })?;
-        Ok(rows.collect::<Result<_, _>>()?)
+        doing("reading the due dates", || {
+            let mut statement = self
+                .connection
+                .prepare("SELECT instance, deadline, occurrence, due FROM deadlines")?;
+            let rows = statement.query_map([], |row| {
+                Ok(((row.get(0)?, row.get(1)?, row.get(2)?), row.get(3)?))
+            })?;
+            rows.collect::<Result<_, _>>()
+        })
     }
 
     fn notifications(&self, filter: &Filter) -> Result<Vec<OutboxRow>, StoreError> {
-        let (clause, values) = where_clause(filter, "due");
-        let sql = format!(
+        let rows = doing("listing notifications", || {
+            let (clause, values) = where_clause(filter, "due");
+            let sql = format!(
             "SELECT record, status,
                     (SELECT json_group_array(json_object('channel', channel, 'status', status, 'attempts', attempts, 'last_error', last_error))
-                     FROM (SELECT * FROM deliveries d WHERE d.notification_id = n.id ORDER BY channel))
+                     FROM (SELECT * FROM deliveries d WHERE d.notification_id = n.id ORDER BY channel)),
+                    id
              FROM notification_status n {clause}
              ORDER BY at_ms, id LIMIT {} OFFSET {}",
             filter.limit, filter.offset
         );
-        let mut statement = self.connection.prepare(&sql)?;
-        let rows = statement.query_map(params_from_iter(values), |row| {
-            let record: String = row.get(0)?;
-            let deliveries: String = row.get(2)?;
-            Ok(OutboxRow {
-                record: serde_json::from_str(&record).unwrap_or(serde_json::Value::Null),
-                status: row.get(1)?,
-                deliveries: serde_json::from_str(&deliveries).unwrap_or_default(),
+            let mut statement = self.connection.prepare(&sql)?;
+            let rows = statement.query_map(params_from_iter(values), |row| {
+                let id: String = row.get(3)?;
+                let record: String = row.get(0)?;
+                let deliveries: String = row.get(2)?;
+                let (Ok(record), Ok(deliveries)) = (
+                    serde_json::from_str(&record),
+                    serde_json::from_str(&deliveries),
+                ) else {
+                    return Ok(Err(format!("notification {id}")));
+                };
+                Ok(Ok(OutboxRow {
+                    record,
+                    status: row.get(1)?,
+                    deliveries,
+                }))
+            })?;
+            rows.collect::<rusqlite::Result<Vec<Result<OutboxRow, String>>>>()
+        })?;
+        readable(rows, "notifications")
+    }
+
+    fn case_events(&self, key: &CaseKey) -> Result<Vec<serde_json::Value>, StoreError> {
+        let rows: Vec<Result<serde_json::Value, String>> = doing(
+            "reading a case's events",
+            || {
+                let mut statement = self
+                .connection
+                .prepare("SELECT id, type, at, data FROM events WHERE gemeente = ?1 AND case_id = ?2 ORDER BY at_ms, seq")?;
+                let rows = statement.query_map(params![key.gemeente, key.case], |row| {
+                    let id: String = row.get(0)?;
+                    let data: String = row.get(3)?;
+                    let Ok(data) = serde_json::from_str::<serde_json::Value>(&data) else {
+                        return Ok(Err(format!("event {id}: its data is not JSON")));
+                    };
+                    Ok(Ok(serde_json::json!({
+                        "id": id,
+                        "type": row.get::<_, String>(1)?,
+                        "at": row.get::<_, String>(2)?,
+                        "data": data,
+                    })))
+                })?;
+                rows.collect()
+            },
+        )?;
+        let damaged: Vec<String> = rows.iter().filter_map(|r| r.clone().err()).collect();
+        if damaged.is_empty() {
+            Ok(rows.into_iter().flatten().collect())
+        } else {
+            Err(StoreError::Damaged {
+                key: key.clone(),
+                rows: damaged,
             })
-        })?;
-        Ok(rows.collect::<Result<_, _>>()?)
+        }
     }
 
-    fn case_events(
-        &self,
-        gemeente: &str,
-        case: &str,
-    ) -> Result<Vec<serde_json::Value>, StoreError> {
-        let mut statement = self
-            .connection
-            .prepare("SELECT id, type, at, data FROM events WHERE gemeente = ?1 AND case_id = ?2 ORDER BY at_ms, seq")?;
-        let rows = statement.query_map(params![gemeente, case], |row| {
-            let data: String = row.get(3)?;
-            Ok(serde_json::json!({
-                "id": row.get::<_, String>(0)?,
-                "type": row.get::<_, String>(1)?,
-                "at": row.get::<_, String>(2)?,
-                "data": serde_json::from_str::<serde_json::Value>(&data).unwrap_or(serde_json::Value::Null),
-            }))
-        })?;
-        Ok(rows.collect::<Result<_, _>>()?)
-    }
-
-    fn due(&self, channel: &str, now: Timestamp, limit: u32) -> Result<Vec<Due>, StoreError> {
-        let mut statement = self.connection.prepare_cached(
+    fn due(&self, channel: &str, now: Timestamp, limit: u32) -> Result<DueBatch, StoreError> {
+        doing("reading the outbox", || {
+            let mut statement = self.connection.prepare_cached(
             "SELECT d.notification_id, n.record, d.attempts FROM deliveries d JOIN notifications n ON n.id = d.notification_id
              WHERE d.channel = ?1 AND d.status = 'pending' AND d.next_try_ms <= ?2
              ORDER BY d.next_try_ms, d.notification_id LIMIT ?3",
         )?;
-        let rows = statement.query_map(params![channel, now.as_millisecond(), limit], |row| {
-            let record: String = row.get(1)?;
-            Ok(Due {
-                id: row.get(0)?,
-                record: serde_json::from_str(&record).unwrap_or(serde_json::Value::Null),
-                attempts: row.get(2)?,
-            })
-        })?;
-        Ok(rows.collect::<Result<_, _>>()?)
+            let rows =
+                statement.query_map(params![channel, now.as_millisecond(), limit], |row| {
+                    Ok((
+                        row.get::<_, String>(0)?,
+                        row.get::<_, String>(1)?,
+                        row.get(2)?,
+                    ))
+                })?;
+            let mut batch = DueBatch::default();
+            for row in rows {
+                let (id, record, attempts) = row?;
+                match serde_json::from_str(&record) {
+                    Ok(record) => batch.due.push(Due {
+                        id,
+                        record,
+                        attempts,
+                    }),
+                    Err(_) => batch.unreadable.push(id),
+                }
+            }
+            Ok(batch)
+        })
     }
 
     fn delivered(&mut self, id: &str, channel: &str, at: Timestamp) -> Result<(), StoreError> {
-        self.connection.prepare_cached(
+        doing("recording a delivery", || {
+            self.connection.prepare_cached(
             "UPDATE deliveries SET status = 'delivered', attempts = attempts + 1, delivered_at = ?3, last_error = NULL
              WHERE notification_id = ?1 AND channel = ?2 AND status = 'pending'",
         )?
         .execute(params![id, channel, at.to_string()])?;
-        Ok(())
+            Ok(())
+        })
     }
 
     fn log_position(&self) -> Result<Option<(String, u64)>, StoreError> {
-        let mut statement = self
-            .connection
-            .prepare_cached("SELECT path, bytes FROM log_position")?;
-        let mut rows = statement.query_map([], |row| Ok((row.get(0)?, row.get(1)?)))?;
-        Ok(rows.next().transpose()?)
+        doing("reading the log position", || {
+            let mut statement = self
+                .connection
+                .prepare_cached("SELECT path, bytes FROM log_position")?;
+            let mut rows = statement.query_map([], |row| Ok((row.get(0)?, row.get(1)?)))?;
+            rows.next().transpose()
+        })
     }
 
     fn set_log_position(&mut self, path: &str, bytes: u64) -> Result<(), StoreError> {
-        self.connection
-            .prepare_cached(
-                "INSERT OR REPLACE INTO log_position (only, path, bytes) VALUES (1, ?1, ?2)",
-            )?
-            .execute(params![path, bytes])?;
-        Ok(())
+        doing("storing the log position", || {
+            self.connection
+                .prepare_cached(
+                    "INSERT OR REPLACE INTO log_position (only, path, bytes) VALUES (1, ?1, ?2)",
+                )?
+                .execute(params![path, bytes])?;
+            Ok(())
+        })
     }
 
     fn definitions(&self) -> Result<Option<String>, StoreError> {
-        let mut statement = self
-            .connection
-            .prepare_cached("SELECT fingerprint FROM definitions")?;
-        let mut rows = statement.query_map([], |row| row.get(0))?;
-        Ok(rows.next().transpose()?)
+        doing("reading the definitions fingerprint", || {
+            let mut statement = self
+                .connection
+                .prepare_cached("SELECT fingerprint FROM definitions")?;
+            let mut rows = statement.query_map([], |row| row.get(0))?;
+            rows.next().transpose()
+        })
     }
 
     fn set_definitions(&mut self, fingerprint: &str) -> Result<(), StoreError> {
-        self.connection
-            .prepare_cached(
-                "INSERT OR REPLACE INTO definitions (only, fingerprint) VALUES (1, ?1)",
-            )?
-            .execute(params![fingerprint])?;
-        Ok(())
+        doing("storing the definitions fingerprint", || {
+            self.connection
+                .prepare_cached(
+                    "INSERT OR REPLACE INTO definitions (only, fingerprint) VALUES (1, ?1)",
+                )?
+                .execute(params![fingerprint])?;
+            Ok(())
+        })
     }
 
     fn next_due(&self, channel: &str) -> Result<Option<Timestamp>, StoreError> {
-        let ms: Option<i64> = self
+        doing("reading the outbox", || {
+            let ms: Option<i64> = self
             .connection
             .prepare_cached(
                 "SELECT min(next_try_ms) FROM deliveries WHERE channel = ?1 AND status = 'pending'",
             )?
             .query_row(params![channel], |row| row.get(0))?;
-        Ok(ms.and_then(|ms| Timestamp::from_millisecond(ms).ok()))
+            Ok(ms.and_then(|ms| Timestamp::from_millisecond(ms).ok()))
+        })
     }
 
     fn failed(
@@ -765,7 +885,8 @@ impl Store for SqliteStore {
         error: &str,
         retry_at: Option<Timestamp>,
     ) -> Result<(), StoreError> {
-        match retry_at {
+        doing("recording a failed delivery", || {
+            match retry_at {
             Some(at) => self.connection.prepare_cached(
                 "UPDATE deliveries SET attempts = attempts + 1, last_error = ?3, next_try_ms = ?4 WHERE notification_id = ?1 AND channel = ?2",
             )?.execute(params![id, channel, error, at.as_millisecond()])?,
@@ -773,41 +894,50 @@ impl Store for SqliteStore {
                 "UPDATE deliveries SET attempts = attempts + 1, last_error = ?3, status = 'dead' WHERE notification_id = ?1 AND channel = ?2",
             )?.execute(params![id, channel, error])?,
         };
-        Ok(())
+            Ok(())
+        })
     }
 
     fn provisional_deadlines(&self) -> Result<Provisional, StoreError> {
-        provisional_of(&self.connection)
+        let result: rusqlite::Result<Provisional> = provisional_of(&self.connection);
+        result.map_err(StoreError::sqlite("counting provisional deadlines"))
     }
 
     fn delivery_counts(&self) -> Result<Vec<(String, String, u64)>, StoreError> {
-        let mut statement =
+        doing("counting deliveries", || {
+            let mut statement =
             self.connection.prepare_cached("SELECT channel, status, count(*) FROM deliveries GROUP BY channel, status ORDER BY channel, status")?;
-        let rows = statement.query_map([], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))?;
-        Ok(rows.collect::<Result<_, _>>()?)
+            let rows =
+                statement.query_map([], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))?;
+            rows.collect::<Result<_, _>>()
+        })
     }
 
     fn audit(&mut self, entry: &AuditEntry) -> Result<(), StoreError> {
-        self.connection.prepare_cached(
+        doing("writing the audit log", || {
+            self.connection.prepare_cached(
             "INSERT INTO audit (at, token, on_behalf_of, action, gemeente, case_id) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
         )?.execute(params![entry.at, entry.token, entry.on_behalf_of, entry.action, entry.gemeente, entry.case])?;
-        Ok(())
+            Ok(())
+        })
     }
 
     fn audit_log(&self, limit: u32) -> Result<Vec<AuditEntry>, StoreError> {
-        let mut statement =
+        doing("reading the audit log", || {
+            let mut statement =
             self.connection.prepare("SELECT at, token, on_behalf_of, action, gemeente, case_id FROM audit ORDER BY seq DESC LIMIT ?1")?;
-        let rows = statement.query_map(params![limit], |row| {
-            Ok(AuditEntry {
-                at: row.get(0)?,
-                token: row.get(1)?,
-                on_behalf_of: row.get(2)?,
-                action: row.get(3)?,
-                gemeente: row.get(4)?,
-                case: row.get(5)?,
-            })
-        })?;
-        Ok(rows.collect::<Result<_, _>>()?)
+            let rows = statement.query_map(params![limit], |row| {
+                Ok(AuditEntry {
+                    at: row.get(0)?,
+                    token: row.get(1)?,
+                    on_behalf_of: row.get(2)?,
+                    action: row.get(3)?,
+                    gemeente: row.get(4)?,
+                    case: row.get(5)?,
+                })
+            })?;
+            rows.collect::<Result<_, _>>()
+        })
     }
 }
 
@@ -913,8 +1043,8 @@ mod tests {
         assert_eq!(notifications.len(), 1);
         assert_eq!(notifications[0].status, "dead");
         let timers = store.timers().unwrap();
-        assert_eq!(timers.len(), 1);
-        assert_eq!(timers[0].0.as_millisecond(), 1_800_000_000_000);
+        assert_eq!(timers.due.len(), 1);
+        assert_eq!(timers.due[0].0.as_millisecond(), 1_800_000_000_000);
     }
 
     #[test]
@@ -942,16 +1072,22 @@ mod tests {
             row("afgehandeld", "2027-05-11", "open"),
             row("in_behandeling", "2027-04-27", "open"),
         ];
-        store.put_deadlines("GM0150", "C-1", &first).unwrap();
+        store
+            .put_deadlines(&CaseKey::new("GM0150", "C-1"), &first)
+            .unwrap();
         assert_eq!(stored(&store), first);
         // One met, one gone (a correction), one new.
         let second = [
             row("in_behandeling", "2027-04-27", "met"),
             row("uitgesteld", "2027-06-08", "open"),
         ];
-        store.put_deadlines("GM0150", "C-1", &second).unwrap();
+        store
+            .put_deadlines(&CaseKey::new("GM0150", "C-1"), &second)
+            .unwrap();
         assert_eq!(stored(&store), second);
-        store.put_deadlines("GM0150", "C-1", &[]).unwrap();
+        store
+            .put_deadlines(&CaseKey::new("GM0150", "C-1"), &[])
+            .unwrap();
         assert_eq!(stored(&store), []);
     }
 
@@ -970,7 +1106,7 @@ mod tests {
             store.insert_event(&elsewhere, now).unwrap(),
             "ids are unique per sender"
         );
-        let events = store.events_of("GM0150", "C-1").unwrap();
+        let events = store.events_of(&CaseKey::new("GM0150", "C-1")).unwrap();
         assert_eq!(events.len(), 2);
         assert_eq!(events[0], event("e-1"));
     }
@@ -1007,15 +1143,18 @@ mod tests {
         };
         assert_eq!(store.record(&outgoing()).unwrap(), [true]);
         assert_eq!(store.record(&outgoing()).unwrap(), [false], "recorded once");
-        assert_eq!(store.due("webhook:a", now, 10).unwrap().len(), 1);
+        assert_eq!(store.due("webhook:a", now, 10).unwrap().due.len(), 1);
         assert_eq!(store.next_due("webhook:a").unwrap(), Some(now));
         store.delivered("n-1", "log", now).unwrap();
         let later = Timestamp::from_second(now.as_second() + 60).unwrap();
         store
             .failed("n-1", "webhook:a", "connection refused", Some(later))
             .unwrap();
-        assert!(store.due("webhook:a", now, 10).unwrap().is_empty());
-        assert_eq!(store.due("webhook:a", later, 10).unwrap()[0].attempts, 1);
+        assert!(store.due("webhook:a", now, 10).unwrap().due.is_empty());
+        assert_eq!(
+            store.due("webhook:a", later, 10).unwrap().due[0].attempts,
+            1
+        );
         let all = Filter::within(Scope::one("GM0150"), 10);
         assert_eq!(store.notifications(&all).unwrap()[0].status, "pending");
         store
@@ -1057,6 +1196,51 @@ mod tests {
         );
     }
 
+    /// A store error says what the store was doing; damaged rows are named, never skipped.
+    #[test]
+    fn errors_say_what_was_being_done_and_name_damaged_rows() {
+        let (mut store, _) = store();
+        assert!(
+            store
+                .insert_event(&event("e-1"), Timestamp::UNIX_EPOCH)
+                .unwrap()
+        );
+        assert!(
+            store
+                .insert_event(&event("e-2"), Timestamp::UNIX_EPOCH)
+                .unwrap()
+        );
+        store
+            .connection
+            .execute(
+                "UPDATE events SET type = 'klacht.verdwenen' WHERE id = 'e-2'",
+                [],
+            )
+            .unwrap();
+        let key = CaseKey::new("GM0150", "C-1");
+        match store.events_of(&key) {
+            Err(StoreError::Damaged { key: damaged, rows }) => {
+                assert_eq!(damaged, key);
+                assert_eq!(rows, ["event e-2: unknown type 'klacht.verdwenen'"]);
+            }
+            other => panic!("expected the damaged rows, got {other:?}"),
+        }
+        store.connection.execute_batch("DROP TABLE audit").unwrap();
+        let entry = AuditEntry {
+            at: String::new(),
+            token: "t".into(),
+            on_behalf_of: None,
+            action: "case.read".into(),
+            gemeente: None,
+            case: None,
+        };
+        let message = store.audit(&entry).unwrap_err().to_string();
+        assert!(
+            message.starts_with("the store failed writing the audit log: no such table: audit"),
+            "{message}"
+        );
+    }
+
     const GEMEENTEN: [&str; 4] = ["GM0150", "GM0200", "GM0232", "GM0158"];
 
     proptest! {
@@ -1095,7 +1279,7 @@ mod tests {
                 });
             }
             for ((g, c), rows) in &by_case {
-                store.put_deadlines(GEMEENTEN[*g], &format!("C-{c}"), rows).unwrap();
+                store.put_deadlines(&CaseKey::new(GEMEENTEN[*g], &format!("C-{c}")), rows).unwrap();
             }
             let scope = Scope::new(
                 (0..4).filter(|i| mask & (1 << i) != 0).map(|i| GEMEENTEN[i].to_string()),
