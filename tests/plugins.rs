@@ -37,6 +37,7 @@ fn plugin(gemeente: &str, name: &str) -> PluginConfig {
         sha256: None,
         settings: Value::Null,
         timeout_ms: 300,
+        retry_after_ms: 30_000,
     }
 }
 
@@ -248,7 +249,13 @@ fn nazorg_dues(engine: &waakvlam_core::engine::Engine) -> usize {
 #[test]
 fn broken_plugins_are_put_aside_and_the_defaults_apply() {
     for name in ["faulty_panics", "faulty_garbage"] {
-        let (engine, registry) = engine_with(vec![plugin("GM0158", name)]);
+        // Not a test of time limits: a limit no busy machine misses, so that what puts the
+        // plugin aside is its failures (a panic's backtrace once took over 300 ms here).
+        let config = PluginConfig {
+            timeout_ms: 60_000,
+            ..plugin("GM0158", name)
+        };
+        let (engine, registry) = engine_with(vec![config]);
         let registry = registry.unwrap();
         assert_eq!(registry.loaded().count(), 1, "{name} loads");
         assert_eq!(nazorg_dues(&engine), 4, "{name}: the defaults");
@@ -452,4 +459,56 @@ fn a_plugin_written_in_c_against_the_header() {
         Some("2030-02-01"),
         "three years of nazorg"
     );
+}
+
+/// Time waiting behind other callers is not the plugin's: 25 callers at once, behind a plugin
+/// whose call takes 100 ms, wait up to 2.5 s in all; with a limit of 1.5 s counted on the
+/// plugin's own thread, none of them fails and the plugin stays in use.
+#[test]
+fn calls_queued_behind_others_do_not_count_against_the_limit() {
+    let config = PluginConfig {
+        timeout_ms: 1500,
+        ..plugin("GM0158", "faulty_slow")
+    };
+    let registry = Registry::start(&[config]).unwrap();
+    let start = serde_json::json!({"workflow": "nazorg", "data": {}});
+    std::thread::scope(|scope| {
+        for _ in 0..25 {
+            scope.spawn(|| {
+                let answers = registry.call_many("GM0158", &[("params", &start)]);
+                assert!(answers[0].is_some(), "answered");
+            });
+        }
+    });
+    assert_eq!(
+        registry.failures.load(std::sync::atomic::Ordering::Relaxed),
+        0
+    );
+    assert_eq!(registry.get("GM0158").unwrap().put_aside(), None);
+}
+
+/// A plugin put aside is tried again after its wait (0 ms here; 30 s by default, doubling):
+/// once it answers, it is back in use, and the recovery is counted.
+#[test]
+fn a_plugin_that_recovers_comes_back_after_its_wait() {
+    let config = PluginConfig {
+        timeout_ms: 60_000,
+        retry_after_ms: 0,
+        ..plugin("GM0158", "faulty_recovers")
+    };
+    let registry = Registry::start(&[config]).unwrap();
+    let start = serde_json::json!({"workflow": "nazorg", "data": {}});
+    for _ in 0..3 {
+        assert_eq!(registry.call_many("GM0158", &[("params", &start)]), [None]);
+    }
+    let plugin = registry.get("GM0158").unwrap();
+    let reason = plugin.put_aside().expect("put aside after three failures");
+    assert!(reason.contains("the back end is down"), "{reason}");
+    let answers = registry.call_many("GM0158", &[("params", &start)]);
+    assert_eq!(
+        answers[0].as_ref().unwrap(),
+        &serde_json::json!({"looptijd": "5 years"})
+    );
+    assert_eq!(plugin.put_aside(), None, "back in use");
+    assert_eq!(registry.recoveries(), 1);
 }

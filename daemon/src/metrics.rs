@@ -162,6 +162,12 @@ impl Metrics {
                 "Plugin calls that failed (panic, error, malformed JSON, time-out); the defaults applied.",
                 plugins.failures.load(Ordering::Relaxed),
             );
+            counter(
+                &mut out,
+                "waakvlam_plugin_recoveries_total",
+                "Plugins that answered again after being put aside, and were taken back in use.",
+                plugins.recoveries(),
+            );
             let _ = writeln!(
                 out,
                 "# HELP waakvlam_plugins_put_aside Plugins put aside after failing.\n# TYPE waakvlam_plugins_put_aside gauge\nwaakvlam_plugins_put_aside {}",

@@ -42,6 +42,10 @@ pub fn ensure_plugins() {
                 "faulty-wrong_abi",
                 "-p",
                 "faulty-hangs",
+                "-p",
+                "faulty-slow",
+                "-p",
+                "faulty-recovers",
             ])
             .current_dir(root())
             .status()

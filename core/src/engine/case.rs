@@ -16,7 +16,7 @@ use super::instance::{
 };
 use super::notification::{self, Identity, Kind, MessageValues, Notification};
 use super::schedule::{self, Planned};
-use super::{Engine, HookCall, HookOn, HookSignal};
+use super::{Engine, HookCall, HookContext, HookSignal, MessageHook};
 
 /// A deadline as it stands: `status` is open, overdue, met, cancelled, suspended, ended,
 /// missed (a recurring contact passed over by a later one) or unknown (a fact is missing).
@@ -251,7 +251,7 @@ impl Case {
     /// the order they were made.
     pub fn take_hook_calls(&mut self) -> Vec<HookCall> {
         let mut calls = std::mem::take(&mut self.hook_calls);
-        calls.sort_by_key(|call| call.on);
+        calls.sort_by_key(|call| call.on());
         calls
     }
 
@@ -536,11 +536,16 @@ impl Case {
         );
         let message = match &engine.hooks {
             Some(hooks) if hooks.wants_messages(&self.gemeente) => {
-                let context = serde_json::json!({
-                    "kind": p.kind, "workflow": workflow.name, "deadline": deadline.id, "case": self.case,
-                    "due": p.due.to_string(), "level": p.level, "text": message,
-                });
-                hooks.message(&self.gemeente, context).unwrap_or(message)
+                let hook = MessageHook {
+                    kind: p.kind,
+                    workflow: &workflow.name,
+                    deadline: &deadline.id,
+                    case: &self.case,
+                    due: Some(p.due),
+                    level: p.level,
+                    text: &message,
+                };
+                hooks.message(&self.gemeente, &hook).unwrap_or(message)
             }
             _ => message,
         };
@@ -721,12 +726,14 @@ impl Case {
         if let Some(hooks) = &engine.hooks
             && hooks.wants_start(&self.gemeente, &workflow.name)
         {
-            let context = serde_json::json!({
-                "workflow": workflow.name, "instance": instance.id, "case": self.case, "data": instance.data,
-            });
+            let context = HookContext::Start {
+                workflow: workflow.name.clone(),
+                instance: instance.id.clone(),
+                case: self.case.clone(),
+                data: instance.data.clone(),
+            };
             self.hook_calls.push(HookCall {
                 gemeente: self.gemeente.clone(),
-                on: HookOn::Start,
                 context,
                 source: format!("start:{}", instance.id),
                 at: instance.started_at,
@@ -852,19 +859,22 @@ impl Case {
         if let Some(hooks) = &engine.hooks
             && hooks.wants_event(&self.gemeente, event.event_type.name(), &open_workflows)
         {
-            let open: Vec<serde_json::Value> = self
+            let open_instances = self
                 .instances
                 .iter()
                 .filter(|i| i.is_open())
-                .map(|i| serde_json::json!({ "id": i.id, "workflow": engine.workflows[i.workflow].name }))
+                .map(|i| (i.id.clone(), engine.workflows[i.workflow].name.clone()))
                 .collect();
-            let context = serde_json::json!({
-                "type": event.event_type.name(), "case": self.case, "at": calendar::format_timestamp(event.at),
-                "data": event.data, "open_instances": open, "in_care": self.facts.in_care_on(day),
-            });
+            let context = HookContext::Event {
+                event_type: event.event_type.name(),
+                case: self.case.clone(),
+                at: event.at,
+                data: event.data.clone(),
+                open_instances,
+                in_care: self.facts.in_care_on(day),
+            };
             self.hook_calls.push(HookCall {
                 gemeente: self.gemeente.clone(),
-                on: HookOn::Event,
                 context,
                 source: format!("event:{}", event.id),
                 at: event.at,

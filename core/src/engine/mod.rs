@@ -51,8 +51,8 @@ pub trait Hooks: Send + Sync {
     /// together so that a plugin behind a thread handoff is woken once for all its gemeente's.
     fn signals(&self, calls: &[&HookCall]) -> Vec<Vec<HookSignal>>;
     fn wants_messages(&self, gemeente: &str) -> bool;
-    /// Another text for a message, given its context and default text.
-    fn message(&self, gemeente: &str, context: Value) -> Option<String>;
+    /// Another text for a message, given what it is about and its default text.
+    fn message(&self, gemeente: &str, message: &MessageHook<'_>) -> Option<String>;
 }
 
 /// What a hook call is about.
@@ -74,18 +74,62 @@ impl HookOn {
     }
 }
 
+/// What a hook call is about, in the engine's own terms. The plugin host turns it into the
+/// plugin contract's structs (the SDK's `EventContext` and `StartContext`), so the contract is
+/// written in one place and a renamed field does not compile.
+#[derive(Clone, Debug)]
+pub enum HookContext {
+    /// An event came in.
+    Event {
+        event_type: &'static str,
+        case: String,
+        at: jiff::Timestamp,
+        data: Map<String, Value>,
+        /// (instance id, workflow) of the case's open instances after the event.
+        open_instances: Vec<(String, String)>,
+        in_care: bool,
+    },
+    /// An instance started.
+    Start {
+        workflow: String,
+        instance: String,
+        case: String,
+        data: Map<String, Value>,
+    },
+}
+
+/// A message about to be sent, with its default text, for a gemeente's own wording.
+#[derive(Clone, Debug)]
+pub struct MessageHook<'a> {
+    pub kind: Kind,
+    pub workflow: &'a str,
+    pub deadline: &'a str,
+    pub case: &'a str,
+    pub due: Option<Day>,
+    pub level: u32,
+    pub text: &'a str,
+}
+
 /// A call a case makes to its gemeente's hook. A case queues them and sends what they raise
 /// once answered ([`Case::take_hook_calls`], [`Case::hooks_answered`]), so that a caller
 /// with many cases can answer them together; [`Case::apply`] answers them at once.
 #[derive(Clone, Debug)]
 pub struct HookCall {
     pub gemeente: String,
-    pub on: HookOn,
-    pub context: Value,
+    pub context: HookContext,
     /// What made the call (the event or the instance): part of each signal's id, so the same
     /// cause never signals twice.
     source: String,
     at: jiff::Timestamp,
+}
+
+impl HookCall {
+    pub fn on(&self) -> HookOn {
+        match self.context {
+            HookContext::Event { .. } => HookOn::Event,
+            HookContext::Start { .. } => HookOn::Start,
+        }
+    }
 }
 
 /// A signal a hook raised.

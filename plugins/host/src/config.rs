@@ -16,8 +16,11 @@ pub struct PluginConfig {
     pub sha256: Option<String>,
     /// The plugin's settings file, read as JSON for the plugin.
     pub settings: serde_json::Value,
-    /// How long one call may take.
+    /// How long one call may take, counted on the plugin's own thread.
     pub timeout_ms: u64,
+    /// How long a plugin put aside waits before it is tried again; doubled each time it
+    /// fails again, up to an hour.
+    pub retry_after_ms: u64,
 }
 
 /// Reads the `plugins` list of the configuration's top-level map: one plugin per gemeente.
@@ -41,7 +44,14 @@ pub fn read_plugins(
     plugins
 }
 
-const PLUGIN_KEYS: &[&str] = &["gemeente", "library", "sha256", "settings", "timeout_ms"];
+const PLUGIN_KEYS: &[&str] = &[
+    "gemeente",
+    "library",
+    "sha256",
+    "settings",
+    "timeout_ms",
+    "retry_after_ms",
+];
 
 fn read_plugin(node: &yaml::Node, base: &Path, problems: &mut Problems) -> Option<PluginConfig> {
     let map = MapReader::new(node, PLUGIN_KEYS, "a plugin", problems)?;
@@ -107,12 +117,14 @@ fn read_plugin(node: &yaml::Node, base: &Path, problems: &mut Problems) -> Optio
         }
     };
     let timeout_ms = map.number("timeout_ms", 1000, problems).max(1);
+    let retry_after_ms = map.number("retry_after_ms", 30_000, problems);
     Some(PluginConfig {
         gemeente: gemeente?,
         library: library?,
         sha256,
         settings,
         timeout_ms,
+        retry_after_ms,
     })
 }
 

@@ -4,12 +4,14 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use serde_json::{Map, Value, json};
+use serde_json::{Map, Value};
 
 use super::Registry;
 use waakvlam_core::calendar::Duration;
+use waakvlam_core::calendar::format_timestamp;
 use waakvlam_core::config::ConfigParams;
-use waakvlam_core::engine::{HookCall, HookSignal, Hooks, ParamSource};
+use waakvlam_core::engine::{HookCall, HookContext, HookSignal, Hooks, MessageHook, ParamSource};
+use waakvlam_plugin::{EventContext, MessageContext, OpenInstance, ParamsInput, StartContext};
 
 /// (gemeente, workflow, the values of the data fields the plugin reads) -> its overrides.
 type ParamsCache =
@@ -74,7 +76,11 @@ impl ParamSource for PluginParams {
         let Some(Value::Object(answer)) = self.registry.call(
             gemeente,
             "params",
-            &json!({ "workflow": workflow, "start": start_data }),
+            &serde_json::to_value(ParamsInput {
+                workflow: workflow.to_string(),
+                start: start_data.clone(),
+            })
+            .expect("a context serialises"),
         ) else {
             return overrides;
         };
@@ -138,9 +144,11 @@ impl Hooks for PluginHooks {
         }
         let mut answers = vec![Vec::new(); calls.len()];
         for (gemeente, indices) in by_gemeente {
+            let contexts: Vec<Value> = indices.iter().map(|&i| contract(calls[i])).collect();
             let asked: Vec<(&str, &Value)> = indices
                 .iter()
-                .map(|&i| (calls[i].on.method(), &calls[i].context))
+                .zip(&contexts)
+                .map(|(&i, context)| (calls[i].on().method(), context))
                 .collect();
             let answered = self.registry.call_many(gemeente, &asked);
             for (index, answer) in indices.into_iter().zip(answered) {
@@ -156,7 +164,20 @@ impl Hooks for PluginHooks {
             .is_some_and(|p| p.identity.messages)
     }
 
-    fn message(&self, gemeente: &str, context: Value) -> Option<String> {
+    fn message(&self, gemeente: &str, message: &MessageHook<'_>) -> Option<String> {
+        let context = MessageContext {
+            kind: serde_json::to_value(message.kind)
+                .ok()?
+                .as_str()?
+                .to_string(),
+            workflow: message.workflow.to_string(),
+            deadline: message.deadline.to_string(),
+            case: message.case.to_string(),
+            due: message.due.map(|d| d.to_string()),
+            level: message.level,
+            text: message.text.to_string(),
+        };
+        let context = serde_json::to_value(context).expect("a context serialises");
         self.registry
             .call(gemeente, "message", &context)?
             .as_str()
@@ -164,12 +185,52 @@ impl Hooks for PluginHooks {
     }
 }
 
+/// A hook call as the plugin contract has it: the SDK's own structs, so that what the host
+/// sends and what a plugin reads cannot drift apart.
+fn contract(call: &HookCall) -> Value {
+    let context = match &call.context {
+        HookContext::Event {
+            event_type,
+            case,
+            at,
+            data,
+            open_instances,
+            in_care,
+        } => serde_json::to_value(EventContext {
+            event_type: event_type.to_string(),
+            case: case.clone(),
+            at: format_timestamp(*at),
+            data: data.clone(),
+            open_instances: open_instances
+                .iter()
+                .map(|(id, workflow)| OpenInstance {
+                    id: id.clone(),
+                    workflow: workflow.clone(),
+                })
+                .collect(),
+            in_care: *in_care,
+        }),
+        HookContext::Start {
+            workflow,
+            instance,
+            case,
+            data,
+        } => serde_json::to_value(StartContext {
+            workflow: workflow.clone(),
+            instance: instance.clone(),
+            case: case.clone(),
+            data: data.clone(),
+        }),
+    };
+    context.expect("a context serialises")
+}
+
 /// A plugin's answer to a hook call as signals; another shape sends none, and says so.
 fn signals_of(call: &HookCall, answer: Value) -> Vec<HookSignal> {
     serde_json::from_value(answer).unwrap_or_else(|err| {
         tracing::warn!(
             gemeente = %call.gemeente,
-            method = call.on.method(),
+            method = call.on().method(),
             cause = %err,
             "plugin gave signals in another shape; none are sent"
         );

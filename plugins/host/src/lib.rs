@@ -9,6 +9,7 @@
 
 pub mod config;
 mod engine;
+mod health;
 mod hooks;
 mod library;
 
@@ -86,6 +87,14 @@ impl Registry {
         self.plugins.get(gemeente)
     }
 
+    /// How often plugins came back after being put aside.
+    pub fn recoveries(&self) -> u64 {
+        self.plugins
+            .values()
+            .map(|p| p.recoveries.load(Ordering::Relaxed))
+            .sum()
+    }
+
     pub fn loaded(&self) -> impl Iterator<Item = &Arc<Plugin>> {
         self.plugins.values()
     }
@@ -104,7 +113,14 @@ impl Registry {
 
     /// The addresses a gemeente's plugin gives for a role.
     pub fn recipients(&self, gemeente: &str, role: &str) -> Option<Vec<String>> {
-        let answer = self.call(gemeente, "recipients", &serde_json::json!({ "role": role }))?;
+        let answer = self.call(
+            gemeente,
+            "recipients",
+            &serde_json::to_value(waakvlam_plugin::RoleInput {
+                role: role.to_string(),
+            })
+            .expect("a role serialises"),
+        )?;
         serde_json::from_value(answer).ok()
     }
 

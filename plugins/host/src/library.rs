@@ -1,14 +1,15 @@
 //! One plugin library: checked, loaded, and called on its own thread with a time limit.
 
 use std::path::PathBuf;
-use std::sync::Mutex;
-use std::sync::mpsc;
-use std::time::Duration;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, mpsc};
+use std::time::{Duration, Instant};
 
 use sha2::{Digest, Sha256};
 use waakvlam_plugin::abi::{self, WvBuffer, WvPluginV1};
 
 use crate::config::PluginConfig;
+use crate::health::{Change, Health};
 
 /// Why a plugin was not loaded.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -54,9 +55,24 @@ pub enum LoadError {
 /// Calls for the plugin's thread, answered one by one in order: many calls in one handoff,
 /// since waking a thread costs more than most calls.
 struct Request {
+    id: u64,
     calls: Vec<(String, Vec<u8>)>,
-    reply: mpsc::Sender<(i32, Vec<u8>)>,
+    reply: mpsc::Sender<Answer>,
 }
+
+/// A call's answer, with how long the plugin took, measured on its own thread.
+struct Answer {
+    status: i32,
+    bytes: Vec<u8>,
+    took: Duration,
+}
+
+/// The call the plugin's thread is in: which request, and since when. A caller whose call
+/// is queued behind another caller's waits without counting that time against its limit.
+type Busy = Arc<Mutex<Option<(u64, Instant)>>>;
+
+/// How often a waiting caller looks whether its call is running over its limit.
+const LOOK_EVERY: Duration = Duration::from_millis(10);
 
 /// The copied function table: plain function pointers into a library that is never unloaded.
 #[derive(Clone, Copy)]
@@ -65,21 +81,16 @@ struct Table {
     free: unsafe extern "C" fn(WvBuffer),
 }
 
-/// How many failures in a row put a plugin aside.
-const FAILURES_TO_PUT_ASIDE: u32 = 3;
-
 pub struct Plugin {
     pub gemeente: String,
     pub identity: waakvlam_plugin::Identity,
     requests: Mutex<mpsc::Sender<Request>>,
+    next_request: AtomicU64,
+    busy: Busy,
     timeout: Duration,
     health: Mutex<Health>,
-}
-
-#[derive(Default)]
-struct Health {
-    failures_in_a_row: u32,
-    put_aside: Option<String>,
+    /// How often it came back after being put aside.
+    pub recoveries: AtomicU64,
 }
 
 impl Plugin {
@@ -153,9 +164,11 @@ impl Plugin {
 
         let (sender, receiver) = mpsc::channel::<Request>();
         let name = format!("plugin-{}", config.gemeente);
+        let busy = Busy::default();
+        let serving = busy.clone();
         std::thread::Builder::new()
             .name(name)
-            .spawn(move || serve(table, receiver))
+            .spawn(move || serve(table, receiver, serving))
             .map_err(|err| LoadError::Failed {
                 path: path.clone(),
                 method: "start".into(),
@@ -165,8 +178,11 @@ impl Plugin {
             gemeente: config.gemeente.clone(),
             identity: waakvlam_plugin::Identity::default(),
             requests: Mutex::new(sender),
+            next_request: AtomicU64::new(0),
+            busy,
             timeout: Duration::from_millis(config.timeout_ms),
-            health: Mutex::new(Health::default()),
+            health: Mutex::new(Health::new(Duration::from_millis(config.retry_after_ms))),
+            recoveries: AtomicU64::new(0),
         };
         let failed = |method: &str, cause: String| LoadError::Failed {
             path: path.clone(),
@@ -191,13 +207,18 @@ impl Plugin {
         Ok(plugin)
     }
 
-    /// Why the plugin was put aside, if it was.
+    /// Why the plugin was put aside, if it was (also while it waits to be tried again).
     pub fn put_aside(&self) -> Option<String> {
-        self.health
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .put_aside
-            .clone()
+        self.health().last_reason().map(str::to_string)
+    }
+
+    /// Whether it is put aside now: its calls fail at once until its wait is over.
+    pub fn is_aside(&self) -> bool {
+        self.health().aside(Instant::now()).is_some()
+    }
+
+    fn health(&self) -> std::sync::MutexGuard<'_, Health> {
+        self.health.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// One call, with the time limit. A failure counts toward putting the plugin aside.
@@ -212,20 +233,37 @@ impl Plugin {
     }
 
     /// Several calls in one handoff to the plugin's thread, answered in order. Each call has
-    /// the time limit of its own: the first that does not answer in time puts the plugin
-    /// aside, and it and the calls after it fail.
+    /// the time limit of its own, counted on the plugin's thread from the moment it starts,
+    /// not while it waits behind other callers' calls. A call that runs over its limit and
+    /// does not answer puts the plugin aside at once, and it and the calls after it fail; one
+    /// that answers late is a failure like any other.
     pub fn call_many(
         &self,
         calls: &[(&str, &serde_json::Value)],
     ) -> Vec<Result<serde_json::Value, String>> {
-        if let Some(reason) = self.put_aside() {
-            return calls
+        let fail_all = |reason: &str| {
+            calls
                 .iter()
                 .map(|_| Err(format!("put aside: {reason}")))
-                .collect();
+                .collect()
+        };
+        if let Some(reason) = self.health().aside(Instant::now()) {
+            return fail_all(reason);
         }
+        // Tried again after its wait, but its thread is still in a call that never answered:
+        // no use queueing behind it.
+        if let Some(since) = self.stuck_since() {
+            let reason = format!(
+                "still in a call that did not answer, for {} s",
+                since.elapsed().as_secs()
+            );
+            self.note(self.health().put_aside(reason.clone(), Instant::now()));
+            return fail_all(&reason);
+        }
+        let id = self.next_request.fetch_add(1, Ordering::Relaxed);
         let (reply, answers) = mpsc::channel();
         let request = Request {
+            id,
             calls: calls
                 .iter()
                 .map(|(method, input)| {
@@ -242,73 +280,141 @@ impl Plugin {
             .send(request);
         let mut outcomes = Vec::with_capacity(calls.len());
         for (method, _) in calls {
-            let outcome = match &sent {
-                Err(_) => Err("its thread is gone".to_string()),
-                Ok(()) => match answers.recv_timeout(self.timeout) {
-                    Err(mpsc::RecvTimeoutError::Timeout) => {
-                        // A plugin that does not answer is put aside at once: its thread may
-                        // be stuck for good, and the next call would only wait as long again.
-                        let reason = format!(
-                            "{method} did not answer within {} ms",
-                            self.timeout.as_millis()
-                        );
-                        self.health
-                            .lock()
-                            .unwrap_or_else(|p| p.into_inner())
-                            .put_aside = Some(reason.clone());
-                        outcomes.push(Err(reason.clone()));
-                        while outcomes.len() < calls.len() {
-                            outcomes.push(Err(format!("put aside: {reason}")));
-                        }
-                        return outcomes;
+            if sent.is_err() {
+                outcomes.push(Err("its thread is gone".to_string()));
+                continue;
+            }
+            let outcome = match self.wait(&answers, id) {
+                Waited::Answer(Answer { took, .. }) if took > self.timeout => Err(format!(
+                    "{method} took {} ms, over its limit of {} ms",
+                    took.as_millis(),
+                    self.timeout.as_millis()
+                )),
+                Waited::Answer(Answer {
+                    status: abi::STATUS_OK,
+                    bytes,
+                    ..
+                }) => serde_json::from_slice(&bytes)
+                    .map_err(|err| format!("{method} returned malformed JSON: {err}")),
+                Waited::Answer(Answer {
+                    status: abi::STATUS_UNKNOWN_METHOD,
+                    ..
+                }) => {
+                    // An optional method the plugin does not have: neither success nor
+                    // failure for its health.
+                    outcomes.push(Ok(serde_json::Value::Null));
+                    continue;
+                }
+                Waited::Answer(Answer { status, bytes, .. }) => {
+                    let message: String = serde_json::from_slice(&bytes)
+                        .unwrap_or_else(|_| String::from_utf8_lossy(&bytes).into_owned());
+                    Err(format!("{method} failed (status {status}): {message}"))
+                }
+                Waited::Gone => Err("its thread is gone".to_string()),
+                Waited::Aside(reason) => {
+                    while outcomes.len() < calls.len() {
+                        outcomes.push(Err(format!("put aside: {reason}")));
                     }
-                    Err(mpsc::RecvTimeoutError::Disconnected) => {
-                        Err("its thread is gone".to_string())
+                    return outcomes;
+                }
+                Waited::Hung => {
+                    // Its thread may be stuck for good: put aside at once, and the calls after
+                    // this one are not waited for.
+                    let reason = format!(
+                        "{method} did not answer within {} ms",
+                        self.timeout.as_millis()
+                    );
+                    self.note(self.health().put_aside(reason.clone(), Instant::now()));
+                    outcomes.push(Err(reason.clone()));
+                    while outcomes.len() < calls.len() {
+                        outcomes.push(Err(format!("put aside: {reason}")));
                     }
-                    Ok((abi::STATUS_OK, bytes)) => serde_json::from_slice(&bytes)
-                        .map_err(|err| format!("{method} returned malformed JSON: {err}")),
-                    Ok((abi::STATUS_UNKNOWN_METHOD, _)) => {
-                        // An optional method the plugin does not have: neither success nor
-                        // failure for its health.
-                        outcomes.push(Ok(serde_json::Value::Null));
-                        continue;
-                    }
-                    Ok((status, bytes)) => {
-                        let message: String = serde_json::from_slice(&bytes)
-                            .unwrap_or_else(|_| String::from_utf8_lossy(&bytes).into_owned());
-                        Err(format!("{method} failed (status {status}): {message}"))
-                    }
-                },
+                    return outcomes;
+                }
             };
-            self.count(&outcome);
+            let change = match &outcome {
+                Ok(_) => self.health().succeeded(),
+                Err(cause) => self.health().failed(cause, Instant::now()),
+            };
+            self.note(change);
             outcomes.push(outcome);
         }
         outcomes
     }
 
-    /// A failure counts toward putting the plugin aside; an answer starts the count again.
-    fn count(&self, outcome: &Result<serde_json::Value, String>) {
-        let mut health = self.health.lock().unwrap_or_else(|p| p.into_inner());
-        match outcome {
-            Ok(_) => health.failures_in_a_row = 0,
-            Err(err) => {
-                health.failures_in_a_row += 1;
-                if health.failures_in_a_row >= FAILURES_TO_PUT_ASIDE && health.put_aside.is_none() {
-                    health.put_aside = Some(format!(
-                        "{FAILURES_TO_PUT_ASIDE} failures in a row, the last: {err}"
-                    ));
-                }
+    /// Waits for the next answer of request `id`.
+    fn wait(&self, answers: &mpsc::Receiver<Answer>, id: u64) -> Waited {
+        loop {
+            match answers.recv_timeout(LOOK_EVERY.min(self.timeout)) {
+                Ok(answer) => return Waited::Answer(answer),
+                Err(mpsc::RecvTimeoutError::Disconnected) => return Waited::Gone,
+                Err(mpsc::RecvTimeoutError::Timeout) => {}
+            }
+            if let Some(reason) = self.health().aside(Instant::now()) {
+                // Another caller found it hung; this call sits behind that one.
+                return Waited::Aside(reason.to_string());
+            }
+            let running = *self.busy.lock().unwrap_or_else(|p| p.into_inner());
+            if let Some((running, since)) = running
+                && running == id
+                && since.elapsed() > self.timeout
+            {
+                return Waited::Hung;
+            }
+        }
+    }
+
+    /// Since when the plugin's thread is in a call that is over its limit, if it is.
+    fn stuck_since(&self) -> Option<Instant> {
+        let running = *self.busy.lock().unwrap_or_else(|p| p.into_inner());
+        running
+            .map(|(_, since)| since)
+            .filter(|since| since.elapsed() > self.timeout)
+    }
+
+    /// Logs and counts a change of the plugin's standing.
+    fn note(&self, change: Change) {
+        match change {
+            Change::None => {}
+            Change::PutAside { reason, retry_in } => tracing::warn!(
+                gemeente = %self.gemeente,
+                reason = %reason,
+                retry_in_seconds = retry_in.as_secs(),
+                "plugin put aside; the defaults apply until it is tried again"
+            ),
+            Change::Recovered => {
+                self.recoveries.fetch_add(1, Ordering::Relaxed);
+                tracing::info!(gemeente = %self.gemeente, "plugin answers again; back in use");
             }
         }
     }
 }
 
+/// What waiting for an answer came to.
+enum Waited {
+    Answer(Answer),
+    /// The thread is gone.
+    Gone,
+    /// Put aside meanwhile, by another caller.
+    Aside(String),
+    /// This call runs over its limit without answering.
+    Hung,
+}
+
 /// The plugin's thread: calls into the library, one call at a time, each answer sent as soon
 /// as it is there.
-fn serve(table: Table, requests: mpsc::Receiver<Request>) {
-    for Request { calls, reply } in requests {
+fn serve(table: Table, requests: mpsc::Receiver<Request>, busy: Busy) {
+    for Request { id, calls, reply } in requests {
         for (method, input) in calls {
-            let answer = call_once(table, &method, &input);
+            let started = Instant::now();
+            *busy.lock().unwrap_or_else(|p| p.into_inner()) = Some((id, started));
+            let (status, bytes) = call_once(table, &method, &input);
+            *busy.lock().unwrap_or_else(|p| p.into_inner()) = None;
+            let answer = Answer {
+                status,
+                bytes,
+                took: started.elapsed(),
+            };
             if reply.send(answer).is_err() {
                 // The caller gave up waiting (time limit): the rest is not wanted.
                 break;

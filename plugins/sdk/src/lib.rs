@@ -215,16 +215,18 @@ fn parse<T: serde::de::DeserializeOwned>(input: &[u8]) -> Result<T, (i32, String
     serde_json::from_slice(input).map_err(|err| (abi::STATUS_ERROR, format!("bad input: {err}")))
 }
 
-#[derive(serde::Deserialize)]
-struct ParamsInput {
-    workflow: String,
+/// What `params` is asked with: the workflow, and the data of the event that starts it.
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize, PartialEq)]
+pub struct ParamsInput {
+    pub workflow: String,
     #[serde(default)]
-    start: Data,
+    pub start: Data,
 }
 
-#[derive(serde::Deserialize)]
-struct RoleInput {
-    role: String,
+/// What `recipients` is asked with.
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize, PartialEq)]
+pub struct RoleInput {
+    pub role: String,
 }
 
 /// Runs one call on a plugin: the JSON dispatch behind the C ABI. Used by [`export_plugin!`];
