@@ -397,9 +397,9 @@ fn acknowledged_events_survive_kill_9() {
             })
         })
         .collect();
-    while acknowledged.lock().unwrap().len() < 150 {
-        std::thread::sleep(std::time::Duration::from_millis(5));
-    }
+    common::daemon::wait_for(60, "150 acknowledged events", || {
+        acknowledged.lock().unwrap().len() >= 150
+    });
     let dir = daemon.kill_hard();
     for writer in writers {
         writer.join().unwrap();
@@ -527,7 +527,8 @@ fn workflows_are_reloaded_on_sighup_and_broken_ones_refused() {
     let shipped_workflows = common::root().join("workflows").display().to_string();
     let own = workflows.display().to_string();
     let daemon = Daemon::start_configured(dir, move |config| {
-        config.replace(
+        common::replace_once(
+            &config,
             &format!("workflows: {shipped_workflows}"),
             &format!("workflows: {own}"),
         )
@@ -548,7 +549,11 @@ fn workflows_are_reloaded_on_sighup_and_broken_ones_refused() {
 
     let file = workflows.join("klachttermijnen.yaml");
     let text = std::fs::read_to_string(&file).unwrap();
-    std::fs::write(&file, text.replace("fataal: 6 weeks", "fataal: 5 weeks")).unwrap();
+    std::fs::write(
+        &file,
+        common::replace_once(&text, "fataal: 6 weeks", "fataal: 5 weeks"),
+    )
+    .unwrap();
     daemon.signal("HUP");
     common::daemon::wait_for(10, "the reload", || due(&daemon) == "2027-05-18");
     let log = daemon.log();
@@ -689,7 +694,7 @@ fn holiday_data_marks_provisional_terms_and_a_reload_moves_exactly_the_terms_on_
 
     let file = daemon.dir.join("feestdagen.yaml");
     let shipped = std::fs::read_to_string(&file).unwrap();
-    let decided = shipped.replace("covered_through: 2028", "covered_through: 2029")
+    let decided = common::replace_once(&shipped, "covered_through: 2028", "covered_through: 2029")
         + "  - { date: 2029-05-11, reason: \"vrijdag na Hemelvaartsdag\", source: \"een besluit voor 2029\" }\n";
     std::fs::write(&file, &decided).unwrap();
     daemon.signal("HUP");
@@ -744,7 +749,7 @@ fn holiday_data_marks_provisional_terms_and_a_reload_moves_exactly_the_terms_on_
 
 /// The shipped configuration with one line changed, in a directory of its own with the files
 /// it names, for tests of what `run` refuses.
-fn shipped_config_with(line: &str, instead: &str) -> std::path::PathBuf {
+fn shipped_config_with(line: &str, instead: &str) -> common::TestDir {
     let dir = common::tempdir();
     let shipped = std::fs::read_to_string(common::root().join("config/waakvlam.yaml")).unwrap();
     assert!(
@@ -752,16 +757,18 @@ fn shipped_config_with(line: &str, instead: &str) -> std::path::PathBuf {
         "the shipped configuration has {line:?}"
     );
     // Should the line be accepted, the daemon must not take the development port.
-    let config = shipped
-        .replace(line, instead)
-        .replace("listen: 127.0.0.1:8080", "listen: 127.0.0.1:0");
+    let config = common::replace_once(
+        &common::replace_once(&shipped, line, instead),
+        "listen: 127.0.0.1:8080",
+        "listen: 127.0.0.1:0",
+    );
     std::fs::write(dir.join("waakvlam.yaml"), config).unwrap();
     std::fs::copy(
         common::root().join("config/feestdagen.yaml"),
         dir.join("feestdagen.yaml"),
     )
     .unwrap();
-    dir.join("waakvlam.yaml")
+    dir
 }
 
 /// `waakvlam run --config <config>`, which must stop by itself within 30 s (a refused
@@ -806,7 +813,8 @@ fn a_token_without_gemeenten_is_refused_at_start() {
         ),
         (block, format!("{}:7", row + 2)),
     ] {
-        let (code, stderr) = run_refused(&shipped_config_with(line, instead));
+        let dir = shipped_config_with(line, instead);
+        let (code, stderr) = run_refused(&dir.join("waakvlam.yaml"));
         assert_eq!(code, Some(2), "{stderr}");
         assert!(
             stderr.contains(&format!(
@@ -823,8 +831,8 @@ fn a_token_without_gemeenten_is_refused_at_start() {
 fn a_name_with_a_quote_or_a_line_break_is_refused() {
     let line = "- { name: zorgregio,";
     for name in [r#""zorg\"regio""#, r#""zorg\nregio""#] {
-        let (code, stderr) =
-            run_refused(&shipped_config_with(line, &format!("- {{ name: {name},")));
+        let dir = shipped_config_with(line, &format!("- {{ name: {name},"));
+        let (code, stderr) = run_refused(&dir.join("waakvlam.yaml"));
         assert_eq!(code, Some(2), "{stderr}");
         assert!(
             stderr.contains("the name of a token must be a plain identifier"),

@@ -140,9 +140,12 @@ fn webhooks_are_signed_and_retried_with_backoff() {
         "the receiver answered 500 Internal Server Error"
     );
 
-    // Not before the backoff of 30 seconds.
+    // Not before the backoff of 30 seconds: the outbox says when it is tried again.
+    assert_eq!(
+        delivery_of(&daemon, "webhook:zaaksysteem")["next_try"],
+        "2027-04-23T09:00:30+02:00"
+    );
     daemon.advance("2027-04-23T09:00:20+02:00");
-    std::thread::sleep(std::time::Duration::from_millis(300));
     assert_eq!(received.lock().unwrap().requests, 1);
     daemon.advance("2027-04-23T09:00:31+02:00");
     wait_for(10, "the second attempt (a time-out)", || {
@@ -203,7 +206,8 @@ fn a_receiver_that_always_fails_ends_in_dead_letter() {
 #[test]
 fn a_log_that_cannot_be_written_keeps_the_notification_pending() {
     let daemon = Daemon::start_configured(common::tempdir(), |config| {
-        config.replace(
+        common::replace_once(
+            &config,
             "notifications_log: data/notifications.jsonl",
             "notifications_log: /dev/full",
         )
@@ -338,7 +342,11 @@ fn reminders_are_mailed_to_the_addresses_of_their_roles() {
     let port = smtp.port;
     let daemon = Daemon::start_configured(dir, move |config| {
         // Apeldoorn without its plugin and without addresses in the configuration.
-        let config = config.replace("  - { gemeente: GM0200, library: libwaakvlam_apeldoorn.so, settings: plugins/apeldoorn.yaml }\n", "");
+        let config = common::replace_once(
+            &config,
+            "  - { gemeente: GM0200, library: libwaakvlam_apeldoorn.so, settings: plugins/apeldoorn.yaml }\n",
+            "",
+        );
         format!(
             "{config}  smtp:\n    host: 127.0.0.1\n    port: {port}\n    tls: starttls\n    ca_file: {cert}\n    from: \"Waakvlam <waakvlam@deventer.example>\"\n    timeout_seconds: 5\n"
         )
@@ -417,7 +425,8 @@ fn the_daily_digest_sends_one_mail_per_recipient() {
     let cert = smtp.cert.display().to_string();
     let port = smtp.port;
     let daemon = Daemon::start_configured(dir, move |config| {
-        let config = config.replace(
+        let config = common::replace_once(
+            &config,
             "  GM0150:\n    name: Deventer\n",
             "  GM0150:\n    name: Deventer\n    recipients:\n      klachtenfunctionaris: [klachten@deventer.example]\n",
         );
@@ -440,7 +449,21 @@ fn the_daily_digest_sends_one_mail_per_recipient() {
     );
     // The two reminders of 23 April 09:00 wait for the digest of 24 April 08:00.
     daemon.advance("2027-04-23T12:00:00+02:00");
-    std::thread::sleep(std::time::Duration::from_millis(300));
+    let (_, listed) = daemon.request("GET", "/v1/notifications", Some(DEVENTER), None);
+    let waiting: Vec<&Value> = listed["notifications"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|n| n["deliveries"].as_array().unwrap())
+        .filter(|d| d["channel"] == "smtp")
+        .collect();
+    assert_eq!(waiting.len(), 2);
+    assert!(
+        waiting
+            .iter()
+            .all(|d| d["status"] == "pending" && d["next_try"] == "2027-04-24T08:00:00+02:00"),
+        "{waiting:?}"
+    );
     assert!(smtp.messages().is_empty());
     daemon.advance("2027-04-24T08:00:00+02:00");
     wait_for(20, "the digest", || smtp.messages().len() == 1);

@@ -25,8 +25,12 @@ fn dues(n: &[Value], deadline: &str) -> Vec<String> {
 
 fn library(name: &str) -> std::path::PathBuf {
     common::ensure_plugins();
-    common::root()
-        .join("target/debug")
+    // Beside this test binary's directory (target/<profile>/deps), wherever the target
+    // directory is: cargo puts the plugins it built one level up.
+    let exe = std::env::current_exe().expect("the test binary's path");
+    exe.parent()
+        .and_then(|deps| deps.parent())
+        .expect("target/<profile>/deps")
         .join(format!("lib{name}.so"))
 }
 
@@ -400,7 +404,8 @@ fn plugins_in_the_daemon() {
 
     let hangs = library("faulty_hangs").display().to_string();
     let daemon = Daemon::start_configured(common::tempdir(), move |config| {
-        config.replace(
+        common::replace_once(
+            &config,
             "  - { gemeente: GM0158, library: libwaakvlam_haaksbergen.so, settings: plugins/haaksbergen.yaml }",
             &format!("  - {{ gemeente: GM0158, library: {hangs}, timeout_ms: 200 }}"),
         )

@@ -66,15 +66,8 @@ impl EngineConfig {
         problems: &mut Problems,
     ) -> (EngineConfig, Vec<Problem>) {
         let mut config = EngineConfig::default();
-        if let Some((text, at)) = top.text("send_hour", problems) {
-            match text.parse::<u8>() {
-                Ok(hour) if hour < 24 => config.send_hour = hour,
-                _ => problems.add_with_hint(
-                    at,
-                    format!("'send_hour' must be an hour from 0 to 23, not '{text}'"),
-                    "for example 'send_hour: 9'",
-                ),
-            }
+        if let Some(hour) = top.hour("send_hour", problems) {
+            config.send_hour = hour;
         }
         if let Some((text, at)) = top.text("leap_day_birthdays", problems) {
             config.leap_day_birthdays = match text {

@@ -207,6 +207,53 @@ impl<'n> MapReader<'n> {
         }
     }
 
+    /// `true` or `false`; `None` when the key is absent or the value is neither (a problem).
+    pub fn bool(&self, key: &str, problems: &mut Problems) -> Option<bool> {
+        let node = self.get(key)?;
+        match node.scalar() {
+            Some("true") => Some(true),
+            Some("false") => Some(false),
+            _ => {
+                problems.add(
+                    node.at,
+                    format!("'{key}' must be true or false, not {}", node.describe()),
+                );
+                None
+            }
+        }
+    }
+
+    /// An hour of the day, 0 to 23.
+    pub fn hour(&self, key: &str, problems: &mut Problems) -> Option<u8> {
+        let (text, at) = self.text(key, problems)?;
+        match text.parse::<u8>() {
+            Ok(hour) if hour < 24 => Some(hour),
+            _ => {
+                problems.add_with_hint(
+                    at,
+                    format!("'{key}' must be an hour from 0 to 23, not '{text}'"),
+                    format!("for example '{key}: 9'"),
+                );
+                None
+            }
+        }
+    }
+
+    /// A SHA-256 in hexadecimal, lowercased; `hint` says where to get it.
+    pub fn sha256(&self, key: &str, hint: &str, problems: &mut Problems) -> Option<String> {
+        let (hex, at) = self.text(key, problems)?;
+        if hex.len() == 64 && hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+            Some(hex.to_ascii_lowercase())
+        } else {
+            problems.add_with_hint(
+                at,
+                format!("'{key}' must be 64 hexadecimal characters"),
+                hint,
+            );
+            None
+        }
+    }
+
     pub fn entries(&self) -> &'n [(Key, Node)] {
         self.entries
     }
@@ -236,5 +283,20 @@ pub fn list_of(node: &Node) -> Vec<&Node> {
         Value::List(items) => items.iter().collect(),
         _ if node.is_null() => Vec::new(),
         _ => vec![node],
+    }
+}
+
+/// A gemeente's CBS code (`GM0150`), or a problem that says what one looks like.
+pub fn gemeente_code_of(node: &Node, problems: &mut Problems) -> Option<String> {
+    let (code, at) = text_of(node, "a gemeente", problems)?;
+    if crate::event::is_gemeente_code(code) {
+        Some(code.to_string())
+    } else {
+        problems.add_with_hint(
+            at,
+            format!("'{code}' is not a gemeente code"),
+            "use the CBS code, for example GM0150 for Deventer",
+        );
+        None
     }
 }

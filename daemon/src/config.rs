@@ -9,8 +9,7 @@ use std::sync::Arc;
 
 use waakvlam_core::config::EngineConfig;
 use waakvlam_core::engine::Engine;
-use waakvlam_core::event::is_gemeente_code;
-use waakvlam_core::problem::{MapReader, Problem, Problems, list_of, text_of};
+use waakvlam_core::problem::{MapReader, Problem, Problems, gemeente_code_of, list_of, text_of};
 use waakvlam_core::workflow::Workflow;
 use waakvlam_core::yaml::{self, Position, Value as Yaml};
 use waakvlam_plugin_host::{PluginConfig, Registry};
@@ -237,15 +236,7 @@ fn read_daemon(node: &yaml::Node, base: &Path, problems: &mut Problems) -> Optio
     let database = path("database", "../data/waakvlam.db", problems);
     let workflows = path("workflows", "../workflows", problems);
     let notifications_log = path("notifications_log", "../data/notifications.jsonl", problems);
-    let flag = |key: &str, problems: &mut Problems| match map.text(key, problems) {
-        None | Some(("false", _)) => false,
-        Some(("true", _)) => true,
-        Some((other, at)) => {
-            problems.add(at, format!("'{key}' must be true or false, not '{other}'"));
-            false
-        }
-    };
-    let production = flag("production", problems);
+    let production = map.bool("production", problems).unwrap_or(false);
     let virtual_clock = match map.text("clock", problems) {
         None | Some(("system", _)) => false,
         Some(("virtual", at)) => {
@@ -273,35 +264,14 @@ fn read_daemon(node: &yaml::Node, base: &Path, problems: &mut Problems) -> Optio
             continue;
         };
         let name = read_name(&token, "a token", problems);
-        let sha256 = token
-            .require("sha256", problems)
-            .and_then(|n| text_of(n, "'sha256'", problems));
-        let sha256 = match sha256 {
-            Some((hex, _)) if hex.len() == 64 && hex.bytes().all(|b| b.is_ascii_hexdigit()) => {
-                Some(hex.to_ascii_lowercase())
-            }
-            Some((_, at)) => {
-                problems.add_with_hint(
-                    at,
-                    "'sha256' must be 64 hexadecimal characters",
-                    "store the SHA-256 of the token, never the token: printf %s TOKEN | sha256sum",
-                );
-                None
-            }
-            None => None,
-        };
+        token.require("sha256", problems);
+        let sha256 = token.sha256(
+            "sha256",
+            "store the SHA-256 of the token, never the token: printf %s TOKEN | sha256sum",
+            problems,
+        );
         let gemeenten = read_scope(&token, "a token", problems);
-        let read_only = match token.text("read_only", problems) {
-            None | Some(("false", _)) => false,
-            Some(("true", _)) => true,
-            Some((other, at)) => {
-                problems.add(
-                    at,
-                    format!("'read_only' must be true or false, not '{other}'"),
-                );
-                false
-            }
-        };
+        let read_only = token.bool("read_only", problems).unwrap_or(false);
         if let (Some(name), Some(sha256), Some(gemeenten)) = (name, sha256, gemeenten) {
             tokens.push(TokenConfig {
                 name,
@@ -452,16 +422,8 @@ fn read_scope(map: &MapReader<'_>, what: &str, problems: &mut Problems) -> Optio
     let mut codes = Vec::new();
     let mut valid = true;
     for code in list_of(node) {
-        match text_of(code, "a gemeente", problems) {
-            Some((code, _)) if is_gemeente_code(code) => codes.push(code.to_string()),
-            Some((code, at)) => {
-                valid = false;
-                problems.add_with_hint(
-                    at,
-                    format!("'{code}' is not a gemeente code"),
-                    "use the CBS code, for example GM0150",
-                );
-            }
+        match gemeente_code_of(code, problems) {
+            Some(code) => codes.push(code),
             None => valid = false,
         }
     }
@@ -517,19 +479,7 @@ fn read_smtp(node: &yaml::Node, base: &Path, problems: &mut Problems) -> Option<
         },
         None => None,
     };
-    let digest_hour = match map.text("digest_hour", problems) {
-        None => None,
-        Some((text, at)) => match text.parse::<u8>() {
-            Ok(hour) if hour < 24 => Some(hour),
-            _ => {
-                problems.add(
-                    at,
-                    format!("'digest_hour' must be an hour from 0 to 23, not '{text}'"),
-                );
-                None
-            }
-        },
-    };
+    let digest_hour = map.hour("digest_hour", problems);
     Some(SmtpConfig {
         host: host?,
         port,
@@ -549,13 +499,8 @@ mod tests {
     use super::*;
 
     fn load(text: &str) -> Result<Config, Vec<Problem>> {
-        let dir = std::env::temp_dir().join(format!(
-            "waakvlam-config-{}-{:?}",
-            std::process::id(),
-            std::thread::current().id()
-        ));
-        std::fs::create_dir_all(&dir).unwrap();
-        let path = dir.join("waakvlam.yaml");
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("waakvlam.yaml");
         std::fs::write(&path, text).unwrap();
         Config::load(&path)
     }

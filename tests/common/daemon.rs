@@ -2,7 +2,6 @@
 //! SQLite file and a virtual clock, driven over HTTP.
 
 use std::io::{BufRead, BufReader};
-use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 
 use serde_json::{Value, json};
@@ -16,7 +15,7 @@ pub const READ_ONLY: &str = "ontwikkel-alleen-lezen";
 pub struct Daemon {
     child: Child,
     pub base: String,
-    pub dir: PathBuf,
+    pub dir: super::TestDir,
     /// What the daemon wrote to standard error (its log), line by line.
     log: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
 }
@@ -27,30 +26,34 @@ impl Daemon {
     }
 
     /// Starts (or restarts) on the data in `dir`, on a free loopback port.
-    pub fn start_in(dir: PathBuf) -> Daemon {
+    pub fn start_in(dir: super::TestDir) -> Daemon {
         Daemon::start_configured(dir, |config| config)
     }
 
     /// Starts with the shipped configuration changed by `edit` (after the test settings).
-    pub fn start_configured(dir: PathBuf, edit: impl FnOnce(String) -> String) -> Daemon {
+    pub fn start_configured(dir: super::TestDir, edit: impl FnOnce(String) -> String) -> Daemon {
         super::ensure_plugins();
         let shipped = std::fs::read_to_string(super::root().join("config/waakvlam.yaml")).unwrap();
         let workflows = super::root().join("workflows");
-        let config = shipped
-            .replace("listen: 127.0.0.1:8080", "listen: 127.0.0.1:0")
-            .replace(
+        let mut config = shipped;
+        for (from, to) in [
+            ("listen: 127.0.0.1:8080", "listen: 127.0.0.1:0".to_string()),
+            (
                 "database: ../data/waakvlam.db",
-                "database: data/waakvlam.db",
-            )
-            .replace(
+                "database: data/waakvlam.db".to_string(),
+            ),
+            (
                 "notifications_log: ../data/notifications.jsonl",
-                "notifications_log: data/notifications.jsonl",
-            )
-            .replace(
+                "notifications_log: data/notifications.jsonl".to_string(),
+            ),
+            (
                 "workflows: ../workflows",
-                &format!("workflows: {}", workflows.display()),
-            )
-            .replace("clock: system", "clock: virtual");
+                format!("workflows: {}", workflows.display()),
+            ),
+            ("clock: system", "clock: virtual".to_string()),
+        ] {
+            config = super::replace_once(&config, from, &to);
+        }
         let config = edit(config);
         std::fs::write(dir.join("waakvlam.yaml"), config).unwrap();
         // A restart keeps the holiday file the test may have changed.
@@ -188,7 +191,7 @@ impl Daemon {
             .unwrap();
     }
 
-    pub fn stop(mut self) -> PathBuf {
+    pub fn stop(mut self) -> super::TestDir {
         // SIGTERM: a graceful shutdown.
         Command::new("kill")
             .arg("-TERM")
@@ -203,7 +206,7 @@ impl Daemon {
         self.dir.clone()
     }
 
-    pub fn kill_hard(mut self) -> PathBuf {
+    pub fn kill_hard(mut self) -> super::TestDir {
         self.child.kill().unwrap(); // SIGKILL
         self.child.wait().unwrap();
         self.dir.clone()

@@ -144,16 +144,37 @@ pub fn engine_with_config(config_text: &str) -> Engine {
     config.engine(workflows)
 }
 
-pub fn tempdir() -> PathBuf {
-    use std::sync::atomic::{AtomicUsize, Ordering};
-    static COUNTER: AtomicUsize = AtomicUsize::new(0);
-    let dir = std::env::temp_dir().join(format!(
-        "waakvlam-test-{}-{}",
-        std::process::id(),
-        COUNTER.fetch_add(1, Ordering::Relaxed)
-    ));
-    std::fs::create_dir_all(&dir).expect("temp dir");
-    dir
+/// A temporary directory of a test, removed when the last handle to it is dropped (a daemon
+/// restarted on it keeps one). Unique per call, so tests in parallel never share one.
+#[derive(Clone)]
+pub struct TestDir(std::sync::Arc<tempfile::TempDir>);
+
+impl std::ops::Deref for TestDir {
+    type Target = std::path::Path;
+
+    fn deref(&self) -> &std::path::Path {
+        self.0.path()
+    }
+}
+
+pub fn tempdir() -> TestDir {
+    TestDir(std::sync::Arc::new(
+        tempfile::Builder::new()
+            .prefix("waakvlam-test-")
+            .tempdir()
+            .expect("a temporary directory"),
+    ))
+}
+
+/// `text` with `from` replaced by `to`, which must be there: a reworded configuration must
+/// fail the test, not quietly test something else.
+pub fn replace_once(text: &str, from: &str, to: &str) -> String {
+    assert_eq!(
+        text.matches(from).count(),
+        1,
+        "expected {from:?} once in the text being edited"
+    );
+    text.replace(from, to)
 }
 
 /// Simulates JSON Lines `events` through `engine` up to and including `until`; every line must

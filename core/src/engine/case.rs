@@ -29,11 +29,63 @@ pub struct DeadlineView {
     pub deadline: String,
     pub occurrence: u32,
     pub due: Option<String>,
-    pub status: String,
+    pub status: DeadlineState,
     /// `provisional` for a legal term that ends after the years the holiday data covers: it
     /// may still move when a new Koninklijk Besluit adds a day. Absent otherwise.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub calendar: Option<CalendarMark>,
+}
+
+/// A deadline as it stands, as the API and the store name it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DeadlineState {
+    Open,
+    Overdue,
+    Met,
+    Cancelled,
+    Suspended,
+    Ended,
+    /// A recurring contact passed over by a later one.
+    Missed,
+    /// A fact it needs is missing (a partial birth date).
+    Unknown,
+}
+
+impl DeadlineState {
+    pub const ALL: [DeadlineState; 8] = [
+        DeadlineState::Open,
+        DeadlineState::Overdue,
+        DeadlineState::Met,
+        DeadlineState::Cancelled,
+        DeadlineState::Suspended,
+        DeadlineState::Ended,
+        DeadlineState::Missed,
+        DeadlineState::Unknown,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DeadlineState::Open => "open",
+            DeadlineState::Overdue => "overdue",
+            DeadlineState::Met => "met",
+            DeadlineState::Cancelled => "cancelled",
+            DeadlineState::Suspended => "suspended",
+            DeadlineState::Ended => "ended",
+            DeadlineState::Missed => "missed",
+            DeadlineState::Unknown => "unknown",
+        }
+    }
+
+    /// The state of this name; `None` for any other text.
+    pub fn named(name: &str) -> Option<DeadlineState> {
+        DeadlineState::ALL.into_iter().find(|s| s.as_str() == name)
+    }
+
+    /// Done with: met or cancelled.
+    pub fn is_settled(self) -> bool {
+        matches!(self, DeadlineState::Met | DeadlineState::Cancelled)
+    }
 }
 
 /// How settled a deadline's date is (see [`crate::calendar::Calendar::is_provisional`]).
@@ -334,45 +386,48 @@ impl Case {
         for instance in &self.instances {
             let workflow = &engine.workflows[instance.workflow];
             for (index, state) in instance.deadlines.iter().enumerate() {
-                let view = |occurrence: u32, due: Option<Day>, status: &str| DeadlineView {
-                    instance: instance.id.clone(),
-                    workflow: workflow.name.clone(),
-                    gemeente: self.gemeente.clone(),
-                    case: self.case.clone(),
-                    deadline: workflow.deadlines[index].id.clone(),
-                    occurrence,
-                    due: due.map(|d| d.to_string()),
-                    status: status.to_string(),
-                    calendar: due
-                        .filter(|due| {
-                            engine
-                                .calendar
-                                .is_provisional(workflow.deadlines[index].rule, *due)
-                        })
-                        .map(|_| CalendarMark::Provisional),
-                };
+                let view =
+                    |occurrence: u32, due: Option<Day>, status: DeadlineState| DeadlineView {
+                        instance: instance.id.clone(),
+                        workflow: workflow.name.clone(),
+                        gemeente: self.gemeente.clone(),
+                        case: self.case.clone(),
+                        deadline: workflow.deadlines[index].id.clone(),
+                        occurrence,
+                        due: due.map(|d| d.to_string()),
+                        status,
+                        calendar: due
+                            .filter(|due| {
+                                engine
+                                    .calendar
+                                    .is_provisional(workflow.deadlines[index].rule, *due)
+                            })
+                            .map(|_| CalendarMark::Provisional),
+                    };
                 let open_status = |due: Option<Day>| match (instance.status, due) {
-                    (Status::Open, Some(due)) if due < today => "overdue",
-                    (Status::Open, Some(_)) => "open",
-                    (Status::Open, None) if state.suspended_since.is_some() => "suspended",
-                    (Status::Open, None) => "unknown",
-                    (Status::Ended(_), _) => "ended",
-                    (Status::Cancelled(_), _) => "cancelled",
+                    (Status::Open, Some(due)) if due < today => DeadlineState::Overdue,
+                    (Status::Open, Some(_)) => DeadlineState::Open,
+                    (Status::Open, None) if state.suspended_since.is_some() => {
+                        DeadlineState::Suspended
+                    }
+                    (Status::Open, None) => DeadlineState::Unknown,
+                    (Status::Ended(_), _) => DeadlineState::Ended,
+                    (Status::Cancelled(_), _) => DeadlineState::Cancelled,
                 };
                 if state.occurrences.is_empty() {
                     let due = instance.due(workflow, index, &facts);
                     let status = match state.status {
                         DeadlineStatus::Open => open_status(due),
-                        DeadlineStatus::Met(_) => "met",
-                        DeadlineStatus::Cancelled(_) => "cancelled",
+                        DeadlineStatus::Met(_) => DeadlineState::Met,
+                        DeadlineStatus::Cancelled(_) => DeadlineState::Cancelled,
                     };
                     views.push(view(0, due, status));
                     continue;
                 }
                 for (n, occurrence) in state.occurrences.iter().enumerate() {
                     let status = match occurrence.status {
-                        OccurrenceStatus::Met(_) => "met",
-                        OccurrenceStatus::Superseded => "missed",
+                        OccurrenceStatus::Met(_) => DeadlineState::Met,
+                        OccurrenceStatus::Superseded => DeadlineState::Missed,
                         OccurrenceStatus::Open | OccurrenceStatus::Missed => {
                             open_status(Some(occurrence.due))
                         }
@@ -776,15 +831,15 @@ impl Case {
         self.pending_starts = None;
         let day = calendar::local_day(event.at);
         self.update_facts(event, day);
-        if event.event_type == EventType::named("casus.gesloten") {
+        if event.event_type == EventType::CASUS_GESLOTEN {
             for instance in self.instances.iter_mut().filter(|i| i.is_open()) {
                 instance.status = Status::Cancelled(day);
             }
             return;
         }
         if matches!(
-            event.event_type.name(),
-            "casus.aangemeld" | "casus.gewijzigd"
+            event.event_type,
+            EventType::CASUS_AANGEMELD | EventType::CASUS_GEWIJZIGD
         ) && let Some(birth) = self.facts.birth
             && birth.full().is_none()
         {
@@ -883,8 +938,8 @@ impl Case {
     }
 
     fn update_facts(&mut self, event: &Event, day: Day) {
-        match event.event_type.name() {
-            "casus.aangemeld" | "casus.gewijzigd" => {
+        match event.event_type {
+            EventType::CASUS_AANGEMELD | EventType::CASUS_GEWIJZIGD => {
                 if let Some(birth) = event
                     .data
                     .get("geboortedatum")
@@ -893,19 +948,19 @@ impl Case {
                 {
                     self.facts.birth = Some(birth);
                 }
-                if event.event_type.name() == "casus.aangemeld" {
+                if event.event_type == EventType::CASUS_AANGEMELD {
                     self.facts.closed = false;
                 }
             }
-            "casus.gesloten" => self.facts.closed = true,
+            EventType::CASUS_GESLOTEN => self.facts.closed = true,
             // A start while already in care (a second product) changes nothing.
-            "zorg.gestart" if self.facts.care.last().is_none_or(|p| p.end.is_some()) => {
+            EventType::ZORG_GESTART if self.facts.care.last().is_none_or(|p| p.end.is_some()) => {
                 self.facts.care.push(CarePeriod {
                     start: day,
                     end: None,
                 });
             }
-            "zorg.beeindigd" => {
+            EventType::ZORG_BEEINDIGD => {
                 if let Some(period) = self.facts.care.last_mut().filter(|p| p.end.is_none()) {
                     period.end = Some(day.max(period.start));
                 }
@@ -1220,3 +1275,172 @@ impl std::hash::Hasher for PassThrough {
 }
 
 type Handled = HashSet<u64, std::hash::BuildHasherDefault<PassThrough>>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::calendar::{Calendar, LeapDayBirthdays, parse_timestamp};
+    use crate::engine::{Defaults, Kind, Settings};
+
+    /// A complaint term of 14 days with a reminder 3 days before and one escalation step.
+    const WORKFLOW: &str = "workflow: klacht
+title: Klacht
+source: test
+roles: { functionaris: Klachtenfunctionaris, teamleider: Teamleider }
+start: { on: klacht.ingediend, key: data.klacht_id }
+deadlines:
+  behandeld:
+    title: Klacht behandelen
+    due: start + 14 days
+    met_by: klacht.in_behandeling
+    owner: functionaris
+    remind: [3 days before]
+    escalate: [{ to: teamleider }]
+ends_on: [klacht.afgerond]
+cancel_on: [klacht.ingetrokken]
+";
+
+    fn engine() -> Engine {
+        let workflow = crate::workflow::parse(WORKFLOW, "klacht.yaml").expect("a valid workflow");
+        let calendar = Calendar::new(&[], LeapDayBirthdays::FirstOfMarch).covering_through(2030);
+        Engine::new(
+            vec![workflow],
+            calendar,
+            Settings::default(),
+            Box::new(Defaults),
+        )
+    }
+
+    fn at(text: &str) -> Timestamp {
+        parse_timestamp(text).unwrap()
+    }
+
+    fn event(id: &str, kind: &str, moment: &str) -> Event {
+        crate::event::validate(serde_json::json!({
+            "id": id, "type": kind, "gemeente": "GM0150", "case": "C-1",
+            "at": moment, "data": {"klacht_id": "K-1"}
+        }))
+        .unwrap()
+    }
+
+    fn filed(engine: &Engine) -> Case {
+        let mut case = Case::new("GM0150", "C-1");
+        let moment = "2027-04-13T10:00:00+02:00";
+        let sent = case.apply(engine, event("e-1", "klacht.ingediend", moment), at(moment));
+        assert!(sent.is_empty(), "nothing is due at once");
+        case
+    }
+
+    fn states(case: &Case, engine: &Engine, now: &str) -> Vec<(Option<String>, DeadlineState)> {
+        case.deadlines(engine, at(now))
+            .into_iter()
+            .map(|d| (d.due, d.status))
+            .collect()
+    }
+
+    /// Filed on Tuesday 13 April 2027: due Tuesday 27 April (Koningsdag; a service norm does
+    /// not move). The reminder of Saturday 24 April goes out on Friday 23 April at 09:00, the
+    /// escalation on the first working day after the due date, Wednesday 28 April.
+    #[test]
+    fn reminders_and_escalations_go_out_on_working_days() {
+        let engine = engine();
+        let mut case = filed(&engine);
+        assert_eq!(case.next_wakeup(), Some(at("2027-04-23T09:00:00+02:00")));
+        let reminder = case.tick(&engine, at("2027-04-23T09:00:00+02:00"));
+        assert_eq!(reminder.len(), 1);
+        assert_eq!(
+            (reminder[0].kind, reminder[0].to.clone()),
+            (Kind::Reminder, vec!["functionaris".to_string()])
+        );
+        assert_eq!(
+            states(&case, &engine, "2027-04-27T12:00:00+02:00"),
+            [(Some("2027-04-27".into()), DeadlineState::Open)]
+        );
+        assert_eq!(case.next_wakeup(), Some(at("2027-04-28T09:00:00+02:00")));
+        let escalation = case.tick(&engine, at("2027-04-28T09:00:00+02:00"));
+        assert_eq!(escalation.len(), 1);
+        assert_eq!(
+            (escalation[0].kind, escalation[0].level),
+            (Kind::Escalation, 1)
+        );
+        assert_eq!(
+            states(&case, &engine, "2027-04-28T12:00:00+02:00"),
+            [(Some("2027-04-27".into()), DeadlineState::Overdue)]
+        );
+    }
+
+    /// Nothing is sent twice: the same moment ticked again sends nothing.
+    #[test]
+    fn a_notification_goes_out_once() {
+        let engine = engine();
+        let mut case = filed(&engine);
+        assert_eq!(case.tick(&engine, at("2027-04-23T09:00:00+02:00")).len(), 1);
+        assert!(
+            case.tick(&engine, at("2027-04-23T09:00:00+02:00"))
+                .is_empty()
+        );
+        assert!(
+            case.tick(&engine, at("2027-04-23T15:00:00+02:00"))
+                .is_empty()
+        );
+    }
+
+    /// A deadline met in time is never escalated; a closed case ends its instances.
+    #[test]
+    fn met_and_closed_cases_stay_quiet() {
+        let engine = engine();
+        let mut case = filed(&engine);
+        let moment = "2027-04-20T10:00:00+02:00";
+        case.apply(
+            &engine,
+            event("e-2", "klacht.in_behandeling", moment),
+            at(moment),
+        );
+        assert_eq!(
+            states(&case, &engine, moment),
+            [(Some("2027-04-27".into()), DeadlineState::Met)]
+        );
+        assert!(
+            case.tick(&engine, at("2027-05-31T09:00:00+02:00"))
+                .is_empty()
+        );
+
+        let mut case = filed(&engine);
+        let moment = "2027-04-14T10:00:00+02:00";
+        let closed = crate::event::validate(serde_json::json!({
+            "id": "e-3", "type": "casus.gesloten", "gemeente": "GM0150", "case": "C-1",
+            "at": moment, "data": {}
+        }))
+        .unwrap();
+        case.apply(&engine, closed, at(moment));
+        assert_eq!(
+            states(&case, &engine, moment),
+            [(Some("2027-04-27".into()), DeadlineState::Cancelled)]
+        );
+        assert_eq!(case.next_wakeup(), None);
+        assert!(
+            case.tick(&engine, at("2027-05-31T09:00:00+02:00"))
+                .is_empty()
+        );
+    }
+
+    /// A late event (earlier than one already applied) is folded in its place: the complaint
+    /// taken into treatment on the 20th, reported after an escalation went out, still counts.
+    #[test]
+    fn a_late_event_is_folded_in_its_place() {
+        let engine = engine();
+        let mut case = filed(&engine);
+        assert_eq!(case.tick(&engine, at("2027-04-28T09:00:00+02:00")).len(), 1);
+        let late = event("e-2", "klacht.in_behandeling", "2027-04-20T10:00:00+02:00");
+        let sent = case.apply(&engine, late, at("2027-04-28T10:00:00+02:00"));
+        assert!(sent.is_empty());
+        assert_eq!(
+            states(&case, &engine, "2027-04-28T10:00:00+02:00"),
+            [(Some("2027-04-27".into()), DeadlineState::Met)]
+        );
+        assert!(
+            case.tick(&engine, at("2027-05-31T09:00:00+02:00"))
+                .is_empty()
+        );
+    }
+}

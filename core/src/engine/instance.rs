@@ -253,3 +253,76 @@ pub(super) fn hash_id(id: &str) -> u64 {
     id.hash(&mut hasher);
     hasher.finish()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event::EventType;
+
+    fn data(pairs: &[(&str, &str)]) -> Map<String, Value> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), Value::String(v.to_string())))
+            .collect()
+    }
+
+    fn condition(field: &str, values: &[&str], negated: bool) -> Condition {
+        Condition {
+            field: field.into(),
+            values: values.iter().map(|v| v.to_string()).collect(),
+            negated,
+        }
+    }
+
+    #[test]
+    fn conditions_test_the_data_one_of_or_none_of() {
+        let reden_31 = data(&[("reden", "31")]);
+        assert!(conditions_hold(
+            &[condition("reden", &["31", "32"], false)],
+            &reden_31
+        ));
+        assert!(!conditions_hold(
+            &[condition("reden", &["32"], false)],
+            &reden_31
+        ));
+        assert!(!conditions_hold(
+            &[condition("reden", &["31"], true)],
+            &reden_31
+        ));
+        // A field that is not there is none of the values.
+        assert!(!conditions_hold(
+            &[condition("route", &["wmo"], false)],
+            &reden_31
+        ));
+        assert!(conditions_hold(
+            &[condition("route", &["wmo"], true)],
+            &reden_31
+        ));
+        assert!(conditions_hold(&[], &reden_31), "no conditions: always");
+    }
+
+    #[test]
+    fn a_match_needs_the_type_and_its_conditions() {
+        let event = crate::event::validate(serde_json::json!({
+            "id": "e-1", "type": "zorg.beeindigd", "gemeente": "GM0150", "case": "C-1",
+            "at": "2027-04-13T10:00:00+02:00", "data": {"reden": "31"}
+        }))
+        .unwrap();
+        let stop = EventMatch {
+            event: EventType::ZORG_BEEINDIGD,
+            when: vec![condition("reden", &["31"], false)],
+        };
+        assert!(matches(&stop, &event));
+        let other_reason = EventMatch {
+            when: vec![condition("reden", &["32"], false)],
+            ..stop.clone()
+        };
+        let start = EventMatch {
+            event: EventType::ZORG_GESTART,
+            when: Vec::new(),
+        };
+        assert!(!matches(&other_reason, &event));
+        assert!(!matches(&start, &event));
+        assert!(matches_any(&[start, stop], &event));
+    }
+}

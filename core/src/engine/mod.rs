@@ -12,7 +12,7 @@ use std::collections::HashMap;
 
 use serde_json::{Map, Value};
 
-pub use case::{CalendarMark, CarePeriod, Case, CaseFacts, DeadlineView};
+pub use case::{CalendarMark, CarePeriod, Case, CaseFacts, DeadlineState, DeadlineView};
 pub use instance::{DeadlineStatus, Instance, Occurrence, OccurrenceStatus, Status};
 pub use notification::{Kind, Notification};
 

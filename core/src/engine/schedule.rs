@@ -135,3 +135,96 @@ fn plan_due(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::calendar::{Calendar, LeapDayBirthdays, parse_timestamp};
+    use crate::engine::{Case, Defaults, Engine, Kind, Settings};
+
+    /// An escalation chain: the team leader on the first working day after the due date, then
+    /// the gemeente one week later, repeated every week one level higher.
+    const WORKFLOW: &str = "workflow: klacht
+title: Klacht
+source: test
+roles: { functionaris: Klachtenfunctionaris, teamleider: Teamleider, gemeente: Gemeente }
+start: { on: klacht.ingediend, key: data.klacht_id }
+deadlines:
+  behandeld:
+    title: Klacht behandelen
+    due: start + 14 days
+    met_by: klacht.in_behandeling
+    owner: functionaris
+    remind: [1 week before, 1 day before]
+    escalate:
+      - to: teamleider
+      - { after: 1 week, to: gemeente, repeat: every week }
+";
+
+    /// (moment, kind, level, to) of everything sent from filing to `until`, ticking at each
+    /// wakeup as the daemon would.
+    fn sent_until(until: &str) -> Vec<(String, Kind, u32, String)> {
+        let workflow = crate::workflow::parse(WORKFLOW, "klacht.yaml").expect("valid");
+        let calendar = Calendar::new(&[], LeapDayBirthdays::FirstOfMarch).covering_through(2030);
+        let engine = Engine::new(
+            vec![workflow],
+            calendar,
+            Settings::default(),
+            Box::new(Defaults),
+        );
+        let filed = crate::event::validate(serde_json::json!({
+            "id": "e-1", "type": "klacht.ingediend", "gemeente": "GM0150", "case": "C-1",
+            "at": "2027-03-01T10:00:00+01:00", "data": {"klacht_id": "K-1"}
+        }))
+        .unwrap();
+        let mut case = Case::new("GM0150", "C-1");
+        let at = filed.at;
+        let mut sent = case.apply(&engine, filed, at);
+        let until = parse_timestamp(until).unwrap();
+        while let Some(next) = case.next_wakeup().filter(|n| *n <= until) {
+            sent.extend(case.tick(&engine, next));
+        }
+        sent.iter()
+            .map(|n| {
+                (
+                    crate::calendar::format_timestamp(n.at),
+                    n.kind,
+                    n.level,
+                    n.to.join(","),
+                )
+            })
+            .collect()
+    }
+
+    /// Filed Monday 1 March 2027, due Monday 15 March: reminders a week and a day before
+    /// (Monday 8 and Sunday 14, which goes out on Friday 12), the team leader on Tuesday 16,
+    /// the gemeente on Tuesday 23 and every week after, one level higher each time.
+    #[test]
+    fn reminders_then_an_escalation_chain_that_repeats() {
+        let sent = sent_until("2027-04-07T00:00:00+02:00");
+        let expected = [
+            (
+                "2027-03-08T09:00:00+01:00",
+                Kind::Reminder,
+                0,
+                "functionaris",
+            ),
+            (
+                "2027-03-12T09:00:00+01:00",
+                Kind::Reminder,
+                0,
+                "functionaris",
+            ),
+            (
+                "2027-03-16T09:00:00+01:00",
+                Kind::Escalation,
+                1,
+                "teamleider",
+            ),
+            ("2027-03-23T09:00:00+01:00", Kind::Escalation, 2, "gemeente"),
+            ("2027-03-30T09:00:00+02:00", Kind::Escalation, 3, "gemeente"),
+            ("2027-04-06T09:00:00+02:00", Kind::Escalation, 4, "gemeente"),
+        ]
+        .map(|(at, kind, level, to)| (at.to_string(), kind, level, to.to_string()));
+        assert_eq!(sent, expected);
+    }
+}

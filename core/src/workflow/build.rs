@@ -278,20 +278,7 @@ fn is_name(name: &str) -> bool {
 
 fn read_start(node: &Node, params: &[String], problems: &mut Problems) -> Option<Start> {
     let map = MapReader::new(node, START_KEYS, "'start'", problems)?;
-    let in_care = match map.get("in_care") {
-        None => None,
-        Some(n) => match n.scalar() {
-            Some("true") => Some(true),
-            Some("false") => Some(false),
-            _ => {
-                problems.add(
-                    n.at,
-                    format!("'in_care' must be true or false, not {}", n.describe()),
-                );
-                None
-            }
-        },
-    };
+    let in_care = map.bool("in_care", problems);
     let trigger = match (map.get("on"), map.get("on_date")) {
         (Some(on), None) => {
             if let Some(until) = map.get("until") {
@@ -719,33 +706,10 @@ fn read_deadline(
             problems,
         )
     });
-    let mut due_if = Vec::new();
-    if let Some(list) = map.get("due_if") {
-        for item in list_of(list) {
-            let Some(alt) = MapReader::new(item, DUE_IF_KEYS, "a 'due_if' alternative", problems)
-            else {
-                continue;
-            };
-            let when = match (alt.require("when", problems), context.start_event) {
-                (Some(n), Some(event)) => read_conditions(n, event, problems),
-                (Some(n), None) => {
-                    problems.add(n.at, "'due_if' needs a workflow that starts on an event: it tests the start event's data");
-                    continue;
-                }
-                (None, _) => continue,
-            };
-            if let Some(expr) = alt.require("due", problems).and_then(|n| {
-                read_date_expr(
-                    n,
-                    &format!("the due date of '{id}'"),
-                    context.scope,
-                    problems,
-                )
-            }) {
-                due_if.push((when, expr));
-            }
-        }
-    }
+    let due_if = map
+        .get("due_if")
+        .map(|list| read_due_if(id, list, context, problems))
+        .unwrap_or_default();
     let rule = read_rule(&map, problems);
     let met_by = map
         .get("met_by")
@@ -768,121 +732,38 @@ fn read_deadline(
             .next(),
         None => None,
     };
-    let mut remind = Vec::new();
-    match map.get("remind") {
-        Some(list) => {
-            for item in list_of(list) {
-                let Some((text, at)) = text_of(item, "a reminder", problems) else {
-                    continue;
-                };
-                match expr::parse_before(text) {
-                    Ok(d) if d.is_zero() => problems.add_with_hint(
-                        at,
-                        "a reminder 0 days before is the due date itself",
-                        "remind at least a day before",
-                    ),
-                    Ok(d) => remind.push(d),
-                    Err(err) => problems.add_with_hint(at, err.message, err.hint),
-                }
+    let remind = match map.get("remind") {
+        Some(list) => read_reminders(list, problems),
+        None => {
+            if !map.is_misspelt("remind") {
+                problems.add_with_hint(
+                    node.at,
+                    format!("{what} has no reminder"),
+                    "add for example 'remind: [3 days before]': every deadline warns before it is due",
+                );
             }
+            Vec::new()
         }
-        None if map.is_misspelt("remind") => {}
-        None => problems.add_with_hint(
-            node.at,
-            format!("{what} has no reminder"),
-            "add for example 'remind: [3 days before]': every deadline warns before it is due",
-        ),
-    }
-    let mut escalate = Vec::new();
-    match map.get("escalate") {
-        Some(list) => {
-            let items = list_of(list);
-            let mut previous_after: Option<(Duration, Position)> = None;
-            for (i, item) in items.iter().enumerate() {
-                let Some(step) = MapReader::new(item, ESCALATION_KEYS, "an escalation step", problems) else { continue };
-                let to = match step.require("to", problems) {
-                    Some(n) => read_roles_list(n, "'to'", context, problems),
-                    None => continue,
-                };
-                let after = match step.text("after", problems) {
-                    None => Duration::ZERO,
-                    Some((text, at)) => match Duration::parse(text) {
-                        Ok(d) => {
-                            if let Some((prev, _)) = previous_after
-                                && compare(d, prev) == std::cmp::Ordering::Less
-                            {
-                                problems.add_with_hint(at, format!("escalation step {} comes before the step above it", i + 1), "'after' counts from the day the deadline was missed; list the steps in order");
-                            }
-                            previous_after = Some((d, at));
-                            d
-                        }
-                        Err(err) => {
-                            problems.add_with_hint(at, format!("'after': {err}"), err.hint());
-                            continue;
-                        }
-                    },
-                };
-                let repeat = match step.text("repeat", problems) {
-                    None => None,
-                    Some((text, at)) => {
-                        if i + 1 != items.len() {
-                            problems.add_with_hint(at, "only the last escalation step can repeat", "move 'repeat' to the last step");
-                        }
-                        match expr::parse_every(text) {
-                            Ok(d) if d.is_zero() => {
-                                problems.add(at, "'repeat' must be at least a day");
-                                None
-                            }
-                            Ok(d) => Some(d),
-                            Err(err) => {
-                                problems.add_with_hint(at, err.message, err.hint);
-                                None
-                            }
-                        }
-                    }
-                };
-                let message = step.get("message").and_then(|n| read_template(n, "the escalation message", context, problems));
-                escalate.push(EscalationStep { to, after, repeat, message });
+    };
+    let escalate = match map.get("escalate") {
+        Some(list) => read_escalation(list, context, problems),
+        None => {
+            if !map.is_misspelt("escalate") {
+                problems.add_with_hint(
+                    node.at,
+                    format!("{what} has no escalation"),
+                    "add for example 'escalate: [{ to: teamleider }]': a missed deadline must reach someone",
+                );
             }
+            Vec::new()
         }
-        None if map.is_misspelt("escalate") => {}
-        None => problems.add_with_hint(node.at, format!("{what} has no escalation"), "add for example 'escalate: [{ to: teamleider }]': a missed deadline must reach someone"),
-    }
-    let suspend = map.get("suspend").and_then(|n| {
-        let s = MapReader::new(n, SUSPEND_KEYS, "'suspend'", problems)?;
-        let on = s
-            .require("on", problems)
-            .and_then(|n| read_match(n, problems));
-        let resume_on = s
-            .require("resume_on", problems)
-            .and_then(|n| read_match(n, problems));
-        Some(Suspension {
-            on: on?,
-            resume_on: resume_on?,
-        })
-    });
-    let extend = map.get("extend").and_then(|n| {
-        let e = MapReader::new(n, EXTEND_KEYS, "'extend'", problems)?;
-        let on = e
-            .require("on", problems)
-            .and_then(|n| read_match(n, problems));
-        let by = e
-            .require("by", problems)
-            .and_then(|n| read_term(n, "'by'", context, problems));
-        let once = match e.get("once").map(|n| (n.scalar(), n.at)) {
-            None | Some((Some("true"), _)) => true,
-            Some((Some("false"), _)) => false,
-            Some((_, at)) => {
-                problems.add(at, "'once' must be true or false");
-                true
-            }
-        };
-        Some(Extension {
-            on: on?,
-            by: by?,
-            once,
-        })
-    });
+    };
+    let suspend = map
+        .get("suspend")
+        .and_then(|n| read_suspension(n, problems));
+    let extend = map
+        .get("extend")
+        .and_then(|n| read_extension(n, context, problems));
     let recurring = match (map.get("every"), map.get("until")) {
         (Some(every), until) => {
             let every = read_term(every, "'every'", context, problems);
@@ -920,6 +801,175 @@ fn read_deadline(
         extend,
         recurring,
         messages,
+    })
+}
+
+/// The alternatives of `due_if`, each chosen by the start event's data.
+fn read_due_if(
+    id: &str,
+    list: &Node,
+    context: &Context<'_>,
+    problems: &mut Problems,
+) -> Vec<(Vec<Condition>, DateExpr)> {
+    let mut due_if = Vec::new();
+    for item in list_of(list) {
+        let Some(alt) = MapReader::new(item, DUE_IF_KEYS, "a 'due_if' alternative", problems)
+        else {
+            continue;
+        };
+        let when = match (alt.require("when", problems), context.start_event) {
+            (Some(n), Some(event)) => read_conditions(n, event, problems),
+            (Some(n), None) => {
+                problems.add(
+                    n.at,
+                    "'due_if' needs a workflow that starts on an event: it tests the start event's data",
+                );
+                continue;
+            }
+            (None, _) => continue,
+        };
+        let what = format!("the due date of '{id}'");
+        if let Some(expr) = alt
+            .require("due", problems)
+            .and_then(|n| read_date_expr(n, &what, context.scope, problems))
+        {
+            due_if.push((when, expr));
+        }
+    }
+    due_if
+}
+
+/// `remind`: each `<duration> before`, at least a day.
+fn read_reminders(list: &Node, problems: &mut Problems) -> Vec<Duration> {
+    let mut remind = Vec::new();
+    for item in list_of(list) {
+        let Some((text, at)) = text_of(item, "a reminder", problems) else {
+            continue;
+        };
+        match expr::parse_before(text) {
+            Ok(d) if d.is_zero() => problems.add_with_hint(
+                at,
+                "a reminder 0 days before is the due date itself",
+                "remind at least a day before",
+            ),
+            Ok(d) => remind.push(d),
+            Err(err) => problems.add_with_hint(at, err.message, err.hint),
+        }
+    }
+    remind
+}
+
+/// `escalate`: the steps in order of `after`; only the last may repeat.
+fn read_escalation(
+    list: &Node,
+    context: &Context<'_>,
+    problems: &mut Problems,
+) -> Vec<EscalationStep> {
+    let items = list_of(list);
+    let mut escalate = Vec::new();
+    let mut previous_after: Option<Duration> = None;
+    for (i, item) in items.iter().enumerate() {
+        let Some(step) = MapReader::new(item, ESCALATION_KEYS, "an escalation step", problems)
+        else {
+            continue;
+        };
+        let Some(to) = step
+            .require("to", problems)
+            .map(|n| read_roles_list(n, "'to'", context, problems))
+        else {
+            continue;
+        };
+        let after = match step.text("after", problems) {
+            None => Duration::ZERO,
+            Some((text, at)) => match Duration::parse(text) {
+                Ok(d) => {
+                    if previous_after.is_some_and(|prev| compare(d, prev).is_lt()) {
+                        problems.add_with_hint(
+                            at,
+                            format!("escalation step {} comes before the step above it", i + 1),
+                            "'after' counts from the day the deadline was missed; list the steps in order",
+                        );
+                    }
+                    previous_after = Some(d);
+                    d
+                }
+                Err(err) => {
+                    problems.add_with_hint(at, format!("'after': {err}"), err.hint());
+                    continue;
+                }
+            },
+        };
+        let last = i + 1 == items.len();
+        let repeat = read_repeat(&step, last, problems);
+        let message = step
+            .get("message")
+            .and_then(|n| read_template(n, "the escalation message", context, problems));
+        escalate.push(EscalationStep {
+            to,
+            after,
+            repeat,
+            message,
+        });
+    }
+    escalate
+}
+
+/// `repeat: every <duration>` of an escalation step, which must be the last.
+fn read_repeat(step: &MapReader<'_>, last: bool, problems: &mut Problems) -> Option<Duration> {
+    let (text, at) = step.text("repeat", problems)?;
+    if !last {
+        problems.add_with_hint(
+            at,
+            "only the last escalation step can repeat",
+            "move 'repeat' to the last step",
+        );
+    }
+    match expr::parse_every(text) {
+        Ok(d) if d.is_zero() => {
+            problems.add(at, "'repeat' must be at least a day");
+            None
+        }
+        Ok(d) => Some(d),
+        Err(err) => {
+            problems.add_with_hint(at, err.message, err.hint);
+            None
+        }
+    }
+}
+
+/// `suspend: { on, resume_on }`.
+fn read_suspension(node: &Node, problems: &mut Problems) -> Option<Suspension> {
+    let s = MapReader::new(node, SUSPEND_KEYS, "'suspend'", problems)?;
+    let on = s
+        .require("on", problems)
+        .and_then(|n| read_match(n, problems));
+    let resume_on = s
+        .require("resume_on", problems)
+        .and_then(|n| read_match(n, problems));
+    Some(Suspension {
+        on: on?,
+        resume_on: resume_on?,
+    })
+}
+
+/// `extend: { on, by, once }`.
+fn read_extension(
+    node: &Node,
+    context: &Context<'_>,
+    problems: &mut Problems,
+) -> Option<Extension> {
+    let e = MapReader::new(node, EXTEND_KEYS, "'extend'", problems)?;
+    let on = e
+        .require("on", problems)
+        .and_then(|n| read_match(n, problems));
+    let by = e
+        .require("by", problems)
+        .and_then(|n| read_term(n, "'by'", context, problems));
+    let once = e.bool("once", problems).unwrap_or(true);
+    Some(Extension {
+        on: on?,
+        by: by?,
+        once,
     })
 }
 

@@ -240,10 +240,8 @@ mod tests {
     /// instead of writing them again, and cuts off the half line the crash left.
     #[test]
     fn a_crash_between_writing_and_marking_writes_nothing_twice() {
-        let dir = std::env::temp_dir().join(format!("waakvlam-log-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let (db, path) = (dir.join("store.db"), dir.join("log.jsonl"));
-        let _ = (std::fs::remove_file(&db), std::fs::remove_file(&path));
+        let dir = tempfile::tempdir().unwrap();
+        let (db, path) = (dir.path().join("store.db"), dir.path().join("log.jsonl"));
         let now = Timestamp::from_second(1_800_000_000).unwrap();
         let mut store = SqliteStore::open(&db).unwrap();
         let notifications: Vec<Notification> = (0..3)

@@ -389,8 +389,7 @@ impl<S: Store> Core<S> {
             self.write_log(lines, now);
             for d in views {
                 let old = before.get(&(d.instance.clone(), d.deadline.clone(), d.occurrence));
-                if old.is_some_and(|old| *old != d.due)
-                    || (old.is_none() && d.status != "met" && d.status != "cancelled")
+                if old.is_some_and(|old| *old != d.due) || (old.is_none() && !d.status.is_settled())
                 {
                     moved += 1;
                     let old = old.cloned().flatten().unwrap_or_else(|| "-".into());
@@ -1061,20 +1060,16 @@ mod tests {
     use super::*;
     use crate::store::SqliteStore;
 
-    fn core(cache_limit: usize) -> Core<SqliteStore> {
-        let dir = std::env::temp_dir().join(format!(
-            "waakvlam-core-{}-{cache_limit}",
-            std::process::id()
-        ));
-        std::fs::create_dir_all(&dir).unwrap();
-        let _ = std::fs::remove_file(dir.join("core.db"));
+    /// A core on a store of its own, removed when the returned guard is dropped.
+    fn core(cache_limit: usize) -> (Core<SqliteStore>, tempfile::TempDir) {
+        let guard = tempfile::tempdir().unwrap();
+        let dir = guard.path();
         let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
         let config = crate::config::Config::load(&root.join("config/waakvlam.yaml")).unwrap();
         let engine =
             config.engine(waakvlam_core::workflow::load(&[root.join("workflows")]).unwrap());
         let store = SqliteStore::open(&dir.join("core.db")).unwrap();
         let log = dir.join("log.jsonl");
-        let _ = std::fs::remove_file(&log);
         let clock = Clock::Virtual(
             waakvlam_core::calendar::parse_timestamp("2027-04-13T10:00:00+02:00").unwrap(),
         );
@@ -1088,7 +1083,7 @@ mod tests {
         };
         let mut core = Core::start(engine, store, setup).unwrap();
         core.cases.set_limit(cache_limit);
-        core
+        (core, guard)
     }
 
     fn complaint(case: usize) -> Event {
@@ -1101,7 +1096,7 @@ mod tests {
     /// Now the cache is trimmed between batches only, and every case keeps its timer.
     #[test]
     fn a_small_cache_loses_no_timer() {
-        let mut core = core(3);
+        let (mut core, _dir) = core(3);
         let (reply, answer) = oneshot::channel();
         let audit = AuditEntry {
             at: String::new(),

@@ -94,17 +94,51 @@ pub struct AuditEntry {
 #[derive(Clone, Debug, PartialEq, serde::Serialize)]
 pub struct OutboxRow {
     pub record: serde_json::Value,
-    pub status: String,
+    pub status: DeliveryStatus,
     pub deliveries: Vec<DeliveryState>,
+}
+
+/// Where a delivery stands (and, for a notification, the worst of its deliveries).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DeliveryStatus {
+    Pending,
+    Delivered,
+    /// Given up on: a dead letter.
+    Dead,
+}
+
+impl DeliveryStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DeliveryStatus::Pending => "pending",
+            DeliveryStatus::Delivered => "delivered",
+            DeliveryStatus::Dead => "dead",
+        }
+    }
+
+    pub fn named(name: &str) -> Option<DeliveryStatus> {
+        [
+            DeliveryStatus::Pending,
+            DeliveryStatus::Delivered,
+            DeliveryStatus::Dead,
+        ]
+        .into_iter()
+        .find(|s| s.as_str() == name)
+    }
 }
 
 /// One channel's delivery of one notification.
 #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct DeliveryState {
     pub channel: String,
-    pub status: String,
+    pub status: DeliveryStatus,
     pub attempts: u32,
     pub last_error: Option<String>,
+    /// When a pending delivery is tried (next), in Amsterdam time: after a backoff, or at the
+    /// digest hour. Absent once it is delivered or dead.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_try: Option<String>,
 }
 
 /// A notification to record, with the channels that must deliver it.

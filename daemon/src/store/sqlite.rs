@@ -8,10 +8,10 @@ use jiff::Timestamp;
 use rusqlite::{Connection, params, params_from_iter};
 
 use super::{
-    AuditEntry, CaseKey, DeadlineKey, DeadlineRow, Due, DueBatch, Filter, OutboxRow, Outgoing,
-    Provisional, Store, StoreError, Timers,
+    AuditEntry, CaseKey, DeadlineKey, DeadlineRow, DeliveryState, DeliveryStatus, Due, DueBatch,
+    Filter, OutboxRow, Outgoing, Provisional, Store, StoreError, Timers,
 };
-use waakvlam_core::engine::CalendarMark;
+use waakvlam_core::engine::{CalendarMark, DeadlineState};
 use waakvlam_core::event::{Event, EventType};
 
 /// The migrations, in order; the database remembers how many it has applied
@@ -198,6 +198,31 @@ CREATE TABLE definitions (
 "#,
 ];
 
+/// A delivery as the outbox query gives it, with its next try in milliseconds.
+#[derive(serde::Deserialize)]
+struct StoredDelivery {
+    channel: String,
+    status: DeliveryStatus,
+    attempts: u32,
+    last_error: Option<String>,
+    next_try_ms: Option<i64>,
+}
+
+impl StoredDelivery {
+    fn state(self) -> DeliveryState {
+        DeliveryState {
+            channel: self.channel,
+            status: self.status,
+            attempts: self.attempts,
+            last_error: self.last_error,
+            next_try: self
+                .next_try_ms
+                .and_then(|ms| Timestamp::from_millisecond(ms).ok())
+                .map(waakvlam_core::calendar::format_timestamp),
+        }
+    }
+}
+
 /// The result of SQLite work done while `what` (`"storing an event"`), with that context
 /// on its error.
 fn doing<T>(
@@ -241,7 +266,7 @@ fn provisional_of(connection: &Connection) -> rusqlite::Result<Provisional> {
 }
 
 /// What can change about it: workflow, due, status, provisional.
-type DeadlineState = (String, Option<String>, String, bool);
+type StoredDeadline = (String, Option<String>, String, bool);
 
 pub struct SqliteStore {
     connection: Connection,
@@ -625,7 +650,7 @@ impl Store for SqliteStore {
                 "SELECT instance, deadline, occurrence, workflow, due, status, provisional FROM deadlines
                  WHERE gemeente = ?1 AND case_id = ?2",
             )?;
-            let mut before: HashMap<DeadlineKey, DeadlineState> =
+            let mut before: HashMap<DeadlineKey, StoredDeadline> =
                 stored
                     .query_map(params![gemeente, case], |row| {
                         Ok((
@@ -647,7 +672,7 @@ impl Store for SqliteStore {
                         .is_some_and(|(workflow, due, status, was_provisional)| {
                             workflow == r.workflow
                                 && due == r.due
-                                && status == r.status
+                                && status == r.status.as_str()
                                 && was_provisional == provisional
                         });
                 if !unchanged {
@@ -659,7 +684,7 @@ impl Store for SqliteStore {
                         gemeente,
                         case,
                         r.due,
-                        r.status,
+                        r.status.as_str(),
                         provisional
                     ])?;
                 }
@@ -677,7 +702,7 @@ impl Store for SqliteStore {
     }
 
     fn deadlines(&self, filter: &Filter) -> Result<Vec<DeadlineRow>, StoreError> {
-        doing("listing deadlines", || {
+        let rows = doing("listing deadlines", || {
             let (clause, values) = where_clause(filter, "due");
             let sql = format!(
             "SELECT instance, workflow, gemeente, case_id, deadline, occurrence, due, status, provisional FROM deadlines {clause}
@@ -686,20 +711,28 @@ impl Store for SqliteStore {
         );
             let mut statement = self.connection.prepare(&sql)?;
             let rows = statement.query_map(params_from_iter(values), |row| {
-                Ok(DeadlineRow {
-                    instance: row.get(0)?,
+                let instance: String = row.get(0)?;
+                let status: String = row.get(7)?;
+                let Some(status) = DeadlineState::named(&status) else {
+                    return Ok(Err(format!(
+                        "a deadline of {instance}: unknown status '{status}'"
+                    )));
+                };
+                Ok(Ok(DeadlineRow {
+                    instance,
                     workflow: row.get(1)?,
                     gemeente: row.get(2)?,
                     case: row.get(3)?,
                     deadline: row.get(4)?,
                     occurrence: row.get(5)?,
                     due: row.get(6)?,
-                    status: row.get(7)?,
+                    status,
                     calendar: row.get::<_, bool>(8)?.then_some(CalendarMark::Provisional),
-                })
+                }))
             })?;
-            rows.collect::<Result<_, _>>()
-        })
+            rows.collect::<rusqlite::Result<Vec<Result<DeadlineRow, String>>>>()
+        })?;
+        readable(rows, "deadlines")
     }
 
     fn every_due_date(&self) -> Result<HashMap<DeadlineKey, Option<String>>, StoreError> {
@@ -719,7 +752,7 @@ impl Store for SqliteStore {
             let (clause, values) = where_clause(filter, "due");
             let sql = format!(
             "SELECT record, status,
-                    (SELECT json_group_array(json_object('channel', channel, 'status', status, 'attempts', attempts, 'last_error', last_error))
+                    (SELECT json_group_array(json_object('channel', channel, 'status', status, 'attempts', attempts, 'last_error', last_error, 'next_try_ms', CASE WHEN status = 'pending' THEN next_try_ms END))
                      FROM (SELECT * FROM deliveries d WHERE d.notification_id = n.id ORDER BY channel)),
                     id
              FROM notification_status n {clause}
@@ -733,13 +766,18 @@ impl Store for SqliteStore {
                 let deliveries: String = row.get(2)?;
                 let (Ok(record), Ok(deliveries)) = (
                     serde_json::from_str(&record),
-                    serde_json::from_str(&deliveries),
+                    serde_json::from_str::<Vec<StoredDelivery>>(&deliveries),
                 ) else {
                     return Ok(Err(format!("notification {id}")));
                 };
+                let deliveries = deliveries.into_iter().map(StoredDelivery::state).collect();
+                let status: String = row.get(1)?;
+                let Some(status) = DeliveryStatus::named(&status) else {
+                    return Ok(Err(format!("notification {id}: unknown status '{status}'")));
+                };
                 Ok(Ok(OutboxRow {
                     record,
-                    status: row.get(1)?,
+                    status,
                     deliveries,
                 }))
             })?;
@@ -978,16 +1016,11 @@ mod tests {
     use crate::store::Route;
     use proptest::prelude::*;
 
-    fn store() -> (SqliteStore, std::path::PathBuf) {
-        let dir = std::env::temp_dir().join(format!(
-            "waakvlam-store-{}-{:?}",
-            std::process::id(),
-            std::thread::current().id()
-        ));
-        std::fs::create_dir_all(&dir).unwrap();
-        let path = dir.join("test.db");
-        let _ = std::fs::remove_file(&path);
-        (SqliteStore::open(&path).unwrap(), path)
+    /// A new store in a directory of its own, removed when the returned guard is dropped.
+    fn store() -> (SqliteStore, std::path::PathBuf, tempfile::TempDir) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("test.db");
+        (SqliteStore::open(&path).unwrap(), path, dir)
     }
 
     fn event(id: &str) -> Event {
@@ -1000,7 +1033,7 @@ mod tests {
 
     #[test]
     fn migrations_run_once() {
-        let (store, path) = store();
+        let (store, path, _dir) = store();
         assert_eq!(store.schema_version().unwrap(), MIGRATIONS.len());
         drop(store);
         let again = SqliteStore::open(&path).unwrap();
@@ -1010,7 +1043,7 @@ mod tests {
     /// A database made before the keyed tables (schema 3) keeps every row through the upgrade.
     #[test]
     fn an_older_database_keeps_its_rows() {
-        let (store, path) = store();
+        let (store, path, _dir) = store();
         drop(store);
         std::fs::remove_file(&path).unwrap();
         {
@@ -1041,7 +1074,7 @@ mod tests {
         );
         let notifications = store.notifications(&all).unwrap();
         assert_eq!(notifications.len(), 1);
-        assert_eq!(notifications[0].status, "dead");
+        assert_eq!(notifications[0].status, DeliveryStatus::Dead);
         let timers = store.timers().unwrap();
         assert_eq!(timers.due.len(), 1);
         assert_eq!(timers.due[0].0.as_millisecond(), 1_800_000_000_000);
@@ -1049,7 +1082,7 @@ mod tests {
 
     #[test]
     fn deadlines_are_replaced_row_by_row() {
-        let (mut store, _) = store();
+        let (mut store, _path, _dir) = store();
         let row = |deadline: &str, due: &str, status: &str| DeadlineRow {
             instance: "klachttermijnen/GM0150/C-1/K-9".into(),
             workflow: "klachttermijnen".into(),
@@ -1058,7 +1091,7 @@ mod tests {
             deadline: deadline.into(),
             occurrence: 0,
             due: Some(due.into()),
-            status: status.into(),
+            status: DeadlineState::named(status).unwrap(),
             calendar: None,
         };
         let stored = |store: &SqliteStore| {
@@ -1093,7 +1126,7 @@ mod tests {
 
     #[test]
     fn events_are_deduplicated_per_gemeente_and_id() {
-        let (mut store, _) = store();
+        let (mut store, _path, _dir) = store();
         let now = Timestamp::from_second(1_800_000_000).unwrap();
         assert!(store.insert_event(&event("e-1"), now).unwrap());
         assert!(store.insert_event(&event("e-2"), now).unwrap());
@@ -1113,7 +1146,7 @@ mod tests {
 
     #[test]
     fn deliveries_are_retried_then_dead() {
-        let (mut store, _) = store();
+        let (mut store, _path, _dir) = store();
         let now = Timestamp::from_second(1_800_000_000).unwrap();
         let notification = waakvlam_core::engine::Notification {
             id: "n-1".into(),
@@ -1156,7 +1189,10 @@ mod tests {
             1
         );
         let all = Filter::within(Scope::one("GM0150"), 10);
-        assert_eq!(store.notifications(&all).unwrap()[0].status, "pending");
+        assert_eq!(
+            store.notifications(&all).unwrap()[0].status,
+            DeliveryStatus::Pending
+        );
         store
             .failed("n-1", "webhook:a", "connection refused", None)
             .unwrap();
@@ -1199,7 +1235,7 @@ mod tests {
     /// A store error says what the store was doing; damaged rows are named, never skipped.
     #[test]
     fn errors_say_what_was_being_done_and_name_damaged_rows() {
-        let (mut store, _) = store();
+        let (mut store, _path, _dir) = store();
         assert!(
             store
                 .insert_event(&event("e-1"), Timestamp::UNIX_EPOCH)
@@ -1253,15 +1289,7 @@ mod tests {
             rows in proptest::collection::vec((0..4usize, 0..3usize, proptest::bool::ANY), 0..40),
             mask in 1..16u8,
         ) {
-            use std::sync::atomic::{AtomicUsize, Ordering};
-            static RUN: AtomicUsize = AtomicUsize::new(0);
-            let dir = std::env::temp_dir().join(format!(
-                "waakvlam-scope-{}-{}",
-                std::process::id(),
-                RUN.fetch_add(1, Ordering::Relaxed)
-            ));
-            std::fs::create_dir_all(&dir).unwrap();
-            let mut store = SqliteStore::open(&dir.join("test.db")).unwrap();
+            let (mut store, _path, _dir) = store();
             let mut by_case: std::collections::BTreeMap<(usize, usize), Vec<DeadlineRow>> =
                 Default::default();
             for (n, (g, c, overdue)) in rows.iter().enumerate() {
@@ -1274,7 +1302,11 @@ mod tests {
                     deadline: "in_behandeling".into(),
                     occurrence: 0,
                     due: Some("2027-04-27".into()),
-                    status: if *overdue { "overdue" } else { "open" }.into(),
+                    status: if *overdue {
+                        DeadlineState::Overdue
+                    } else {
+                        DeadlineState::Open
+                    },
                     calendar: None,
                 });
             }
@@ -1303,8 +1335,6 @@ mod tests {
                 .notifications(&Filter::within(scope.clone(), 1000))
                 .unwrap()
                 .is_empty());
-            drop(store);
-            let _ = std::fs::remove_dir_all(&dir);
         }
     }
 }

@@ -3,8 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-use waakvlam_core::event::is_gemeente_code;
-use waakvlam_core::problem::{MapReader, Problems, list_of, text_of};
+use waakvlam_core::problem::{MapReader, Problems, gemeente_code_of, list_of, text_of};
 use waakvlam_core::yaml::{self, Value as Yaml};
 
 /// A gemeente's plugin library.
@@ -55,39 +54,14 @@ const PLUGIN_KEYS: &[&str] = &[
 
 fn read_plugin(node: &yaml::Node, base: &Path, problems: &mut Problems) -> Option<PluginConfig> {
     let map = MapReader::new(node, PLUGIN_KEYS, "a plugin", problems)?;
-    let gemeente = match map
+    let gemeente = map
         .require("gemeente", problems)
-        .and_then(|n| text_of(n, "'gemeente'", problems))
-    {
-        Some((code, _)) if is_gemeente_code(code) => Some(code.to_string()),
-        Some((code, at)) => {
-            problems.add_with_hint(
-                at,
-                format!("'{code}' is not a gemeente code"),
-                "use the CBS code, for example GM0150",
-            );
-            None
-        }
-        None => None,
-    };
+        .and_then(|n| gemeente_code_of(n, problems));
     let library = map
         .require("library", problems)
         .and_then(|n| text_of(n, "'library'", problems))
         .map(|(t, _)| library_path(t, base));
-    let sha256 = match map.text("sha256", problems) {
-        None => None,
-        Some((hex, _)) if hex.len() == 64 && hex.bytes().all(|b| b.is_ascii_hexdigit()) => {
-            Some(hex.to_ascii_lowercase())
-        }
-        Some((_, at)) => {
-            problems.add_with_hint(
-                at,
-                "'sha256' must be 64 hexadecimal characters",
-                "sha256sum the library",
-            );
-            None
-        }
-    };
+    let sha256 = map.sha256("sha256", "sha256sum the library", problems);
     let settings = match map.text("settings", problems) {
         None => serde_json::Value::Null,
         Some((file, at)) => {
