@@ -517,3 +517,42 @@ fn a_plugin_that_recovers_comes_back_after_its_wait() {
     assert_eq!(plugin.put_aside(), None, "back in use");
     assert_eq!(registry.recoveries(), 1);
 }
+
+/// A gemeente's own wording: a plugin that rewrites reminders gets the messages of a moment
+/// of a case together (the contract's MessageContext), and what it leaves alone keeps the
+/// workflow's text.
+#[test]
+fn a_plugin_words_reminders_and_leaves_the_rest() {
+    let (engine, registry) = engine_with(vec![plugin("GM0150", "faulty_wording")]);
+    assert_eq!(registry.unwrap().loaded().count(), 1);
+    // Two complaints of one case on one day: their reminders go out together.
+    let events = ["K-1", "K-2"]
+        .map(|klacht| {
+            event(
+                &format!("w-{klacht}"),
+                "klacht.ingediend",
+                "GM0150",
+                "C-1",
+                "2027-04-13T10:00:00+02:00",
+                &format!(r#"{{"klacht_id":"{klacht}"}}"#),
+            )
+        })
+        .join("\n");
+    let sent = simulate_with(&engine, &events, "2027-04-28");
+    let wording = |kind: &str| -> Vec<String> {
+        sent.iter()
+            .filter(|n| n["kind"] == kind && n["deadline"] == "in_behandeling")
+            .map(|n| n["message"].as_str().unwrap().to_string())
+            .collect()
+    };
+    assert_eq!(
+        wording("reminder"),
+        ["Deventer: in_behandeling van casus C-1 moet op 2027-04-27 klaar zijn."; 2]
+    );
+    let escalations = wording("escalation");
+    assert_eq!(escalations.len(), 2);
+    assert!(
+        escalations.iter().all(|m| !m.starts_with("Deventer:")),
+        "{escalations:?}"
+    );
+}

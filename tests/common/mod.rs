@@ -46,6 +46,8 @@ pub fn ensure_plugins() {
                 "faulty-slow",
                 "-p",
                 "faulty-recovers",
+                "-p",
+                "faulty-wording",
             ])
             .current_dir(root())
             .status()

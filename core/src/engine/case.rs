@@ -539,7 +539,35 @@ impl Case {
             self.handled.extend(passed_over);
         }
         self.next_wakeup = next;
+        self.gemeente_wording(engine, &mut out);
         out
+    }
+
+    /// The gemeente's own wording of the messages, asked of its plugin in one call for all of
+    /// them; a message the plugin leaves alone keeps the workflow's text.
+    fn gemeente_wording(&self, engine: &Engine, out: &mut [Notification]) {
+        let Some(hooks) = &engine.hooks else { return };
+        if out.is_empty() || !hooks.wants_messages(&self.gemeente) {
+            return;
+        }
+        let asked: Vec<MessageHook<'_>> = out
+            .iter()
+            .map(|n| MessageHook {
+                kind: n.kind,
+                workflow: &n.workflow,
+                deadline: &n.deadline,
+                case: &n.case,
+                due: n.due,
+                level: n.level,
+                text: &n.message,
+            })
+            .collect();
+        let answers = hooks.messages(&self.gemeente, &asked);
+        for (notification, answer) in out.iter_mut().zip(answers) {
+            if let Some(text) = answer {
+                notification.message = text;
+            }
+        }
     }
 
     fn notification(
@@ -589,21 +617,6 @@ impl Case {
                 data: &instance.data,
             },
         );
-        let message = match &engine.hooks {
-            Some(hooks) if hooks.wants_messages(&self.gemeente) => {
-                let hook = MessageHook {
-                    kind: p.kind,
-                    workflow: &workflow.name,
-                    deadline: &deadline.id,
-                    case: &self.case,
-                    due: Some(p.due),
-                    level: p.level,
-                    text: &message,
-                };
-                hooks.message(&self.gemeente, &hook).unwrap_or(message)
-            }
-            _ => message,
-        };
         Notification {
             id: identity(instance, workflow, p, &p.step.to_string()).id(),
             at: now,

@@ -51,8 +51,9 @@ pub trait Hooks: Send + Sync {
     /// together so that a plugin behind a thread handoff is woken once for all its gemeente's.
     fn signals(&self, calls: &[&HookCall]) -> Vec<Vec<HookSignal>>;
     fn wants_messages(&self, gemeente: &str) -> bool;
-    /// Another text for a message, given what it is about and its default text.
-    fn message(&self, gemeente: &str, message: &MessageHook<'_>) -> Option<String>;
+    /// Another text for each message, given what it is about and its default text; `None`
+    /// keeps the default. All messages of one moment of a case come in one call.
+    fn messages(&self, gemeente: &str, messages: &[MessageHook<'_>]) -> Vec<Option<String>>;
 }
 
 /// What a hook call is about.

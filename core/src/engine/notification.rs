@@ -15,6 +15,16 @@ pub enum Kind {
     Signal,
 }
 
+impl Kind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::Reminder => "reminder",
+            Kind::Escalation => "escalation",
+            Kind::Signal => "signal",
+        }
+    }
+}
+
 /// One reminder, escalation or signal: the same record in `simulate`, the store and delivery.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Notification {

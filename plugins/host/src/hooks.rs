@@ -164,24 +164,29 @@ impl Hooks for PluginHooks {
             .is_some_and(|p| p.identity.messages)
     }
 
-    fn message(&self, gemeente: &str, message: &MessageHook<'_>) -> Option<String> {
-        let context = MessageContext {
-            kind: serde_json::to_value(message.kind)
-                .ok()?
-                .as_str()?
-                .to_string(),
-            workflow: message.workflow.to_string(),
-            deadline: message.deadline.to_string(),
-            case: message.case.to_string(),
-            due: message.due.map(|d| d.to_string()),
-            level: message.level,
-            text: message.text.to_string(),
-        };
-        let context = serde_json::to_value(context).expect("a context serialises");
+    /// One handoff to the gemeente's plugin for all the messages.
+    fn messages(&self, gemeente: &str, messages: &[MessageHook<'_>]) -> Vec<Option<String>> {
+        let contexts: Vec<Value> = messages
+            .iter()
+            .map(|message| {
+                serde_json::to_value(MessageContext {
+                    kind: message.kind.as_str().to_string(),
+                    workflow: message.workflow.to_string(),
+                    deadline: message.deadline.to_string(),
+                    case: message.case.to_string(),
+                    due: message.due.map(|d| d.to_string()),
+                    level: message.level,
+                    text: message.text.to_string(),
+                })
+                .expect("a context serialises")
+            })
+            .collect();
+        let asked: Vec<(&str, &Value)> = contexts.iter().map(|c| ("message", c)).collect();
         self.registry
-            .call(gemeente, "message", &context)?
-            .as_str()
-            .map(str::to_string)
+            .call_many(gemeente, &asked)
+            .into_iter()
+            .map(|answer| answer.and_then(|a| a.as_str().map(str::to_string)))
+            .collect()
     }
 }
 
