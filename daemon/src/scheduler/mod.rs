@@ -173,6 +173,54 @@ struct Batch {
     lines: Vec<Line>,
 }
 
+/// An open batch. Dropped without [`BatchGuard::commit`] (an error, a panic), it rolls back
+/// the store's transaction, the case cache and the timer queue together.
+struct BatchGuard<'c, S: Store> {
+    core: &'c mut Core<S>,
+    batch: Batch,
+    committed: bool,
+}
+
+impl<'c, S: Store> BatchGuard<'c, S> {
+    fn begin(core: &'c mut Core<S>) -> Result<BatchGuard<'c, S>, StoreError> {
+        core.cases.trim();
+        core.begin()?;
+        Ok(BatchGuard {
+            core,
+            batch: Batch::default(),
+            committed: false,
+        })
+    }
+
+    /// The core and the batch, to work on both.
+    fn parts(&mut self) -> (&mut Core<S>, &mut Batch) {
+        (self.core, &mut self.batch)
+    }
+
+    /// Commits the transaction; then what the batch staged counts. Returns the log lines to
+    /// write. A failed commit rolls back (the guard is dropped uncommitted).
+    fn commit(mut self) -> Result<Vec<Line>, StoreError> {
+        self.core.commit()?;
+        self.core.cases.commit();
+        self.core.timers.commit();
+        self.committed = true;
+        Ok(std::mem::take(&mut self.batch.lines))
+    }
+}
+
+impl<S: Store> Drop for BatchGuard<'_, S> {
+    fn drop(&mut self) {
+        if self.committed {
+            return;
+        }
+        if let Err(err) = self.core.store.abandon() {
+            tracing::error!(cause = %err, "rolling back failed");
+        }
+        self.core.cases.rollback(&self.batch.touched);
+        self.core.timers.rollback();
+    }
+}
+
 /// A delivery handed to a worker: how often it was tried before, and the notification's
 /// send time (for the delivery latency).
 #[derive(Clone, Copy, Debug)]
@@ -275,35 +323,20 @@ impl<S: Store> Core<S> {
         Ok(core)
     }
 
-    /// Runs `work` as one batch: one transaction of the store. When the work and the commit
-    /// succeed, what the batch staged in the case cache and the timer queue counts, and the
-    /// log lines it recorded are returned for writing; on any error the store's transaction,
-    /// the cache and the queue are all rolled back together. Every write goes through here.
+    /// Runs `work` as one batch: one transaction of the store, behind a [`BatchGuard`]. When
+    /// the work and the commit succeed, what the batch staged in the case cache and the timer
+    /// queue counts, and the log lines it recorded are returned for writing; otherwise the
+    /// guard rolls the store, the cache and the queue back together. Every write goes
+    /// through here.
     fn in_batch<T>(
         &mut self,
         work: impl FnOnce(&mut Self, &mut Batch) -> Result<T, StoreError>,
     ) -> Result<(T, Vec<Line>), StoreError> {
-        self.cases.trim();
-        let mut batch = Batch::default();
-        let result = self
-            .begin()
-            .and_then(|_| work(self, &mut batch))
-            .and_then(|value| self.commit().map(|_| value));
-        match result {
-            Ok(value) => {
-                self.cases.commit();
-                self.timers.commit();
-                Ok((value, batch.lines))
-            }
-            Err(err) => {
-                if let Err(err) = self.store.abandon() {
-                    tracing::error!(cause = %err, "rolling back failed");
-                }
-                self.cases.rollback(&batch.touched);
-                self.timers.rollback();
-                Err(err)
-            }
-        }
+        let mut guard = BatchGuard::begin(self)?;
+        let (core, batch) = guard.parts();
+        let value = work(core, batch)?;
+        let lines = guard.commit()?;
+        Ok((value, lines))
     }
 
     /// Brings one case up to `now` inside a batch: what is due is recorded, its deadlines
@@ -1128,5 +1161,36 @@ mod tests {
             .unwrap();
         assert_eq!(recorded.len(), 10);
         assert!(recorded.iter().all(|n| n.record["kind"] == "reminder"));
+    }
+
+    /// A batch that fails, or panics, leaves nothing behind: the store's transaction is rolled
+    /// back (the next batch can begin) and the event it stored is gone.
+    #[test]
+    fn a_batch_rolls_back_when_it_fails_or_panics() {
+        let (mut core, _dir) = core(10);
+        let now = core.clock.now();
+        let key = CaseKey::new("GM0150", "C-0");
+        let failed = core.in_batch(|core, batch| {
+            core.store.insert_event(&complaint(0), now)?;
+            batch.touched.push(key.clone());
+            Err::<(), _>(StoreError::Unreadable {
+                what: "a test",
+                rows: vec!["on purpose".into()],
+            })
+        });
+        assert!(failed.is_err());
+        assert!(core.store.events_of(&key).unwrap().is_empty());
+        let panicked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            let _ = core.in_batch(|core, _| -> Result<(), StoreError> {
+                core.store.insert_event(&complaint(0), now)?;
+                panic!("on purpose")
+            });
+        }));
+        assert!(panicked.is_err());
+        assert!(core.store.events_of(&key).unwrap().is_empty());
+        let (new, _) = core
+            .in_batch(|core, _| core.store.insert_event(&complaint(0), now))
+            .expect("a new batch begins: the last one was rolled back");
+        assert!(new);
     }
 }
