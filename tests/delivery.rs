@@ -1,14 +1,14 @@
 //! Delivery end to end: webhooks to a real HTTP receiver on loopback that checks signatures
-//! and fails first, e-mail to a real SMTP server on loopback (aiosmtpd) over STARTTLS.
+//! and fails first, e-mail to a real SMTP server on loopback (written in the tests) over
+//! STARTTLS.
 
 mod common;
 
 use std::net::TcpListener as StdListener;
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 
 use common::daemon::{DEVENTER, Daemon, wait_for};
+use common::smtp::SmtpServer;
 use serde_json::{Value, json};
 
 fn complaint(id: &str, case: &str, gemeente: &str) -> String {
@@ -238,98 +238,6 @@ fn a_log_that_cannot_be_written_keeps_the_notification_pending() {
         200
     );
     daemon.stop();
-}
-
-/// A real SMTP server on loopback: aiosmtpd, which requires STARTTLS with a certificate made
-/// for the test, writing what it receives to a maildir.
-struct SmtpServer {
-    child: Child,
-    port: u16,
-    maildir: std::path::PathBuf,
-    cert: std::path::PathBuf,
-}
-
-impl SmtpServer {
-    fn start(dir: &Path) -> SmtpServer {
-        let cert = dir.join("cert.pem");
-        let key = dir.join("key.pem");
-        let made = Command::new("openssl")
-            .args([
-                "req",
-                "-x509",
-                "-newkey",
-                "rsa:2048",
-                "-nodes",
-                "-days",
-                "1",
-                "-subj",
-                "/CN=127.0.0.1",
-                "-addext",
-                "subjectAltName=IP:127.0.0.1",
-            ])
-            .arg("-keyout")
-            .arg(&key)
-            .arg("-out")
-            .arg(&cert)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status()
-            .expect("openssl makes a test certificate");
-        assert!(made.success());
-        let port = StdListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let maildir = dir.join("maildir");
-        let child = Command::new("python3")
-            .args([
-                "-m",
-                "aiosmtpd",
-                "-n",
-                "-l",
-                &format!("127.0.0.1:{port}"),
-                "--tlscert",
-            ])
-            .arg(&cert)
-            .arg("--tlskey")
-            .arg(&key)
-            .args(["-c", "aiosmtpd.handlers.Mailbox"])
-            .arg(&maildir)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("aiosmtpd runs (python3 -m pip install aiosmtpd; .ci/run installs it)");
-        wait_for(20, "aiosmtpd to listen", || {
-            std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
-        });
-        SmtpServer {
-            child,
-            port,
-            maildir,
-            cert,
-        }
-    }
-
-    /// The messages received so far, as text.
-    fn messages(&self) -> Vec<String> {
-        let mut messages = Vec::new();
-        for folder in ["new", "cur"] {
-            if let Ok(entries) = std::fs::read_dir(self.maildir.join(folder)) {
-                for entry in entries {
-                    messages.push(std::fs::read_to_string(entry.unwrap().path()).unwrap());
-                }
-            }
-        }
-        messages
-    }
-}
-
-impl Drop for SmtpServer {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 /// Reminders reach the addresses of their roles by e-mail, in Dutch, plain text and HTML,

@@ -38,7 +38,7 @@ impl Mailer {
                     .map_err(|err| anyhow::anyhow!("reading {}: {err}", path.display()))?;
                 builder = builder.add_root_certificate(Certificate::from_pem(&pem)?);
             }
-            Ok(builder.build_native()?)
+            Ok(builder.build_rustls()?)
         };
         let tls = match config.tls {
             SmtpTls::None => Tls::None,
