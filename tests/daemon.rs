@@ -960,3 +960,109 @@ fn a_case_with_damaged_events_is_out_of_service_and_the_others_go_on() {
             && l["rows"].as_str().is_some_and(|r| r.contains("event d-1"))
     }));
 }
+
+/// Every refusal is JSON that says what to change, the web framework's own included: a body
+/// over the limit, a method a path does not take, a query that cannot be read, an unknown
+/// filter, a status a list does not have, a limit out of range.
+#[test]
+fn every_refusal_is_json_and_says_what_to_change() {
+    let daemon = Daemon::start();
+    let huge = "x".repeat(waakvlam::api::MAX_BODY_BYTES + 1);
+    let (status, answer) = daemon.post_events(DEVENTER, &huge);
+    assert_eq!(status, 413);
+    assert!(
+        answer["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("larger than 16 MiB")),
+        "{answer}"
+    );
+    let (status, answer) = daemon.request("GET", "/v1/events", Some(DEVENTER), None);
+    assert_eq!(status, 405);
+    assert_eq!(
+        answer["error"],
+        "/v1/events does not take GET; /v1/openapi.json says what it takes"
+    );
+    for (query, message) in [
+        ("limit=abc", "limit must be a whole number, not 'abc'"),
+        (
+            "limit=5000",
+            "limit must be from 1 to 1000, not 5000; page with offset for more",
+        ),
+        (
+            "limit=0",
+            "limit must be from 1 to 1000, not 0; page with offset for more",
+        ),
+        (
+            "status=bogus",
+            "status must be one of open, overdue, met, cancelled, suspended, ended, missed, unknown, not 'bogus'",
+        ),
+        (
+            "stauts=open",
+            "unknown filter 'stauts' (did you mean 'status'?); the filters are gemeente, workflow, status, case, due_from, due_to, limit, offset",
+        ),
+        (
+            "due_from=gisteren",
+            "due_from must be a date YYYY-MM-DD, not 'gisteren'",
+        ),
+        ("limit=1&limit=2", "the filter 'limit' is given twice"),
+    ] {
+        let (status, answer) = daemon.request(
+            "GET",
+            &format!("/v1/deadlines?{query}"),
+            Some(DEVENTER),
+            None,
+        );
+        assert_eq!(
+            (status, answer["error"].as_str()),
+            (400, Some(message)),
+            "{query}"
+        );
+    }
+    let (status, answer) =
+        daemon.request("GET", "/v1/notifications?status=open", Some(DEVENTER), None);
+    assert_eq!(
+        (status, answer["error"].as_str()),
+        (
+            400,
+            Some("status must be one of pending, delivered, dead, not 'open'")
+        )
+    );
+}
+
+/// One daemon per store: a second `run` on the same database refuses to start and names the
+/// first (its process id and address), so no notification can go out twice.
+#[test]
+fn a_second_daemon_on_the_same_store_refuses_to_start() {
+    let daemon = Daemon::start();
+    let (code, stderr) = run_refused(&daemon.dir.join("waakvlam.yaml"));
+    assert_eq!(code, Some(2), "{stderr}");
+    let first = daemon.base.trim_start_matches("http://");
+    assert!(
+        stderr.contains("is in use by another waakvlam (pid ")
+            && stderr.contains(&format!("listening on {first}")),
+        "{stderr}"
+    );
+    // The first goes on serving.
+    assert_eq!(daemon.request("GET", "/healthz", None, None).0, 200);
+    let dir = daemon.stop();
+    // Once it is gone, the store is free.
+    let daemon = Daemon::start_in(dir);
+    assert_eq!(daemon.request("GET", "/healthz", None, None).0, 200);
+}
+
+/// A production daemon refuses the development tokens of the shipped configuration (their
+/// text is in README.md), and says which.
+#[test]
+fn a_production_daemon_refuses_the_development_tokens() {
+    let dir = shipped_config_with("  production: false", "  production: true");
+    let (code, stderr) = run_refused(&dir.join("waakvlam.yaml"));
+    assert_eq!(code, Some(2), "{stderr}");
+    for name in ["deventer", "zorgregio", "alleen-lezen"] {
+        assert!(
+            stderr.contains(&format!(
+                "token '{name}' is a development token of the shipped configuration"
+            )),
+            "{stderr}"
+        );
+    }
+}

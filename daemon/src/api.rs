@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 use std::sync::{Arc, mpsc};
 
-use axum::extract::{DefaultBodyLimit, Path, Query, State};
+use axum::extract::{DefaultBodyLimit, Path, Query, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -20,6 +20,7 @@ use crate::scheduler::{Command, CoreError, Outcome, Reply};
 use crate::scope::Scope;
 use crate::store::StoreError;
 use crate::store::{AuditEntry, Filter};
+use waakvlam_core::engine::DeadlineState;
 use waakvlam_core::event;
 
 /// At most this many events per request; more is refused as a whole with 413.
@@ -76,6 +77,7 @@ impl Api {
                 )
             })
             .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+            .layer(axum::middleware::from_fn(json_refusals))
             .with_state(self)
     }
 
@@ -156,6 +158,59 @@ fn refusal(err: CoreError) -> ApiError {
         _ => err.to_string(),
     };
     error(status, message)
+}
+
+/// A query string's pairs, percent-decoded.
+fn parse_query(query: Option<&str>) -> Result<Vec<(String, String)>, ApiError> {
+    serde_urlencoded::from_str(query.unwrap_or_default()).map_err(|err| {
+        error(
+            StatusCode::BAD_REQUEST,
+            format!("the query string cannot be read: {err}"),
+        )
+    })
+}
+
+/// The web framework's own refusals (a body over the limit, a method a path does not take,
+/// a query or path it cannot read) come as plain text; every refusal of this API is JSON that
+/// says what to change, so they are rewritten here. Ours pass through unchanged.
+async fn json_refusals(request: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    let (method, path) = (request.method().clone(), request.uri().path().to_string());
+    let response = next.run(request).await;
+    let status = response.status();
+    let is_json = response
+        .headers()
+        .get(axum::http::header::CONTENT_TYPE)
+        .is_some_and(|t| t.as_bytes().starts_with(b"application/json"));
+    if !(status.is_client_error() || status.is_server_error()) || is_json {
+        return response;
+    }
+    let (parts, body) = response.into_parts();
+    let text = axum::body::to_bytes(body, 64 * 1024)
+        .await
+        .map(|b| String::from_utf8_lossy(&b).into_owned())
+        .unwrap_or_default();
+    let message = match status {
+        StatusCode::PAYLOAD_TOO_LARGE => format!(
+            "the request body is larger than {} MiB; send at most {MAX_EVENTS_PER_REQUEST} events of at most {} MiB in one request",
+            MAX_BODY_BYTES / (1024 * 1024),
+            MAX_BODY_BYTES / (1024 * 1024)
+        ),
+        StatusCode::METHOD_NOT_ALLOWED => {
+            format!("{path} does not take {method}; /v1/openapi.json says what it takes")
+        }
+        _ if text.trim().is_empty() => status
+            .canonical_reason()
+            .unwrap_or("refused")
+            .to_lowercase(),
+        _ => format!("the request cannot be read: {}", text.trim()),
+    };
+    let mut refused = (status, Json(json!({ "error": message }))).into_response();
+    if let Some(allow) = parts.headers.get(axum::http::header::ALLOW) {
+        refused
+            .headers_mut()
+            .insert(axum::http::header::ALLOW, allow.clone());
+    }
+    refused
 }
 
 pub fn error(status: StatusCode, message: impl Into<String>) -> ApiError {
@@ -340,38 +395,77 @@ fn scope(token: &TokenConfig, asked: Option<&str>) -> Result<Scope, ApiError> {
     }
 }
 
-#[derive(serde::Deserialize, Default)]
-struct ListQuery {
-    gemeente: Option<String>,
-    workflow: Option<String>,
-    status: Option<String>,
-    case: Option<String>,
-    due_from: Option<String>,
-    due_to: Option<String>,
-    limit: Option<u32>,
-    offset: Option<u32>,
-}
+/// The filters a list takes, in the query string.
+const LIST_FILTERS: &[&str] = &[
+    "gemeente", "workflow", "status", "case", "due_from", "due_to", "limit", "offset",
+];
+/// How many rows a list answers at most, and by default.
+const MOST_ROWS: u32 = 1000;
+const DEFAULT_ROWS: u32 = 100;
 
-fn filter(token: &TokenConfig, query: ListQuery) -> Result<Filter, ApiError> {
-    for (name, date) in [("due_from", &query.due_from), ("due_to", &query.due_to)] {
-        if let Some(date) = date
-            && date.parse::<waakvlam_core::calendar::Day>().is_err()
-        {
-            return Err(error(
-                StatusCode::BAD_REQUEST,
-                format!("{name} must be a date YYYY-MM-DD, not '{date}'"),
-            ));
+/// A list's filters, checked: an unknown filter, a status the list does not have, a date or
+/// a number that is not one, or a limit out of range is refused (400) with what to send.
+fn filter(
+    token: &TokenConfig,
+    query: Vec<(String, String)>,
+    statuses: &[&str],
+) -> Result<Filter, ApiError> {
+    let bad = |message: String| error(StatusCode::BAD_REQUEST, message);
+    let mut values: HashMap<&str, String> = HashMap::new();
+    for (name, value) in &query {
+        let Some(known) = LIST_FILTERS.iter().find(|f| **f == name) else {
+            let hint = waakvlam_core::suggest::closest(name, LIST_FILTERS.iter().copied())
+                .map_or_else(String::new, |s| format!(" (did you mean '{s}'?)"));
+            return Err(bad(format!(
+                "unknown filter '{name}'{hint}; the filters are {}",
+                LIST_FILTERS.join(", ")
+            )));
+        };
+        if values.insert(known, value.clone()).is_some() {
+            return Err(bad(format!("the filter '{name}' is given twice")));
         }
     }
+    for name in ["due_from", "due_to"] {
+        if let Some(date) = values.get(name)
+            && date.parse::<waakvlam_core::calendar::Day>().is_err()
+        {
+            return Err(bad(format!(
+                "{name} must be a date YYYY-MM-DD, not '{date}'"
+            )));
+        }
+    }
+    if let Some(status) = values.get("status")
+        && !statuses.contains(&status.as_str())
+    {
+        return Err(bad(format!(
+            "status must be one of {}, not '{status}'",
+            statuses.join(", ")
+        )));
+    }
+    let number = |name: &str, default: u32| -> Result<u32, ApiError> {
+        match values.get(name) {
+            None => Ok(default),
+            Some(text) => text
+                .parse()
+                .map_err(|_| bad(format!("{name} must be a whole number, not '{text}'"))),
+        }
+    };
+    let limit = number("limit", DEFAULT_ROWS)?;
+    if !(1..=MOST_ROWS).contains(&limit) {
+        return Err(bad(format!(
+            "limit must be from 1 to {MOST_ROWS}, not {limit}; page with offset for more"
+        )));
+    }
+    let offset = number("offset", 0)?;
     Ok(Filter {
-        scope: scope(token, query.gemeente.as_deref())?,
-        workflow: query.workflow,
-        status: query.status,
-        case: query.case,
-        due_from: query.due_from,
-        due_to: query.due_to,
-        limit: query.limit.unwrap_or(100).min(1000),
-        offset: query.offset.unwrap_or(0),
+        scope: scope(token, values.get("gemeente").map(String::as_str))?,
+        workflow: values.remove("workflow"),
+        status: values.remove("status"),
+        case: values.remove("case"),
+        due_from: values.remove("due_from"),
+        due_to: values.remove("due_to"),
+        limit,
+        offset,
     })
 }
 
@@ -394,12 +488,14 @@ fn list_audit(
 async fn get_deadlines(
     State(api): State<Api>,
     headers: HeaderMap,
-    Query(query): Query<ListQuery>,
+    query: RawQuery,
 ) -> Result<Response, ApiError> {
+    let statuses: Vec<&str> = DeadlineState::ALL.iter().map(|s| s.as_str()).collect();
     list(
         &api,
         &headers,
         query,
+        &statuses,
         "deadlines",
         |filter, audit, reply| Command::Deadlines {
             filter,
@@ -413,12 +509,13 @@ async fn get_deadlines(
 async fn get_notifications(
     State(api): State<Api>,
     headers: HeaderMap,
-    Query(query): Query<ListQuery>,
+    query: RawQuery,
 ) -> Result<Response, ApiError> {
     list(
         &api,
         &headers,
         query,
+        &["pending", "delivered", "dead"],
         "notifications",
         |filter, audit, reply| Command::Notifications {
             filter,
@@ -433,12 +530,14 @@ async fn get_notifications(
 async fn list<T: serde::Serialize>(
     api: &Api,
     headers: &HeaderMap,
-    query: ListQuery,
+    RawQuery(query): RawQuery,
+    statuses: &[&str],
     what: &str,
     command: impl FnOnce(Filter, AuditEntry, Reply<Vec<T>>) -> Command,
 ) -> Result<Response, ApiError> {
     let token = api.authenticate(headers)?;
-    let filter = filter(&token, query)?;
+    let query = parse_query(query.as_deref())?;
+    let filter = filter(&token, query, statuses)?;
     let entry = list_audit(&token, headers, &format!("{what}.read"), &filter);
     let (limit, offset) = (filter.limit, filter.offset);
     let rows = api

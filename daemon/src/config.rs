@@ -270,6 +270,16 @@ fn read_daemon(node: &yaml::Node, base: &Path, problems: &mut Problems) -> Optio
             "store the SHA-256 of the token, never the token: printf %s TOKEN | sha256sum",
             problems,
         );
+        if production && sha256.as_deref().is_some_and(is_development_token) {
+            problems.add_with_hint(
+                item.at,
+                format!(
+                    "token '{}' is a development token of the shipped configuration, whose text is in README.md; a production daemon refuses it",
+                    name.as_deref().unwrap_or("?")
+                ),
+                "make a token of your own: waakvlam token new, or any long random text, and store its SHA-256",
+            );
+        }
         let gemeenten = read_scope(&token, "a token", problems);
         let read_only = token.bool("read_only", problems).unwrap_or(false);
         if let (Some(name), Some(sha256), Some(gemeenten)) = (name, sha256, gemeenten) {
@@ -381,6 +391,28 @@ fn read_webhook(node: &yaml::Node, problems: &mut Problems) -> Option<WebhookCon
         gemeenten: gemeenten?,
         timeout_seconds,
         max_attempts,
+    })
+}
+
+/// The development tokens of the shipped configuration, whose plain text README.md prints.
+const DEVELOPMENT_TOKENS: &[&str] = &[
+    "ontwikkel-deventer",
+    "ontwikkel-dalfsen",
+    "ontwikkel-apeldoorn",
+    "ontwikkel-haaksbergen",
+    "ontwikkel-zorgregio",
+    "ontwikkel-alleen-lezen",
+];
+
+/// Whether a stored SHA-256 is that of a development token.
+fn is_development_token(sha256: &str) -> bool {
+    use sha2::{Digest, Sha256};
+    DEVELOPMENT_TOKENS.iter().any(|token| {
+        let digest: String = Sha256::digest(token.as_bytes())
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        digest == sha256
     })
 }
 

@@ -12,7 +12,7 @@ use std::sync::mpsc;
 use anyhow::Context;
 
 use crate::config::{Config, DaemonConfig};
-use crate::store::SqliteStore;
+use crate::store::{SqliteStore, StoreLock};
 
 /// Runs the daemon until `shutdown` completes: stops accepting, lets requests in flight
 /// finish, then lets the core deliver what is due and stop.
@@ -34,6 +34,14 @@ pub async fn run(
     if let Some(dir) = daemon.notifications_log.parent() {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     }
+    let holder = format!(
+        "pid {}, listening on {}, since {}",
+        std::process::id(),
+        listener.local_addr()?,
+        jiff::Timestamp::now()
+    );
+    // Held until the daemon ends: no second daemon on this store.
+    let _lock = StoreLock::acquire(&daemon.database, &holder)?;
     let store = SqliteStore::open(&daemon.database)
         .with_context(|| format!("opening {}", daemon.database.display()))?;
     let clock = if daemon.virtual_clock {

@@ -5,8 +5,10 @@
 //! Engine state itself is not stored: it is a pure function of the events (ARCHITECTURE.md),
 //! so the daemon rebuilds it after a restart by replaying the log.
 
+pub mod lock;
 mod sqlite;
 
+pub use lock::StoreLock;
 pub use sqlite::SqliteStore;
 
 use std::collections::HashMap;
