@@ -1066,3 +1066,18 @@ fn a_production_daemon_refuses_the_development_tokens() {
         );
     }
 }
+
+/// A daemon on a virtual clock restarts where its clock stood, not at the system's time: a
+/// test that restarts never moves time backwards without knowing it.
+#[test]
+fn a_virtual_clock_restarts_where_it_stood() {
+    let daemon = Daemon::start();
+    daemon.advance("2031-06-02T10:00:00+02:00");
+    let dir = daemon.stop();
+    let daemon = Daemon::start_in(dir);
+    let (status, clock) = daemon.request("GET", "/v1/clock", Some(DEVENTER), None);
+    assert_eq!(
+        (status, clock["now"].as_str()),
+        (200, Some("2031-06-02T10:00:00+02:00"))
+    );
+}

@@ -269,6 +269,11 @@ impl<S: Store> Core<S> {
             policies,
             definitions,
         } = setup;
+        // A virtual clock goes on where it stood, not at the system's time.
+        let clock = match (clock, store.virtual_now()?) {
+            (Clock::Virtual(_), Some(stood)) => Clock::Virtual(stood),
+            (clock, _) => clock,
+        };
         let (log, recovered) = LogChannel::open(&log, &mut store, clock.now())?;
         if recovered != Recovered::default() {
             tracing::warn!(
@@ -586,6 +591,10 @@ impl<S: Store> Core<S> {
             Command::AdvanceClock { to, wait, reply } => {
                 let result = match self.clock {
                     Clock::Virtual(now) if to >= now => {
+                        if let Err(err) = self.in_batch(|core, _| core.store.set_virtual_now(to)) {
+                            let _ = reply.send(Err(err.into()));
+                            return;
+                        }
                         self.clock = Clock::Virtual(to);
                         if wait {
                             while self.fire_timers(to) {}

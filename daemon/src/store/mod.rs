@@ -265,6 +265,10 @@ pub trait Store: Send {
     /// The fingerprint of the definitions the stored deadlines were computed with.
     fn definitions(&self) -> Result<Option<String>, StoreError>;
     fn set_definitions(&mut self, fingerprint: &str) -> Result<(), StoreError>;
+    /// Where the virtual clock stood when it was last moved (a daemon on the system clock
+    /// never sets it).
+    fn virtual_now(&self) -> Result<Option<Timestamp>, StoreError>;
+    fn set_virtual_now(&mut self, now: Timestamp) -> Result<(), StoreError>;
     /// When a channel's next pending delivery is due (`None`: nothing pending).
     fn next_due(&self, channel: &str) -> Result<Option<Timestamp>, StoreError>;
     /// A failed attempt: try again at `retry_at`, or give up (`None`: dead letter).

@@ -196,6 +196,14 @@ CREATE TABLE definitions (
     fingerprint TEXT NOT NULL
 );
 "#,
+    // Where a virtual clock stands, so that a daemon on one (tests) restarts where it was
+    // rather than at the system's time.
+    r#"
+CREATE TABLE virtual_clock (
+    only    INTEGER PRIMARY KEY CHECK (only = 1),
+    now_ms  INTEGER NOT NULL
+);
+"#,
 ];
 
 /// A delivery as the outbox query gives it, with its next try in milliseconds.
@@ -900,6 +908,28 @@ impl Store for SqliteStore {
                     "INSERT OR REPLACE INTO definitions (only, fingerprint) VALUES (1, ?1)",
                 )?
                 .execute(params![fingerprint])?;
+            Ok(())
+        })
+    }
+
+    fn virtual_now(&self) -> Result<Option<Timestamp>, StoreError> {
+        let ms: Option<i64> = doing("reading the virtual clock", || {
+            let mut statement = self
+                .connection
+                .prepare_cached("SELECT now_ms FROM virtual_clock")?;
+            let mut rows = statement.query_map([], |row| row.get(0))?;
+            rows.next().transpose()
+        })?;
+        Ok(ms.and_then(|ms| Timestamp::from_millisecond(ms).ok()))
+    }
+
+    fn set_virtual_now(&mut self, now: Timestamp) -> Result<(), StoreError> {
+        doing("storing the virtual clock", || {
+            self.connection
+                .prepare_cached(
+                    "INSERT OR REPLACE INTO virtual_clock (only, now_ms) VALUES (1, ?1)",
+                )?
+                .execute(params![now.as_millisecond()])?;
             Ok(())
         })
     }
