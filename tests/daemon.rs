@@ -1081,3 +1081,123 @@ fn a_virtual_clock_restarts_where_it_stood() {
         (200, Some("2031-06-02T10:00:00+02:00"))
     );
 }
+
+/// The audit log keeps what NEN 7513 asks: refused attempts too (no token, another
+/// gemeente's case, a write with a read-only token), the case of every event written, never a
+/// BSN (a case id in a URL that may be one is refused before anything is written); a privacy
+/// officer's token reads it over the API, and `waakvlam audit` prints it for a period.
+#[test]
+fn the_audit_log_holds_attempts_cases_and_no_bsn() {
+    use common::daemon::PRIVACY;
+    let daemon = Daemon::start();
+    daemon.advance("2027-04-13T10:00:00+02:00");
+    assert_eq!(
+        daemon
+            .post_events(DEVENTER, &complaint("a-1", "C-1", "GM0150", "K-1"))
+            .0,
+        200
+    );
+    assert_eq!(daemon.request("GET", "/v1/cases/C-1", None, None).0, 401);
+    assert_eq!(
+        daemon
+            .request("GET", "/v1/cases/C-1?gemeente=GM0200", Some(DEVENTER), None)
+            .0,
+        403
+    );
+    assert_eq!(
+        daemon
+            .post_events(READ_ONLY, &complaint("a-2", "C-2", "GM0150", "K-2"))
+            .0,
+        403
+    );
+    let (status, answer) = daemon.request("GET", "/v1/cases/111222333", Some(DEVENTER), None);
+    assert_eq!(status, 400, "{answer}");
+
+    // Not a privacy officer: refused, and that is written too.
+    assert_eq!(
+        daemon.request("GET", "/v1/audit", Some(DEVENTER), None).0,
+        403
+    );
+    let read = |query: &str| {
+        let (status, answer) =
+            daemon.request("GET", &format!("/v1/audit{query}"), Some(PRIVACY), None);
+        assert_eq!(status, 200, "{answer}");
+        answer["audit"].as_array().unwrap().clone()
+    };
+    let lines = read("");
+    let summary: Vec<(String, String, String, String)> = lines
+        .iter()
+        .map(|l| {
+            (
+                l["token"].as_str().unwrap().to_string(),
+                l["action"].as_str().unwrap().to_string(),
+                l["case"].as_str().unwrap_or("-").to_string(),
+                l["outcome"]
+                    .as_str()
+                    .unwrap()
+                    .split(' ')
+                    .take(2)
+                    .collect::<Vec<_>>()
+                    .join(" "),
+            )
+        })
+        .collect();
+    // Deventer's officer sees Deventer's lines and those of no gemeente, not the attempt on
+    // Apeldoorn's case; the read itself is written first.
+    let expected = [
+        ("deventer", "events.write", "C-1", "allowed"),
+        ("-", "case.read", "-", "refused: 401"),
+        ("alleen-lezen", "events.write", "-", "refused: 403"),
+        ("deventer", "case.read", "-", "refused: 400"),
+        ("deventer", "audit.read", "-", "refused: 403"),
+        ("privacy", "audit.read", "-", "allowed"),
+    ]
+    .map(|(a, b, c, d)| (a.to_string(), b.to_string(), c.to_string(), d.to_string()));
+    assert_eq!(summary, expected);
+    assert_eq!(read("?case=C-1").len(), 2);
+    assert!(read("?from=2000-01-01&to=2000-12-31").is_empty());
+
+    // The command line, beside the running daemon.
+    let config = daemon.dir.join("waakvlam.yaml");
+    let today = jiff::Timestamp::now().to_string()[..10].to_string();
+    let out = common::waakvlam(
+        &[
+            "audit",
+            "--config",
+            config.to_str().unwrap(),
+            "--from",
+            &today,
+            "--to",
+            &today,
+        ],
+        None,
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let printed: Vec<Value> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    // Every line of every gemeente: the six above, the attempt on Apeldoorn's case, and the
+    // officer's two further reads.
+    assert_eq!(printed.len(), 9);
+    assert!(
+        printed
+            .iter()
+            .any(|l| l["gemeente"] == "GM0200" && l["case"] == "C-1")
+    );
+
+    // No BSN anywhere in the store.
+    let dir = daemon.stop();
+    let bytes = std::fs::read(dir.join("data/waakvlam.db")).unwrap();
+    let wal = std::fs::read(dir.join("data/waakvlam.db-wal")).unwrap_or_default();
+    for file in [bytes, wal] {
+        assert!(
+            !file.windows(9).any(|w| w == b"111222333"),
+            "a BSN-like number was stored"
+        );
+    }
+}

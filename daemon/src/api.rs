@@ -19,7 +19,7 @@ use crate::metrics::Metrics;
 use crate::scheduler::{Command, CoreError, Outcome, Reply};
 use crate::scope::Scope;
 use crate::store::StoreError;
-use crate::store::{AuditEntry, Filter};
+use crate::store::{AuditEntry, AuditFilter, Filter};
 use waakvlam_core::engine::DeadlineState;
 use waakvlam_core::event;
 
@@ -66,6 +66,7 @@ impl Api {
             .route("/v1/notifications", get(get_notifications))
             .route("/v1/clock", post(post_clock).get(get_clock))
             .route("/metrics", get(get_metrics))
+            .route("/v1/audit", get(get_audit))
             .route(
                 "/v1/openapi.json",
                 get(|| async { ([("content-type", "application/json")], OPENAPI) }),
@@ -104,8 +105,25 @@ impl Api {
         }
     }
 
-    /// The caller's token, or the refusal to send: 401 without a token or with an unknown one.
-    fn authenticate(&self, headers: &HeaderMap) -> Result<TokenConfig, ApiError> {
+    /// The caller's token, or the refusal to send (401 without a token or with an unknown
+    /// one), which is audited as an attempt at `action`.
+    fn authenticate(&self, headers: &HeaderMap, action: &str) -> Result<TokenConfig, ApiError> {
+        self.token_of(headers)
+            .map_err(|err| self.refused(line(None, headers, action, None, None), err))
+    }
+
+    /// Audits a refused access (NEN 7513 logs attempts too) and passes the refusal on.
+    fn refused(&self, line: AuditEntry, err: ApiError) -> ApiError {
+        let entry = AuditEntry {
+            outcome: format!("refused: {} {}", err.status.as_u16(), err.message),
+            ..line
+        };
+        // The answer does not wait for it: a refusal writes nothing else.
+        let _ = self.commands.send(Command::Audit { entry });
+        err
+    }
+
+    fn token_of(&self, headers: &HeaderMap) -> Result<TokenConfig, ApiError> {
         let Some(value) = headers.get("authorization").and_then(|v| v.to_str().ok()) else {
             return Err(error(
                 StatusCode::UNAUTHORIZED,
@@ -220,25 +238,54 @@ pub fn error(status: StatusCode, message: impl Into<String>) -> ApiError {
     }
 }
 
-fn audit(
-    token: &TokenConfig,
+/// An audit line of an access that is allowed; [`Api::refused`] makes it one of a refusal.
+/// A case id or an on-behalf-of that may hold a BSN is never written (the request is refused
+/// before, see [`no_bsn`]).
+fn line(
+    token: Option<&TokenConfig>,
     headers: &HeaderMap,
     action: &str,
     gemeente: Option<&str>,
     case: Option<&str>,
 ) -> AuditEntry {
+    let on_behalf_of = on_behalf_of(headers).filter(|o| !event::has_bsn_like_number(o));
     AuditEntry {
         // The API does not read the clock: the store's own time is not the engine's either.
         at: jiff::Timestamp::now().to_string(),
-        token: token.name.clone(),
-        on_behalf_of: headers
-            .get("x-on-behalf-of")
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_string),
+        token: token.map_or_else(|| "-".to_string(), |t| t.name.clone()),
+        on_behalf_of,
         action: action.to_string(),
         gemeente: gemeente.map(str::to_string),
-        case: case.map(str::to_string),
+        case: case
+            .filter(|c| !event::has_bsn_like_number(c))
+            .map(str::to_string),
+        outcome: "allowed".into(),
     }
+}
+
+fn on_behalf_of(headers: &HeaderMap) -> Option<String> {
+    headers
+        .get("x-on-behalf-of")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string)
+}
+
+/// Refuses (400) a case id or an `X-On-Behalf-Of` that holds a number that may be a BSN: it
+/// would otherwise end up in the audit log.
+fn no_bsn(headers: &HeaderMap, case: Option<&str>) -> Result<(), ApiError> {
+    if case.is_some_and(event::has_bsn_like_number) {
+        return Err(error(
+            StatusCode::BAD_REQUEST,
+            "the case id holds a 9-digit number that may be a BSN; use the pseudonymous case id",
+        ));
+    }
+    if on_behalf_of(headers).is_some_and(|o| event::has_bsn_like_number(&o)) {
+        return Err(error(
+            StatusCode::BAD_REQUEST,
+            "X-On-Behalf-Of holds a 9-digit number that may be a BSN; send an employee id",
+        ));
+    }
+    Ok(())
 }
 
 async fn healthz() -> Json<Value> {
@@ -250,13 +297,17 @@ async fn post_events(
     headers: HeaderMap,
     body: axum::body::Bytes,
 ) -> Result<Response, ApiError> {
-    let token = api.authenticate(&headers)?;
+    let action = "events.write";
+    let token = api.authenticate(&headers, action)?;
+    let attempt = || line(Some(&token), &headers, action, None, None);
     if token.read_only {
-        return Err(error(
+        let err = error(
             StatusCode::FORBIDDEN,
             format!("token '{}' is read-only", token.name),
-        ));
+        );
+        return Err(api.refused(attempt(), err));
     }
+    no_bsn(&headers, None).map_err(|err| api.refused(attempt(), err))?;
     let value: Value = serde_json::from_slice(&body).map_err(|err| {
         error(
             StatusCode::BAD_REQUEST,
@@ -283,13 +334,15 @@ async fn post_events(
         let id = item.get("id").and_then(Value::as_str).map(str::to_string);
         match event::validate(item) {
             Ok(event) if !token.gemeenten.contains(&event.gemeente) => {
-                return Err(error(
+                let err = error(
                     StatusCode::FORBIDDEN,
                     format!(
                         "token '{}' may not write for {}; nothing was accepted",
                         token.name, event.gemeente
                     ),
-                ));
+                );
+                let attempt = line(Some(&token), &headers, action, Some(&event.gemeente), None);
+                return Err(api.refused(attempt, err));
             }
             Ok(event) => {
                 positions.push(index);
@@ -302,12 +355,17 @@ async fn post_events(
         }
     }
     if !valid.is_empty() {
-        // One audit line per gemeente the request wrote for: each answers for its own.
-        let touched: std::collections::BTreeSet<&str> =
-            valid.iter().map(|e| e.gemeente.as_str()).collect();
+        // One audit line per case the request wrote for, with its gemeente: each answers
+        // for its own, and a privacy officer can follow a case.
+        let touched: std::collections::BTreeSet<(&str, &str)> = valid
+            .iter()
+            .map(|e| (e.gemeente.as_str(), e.case.as_str()))
+            .collect();
         let entries = touched
             .into_iter()
-            .map(|gemeente| audit(&token, &headers, "events.write", Some(gemeente), None))
+            .map(|(gemeente, case)| {
+                line(Some(&token), &headers, action, Some(gemeente), Some(case))
+            })
             .collect();
         let outcomes = api
             .ask(|reply| Command::Ingest {
@@ -358,9 +416,20 @@ async fn get_case(
     Path(case): Path<String>,
     Query(query): Query<CaseQuery>,
 ) -> Result<Response, ApiError> {
-    let token = api.authenticate(&headers)?;
-    for gemeente in scope(&token, query.gemeente.as_deref())?.iter() {
-        let entry = audit(&token, &headers, "case.read", Some(gemeente), Some(&case));
+    let action = "case.read";
+    let token = api.authenticate(&headers, action)?;
+    let attempt = line(
+        Some(&token),
+        &headers,
+        action,
+        query.gemeente.as_deref(),
+        Some(&case),
+    );
+    no_bsn(&headers, Some(&case)).map_err(|err| api.refused(attempt.clone(), err))?;
+    let scope =
+        scope(&token, query.gemeente.as_deref()).map_err(|err| api.refused(attempt, err))?;
+    for gemeente in scope.iter() {
+        let entry = line(Some(&token), &headers, action, Some(gemeente), Some(&case));
         let (g, c) = (gemeente.to_string(), case.clone());
         let view = api
             .ask(|reply| Command::Case {
@@ -476,8 +545,8 @@ fn list_audit(
     action: &str,
     filter: &Filter,
 ) -> AuditEntry {
-    audit(
-        token,
+    line(
+        Some(token),
         headers,
         action,
         filter.scope.single(),
@@ -535,10 +604,31 @@ async fn list<T: serde::Serialize>(
     what: &str,
     command: impl FnOnce(Filter, AuditEntry, Reply<Vec<T>>) -> Command,
 ) -> Result<Response, ApiError> {
-    let token = api.authenticate(headers)?;
+    let action = format!("{what}.read");
+    let token = api.authenticate(headers, &action)?;
     let query = parse_query(query.as_deref())?;
-    let filter = filter(&token, query, statuses)?;
-    let entry = list_audit(&token, headers, &format!("{what}.read"), &filter);
+    let asked = |name: &str| {
+        query
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    };
+    let attempt = line(
+        Some(&token),
+        headers,
+        &action,
+        asked("gemeente"),
+        asked("case"),
+    );
+    no_bsn(headers, asked("case")).map_err(|err| api.refused(attempt.clone(), err))?;
+    let filter = filter(&token, query.clone(), statuses).map_err(|err| {
+        if err.status == StatusCode::FORBIDDEN {
+            api.refused(attempt, err)
+        } else {
+            err
+        }
+    })?;
+    let entry = list_audit(&token, headers, &action, &filter);
     let (limit, offset) = (filter.limit, filter.offset);
     let rows = api
         .ask(|reply| command(filter, entry, reply))
@@ -565,12 +655,14 @@ async fn post_clock(
     headers: HeaderMap,
     body: axum::body::Bytes,
 ) -> Result<Response, ApiError> {
-    let token = api.authenticate(&headers)?;
+    let action = "clock.write";
+    let token = api.authenticate(&headers, action)?;
     if token.read_only {
-        return Err(error(
+        let err = error(
             StatusCode::FORBIDDEN,
             format!("token '{}' is read-only", token.name),
-        ));
+        );
+        return Err(api.refused(line(Some(&token), &headers, action, None, None), err));
     }
     let ClockBody { now, wait } = serde_json::from_slice(&body).map_err(|_| {
         error(
@@ -592,14 +684,99 @@ async fn post_clock(
 }
 
 async fn get_clock(State(api): State<Api>, headers: HeaderMap) -> Result<Response, ApiError> {
-    api.authenticate(&headers)?;
+    api.authenticate(&headers, "clock.read")?;
     let status = api.ask(|reply| Command::Status { reply }).await?;
     Ok(Json(status).into_response())
 }
 
+/// The audit log of the token's gemeenten (and the refused requests without a token), for a
+/// privacy officer: only a token with `audit: true` reads it, and the read is audited too.
+async fn get_audit(
+    State(api): State<Api>,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+) -> Result<Response, ApiError> {
+    let action = "audit.read";
+    let token = api.authenticate(&headers, action)?;
+    if !token.audit {
+        let err = error(
+            StatusCode::FORBIDDEN,
+            format!(
+                "token '{}' may not read the audit log; a privacy officer's token has 'audit: true'",
+                token.name
+            ),
+        );
+        return Err(api.refused(line(Some(&token), &headers, action, None, None), err));
+    }
+    let bad = |message: String| error(StatusCode::BAD_REQUEST, message);
+    let mut values: HashMap<String, String> = HashMap::new();
+    for (name, value) in parse_query(query.as_deref())? {
+        if !AUDIT_FILTERS.contains(&name.as_str()) {
+            return Err(bad(format!(
+                "unknown filter '{name}'; the filters are {}",
+                AUDIT_FILTERS.join(", ")
+            )));
+        }
+        values.insert(name, value);
+    }
+    for name in ["from", "to"] {
+        if let Some(date) = values.get(name)
+            && date.parse::<waakvlam_core::calendar::Day>().is_err()
+        {
+            return Err(bad(format!(
+                "{name} must be a date YYYY-MM-DD, not '{date}'"
+            )));
+        }
+    }
+    no_bsn(&headers, values.get("case").map(String::as_str))?;
+    let number = |name: &str, default: u32| -> Result<u32, ApiError> {
+        values.get(name).map_or(Ok(default), |text| {
+            text.parse()
+                .map_err(|_| bad(format!("{name} must be a whole number, not '{text}'")))
+        })
+    };
+    let limit = number("limit", DEFAULT_ROWS)?;
+    if !(1..=MOST_ROWS).contains(&limit) {
+        return Err(bad(format!(
+            "limit must be from 1 to {MOST_ROWS}, not {limit}"
+        )));
+    }
+    let scope = scope(&token, values.get("gemeente").map(String::as_str))
+        .map_err(|err| api.refused(line(Some(&token), &headers, action, None, None), err))?;
+    let offset = number("offset", 0)?;
+    let filter = AuditFilter {
+        scope,
+        from: values.remove("from"),
+        to: values.remove("to"),
+        case: values.remove("case"),
+        limit,
+        offset,
+    };
+    let entry = line(
+        Some(&token),
+        &headers,
+        action,
+        filter.scope.single(),
+        filter.case.as_deref(),
+    );
+    let (limit, offset) = (filter.limit, filter.offset);
+    let rows = api
+        .ask(|reply| Command::AuditLog {
+            filter,
+            audit: entry,
+            reply,
+        })
+        .await?
+        .map_err(refusal)?;
+    Ok(Json(json!({ "audit": rows, "limit": limit, "offset": offset })).into_response())
+}
+
+/// The filters of the audit log.
+const AUDIT_FILTERS: &[&str] = &["from", "to", "gemeente", "case", "limit", "offset"];
+
 /// Prometheus metrics; any valid token may read them (they hold no case data).
 async fn get_metrics(State(api): State<Api>, headers: HeaderMap) -> Result<Response, ApiError> {
-    api.authenticate(&headers)?;
+    api.authenticate(&headers, "metrics.read")?;
     let text = api.ask(|reply| Command::Metrics { reply }).await?;
     Ok(([("content-type", "text/plain; version=0.0.4")], text).into_response())
 }

@@ -51,6 +51,23 @@ pub enum Command {
         #[arg(long, default_value = "config/waakvlam.yaml")]
         config: PathBuf,
     },
+    /// Print the audit log of a period as JSON lines, oldest first (for a privacy officer).
+    Audit {
+        #[arg(long, default_value = "config/waakvlam.yaml")]
+        config: PathBuf,
+        /// First day, YYYY-MM-DD.
+        #[arg(long)]
+        from: String,
+        /// Last day, YYYY-MM-DD (inclusive).
+        #[arg(long)]
+        to: String,
+        /// Only this gemeente (CBS code).
+        #[arg(long)]
+        gemeente: Option<String>,
+        /// Only this case.
+        #[arg(long)]
+        case: Option<String>,
+    },
     /// Print the JSON Schema of the workflow format (shipped as config/workflow.schema.json).
     Schema,
     /// Post events from a file to a running daemon and report the acknowledgement rate and
@@ -142,6 +159,13 @@ pub fn main() -> ExitCode {
                 .map(|_| ExitCode::SUCCESS)
                 .context("writing the events")
         }
+        Command::Audit {
+            config,
+            from,
+            to,
+            gemeente,
+            case,
+        } => audit(&config, &from, &to, gemeente, case),
         Command::Schema => {
             print!("{}", workflow::schema::workflow_schema_text());
             Ok(ExitCode::SUCCESS)
@@ -314,6 +338,70 @@ fn check_config(path: &Path, paths: Vec<PathBuf>) -> Result<ExitCode> {
             ),
         }
     }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `audit`: the store's audit lines of a period, read beside a running daemon.
+fn audit(
+    config_path: &Path,
+    from: &str,
+    to: &str,
+    gemeente: Option<String>,
+    case: Option<String>,
+) -> Result<ExitCode> {
+    for (name, day) in [("--from", from), ("--to", to)] {
+        day.parse::<Day>()
+            .map_err(|err| anyhow::anyhow!("{name}: {err}"))?;
+    }
+    let config = Config::load(config_path)
+        .map_err(|problems| anyhow::anyhow!(waakvlam_core::problem::joined(&problems)))
+        .context("the configuration has problems")?;
+    let Some(daemon) = &config.daemon else {
+        bail!(
+            "{} has no 'daemon' section, so no store",
+            config_path.display()
+        );
+    };
+    // Every gemeente the configuration knows, or the one asked for.
+    let codes: Vec<String> = match gemeente {
+        Some(code) => vec![code],
+        None => config
+            .core
+            .gemeenten
+            .keys()
+            .cloned()
+            .chain(
+                daemon
+                    .tokens
+                    .iter()
+                    .flat_map(|t| t.gemeenten.iter().map(str::to_string)),
+            )
+            .collect(),
+    };
+    let scope = crate::scope::Scope::new(codes)
+        .context("the configuration names no gemeente; give --gemeente")?;
+    let mut out = io::BufWriter::new(io::stdout().lock());
+    let mut offset = 0;
+    loop {
+        let filter = crate::store::AuditFilter {
+            scope: scope.clone(),
+            from: Some(from.to_string()),
+            to: Some(to.to_string()),
+            case: case.clone(),
+            limit: 10_000,
+            offset,
+        };
+        let lines = crate::store::SqliteStore::audit_in(&daemon.database, &filter)
+            .with_context(|| format!("reading {}", daemon.database.display()))?;
+        for line in &lines {
+            writeln!(out, "{}", serde_json::to_string(line)?)?;
+        }
+        if lines.len() < 10_000 {
+            break;
+        }
+        offset += 10_000;
+    }
+    out.flush()?;
     Ok(ExitCode::SUCCESS)
 }
 

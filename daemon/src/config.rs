@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use waakvlam_core::calendar::Duration;
 use waakvlam_core::config::EngineConfig;
 use waakvlam_core::engine::Engine;
 use waakvlam_core::problem::{MapReader, Problem, Problems, gemeente_code_of, list_of, text_of};
@@ -25,6 +26,7 @@ const CONFIG_KEYS: &[&str] = &[
     "plugins",
 ];
 const DAEMON_KEYS: &[&str] = &[
+    "audit_retention",
     "listen",
     "database",
     "workflows",
@@ -56,7 +58,7 @@ const SMTP_KEYS: &[&str] = &[
     "max_attempts",
     "digest_hour",
 ];
-const TOKEN_KEYS: &[&str] = &["name", "sha256", "gemeenten", "read_only"];
+const TOKEN_KEYS: &[&str] = &["name", "sha256", "gemeenten", "read_only", "audit"];
 
 #[derive(Clone, Debug, Default)]
 pub struct Config {
@@ -84,7 +86,12 @@ pub struct DaemonConfig {
     pub tokens: Vec<TokenConfig>,
     pub webhooks: Vec<WebhookConfig>,
     pub smtp: Option<SmtpConfig>,
+    /// How long audit lines are kept; at least the legal minimum for logs of health data.
+    pub audit_retention: Duration,
 }
+
+/// The legal minimum for keeping logs of access to health data (NEN 7513, Wgbo): five years.
+pub const MINIMUM_AUDIT_RETENTION: Duration = Duration::months(60);
 
 /// A webhook endpoint: notifications of its gemeenten are POSTed to it, signed.
 #[derive(Clone, Debug)]
@@ -133,6 +140,8 @@ pub struct TokenConfig {
     /// Never empty: an empty or missing list is a configuration error.
     pub gemeenten: Scope,
     pub read_only: bool,
+    /// May read the audit log of its gemeenten (`GET /v1/audit`): a privacy officer's.
+    pub audit: bool,
 }
 
 impl Config {
@@ -282,12 +291,14 @@ fn read_daemon(node: &yaml::Node, base: &Path, problems: &mut Problems) -> Optio
         }
         let gemeenten = read_scope(&token, "a token", problems);
         let read_only = token.bool("read_only", problems).unwrap_or(false);
+        let audit = token.bool("audit", problems).unwrap_or(false);
         if let (Some(name), Some(sha256), Some(gemeenten)) = (name, sha256, gemeenten) {
             tokens.push(TokenConfig {
                 name,
                 sha256,
                 gemeenten,
                 read_only,
+                audit,
             });
         }
     }
@@ -299,6 +310,24 @@ fn read_daemon(node: &yaml::Node, base: &Path, problems: &mut Problems) -> Optio
         .filter_map(|n| read_webhook(n, problems))
         .collect();
     let smtp = map.get("smtp").and_then(|n| read_smtp(n, base, problems));
+    let audit_retention = match map.text("audit_retention", problems) {
+        None => MINIMUM_AUDIT_RETENTION,
+        Some((text, at)) => match Duration::parse(text) {
+            Ok(d) if longer_or_equal(d, MINIMUM_AUDIT_RETENTION) => d,
+            Ok(_) => {
+                problems.add_with_hint(
+                    at,
+                    format!("'audit_retention' of {text} is shorter than the legal minimum of 5 years"),
+                    "logs of access to health data are kept at least 5 years: write '5 years' or more",
+                );
+                MINIMUM_AUDIT_RETENTION
+            }
+            Err(err) => {
+                problems.add_with_hint(at, format!("'audit_retention': {err}"), err.hint());
+                MINIMUM_AUDIT_RETENTION
+            }
+        },
+    };
     Some(DaemonConfig {
         listen,
         database,
@@ -309,7 +338,15 @@ fn read_daemon(node: &yaml::Node, base: &Path, problems: &mut Problems) -> Optio
         tokens,
         webhooks,
         smtp,
+        audit_retention,
     })
+}
+
+/// Whether `a` is at least as long as `b`, counted from a fixed day (months and days do not
+/// compare otherwise).
+fn longer_or_equal(a: Duration, b: Duration) -> bool {
+    let day = waakvlam_core::calendar::Day::from_ymd(2001, 1, 31).expect("a valid day");
+    a.add_to(day) >= b.add_to(day)
 }
 
 fn read_recipients(node: &yaml::Node, problems: &mut Problems) -> BTreeMap<String, Vec<String>> {
@@ -402,6 +439,7 @@ const DEVELOPMENT_TOKENS: &[&str] = &[
     "ontwikkel-haaksbergen",
     "ontwikkel-zorgregio",
     "ontwikkel-alleen-lezen",
+    "ontwikkel-privacy",
 ];
 
 /// Whether a stored SHA-256 is that of a development token.
@@ -578,7 +616,7 @@ mod tests {
         .unwrap();
         let daemon = config.daemon.unwrap();
         assert!(!daemon.virtual_clock && !daemon.production);
-        assert_eq!(daemon.tokens.len(), 6);
+        assert_eq!(daemon.tokens.len(), 7);
         assert_eq!(config.core.gemeenten.len(), 4);
     }
 
@@ -636,5 +674,19 @@ mod tests {
             );
         }
         assert!(is_plain_name("zorgregio-oost_2.0"));
+    }
+
+    #[test]
+    fn the_audit_log_is_kept_at_least_five_years() {
+        let found = messages("daemon:\n  audit_retention: 2 years\n");
+        assert_eq!(
+            found,
+            ["2:20: 'audit_retention' of 2 years is shorter than the legal minimum of 5 years"]
+        );
+        let config = load("daemon:\n  audit_retention: 7 years\n").unwrap();
+        assert_eq!(
+            config.daemon.unwrap().audit_retention,
+            Duration::parse("7 years").unwrap()
+        );
     }
 }

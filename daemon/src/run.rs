@@ -88,6 +88,7 @@ pub async fn run(
         log: daemon.notifications_log.clone(),
         routing: delivery::Routing::new(&daemon),
         policies,
+        audit_retention: daemon.audit_retention,
         definitions,
     };
     let core = tokio::task::spawn_blocking(move || Core::start(engine, store, setup)).await??;

@@ -10,6 +10,7 @@ pub const DEVENTER: &str = "ontwikkel-deventer";
 pub const APELDOORN: &str = "ontwikkel-apeldoorn";
 pub const REGION: &str = "ontwikkel-zorgregio";
 pub const READ_ONLY: &str = "ontwikkel-alleen-lezen";
+pub const PRIVACY: &str = "ontwikkel-privacy";
 
 /// A daemon under test, with its own directory; killed when dropped.
 pub struct Daemon {

@@ -47,11 +47,11 @@ impl DurationError {
 impl Duration {
     pub const ZERO: Duration = Duration { months: 0, days: 0 };
 
-    pub fn days(days: i32) -> Duration {
+    pub const fn days(days: i32) -> Duration {
         Duration { months: 0, days }
     }
 
-    pub fn months(months: i32) -> Duration {
+    pub const fn months(months: i32) -> Duration {
         Duration { months, days: 0 }
     }
 

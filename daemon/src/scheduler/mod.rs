@@ -124,6 +124,16 @@ pub enum Command {
         definitions: String,
         reply: Reply<usize>,
     },
+    /// An audit line that needs no answer: a refused access.
+    Audit {
+        entry: AuditEntry,
+    },
+    /// Audit lines, for a privacy officer.
+    AuditLog {
+        filter: crate::store::AuditFilter,
+        audit: AuditEntry,
+        reply: Reply<Vec<AuditEntry>>,
+    },
     /// The metrics, with what only the store knows.
     Metrics {
         reply: oneshot::Sender<String>,
@@ -163,6 +173,13 @@ pub struct Core<S: Store> {
     /// Deliveries handed to a worker and not reported yet, with their attempts so far.
     in_flight: HashMap<(String, String), Sent>,
     metrics: std::sync::Arc<crate::metrics::Metrics>,
+    audit: AuditRetention,
+}
+
+/// How long audit lines are kept, and the last day the older ones were removed.
+struct AuditRetention {
+    keep: waakvlam_core::calendar::Duration,
+    done_for: Option<waakvlam_core::calendar::Day>,
 }
 
 /// What a batch wrote besides the store: the cases it touched (dropped from memory if it is
@@ -243,6 +260,8 @@ pub struct Setup {
     pub log: std::path::PathBuf,
     pub routing: Routing,
     pub policies: HashMap<String, RetryPolicy>,
+    /// How long audit lines are kept (`daemon.audit_retention`).
+    pub audit_retention: waakvlam_core::calendar::Duration,
     /// The fingerprint of the definitions the engine was built from (see
     /// the reload module's `definitions_fingerprint`).
     pub definitions: String,
@@ -267,6 +286,7 @@ impl<S: Store> Core<S> {
             log,
             routing,
             policies,
+            audit_retention,
             definitions,
         } = setup;
         // A virtual clock goes on where it stood, not at the system's time.
@@ -294,6 +314,10 @@ impl<S: Store> Core<S> {
             policies,
             in_flight: HashMap::new(),
             metrics,
+            audit: AuditRetention {
+                keep: audit_retention,
+                done_for: None,
+            },
         };
         if !timers.unreadable.is_empty() {
             // Their cases get a valid timer again from their events.
@@ -371,6 +395,24 @@ impl<S: Store> Core<S> {
         self.store_definitions(definitions)?;
         self.log_provisional("definitions reloaded");
         Ok(moved)
+    }
+
+    /// Removes audit lines older than the retention, once a day.
+    fn forget_old_audit(&mut self, now: Timestamp) {
+        let today = waakvlam_core::calendar::local_day(now);
+        if self.audit.done_for == Some(today) {
+            return;
+        }
+        let before = self.audit.keep.subtract_from(today).to_string();
+        match self.in_batch(|core, _| core.store.forget_audit_before(&before)) {
+            Ok((removed, _)) => {
+                self.audit.done_for = Some(today);
+                if removed > 0 {
+                    tracing::info!(removed, before = %before, "audit lines past their retention removed");
+                }
+            }
+            Err(err) => tracing::error!(cause = %err, "removing old audit lines failed"),
+        }
     }
 
     /// Records the fingerprint of the definitions the stored deadlines now follow.
@@ -451,6 +493,7 @@ impl<S: Store> Core<S> {
     pub fn run(mut self, commands: mpsc::Receiver<Command>) {
         loop {
             let now = self.clock.now();
+            self.forget_old_audit(now);
             let more_due = self.fire_timers(now);
             self.deliver(now);
             let wait = match (self.clock, self.timers.next()) {
@@ -621,6 +664,21 @@ impl<S: Store> Core<S> {
                 reply,
             } => {
                 let _ = reply.send(self.reload(*engine, &definitions));
+            }
+            Command::Audit { entry } => {
+                if let Err(err) = self.in_batch(|core, _| core.store.audit(&entry)) {
+                    tracing::error!(cause = %err, "writing the audit line of a refusal failed");
+                }
+            }
+            Command::AuditLog {
+                filter,
+                audit,
+                reply,
+            } => {
+                let result = self
+                    .in_batch(|core, _| core.store.audit(&audit))
+                    .and_then(|_| self.store.audit_log(&filter));
+                let _ = reply.send(result.map_err(CoreError::from));
             }
             Command::Metrics { reply } => {
                 use std::sync::atomic::Ordering::Relaxed;
@@ -1121,6 +1179,7 @@ mod tests {
             log,
             routing: Routing::default(),
             policies: HashMap::new(),
+            audit_retention: crate::config::MINIMUM_AUDIT_RETENTION,
             definitions: "test".into(),
         };
         let mut core = Core::start(engine, store, setup).unwrap();
@@ -1147,6 +1206,7 @@ mod tests {
             action: "events.write".into(),
             gemeente: None,
             case: None,
+            outcome: "allowed".into(),
         };
         core.ingest(vec![Ingest {
             events: (0..10).map(complaint).collect(),

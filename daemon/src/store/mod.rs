@@ -84,11 +84,27 @@ pub use waakvlam_core::engine::DeadlineView as DeadlineRow;
 #[derive(Clone, Debug, PartialEq, serde::Serialize)]
 pub struct AuditEntry {
     pub at: String,
+    /// The token's name; `-` when the request had no known token.
     pub token: String,
     pub on_behalf_of: Option<String>,
     pub action: String,
     pub gemeente: Option<String>,
     pub case: Option<String>,
+    /// `allowed`, or `refused: <status> <why>`: attempts are logged too (NEN 7513).
+    pub outcome: String,
+}
+
+/// Which audit lines to read: a period of days, and optionally a gemeente and a case.
+#[derive(Clone, Debug)]
+pub struct AuditFilter {
+    /// Only lines of these gemeenten, and those of no gemeente (a request without a token).
+    pub scope: Scope,
+    /// First and last day, inclusive (YYYY-MM-DD, UTC as the lines are kept).
+    pub from: Option<String>,
+    pub to: Option<String>,
+    pub case: Option<String>,
+    pub limit: u32,
+    pub offset: u32,
 }
 
 /// A notification in the outbox with its delivery state: `status` is `dead` if a channel gave
@@ -285,5 +301,8 @@ pub trait Store: Send {
     /// How many deliveries are pending and dead, per channel: for the metrics.
     fn delivery_counts(&self) -> Result<Vec<(String, String, u64)>, StoreError>;
     fn audit(&mut self, entry: &AuditEntry) -> Result<(), StoreError>;
-    fn audit_log(&self, limit: u32) -> Result<Vec<AuditEntry>, StoreError>;
+    /// Audit lines, oldest first.
+    fn audit_log(&self, filter: &AuditFilter) -> Result<Vec<AuditEntry>, StoreError>;
+    /// Removes audit lines from before `before` (YYYY-MM-DD); says how many.
+    fn forget_audit_before(&mut self, before: &str) -> Result<u64, StoreError>;
 }

@@ -8,8 +8,8 @@ use jiff::Timestamp;
 use rusqlite::{Connection, params, params_from_iter};
 
 use super::{
-    AuditEntry, CaseKey, DeadlineKey, DeadlineRow, DeliveryState, DeliveryStatus, Due, DueBatch,
-    Filter, OutboxRow, Outgoing, Provisional, Store, StoreError, Timers,
+    AuditEntry, AuditFilter, CaseKey, DeadlineKey, DeadlineRow, DeliveryState, DeliveryStatus, Due,
+    DueBatch, Filter, OutboxRow, Outgoing, Provisional, Store, StoreError, Timers,
 };
 use waakvlam_core::engine::{CalendarMark, DeadlineState};
 use waakvlam_core::event::{Event, EventType};
@@ -204,6 +204,11 @@ CREATE TABLE virtual_clock (
     now_ms  INTEGER NOT NULL
 );
 "#,
+    // NEN 7513: refused attempts are logged too, with their outcome; read by period.
+    r#"
+ALTER TABLE audit ADD COLUMN outcome TEXT NOT NULL DEFAULT 'allowed';
+CREATE INDEX audit_by_time ON audit (at);
+"#,
 ];
 
 /// A delivery as the outbox query gives it, with its next try in milliseconds.
@@ -381,6 +386,21 @@ impl SqliteStore {
             }
             Ok(Some(provisional_of(&connection)?))
         })
+    }
+
+    /// The audit lines of a store file, read without changing it (`waakvlam audit`, beside a
+    /// running daemon).
+    pub fn audit_in(path: &Path, filter: &AuditFilter) -> Result<Vec<AuditEntry>, StoreError> {
+        use rusqlite::OpenFlags;
+        let connection = Connection::open_with_flags(
+            path,
+            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .map_err(StoreError::sqlite("opening the database to read"))?;
+        connection
+            .busy_timeout(std::time::Duration::from_secs(5))
+            .map_err(StoreError::sqlite("opening the database to read"))?;
+        audit_lines(&connection, filter)
     }
 
     pub fn open(path: &Path) -> Result<SqliteStore, StoreError> {
@@ -984,29 +1004,77 @@ impl Store for SqliteStore {
     fn audit(&mut self, entry: &AuditEntry) -> Result<(), StoreError> {
         doing("writing the audit log", || {
             self.connection.prepare_cached(
-            "INSERT INTO audit (at, token, on_behalf_of, action, gemeente, case_id) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-        )?.execute(params![entry.at, entry.token, entry.on_behalf_of, entry.action, entry.gemeente, entry.case])?;
+                "INSERT INTO audit (at, token, on_behalf_of, action, gemeente, case_id, outcome) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            )?.execute(params![entry.at, entry.token, entry.on_behalf_of, entry.action, entry.gemeente, entry.case, entry.outcome])?;
             Ok(())
         })
     }
 
-    fn audit_log(&self, limit: u32) -> Result<Vec<AuditEntry>, StoreError> {
-        doing("reading the audit log", || {
-            let mut statement =
-            self.connection.prepare("SELECT at, token, on_behalf_of, action, gemeente, case_id FROM audit ORDER BY seq DESC LIMIT ?1")?;
-            let rows = statement.query_map(params![limit], |row| {
-                Ok(AuditEntry {
-                    at: row.get(0)?,
-                    token: row.get(1)?,
-                    on_behalf_of: row.get(2)?,
-                    action: row.get(3)?,
-                    gemeente: row.get(4)?,
-                    case: row.get(5)?,
-                })
-            })?;
-            rows.collect::<Result<_, _>>()
+    fn audit_log(&self, filter: &AuditFilter) -> Result<Vec<AuditEntry>, StoreError> {
+        audit_lines(&self.connection, filter)
+    }
+
+    fn forget_audit_before(&mut self, before: &str) -> Result<u64, StoreError> {
+        doing("removing old audit lines", || {
+            let removed = self
+                .connection
+                .execute("DELETE FROM audit WHERE at < ?1", params![before])?;
+            Ok(removed as u64)
         })
     }
+}
+
+/// Audit lines by a filter, oldest first.
+fn audit_lines(
+    connection: &Connection,
+    filter: &AuditFilter,
+) -> Result<Vec<AuditEntry>, StoreError> {
+    doing("reading the audit log", || {
+        let marks = vec!["?"; filter.scope.iter().len()].join(", ");
+        let mut conditions = vec![format!("(gemeente IN ({marks}) OR gemeente IS NULL)")];
+        let mut values: Vec<String> = filter.scope.iter().map(str::to_string).collect();
+        if let Some(from) = &filter.from {
+            conditions.push("at >= ?".into());
+            values.push(from.clone());
+        }
+        if let Some(to) = &filter.to {
+            // Every moment of the last day: the day's text and anything after it sorts
+            // below the next day's.
+            conditions.push("at < ?".into());
+            values.push(next_day(to));
+        }
+        if let Some(case) = &filter.case {
+            conditions.push("case_id = ?".into());
+            values.push(case.clone());
+        }
+        let sql = format!(
+            "SELECT at, token, on_behalf_of, action, gemeente, case_id, outcome FROM audit
+             WHERE {} ORDER BY seq LIMIT {} OFFSET {}",
+            conditions.join(" AND "),
+            filter.limit,
+            filter.offset
+        );
+        let mut statement = connection.prepare(&sql)?;
+        let rows = statement.query_map(params_from_iter(values), |row| {
+            Ok(AuditEntry {
+                at: row.get(0)?,
+                token: row.get(1)?,
+                on_behalf_of: row.get(2)?,
+                action: row.get(3)?,
+                gemeente: row.get(4)?,
+                case: row.get(5)?,
+                outcome: row.get(6)?,
+            })
+        })?;
+        rows.collect::<Result<_, _>>()
+    })
+}
+
+/// The day after `day` (YYYY-MM-DD), as text; an unreadable day stays as it is.
+fn next_day(day: &str) -> String {
+    day.parse::<waakvlam_core::calendar::Day>()
+        .map(|d| d.add_days(1).to_string())
+        .unwrap_or_else(|_| day.to_string())
 }
 
 /// `WHERE` for a filter, with its values in order. Column names are fixed here; every value
@@ -1299,6 +1367,7 @@ mod tests {
             action: "case.read".into(),
             gemeente: None,
             case: None,
+            outcome: "allowed".into(),
         };
         let message = store.audit(&entry).unwrap_err().to_string();
         assert!(
