@@ -337,7 +337,7 @@ fn a_kill_9_between_writing_and_marking_writes_nothing_twice() {
             .as_str()
             .unwrap_or("")
             .contains("not yet marked delivered")
-            && l["lines"] == "10"),
+            && l["lines"] == 10),
         "the restart found the 10 unmarked lines: {:?}",
         daemon.log()
     );
@@ -1200,4 +1200,35 @@ fn the_audit_log_holds_attempts_cases_and_no_bsn() {
             "a BSN-like number was stored"
         );
     }
+}
+
+/// The daemon's log: JSON lines with an RFC 3339 timestamp, level and target; at start one
+/// line says the version, the configuration, the store, the workflows, the timers, the
+/// plugins and the address.
+#[test]
+fn the_log_says_how_the_daemon_started() {
+    let daemon = Daemon::start();
+    let log = daemon.log();
+    let started = log
+        .iter()
+        .find(|l| l["message"] == "started")
+        .expect("a start line");
+    assert_eq!(started["level"], "INFO");
+    assert_eq!(started["target"], "waakvlam::run");
+    assert_eq!(started["workflows"], 6);
+    assert!(started["version"].is_string() && started["store"].is_string());
+    assert!(
+        started["plugins"]
+            .as_str()
+            .is_some_and(|p| p.contains("GM0150 Deventer")),
+        "{started}"
+    );
+    let address = daemon.base.trim_start_matches("http://");
+    assert_eq!(started["listen"], address);
+    assert!(
+        started["timestamp"]
+            .as_str()
+            .is_some_and(|t| t.parse::<jiff::Timestamp>().is_ok()),
+        "{started}"
+    );
 }

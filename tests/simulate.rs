@@ -22,6 +22,13 @@ fn the_example_matches_the_golden_file() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert_golden("examples.jsonl", &String::from_utf8_lossy(&out.stdout));
+    // Standard error holds problems only, and the summary: no log lines of plugins loading.
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(
+        stderr.starts_with("simulated 23 events of 5 cases"),
+        "{stderr}"
+    );
     assert_eq!(
         String::from_utf8_lossy(&out.stderr).lines().last(),
         Some(

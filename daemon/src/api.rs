@@ -118,6 +118,12 @@ impl Api {
             outcome: format!("refused: {} {}", err.status.as_u16(), err.message),
             ..line
         };
+        tracing::debug!(
+            token = %entry.token,
+            action = %entry.action,
+            outcome = %entry.outcome,
+            "request refused"
+        );
         // The answer does not wait for it: a refusal writes nothing else.
         let _ = self.commands.send(Command::Audit { entry });
         err

@@ -112,7 +112,9 @@ pub enum Command {
 
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
-    crate::logging::init();
+    if !matches!(cli.command, Command::Run { .. }) {
+        crate::logging::init_for_commands();
+    }
     let result = match cli.command {
         Command::Run { config } => run(&config),
         Command::Check { paths, config } => match config {
@@ -190,6 +192,7 @@ fn run(config_path: &Path) -> Result<ExitCode> {
             config_path.display()
         );
     };
+    crate::logging::init(&config.log);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

@@ -15,6 +15,7 @@ use waakvlam_core::workflow::Workflow;
 use waakvlam_core::yaml::{self, Position, Value as Yaml};
 use waakvlam_plugin_host::{PluginConfig, Registry};
 
+use crate::logging::{LEVELS, LogConfig, LogFormat};
 use crate::scope::Scope;
 
 const CONFIG_KEYS: &[&str] = &[
@@ -24,7 +25,9 @@ const CONFIG_KEYS: &[&str] = &[
     "gemeenten",
     "daemon",
     "plugins",
+    "log",
 ];
+const LOG_KEYS: &[&str] = &["level", "format"];
 const DAEMON_KEYS: &[&str] = &[
     "audit_retention",
     "listen",
@@ -71,6 +74,10 @@ pub struct Config {
     /// gemeente -> role -> e-mail addresses, for the `smtp` channel, until the gemeente's
     /// plugin resolves roles.
     pub recipients: BTreeMap<String, BTreeMap<String, Vec<String>>>,
+    /// How the daemon logs.
+    pub log: LogConfig,
+    /// The file it was read from.
+    pub file: PathBuf,
 }
 
 #[derive(Clone, Debug)]
@@ -161,7 +168,14 @@ impl Config {
         );
         let mut all = problems.into_vec();
         all.append(&mut holiday_problems);
-        if all.is_empty() { Ok(config) } else { Err(all) }
+        if all.is_empty() {
+            Ok(Config {
+                file: path.to_path_buf(),
+                ..config
+            })
+        } else {
+            Err(all)
+        }
     }
 
     /// Parameter overrides for names that no workflow has are mistakes worth reporting.
@@ -204,6 +218,11 @@ fn parse(text: &str, base: &Path, problems: &mut Problems) -> (Config, Vec<Probl
             .get("daemon")
             .and_then(|node| read_daemon(node, base, problems)),
         recipients: read_all_recipients(&top, problems),
+        log: top
+            .get("log")
+            .map(|node| read_log(node, problems))
+            .unwrap_or_default(),
+        file: PathBuf::new(),
     };
     if config.daemon.as_ref().is_some_and(|d| d.production) {
         for plugin in config.plugins.iter().filter(|p| p.sha256.is_none()) {
@@ -212,6 +231,35 @@ fn parse(text: &str, base: &Path, problems: &mut Problems) -> (Config, Vec<Probl
         }
     }
     (config, holiday_problems)
+}
+
+/// `log: { level, format }`.
+fn read_log(node: &yaml::Node, problems: &mut Problems) -> LogConfig {
+    let mut log = LogConfig::default();
+    let Some(map) = MapReader::new(node, LOG_KEYS, "'log'", problems) else {
+        return log;
+    };
+    if let Some((level, at)) = map.text("level", problems) {
+        if LEVELS.contains(&level) {
+            log.level = level.to_string();
+        } else {
+            problems.add_with_hint(
+                at,
+                format!("'{level}' is not a log level"),
+                format!("write one of {}", LEVELS.join(", ")),
+            );
+        }
+    }
+    match map.text("format", problems) {
+        None | Some(("json", _)) => {}
+        Some(("text", _)) => log.format = LogFormat::Text,
+        Some((other, at)) => problems.add_with_hint(
+            at,
+            format!("'{other}' is not a log format"),
+            "write 'json' (one object per line, the default) or 'text'",
+        ),
+    }
+    log
 }
 
 /// The `recipients` of every gemeente (the engine's part reads the gemeenten' other keys).
@@ -687,6 +735,26 @@ mod tests {
         assert_eq!(
             config.daemon.unwrap().audit_retention,
             Duration::parse("7 years").unwrap()
+        );
+    }
+
+    #[test]
+    fn the_log_section_is_checked() {
+        let config = load("log: { level: debug, format: text }\n").unwrap();
+        assert_eq!(
+            config.log,
+            LogConfig {
+                level: "debug".into(),
+                format: LogFormat::Text
+            }
+        );
+        let found = messages("log: { level: loud, format: xml }\n");
+        assert_eq!(
+            found,
+            [
+                "1:15: 'loud' is not a log level",
+                "1:29: 'xml' is not a log format"
+            ]
         );
     }
 }

@@ -1,68 +1,66 @@
-//! The log: `tracing` events written to standard error as one JSON object per line,
-//! `{"level": "info", "message": "...", <field>: "<value>", ...}`, fields in the order they
-//! were given and every value as text. Only ids and codes go into fields, never personal data.
+//! The log: `tracing` events on standard error, as JSON lines (the default of `run`, for
+//! journald and log collectors) or as text, with an RFC 3339 timestamp, the level, the target
+//! and the fields. `RUST_LOG` overrides the configured level (`log: { level, format }`).
+//! Only ids and codes go into fields: never a BSN, a name or an event's data.
 
-use std::fmt;
-use std::io::Write;
+use tracing_subscriber::EnvFilter;
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
 
-use serde_json::{Map, Value};
-use tracing::field::{Field, Visit};
-use tracing::{Event, Subscriber};
-use tracing_subscriber::layer::{Context, Layer, SubscriberExt};
-
-/// Sends every `tracing` event of this process to standard error as a JSON line. Call once,
-/// early; a second call leaves the first in place.
-pub fn init() {
-    let subscriber = tracing_subscriber::registry().with(JsonLines);
-    // Only fails when a subscriber is set already (a test that starts twice): keep that one.
-    let _ = tracing::subscriber::set_global_default(subscriber);
+/// How the log is written.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum LogFormat {
+    #[default]
+    Json,
+    Text,
 }
 
-struct JsonLines;
-
-impl<S: Subscriber> Layer<S> for JsonLines {
-    fn on_event(&self, event: &Event<'_>, _: Context<'_, S>) {
-        let mut fields = Fields::default();
-        event.record(&mut fields);
-        let mut line = Map::new();
-        line.insert(
-            "level".into(),
-            Value::String(event.metadata().level().as_str().to_ascii_lowercase()),
-        );
-        line.insert(
-            "message".into(),
-            Value::String(fields.message.unwrap_or_default()),
-        );
-        line.extend(fields.values);
-        // One write per line, so that lines of several threads do not interleave.
-        let text = format!("{}\n", Value::Object(line));
-        let _ = std::io::stderr().lock().write_all(text.as_bytes());
-    }
+/// The `log` section of the configuration.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LogConfig {
+    /// `error`, `warn`, `info`, `debug` or `trace`.
+    pub level: String,
+    pub format: LogFormat,
 }
 
-#[derive(Default)]
-struct Fields {
-    message: Option<String>,
-    values: Map<String, Value>,
-}
-
-impl Fields {
-    fn put(&mut self, field: &Field, text: String) {
-        if field.name() == "message" {
-            self.message = Some(text);
-        } else {
-            self.values.insert(field.name().into(), Value::String(text));
+impl Default for LogConfig {
+    fn default() -> LogConfig {
+        LogConfig {
+            level: "info".into(),
+            format: LogFormat::Json,
         }
     }
 }
 
-impl Visit for Fields {
-    fn record_str(&mut self, field: &Field, value: &str) {
-        self.put(field, value.to_string());
-    }
+/// The levels a configuration may name.
+pub const LEVELS: &[&str] = &["error", "warn", "info", "debug", "trace"];
 
-    fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
-        // `%value` fields arrive here as a Display wrapper whose Debug is the Display text.
-        self.put(field, format!("{value:?}"));
-    }
+/// Sends this process's `tracing` events to standard error. Call once; a second call leaves
+/// the first in place.
+pub fn init(config: &LogConfig) {
+    let filter =
+        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(config.level.as_str()));
+    let registry = tracing_subscriber::registry().with(filter);
+    let layer = tracing_subscriber::fmt::layer().with_writer(std::io::stderr);
+    // Only fails when a subscriber is set already: keep that one.
+    let _ = match config.format {
+        LogFormat::Json => registry
+            .with(
+                layer
+                    .json()
+                    .flatten_event(true)
+                    .with_current_span(true)
+                    .with_span_list(false),
+            )
+            .try_init(),
+        LogFormat::Text => registry.with(layer).try_init(),
+    };
+}
+
+/// For the commands that are not the daemon: their standard error holds problems only.
+pub fn init_for_commands() {
+    init(&LogConfig {
+        level: "warn".into(),
+        format: LogFormat::Text,
+    });
 }

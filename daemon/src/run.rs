@@ -27,6 +27,7 @@ pub async fn run(
         .context("the workflows have problems (run 'waakvlam check')")?;
     let plugins = waakvlam_plugin_host::Registry::start(&config.plugins);
     let definitions = reload::definitions_fingerprint(&config, &workflows);
+    let engine_workflows = workflows.len();
     let engine = config.engine_with(workflows, plugins.clone());
     if let Some(dir) = daemon.database.parent() {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
@@ -92,6 +93,21 @@ pub async fn run(
         definitions,
     };
     let core = tokio::task::spawn_blocking(move || Core::start(engine, store, setup)).await??;
+    let loaded: Vec<String> = plugins
+        .iter()
+        .flat_map(|registry| registry.loaded())
+        .map(|p| format!("{} {} {}", p.gemeente, p.identity.name, p.identity.version))
+        .collect();
+    tracing::info!(
+        version = env!("CARGO_PKG_VERSION"),
+        config = %config.file.display(),
+        store = %daemon.database.display(),
+        workflows = engine_workflows,
+        timers = core.pending_timers(),
+        plugins = %loaded.join(", "),
+        listen = %listener.local_addr()?,
+        "started"
+    );
     let core_thread = std::thread::Builder::new()
         .name("waakvlam-core".into())
         .spawn(move || core.run(receiver))?;

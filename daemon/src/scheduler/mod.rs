@@ -397,6 +397,11 @@ impl<S: Store> Core<S> {
         Ok(moved)
     }
 
+    /// How many cases have a timer.
+    pub fn pending_timers(&self) -> usize {
+        self.timers.len()
+    }
+
     /// Removes audit lines older than the retention, once a day.
     fn forget_old_audit(&mut self, now: Timestamp) {
         let today = waakvlam_core::calendar::local_day(now);
@@ -404,8 +409,10 @@ impl<S: Store> Core<S> {
             return;
         }
         let before = self.audit.keep.subtract_from(today).to_string();
-        match self.in_batch(|core, _| core.store.forget_audit_before(&before)) {
-            Ok((removed, _)) => {
+        // One statement on its own (atomic by itself) rather than a batch: it touches nothing
+        // the core holds in memory, and a batch would also mark written log lines.
+        match self.store.forget_audit_before(&before) {
+            Ok(removed) => {
                 self.audit.done_for = Some(today);
                 if removed > 0 {
                     tracing::info!(removed, before = %before, "audit lines past their retention removed");
@@ -716,6 +723,8 @@ impl<S: Store> Core<S> {
     /// before any caller hears "accepted". An event for a case that is out of service is
     /// refused, and the others go on.
     fn ingest(&mut self, group: Vec<Ingest>) {
+        let events: usize = group.iter().map(|r| r.events.len()).sum();
+        let _span = tracing::info_span!("ingest", requests = group.len(), events).entered();
         let now = self.clock.now();
         let result = self.in_batch(|core, batch| {
             let mut outcomes = Vec::with_capacity(group.len());
@@ -852,6 +861,7 @@ impl<S: Store> Core<S> {
         if self.timers.next().is_none_or(|m| m > now) {
             return false;
         }
+        let _span = tracing::info_span!("timer_round").entered();
         let result = self.in_batch(|core, batch| {
             let mut fired = 0;
             while fired < TIMERS_PER_ROUND
@@ -984,6 +994,16 @@ impl<S: Store> Core<S> {
             }
             Attempt::Failed(error) => {
                 let retry_at = self.policy(channel).retry_at(attempts_before + 1, now);
+                if let Some(retry_at) = retry_at {
+                    tracing::warn!(
+                        channel,
+                        notification = id,
+                        attempt = attempts_before + 1,
+                        retry_at = %waakvlam_core::calendar::format_timestamp(retry_at),
+                        cause = %error,
+                        "delivery failed; tried again later"
+                    );
+                }
                 if retry_at.is_none() {
                     tracing::warn!(
                         channel,

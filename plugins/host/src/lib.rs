@@ -65,7 +65,9 @@ impl Registry {
         }
         for plugin in registry.loaded() {
             let id = &plugin.identity;
-            tracing::info!(
+            // The daemon says which plugins it runs with in its start line; the commands keep
+            // their standard error for problems.
+            tracing::debug!(
                 gemeente = %id.gemeente,
                 name = %id.name,
                 version = %id.version,
