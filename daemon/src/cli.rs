@@ -253,6 +253,14 @@ fn check(paths: Vec<PathBuf>) -> Result<ExitCode> {
     }
 }
 
+/// Says which configuration overrides a plugin sets itself (so they are never used).
+pub fn warn_shadowed(config: &Config, plugins: Option<&waakvlam_plugin_host::Registry>) {
+    let Some(plugins) = plugins else { return };
+    for problem in waakvlam_plugin_host::shadowed_overrides(&config.core, plugins) {
+        tracing::warn!(problem = %problem, "a configuration override is not used");
+    }
+}
+
 /// Prints problems and their count; the exit code says there were some.
 fn report_problems(problems: &[String]) -> Result<ExitCode> {
     let mut out = io::stdout().lock();
@@ -300,6 +308,19 @@ fn check_config(path: &Path, paths: Vec<PathBuf>) -> Result<ExitCode> {
                 .map(|m| format!("{file}: {m}"))
                 .collect::<Vec<_>>(),
         );
+    }
+    let plugins = waakvlam_plugin_host::Registry::start(&config.plugins);
+    if let Some(registry) = &plugins {
+        let shadowed = waakvlam_plugin_host::shadowed_overrides(&config.core, registry);
+        if !shadowed.is_empty() {
+            let file = path.display();
+            return report_problems(
+                &shadowed
+                    .iter()
+                    .map(|m| format!("{file}: {m}"))
+                    .collect::<Vec<_>>(),
+            );
+        }
     }
     let names: Vec<&str> = workflows.iter().map(|w| w.name.as_str()).collect();
     println!(
@@ -423,6 +444,7 @@ fn load_engine(workflows: &Path, config: &Path) -> Result<waakvlam_core::engine:
         );
     }
     let plugins = waakvlam_plugin_host::Registry::start(&config.plugins);
+    warn_shadowed(&config, plugins.as_deref());
     Ok(config.engine_with(workflows, plugins))
 }
 

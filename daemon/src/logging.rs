@@ -57,10 +57,16 @@ pub fn init(config: &LogConfig) {
     };
 }
 
-/// For the commands that are not the daemon: their standard error holds problems only.
+/// For the commands that are not the daemon: their standard error holds problems only, as
+/// short lines (`WARN a configuration override is not used problem=...`).
 pub fn init_for_commands() {
-    init(&LogConfig {
-        level: "warn".into(),
-        format: LogFormat::Text,
-    });
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("warn"));
+    let layer = tracing_subscriber::fmt::layer()
+        .with_writer(std::io::stderr)
+        .without_time()
+        .with_target(false);
+    let _ = tracing_subscriber::registry()
+        .with(filter)
+        .with(layer)
+        .try_init();
 }

@@ -26,6 +26,7 @@ pub async fn run(
         .map_err(|report| anyhow::anyhow!(waakvlam_core::problem::joined(&report.problems)))
         .context("the workflows have problems (run 'waakvlam check')")?;
     let plugins = waakvlam_plugin_host::Registry::start(&config.plugins);
+    crate::cli::warn_shadowed(&config, plugins.as_deref());
     let definitions = reload::definitions_fingerprint(&config, &workflows);
     let engine_workflows = workflows.len();
     let engine = config.engine_with(workflows, plugins.clone());

@@ -37,3 +37,37 @@ pub fn build_engine(
     }
     engine
 }
+
+/// Parameter overrides of the configuration that a gemeente's plugin sets itself, so that the
+/// configuration's value is never used: one sentence each, saying where to change it instead.
+pub fn shadowed_overrides(config: &EngineConfig, plugins: &Registry) -> Vec<String> {
+    let mut shadowed = Vec::new();
+    for (code, gemeente) in &config.gemeenten {
+        let Some(plugin) = plugins.get(code) else {
+            continue;
+        };
+        for (workflow, params) in &gemeente.params {
+            if !plugin.identity.params_for.iter().any(|w| w == workflow) {
+                continue;
+            }
+            // What the plugin sets for a start without data: the names it overrides.
+            let asked = serde_json::to_value(waakvlam_plugin::ParamsInput {
+                workflow: workflow.clone(),
+                start: Default::default(),
+            })
+            .expect("a context serialises");
+            let Some(set) = plugins.call(code, "params", &asked) else {
+                continue;
+            };
+            for name in params.keys() {
+                if let Some(value) = set.get(name).and_then(|v| v.as_str()) {
+                    shadowed.push(format!(
+                        "gemeenten.{code}.params.{workflow}.{name} is not used: the plugin of {code} ({}) sets it to {value}; change it in the plugin's settings or code",
+                        plugin.identity.name
+                    ));
+                }
+            }
+        }
+    }
+    shadowed
+}
