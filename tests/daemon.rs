@@ -1190,8 +1190,16 @@ fn the_audit_log_holds_attempts_cases_and_no_bsn() {
             .any(|l| l["gemeente"] == "GM0200" && l["case"] == "C-1")
     );
 
-    // No BSN anywhere in the store.
+    // No BSN anywhere: not in the log, the notifications log or the store.
+    let bsn = "111222333";
+    assert!(
+        daemon.log().iter().all(|l| !l.to_string().contains(bsn)),
+        "the log holds a BSN-like number"
+    );
     let dir = daemon.stop();
+    let notifications =
+        std::fs::read_to_string(dir.join("data/notifications.jsonl")).unwrap_or_default();
+    assert!(!notifications.contains(bsn));
     let bytes = std::fs::read(dir.join("data/waakvlam.db")).unwrap();
     let wal = std::fs::read(dir.join("data/waakvlam.db-wal")).unwrap_or_default();
     for file in [bytes, wal] {

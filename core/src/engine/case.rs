@@ -243,7 +243,7 @@ impl Case {
         self.events.insert(position, event);
         if late {
             // Rebuild from the start, in `at` order, so the state is what it would have been
-            // had the event arrived on time. Signals it raises now go out now, once.
+            // had the event arrived on time. Signals it raises go out now, once.
             self.facts = CaseFacts::default();
             self.instances.clear();
             self.clock = None;
@@ -271,32 +271,31 @@ impl Case {
         answer: AnswerHooks,
     ) -> Vec<Notification> {
         self.advance(engine, now);
-        let mut out = self.signals_now(signals, now);
+        let mut out = self.signals_now(signals);
         if answer == AnswerHooks::Now {
-            out.extend(self.answer_hooks_now(engine, now));
+            out.extend(self.answer_hooks_now(engine));
         }
         out.extend(self.due_notifications(engine, now));
         out
     }
 
-    /// Signals go out at once, each once.
-    fn signals_now(&mut self, signals: Vec<Notification>, now: Timestamp) -> Vec<Notification> {
-        let mut out = Vec::new();
-        for signal in signals {
-            if self.handled.insert(hash_id(&signal.id)) {
-                out.push(Notification { at: now, ..signal });
-            }
-        }
-        out
+    /// Signals go out at once, each once. A signal's moment is that of the event that
+    /// raised it, also when the event arrived late: so `simulate`, which applies events at
+    /// their own moment, and the daemon, which takes them as they come, write the same record.
+    fn signals_now(&mut self, signals: Vec<Notification>) -> Vec<Notification> {
+        signals
+            .into_iter()
+            .filter(|signal| self.handled.insert(hash_id(&signal.id)))
+            .collect()
     }
 
-    fn answer_hooks_now(&mut self, engine: &Engine, now: Timestamp) -> Vec<Notification> {
+    fn answer_hooks_now(&mut self, engine: &Engine) -> Vec<Notification> {
         let calls = self.take_hook_calls();
         if calls.is_empty() {
             return Vec::new();
         }
         let answers = engine.answer_hooks(&calls.iter().collect::<Vec<_>>());
-        self.hooks_answered(calls, answers, now)
+        self.hooks_answered(calls, answers)
     }
 
     /// The hook calls waiting for answers: those on events before those on starts, each in
@@ -313,7 +312,6 @@ impl Case {
         &mut self,
         calls: Vec<HookCall>,
         answers: Vec<Vec<HookSignal>>,
-        now: Timestamp,
     ) -> Vec<Notification> {
         let signals = calls
             .iter()
@@ -324,13 +322,13 @@ impl Case {
                     .map(|s| self.hook_signal(s, &call.source, call.at))
             })
             .collect();
-        self.signals_now(signals, now)
+        self.signals_now(signals)
     }
 
     /// Advances to `now` and returns the notifications due by then.
     pub fn tick(&mut self, engine: &Engine, now: Timestamp) -> Vec<Notification> {
         self.advance(engine, now);
-        let mut out = self.answer_hooks_now(engine, now);
+        let mut out = self.answer_hooks_now(engine);
         out.extend(self.due_notifications(engine, now));
         out
     }
@@ -804,7 +802,11 @@ impl Case {
                 gemeente: self.gemeente.clone(),
                 context,
                 source: format!("start:{}", instance.id),
-                at: instance.started_at,
+                // The moment the case learned of the start: a start on a date that an event
+                // reveals (care begins) is signalled with that event, not at midnight.
+                at: self
+                    .clock
+                    .map_or(instance.started_at, |clock| clock.max(instance.started_at)),
             });
         }
         self.instances.push(instance);
