@@ -229,7 +229,7 @@ fn bad_input_is_refused_clearly() {
     let (status, answer) = daemon.post_events(DEVENTER, &Value::Array(too_many).to_string());
     assert_eq!(
         (status, answer["error"].as_str().unwrap()),
-        (413, "at most 10000 events per request, not 10001")
+        (400, "at most 10000 events per request, not 10001")
     );
 
     // A 10,000-event array is taken whole.
@@ -487,6 +487,7 @@ fn the_openapi_document_matches_the_routes() {
         [
             "/healthz",
             "/metrics",
+            "/v1/audit",
             "/v1/cases/{case}",
             "/v1/clock",
             "/v1/deadlines",

@@ -466,10 +466,8 @@ fn check_data(
             }
             (FieldKind::Boolean, Value::Bool(_)) => None,
             (FieldKind::ReasonCode, Value::String(text)) if is_reason_code(text) => None,
-            (FieldKind::ReasonCode, Value::Number(number))
-                if is_reason_code(&format!("{number:0>2}")) =>
-            {
-                Some(Value::String(format!("{number:0>2}")))
+            (FieldKind::ReasonCode, Value::Number(number)) if reason_code_of(number).is_some() => {
+                reason_code_of(number).map(Value::String)
             }
             (FieldKind::OneOf(allowed), Value::String(text))
                 if allowed.contains(&text.as_str()) =>
@@ -519,6 +517,13 @@ fn in_supported_years(day: Day) -> bool {
     (FIRST_YEAR..=LAST_YEAR).contains(&day.year())
 }
 
+/// A reason code sent as a number: any whole number from 0 to 99 (JSON's `31`, `31.0`), as
+/// its two digits (1 is "01").
+fn reason_code_of(number: &serde_json::Number) -> Option<String> {
+    let value = number.as_f64()?;
+    (value.fract() == 0.0 && (0.0..=99.0).contains(&value)).then(|| format!("{:02}", value as u8))
+}
+
 fn is_reason_code(text: &str) -> bool {
     text.len() == 2 && text.bytes().all(|b| b.is_ascii_digit())
 }
@@ -547,6 +552,24 @@ fn value_has_bsn_like_number(value: &Value) -> bool {
 
 #[cfg(test)]
 mod tests {
+    /// Regression: a reason code sent as a one-digit number was refused (the padding of the
+    /// format was ignored); 1 is "01".
+    #[test]
+    fn a_reason_code_as_a_number_is_padded() {
+        let event = validate(serde_json::json!({
+            "id": "e-1", "type": "zorg.beeindigd", "gemeente": "GM0150", "case": "C-1",
+            "at": "2027-04-13T10:00:00+02:00", "data": {"reden": 1}
+        }))
+        .unwrap();
+        assert_eq!(event.data["reden"], "01");
+        let event = validate(serde_json::json!({
+            "id": "e-1", "type": "zorg.beeindigd", "gemeente": "GM0150", "case": "C-1",
+            "at": "2027-04-13T10:00:00+02:00", "data": {"reden": 31.0}
+        }))
+        .unwrap();
+        assert_eq!(event.data["reden"], "31");
+    }
+
     use super::*;
     use serde_json::json;
 

@@ -23,15 +23,12 @@ use crate::store::{AuditEntry, AuditFilter, Filter};
 use waakvlam_core::engine::DeadlineState;
 use waakvlam_core::event;
 
-/// At most this many events per request; more is refused as a whole with 413.
+/// At most this many events per request; more is refused as a whole with 400.
 pub const MAX_EVENTS_PER_REQUEST: usize = 10_000;
 /// How long a request waits for the core before it is answered 503.
 pub const REQUEST_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 /// Request bodies above this are refused with 413 before they are read.
 pub const MAX_BODY_BYTES: usize = 16 * 1024 * 1024;
-
-/// The OpenAPI 3.1 description of this API, served at `/v1/openapi.json`.
-pub const OPENAPI: &str = include_str!("openapi.json");
 
 #[derive(Clone)]
 pub struct Api {
@@ -69,7 +66,12 @@ impl Api {
             .route("/v1/audit", get(get_audit))
             .route(
                 "/v1/openapi.json",
-                get(|| async { ([("content-type", "application/json")], OPENAPI) }),
+                get(|| async {
+                    (
+                        [("content-type", "application/json")],
+                        crate::openapi::DOCUMENT.as_str(),
+                    )
+                }),
             )
             .fallback(|| async {
                 error(
@@ -324,13 +326,21 @@ async fn post_events(
         Value::Array(items) => items,
         single => vec![single],
     };
+    // Too many events is a request that does not fit the contract (400, as the document's
+    // maxItems says); 413 is for a body over the byte limit only.
     if items.len() > MAX_EVENTS_PER_REQUEST {
         return Err(error(
-            StatusCode::PAYLOAD_TOO_LARGE,
+            StatusCode::BAD_REQUEST,
             format!(
                 "at most {MAX_EVENTS_PER_REQUEST} events per request, not {}",
                 items.len()
             ),
+        ));
+    }
+    if items.is_empty() {
+        return Err(error(
+            StatusCode::BAD_REQUEST,
+            "the array holds no events; send one event or an array of 1 to 10000",
         ));
     }
     let mut results: Vec<Value> = Vec::with_capacity(items.len());

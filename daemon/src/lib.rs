@@ -12,6 +12,7 @@ pub mod delivery;
 pub mod load;
 pub mod logging;
 pub mod metrics;
+pub mod openapi;
 pub mod reload;
 pub mod run;
 pub mod scheduler;
