@@ -183,20 +183,22 @@ fn a_legal_term_past_the_data_is_provisional() {
     assert_eq!((legal.1.as_str(), legal.2), ("2028-11-13", false));
 }
 
-#[test]
-fn a_holiday_file_without_covered_through_is_refused_with_its_place() {
+/// The problems of a holiday file with this text.
+fn problems_of(text: &str) -> Vec<String> {
     let dir = common::tempdir();
     let file = dir.join("feestdagen.yaml");
-    std::fs::write(
-        &file,
-        "added:\n  - { date: 2029-05-11, reason: \"vrijdag na Hemelvaartsdag\" }\n",
-    )
-    .unwrap();
-    let problems: Vec<String> = load_holidays(&file)
+    std::fs::write(&file, text).unwrap();
+    load_holidays(&file)
         .unwrap_err()
         .iter()
         .map(|p| p.to_string())
-        .collect();
+        .collect()
+}
+
+#[test]
+fn a_holiday_file_without_covered_through_is_refused_with_its_place() {
+    let problems =
+        problems_of("added:\n  - { date: 2029-05-11, reason: \"vrijdag na Hemelvaartsdag\" }\n");
     assert!(
         problems
             .iter()
@@ -209,16 +211,9 @@ fn a_holiday_file_without_covered_through_is_refused_with_its_place() {
             .any(|p| p.contains(":2:5:") && p.contains("source")),
         "{problems:?}"
     );
-    std::fs::write(
-        &file,
+    let problems = problems_of(
         "covered_through: 2028\nadded:\n  - { date: 2029-05-11, reason: r, source: s }\n",
-    )
-    .unwrap();
-    let problems: Vec<String> = load_holidays(&file)
-        .unwrap_err()
-        .iter()
-        .map(|p| p.to_string())
-        .collect();
+    );
     assert!(
         problems
             .iter()

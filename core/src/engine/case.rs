@@ -1294,8 +1294,8 @@ type Handled = HashSet<u64, std::hash::BuildHasherDefault<PassThrough>>;
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::calendar::{Calendar, LeapDayBirthdays, parse_timestamp};
-    use crate::engine::{Defaults, Kind, Settings};
+    use crate::calendar::parse_timestamp;
+    use crate::engine::Kind;
 
     /// A complaint term of 14 days with a reminder 3 days before and one escalation step.
     const WORKFLOW: &str = "workflow: klacht
@@ -1316,14 +1316,7 @@ cancel_on: [klacht.ingetrokken]
 ";
 
     fn engine() -> Engine {
-        let workflow = crate::workflow::parse(WORKFLOW, "klacht.yaml").expect("a valid workflow");
-        let calendar = Calendar::new(&[], LeapDayBirthdays::FirstOfMarch).covering_through(2030);
-        Engine::new(
-            vec![workflow],
-            calendar,
-            Settings::default(),
-            Box::new(Defaults),
-        )
+        crate::engine::test_engine(WORKFLOW)
     }
 
     fn at(text: &str) -> Timestamp {

@@ -221,3 +221,18 @@ impl Engine {
         params
     }
 }
+
+/// An engine with one workflow, the national calendar without added days (covered through
+/// 2030) and no plugins: for the engine's own unit tests.
+#[cfg(test)]
+pub(crate) fn test_engine(workflow: &str) -> Engine {
+    let workflow = crate::workflow::parse(workflow, "klacht.yaml").expect("a valid workflow");
+    let calendar =
+        Calendar::new(&[], crate::calendar::LeapDayBirthdays::FirstOfMarch).covering_through(2030);
+    Engine::new(
+        vec![workflow],
+        calendar,
+        Settings::default(),
+        Box::new(Defaults),
+    )
+}

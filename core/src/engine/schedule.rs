@@ -138,8 +138,8 @@ fn plan_due(
 
 #[cfg(test)]
 mod tests {
-    use crate::calendar::{Calendar, LeapDayBirthdays, parse_timestamp};
-    use crate::engine::{Case, Defaults, Engine, Kind, Settings};
+    use crate::calendar::parse_timestamp;
+    use crate::engine::{Case, Kind};
 
     /// An escalation chain: the team leader on the first working day after the due date, then
     /// the gemeente one week later, repeated every week one level higher.
@@ -163,14 +163,7 @@ deadlines:
     /// (moment, kind, level, to) of everything sent from filing to `until`, ticking at each
     /// wakeup as the daemon would.
     fn sent_until(until: &str) -> Vec<(String, Kind, u32, String)> {
-        let workflow = crate::workflow::parse(WORKFLOW, "klacht.yaml").expect("valid");
-        let calendar = Calendar::new(&[], LeapDayBirthdays::FirstOfMarch).covering_through(2030);
-        let engine = Engine::new(
-            vec![workflow],
-            calendar,
-            Settings::default(),
-            Box::new(Defaults),
-        );
+        let engine = crate::engine::test_engine(WORKFLOW);
         let filed = crate::event::validate(serde_json::json!({
             "id": "e-1", "type": "klacht.ingediend", "gemeente": "GM0150", "case": "C-1",
             "at": "2027-03-01T10:00:00+01:00", "data": {"klacht_id": "K-1"}

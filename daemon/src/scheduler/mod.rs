@@ -402,6 +402,16 @@ impl<S: Store> Core<S> {
         self.timers.len()
     }
 
+    /// A read of case data, audited first (NEN 7513): no answer without its audit line.
+    fn audited_read<T>(
+        &mut self,
+        audit: &AuditEntry,
+        read: impl FnOnce(&S) -> Result<T, StoreError>,
+    ) -> Result<T, CoreError> {
+        self.store.audit(audit)?;
+        Ok(read(&self.store)?)
+    }
+
     /// Removes audit lines older than the retention, once a day.
     fn forget_old_audit(&mut self, now: Timestamp) {
         let today = waakvlam_core::calendar::local_day(now);
@@ -621,22 +631,14 @@ impl<S: Store> Core<S> {
                 audit,
                 reply,
             } => {
-                let result = self
-                    .store
-                    .audit(&audit)
-                    .and_then(|_| self.store.deadlines(&filter));
-                let _ = reply.send(result.map_err(CoreError::from));
+                let _ = reply.send(self.audited_read(&audit, |store| store.deadlines(&filter)));
             }
             Command::Notifications {
                 filter,
                 audit,
                 reply,
             } => {
-                let result = self
-                    .store
-                    .audit(&audit)
-                    .and_then(|_| self.store.notifications(&filter));
-                let _ = reply.send(result.map_err(CoreError::from));
+                let _ = reply.send(self.audited_read(&audit, |store| store.notifications(&filter)));
             }
             Command::AdvanceClock { to, wait, reply } => {
                 // Before the first event nothing has happened yet: a test may start its clock
