@@ -842,7 +842,7 @@ fn a_name_with_a_quote_or_a_line_break_is_refused() {
     }
 }
 
-/// A request that writes for two gemeenten is audited once for each.
+/// A request that writes for two gemeenten is audited once for each, and so is a read.
 #[test]
 fn a_write_for_two_gemeenten_is_audited_for_each() {
     let daemon = Daemon::start();
@@ -877,6 +877,18 @@ fn a_write_for_two_gemeenten_is_audited_for_each() {
             ),
         ]
     );
+    assert_eq!(
+        daemon.request("GET", "/v1/deadlines", Some(REGION), None).0,
+        200
+    );
+    let reads: Vec<Option<String>> = db
+        .prepare("SELECT gemeente FROM audit WHERE action = 'deadlines.read' ORDER BY gemeente")
+        .unwrap()
+        .query_map([], |row| row.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(reads, [Some("GM0150".into()), Some("GM0200".into())]);
 }
 
 /// Fault injection: the stored events of one case are damaged while the daemon is down. The

@@ -554,20 +554,27 @@ fn filter(
     })
 }
 
-/// The audit entry of a list query: the gemeente when it names one, the case when it names one.
+/// The audit lines of a list query: one per gemeente it reads, with the case when it names one.
 fn list_audit(
     token: &TokenConfig,
     headers: &HeaderMap,
     action: &str,
     filter: &Filter,
-) -> AuditEntry {
-    line(
-        Some(token),
-        headers,
-        action,
-        filter.scope.single(),
-        filter.case.as_deref(),
-    )
+) -> Vec<AuditEntry> {
+    // One line per gemeente the read covers: each answers for its own (NEN 7513).
+    filter
+        .scope
+        .iter()
+        .map(|gemeente| {
+            line(
+                Some(token),
+                headers,
+                action,
+                Some(gemeente),
+                filter.case.as_deref(),
+            )
+        })
+        .collect()
 }
 
 async fn get_deadlines(
@@ -618,7 +625,7 @@ async fn list<T: serde::Serialize>(
     RawQuery(query): RawQuery,
     statuses: &[&str],
     what: &str,
-    command: impl FnOnce(Filter, AuditEntry, Reply<Vec<T>>) -> Command,
+    command: impl FnOnce(Filter, Vec<AuditEntry>, Reply<Vec<T>>) -> Command,
 ) -> Result<Response, ApiError> {
     let action = format!("{what}.read");
     let token = api.authenticate(headers, &action)?;

@@ -91,12 +91,14 @@ pub enum Command {
     },
     Deadlines {
         filter: Filter,
-        audit: AuditEntry,
+        /// One line per gemeente the read covers.
+        audit: Vec<AuditEntry>,
         reply: Reply<Vec<DeadlineRow>>,
     },
     Notifications {
         filter: Filter,
-        audit: AuditEntry,
+        /// One line per gemeente the read covers.
+        audit: Vec<AuditEntry>,
         reply: Reply<Vec<OutboxRow>>,
     },
     AdvanceClock {
@@ -405,10 +407,10 @@ impl<S: Store> Core<S> {
     /// A read of case data, audited first (NEN 7513): no answer without its audit line.
     fn audited_read<T>(
         &mut self,
-        audit: &AuditEntry,
+        audit: &[AuditEntry],
         read: impl FnOnce(&S) -> Result<T, StoreError>,
     ) -> Result<T, CoreError> {
-        self.store.audit(audit)?;
+        self.in_batch(|core, _| audit.iter().try_for_each(|line| core.store.audit(line)))?;
         Ok(read(&self.store)?)
     }
 
