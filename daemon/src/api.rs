@@ -203,6 +203,15 @@ async fn json_refusals(request: axum::extract::Request, next: axum::middleware::
     let (method, path) = (request.method().clone(), request.uri().path().to_string());
     let response = next.run(request).await;
     let status = response.status();
+    if status.is_client_error() || status.is_server_error() {
+        // Every refusal, at debug level; a path that may hold a BSN is not written.
+        let shown = if event::has_bsn_like_number(&path) {
+            "(a path with a BSN-like number)"
+        } else {
+            path.as_str()
+        };
+        tracing::debug!(status = status.as_u16(), %method, path = shown, "request refused");
+    }
     let is_json = response
         .headers()
         .get(axum::http::header::CONTENT_TYPE)
