@@ -86,11 +86,17 @@ impl Metrics {
     /// The exposition text; `deliveries` are (channel, status, count) from the store.
     pub fn render(&self, deliveries: &[(String, String, u64)]) -> String {
         let mut out = String::new();
-        let counter = |out: &mut String, name: &str, help: &str, value: u64| {
+        let metric = |out: &mut String, kind: &str, name: &str, help: &str, value: u64| {
             let _ = writeln!(
                 out,
-                "# HELP {name} {help}\n# TYPE {name} counter\n{name} {value}"
+                "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}"
             );
+        };
+        let counter = |out: &mut String, name: &str, help: &str, value: u64| {
+            metric(out, "counter", name, help, value)
+        };
+        let gauge = |out: &mut String, name: &str, help: &str, value: u64| {
+            metric(out, "gauge", name, help, value)
         };
         counter(
             &mut out,
@@ -110,15 +116,17 @@ impl Metrics {
             "Events refused as invalid.",
             self.events_refused.load(Ordering::Relaxed),
         );
-        let _ = writeln!(
-            out,
-            "# HELP waakvlam_pending_timers Cases with a timer set.\n# TYPE waakvlam_pending_timers gauge\nwaakvlam_pending_timers {}",
-            self.pending_timers.load(Ordering::Relaxed)
+        gauge(
+            &mut out,
+            "waakvlam_pending_timers",
+            "Cases with a timer set.",
+            self.pending_timers.load(Ordering::Relaxed),
         );
-        let _ = writeln!(
-            out,
-            "# HELP waakvlam_cases_out_of_service Cases whose stored events cannot be read: they are not rebuilt from part of their events, and their events and timers wait until the store is repaired.\n# TYPE waakvlam_cases_out_of_service gauge\nwaakvlam_cases_out_of_service {}",
-            self.cases_out_of_service.load(Ordering::Relaxed)
+        gauge(
+            &mut out,
+            "waakvlam_cases_out_of_service",
+            "Cases whose stored events cannot be read: they are not rebuilt from part of their events, and their events and timers wait until the store is repaired.",
+            self.cases_out_of_service.load(Ordering::Relaxed),
         );
         let _ = writeln!(
             out,
@@ -132,10 +140,11 @@ impl Metrics {
                 label_value(status)
             );
         }
-        let _ = writeln!(
-            out,
-            "# HELP waakvlam_deadlines_provisional Open deadlines under the Algemene termijnenwet that end after the years the holiday data covers (covered_through): they may still move.\n# TYPE waakvlam_deadlines_provisional gauge\nwaakvlam_deadlines_provisional {}",
-            self.provisional_deadlines.load(Ordering::Relaxed)
+        gauge(
+            &mut out,
+            "waakvlam_deadlines_provisional",
+            "Open deadlines under the Algemene termijnenwet that end after the years the holiday data covers (covered_through): they may still move.",
+            self.provisional_deadlines.load(Ordering::Relaxed),
         );
         counter(
             &mut out,
@@ -168,10 +177,11 @@ impl Metrics {
                 "Plugins that answered again after being put aside, and were taken back in use.",
                 plugins.recoveries(),
             );
-            let _ = writeln!(
-                out,
-                "# HELP waakvlam_plugins_put_aside Plugins put aside after failing.\n# TYPE waakvlam_plugins_put_aside gauge\nwaakvlam_plugins_put_aside {}",
-                plugins.put_aside()
+            gauge(
+                &mut out,
+                "waakvlam_plugins_put_aside",
+                "Plugins put aside after failing.",
+                plugins.put_aside() as u64,
             );
         }
         self.delivery_latency.write(
