@@ -4,6 +4,7 @@
 //! run on virtual time.
 
 mod case;
+mod explain;
 mod instance;
 pub mod notification;
 mod schedule;
@@ -12,6 +13,7 @@ use std::collections::HashMap;
 
 use serde_json::{Map, Value};
 
+pub use explain::{Moved, MovedDeadline};
 pub use case::{CalendarMark, CarePeriod, Case, CaseFacts, DeadlineState, DeadlineView};
 pub use instance::{DeadlineStatus, Instance, Occurrence, OccurrenceStatus, Status};
 pub use notification::{Kind, Notification};
