@@ -84,27 +84,20 @@ impl Api {
             .with_state(self)
     }
 
-    /// Sends a command to the core and waits for its answer, at most `REQUEST_TIMEOUT`: a
-    /// caller then hears 503 and may retry (event ids make a retry harmless).
+    /// Sends a command to the core and waits for its answer (see [`ask_core`]).
     async fn ask<T>(
         &self,
         make: impl FnOnce(oneshot::Sender<T>) -> Command,
     ) -> Result<T, ApiError> {
-        let (reply, answer) = oneshot::channel();
-        let gone = || {
-            error(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "the daemon is shutting down",
-            )
-        };
-        self.commands.send(make(reply)).map_err(|_| gone())?;
-        match tokio::time::timeout(REQUEST_TIMEOUT, answer).await {
-            Ok(answer) => answer.map_err(|_| gone()),
-            Err(_) => Err(error(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "the daemon did not answer in time; try again (a repeated event id is harmless)",
-            )),
-        }
+        ask_core(&self.commands, make).await.map_err(|unanswered| {
+            let message = match unanswered {
+                Unanswered::ShuttingDown => "the daemon is shutting down",
+                Unanswered::TooSlow => {
+                    "the daemon did not answer in time; try again (a repeated event id is harmless)"
+                }
+            };
+            error(StatusCode::SERVICE_UNAVAILABLE, message)
+        })
     }
 
     /// The caller's token, or the refusal to send (401 without a token or with an unknown
@@ -144,15 +137,42 @@ impl Api {
                 "the Authorization header must be 'Bearer <token>'",
             ));
         };
-        let hash: String = Sha256::digest(token.trim().as_bytes())
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect();
         self.tokens
-            .get(&hash)
+            .get(&token_sha256(token))
             .cloned()
             .ok_or_else(|| error(StatusCode::UNAUTHORIZED, "unknown token"))
     }
+}
+
+/// Why the core gave no answer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Unanswered {
+    ShuttingDown,
+    /// Not within `REQUEST_TIMEOUT`: the caller may retry.
+    TooSlow,
+}
+
+/// Sends a command to the core and waits for its answer, at most `REQUEST_TIMEOUT`.
+pub(crate) async fn ask_core<T>(
+    commands: &mpsc::Sender<Command>,
+    make: impl FnOnce(oneshot::Sender<T>) -> Command,
+) -> Result<T, Unanswered> {
+    let (reply, answer) = oneshot::channel();
+    commands
+        .send(make(reply))
+        .map_err(|_| Unanswered::ShuttingDown)?;
+    match tokio::time::timeout(REQUEST_TIMEOUT, answer).await {
+        Ok(answer) => answer.map_err(|_| Unanswered::ShuttingDown),
+        Err(_) => Err(Unanswered::TooSlow),
+    }
+}
+
+/// A token as the configuration keeps it: the SHA-256 of its text, in hexadecimal.
+pub(crate) fn token_sha256(token: &str) -> String {
+    Sha256::digest(token.trim().as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 /// A refusal: its status and a sentence that says what is wrong, as `{"error": "..."}`.
@@ -258,7 +278,7 @@ pub fn error(status: StatusCode, message: impl Into<String>) -> ApiError {
 /// An audit line of an access that is allowed; [`Api::refused`] makes it one of a refusal.
 /// A case id or an on-behalf-of that may hold a BSN is never written (the request is refused
 /// before, see [`no_bsn`]).
-fn line(
+pub(crate) fn line(
     token: Option<&TokenConfig>,
     headers: &HeaderMap,
     action: &str,
@@ -558,6 +578,8 @@ fn filter(
         case: values.remove("case"),
         due_from: values.remove("due_from"),
         due_to: values.remove("due_to"),
+        // The core knows what day it is.
+        today: None,
         limit,
         offset,
     })

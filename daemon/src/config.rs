@@ -39,7 +39,9 @@ const DAEMON_KEYS: &[&str] = &[
     "tokens",
     "webhooks",
     "smtp",
+    "web",
 ];
+const WEB_KEYS: &[&str] = &["secure_cookies", "session_idle_minutes", "session_max_hours"];
 const WEBHOOK_KEYS: &[&str] = &[
     "name",
     "url",
@@ -95,6 +97,28 @@ pub struct DaemonConfig {
     pub smtp: Option<SmtpConfig>,
     /// How long audit lines are kept; at least the legal minimum for logs of health data.
     pub audit_retention: Duration,
+    pub web: WebConfig,
+}
+
+/// The web pages' sessions (`daemon.web`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct WebConfig {
+    /// Marks the session cookie `Secure`: set it when a TLS-terminating proxy is in front.
+    pub secure_cookies: bool,
+    /// A session unused this long ends.
+    pub session_idle: std::time::Duration,
+    /// A session ends this long after sign-in, however busy.
+    pub session_max: std::time::Duration,
+}
+
+impl Default for WebConfig {
+    fn default() -> WebConfig {
+        WebConfig {
+            secure_cookies: false,
+            session_idle: std::time::Duration::from_secs(30 * 60),
+            session_max: std::time::Duration::from_secs(10 * 3600),
+        }
+    }
 }
 
 /// The legal minimum for keeping logs of access to health data (NEN 7513, Wgbo): five years.
@@ -376,7 +400,12 @@ fn read_daemon(node: &yaml::Node, base: &Path, problems: &mut Problems) -> Optio
             }
         },
     };
+    let web = map
+        .get("web")
+        .and_then(|n| read_web(n, problems))
+        .unwrap_or_default();
     Some(DaemonConfig {
+        web,
         listen,
         database,
         workflows,
@@ -558,6 +587,41 @@ fn read_scope(map: &MapReader<'_>, what: &str, problems: &mut Problems) -> Optio
         );
     }
     scope
+}
+
+fn read_web(node: &yaml::Node, problems: &mut Problems) -> Option<WebConfig> {
+    let map = MapReader::new(node, WEB_KEYS, "'web'", problems)?;
+    let defaults = WebConfig::default();
+    let mut within = |key: &str, default: u64, most: u64, unit: &str| {
+        let value = map.number(key, default, problems);
+        match map.get(key) {
+            Some(node) if !(1..=most).contains(&value) => {
+                problems.add(
+                    node.at,
+                    format!("'{key}' must be from 1 to {most} {unit}, not {value}"),
+                );
+                default
+            }
+            _ => value,
+        }
+    };
+    let idle = within(
+        "session_idle_minutes",
+        defaults.session_idle.as_secs() / 60,
+        24 * 60,
+        "minutes",
+    );
+    let max = within(
+        "session_max_hours",
+        defaults.session_max.as_secs() / 3600,
+        24,
+        "hours",
+    );
+    Some(WebConfig {
+        secure_cookies: map.bool("secure_cookies", problems).unwrap_or(false),
+        session_idle: std::time::Duration::from_secs(idle * 60),
+        session_max: std::time::Duration::from_secs(max * 3600),
+    })
 }
 
 fn read_smtp(node: &yaml::Node, base: &Path, problems: &mut Problems) -> Option<SmtpConfig> {

@@ -18,3 +18,4 @@ pub mod run;
 pub mod scheduler;
 pub mod scope;
 pub mod store;
+pub mod web;

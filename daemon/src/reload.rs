@@ -76,6 +76,7 @@ pub async fn watch(
     dir: PathBuf,
     commands: mpsc::Sender<Command>,
     metrics: Arc<Metrics>,
+    shelf: crate::web::Shelf,
     mut stop: watch::Receiver<bool>,
 ) {
     #[cfg(unix)]
@@ -115,7 +116,7 @@ pub async fn watch(
             }
         };
         seen = fingerprint(&dir, holidays.as_deref());
-        reload(&config, plugins.clone(), &dir, &commands, &metrics, why).await;
+        reload(&config, plugins.clone(), &dir, &commands, &metrics, &shelf, why).await;
     }
 }
 
@@ -125,6 +126,7 @@ async fn reload(
     dir: &Path,
     commands: &mpsc::Sender<Command>,
     metrics: &Metrics,
+    shelf: &crate::web::Shelf,
     why: &str,
 ) {
     let refuse_as = |message: &str, problems: Vec<String>| {
@@ -161,6 +163,7 @@ async fn reload(
     }
     let names: Vec<String> = workflows.iter().map(|w| w.name.clone()).collect();
     let definitions = definitions_fingerprint(&config, &workflows);
+    let catalog = crate::web::Catalog::describe(&config, &workflows, plugins.as_ref());
     let engine = Box::new(config.engine_with(workflows, plugins));
     let (reply, answer) = oneshot::channel();
     let reload = Command::Reload {
@@ -173,6 +176,7 @@ async fn reload(
     }
     match answer.await {
         Ok(Ok(moved)) => {
+            shelf.put(catalog);
             metrics.reloads.fetch_add(1, Ordering::Relaxed);
             tracing::info!(
                 reason = why,

@@ -3,6 +3,7 @@
 //! See ARCHITECTURE.md for what is built and what is not yet.
 
 use crate::api::Api;
+use crate::web::{Catalog, Shelf, Web};
 use crate::scheduler::{Clock, Core, Setup, worker};
 use crate::{delivery, metrics, reload};
 
@@ -29,6 +30,7 @@ pub async fn run(
     crate::cli::warn_shadowed(&config, plugins.as_deref());
     let definitions = reload::definitions_fingerprint(&config, &workflows);
     let engine_workflows = workflows.len();
+    let shelf = Shelf::new(Catalog::describe(&config, &workflows, plugins.as_ref()));
     let engine = config.engine_with(workflows, plugins.clone());
     if let Some(dir) = daemon.database.parent() {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
@@ -125,13 +127,20 @@ pub async fn run(
         daemon.workflows.clone(),
         commands.clone(),
         metrics.clone(),
+        shelf.clone(),
         stop.clone(),
     ));
-    let router = Api::new(commands, &daemon.tokens, metrics).router();
+    // The pages and the API share the port; the API keeps its JSON refusals and its fallback.
+    let pages = Web::new(commands.clone(), &daemon.tokens, shelf, daemon.web).router();
+    let router = pages.merge(Api::new(commands, &daemon.tokens, metrics).router());
     tracing::info!(address = %listener.local_addr()?, "listening");
-    axum::serve(listener, router)
-        .with_graceful_shutdown(shutdown)
-        .await?;
+    axum::serve(
+        listener,
+        // The peer's address: the sign-in brake counts failures per address.
+        router.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await?;
     // Workers finish the batch they carry, report it, and stop.
     let _ = stop_workers.send(true);
     for worker in workers {

@@ -33,6 +33,16 @@ pub fn local_day(moment: Timestamp) -> Day {
     Day::from_jiff(moment.to_zoned_datetime(AMSTERDAM.clone()).date())
 }
 
+/// The Amsterdam day, hour and minute of a moment: for people reading it.
+pub fn local_time(moment: Timestamp) -> (Day, i8, i8) {
+    let zoned = moment.to_zoned_datetime(AMSTERDAM.clone());
+    (
+        Day::from_jiff(zoned.date()),
+        zoned.time().hour(),
+        zoned.time().minute(),
+    )
+}
+
 /// `hour`:00 Amsterdam time on `day`. Whole hours between 00 and 23 always exist except in the
 /// spring gap (02:00 on the last Sunday of March), where jiff's compatible disambiguation moves
 /// forward to 03:00; a send hour of 09:00 is never ambiguous.

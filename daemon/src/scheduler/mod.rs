@@ -3,6 +3,7 @@
 //! state in memory is always the fold of the events in the store.
 
 mod cases;
+pub mod pages;
 mod timers;
 pub mod worker;
 
@@ -143,6 +144,8 @@ pub enum Command {
     Status {
         reply: oneshot::Sender<Status>,
     },
+    /// What the web pages ask.
+    Page(pages::PageCommand),
 }
 
 #[derive(Clone, Debug, serde::Serialize)]
@@ -605,6 +608,7 @@ impl<S: Store> Core<S> {
                 | Command::Deadlines { .. }
                 | Command::Notifications { .. }
                 | Command::Metrics { .. }
+                | Command::Page(_)
         ) {
             // What is in the log file reads as delivered.
             self.mark_logged();
@@ -629,10 +633,12 @@ impl<S: Store> Core<S> {
                 let _ = reply.send(self.case_view(&key, &audit).map_err(CoreError::from));
             }
             Command::Deadlines {
-                filter,
+                mut filter,
                 audit,
                 reply,
             } => {
+                let today = waakvlam_core::calendar::local_day(self.clock.now());
+                filter.today = Some(today.to_string());
                 let _ = reply.send(self.audited_read(&audit, |store| store.deadlines(&filter)));
             }
             Command::Notifications {
@@ -715,6 +721,7 @@ impl<S: Store> Core<S> {
                 }
                 let _ = reply.send(self.metrics.render(&counts));
             }
+            Command::Page(command) => self.handle_page(command),
             Command::Status { reply } => {
                 let _ = reply.send(Status {
                     now: waakvlam_core::calendar::format_timestamp(self.clock.now()),
@@ -1168,6 +1175,7 @@ impl<S: Store> Core<S> {
         self.cases.load(key, &self.engine, &self.store)?;
         let filter = Filter {
             case: Some(key.case.clone()),
+            today: Some(waakvlam_core::calendar::local_day(self.clock.now()).to_string()),
             ..Filter::within(Scope::one(&key.gemeente), 10_000)
         };
         Ok(Some(CaseView {

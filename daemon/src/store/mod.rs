@@ -213,6 +213,10 @@ pub struct Filter {
     pub case: Option<String>,
     pub due_from: Option<String>,
     pub due_to: Option<String>,
+    /// Today (YYYY-MM-DD), when the reader knows it: a stored deadline still to be met is then
+    /// `open` or `overdue` by its due date, also when no timer has refreshed it since it
+    /// passed (a deadline without escalation has none).
+    pub today: Option<String>,
     pub limit: u32,
     pub offset: u32,
 }
@@ -227,10 +231,39 @@ impl Filter {
             case: None,
             due_from: None,
             due_to: None,
+            today: None,
             limit,
             offset: 0,
         }
     }
+}
+
+/// One gemeente's deadlines of one workflow, counted for the overview page.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct OverviewRow {
+    pub gemeente: String,
+    pub workflow: String,
+    /// Still to be met, not overdue.
+    pub open: u64,
+    /// Of those, due within the coming week (today included).
+    pub due_soon: u64,
+    pub overdue: u64,
+    /// Occurrences of a recurring deadline passed over by a later one.
+    pub missed: u64,
+}
+
+/// A calendar feed: the open deadlines of some roles in some gemeenten, behind a token of its
+/// own (the store keeps only its SHA-256).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Feed {
+    pub id: i64,
+    pub name: String,
+    /// The name of the token that made it, and the person it was made for.
+    pub made_by: String,
+    pub on_behalf_of: Option<String>,
+    pub gemeenten: Scope,
+    pub roles: Vec<String>,
+    pub created: String,
 }
 
 /// What the daemon needs from a store. SQLite implements it; a PostgreSQL store for several
@@ -305,4 +338,43 @@ pub trait Store: Send {
     fn audit_log(&self, filter: &AuditFilter) -> Result<Vec<AuditEntry>, StoreError>;
     /// Removes audit lines from before `before` (YYYY-MM-DD); says how many.
     fn forget_audit_before(&mut self, before: &str) -> Result<u64, StoreError>;
+    /// The deadlines of the scope per gemeente and workflow, counted on `today`; due soon is
+    /// up to and including `soon_until`.
+    fn overview(
+        &self,
+        scope: &Scope,
+        today: &str,
+        soon_until: &str,
+    ) -> Result<Vec<OverviewRow>, StoreError>;
+    /// How many deadlines still to be met fall due in each of `weeks` weeks from `first_day`.
+    fn due_per_week(
+        &self,
+        scope: &Scope,
+        first_day: waakvlam_core::calendar::Day,
+        weeks: u32,
+    ) -> Result<Vec<u64>, StoreError>;
+    /// Makes the dead deliveries of a notification of the scope pending again, to be tried
+    /// at `now` with a fresh count of attempts; says which channels.
+    fn send_again(
+        &mut self,
+        id: &str,
+        scope: &Scope,
+        now: Timestamp,
+    ) -> Result<Vec<String>, StoreError>;
+    /// Stores a new feed under the SHA-256 of its token; returns its id.
+    fn add_feed(&mut self, token_sha256: &str, feed: &Feed) -> Result<i64, StoreError>;
+    /// The feeds not revoked whose gemeenten all lie within the scope, newest first.
+    fn feeds(&self, scope: &Scope) -> Result<Vec<Feed>, StoreError>;
+    /// The feed of a token, unless it was revoked.
+    fn feed_of_token(&self, token_sha256: &str) -> Result<Option<Feed>, StoreError>;
+    /// Revokes a feed whose gemeenten lie within the scope; false when there is none.
+    fn revoke_feed(&mut self, id: i64, scope: &Scope, at: &str) -> Result<bool, StoreError>;
+    /// The deadlines still to be met, with a due date, of these (workflow, deadline) pairs in
+    /// the scope, by due date, at most `limit`.
+    fn feed_deadlines(
+        &self,
+        scope: &Scope,
+        deadlines: &[(String, String)],
+        limit: u32,
+    ) -> Result<Vec<DeadlineRow>, StoreError>;
 }

@@ -5,12 +5,15 @@ use std::path::Path;
 use std::sync::mpsc;
 
 use jiff::Timestamp;
-use rusqlite::{Connection, params, params_from_iter};
+use rusqlite::{Connection, OptionalExtension, params, params_from_iter};
 
 use super::{
     AuditEntry, AuditFilter, CaseKey, DeadlineKey, DeadlineRow, DeliveryState, DeliveryStatus, Due,
-    DueBatch, Filter, OutboxRow, Outgoing, Provisional, Store, StoreError, Timers,
+    DueBatch, Feed, Filter, OutboxRow, Outgoing, OverviewRow, Provisional, Store, StoreError,
+    Timers,
 };
+use crate::scope::Scope;
+use waakvlam_core::calendar::Day;
 use waakvlam_core::engine::{CalendarMark, DeadlineState};
 use waakvlam_core::event::{Event, EventType};
 
@@ -208,6 +211,21 @@ CREATE TABLE virtual_clock (
     r#"
 ALTER TABLE audit ADD COLUMN outcome TEXT NOT NULL DEFAULT 'allowed';
 CREATE INDEX audit_by_time ON audit (at);
+"#,
+    // Calendar feeds: each behind a token of its own, of which only the hash is kept; a
+    // revoked feed stays (who made it, when it was revoked) but answers no more.
+    r#"
+CREATE TABLE feeds (
+    id            INTEGER PRIMARY KEY,
+    token_sha256  TEXT NOT NULL UNIQUE,
+    name          TEXT NOT NULL,
+    made_by       TEXT NOT NULL,
+    on_behalf_of  TEXT,
+    gemeenten     TEXT NOT NULL,
+    roles         TEXT NOT NULL,
+    created       TEXT NOT NULL,
+    revoked       TEXT
+);
 "#,
 ];
 
@@ -731,36 +749,23 @@ impl Store for SqliteStore {
 
     fn deadlines(&self, filter: &Filter) -> Result<Vec<DeadlineRow>, StoreError> {
         let rows = doing("listing deadlines", || {
-            let (clause, values) = where_clause(filter, "due");
+            let (clause, values) = deadline_clause(filter);
             let sql = format!(
-            "SELECT instance, workflow, gemeente, case_id, deadline, occurrence, due, status, provisional FROM deadlines {clause}
-             ORDER BY due IS NULL, due, gemeente, case_id, instance, deadline, occurrence LIMIT {} OFFSET {}",
-            filter.limit, filter.offset
-        );
+                "SELECT {DEADLINE_COLUMNS} FROM deadlines {clause}
+                 ORDER BY due IS NULL, due, gemeente, case_id, instance, deadline, occurrence LIMIT {} OFFSET {}",
+                filter.limit, filter.offset
+            );
             let mut statement = self.connection.prepare(&sql)?;
-            let rows = statement.query_map(params_from_iter(values), |row| {
-                let instance: String = row.get(0)?;
-                let status: String = row.get(7)?;
-                let Some(status) = DeadlineState::named(&status) else {
-                    return Ok(Err(format!(
-                        "a deadline of {instance}: unknown status '{status}'"
-                    )));
-                };
-                Ok(Ok(DeadlineRow {
-                    instance,
-                    workflow: row.get(1)?,
-                    gemeente: row.get(2)?,
-                    case: row.get(3)?,
-                    deadline: row.get(4)?,
-                    occurrence: row.get(5)?,
-                    due: row.get(6)?,
-                    status,
-                    calendar: row.get::<_, bool>(8)?.then_some(CalendarMark::Provisional),
-                }))
-            })?;
+            let rows = statement.query_map(params_from_iter(values), deadline_row)?;
             rows.collect::<rusqlite::Result<Vec<Result<DeadlineRow, String>>>>()
         })?;
-        readable(rows, "deadlines")
+        let mut rows = readable(rows, "deadlines")?;
+        if let Some(today) = &filter.today {
+            for row in &mut rows {
+                row.status = status_on(row, today);
+            }
+        }
+        Ok(rows)
     }
 
     fn every_due_date(&self) -> Result<HashMap<DeadlineKey, Option<String>>, StoreError> {
@@ -1022,6 +1027,212 @@ impl Store for SqliteStore {
             Ok(removed as u64)
         })
     }
+
+    fn overview(
+        &self,
+        scope: &Scope,
+        today: &str,
+        soon_until: &str,
+    ) -> Result<Vec<OverviewRow>, StoreError> {
+        doing("counting deadlines for the overview", || {
+            let marks = vec!["?"; scope.iter().len()].join(", ");
+            let sql = format!(
+                "SELECT gemeente, workflow,
+                    coalesce(sum(status IN ('open', 'overdue') AND due >= ?1), 0),
+                    coalesce(sum(status IN ('open', 'overdue') AND due >= ?1 AND due <= ?2), 0),
+                    coalesce(sum(status IN ('open', 'overdue') AND due < ?1), 0),
+                    coalesce(sum(status = 'missed'), 0)
+                 FROM deadlines WHERE gemeente IN ({marks})
+                 GROUP BY gemeente, workflow ORDER BY gemeente, workflow"
+            );
+            let mut values = vec![today.to_string(), soon_until.to_string()];
+            values.extend(scope.iter().map(str::to_string));
+            let mut statement = self.connection.prepare_cached(&sql)?;
+            let rows = statement.query_map(params_from_iter(values), |row| {
+                Ok(OverviewRow {
+                    gemeente: row.get(0)?,
+                    workflow: row.get(1)?,
+                    open: row.get(2)?,
+                    due_soon: row.get(3)?,
+                    overdue: row.get(4)?,
+                    missed: row.get(5)?,
+                })
+            })?;
+            rows.collect()
+        })
+    }
+
+    fn due_per_week(
+        &self,
+        scope: &Scope,
+        first_day: Day,
+        weeks: u32,
+    ) -> Result<Vec<u64>, StoreError> {
+        doing("counting deadlines per week", || {
+            let marks = vec!["?"; scope.iter().len()].join(", ");
+            // The index on (status, due) serves this: two short ranges of due dates.
+            let sql = format!(
+                "SELECT CAST((julianday(due) - julianday(?1)) / 7 AS INTEGER) AS week, count(*)
+                 FROM deadlines
+                 WHERE status IN ('open', 'overdue') AND due >= ?1 AND due < ?2
+                   AND gemeente IN ({marks})
+                 GROUP BY week"
+            );
+            let end = first_day.add_days(7 * weeks as i32);
+            let mut values = vec![first_day.to_string(), end.to_string()];
+            values.extend(scope.iter().map(str::to_string));
+            let mut counts = vec![0; weeks as usize];
+            let mut statement = self.connection.prepare_cached(&sql)?;
+            let rows = statement.query_map(params_from_iter(values), |row| {
+                Ok((row.get::<_, i64>(0)?, row.get::<_, u64>(1)?))
+            })?;
+            for row in rows {
+                let (week, count) = row?;
+                if let Some(slot) = usize::try_from(week).ok().and_then(|w| counts.get_mut(w)) {
+                    *slot = count;
+                }
+            }
+            Ok(counts)
+        })
+    }
+
+    fn send_again(
+        &mut self,
+        id: &str,
+        scope: &Scope,
+        now: Timestamp,
+    ) -> Result<Vec<String>, StoreError> {
+        doing("sending a dead letter again", || {
+            let marks = vec!["?"; scope.iter().len()].join(", ");
+            let mut values = vec![id.to_string(), now.as_millisecond().to_string()];
+            values.extend(scope.iter().map(str::to_string));
+            let sql = format!(
+                "UPDATE deliveries SET status = 'pending', attempts = 0, next_try_ms = CAST(?2 AS INTEGER)
+                 WHERE notification_id = ?1 AND status = 'dead'
+                   AND notification_id IN (SELECT id FROM notifications WHERE id = ?1 AND gemeente IN ({marks}))
+                 RETURNING channel"
+            );
+            let mut statement = self.connection.prepare(&sql)?;
+            let channels = statement.query_map(params_from_iter(values), |row| row.get(0))?;
+            let mut channels: Vec<String> = channels.collect::<rusqlite::Result<_>>()?;
+            channels.sort();
+            Ok(channels)
+        })
+    }
+
+    fn add_feed(&mut self, token_sha256: &str, feed: &Feed) -> Result<i64, StoreError> {
+        doing("storing a calendar feed", || {
+            let gemeenten: Vec<&str> = feed.gemeenten.iter().collect();
+            self.connection.execute(
+                "INSERT INTO feeds (token_sha256, name, made_by, on_behalf_of, gemeenten, roles, created)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                params![
+                    token_sha256,
+                    feed.name,
+                    feed.made_by,
+                    feed.on_behalf_of,
+                    serde_json::to_string(&gemeenten).expect("a list of strings serialises"),
+                    serde_json::to_string(&feed.roles).expect("a list of strings serialises"),
+                    feed.created,
+                ],
+            )?;
+            Ok(self.connection.last_insert_rowid())
+        })
+    }
+
+    fn feeds(&self, scope: &Scope) -> Result<Vec<Feed>, StoreError> {
+        let rows = doing("listing calendar feeds", || {
+            let mut statement = self.connection.prepare(&format!(
+                "SELECT {FEED_COLUMNS} FROM feeds WHERE revoked IS NULL ORDER BY id DESC"
+            ))?;
+            let rows = statement.query_map([], feed_row)?;
+            rows.collect::<rusqlite::Result<Vec<_>>>()
+        })?;
+        let feeds = readable(rows, "calendar feeds")?;
+        Ok(feeds
+            .into_iter()
+            .filter(|feed| feed.gemeenten.iter().all(|g| scope.contains(g)))
+            .collect())
+    }
+
+    fn feed_of_token(&self, token_sha256: &str) -> Result<Option<Feed>, StoreError> {
+        let row = doing("finding a calendar feed", || {
+            self.connection
+                .prepare_cached(&format!(
+                    "SELECT {FEED_COLUMNS} FROM feeds WHERE token_sha256 = ?1 AND revoked IS NULL"
+                ))?
+                .query_row(params![token_sha256], feed_row)
+                .optional()
+        })?;
+        row.map(|row| readable(vec![row], "calendar feeds").map(|mut f| f.remove(0)))
+            .transpose()
+    }
+
+    fn revoke_feed(&mut self, id: i64, scope: &Scope, at: &str) -> Result<bool, StoreError> {
+        let Some(feed) = self.feeds(scope)?.into_iter().find(|f| f.id == id) else {
+            return Ok(false);
+        };
+        doing("revoking a calendar feed", || {
+            self.connection.execute(
+                "UPDATE feeds SET revoked = ?2 WHERE id = ?1 AND revoked IS NULL",
+                params![feed.id, at],
+            )
+        })
+        .map(|changed| changed == 1)
+    }
+
+    fn feed_deadlines(
+        &self,
+        scope: &Scope,
+        deadlines: &[(String, String)],
+        limit: u32,
+    ) -> Result<Vec<DeadlineRow>, StoreError> {
+        if deadlines.is_empty() {
+            return Ok(Vec::new());
+        }
+        let rows = doing("listing the deadlines of a feed", || {
+            let marks = vec!["?"; scope.iter().len()].join(", ");
+            let pairs = vec!["(?, ?)"; deadlines.len()].join(", ");
+            let sql = format!(
+                "SELECT {DEADLINE_COLUMNS} FROM deadlines
+                 WHERE status IN ('open', 'overdue') AND due IS NOT NULL
+                   AND gemeente IN ({marks}) AND (workflow, deadline) IN (VALUES {pairs})
+                 ORDER BY due, gemeente, case_id, instance, deadline, occurrence LIMIT {limit}"
+            );
+            let mut values: Vec<String> = scope.iter().map(str::to_string).collect();
+            for (workflow, deadline) in deadlines {
+                values.push(workflow.clone());
+                values.push(deadline.clone());
+            }
+            let mut statement = self.connection.prepare(&sql)?;
+            let rows = statement.query_map(params_from_iter(values), deadline_row)?;
+            rows.collect::<rusqlite::Result<Vec<_>>>()
+        })?;
+        readable(rows, "deadlines")
+    }
+}
+
+/// The columns `feed_row` reads, in its order.
+const FEED_COLUMNS: &str = "id, name, made_by, on_behalf_of, gemeenten, roles, created";
+
+fn feed_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Result<Feed, String>> {
+    let id: i64 = row.get(0)?;
+    let gemeenten: String = row.get(4)?;
+    let roles: String = row.get(5)?;
+    let list = |text: &str| serde_json::from_str::<Vec<String>>(text).ok();
+    let (Some(gemeenten), Some(roles)) = (list(&gemeenten).and_then(Scope::new), list(&roles))
+    else {
+        return Ok(Err(format!("calendar feed {id}: its gemeenten or roles cannot be read")));
+    };
+    Ok(Ok(Feed {
+        id,
+        name: row.get(1)?,
+        made_by: row.get(2)?,
+        on_behalf_of: row.get(3)?,
+        gemeenten,
+        roles,
+        created: row.get(6)?,
+    }))
 }
 
 /// Audit lines by a filter, oldest first.
@@ -1079,6 +1290,64 @@ fn next_day(day: &str) -> String {
 
 /// `WHERE` for a filter, with its values in order. Column names are fixed here; every value
 /// is a bound parameter.
+/// The columns `deadline_row` reads, in its order.
+const DEADLINE_COLUMNS: &str =
+    "instance, workflow, gemeente, case_id, deadline, occurrence, due, status, provisional";
+
+fn deadline_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Result<DeadlineRow, String>> {
+    let instance: String = row.get(0)?;
+    let status: String = row.get(7)?;
+    let Some(status) = DeadlineState::named(&status) else {
+        return Ok(Err(format!(
+            "a deadline of {instance}: unknown status '{status}'"
+        )));
+    };
+    Ok(Ok(DeadlineRow {
+        instance,
+        workflow: row.get(1)?,
+        gemeente: row.get(2)?,
+        case: row.get(3)?,
+        deadline: row.get(4)?,
+        occurrence: row.get(5)?,
+        due: row.get(6)?,
+        status,
+        calendar: row.get::<_, bool>(8)?.then_some(CalendarMark::Provisional),
+    }))
+}
+
+/// A deadline still to be met is open or overdue by its due date on `today`.
+fn status_on(row: &DeadlineRow, today: &str) -> DeadlineState {
+    match (row.status, &row.due) {
+        (DeadlineState::Open | DeadlineState::Overdue, Some(due)) if due.as_str() < today => {
+            DeadlineState::Overdue
+        }
+        (DeadlineState::Open | DeadlineState::Overdue, Some(_)) => DeadlineState::Open,
+        (status, _) => status,
+    }
+}
+
+/// The filter's conditions on deadlines. With `today` known, `open` and `overdue` are decided
+/// by the due date, as `status_on` decides them for the rows read.
+fn deadline_clause(filter: &Filter) -> (String, Vec<String>) {
+    let status = filter.status.as_deref();
+    let (Some(today), Some(wanted @ ("open" | "overdue"))) = (&filter.today, status) else {
+        return where_clause(filter, "due");
+    };
+    let (clause, mut values) = where_clause(
+        &Filter {
+            status: None,
+            ..filter.clone()
+        },
+        "due",
+    );
+    let comparison = if wanted == "open" { ">=" } else { "<" };
+    values.push(today.clone());
+    (
+        format!("{clause} AND status IN ('open', 'overdue') AND due {comparison} ?"),
+        values,
+    )
+}
+
 fn where_clause(filter: &Filter, due_column: &str) -> (String, Vec<String>) {
     let mut conditions = Vec::new();
     let mut values = Vec::new();

@@ -3,6 +3,7 @@
 
 use std::sync::Arc;
 
+use waakvlam_core::calendar::Duration;
 use waakvlam_core::config::EngineConfig;
 use waakvlam_core::engine::{Engine, ParamSource};
 use waakvlam_core::workflow::Workflow;
@@ -70,4 +71,71 @@ pub fn shadowed_overrides(config: &EngineConfig, plugins: &Registry) -> Vec<Stri
         }
     }
     shadowed
+}
+
+/// Where a gemeente's value of a workflow parameter comes from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ParamOrigin {
+    /// The workflow's own default.
+    Workflow,
+    /// `gemeenten.<code>.params` in the configuration.
+    Configuration,
+    /// The gemeente's plugin (for a start without data; a plugin may answer per start).
+    Plugin,
+}
+
+/// One gemeente's value of one parameter of one workflow, and where it comes from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EffectiveParam {
+    pub gemeente: String,
+    pub workflow: String,
+    pub param: String,
+    pub value: Duration,
+    pub origin: ParamOrigin,
+}
+
+/// The parameters as the engine resolves them for each gemeente of the configuration or with
+/// a plugin: the plugin over the configuration over the workflow, as `build_engine` builds it.
+pub fn effective_params(
+    config: &EngineConfig,
+    workflows: &[Workflow],
+    plugins: Option<&Arc<Registry>>,
+) -> Vec<EffectiveParam> {
+    let mut gemeenten: std::collections::BTreeSet<String> =
+        config.gemeenten.keys().cloned().collect();
+    gemeenten.extend(plugins.iter().flat_map(|r| r.loaded()).map(|p| p.gemeente.clone()));
+    // The plugin's own answers, without the configuration's values mixed in.
+    let only_plugins = plugins.map(|registry| {
+        PluginParams::new(registry.clone(), EngineConfig::default().params())
+    });
+    let configured = config.params();
+    let no_data = serde_json::Map::new();
+    let mut out = Vec::new();
+    for gemeente in &gemeenten {
+        for workflow in workflows {
+            let from_config = configured.overrides(gemeente, &workflow.name, &no_data);
+            let from_plugin = only_plugins
+                .as_ref()
+                .map(|p| p.overrides(gemeente, &workflow.name, &no_data))
+                .unwrap_or_default();
+            for param in &workflow.params {
+                let find = |list: &[(String, Duration)]| {
+                    list.iter().find(|(name, _)| *name == param.name).map(|(_, v)| *v)
+                };
+                let (value, origin) = match (find(&from_plugin), find(&from_config)) {
+                    (Some(value), _) => (value, ParamOrigin::Plugin),
+                    (None, Some(value)) => (value, ParamOrigin::Configuration),
+                    (None, None) => (param.default, ParamOrigin::Workflow),
+                };
+                out.push(EffectiveParam {
+                    gemeente: gemeente.clone(),
+                    workflow: workflow.name.clone(),
+                    param: param.name.clone(),
+                    value,
+                    origin,
+                });
+            }
+        }
+    }
+    out
 }

@@ -18,7 +18,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 pub use config::{PluginConfig, read_plugins};
-pub use engine::{build_engine, shadowed_overrides};
+pub use engine::{EffectiveParam, ParamOrigin, build_engine, effective_params, shadowed_overrides};
 pub use hooks::{PluginHooks, PluginParams};
 pub use library::{LoadError, Plugin};
 

@@ -1,0 +1,280 @@
+//! What the web pages ask of the core beyond the API's reads: the overview's counts, a case
+//! with why its dates moved and what it sends next, a dead letter sent again, and the
+//! calendar feeds. Every read of case data is audited before it is answered, as in the API.
+
+use jiff::Timestamp;
+use tokio::sync::oneshot;
+
+use super::{CaseView, Core, CoreError, Reply};
+use crate::scope::Scope;
+use crate::store::{AuditEntry, CaseKey, DeadlineRow, Feed, Filter, OverviewRow, Store};
+use waakvlam_core::calendar::{Day, Weekday, local_day};
+use waakvlam_core::engine::{MovedDeadline, Notification};
+
+/// How many weeks the overview's chart shows.
+pub const CHART_WEEKS: u32 = 12;
+/// How far ahead a case page looks for what comes next, and how much it shows.
+const FORECAST_DAYS: i64 = 400;
+const FORECAST_MOST: usize = 12;
+
+pub enum PageCommand {
+    Overview {
+        scope: Scope,
+        audit: Vec<AuditEntry>,
+        reply: Reply<Overview>,
+    },
+    Case {
+        key: CaseKey,
+        audit: AuditEntry,
+        reply: Reply<Option<CasePage>>,
+    },
+    SendAgain {
+        id: String,
+        scope: Scope,
+        audit: Vec<AuditEntry>,
+        reply: Reply<Vec<String>>,
+    },
+    AddFeed {
+        token_sha256: String,
+        feed: Feed,
+        audit: Vec<AuditEntry>,
+        reply: Reply<i64>,
+    },
+    Feeds {
+        scope: Scope,
+        reply: Reply<Vec<Feed>>,
+    },
+    RevokeFeed {
+        id: i64,
+        scope: Scope,
+        audit: Vec<AuditEntry>,
+        reply: Reply<bool>,
+    },
+    /// The feed of a token: no case data, so not audited.
+    FeedOfToken {
+        token_sha256: String,
+        reply: Reply<Option<Feed>>,
+    },
+    FeedDeadlines {
+        scope: Scope,
+        deadlines: Vec<(String, String)>,
+        limit: u32,
+        audit: Vec<AuditEntry>,
+        reply: Reply<FeedRows>,
+    },
+    /// What day it is for the daemon (its clock may be virtual).
+    Today {
+        reply: oneshot::Sender<Timestamp>,
+    },
+}
+
+/// The overview's numbers.
+#[derive(Clone, Debug)]
+pub struct Overview {
+    pub today: Day,
+    pub rows: Vec<OverviewRow>,
+    /// The Monday of this week, the first of the chart's weeks.
+    pub first_week: Day,
+    pub per_week: Vec<u64>,
+}
+
+/// A feed's deadlines, each with the moment of its first reminder (the calendar's alarm).
+#[derive(Clone, Debug)]
+pub struct FeedRows {
+    pub now: Timestamp,
+    pub rows: Vec<(DeadlineRow, Option<Timestamp>)>,
+}
+
+/// One case as its page shows it.
+#[derive(Clone, Debug)]
+pub struct CasePage {
+    pub today: Day,
+    pub view: CaseView,
+    pub moved: Vec<MovedDeadline>,
+    /// What it sends next if nothing else happens, in order.
+    pub upcoming: Vec<Notification>,
+}
+
+impl<S: Store> Core<S> {
+    pub(super) fn handle_page(&mut self, command: PageCommand) {
+        let now = self.clock.now();
+        match command {
+            PageCommand::Overview {
+                scope,
+                audit,
+                reply,
+            } => {
+                let _ = reply.send(self.overview(&scope, &audit, now));
+            }
+            PageCommand::Case { key, audit, reply } => {
+                let _ = reply.send(self.case_page(&key, &audit, now));
+            }
+            PageCommand::SendAgain {
+                id,
+                scope,
+                audit,
+                reply,
+            } => {
+                let result = self.in_batch(|core, _| {
+                    audit.iter().try_for_each(|line| core.store.audit(line))?;
+                    core.store.send_again(&id, &scope, now)
+                });
+                let _ = reply.send(result.map(|(channels, _)| channels).map_err(Into::into));
+            }
+            PageCommand::AddFeed {
+                token_sha256,
+                feed,
+                audit,
+                reply,
+            } => {
+                let result = self.in_batch(|core, _| {
+                    audit.iter().try_for_each(|line| core.store.audit(line))?;
+                    core.store.add_feed(&token_sha256, &feed)
+                });
+                let _ = reply.send(result.map(|(id, _)| id).map_err(Into::into));
+            }
+            PageCommand::Feeds { scope, reply } => {
+                let _ = reply.send(self.store.feeds(&scope).map_err(Into::into));
+            }
+            PageCommand::RevokeFeed {
+                id,
+                scope,
+                audit,
+                reply,
+            } => {
+                let at = waakvlam_core::calendar::format_timestamp(now);
+                let result = self.in_batch(|core, _| {
+                    audit.iter().try_for_each(|line| core.store.audit(line))?;
+                    core.store.revoke_feed(id, &scope, &at)
+                });
+                let _ = reply.send(result.map(|(done, _)| done).map_err(Into::into));
+            }
+            PageCommand::FeedOfToken {
+                token_sha256,
+                reply,
+            } => {
+                let _ = reply.send(self.store.feed_of_token(&token_sha256).map_err(Into::into));
+            }
+            PageCommand::FeedDeadlines {
+                scope,
+                deadlines,
+                limit,
+                audit,
+                reply,
+            } => {
+                let rows = self.audited_read(&audit, |store| {
+                    store.feed_deadlines(&scope, &deadlines, limit)
+                });
+                let _ = reply.send(rows.map(|rows| FeedRows {
+                    now,
+                    rows: rows
+                        .into_iter()
+                        .map(|row| {
+                            let alarm = self.first_reminder(&row);
+                            (row, alarm)
+                        })
+                        .collect(),
+                }));
+            }
+            PageCommand::Today { reply } => {
+                let _ = reply.send(now);
+            }
+        }
+    }
+
+    /// When the first reminder of a deadline goes out, as the engine plans it: the earliest
+    /// `remind` before the due date, on a working day, at the send hour.
+    fn first_reminder(&self, row: &DeadlineRow) -> Option<Timestamp> {
+        let due: Day = row.due.as_deref()?.parse().ok()?;
+        let workflow = self.engine.workflows.iter().find(|w| w.name == row.workflow)?;
+        let deadline = &workflow.deadlines[workflow.deadline_index(&row.deadline)?];
+        let earliest = deadline.remind.iter().map(|before| before.subtract_from(due)).min()?;
+        let day = self
+            .engine
+            .calendar_for(&row.gemeente)
+            .working_day_on_or_before(earliest);
+        Some(waakvlam_core::calendar::send_moment(
+            day,
+            self.engine.settings.send_hour,
+        ))
+    }
+
+    fn overview(
+        &mut self,
+        scope: &Scope,
+        audit: &[AuditEntry],
+        now: Timestamp,
+    ) -> Result<Overview, CoreError> {
+        let today = local_day(now);
+        let first_week = today.add_days(-(days_since_monday(today.weekday())));
+        self.audited_read(audit, |store| {
+            Ok(Overview {
+                today,
+                rows: store.overview(
+                    scope,
+                    &today.to_string(),
+                    &today.add_days(7).to_string(),
+                )?,
+                first_week,
+                per_week: store.due_per_week(scope, first_week, CHART_WEEKS)?,
+            })
+        })
+    }
+
+    fn case_page(
+        &mut self,
+        key: &CaseKey,
+        audit: &AuditEntry,
+        now: Timestamp,
+    ) -> Result<Option<CasePage>, CoreError> {
+        let today = local_day(now);
+        self.in_batch(|core, _| core.store.audit(audit))?;
+        let events = self.store.case_events(key)?;
+        if events.is_empty() {
+            return Ok(None);
+        }
+        let case = self.cases.load(key, &self.engine, &self.store)?;
+        let until = now
+            .checked_add(jiff::SignedDuration::from_hours(24 * FORECAST_DAYS))
+            .unwrap_or(now);
+        let mut upcoming = case.forecast(&self.engine, now, until, FORECAST_MOST);
+        let moved = case.moved_deadlines(&self.engine);
+        let filter = Filter {
+            case: Some(key.case.clone()),
+            today: Some(today.to_string()),
+            ..Filter::within(Scope::one(&key.gemeente), 10_000)
+        };
+        let notifications = self.store.notifications(&filter)?;
+        // A case rebuilt from its events has not marked what the daemon sent since its last
+        // event; the outbox knows (ids are deterministic), and what it holds is not "next".
+        let sent: std::collections::HashSet<&str> = notifications
+            .iter()
+            .filter_map(|n| n.record["id"].as_str())
+            .collect();
+        upcoming.retain(|n| !sent.contains(n.id.as_str()));
+        Ok(Some(CasePage {
+            today,
+            view: CaseView {
+                gemeente: key.gemeente.clone(),
+                case: key.case.clone(),
+                events,
+                deadlines: self.store.deadlines(&filter)?,
+                notifications,
+            },
+            moved,
+            upcoming,
+        }))
+    }
+}
+
+fn days_since_monday(weekday: Weekday) -> i32 {
+    match weekday {
+        Weekday::Monday => 0,
+        Weekday::Tuesday => 1,
+        Weekday::Wednesday => 2,
+        Weekday::Thursday => 3,
+        Weekday::Friday => 4,
+        Weekday::Saturday => 5,
+        Weekday::Sunday => 6,
+    }
+}

@@ -1,0 +1,342 @@
+//! The workflows as a reader sees them: what starts each, its deadlines, reminders and
+//! escalation chain in words, and the terms per gemeente after configuration and plugin, each
+//! with where it comes from. Made once at start and again at every reload that succeeds, from
+//! the same workflows, configuration and plugins as the engine.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, RwLock};
+
+use waakvlam_core::calendar::TermRule;
+use waakvlam_core::workflow::{
+    Anchor, Condition, DateExpr, EventMatch, Sign, Term, Trigger, Workflow,
+};
+use waakvlam_plugin_host::{ParamOrigin, Registry};
+
+use crate::config::Config;
+
+/// The catalog in use, replaced whole at a reload.
+#[derive(Clone)]
+pub struct Shelf(Arc<RwLock<Arc<Catalog>>>);
+
+impl Shelf {
+    pub fn new(catalog: Catalog) -> Shelf {
+        Shelf(Arc::new(RwLock::new(Arc::new(catalog))))
+    }
+
+    pub fn get(&self) -> Arc<Catalog> {
+        // A poisoned lock held an `Arc` being swapped: either value is whole.
+        self.0.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    pub fn put(&self, catalog: Catalog) {
+        *self.0.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(catalog);
+    }
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct Catalog {
+    pub workflows: Vec<WorkflowText>,
+    /// Code -> name, of every gemeente the configuration or a plugin knows.
+    pub gemeenten: BTreeMap<String, String>,
+}
+
+#[derive(Clone, Debug)]
+pub struct WorkflowText {
+    pub name: String,
+    pub title: String,
+    pub source: Option<String>,
+    pub starts: String,
+    pub deadlines: Vec<DeadlineText>,
+    pub signals: Vec<String>,
+    pub ends: Vec<String>,
+    pub cancels: Vec<String>,
+    /// The parameters' names, in file order, and per gemeente their values.
+    pub params: Vec<String>,
+    pub terms: Vec<GemeenteTerms>,
+}
+
+#[derive(Clone, Debug)]
+pub struct DeadlineText {
+    pub id: String,
+    pub title: String,
+    pub due: String,
+    /// A legal term: the Algemene termijnenwet applies.
+    pub atw: bool,
+    /// The owner's role id and its description.
+    pub owner: (String, String),
+    pub met_by: Vec<String>,
+    pub reminders: Vec<String>,
+    pub escalations: Vec<String>,
+    /// Suspension, extension and recurrence, each in a sentence.
+    pub rules: Vec<String>,
+}
+
+#[derive(Clone, Debug)]
+pub struct GemeenteTerms {
+    pub code: String,
+    pub name: String,
+    /// Per parameter: the value in words and where it comes from.
+    pub values: Vec<(String, &'static str)>,
+}
+
+impl Catalog {
+    pub fn describe(config: &Config, workflows: &[Workflow], plugins: Option<&Arc<Registry>>) -> Catalog {
+        let effective = waakvlam_plugin_host::effective_params(&config.core, workflows, plugins);
+        let mut gemeenten: BTreeMap<String, String> = config
+            .core
+            .gemeenten
+            .iter()
+            .map(|(code, g)| (code.clone(), g.name.clone()))
+            .collect();
+        for plugin in plugins.iter().flat_map(|r| r.loaded()) {
+            gemeenten
+                .entry(plugin.gemeente.clone())
+                .or_insert_with(|| plugin.gemeente.clone());
+        }
+        let workflows = workflows
+            .iter()
+            .map(|w| {
+                let terms = gemeenten
+                    .iter()
+                    .map(|(code, name)| GemeenteTerms {
+                        code: code.clone(),
+                        name: name.clone(),
+                        values: w
+                            .params
+                            .iter()
+                            .filter_map(|p| {
+                                effective
+                                    .iter()
+                                    .find(|e| {
+                                        e.gemeente == *code
+                                            && e.workflow == w.name
+                                            && e.param == p.name
+                                    })
+                                    .map(|e| (e.value.to_string(), origin(e.origin)))
+                            })
+                            .collect(),
+                    })
+                    .collect();
+                describe_workflow(w, terms)
+            })
+            .collect();
+        Catalog {
+            workflows,
+            gemeenten,
+        }
+    }
+
+    pub fn workflow(&self, name: &str) -> Option<&WorkflowText> {
+        self.workflows.iter().find(|w| w.name == name)
+    }
+
+    pub fn title_of(&self, workflow: &str) -> String {
+        self.workflow(workflow)
+            .map_or_else(|| workflow.to_string(), |w| w.title.clone())
+    }
+
+    pub fn deadline_title(&self, workflow: &str, deadline: &str) -> String {
+        self.workflow(workflow)
+            .and_then(|w| w.deadlines.iter().find(|d| d.id == deadline))
+            .map_or_else(|| deadline.to_string(), |d| d.title.clone())
+    }
+
+    pub fn gemeente_name(&self, code: &str) -> String {
+        self.gemeenten
+            .get(code)
+            .map_or_else(|| code.to_string(), |name| format!("{name} ({code})"))
+    }
+
+    /// Every role that owns a deadline, with its description (the first workflow's).
+    pub fn owner_roles(&self) -> BTreeMap<String, String> {
+        let mut roles = BTreeMap::new();
+        for deadline in self.workflows.iter().flat_map(|w| &w.deadlines) {
+            roles
+                .entry(deadline.owner.0.clone())
+                .or_insert_with(|| deadline.owner.1.clone());
+        }
+        roles
+    }
+
+    /// The (workflow, deadline) pairs whose owner is one of these roles.
+    pub fn owned_by(&self, roles: &[String]) -> Vec<(String, String)> {
+        self.workflows
+            .iter()
+            .flat_map(|w| {
+                w.deadlines
+                    .iter()
+                    .filter(|d| roles.contains(&d.owner.0))
+                    .map(|d| (w.name.clone(), d.id.clone()))
+            })
+            .collect()
+    }
+}
+
+fn origin(origin: ParamOrigin) -> &'static str {
+    match origin {
+        ParamOrigin::Workflow => "workflow",
+        ParamOrigin::Configuration => "configuratie",
+        ParamOrigin::Plugin => "plugin",
+    }
+}
+
+fn describe_workflow(w: &Workflow, terms: Vec<GemeenteTerms>) -> WorkflowText {
+    let role = |id: &str| {
+        w.roles
+            .get(id)
+            .map_or_else(|| id.to_string(), |d| format!("{d} ({id})"))
+    };
+    let roles = |ids: &[String]| ids.iter().map(|id| role(id)).collect::<Vec<_>>().join(", ");
+    let mut starts = match &w.start.trigger {
+        Trigger::Event(on) => format!("Begint bij {}", event(on)),
+        Trigger::Date { on, until } => {
+            let mut text = format!("Begint op {}", date(w, on));
+            if let Some(until) = until {
+                text.push_str(&format!(
+                    ", of later zodra de voorwaarde geldt, uiterlijk {}",
+                    date(w, until)
+                ));
+            }
+            text
+        }
+    };
+    match w.start.in_care {
+        Some(true) => starts.push_str(", als de jongere dan in zorg is"),
+        Some(false) => starts.push_str(", als de jongere dan niet in zorg is"),
+        None => {}
+    }
+    starts.push('.');
+    let deadlines = w
+        .deadlines
+        .iter()
+        .map(|d| {
+            let mut rules = Vec::new();
+            if let Some(s) = &d.suspend {
+                rules.push(format!(
+                    "De termijn staat stil vanaf {} tot {}.",
+                    event(&s.on),
+                    event(&s.resume_on)
+                ));
+            }
+            if let Some(x) = &d.extend {
+                rules.push(format!(
+                    "De termijn wordt{} verlengd met {} bij {}.",
+                    if x.once { " één keer" } else { "" },
+                    term(w, x.by),
+                    event(&x.on)
+                ));
+            }
+            if let Some(r) = &d.recurring {
+                let mut text = format!("Komt terug: elke {}", term(w, r.every));
+                if let Some(until) = &r.until {
+                    text.push_str(&format!(", tot {}", date(w, until)));
+                }
+                text.push('.');
+                rules.push(text);
+            }
+            DeadlineText {
+                id: d.id.clone(),
+                title: d.title.clone(),
+                due: date(w, &d.due),
+                atw: d.rule == TermRule::Termijnenwet,
+                owner: (
+                    d.owner.clone(),
+                    w.roles.get(&d.owner).cloned().unwrap_or_default(),
+                ),
+                met_by: d.met_by.iter().map(event).collect(),
+                reminders: d
+                    .remind
+                    .iter()
+                    .map(|before| format!("{before} vooraf, aan {}", role(&d.owner)))
+                    .collect(),
+                escalations: d
+                    .escalate
+                    .iter()
+                    .map(|step| {
+                        let when = if step.after.is_zero() {
+                            "De dag na de termijn".to_string()
+                        } else {
+                            format!("{} na de termijn", capitalised(&step.after.to_string()))
+                        };
+                        let mut text = format!("{when}: aan {}", roles(&step.to));
+                        if let Some(repeat) = step.repeat {
+                            text.push_str(&format!(", daarna elke {repeat} opnieuw"));
+                        }
+                        text
+                    })
+                    .collect(),
+                rules,
+            }
+        })
+        .collect();
+    WorkflowText {
+        name: w.name.clone(),
+        title: w.title.clone(),
+        source: w.source.clone(),
+        starts,
+        deadlines,
+        signals: w
+            .signals
+            .iter()
+            .map(|s| format!("Bij {}: een signaal aan {}", event(&s.on), roles(&s.to)))
+            .collect(),
+        ends: w.ends_on.iter().map(event).collect(),
+        cancels: w.cancel_on.iter().map(event).collect(),
+        params: w.params.iter().map(|p| p.name.replace('_', " ")).collect(),
+        terms,
+    }
+}
+
+fn event(on: &EventMatch) -> String {
+    let mut text = format!("het bericht {}", on.event);
+    for condition in &on.when {
+        text.push_str(&format!(" als {}", condition_text(condition)));
+    }
+    text
+}
+
+fn condition_text(c: &Condition) -> String {
+    let field = c.field.strip_prefix("data.").unwrap_or(&c.field);
+    let verb = if c.negated { "niet" } else { "" };
+    let values = c.values.join(" of ");
+    if verb.is_empty() {
+        format!("{field} {values} is")
+    } else {
+        format!("{field} niet {values} is")
+    }
+}
+
+fn date(w: &Workflow, expr: &DateExpr) -> String {
+    let mut text = match &expr.anchor {
+        Anchor::Start => "de start".to_string(),
+        Anchor::Birthday(age) => format!("de {age}e verjaardag"),
+        Anchor::Data(field) => format!("de datum {field} uit het startbericht"),
+        Anchor::Date(index) => w.dates[*index].name.replace('_', " "),
+        Anchor::Deadline(index) => format!("de termijn '{}'", w.deadlines[*index].title),
+    };
+    for (sign, t) in &expr.terms {
+        let sign = match sign {
+            Sign::Plus => '+',
+            Sign::Minus => '−',
+        };
+        text.push_str(&format!(" {sign} {}", term(w, *t)));
+    }
+    text
+}
+
+fn term(w: &Workflow, term: Term) -> String {
+    match term {
+        Term::Literal(d) => d.to_string(),
+        Term::Param(i) => {
+            let p = &w.params[i];
+            format!("{} (standaard {})", p.name.replace('_', " "), p.default)
+        }
+    }
+}
+
+fn capitalised(text: &str) -> String {
+    let mut chars = text.chars();
+    chars
+        .next()
+        .map_or_else(String::new, |c| c.to_uppercase().chain(chars).collect())
+}

@@ -1,0 +1,295 @@
+//! `/termijnen` and `/termijnen.csv`: the deadlines of the token's gemeenten, filtered by
+//! gemeente, workflow, status and due range, sorted by due date; paged on the page, whole in
+//! the CSV (`;`-separated, UTF-8 with a byte order mark, as Excel in Dutch opens it as is).
+
+use std::collections::HashMap;
+
+use askama::Template;
+use axum::extract::{Query, State};
+use axum::http::{HeaderMap, header};
+use axum::response::{IntoResponse, Response};
+
+use super::{Chrome, PageError, Visitor, Web, case_link, dutch, render};
+use crate::scheduler::Command;
+use crate::store::{DeadlineRow, Filter};
+use waakvlam_core::calendar::Day;
+use waakvlam_core::engine::{CalendarMark, DeadlineState};
+
+/// Rows per page.
+const PAGE_ROWS: u32 = 50;
+/// At most this many rows in one CSV file.
+const CSV_ROWS: u32 = 100_000;
+
+#[derive(Template)]
+#[template(path = "termijnen.html")]
+struct DeadlinesPage {
+    chrome: Chrome,
+    gemeenten: Vec<Choice>,
+    workflows: Vec<Choice>,
+    statuses: Vec<Choice>,
+    from: String,
+    to: String,
+    rows: Vec<RowText>,
+    page: u32,
+    previous: Option<String>,
+    next: Option<String>,
+    csv: String,
+}
+
+/// An option of a select: value, label, selected.
+struct Choice {
+    value: String,
+    label: String,
+    selected: bool,
+}
+
+struct RowText {
+    due: String,
+    state: &'static str,
+    overdue: bool,
+    provisional: bool,
+    deadline: String,
+    workflow: String,
+    gemeente: String,
+    case: String,
+    link: String,
+}
+
+/// The filters as asked, checked against the token.
+struct Asked {
+    filter: Filter,
+    page: u32,
+    query: Vec<(String, String)>,
+}
+
+fn asked(visitor: &Visitor, query: &HashMap<String, String>) -> Result<Asked, PageError> {
+    let value = |name: &str| query.get(name).map(|v| v.trim()).filter(|v| !v.is_empty());
+    let scope = match value("gemeente") {
+        Some(code) => visitor.token.gemeenten.narrowed_to(code).ok_or_else(|| {
+            PageError::bad_request(format!("U mag de termijnen van {code} niet zien."))
+        })?,
+        None => visitor.token.gemeenten.clone(),
+    };
+    let status = match value("status") {
+        Some(s) if DeadlineState::named(s).is_some() => Some(s.to_string()),
+        Some(s) => {
+            return Err(PageError::bad_request(format!(
+                "'{s}' is geen status van een termijn."
+            )));
+        }
+        None => None,
+    };
+    let day = |name: &str, label: &str| match value(name) {
+        Some(text) => text.parse::<Day>().map(|d| Some(d.to_string())).map_err(|_| {
+            PageError::bad_request(format!(
+                "De datum '{label}' ({text}) is geen datum; schrijf hem als 2027-04-28."
+            ))
+        }),
+        None => Ok(None),
+    };
+    let page = match value("pagina") {
+        Some(text) => text
+            .parse::<u32>()
+            .ok()
+            .filter(|p| (1..=100_000).contains(p))
+            .ok_or_else(|| PageError::bad_request(format!("'{text}' is geen paginanummer.")))?,
+        None => 1,
+    };
+    let mut kept = Vec::new();
+    for name in ["gemeente", "workflow", "status", "van", "tot"] {
+        if let Some(v) = value(name) {
+            kept.push((name.to_string(), v.to_string()));
+        }
+    }
+    Ok(Asked {
+        filter: Filter {
+            workflow: value("workflow").map(str::to_string),
+            status,
+            due_from: day("van", "vanaf")?,
+            due_to: day("tot", "tot en met")?,
+            offset: (page - 1) * PAGE_ROWS,
+            ..Filter::within(scope, PAGE_ROWS + 1)
+        },
+        page,
+        query: kept,
+    })
+}
+
+async fn read(
+    web: &Web,
+    visitor: &Visitor,
+    headers: &HeaderMap,
+    action: &str,
+    filter: Filter,
+) -> Result<Vec<DeadlineRow>, PageError> {
+    let audit = visitor.audit_each(headers, action, filter.scope.iter());
+    Ok(web
+        .ask(|reply| Command::Deadlines {
+            filter,
+            audit,
+            reply,
+        })
+        .await??)
+}
+
+pub(super) async fn page(
+    State(web): State<Web>,
+    headers: HeaderMap,
+    Query(query): Query<HashMap<String, String>>,
+) -> Result<Response, PageError> {
+    let visitor = web.visitor(&headers, "/termijnen")?;
+    let asked = asked(&visitor, &query)?;
+    let mut rows = read(&web, &visitor, &headers, "web GET /termijnen", asked.filter.clone()).await?;
+    let more = rows.len() > PAGE_ROWS as usize;
+    rows.truncate(PAGE_ROWS as usize);
+    let catalog = web.shelf.get();
+    let selected = |name: &str, value: &str| query.get(name).is_some_and(|v| v == value);
+    let page_link = |page: u32| {
+        let mut pairs = asked.query.clone();
+        pairs.push(("pagina".into(), page.to_string()));
+        format!("/termijnen?{}", serde_urlencoded::to_string(&pairs).unwrap_or_default())
+    };
+    let mut gemeenten = vec![Choice {
+        value: String::new(),
+        label: "Alle gemeenten".into(),
+        selected: !query.contains_key("gemeente"),
+    }];
+    gemeenten.extend(visitor.token.gemeenten.iter().map(|code| Choice {
+        value: code.to_string(),
+        label: catalog.gemeente_name(code),
+        selected: selected("gemeente", code),
+    }));
+    let mut workflows = vec![Choice {
+        value: String::new(),
+        label: "Alle workflows".into(),
+        selected: !query.contains_key("workflow"),
+    }];
+    workflows.extend(catalog.workflows.iter().map(|w| Choice {
+        value: w.name.clone(),
+        label: w.title.clone(),
+        selected: selected("workflow", &w.name),
+    }));
+    let mut statuses = vec![Choice {
+        value: String::new(),
+        label: "Alle statussen".into(),
+        selected: !query.contains_key("status"),
+    }];
+    statuses.extend(DeadlineState::ALL.iter().map(|s| Choice {
+        value: s.as_str().to_string(),
+        label: dutch::deadline_state(*s).to_string(),
+        selected: selected("status", s.as_str()),
+    }));
+    let page = DeadlinesPage {
+        chrome: visitor.chrome("Termijnen", "/termijnen"),
+        gemeenten,
+        workflows,
+        statuses,
+        from: query.get("van").cloned().unwrap_or_default(),
+        to: query.get("tot").cloned().unwrap_or_default(),
+        rows: rows
+            .iter()
+            .map(|r| RowText {
+                due: r.due.as_deref().map_or_else(|| "onbekend".into(), dutch::date),
+                state: dutch::deadline_state(r.status),
+                overdue: r.status == DeadlineState::Overdue,
+                provisional: r.calendar == Some(CalendarMark::Provisional),
+                deadline: catalog.deadline_title(&r.workflow, &r.deadline),
+                workflow: catalog.title_of(&r.workflow),
+                gemeente: catalog.gemeente_name(&r.gemeente),
+                case: r.case.clone(),
+                link: case_link(&r.gemeente, &r.case),
+            })
+            .collect(),
+        page: asked.page,
+        previous: (asked.page > 1).then(|| page_link(asked.page - 1)),
+        next: more.then(|| page_link(asked.page + 1)),
+        csv: format!(
+            "/termijnen.csv?{}",
+            serde_urlencoded::to_string(&asked.query).unwrap_or_default()
+        ),
+    };
+    Ok(render(&page))
+}
+
+/// The CSV's columns.
+pub const CSV_HEADER: &str =
+    "gemeente;gemeentenaam;casus;workflow;termijn;vervaldatum;status;voorlopig";
+
+pub(super) async fn csv(
+    State(web): State<Web>,
+    headers: HeaderMap,
+    Query(query): Query<HashMap<String, String>>,
+) -> Result<Response, PageError> {
+    let visitor = web.visitor(&headers, "/termijnen")?;
+    let asked = asked(&visitor, &query)?;
+    let filter = Filter {
+        offset: 0,
+        limit: CSV_ROWS,
+        ..asked.filter
+    };
+    let rows = read(&web, &visitor, &headers, "web GET /termijnen.csv", filter).await?;
+    let catalog = web.shelf.get();
+    // The byte order mark tells Excel the file is UTF-8 (else "beëindigd" breaks).
+    let mut out = String::from("\u{feff}");
+    out.push_str(CSV_HEADER);
+    out.push_str("\r\n");
+    for r in &rows {
+        let name = catalog
+            .gemeenten
+            .get(&r.gemeente)
+            .cloned()
+            .unwrap_or_default();
+        let fields = [
+            r.gemeente.as_str(),
+            &name,
+            &r.case,
+            &catalog.title_of(&r.workflow),
+            &catalog.deadline_title(&r.workflow, &r.deadline),
+            r.due.as_deref().unwrap_or(""),
+            dutch::deadline_state(r.status),
+            if r.calendar.is_some() { "ja" } else { "nee" },
+        ];
+        let line: Vec<String> = fields.iter().map(|f| csv_field(f)).collect();
+        out.push_str(&line.join(";"));
+        out.push_str("\r\n");
+    }
+    Ok((
+        [
+            (header::CONTENT_TYPE, "text/csv; charset=utf-8"),
+            (
+                header::CONTENT_DISPOSITION,
+                "attachment; filename=\"termijnen.csv\"",
+            ),
+        ],
+        out,
+    )
+        .into_response())
+}
+
+/// A field quoted when it holds a separator, a quote or a line break (RFC 4180), and with a
+/// leading `'` when a spreadsheet would take it for a formula.
+fn csv_field(text: &str) -> String {
+    let text = if text.starts_with(['=', '+', '-', '@']) {
+        format!("'{text}")
+    } else {
+        text.to_string()
+    };
+    if text.contains([';', '"', '\n', '\r']) {
+        format!("\"{}\"", text.replace('"', "\"\""))
+    } else {
+        text
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn csv_fields_survive_separators_quotes_and_formulas() {
+        assert_eq!(csv_field("C-1"), "C-1");
+        assert_eq!(csv_field("a;b"), "\"a;b\"");
+        assert_eq!(csv_field("zeg \"ja\""), "\"zeg \"\"ja\"\"\"");
+        assert_eq!(csv_field("=SOM(A1)"), "'=SOM(A1)");
+    }
+}

@@ -1,0 +1,401 @@
+//! The web pages for coordinators and professionals (DESIGN.md, "Web pages"): server-rendered
+//! Dutch HTML from templates checked at compile time (askama), on the API's port and with the
+//! API's tokens. A person signs in with a token once and gets a session cookie; the token
+//! itself is never in a URL or a page.
+//!
+//! Together with `api` the only module that knows HTTP. What a page reads goes through the
+//! core, as the API's reads do, and is audited there before it is answered.
+
+pub mod catalog;
+mod chart;
+mod dutch;
+mod ics;
+pub mod session;
+
+mod case;
+mod deadlines;
+mod feeds;
+mod notifications;
+mod overview;
+mod signin;
+mod workflows;
+
+use std::collections::HashMap;
+use std::sync::{Arc, mpsc};
+use std::time::Instant;
+
+use askama::Template;
+use axum::Router;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+
+use crate::api::{Unanswered, ask_core};
+use crate::config::{TokenConfig, WebConfig};
+use crate::scheduler::{Command, CoreError};
+use crate::store::AuditEntry;
+pub use catalog::{Catalog, Shelf};
+use session::{Session, Sessions};
+
+/// The session cookie's name.
+const SESSION_COOKIE: &str = "waakvlam_sessie";
+
+/// What every page answer carries: no script, styles and images from the daemon only, no
+/// framing, no referrer (a case page's address names a case), and nothing cached.
+const SECURITY_HEADERS: [(&str, &str); 6] = [
+    (
+        "content-security-policy",
+        "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+    ),
+    ("x-content-type-options", "nosniff"),
+    ("referrer-policy", "no-referrer"),
+    ("x-frame-options", "DENY"),
+    ("cache-control", "no-store"),
+    ("cross-origin-opener-policy", "same-origin"),
+];
+
+#[derive(Clone)]
+pub struct Web {
+    commands: mpsc::Sender<Command>,
+    tokens: Arc<HashMap<String, TokenConfig>>,
+    sessions: Arc<Sessions>,
+    shelf: Shelf,
+    config: WebConfig,
+}
+
+impl Web {
+    pub fn new(
+        commands: mpsc::Sender<Command>,
+        tokens: &[TokenConfig],
+        shelf: Shelf,
+        config: WebConfig,
+    ) -> Web {
+        Web {
+            commands,
+            tokens: Arc::new(tokens.iter().map(|t| (t.sha256.clone(), t.clone())).collect()),
+            sessions: Arc::new(Sessions::new(config)),
+            shelf,
+            config,
+        }
+    }
+
+    pub fn router(self) -> Router {
+        Router::new()
+            .route("/", get(overview::page))
+            .route("/inloggen", get(signin::form).post(signin::sign_in))
+            .route("/uitloggen", post(signin::sign_out))
+            .route("/termijnen", get(deadlines::page))
+            .route("/termijnen.csv", get(deadlines::csv))
+            .route("/casus/{gemeente}/{case}", get(case::page))
+            .route("/workflows", get(workflows::list))
+            .route("/workflows/{name}", get(workflows::page))
+            .route("/meldingen", get(notifications::page))
+            .route("/meldingen/opnieuw", post(notifications::send_again))
+            .route("/agenda", get(feeds::page).post(feeds::create))
+            .route("/agenda/intrekken", post(feeds::revoke))
+            .route("/agenda/{file}", get(feeds::calendar))
+            .route("/static/waakvlam.css", get(style_sheet))
+            .layer(axum::middleware::from_fn(security_headers))
+            .with_state(self)
+    }
+
+    /// The signed-in person of a request, or the way to the sign-in page.
+    fn visitor(&self, headers: &HeaderMap, here: &str) -> Result<Visitor, PageError> {
+        let found = cookie(headers, SESSION_COOKIE).and_then(|id| {
+            let session = self.sessions.get(&id, Instant::now())?;
+            let token = self.tokens.get(&session.token_sha256)?.clone();
+            Some((id, session, token))
+        });
+        match found {
+            Some((session_id, session, token)) => Ok(Visitor {
+                token,
+                session,
+                session_id,
+            }),
+            None => Err(PageError::SignIn {
+                back_to: here.to_string(),
+            }),
+        }
+    }
+
+    async fn ask<T>(
+        &self,
+        make: impl FnOnce(tokio::sync::oneshot::Sender<T>) -> Command,
+    ) -> Result<T, PageError> {
+        ask_core(&self.commands, make)
+            .await
+            .map_err(|unanswered| match unanswered {
+                Unanswered::ShuttingDown => PageError::message(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "Waakvlam wordt gestopt. Probeer het over een paar minuten opnieuw.",
+                ),
+                Unanswered::TooSlow => PageError::message(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "Waakvlam is even te druk. Laad de pagina opnieuw.",
+                ),
+            })
+    }
+}
+
+/// A signed-in person: their token (looked up again at every request) and session.
+pub(crate) struct Visitor {
+    token: TokenConfig,
+    session: Session,
+    session_id: String,
+}
+
+impl Visitor {
+    /// The page frame for this person.
+    fn chrome(&self, title: impl Into<String>, current: &'static str) -> Chrome {
+        Chrome {
+            title: title.into(),
+            who: Some(self.token.name.clone()),
+            csrf: self.session.csrf.clone(),
+            current,
+        }
+    }
+
+    /// An audit line of a page view, with the person from `X-On-Behalf-Of` when a proxy sets
+    /// it.
+    fn audit(
+        &self,
+        headers: &HeaderMap,
+        action: &str,
+        gemeente: Option<&str>,
+        case: Option<&str>,
+    ) -> AuditEntry {
+        crate::api::line(Some(&self.token), headers, action, gemeente, case)
+    }
+
+    /// One audit line per gemeente of a read that covers several.
+    fn audit_each<'a>(
+        &self,
+        headers: &HeaderMap,
+        action: &str,
+        gemeenten: impl Iterator<Item = &'a str>,
+    ) -> Vec<AuditEntry> {
+        gemeenten
+            .map(|g| self.audit(headers, action, Some(g), None))
+            .collect()
+    }
+
+    /// A form's CSRF token must be this session's.
+    fn check_form(&self, csrf: &str) -> Result<(), PageError> {
+        if session::same_secret(csrf, &self.session.csrf) {
+            Ok(())
+        } else {
+            Err(PageError::message(
+                StatusCode::FORBIDDEN,
+                "Dit formulier is verlopen of komt niet van Waakvlam. Laad de pagina opnieuw en probeer het nog eens.",
+            ))
+        }
+    }
+
+    /// Refuses a change with a read-only token.
+    fn may_change(&self) -> Result<(), PageError> {
+        if self.token.read_only {
+            Err(PageError::message(
+                StatusCode::FORBIDDEN,
+                "U bent ingelogd met een token dat alleen mag lezen. Vraag de beheerder om een token dat wijzigingen mag doen.",
+            ))
+        } else {
+            Ok(())
+        }
+    }
+}
+
+/// The frame around every page: its title, who is signed in, the sign-out form's CSRF token
+/// and which menu item is the current page.
+pub(crate) struct Chrome {
+    title: String,
+    who: Option<String>,
+    csrf: String,
+    current: &'static str,
+}
+
+impl Chrome {
+    fn anonymous(title: &str) -> Chrome {
+        Chrome {
+            title: title.to_string(),
+            who: None,
+            csrf: String::new(),
+            current: "",
+        }
+    }
+
+    /// The menu: path, label, whether it is the current page.
+    fn menu(&self) -> Vec<(&'static str, &'static str, bool)> {
+        [
+            ("/", "Overzicht"),
+            ("/termijnen", "Termijnen"),
+            ("/meldingen", "Meldingen"),
+            ("/workflows", "Workflows"),
+            ("/agenda", "Agenda"),
+        ]
+        .into_iter()
+        .map(|(path, label)| (path, label, path == self.current))
+        .collect()
+    }
+}
+
+/// Why a page is not shown.
+#[derive(Debug)]
+pub(crate) enum PageError {
+    /// Not signed in: to the sign-in page, and back here afterwards.
+    SignIn { back_to: String },
+    Message { status: StatusCode, text: String },
+}
+
+impl PageError {
+    fn message(status: StatusCode, text: impl Into<String>) -> PageError {
+        PageError::Message {
+            status,
+            text: text.into(),
+        }
+    }
+
+    fn not_found() -> PageError {
+        PageError::message(
+            StatusCode::NOT_FOUND,
+            "Deze pagina bestaat niet, of u mag hem niet zien.",
+        )
+    }
+
+    fn bad_request(text: impl Into<String>) -> PageError {
+        PageError::message(StatusCode::BAD_REQUEST, text)
+    }
+}
+
+impl From<CoreError> for PageError {
+    fn from(err: CoreError) -> PageError {
+        tracing::error!(cause = %err, "a page could not be made");
+        PageError::message(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "Er ging iets mis bij het lezen van de gegevens. De beheerder kan in het logboek zien wat. Probeer het later opnieuw.",
+        )
+    }
+}
+
+#[derive(Template)]
+#[template(path = "fout.html")]
+struct ErrorPage {
+    chrome: Chrome,
+    text: String,
+}
+
+impl IntoResponse for PageError {
+    fn into_response(self) -> Response {
+        match self {
+            PageError::SignIn { back_to } => {
+                let target = format!(
+                    "/inloggen?{}",
+                    serde_urlencoded::to_string([("naar", back_to.as_str())]).unwrap_or_default()
+                );
+                Redirect::to(&target).into_response()
+            }
+            PageError::Message { status, text } => {
+                let title = match status {
+                    StatusCode::NOT_FOUND => "Niet gevonden",
+                    StatusCode::FORBIDDEN => "Niet toegestaan",
+                    StatusCode::BAD_REQUEST => "Dat lukt zo niet",
+                    StatusCode::TOO_MANY_REQUESTS => "Even wachten",
+                    _ => "Er ging iets mis",
+                };
+                let page = ErrorPage {
+                    chrome: Chrome::anonymous(title),
+                    text,
+                };
+                (status, render(&page)).into_response()
+            }
+        }
+    }
+}
+
+/// A template as an HTML answer. Rendering fails only on a bug in a template's Rust side (a
+/// formatting error), which is logged and answered as such.
+fn render(page: &impl Template) -> Response {
+    match page.render() {
+        Ok(html) => Html(html).into_response(),
+        Err(err) => {
+            tracing::error!(cause = %err, "a page template failed");
+            (StatusCode::INTERNAL_SERVER_ERROR, "de pagina kon niet worden gemaakt").into_response()
+        }
+    }
+}
+
+/// A cookie's value from the request.
+fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(key, _)| *key == name)
+        .map(|(_, value)| value.to_string())
+}
+
+async fn security_headers(
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let mut response = next.run(request).await;
+    let headers = response.headers_mut();
+    for (name, value) in SECURITY_HEADERS {
+        headers
+            .entry(name)
+            .or_insert(HeaderValue::from_static(value));
+    }
+    response
+}
+
+async fn style_sheet() -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "text/css; charset=utf-8"),
+            (header::CACHE_CONTROL, "public, max-age=3600"),
+        ],
+        include_str!("../../static/waakvlam.css"),
+    )
+        .into_response()
+}
+
+/// A path segment that may be put in a link as it is: the case ids and gemeente codes the
+/// store holds are checked for this at intake, but a page never trusts that.
+fn path_segment(text: &str) -> String {
+    text.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+/// The link to a case's page.
+fn case_link(gemeente: &str, case: &str) -> String {
+    format!("/casus/{}/{}", path_segment(gemeente), path_segment(case))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cookies_are_found_among_others() {
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            header::COOKIE,
+            HeaderValue::from_static("a=1; waakvlam_sessie=abc; b=2"),
+        );
+        assert_eq!(cookie(&headers, SESSION_COOKIE).as_deref(), Some("abc"));
+        assert_eq!(cookie(&headers, "c"), None);
+    }
+
+    #[test]
+    fn links_escape_what_a_path_segment_cannot_hold() {
+        assert_eq!(case_link("GM0150", "C-1"), "/casus/GM0150/C-1");
+        assert_eq!(case_link("GM0150", "a/b c"), "/casus/GM0150/a%2Fb%20c");
+    }
+}

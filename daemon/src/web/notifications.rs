@@ -1,0 +1,192 @@
+//! `/meldingen`: the notifications of the token's gemeenten with their delivery per channel,
+//! attempts and last error; a dead letter can be sent again (not with a read-only token, and
+//! audited).
+
+use std::collections::HashMap;
+
+use askama::Template;
+use axum::extract::{Form, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Redirect, Response};
+
+use super::{Chrome, PageError, Web, case_link, dutch, render};
+use crate::scheduler::Command;
+use crate::scheduler::pages::PageCommand;
+use crate::store::{DeliveryStatus, Filter};
+
+const PAGE_ROWS: u32 = 50;
+
+#[derive(Template)]
+#[template(path = "meldingen.html")]
+struct NotificationsPage {
+    chrome: Chrome,
+    statuses: Vec<(String, String, bool)>,
+    rows: Vec<Row>,
+    may_change: bool,
+    sent_again: Option<String>,
+    previous: Option<String>,
+    next: Option<String>,
+}
+
+struct Row {
+    id: String,
+    at: String,
+    kind: &'static str,
+    gemeente: String,
+    case: String,
+    link: String,
+    title: String,
+    to: String,
+    deliveries: Vec<Delivery>,
+    dead: bool,
+}
+
+struct Delivery {
+    channel: String,
+    state: &'static str,
+    attempts: u32,
+    last_error: String,
+}
+
+pub(super) async fn page(
+    State(web): State<Web>,
+    headers: HeaderMap,
+    Query(query): Query<HashMap<String, String>>,
+) -> Result<Response, PageError> {
+    let visitor = web.visitor(&headers, "/meldingen")?;
+    let status = query.get("status").filter(|s| !s.is_empty());
+    if let Some(s) = status
+        && DeliveryStatus::named(s).is_none()
+    {
+        return Err(PageError::bad_request(format!(
+            "'{s}' is geen afleverstatus; kies wacht, afgeleverd of mislukt."
+        )));
+    }
+    let page_number = query
+        .get("pagina")
+        .map(|p| p.parse::<u32>().ok().filter(|p| (1..=100_000).contains(p)))
+        .unwrap_or(Some(1))
+        .ok_or_else(|| PageError::bad_request("Dat is geen paginanummer."))?;
+    let scope = visitor.token.gemeenten.clone();
+    let filter = Filter {
+        status: status.cloned(),
+        offset: (page_number - 1) * PAGE_ROWS,
+        ..Filter::within(scope.clone(), PAGE_ROWS + 1)
+    };
+    let audit = visitor.audit_each(&headers, "web GET /meldingen", scope.iter());
+    let mut rows = web
+        .ask(|reply| Command::Notifications {
+            filter,
+            audit,
+            reply,
+        })
+        .await??;
+    let more = rows.len() > PAGE_ROWS as usize;
+    rows.truncate(PAGE_ROWS as usize);
+    let catalog = web.shelf.get();
+    let link = |page: u32| {
+        let mut pairs = vec![("pagina".to_string(), page.to_string())];
+        if let Some(s) = status {
+            pairs.push(("status".into(), s.clone()));
+        }
+        format!("/meldingen?{}", serde_urlencoded::to_string(&pairs).unwrap_or_default())
+    };
+    let mut statuses = vec![(String::new(), "Alle meldingen".to_string(), status.is_none())];
+    statuses.extend(
+        [DeliveryStatus::Pending, DeliveryStatus::Delivered, DeliveryStatus::Dead]
+            .into_iter()
+            .map(|s| {
+                (
+                    s.as_str().to_string(),
+                    dutch::delivery(s).to_string(),
+                    status.is_some_and(|v| v == s.as_str()),
+                )
+            }),
+    );
+    let page = NotificationsPage {
+        chrome: visitor.chrome("Meldingen", "/meldingen"),
+        statuses,
+        rows: rows
+            .iter()
+            .map(|n| {
+                let r = &n.record;
+                let gemeente = r["gemeente"].as_str().unwrap_or_default();
+                let case = r["case"].as_str().unwrap_or_default();
+                Row {
+                    id: r["id"].as_str().unwrap_or_default().to_string(),
+                    at: dutch::moment_text(r["at"].as_str().unwrap_or_default()),
+                    kind: dutch::kind_text(r["kind"].as_str().unwrap_or_default()),
+                    gemeente: catalog.gemeente_name(gemeente),
+                    case: case.to_string(),
+                    link: case_link(gemeente, case),
+                    title: catalog.deadline_title(
+                        r["workflow"].as_str().unwrap_or_default(),
+                        r["deadline"].as_str().unwrap_or_default(),
+                    ),
+                    to: r["to"]
+                        .as_array()
+                        .map(|to| {
+                            to.iter()
+                                .filter_map(|t| t.as_str())
+                                .collect::<Vec<_>>()
+                                .join(", ")
+                        })
+                        .unwrap_or_default(),
+                    deliveries: n
+                        .deliveries
+                        .iter()
+                        .map(|d| Delivery {
+                            channel: d.channel.clone(),
+                            state: dutch::delivery(d.status),
+                            attempts: d.attempts,
+                            last_error: d.last_error.clone().unwrap_or_default(),
+                        })
+                        .collect(),
+                    dead: n.status == DeliveryStatus::Dead,
+                }
+            })
+            .collect(),
+        may_change: !visitor.token.read_only,
+        sent_again: query.get("opnieuw").cloned(),
+        previous: (page_number > 1).then(|| link(page_number - 1)),
+        next: more.then(|| link(page_number + 1)),
+    };
+    Ok(render(&page))
+}
+
+pub(super) async fn send_again(
+    State(web): State<Web>,
+    headers: HeaderMap,
+    Form(form): Form<HashMap<String, String>>,
+) -> Result<Response, PageError> {
+    let visitor = web.visitor(&headers, "/meldingen")?;
+    visitor.check_form(form.get("csrf").map(String::as_str).unwrap_or_default())?;
+    visitor.may_change()?;
+    let Some(id) = form.get("id").filter(|id| !id.is_empty()).cloned() else {
+        return Err(PageError::bad_request("Welke melding? Het formulier noemt er geen."));
+    };
+    let scope = visitor.token.gemeenten.clone();
+    let audit = visitor.audit_each(&headers, "web POST /meldingen/opnieuw", scope.iter());
+    let channels = web
+        .ask(|reply| {
+            Command::Page(PageCommand::SendAgain {
+                id: id.clone(),
+                scope,
+                audit,
+                reply,
+            })
+        })
+        .await??;
+    if channels.is_empty() {
+        return Err(PageError::message(
+            StatusCode::CONFLICT,
+            "Deze melding is niet (meer) mislukt, of u mag hem niet zien. Er is niets opnieuw verstuurd.",
+        ));
+    }
+    tracing::info!(notification = %id, channels = %channels.join(","), token = %visitor.token.name, "dead letter sent again");
+    let back = format!(
+        "/meldingen?{}",
+        serde_urlencoded::to_string([("opnieuw", channels.join(", "))]).unwrap_or_default()
+    );
+    Ok(Redirect::to(&back).into_response())
+}

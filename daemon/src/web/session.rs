@@ -1,0 +1,223 @@
+//! Sessions of the web pages, kept by the daemon (the cookie holds only a random id), and the
+//! brake on guessing tokens: five failed sign-ins from one address within a minute, and that
+//! address is refused for a minute.
+//!
+//! Time comes in as an argument (`Instant`), so the rules are tested without waiting. A
+//! restart ends every session: people sign in again, nothing else is lost.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use crate::config::WebConfig;
+
+/// How many failed sign-ins within `FAILURE_WINDOW` make an address wait `FAILURE_WINDOW`.
+pub const MOST_FAILURES: usize = 5;
+pub const FAILURE_WINDOW: Duration = Duration::from_secs(60);
+/// More sessions than this are not kept: the oldest go first (a flood of sign-ins with a
+/// valid token must not exhaust memory).
+const MOST_SESSIONS: usize = 10_000;
+
+/// A signed-in person: the SHA-256 of the token they signed in with (looked up again at every
+/// request, so a token removed from the configuration ends its sessions) and the session's
+/// CSRF token, which every form that changes something carries.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Session {
+    pub token_sha256: String,
+    pub csrf: String,
+}
+
+struct Kept {
+    session: Session,
+    started: Instant,
+    seen: Instant,
+}
+
+pub struct Sessions {
+    config: WebConfig,
+    kept: Mutex<HashMap<String, Kept>>,
+    failures: Mutex<HashMap<IpAddr, Failures>>,
+}
+
+#[derive(Default)]
+struct Failures {
+    recent: Vec<Instant>,
+    blocked_until: Option<Instant>,
+}
+
+impl Sessions {
+    pub fn new(config: WebConfig) -> Sessions {
+        Sessions {
+            config,
+            kept: Mutex::new(HashMap::new()),
+            failures: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// A new session for a token; returns its id (for the cookie).
+    pub fn start(&self, token_sha256: String, now: Instant) -> String {
+        let id = random_token();
+        let mut kept = lock(&self.kept);
+        kept.retain(|_, k| self.alive(k, now));
+        if kept.len() >= MOST_SESSIONS
+            && let Some(oldest) = kept
+                .iter()
+                .min_by_key(|(_, k)| k.started)
+                .map(|(id, _)| id.clone())
+        {
+            kept.remove(&oldest);
+        }
+        kept.insert(
+            id.clone(),
+            Kept {
+                session: Session {
+                    token_sha256,
+                    csrf: random_token(),
+                },
+                started: now,
+                seen: now,
+            },
+        );
+        id
+    }
+
+    /// The session of an id, if it is alive; using it keeps it alive.
+    pub fn get(&self, id: &str, now: Instant) -> Option<Session> {
+        let mut kept = lock(&self.kept);
+        let alive = kept.get(id).is_some_and(|k| self.alive(k, now));
+        if !alive {
+            kept.remove(id);
+            return None;
+        }
+        let k = kept.get_mut(id)?;
+        k.seen = now;
+        Some(k.session.clone())
+    }
+
+    pub fn end(&self, id: &str) {
+        lock(&self.kept).remove(id);
+    }
+
+    fn alive(&self, kept: &Kept, now: Instant) -> bool {
+        now.duration_since(kept.seen) < self.config.session_idle
+            && now.duration_since(kept.started) < self.config.session_max
+    }
+
+    /// Whether an address must wait before it may try again.
+    pub fn is_blocked(&self, address: IpAddr, now: Instant) -> bool {
+        lock(&self.failures)
+            .get(&address)
+            .and_then(|f| f.blocked_until)
+            .is_some_and(|until| now < until)
+    }
+
+    /// A failed sign-in; says whether the address is blocked from now on.
+    pub fn failed(&self, address: IpAddr, now: Instant) -> bool {
+        let mut failures = lock(&self.failures);
+        failures.retain(|_, f| {
+            f.blocked_until.is_some_and(|until| now < until)
+                || f.recent.iter().any(|t| now.duration_since(*t) < FAILURE_WINDOW)
+        });
+        let entry = failures.entry(address).or_default();
+        entry
+            .recent
+            .retain(|t| now.duration_since(*t) < FAILURE_WINDOW);
+        entry.recent.push(now);
+        if entry.recent.len() >= MOST_FAILURES {
+            entry.blocked_until = Some(now + FAILURE_WINDOW);
+            entry.recent.clear();
+        }
+        entry.blocked_until.is_some_and(|until| now < until)
+    }
+}
+
+/// 256 random bits from the operating system, as 64 hexadecimal digits: a session id, a CSRF
+/// token or a calendar feed's token.
+pub fn random_token() -> String {
+    let mut bytes = [0u8; 32];
+    // The operating system's random source failing is not something to go on without: every
+    // session id would be guessable.
+    getrandom::fill(&mut bytes).expect("the operating system gives random bytes");
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Compares two secrets in time that does not depend on where they differ.
+pub fn same_secret(a: &str, b: &str) -> bool {
+    a.len() == b.len()
+        && a.bytes()
+            .zip(b.bytes())
+            .fold(0u8, |acc, (x, y)| acc | (x ^ y))
+            == 0
+}
+
+/// A poisoned lock only means another request panicked while holding it; the map itself is
+/// whole (every change to it is one call), so go on with it.
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sessions() -> Sessions {
+        Sessions::new(WebConfig::default())
+    }
+
+    #[test]
+    fn a_session_ends_after_30_idle_minutes_and_after_10_hours_in_any_case() {
+        let sessions = sessions();
+        let t0 = Instant::now();
+        let id = sessions.start("abc".into(), t0);
+        let minutes = |m: u64| t0 + Duration::from_secs(m * 60);
+        assert!(sessions.get(&id, minutes(29)).is_some());
+        // Used at 29 minutes: alive until 59.
+        assert!(sessions.get(&id, minutes(58)).is_some());
+        let idle = sessions.start("abc".into(), t0);
+        assert!(sessions.get(&idle, minutes(30)).is_none());
+        // Busy all day: still ends at 10 hours.
+        for m in (20..600).step_by(20) {
+            assert!(sessions.get(&id, minutes(m)).is_some(), "at {m} minutes");
+        }
+        assert!(sessions.get(&id, minutes(600)).is_none());
+    }
+
+    #[test]
+    fn signing_out_ends_the_session() {
+        let sessions = sessions();
+        let now = Instant::now();
+        let id = sessions.start("abc".into(), now);
+        sessions.end(&id);
+        assert!(sessions.get(&id, now).is_none());
+    }
+
+    #[test]
+    fn five_failures_within_a_minute_block_an_address_for_a_minute() {
+        let sessions = sessions();
+        let address: IpAddr = "127.0.0.1".parse().unwrap();
+        let other: IpAddr = "127.0.0.2".parse().unwrap();
+        let t0 = Instant::now();
+        let seconds = |s: u64| t0 + Duration::from_secs(s);
+        for s in 0..4 {
+            assert!(!sessions.failed(address, seconds(s * 10)));
+        }
+        assert!(sessions.failed(address, seconds(50)));
+        assert!(sessions.is_blocked(address, seconds(109)));
+        assert!(!sessions.is_blocked(other, seconds(60)));
+        assert!(!sessions.is_blocked(address, seconds(110)));
+        // Failures spread out over more than a minute never block.
+        for s in 0..10 {
+            assert!(!sessions.failed(other, seconds(200 + s * 20)));
+        }
+    }
+
+    #[test]
+    fn secrets_compare_whole() {
+        assert!(same_secret("abc", "abc"));
+        assert!(!same_secret("abc", "abd"));
+        assert!(!same_secret("abc", "ab"));
+        assert_ne!(random_token(), random_token());
+        assert_eq!(random_token().len(), 64);
+    }
+}

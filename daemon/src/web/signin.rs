@@ -1,0 +1,171 @@
+//! `/inloggen` and `/uitloggen`. A token is typed into a form (never put in a URL), checked
+//! like the API checks it, and exchanged for a session. Five failures from one address within
+//! a minute make that address wait a minute (429); failures are audited as refused attempts.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::time::Instant;
+
+use askama::Template;
+use axum::extract::{ConnectInfo, Form, Query, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Redirect, Response};
+
+use super::session::{random_token, same_secret};
+use super::{Chrome, PageError, SESSION_COOKIE, Web, cookie, render};
+use crate::scheduler::Command;
+
+/// The cookie that ties the sign-in form to the browser that fetched it (a double-submit
+/// CSRF token: there is no session yet to keep one in).
+const FORM_COOKIE: &str = "waakvlam_inlog";
+
+#[derive(Template)]
+#[template(path = "inloggen.html")]
+struct SignInPage {
+    chrome: Chrome,
+    csrf: String,
+    back_to: String,
+    problem: Option<String>,
+}
+
+pub(super) async fn form(
+    State(web): State<Web>,
+    Query(query): Query<HashMap<String, String>>,
+) -> Response {
+    let back_to = safe_target(query.get("naar").map(String::as_str));
+    sign_in_form(&web, back_to, None, StatusCode::OK)
+}
+
+fn sign_in_form(web: &Web, back_to: String, problem: Option<String>, status: StatusCode) -> Response {
+    let csrf = random_token();
+    let page = SignInPage {
+        chrome: Chrome::anonymous("Inloggen"),
+        csrf: csrf.clone(),
+        back_to,
+        problem,
+    };
+    let cookie = format!(
+        "{FORM_COOKIE}={csrf}; Path=/inloggen; HttpOnly; SameSite=Strict; Max-Age=3600{}",
+        secure(web)
+    );
+    (status, [(header::SET_COOKIE, cookie)], render(&page)).into_response()
+}
+
+pub(super) async fn sign_in(
+    State(web): State<Web>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    Form(form): Form<HashMap<String, String>>,
+) -> Result<Response, PageError> {
+    let now = Instant::now();
+    let address = peer.ip();
+    let back_to = safe_target(form.get("naar").map(String::as_str));
+    if web.sessions.is_blocked(address, now) {
+        return Err(too_many());
+    }
+    let csrf = form.get("csrf").map(String::as_str).unwrap_or_default();
+    let expected = cookie(&headers, FORM_COOKIE).unwrap_or_default();
+    if expected.is_empty() || !same_secret(csrf, &expected) {
+        return Ok(sign_in_form(
+            &web,
+            back_to,
+            Some("Het formulier was verlopen. Vul uw token opnieuw in.".into()),
+            StatusCode::FORBIDDEN,
+        ));
+    }
+    let typed = form.get("token").map(|t| t.trim()).unwrap_or_default();
+    let hash = crate::api::token_sha256(typed);
+    let Some(token) = web.tokens.get(&hash).filter(|_| !typed.is_empty()) else {
+        let blocked = web.sessions.failed(address, now);
+        let mut line = crate::api::line(None, &headers, "web POST /inloggen", None, None);
+        line.outcome = "refused: 401 unknown token".into();
+        let _ = web.commands.send(Command::Audit { entry: line });
+        tracing::debug!(address = %address, blocked, "sign-in with an unknown token");
+        if blocked {
+            return Err(too_many());
+        }
+        return Ok(sign_in_form(
+            &web,
+            back_to,
+            Some("Dit token kennen we niet. Controleer of u het helemaal hebt gekopieerd.".into()),
+            StatusCode::UNAUTHORIZED,
+        ));
+    };
+    let line = crate::api::line(Some(token), &headers, "web POST /inloggen", None, None);
+    let _ = web.commands.send(Command::Audit { entry: line });
+    let id = web.sessions.start(hash, now);
+    let session = format!(
+        "{SESSION_COOKIE}={id}; Path=/; HttpOnly; SameSite=Strict; Max-Age={}{}",
+        web.config.session_max.as_secs(),
+        secure(&web)
+    );
+    let clear_form = format!("{FORM_COOKIE}=; Path=/inloggen; HttpOnly; SameSite=Strict; Max-Age=0");
+    // Two cookies: `AppendHeaders`, since an array of headers would keep only the last.
+    Ok((
+        axum::response::AppendHeaders([
+            (header::SET_COOKIE, session),
+            (header::SET_COOKIE, clear_form),
+        ]),
+        Redirect::to(&back_to),
+    )
+        .into_response())
+}
+
+pub(super) async fn sign_out(
+    State(web): State<Web>,
+    headers: HeaderMap,
+    Form(form): Form<HashMap<String, String>>,
+) -> Result<Response, PageError> {
+    let visitor = web.visitor(&headers, "/")?;
+    visitor.check_form(form.get("csrf").map(String::as_str).unwrap_or_default())?;
+    web.sessions.end(&visitor.session_id);
+    let gone = format!(
+        "{SESSION_COOKIE}=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0{}",
+        secure(&web)
+    );
+    Ok(([(header::SET_COOKIE, gone)], Redirect::to("/inloggen")).into_response())
+}
+
+fn too_many() -> PageError {
+    PageError::message(
+        StatusCode::TOO_MANY_REQUESTS,
+        "Er is vanaf dit adres te vaak een onbekend token ingevuld. Wacht een minuut en probeer het dan opnieuw.",
+    )
+}
+
+fn secure(web: &Web) -> &'static str {
+    if web.config.secure_cookies {
+        "; Secure"
+    } else {
+        ""
+    }
+}
+
+/// Where to go after signing in: a path on this site, never another site.
+fn safe_target(asked: Option<&str>) -> String {
+    match asked {
+        Some(path)
+            if path.starts_with('/')
+                && !path.starts_with("//")
+                && !path.contains('\\')
+                && !path.chars().any(char::is_control) =>
+        {
+            path.to_string()
+        }
+        _ => "/".to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn after_signing_in_only_a_path_of_this_site_is_followed() {
+        assert_eq!(safe_target(Some("/casus/GM0150/C-1")), "/casus/GM0150/C-1");
+        assert_eq!(safe_target(Some("//elders.example/x")), "/");
+        assert_eq!(safe_target(Some("https://elders.example/")), "/");
+        assert_eq!(safe_target(Some("/\\elders")), "/");
+        assert_eq!(safe_target(None), "/");
+    }
+}
