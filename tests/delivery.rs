@@ -4,10 +4,8 @@
 
 mod common;
 
-use std::net::TcpListener as StdListener;
-use std::sync::{Arc, Mutex};
-
 use common::daemon::{DEVENTER, Daemon, wait_for};
+use common::receiver::{Answer, receiver};
 use common::smtp::SmtpServer;
 use serde_json::{Value, json};
 
@@ -15,79 +13,6 @@ fn complaint(id: &str, case: &str, gemeente: &str) -> String {
     json!({"id": id, "type": "klacht.ingediend", "gemeente": gemeente, "case": case,
         "at": "2027-04-13T10:15:00+02:00", "data": {"klacht_id": "K-9"}})
     .to_string()
-}
-
-/// What the receiver does with the n-th request.
-#[derive(Clone, Copy)]
-enum Answer {
-    Fail,
-    Hang,
-    Ok,
-}
-
-#[derive(Default)]
-struct Received {
-    requests: usize,
-    /// Bodies that arrived with a valid signature and were answered 200.
-    accepted: Vec<Value>,
-    bad_signatures: usize,
-}
-
-/// A real HTTP server on a loopback port (axum), answering by `script` and checking every
-/// signature with `secret`.
-fn receiver(script: Vec<Answer>, secret: &'static str) -> (String, Arc<Mutex<Received>>) {
-    use axum::http::{HeaderMap, StatusCode};
-    let received = Arc::new(Mutex::new(Received::default()));
-    let listener = StdListener::bind("127.0.0.1:0").unwrap();
-    listener.set_nonblocking(true).unwrap();
-    let url = format!("http://{}/waakvlam", listener.local_addr().unwrap());
-    let state = received.clone();
-    std::thread::spawn(move || {
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        runtime.block_on(async move {
-            let app = axum::Router::new().route(
-                "/waakvlam",
-                axum::routing::post(move |headers: HeaderMap, body: axum::body::Bytes| {
-                    let state = state.clone();
-                    let script = script.clone();
-                    async move {
-                        let n = {
-                            let mut s = state.lock().unwrap();
-                            s.requests += 1;
-                            s.requests - 1
-                        };
-                        match script.get(n).copied().unwrap_or(Answer::Ok) {
-                            Answer::Fail => StatusCode::INTERNAL_SERVER_ERROR,
-                            Answer::Hang => {
-                                tokio::time::sleep(std::time::Duration::from_secs(5)).await;
-                                StatusCode::OK
-                            }
-                            Answer::Ok => {
-                                let signature = headers
-                                    .get("x-waakvlam-signature")
-                                    .and_then(|v| v.to_str().ok())
-                                    .unwrap_or("");
-                                let mut s = state.lock().unwrap();
-                                if signature == waakvlam::delivery::signature(secret, &body) {
-                                    s.accepted.push(serde_json::from_slice(&body).unwrap());
-                                    StatusCode::OK
-                                } else {
-                                    s.bad_signatures += 1;
-                                    StatusCode::UNAUTHORIZED
-                                }
-                            }
-                        }
-                    }
-                }),
-            );
-            let listener = tokio::net::TcpListener::from_std(listener).unwrap();
-            axum::serve(listener, app).await.unwrap();
-        });
-    });
-    (url, received)
 }
 
 fn with_webhooks(webhooks: &str) -> impl FnOnce(String) -> String {

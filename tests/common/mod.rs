@@ -3,7 +3,9 @@
 #![allow(dead_code)] // each test file uses its own part of this module
 
 pub mod daemon;
+pub mod receiver;
 pub mod smtp;
+pub mod web;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
