@@ -18,7 +18,10 @@ fn missing() -> Option<String> {
         return Some("Node.js (node) is not installed".into());
     }
     if !chromium().exists() {
-        return Some(format!("{} is not installed (apt-get install chromium)", chromium().display()));
+        return Some(format!(
+            "{} is not installed (apt-get install chromium)",
+            chromium().display()
+        ));
     }
     for package in ["playwright-core", "axe-core"] {
         if !dir.join("node_modules").join(package).exists() {

@@ -31,7 +31,10 @@ fn signing_in_gives_a_strict_session_cookie_and_signing_out_ends_it() {
     );
     let form = visitor.get("/inloggen");
     assert_eq!(form.status, 200);
-    assert!(form.body.contains("type=\"password\""), "the token is typed, never shown");
+    assert!(
+        form.body.contains("type=\"password\""),
+        "the token is typed, never shown"
+    );
     let csrf = form.field("csrf").unwrap();
     // A form that did not come from this browser is refused.
     let forged = visitor.post(
@@ -43,7 +46,11 @@ fn signing_in_gives_a_strict_session_cookie_and_signing_out_ends_it() {
     let csrf = visitor.get("/inloggen").field("csrf").unwrap_or(csrf);
     let answer = visitor.post(
         "/inloggen",
-        &[("token", DEVENTER), ("csrf", &csrf), ("naar", "/casus/GM0150/C-1")],
+        &[
+            ("token", DEVENTER),
+            ("csrf", &csrf),
+            ("naar", "/casus/GM0150/C-1"),
+        ],
     );
     assert_eq!(answer.status, 303, "{}", answer.body);
     assert_eq!(answer.header("location"), Some("/casus/GM0150/C-1"));
@@ -71,7 +78,9 @@ fn signing_in_gives_a_strict_session_cookie_and_signing_out_ends_it() {
     assert_eq!(visitor.post("/uitloggen", &[("csrf", "0000")]).status, 403);
     let csrf = visitor.csrf();
     assert_eq!(visitor.post("/uitloggen", &[("csrf", &csrf)]).status, 303);
-    visitor.cookies.insert("waakvlam_sessie".into(), id.to_string());
+    visitor
+        .cookies
+        .insert("waakvlam_sessie".into(), id.to_string());
     assert_eq!(visitor.get("/").status, 303, "the old session id is dead");
     daemon.stop();
 }
@@ -146,7 +155,11 @@ fn a_case_page_shows_a_deadline_moved_by_a_suspension_with_the_reason() {
     let mut visitor = Visitor::signed_in(&daemon, DEVENTER);
     let page = visitor.get("/casus/GM0150/C-2");
     assert_eq!(page.status, 200);
-    assert!(page.body.contains("Beslissen op het bezwaar"), "{}", page.body);
+    assert!(
+        page.body.contains("Beslissen op het bezwaar"),
+        "{}",
+        page.body
+    );
     // Suspended from 20 April to 4 May: 14 days.
     assert!(page.body.contains("14 dagen opgeschort"), "{}", page.body);
     assert!(page.body.contains("bezwaar.verzuim"));
@@ -203,17 +216,25 @@ fn a_dead_letter_sent_again_is_delivered() {
     let complaint = r#"{"id": "e-1", "type": "klacht.ingediend", "gemeente": "GM0150", "case": "C-1", "at": "2027-04-13T10:15:00+02:00", "data": {"klacht_id": "K-9"}}"#;
     assert_eq!(daemon.post_events(DEVENTER, complaint).0, 200);
     daemon.advance("2027-04-23T09:00:00+02:00");
-    wait_for(10, "the first attempt", || received.lock().unwrap().requests == 1);
+    wait_for(10, "the first attempt", || {
+        received.lock().unwrap().requests == 1
+    });
     daemon.advance("2027-04-23T09:01:00+02:00");
     let mut visitor = Visitor::signed_in(&daemon, DEVENTER);
     wait_for(10, "the dead letter", || {
-        visitor.get("/meldingen?status=dead").body.contains("Opnieuw versturen")
+        visitor
+            .get("/meldingen?status=dead")
+            .body
+            .contains("Opnieuw versturen")
     });
     let page = visitor.get("/meldingen?status=dead");
     let id = page.field("id").expect("the dead letter's form");
     let csrf = page.field("csrf").unwrap();
     // Without the session's CSRF token nothing happens.
-    assert_eq!(visitor.post("/meldingen/opnieuw", &[("id", &id)]).status, 403);
+    assert_eq!(
+        visitor.post("/meldingen/opnieuw", &[("id", &id)]).status,
+        403
+    );
     let answer = visitor.post("/meldingen/opnieuw", &[("id", &id), ("csrf", &csrf)]);
     assert_eq!(answer.status, 303, "{}", answer.body);
     wait_for(10, "the letter delivered", || {
@@ -275,7 +296,10 @@ fn a_calendar_feed_parses_as_icalendar_and_a_revoked_feed_is_gone() {
     let mut calendar = Visitor::new(&daemon);
     let feed = calendar.get(path);
     assert_eq!(feed.status, 200);
-    assert_eq!(feed.header("content-type"), Some("text/calendar; charset=utf-8"));
+    assert_eq!(
+        feed.header("content-type"),
+        Some("text/calendar; charset=utf-8")
+    );
     let unfolded = unfold(&feed.body);
     assert!(feed.body.starts_with("BEGIN:VCALENDAR\r\n"));
     let parsed = read_calendar(&unfolded).expect("valid iCalendar");
@@ -283,7 +307,7 @@ fn a_calendar_feed_parses_as_icalendar_and_a_revoked_feed_is_gone() {
         parsed
             .properties
             .iter()
-            .any(|p| p.name == "VERSION" && p.val.to_string() == "2.0")
+            .any(|p| p.name == "VERSION" && p.val == "2.0")
     );
     let events: Vec<_> = parsed
         .components
@@ -306,7 +330,11 @@ fn a_calendar_feed_parses_as_icalendar_and_a_revoked_feed_is_gone() {
         "bezwaar/GM0150/C-2/B-4/beslissing/0@waakvlam"
     );
     assert!(property(bezwaar, "SUMMARY").unwrap().contains("casus C-2"));
-    assert!(property(bezwaar, "URL").unwrap().ends_with("/casus/GM0150/C-2"));
+    assert!(
+        property(bezwaar, "URL")
+            .unwrap()
+            .ends_with("/casus/GM0150/C-2")
+    );
     assert!(bezwaar.components.iter().any(|c| c.name == "VALARM"));
     // Only the roles and gemeenten it was made for.
     assert!(!feed.body.contains("GM0200"));
@@ -322,11 +350,18 @@ fn a_calendar_feed_parses_as_icalendar_and_a_revoked_feed_is_gone() {
     let id = page.field("id").unwrap();
     let csrf = page.field("csrf").unwrap();
     assert_eq!(
-        visitor.post("/agenda/intrekken", &[("id", &id), ("csrf", &csrf)]).status,
+        visitor
+            .post("/agenda/intrekken", &[("id", &id), ("csrf", &csrf)])
+            .status,
         303
     );
     assert_eq!(calendar.get(path).status, 404);
-    assert_eq!(calendar.get("/agenda/0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef.ics").status, 404);
+    assert_eq!(
+        calendar
+            .get("/agenda/0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef.ics")
+            .status,
+        404
+    );
     daemon.stop();
 }
 
@@ -343,7 +378,12 @@ fn a_read_only_token_sees_no_button_that_changes_anything_and_is_refused_anyway(
     let csrf = visitor.csrf();
     let refused = visitor.post(
         "/agenda",
-        &[("csrf", &csrf), ("naam", "x"), ("gemeente", "GM0150"), ("rol", "behandelaar")],
+        &[
+            ("csrf", &csrf),
+            ("naam", "x"),
+            ("gemeente", "GM0150"),
+            ("rol", "behandelaar"),
+        ],
     );
     assert_eq!(refused.status, 403);
     assert!(refused.body.contains("alleen mag lezen"));

@@ -41,7 +41,11 @@ const DAEMON_KEYS: &[&str] = &[
     "smtp",
     "web",
 ];
-const WEB_KEYS: &[&str] = &["secure_cookies", "session_idle_minutes", "session_max_hours"];
+const WEB_KEYS: &[&str] = &[
+    "secure_cookies",
+    "session_idle_minutes",
+    "session_max_hours",
+];
 const WEBHOOK_KEYS: &[&str] = &[
     "name",
     "url",

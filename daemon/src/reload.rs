@@ -116,7 +116,16 @@ pub async fn watch(
             }
         };
         seen = fingerprint(&dir, holidays.as_deref());
-        reload(&config, plugins.clone(), &dir, &commands, &metrics, &shelf, why).await;
+        reload(
+            &config,
+            plugins.clone(),
+            &dir,
+            &commands,
+            &metrics,
+            &shelf,
+            why,
+        )
+        .await;
     }
 }
 

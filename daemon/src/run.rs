@@ -3,8 +3,8 @@
 //! See ARCHITECTURE.md for what is built and what is not yet.
 
 use crate::api::Api;
-use crate::web::{Catalog, Shelf, Web};
 use crate::scheduler::{Clock, Core, Setup, worker};
+use crate::web::{Catalog, Shelf, Web};
 use crate::{delivery, metrics, reload};
 
 use std::future::Future;

@@ -68,8 +68,13 @@ impl Visitor {
 
     pub fn sign_in(&mut self, token: &str) -> Page {
         let form = self.get("/inloggen");
-        let csrf = form.field("csrf").expect("the sign-in form has a CSRF token");
-        self.post("/inloggen", &[("token", token), ("csrf", &csrf), ("naar", "/")])
+        let csrf = form
+            .field("csrf")
+            .expect("the sign-in form has a CSRF token");
+        self.post(
+            "/inloggen",
+            &[("token", token), ("csrf", &csrf), ("naar", "/")],
+        )
     }
 
     pub fn get(&mut self, path: &str) -> Page {
@@ -97,7 +102,9 @@ impl Visitor {
 
     /// The CSRF token of this session, from a page's forms.
     pub fn csrf(&mut self) -> String {
-        self.get("/").field("csrf").expect("a signed-in page carries the CSRF token")
+        self.get("/")
+            .field("csrf")
+            .expect("a signed-in page carries the CSRF token")
     }
 
     fn cookie_header(&self) -> Option<String> {
@@ -162,8 +169,7 @@ pub fn seed(daemon: &Daemon, until: &str) {
     daemon.advance("2026-01-01T00:00:00+01:00");
     for event in &events {
         daemon.advance(event["at"].as_str().unwrap());
-        let (status, answer) =
-            daemon.post_events(super::daemon::REGION, &event.to_string());
+        let (status, answer) = daemon.post_events(super::daemon::REGION, &event.to_string());
         assert_eq!(status, 200, "{answer}");
     }
     daemon.advance(until);

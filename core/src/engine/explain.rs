@@ -160,9 +160,11 @@ deadlines:
 ";
 
     fn event(id: &str, kind: &str, at: &str) -> crate::event::Event {
-        validate(serde_json::json!({"id": id, "type": kind, "gemeente": "GM0150",
+        validate(
+            serde_json::json!({"id": id, "type": kind, "gemeente": "GM0150",
             "case": "C-1", "at": at, "data": {"bezwaar_id": "B-1",
-            "bekendgemaakt": "2027-04-01", "adviescommissie": false}}))
+            "bekendgemaakt": "2027-04-01", "adviescommissie": false}}),
+        )
         .unwrap()
     }
 

@@ -13,8 +13,8 @@ use std::collections::HashMap;
 
 use serde_json::{Map, Value};
 
-pub use explain::{Moved, MovedDeadline};
 pub use case::{CalendarMark, CarePeriod, Case, CaseFacts, DeadlineState, DeadlineView};
+pub use explain::{Moved, MovedDeadline};
 pub use instance::{DeadlineStatus, Instance, Occurrence, OccurrenceStatus, Status};
 pub use notification::{Kind, Notification};
 

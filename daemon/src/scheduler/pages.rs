@@ -63,9 +63,7 @@ pub enum PageCommand {
         reply: Reply<FeedRows>,
     },
     /// What day it is for the daemon (its clock may be virtual).
-    Today {
-        reply: oneshot::Sender<Timestamp>,
-    },
+    Today { reply: oneshot::Sender<Timestamp> },
 }
 
 /// The overview's numbers.
@@ -165,15 +163,17 @@ impl<S: Store> Core<S> {
                 let rows = self.audited_read(&audit, |store| {
                     store.feed_deadlines(&scope, &deadlines, limit)
                 });
-                let _ = reply.send(rows.map(|rows| FeedRows {
-                    now,
-                    rows: rows
-                        .into_iter()
-                        .map(|row| {
-                            let alarm = self.first_reminder(&row);
-                            (row, alarm)
-                        })
-                        .collect(),
+                let _ = reply.send(rows.map(|rows| {
+                    FeedRows {
+                        now,
+                        rows: rows
+                            .into_iter()
+                            .map(|row| {
+                                let alarm = self.first_reminder(&row);
+                                (row, alarm)
+                            })
+                            .collect(),
+                    }
                 }));
             }
             PageCommand::Today { reply } => {
@@ -186,9 +186,17 @@ impl<S: Store> Core<S> {
     /// `remind` before the due date, on a working day, at the send hour.
     fn first_reminder(&self, row: &DeadlineRow) -> Option<Timestamp> {
         let due: Day = row.due.as_deref()?.parse().ok()?;
-        let workflow = self.engine.workflows.iter().find(|w| w.name == row.workflow)?;
+        let workflow = self
+            .engine
+            .workflows
+            .iter()
+            .find(|w| w.name == row.workflow)?;
         let deadline = &workflow.deadlines[workflow.deadline_index(&row.deadline)?];
-        let earliest = deadline.remind.iter().map(|before| before.subtract_from(due)).min()?;
+        let earliest = deadline
+            .remind
+            .iter()
+            .map(|before| before.subtract_from(due))
+            .min()?;
         let day = self
             .engine
             .calendar_for(&row.gemeente)
@@ -210,11 +218,7 @@ impl<S: Store> Core<S> {
         self.audited_read(audit, |store| {
             Ok(Overview {
                 today,
-                rows: store.overview(
-                    scope,
-                    &today.to_string(),
-                    &today.add_days(7).to_string(),
-                )?,
+                rows: store.overview(scope, &today.to_string(), &today.add_days(7).to_string())?,
                 first_week,
                 per_week: store.due_per_week(scope, first_week, CHART_WEEKS)?,
             })

@@ -1222,7 +1222,9 @@ fn feed_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Result<Feed, String>> {
     let list = |text: &str| serde_json::from_str::<Vec<String>>(text).ok();
     let (Some(gemeenten), Some(roles)) = (list(&gemeenten).and_then(Scope::new), list(&roles))
     else {
-        return Ok(Err(format!("calendar feed {id}: its gemeenten or roles cannot be read")));
+        return Ok(Err(format!(
+            "calendar feed {id}: its gemeenten or roles cannot be read"
+        )));
     };
     Ok(Ok(Feed {
         id,

@@ -134,7 +134,10 @@ pub(super) async fn page(
             DeadlineText {
                 workflow: catalog.title_of(&d.workflow),
                 title,
-                due: d.due.as_deref().map_or_else(|| "onbekend".into(), dutch::date),
+                due: d
+                    .due
+                    .as_deref()
+                    .map_or_else(|| "onbekend".into(), dutch::date),
                 state: dutch::deadline_state(d.status),
                 overdue: d.status == DeadlineState::Overdue,
                 provisional: d.calendar == Some(CalendarMark::Provisional),
@@ -191,7 +194,10 @@ pub(super) async fn page(
 fn moved_text(reason: &Moved) -> String {
     match reason {
         Moved::Suspended { days, since: None } => {
-            format!("{days} {} opgeschort", if *days == 1 { "dag" } else { "dagen" })
+            format!(
+                "{days} {} opgeschort",
+                if *days == 1 { "dag" } else { "dagen" }
+            )
         }
         Moved::Suspended {
             days,
@@ -208,7 +214,10 @@ fn moved_text(reason: &Moved) -> String {
         Moved::Extended { times: 1 } => "verlengd".to_string(),
         Moved::Extended { times } => format!("{times} keer verlengd"),
         Moved::BirthDateCorrected { on } => {
-            format!("geboortedatum gecorrigeerd op {}", dutch::date(&on.to_string()))
+            format!(
+                "geboortedatum gecorrigeerd op {}",
+                dutch::date(&on.to_string())
+            )
         }
     }
 }

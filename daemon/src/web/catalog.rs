@@ -80,7 +80,11 @@ pub struct GemeenteTerms {
 }
 
 impl Catalog {
-    pub fn describe(config: &Config, workflows: &[Workflow], plugins: Option<&Arc<Registry>>) -> Catalog {
+    pub fn describe(
+        config: &Config,
+        workflows: &[Workflow],
+        plugins: Option<&Arc<Registry>>,
+    ) -> Catalog {
         let effective = waakvlam_plugin_host::effective_params(&config.core, workflows, plugins);
         let mut gemeenten: BTreeMap<String, String> = config
             .core

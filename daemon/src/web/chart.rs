@@ -89,6 +89,9 @@ mod tests {
         assert!(svg.contains(r#"height="184""#), "{svg}");
         assert!(svg.contains(r#"height="0""#));
         assert!(svg.contains(">26-4<") && svg.contains(">3-5<"));
-        assert!(!svg.contains("style="), "the page's CSP allows no inline style");
+        assert!(
+            !svg.contains("style="),
+            "the page's CSP allows no inline style"
+        );
     }
 }

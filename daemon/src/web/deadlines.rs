@@ -80,11 +80,14 @@ fn asked(visitor: &Visitor, query: &HashMap<String, String>) -> Result<Asked, Pa
         None => None,
     };
     let day = |name: &str, label: &str| match value(name) {
-        Some(text) => text.parse::<Day>().map(|d| Some(d.to_string())).map_err(|_| {
-            PageError::bad_request(format!(
-                "De datum '{label}' ({text}) is geen datum; schrijf hem als 2027-04-28."
-            ))
-        }),
+        Some(text) => text
+            .parse::<Day>()
+            .map(|d| Some(d.to_string()))
+            .map_err(|_| {
+                PageError::bad_request(format!(
+                    "De datum '{label}' ({text}) is geen datum; schrijf hem als 2027-04-28."
+                ))
+            }),
         None => Ok(None),
     };
     let page = match value("pagina") {
@@ -139,7 +142,14 @@ pub(super) async fn page(
 ) -> Result<Response, PageError> {
     let visitor = web.visitor(&headers, "/termijnen")?;
     let asked = asked(&visitor, &query)?;
-    let mut rows = read(&web, &visitor, &headers, "web GET /termijnen", asked.filter.clone()).await?;
+    let mut rows = read(
+        &web,
+        &visitor,
+        &headers,
+        "web GET /termijnen",
+        asked.filter.clone(),
+    )
+    .await?;
     let more = rows.len() > PAGE_ROWS as usize;
     rows.truncate(PAGE_ROWS as usize);
     let catalog = web.shelf.get();
@@ -147,7 +157,10 @@ pub(super) async fn page(
     let page_link = |page: u32| {
         let mut pairs = asked.query.clone();
         pairs.push(("pagina".into(), page.to_string()));
-        format!("/termijnen?{}", serde_urlencoded::to_string(&pairs).unwrap_or_default())
+        format!(
+            "/termijnen?{}",
+            serde_urlencoded::to_string(&pairs).unwrap_or_default()
+        )
     };
     let mut gemeenten = vec![Choice {
         value: String::new(),
@@ -189,7 +202,10 @@ pub(super) async fn page(
         rows: rows
             .iter()
             .map(|r| RowText {
-                due: r.due.as_deref().map_or_else(|| "onbekend".into(), dutch::date),
+                due: r
+                    .due
+                    .as_deref()
+                    .map_or_else(|| "onbekend".into(), dutch::date),
                 state: dutch::deadline_state(r.status),
                 overdue: r.status == DeadlineState::Overdue,
                 provisional: r.calendar == Some(CalendarMark::Provisional),

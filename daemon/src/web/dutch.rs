@@ -9,7 +9,8 @@ use waakvlam_core::engine::{DeadlineState, Kind};
 
 /// `2027-04-28` as `28 april 2027`; text that is not a date stays as it is.
 pub fn date(text: &str) -> String {
-    text.parse::<Day>().map_or_else(|_| text.to_string(), dutch_date)
+    text.parse::<Day>()
+        .map_or_else(|_| text.to_string(), dutch_date)
 }
 
 /// `woensdag 28 april 2027`.
@@ -94,6 +95,9 @@ mod tests {
             moment_text("2027-04-28T07:00:00Z"),
             "28 april 2027 om 09:00"
         );
-        assert_eq!(moment_text("2027-12-01T08:00:00Z"), "1 december 2027 om 09:00");
+        assert_eq!(
+            moment_text("2027-12-01T08:00:00Z"),
+            "1 december 2027 om 09:00"
+        );
     }
 }

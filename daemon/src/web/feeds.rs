@@ -42,7 +42,10 @@ struct FeedText {
     created: String,
 }
 
-pub(super) async fn page(State(web): State<Web>, headers: HeaderMap) -> Result<Response, PageError> {
+pub(super) async fn page(
+    State(web): State<Web>,
+    headers: HeaderMap,
+) -> Result<Response, PageError> {
     let visitor = web.visitor(&headers, "/agenda")?;
     show(&web, &visitor, &headers, None, StatusCode::OK).await
 }
@@ -151,7 +154,9 @@ pub(super) async fn create(
     let known = web.shelf.get().owner_roles();
     let roles = all("rol");
     if let Some(unknown) = roles.iter().find(|r| !known.contains_key(*r)) {
-        return Err(PageError::bad_request(format!("'{unknown}' is geen rol van een termijn.")));
+        return Err(PageError::bad_request(format!(
+            "'{unknown}' is geen rol van een termijn."
+        )));
     }
     if roles.is_empty() {
         return Err(PageError::bad_request("Kies ten minste één rol."));
@@ -194,7 +199,9 @@ pub(super) async fn revoke(
     visitor.check_form(form.get("csrf").map(String::as_str).unwrap_or_default())?;
     visitor.may_change()?;
     let Some(id) = form.get("id").and_then(|id| id.parse::<i64>().ok()) else {
-        return Err(PageError::bad_request("Welke agenda? Het formulier noemt er geen."));
+        return Err(PageError::bad_request(
+            "Welke agenda? Het formulier noemt er geen.",
+        ));
     };
     let scope = visitor.token.gemeenten.clone();
     let audit = visitor.audit_each(&headers, "web POST /agenda/intrekken", scope.iter());
@@ -279,7 +286,10 @@ pub(super) async fn calendar(
             let title = catalog.deadline_title(&row.workflow, &row.deadline);
             let link = format!("{base}{}", case_link(&row.gemeente, &row.case));
             Some(ics::AllDay {
-                uid: format!("{}/{}/{}@waakvlam", row.instance, row.deadline, row.occurrence),
+                uid: format!(
+                    "{}/{}/{}@waakvlam",
+                    row.instance, row.deadline, row.occurrence
+                ),
                 day,
                 summary: format!("{title}, casus {}", row.case),
                 description: format!(

@@ -33,7 +33,10 @@ pub fn calendar(name: &str, stamp: Timestamp, events: &[AllDay]) -> String {
         line(format!("UID:{}", escape(&event.uid)));
         line(format!("DTSTAMP:{stamp}"));
         line(format!("DTSTART;VALUE=DATE:{}", compact(event.day)));
-        line(format!("DTEND;VALUE=DATE:{}", compact(event.day.add_days(1))));
+        line(format!(
+            "DTEND;VALUE=DATE:{}",
+            compact(event.day.add_days(1))
+        ));
         line(format!("SUMMARY:{}", escape(&event.summary)));
         line(format!("DESCRIPTION:{}", escape(&event.description)));
         line(format!("URL:{}", event.url));

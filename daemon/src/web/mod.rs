@@ -72,7 +72,12 @@ impl Web {
     ) -> Web {
         Web {
             commands,
-            tokens: Arc::new(tokens.iter().map(|t| (t.sha256.clone(), t.clone())).collect()),
+            tokens: Arc::new(
+                tokens
+                    .iter()
+                    .map(|t| (t.sha256.clone(), t.clone()))
+                    .collect(),
+            ),
             sessions: Arc::new(Sessions::new(config)),
             shelf,
             config,
@@ -242,8 +247,13 @@ impl Chrome {
 #[derive(Debug)]
 pub(crate) enum PageError {
     /// Not signed in: to the sign-in page, and back here afterwards.
-    SignIn { back_to: String },
-    Message { status: StatusCode, text: String },
+    SignIn {
+        back_to: String,
+    },
+    Message {
+        status: StatusCode,
+        text: String,
+    },
 }
 
 impl PageError {
@@ -318,7 +328,11 @@ fn render(page: &impl Template) -> Response {
         Ok(html) => Html(html).into_response(),
         Err(err) => {
             tracing::error!(cause = %err, "a page template failed");
-            (StatusCode::INTERNAL_SERVER_ERROR, "de pagina kon niet worden gemaakt").into_response()
+            (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "de pagina kon niet worden gemaakt",
+            )
+                .into_response()
         }
     }
 }

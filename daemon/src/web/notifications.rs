@@ -89,19 +89,30 @@ pub(super) async fn page(
         if let Some(s) = status {
             pairs.push(("status".into(), s.clone()));
         }
-        format!("/meldingen?{}", serde_urlencoded::to_string(&pairs).unwrap_or_default())
+        format!(
+            "/meldingen?{}",
+            serde_urlencoded::to_string(&pairs).unwrap_or_default()
+        )
     };
-    let mut statuses = vec![(String::new(), "Alle meldingen".to_string(), status.is_none())];
+    let mut statuses = vec![(
+        String::new(),
+        "Alle meldingen".to_string(),
+        status.is_none(),
+    )];
     statuses.extend(
-        [DeliveryStatus::Pending, DeliveryStatus::Delivered, DeliveryStatus::Dead]
-            .into_iter()
-            .map(|s| {
-                (
-                    s.as_str().to_string(),
-                    dutch::delivery(s).to_string(),
-                    status.is_some_and(|v| v == s.as_str()),
-                )
-            }),
+        [
+            DeliveryStatus::Pending,
+            DeliveryStatus::Delivered,
+            DeliveryStatus::Dead,
+        ]
+        .into_iter()
+        .map(|s| {
+            (
+                s.as_str().to_string(),
+                dutch::delivery(s).to_string(),
+                status.is_some_and(|v| v == s.as_str()),
+            )
+        }),
     );
     let page = NotificationsPage {
         chrome: visitor.chrome("Meldingen", "/meldingen"),
@@ -163,7 +174,9 @@ pub(super) async fn send_again(
     visitor.check_form(form.get("csrf").map(String::as_str).unwrap_or_default())?;
     visitor.may_change()?;
     let Some(id) = form.get("id").filter(|id| !id.is_empty()).cloned() else {
-        return Err(PageError::bad_request("Welke melding? Het formulier noemt er geen."));
+        return Err(PageError::bad_request(
+            "Welke melding? Het formulier noemt er geen.",
+        ));
     };
     let scope = visitor.token.gemeenten.clone();
     let audit = visitor.audit_each(&headers, "web POST /meldingen/opnieuw", scope.iter());

@@ -42,7 +42,10 @@ struct Count {
     link: String,
 }
 
-pub(super) async fn page(State(web): State<Web>, headers: HeaderMap) -> Result<Response, PageError> {
+pub(super) async fn page(
+    State(web): State<Web>,
+    headers: HeaderMap,
+) -> Result<Response, PageError> {
     let visitor = web.visitor(&headers, "/")?;
     let scope = visitor.token.gemeenten.clone();
     let audit = visitor.audit_each(&headers, "web GET /", scope.iter());
@@ -87,11 +90,7 @@ pub(super) async fn page(State(web): State<Web>, headers: HeaderMap) -> Result<R
                         },
                         due_soon: Count {
                             n: counted.due_soon,
-                            link: link(
-                                code,
-                                &w.name,
-                                &[("status", "open"), ("tot", &soon_until)],
-                            ),
+                            link: link(code, &w.name, &[("status", "open"), ("tot", &soon_until)]),
                         },
                         overdue: Count {
                             n: counted.overdue,

@@ -117,7 +117,9 @@ impl Sessions {
         let mut failures = lock(&self.failures);
         failures.retain(|_, f| {
             f.blocked_until.is_some_and(|until| now < until)
-                || f.recent.iter().any(|t| now.duration_since(*t) < FAILURE_WINDOW)
+                || f.recent
+                    .iter()
+                    .any(|t| now.duration_since(*t) < FAILURE_WINDOW)
         });
         let entry = failures.entry(address).or_default();
         entry
@@ -154,7 +156,9 @@ pub fn same_secret(a: &str, b: &str) -> bool {
 /// A poisoned lock only means another request panicked while holding it; the map itself is
 /// whole (every change to it is one call), so go on with it.
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 #[cfg(test)]

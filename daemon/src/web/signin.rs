@@ -36,7 +36,12 @@ pub(super) async fn form(
     sign_in_form(&web, back_to, None, StatusCode::OK)
 }
 
-fn sign_in_form(web: &Web, back_to: String, problem: Option<String>, status: StatusCode) -> Response {
+fn sign_in_form(
+    web: &Web,
+    back_to: String,
+    problem: Option<String>,
+    status: StatusCode,
+) -> Response {
     let csrf = random_token();
     let page = SignInPage {
         chrome: Chrome::anonymous("Inloggen"),
@@ -99,7 +104,8 @@ pub(super) async fn sign_in(
         web.config.session_max.as_secs(),
         secure(&web)
     );
-    let clear_form = format!("{FORM_COOKIE}=; Path=/inloggen; HttpOnly; SameSite=Strict; Max-Age=0");
+    let clear_form =
+        format!("{FORM_COOKIE}=; Path=/inloggen; HttpOnly; SameSite=Strict; Max-Age=0");
     // Two cookies: `AppendHeaders`, since an array of headers would keep only the last.
     Ok((
         axum::response::AppendHeaders([

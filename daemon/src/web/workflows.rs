@@ -27,7 +27,10 @@ struct WorkflowPage {
     terms: Vec<GemeenteTerms>,
 }
 
-pub(super) async fn list(State(web): State<Web>, headers: HeaderMap) -> Result<Response, PageError> {
+pub(super) async fn list(
+    State(web): State<Web>,
+    headers: HeaderMap,
+) -> Result<Response, PageError> {
     let visitor = web.visitor(&headers, "/workflows")?;
     let catalog = web.shelf.get();
     let page = ListPage {
@@ -35,7 +38,13 @@ pub(super) async fn list(State(web): State<Web>, headers: HeaderMap) -> Result<R
         workflows: catalog
             .workflows
             .iter()
-            .map(|w| (format!("/workflows/{}", w.name), w.title.clone(), w.starts.clone()))
+            .map(|w| {
+                (
+                    format!("/workflows/{}", w.name),
+                    w.title.clone(),
+                    w.starts.clone(),
+                )
+            })
             .collect(),
     };
     Ok(render(&page))

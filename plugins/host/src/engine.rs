@@ -103,11 +103,15 @@ pub fn effective_params(
 ) -> Vec<EffectiveParam> {
     let mut gemeenten: std::collections::BTreeSet<String> =
         config.gemeenten.keys().cloned().collect();
-    gemeenten.extend(plugins.iter().flat_map(|r| r.loaded()).map(|p| p.gemeente.clone()));
+    gemeenten.extend(
+        plugins
+            .iter()
+            .flat_map(|r| r.loaded())
+            .map(|p| p.gemeente.clone()),
+    );
     // The plugin's own answers, without the configuration's values mixed in.
-    let only_plugins = plugins.map(|registry| {
-        PluginParams::new(registry.clone(), EngineConfig::default().params())
-    });
+    let only_plugins = plugins
+        .map(|registry| PluginParams::new(registry.clone(), EngineConfig::default().params()));
     let configured = config.params();
     let no_data = serde_json::Map::new();
     let mut out = Vec::new();
@@ -120,7 +124,9 @@ pub fn effective_params(
                 .unwrap_or_default();
             for param in &workflow.params {
                 let find = |list: &[(String, Duration)]| {
-                    list.iter().find(|(name, _)| *name == param.name).map(|(_, v)| *v)
+                    list.iter()
+                        .find(|(name, _)| *name == param.name)
+                        .map(|(_, v)| *v)
                 };
                 let (value, origin) = match (find(&from_plugin), find(&from_config)) {
                     (Some(value), _) => (value, ParamOrigin::Plugin),
