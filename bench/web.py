@@ -83,13 +83,21 @@ def main():
     _, form = fetch(opener, f"{base}/inloggen")
     status, _ = fetch(opener, f"{base}/inloggen", {"token": TOKEN, "csrf": field(form, "csrf"), "naar": "/"})
     assert status == 303, status
+    # The feed: the smallest set of roles of one gemeente whose open deadlines reach 1,000.
+    def make_feed(roles, gemeenten):
+        _, page = fetch(opener, f"{base}/agenda")
+        status, made = fetch(opener, f"{base}/agenda", {"csrf": field(page, "csrf"), "naam": "bench",
+                                                         "gemeente": gemeenten, "rol": roles})
+        assert status == 201, status
+        address = re.search(r'readonly value="([^"]+\.ics)"', made).group(1)
+        return address, fetch(opener, address)[1].count("BEGIN:VEVENT")
     _, page = fetch(opener, f"{base}/agenda")
-    status, made = fetch(opener, f"{base}/agenda", {"csrf": field(page, "csrf"), "naam": "bench",
-                                                     "gemeente": ["GM0150"], "rol": ["veilig_thuis", "behandelaar"]})
-    assert status == 201, status
-    feed = re.search(r'readonly value="([^"]+\.ics)"', made).group(1)
-    _, calendar = fetch(opener, feed)
-    feed_events = calendar.count("BEGIN:VEVENT")
+    roles = re.findall(r'name="rol" value="([^"]+)"', page)
+    sizes = {role: make_feed([role], ["GM0150"])[1] for role in roles}
+    subsets = [[r for i, r in enumerate(roles) if mask >> i & 1] for mask in range(1, 1 << len(roles))]
+    reaching = [s for s in subsets if sum(sizes[r] for r in s) >= 1000] or [roles]
+    chosen = min(reaching, key=lambda s: sum(sizes[r] for r in s))
+    feed, feed_events = make_feed(chosen, ["GM0150"])
     case_ids = [json.loads(line) for line in open(events) if '"casus.aangemeld"' in line]
     random.seed(1)
     sample = random.sample(case_ids, requests)
@@ -109,7 +117,7 @@ def main():
     targets = {"overview": "p95 < 200 ms", "deadlines": "p95 < 100 ms", "case": "p95 < 50 ms",
                "feed": "p95 < 200 ms for 1,000 deadlines"}
     for name, result in measured.items():
-        extra = {"deadlines_in_feed": feed_events} if name == "feed" else {}
+        extra = {"deadlines_in_feed": feed_events, "roles": chosen} if name == "feed" else {}
         report(f"web {name}", target=targets[name], cases=cases, **extra, **result)
     report("web ingest meanwhile", target="1000 events/s", events_per_second=round(loader["events_per_second"]),
            p99_ms=loader["p99_ms"], failed_requests=loader["failed_requests"],

@@ -131,7 +131,8 @@ pub async fn run(
         stop.clone(),
     ));
     // The pages and the API share the port; the API keeps its JSON refusals and its fallback.
-    let pages = Web::new(commands.clone(), &daemon.tokens, shelf, daemon.web).router();
+    let readers = crate::store::Readers::new(&daemon.database);
+    let pages = Web::new(commands.clone(), &daemon.tokens, shelf, daemon.web, readers).router();
     let router = pages.merge(Api::new(commands, &daemon.tokens, metrics).router());
     tracing::info!(address = %listener.local_addr()?, "listening");
     axum::serve(

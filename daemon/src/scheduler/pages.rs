@@ -1,5 +1,6 @@
-//! What the web pages ask of the core beyond the API's reads: the overview's counts, a case
-//! with why its dates moved and what it sends next, a dead letter sent again, and the
+//! What the web pages ask of the core beyond the API's reads: the audit line of a read done
+//! beside the core (the overview and the deadline list read on connections of their own), a
+//! case with why its dates moved and what it sends next, a dead letter sent again, and the
 //! calendar feeds. Every read of case data is audited before it is answered, as in the API.
 
 use jiff::Timestamp;
@@ -7,21 +8,20 @@ use tokio::sync::oneshot;
 
 use super::{CaseView, Core, CoreError, Reply};
 use crate::scope::Scope;
-use crate::store::{AuditEntry, CaseKey, DeadlineRow, Feed, Filter, OverviewRow, Store};
-use waakvlam_core::calendar::{Day, Weekday, local_day};
+use crate::store::{AuditEntry, CaseKey, DeadlineRow, Feed, Filter, Store};
+use waakvlam_core::calendar::{Day, local_day};
 use waakvlam_core::engine::{MovedDeadline, Notification};
 
-/// How many weeks the overview's chart shows.
-pub const CHART_WEEKS: u32 = 12;
 /// How far ahead a case page looks for what comes next, and how much it shows.
 const FORECAST_DAYS: i64 = 400;
 const FORECAST_MOST: usize = 12;
 
 pub enum PageCommand {
-    Overview {
-        scope: Scope,
+    /// Writes the audit lines of a read that the asker then does on a reader of its own, and
+    /// answers the daemon's time (the reader's "today").
+    Audited {
         audit: Vec<AuditEntry>,
-        reply: Reply<Overview>,
+        reply: Reply<Timestamp>,
     },
     Case {
         key: CaseKey,
@@ -66,16 +66,6 @@ pub enum PageCommand {
     Today { reply: oneshot::Sender<Timestamp> },
 }
 
-/// The overview's numbers.
-#[derive(Clone, Debug)]
-pub struct Overview {
-    pub today: Day,
-    pub rows: Vec<OverviewRow>,
-    /// The Monday of this week, the first of the chart's weeks.
-    pub first_week: Day,
-    pub per_week: Vec<u64>,
-}
-
 /// A feed's deadlines, each with the moment of its first reminder (the calendar's alarm).
 #[derive(Clone, Debug)]
 pub struct FeedRows {
@@ -97,12 +87,8 @@ impl<S: Store> Core<S> {
     pub(super) fn handle_page(&mut self, command: PageCommand) {
         let now = self.clock.now();
         match command {
-            PageCommand::Overview {
-                scope,
-                audit,
-                reply,
-            } => {
-                let _ = reply.send(self.overview(&scope, &audit, now));
+            PageCommand::Audited { audit, reply } => {
+                let _ = reply.send(self.audited_read(&audit, |_| Ok(now)));
             }
             PageCommand::Case { key, audit, reply } => {
                 let _ = reply.send(self.case_page(&key, &audit, now));
@@ -207,24 +193,6 @@ impl<S: Store> Core<S> {
         ))
     }
 
-    fn overview(
-        &mut self,
-        scope: &Scope,
-        audit: &[AuditEntry],
-        now: Timestamp,
-    ) -> Result<Overview, CoreError> {
-        let today = local_day(now);
-        let first_week = today.add_days(-(days_since_monday(today.weekday())));
-        self.audited_read(audit, |store| {
-            Ok(Overview {
-                today,
-                rows: store.overview(scope, &today.to_string(), &today.add_days(7).to_string())?,
-                first_week,
-                per_week: store.due_per_week(scope, first_week, CHART_WEEKS)?,
-            })
-        })
-    }
-
     fn case_page(
         &mut self,
         key: &CaseKey,
@@ -268,17 +236,5 @@ impl<S: Store> Core<S> {
             moved,
             upcoming,
         }))
-    }
-}
-
-fn days_since_monday(weekday: Weekday) -> i32 {
-    match weekday {
-        Weekday::Monday => 0,
-        Weekday::Tuesday => 1,
-        Weekday::Wednesday => 2,
-        Weekday::Thursday => 3,
-        Weekday::Friday => 4,
-        Weekday::Saturday => 5,
-        Weekday::Sunday => 6,
     }
 }

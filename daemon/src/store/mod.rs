@@ -6,9 +6,11 @@
 //! so the daemon rebuilds it after a restart by replaying the log.
 
 pub mod lock;
+pub mod reader;
 mod sqlite;
 
 pub use lock::StoreLock;
+pub use reader::Readers;
 pub use sqlite::SqliteStore;
 
 use std::collections::HashMap;
@@ -338,21 +340,6 @@ pub trait Store: Send {
     fn audit_log(&self, filter: &AuditFilter) -> Result<Vec<AuditEntry>, StoreError>;
     /// Removes audit lines from before `before` (YYYY-MM-DD); says how many.
     fn forget_audit_before(&mut self, before: &str) -> Result<u64, StoreError>;
-    /// The deadlines of the scope per gemeente and workflow, counted on `today`; due soon is
-    /// up to and including `soon_until`.
-    fn overview(
-        &self,
-        scope: &Scope,
-        today: &str,
-        soon_until: &str,
-    ) -> Result<Vec<OverviewRow>, StoreError>;
-    /// How many deadlines still to be met fall due in each of `weeks` weeks from `first_day`.
-    fn due_per_week(
-        &self,
-        scope: &Scope,
-        first_day: waakvlam_core::calendar::Day,
-        weeks: u32,
-    ) -> Result<Vec<u64>, StoreError>;
     /// Makes the dead deliveries of a notification of the scope pending again, to be tried
     /// at `now` with a fresh count of attempts; says which channels.
     fn send_again(

@@ -7,14 +7,13 @@ use std::sync::mpsc;
 use jiff::Timestamp;
 use rusqlite::{Connection, OptionalExtension, params, params_from_iter};
 
+use super::reader::{self, DEADLINE_COLUMNS, deadline_row};
 use super::{
     AuditEntry, AuditFilter, CaseKey, DeadlineKey, DeadlineRow, DeliveryState, DeliveryStatus, Due,
-    DueBatch, Feed, Filter, OutboxRow, Outgoing, OverviewRow, Provisional, Store, StoreError,
-    Timers,
+    DueBatch, Feed, Filter, OutboxRow, Outgoing, Provisional, Store, StoreError, Timers,
 };
 use crate::scope::Scope;
-use waakvlam_core::calendar::Day;
-use waakvlam_core::engine::{CalendarMark, DeadlineState};
+use waakvlam_core::engine::CalendarMark;
 use waakvlam_core::event::{Event, EventType};
 
 /// The migrations, in order; the database remembers how many it has applied
@@ -256,7 +255,7 @@ impl StoredDelivery {
 
 /// The result of SQLite work done while `what` (`"storing an event"`), with that context
 /// on its error.
-fn doing<T>(
+pub(super) fn doing<T>(
     what: &'static str,
     work: impl FnOnce() -> rusqlite::Result<T>,
 ) -> Result<T, StoreError> {
@@ -264,7 +263,10 @@ fn doing<T>(
 }
 
 /// Rows read, or the error that names every one that could not be read.
-fn readable<T>(rows: Vec<Result<T, String>>, what: &'static str) -> Result<Vec<T>, StoreError> {
+pub(super) fn readable<T>(
+    rows: Vec<Result<T, String>>,
+    what: &'static str,
+) -> Result<Vec<T>, StoreError> {
     let unreadable: Vec<String> = rows
         .iter()
         .filter_map(|r| r.as_ref().err().cloned())
@@ -748,24 +750,7 @@ impl Store for SqliteStore {
     }
 
     fn deadlines(&self, filter: &Filter) -> Result<Vec<DeadlineRow>, StoreError> {
-        let rows = doing("listing deadlines", || {
-            let (clause, values) = deadline_clause(filter);
-            let sql = format!(
-                "SELECT {DEADLINE_COLUMNS} FROM deadlines {clause}
-                 ORDER BY due IS NULL, due, gemeente, case_id, instance, deadline, occurrence LIMIT {} OFFSET {}",
-                filter.limit, filter.offset
-            );
-            let mut statement = self.connection.prepare(&sql)?;
-            let rows = statement.query_map(params_from_iter(values), deadline_row)?;
-            rows.collect::<rusqlite::Result<Vec<Result<DeadlineRow, String>>>>()
-        })?;
-        let mut rows = readable(rows, "deadlines")?;
-        if let Some(today) = &filter.today {
-            for row in &mut rows {
-                row.status = status_on(row, today);
-            }
-        }
-        Ok(rows)
+        reader::deadlines(&self.connection, filter)
     }
 
     fn every_due_date(&self) -> Result<HashMap<DeadlineKey, Option<String>>, StoreError> {
@@ -1028,74 +1013,6 @@ impl Store for SqliteStore {
         })
     }
 
-    fn overview(
-        &self,
-        scope: &Scope,
-        today: &str,
-        soon_until: &str,
-    ) -> Result<Vec<OverviewRow>, StoreError> {
-        doing("counting deadlines for the overview", || {
-            let marks = vec!["?"; scope.iter().len()].join(", ");
-            let sql = format!(
-                "SELECT gemeente, workflow,
-                    coalesce(sum(status IN ('open', 'overdue') AND due >= ?1), 0),
-                    coalesce(sum(status IN ('open', 'overdue') AND due >= ?1 AND due <= ?2), 0),
-                    coalesce(sum(status IN ('open', 'overdue') AND due < ?1), 0),
-                    coalesce(sum(status = 'missed'), 0)
-                 FROM deadlines WHERE gemeente IN ({marks})
-                 GROUP BY gemeente, workflow ORDER BY gemeente, workflow"
-            );
-            let mut values = vec![today.to_string(), soon_until.to_string()];
-            values.extend(scope.iter().map(str::to_string));
-            let mut statement = self.connection.prepare_cached(&sql)?;
-            let rows = statement.query_map(params_from_iter(values), |row| {
-                Ok(OverviewRow {
-                    gemeente: row.get(0)?,
-                    workflow: row.get(1)?,
-                    open: row.get(2)?,
-                    due_soon: row.get(3)?,
-                    overdue: row.get(4)?,
-                    missed: row.get(5)?,
-                })
-            })?;
-            rows.collect()
-        })
-    }
-
-    fn due_per_week(
-        &self,
-        scope: &Scope,
-        first_day: Day,
-        weeks: u32,
-    ) -> Result<Vec<u64>, StoreError> {
-        doing("counting deadlines per week", || {
-            let marks = vec!["?"; scope.iter().len()].join(", ");
-            // The index on (status, due) serves this: two short ranges of due dates.
-            let sql = format!(
-                "SELECT CAST((julianday(due) - julianday(?1)) / 7 AS INTEGER) AS week, count(*)
-                 FROM deadlines
-                 WHERE status IN ('open', 'overdue') AND due >= ?1 AND due < ?2
-                   AND gemeente IN ({marks})
-                 GROUP BY week"
-            );
-            let end = first_day.add_days(7 * weeks as i32);
-            let mut values = vec![first_day.to_string(), end.to_string()];
-            values.extend(scope.iter().map(str::to_string));
-            let mut counts = vec![0; weeks as usize];
-            let mut statement = self.connection.prepare_cached(&sql)?;
-            let rows = statement.query_map(params_from_iter(values), |row| {
-                Ok((row.get::<_, i64>(0)?, row.get::<_, u64>(1)?))
-            })?;
-            for row in rows {
-                let (week, count) = row?;
-                if let Some(slot) = usize::try_from(week).ok().and_then(|w| counts.get_mut(w)) {
-                    *slot = count;
-                }
-            }
-            Ok(counts)
-        })
-    }
-
     fn send_again(
         &mut self,
         id: &str,
@@ -1292,65 +1209,7 @@ fn next_day(day: &str) -> String {
 
 /// `WHERE` for a filter, with its values in order. Column names are fixed here; every value
 /// is a bound parameter.
-/// The columns `deadline_row` reads, in its order.
-const DEADLINE_COLUMNS: &str =
-    "instance, workflow, gemeente, case_id, deadline, occurrence, due, status, provisional";
-
-fn deadline_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Result<DeadlineRow, String>> {
-    let instance: String = row.get(0)?;
-    let status: String = row.get(7)?;
-    let Some(status) = DeadlineState::named(&status) else {
-        return Ok(Err(format!(
-            "a deadline of {instance}: unknown status '{status}'"
-        )));
-    };
-    Ok(Ok(DeadlineRow {
-        instance,
-        workflow: row.get(1)?,
-        gemeente: row.get(2)?,
-        case: row.get(3)?,
-        deadline: row.get(4)?,
-        occurrence: row.get(5)?,
-        due: row.get(6)?,
-        status,
-        calendar: row.get::<_, bool>(8)?.then_some(CalendarMark::Provisional),
-    }))
-}
-
-/// A deadline still to be met is open or overdue by its due date on `today`.
-fn status_on(row: &DeadlineRow, today: &str) -> DeadlineState {
-    match (row.status, &row.due) {
-        (DeadlineState::Open | DeadlineState::Overdue, Some(due)) if due.as_str() < today => {
-            DeadlineState::Overdue
-        }
-        (DeadlineState::Open | DeadlineState::Overdue, Some(_)) => DeadlineState::Open,
-        (status, _) => status,
-    }
-}
-
-/// The filter's conditions on deadlines. With `today` known, `open` and `overdue` are decided
-/// by the due date, as `status_on` decides them for the rows read.
-fn deadline_clause(filter: &Filter) -> (String, Vec<String>) {
-    let status = filter.status.as_deref();
-    let (Some(today), Some(wanted @ ("open" | "overdue"))) = (&filter.today, status) else {
-        return where_clause(filter, "due");
-    };
-    let (clause, mut values) = where_clause(
-        &Filter {
-            status: None,
-            ..filter.clone()
-        },
-        "due",
-    );
-    let comparison = if wanted == "open" { ">=" } else { "<" };
-    values.push(today.clone());
-    (
-        format!("{clause} AND status IN ('open', 'overdue') AND due {comparison} ?"),
-        values,
-    )
-}
-
-fn where_clause(filter: &Filter, due_column: &str) -> (String, Vec<String>) {
+pub(super) fn where_clause(filter: &Filter, due_column: &str) -> (String, Vec<String>) {
     let mut conditions = Vec::new();
     let mut values = Vec::new();
     // The scope is never empty, so this condition is always there.

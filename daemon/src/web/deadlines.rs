@@ -10,7 +10,6 @@ use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Response};
 
 use super::{Chrome, PageError, Visitor, Web, case_link, dutch, render};
-use crate::scheduler::Command;
 use crate::store::{DeadlineRow, Filter};
 use waakvlam_core::calendar::Day;
 use waakvlam_core::engine::{CalendarMark, DeadlineState};
@@ -118,6 +117,7 @@ fn asked(visitor: &Visitor, query: &HashMap<String, String>) -> Result<Asked, Pa
     })
 }
 
+/// The deadlines of a filter, read beside the core (a CSV may hold every deadline of a region).
 async fn read(
     web: &Web,
     visitor: &Visitor,
@@ -126,13 +126,13 @@ async fn read(
     filter: Filter,
 ) -> Result<Vec<DeadlineRow>, PageError> {
     let audit = visitor.audit_each(headers, action, filter.scope.iter());
-    Ok(web
-        .ask(|reply| Command::Deadlines {
-            filter,
-            audit,
-            reply,
+    web.read_beside(audit, move |readers, now| {
+        readers.deadlines(&Filter {
+            today: Some(waakvlam_core::calendar::local_day(now).to_string()),
+            ..filter
         })
-        .await??)
+    })
+    .await
 }
 
 pub(super) async fn page(

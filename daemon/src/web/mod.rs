@@ -33,7 +33,7 @@ use axum::routing::{get, post};
 use crate::api::{Unanswered, ask_core};
 use crate::config::{TokenConfig, WebConfig};
 use crate::scheduler::{Command, CoreError};
-use crate::store::AuditEntry;
+use crate::store::{AuditEntry, Readers, StoreError};
 pub use catalog::{Catalog, Shelf};
 use session::{Session, Sessions};
 
@@ -61,6 +61,8 @@ pub struct Web {
     sessions: Arc<Sessions>,
     shelf: Shelf,
     config: WebConfig,
+    /// Reads that scan many rows run here, beside the core, so ingest never waits for them.
+    readers: Arc<Readers>,
 }
 
 impl Web {
@@ -69,8 +71,10 @@ impl Web {
         tokens: &[TokenConfig],
         shelf: Shelf,
         config: WebConfig,
+        readers: Readers,
     ) -> Web {
         Web {
+            readers: Arc::new(readers),
             commands,
             tokens: Arc::new(
                 tokens
@@ -121,6 +125,28 @@ impl Web {
                 back_to: here.to_string(),
             }),
         }
+    }
+
+    /// A read of case data done beside the core: its audit lines are written first (through
+    /// the core, which answers its time), then `read` runs on a reader connection on a
+    /// blocking thread with that time.
+    async fn read_beside<T: Send + 'static>(
+        &self,
+        audit: Vec<AuditEntry>,
+        read: impl FnOnce(&Readers, jiff::Timestamp) -> Result<T, StoreError> + Send + 'static,
+    ) -> Result<T, PageError> {
+        use crate::scheduler::pages::PageCommand;
+        let now = self
+            .ask(|reply| Command::Page(PageCommand::Audited { audit, reply }))
+            .await??;
+        let readers = self.readers.clone();
+        let done = tokio::task::spawn_blocking(move || read(&readers, now))
+            .await
+            .map_err(|err| {
+                tracing::error!(cause = %err, "a read for a page failed");
+                PageError::from(CoreError::NotStored(err.to_string()))
+            })?;
+        Ok(done.map_err(CoreError::from)?)
     }
 
     async fn ask<T>(

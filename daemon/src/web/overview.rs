@@ -10,8 +10,20 @@ use askama::Template;
 
 use super::chart::{Week, weekly_bars};
 use super::{Chrome, PageError, Web, dutch, render};
-use crate::scheduler::Command;
-use crate::scheduler::pages::PageCommand;
+use crate::store::OverviewRow;
+use waakvlam_core::calendar::{Day, Weekday, local_day};
+
+/// How many weeks the chart shows.
+const CHART_WEEKS: u32 = 12;
+
+/// The overview's numbers, read on a reader.
+struct Overview {
+    today: Day,
+    rows: Vec<OverviewRow>,
+    /// The Monday of this week, the first of the chart's weeks.
+    first_week: Day,
+    per_week: Vec<u64>,
+}
 
 #[derive(Template)]
 #[template(path = "overzicht.html")]
@@ -49,15 +61,23 @@ pub(super) async fn page(
     let visitor = web.visitor(&headers, "/")?;
     let scope = visitor.token.gemeenten.clone();
     let audit = visitor.audit_each(&headers, "web GET /", scope.iter());
+    let read_scope = scope.clone();
     let overview = web
-        .ask(|reply| {
-            Command::Page(PageCommand::Overview {
-                scope: scope.clone(),
-                audit,
-                reply,
+        .read_beside(audit, move |readers, now| {
+            let today = local_day(now);
+            let first_week = today.add_days(-days_since_monday(today.weekday()));
+            Ok(Overview {
+                today,
+                rows: readers.overview(
+                    &read_scope,
+                    &today.to_string(),
+                    &today.add_days(7).to_string(),
+                )?,
+                first_week,
+                per_week: readers.due_per_week(&read_scope, first_week, CHART_WEEKS)?,
             })
         })
-        .await??;
+        .await?;
     let catalog = web.shelf.get();
     let soon_until = overview.today.add_days(7).to_string();
     let link = |gemeente: &str, workflow: &str, extra: &[(&str, &str)]| {
@@ -139,4 +159,16 @@ pub(super) async fn page(
             .collect(),
     };
     Ok(render(&page))
+}
+
+fn days_since_monday(weekday: Weekday) -> i32 {
+    match weekday {
+        Weekday::Monday => 0,
+        Weekday::Tuesday => 1,
+        Weekday::Wednesday => 2,
+        Weekday::Thursday => 3,
+        Weekday::Friday => 4,
+        Weekday::Saturday => 5,
+        Weekday::Sunday => 6,
+    }
 }
