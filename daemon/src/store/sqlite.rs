@@ -1243,6 +1243,7 @@ mod tests {
     use crate::scope::Scope;
     use crate::store::Route;
     use proptest::prelude::*;
+    use waakvlam_core::engine::DeadlineState;
 
     /// A new store in a directory of its own, removed when the returned guard is dropped.
     fn store() -> (SqliteStore, std::path::PathBuf, tempfile::TempDir) {
