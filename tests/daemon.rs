@@ -1253,3 +1253,88 @@ fn the_log_says_how_the_daemon_started() {
         "{started}"
     );
 }
+
+/// A region keeps one shared complaint workflow and a variant for Deventer with a shorter
+/// term: a complaint in each of the region token's two gemeenten starts exactly one of them.
+#[test]
+fn a_workflow_scoped_to_one_gemeente_and_the_shared_one_scoped_away_start_once_each() {
+    let dir = common::tempdir();
+    let workflows = dir.join("workflows");
+    std::fs::create_dir_all(&workflows).unwrap();
+    for entry in std::fs::read_dir(common::root().join("workflows")).unwrap() {
+        let path = entry.unwrap().path();
+        std::fs::copy(&path, workflows.join(path.file_name().unwrap())).unwrap();
+    }
+    let shared = std::fs::read_to_string(workflows.join("klachttermijnen.yaml")).unwrap();
+    let variant = common::replace_once(
+        &common::replace_once(
+            &shared,
+            "workflow: klachttermijnen",
+            "workflow: klacht-deventer\ngemeenten: [GM0150]",
+        ),
+        "  in_behandeling: 14 days",
+        "  in_behandeling: 7 days",
+    );
+    std::fs::write(workflows.join("klacht-deventer.yaml"), variant).unwrap();
+    let shared = common::replace_once(
+        &shared,
+        "workflow: klachttermijnen",
+        "workflow: klachttermijnen\ngemeenten: { not: [GM0150] }",
+    );
+    std::fs::write(workflows.join("klachttermijnen.yaml"), shared).unwrap();
+    let shipped = common::root().join("workflows");
+    let ours = workflows.clone();
+    let daemon = Daemon::start_configured(dir, move |config| {
+        common::replace_once(
+            &config,
+            &format!("workflows: {}", shipped.display()),
+            &format!("workflows: {}", ours.display()),
+        )
+    });
+    daemon.advance("2027-04-13T10:00:00+02:00");
+    for (id, gemeente) in [("e-1", "GM0150"), ("e-2", "GM0200")] {
+        let event = json!({"id": id, "type": "klacht.ingediend", "gemeente": gemeente, "case": "C-1",
+            "at": "2027-04-13T10:15:00+02:00", "data": {"klacht_id": "K-9"}});
+        assert_eq!(daemon.post_events(REGION, &event.to_string()).0, 200);
+    }
+    let started = |gemeente: &str| {
+        let (_, listed) = daemon.request(
+            "GET",
+            &format!("/v1/deadlines?gemeente={gemeente}&case=C-1"),
+            Some(REGION),
+            None,
+        );
+        let mut rows: Vec<(String, String, String)> = listed["deadlines"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|d| {
+                (
+                    d["workflow"].as_str().unwrap().to_string(),
+                    d["deadline"].as_str().unwrap().to_string(),
+                    d["due"].as_str().unwrap().to_string(),
+                )
+            })
+            .collect();
+        rows.sort();
+        rows
+    };
+    let row = |w: &str, d: &str, due: &str| (w.to_string(), d.to_string(), due.to_string());
+    assert_eq!(
+        started("GM0150"),
+        [
+            row("klacht-deventer", "afgerond", "2027-05-11"),
+            row("klacht-deventer", "fatale_termijn", "2027-05-25"),
+            row("klacht-deventer", "in_behandeling", "2027-04-20"),
+        ]
+    );
+    assert_eq!(
+        started("GM0200"),
+        [
+            row("klachttermijnen", "afgerond", "2027-05-11"),
+            row("klachttermijnen", "fatale_termijn", "2027-05-25"),
+            row("klachttermijnen", "in_behandeling", "2027-04-27"),
+        ]
+    );
+    daemon.stop();
+}

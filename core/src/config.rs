@@ -186,6 +186,21 @@ impl EngineConfig {
                 }
             }
         }
+        // A workflow scoped to a gemeente the configuration does not know applies nowhere
+        // there: most likely a typing error in the code.
+        for w in workflows {
+            for code in w.gemeenten.codes() {
+                if !self.gemeenten.contains_key(code) {
+                    problems.push(format!(
+                        "{}:{}:{}: 'gemeenten' names {code}, which the configuration does not know (it knows {}); add it under 'gemeenten' in the configuration, or correct the code",
+                        w.file,
+                        w.gemeenten_at.line,
+                        w.gemeenten_at.column,
+                        self.gemeenten.keys().cloned().collect::<Vec<_>>().join(", ")
+                    ));
+                }
+            }
+        }
         problems
     }
 

@@ -58,6 +58,11 @@ impl Problems {
         self.push(at, message.into(), None);
     }
 
+    /// The file the problems are of.
+    pub fn file(&self) -> &str {
+        &self.file
+    }
+
     pub fn add_with_hint(
         &mut self,
         at: Position,

@@ -233,6 +233,7 @@ fn check(paths: Vec<PathBuf>) -> Result<ExitCode> {
     };
     match workflow::load(&paths) {
         Ok(workflows) => {
+            print_overlaps(&workflows)?;
             let names: Vec<&str> = workflows.iter().map(|w| w.name.as_str()).collect();
             println!(
                 "{} workflows, no problems: {}",
@@ -250,6 +251,23 @@ fn check(paths: Vec<PathBuf>) -> Result<ExitCode> {
             writeln!(out, "{n} problem{}", if n == 1 { "" } else { "s" })?;
             Ok(ExitCode::FAILURE)
         }
+    }
+}
+
+/// Prints the warnings about workflows that would both send for the same case: not problems
+/// (a region may mean it), so the check still succeeds.
+fn print_overlaps(workflows: &[workflow::Workflow]) -> Result<()> {
+    let mut out = io::stdout().lock();
+    for warning in workflow::overlaps(workflows) {
+        writeln!(out, "{warning}")?;
+    }
+    Ok(())
+}
+
+/// Logs the warnings of `workflow::overlaps` (at start and at a reload).
+pub fn warn_overlaps(workflows: &[workflow::Workflow]) {
+    for warning in workflow::overlaps(workflows) {
+        tracing::warn!(problem = %warning, "two workflows send for the same case");
     }
 }
 
@@ -322,6 +340,7 @@ fn check_config(path: &Path, paths: Vec<PathBuf>) -> Result<ExitCode> {
             );
         }
     }
+    print_overlaps(&workflows)?;
     let names: Vec<&str> = workflows.iter().map(|w| w.name.as_str()).collect();
     println!(
         "{}: no problems; {} workflows: {}",

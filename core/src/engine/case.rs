@@ -506,7 +506,7 @@ impl Case {
                     },
                 )
             };
-            planned.sort_by_key(|p| (group_of(p), p.moment, p.level));
+            planned.sort_by_key(|p| (group_of(p), p.moment, p.round));
             let mut chosen: Vec<&Planned> = Vec::new();
             let mut passed_over: Vec<u64> = Vec::new();
             for group in planned.chunk_by(|a, b| group_of(a) == group_of(b)) {
@@ -684,6 +684,9 @@ impl Case {
     /// The start day of a date-started workflow under the current facts: the date itself, or
     /// the first day in care after it (and before `until`) when `in_care` is required.
     fn date_start(&self, engine: &Engine, workflow: &Workflow, after: Option<Day>) -> Option<Day> {
+        if !workflow.gemeenten.applies_to(&self.gemeente) {
+            return None;
+        }
         let Trigger::Date { on, until } = &workflow.start.trigger else {
             return None;
         };
@@ -887,7 +890,7 @@ impl Case {
             let Trigger::Event(start) = &workflow.start.trigger else {
                 continue;
             };
-            if !matches(start, event) {
+            if !matches(start, event) || !workflow.gemeenten.applies_to(&self.gemeente) {
                 continue;
             }
             if let Some(in_care) = workflow.start.in_care
@@ -1240,7 +1243,8 @@ fn identity<'a>(
         occurrence: p.occurrence,
         due: Some(p.due),
         kind: p.kind,
-        level: p.level,
+        // Capped repeats share a level and stay distinct notifications.
+        level: p.round,
         detail,
     }
 }
@@ -1257,7 +1261,7 @@ enum AnswerHooks {
 fn identity_hash(instance: &Instance, p: &Planned) -> u64 {
     let fields = [
         (p.deadline as u64) << 48 | u64::from(p.occurrence) << 16 | p.step as u64 & 0xFFFF,
-        (p.due.number() as u32 as u64) << 32 | u64::from(p.level) << 8 | p.kind as u64,
+        (p.due.number() as u32 as u64) << 32 | u64::from(p.round) << 8 | p.kind as u64,
     ];
     fields.iter().fold(instance.id_hash, |h, f| mix(h ^ f))
 }
@@ -1375,6 +1379,49 @@ cancel_on: [klacht.ingetrokken]
             states(&case, &engine, "2027-04-28T12:00:00+02:00"),
             [(Some("2027-04-27".into()), DeadlineState::Overdue)]
         );
+    }
+
+    /// A workflow scoped to other gemeenten does not start here, on an event or on a date; one
+    /// scoped to this gemeente does.
+    #[test]
+    fn a_workflow_starts_only_in_the_gemeenten_it_applies_to() {
+        let elsewhere = crate::engine::test_engine(&WORKFLOW.replace(
+            "title: Klacht\n",
+            "title: Klacht\ngemeenten: [GM0200]\n",
+        ));
+        assert!(filed(&elsewhere).instances.is_empty());
+        let here = crate::engine::test_engine(&WORKFLOW.replace(
+            "title: Klacht\n",
+            "title: Klacht\ngemeenten: { not: [GM0200] }\n",
+        ));
+        assert_eq!(filed(&here).instances.len(), 1);
+        let on_date = "workflow: klacht
+gemeenten: [GM0200]
+title: Toekomstplan
+source: test
+roles: { professional: Professional }
+start: { on_date: birthday 16, in_care: true, until: birthday 18 }
+deadlines:
+  plan: { title: Plan, due: start + 3 months, met_by: toekomstplan.opgesteld, owner: professional, remind: [1 week before], escalate: [{ to: professional }] }
+";
+        let engine = crate::engine::test_engine(on_date);
+        for (gemeente, started) in [("GM0150", false), ("GM0200", true)] {
+            let mut case = Case::new(gemeente, "C-1");
+            for (id, kind, data) in [
+                ("e-1", "casus.aangemeld", serde_json::json!({"geboortedatum": "2011-03-10"})),
+                ("e-2", "zorg.gestart", serde_json::json!({})),
+            ] {
+                let event = crate::event::validate(serde_json::json!({
+                    "id": id, "type": kind, "gemeente": gemeente, "case": "C-1",
+                    "at": "2027-01-04T10:00:00+01:00", "data": data
+                }))
+                .unwrap();
+                let moment = event.at;
+                case.apply(&engine, event, moment);
+            }
+            case.tick(&engine, at("2027-06-01T12:00:00+02:00"));
+            assert_eq!(!case.instances.is_empty(), started, "{gemeente}");
+        }
     }
 
     /// Nothing is sent twice: the same moment ticked again sends nothing.

@@ -16,7 +16,11 @@ use super::notification::Kind;
 pub struct Planned {
     pub moment: Timestamp,
     pub kind: Kind,
+    /// The level the record carries: a repeating step's `max_level` caps it.
     pub level: u32,
+    /// The level without the cap: what makes each repeat its own notification (its identity),
+    /// equal to `level` wherever no cap is reached.
+    pub round: u32,
     pub deadline: usize,
     pub occurrence: u32,
     pub due: Day,
@@ -89,6 +93,7 @@ fn plan_due(
         moment,
         kind,
         level,
+        round: level,
         deadline: index,
         occurrence,
         due,
@@ -123,12 +128,12 @@ fn plan_due(
             k += 1;
             let day = calendar.working_day_on_or_after(repeat.times(k).add_to(first));
             let moment = calendar::send_moment(day, send_hour);
-            out.push(planned(
-                moment,
-                Kind::Escalation,
-                step as u32 + 1 + k as u32,
-                step,
-            ));
+            let round = step as u32 + 1 + k as u32;
+            out.push(Planned {
+                level: escalation.max_level.map_or(round, |most| round.min(most)),
+                round,
+                ..planned(moment, Kind::Escalation, round, step)
+            });
             if moment > horizon {
                 break;
             }
@@ -163,7 +168,15 @@ deadlines:
     /// (moment, kind, level, to) of everything sent from filing to `until`, ticking at each
     /// wakeup as the daemon would.
     fn sent_until(until: &str) -> Vec<(String, Kind, u32, String)> {
-        let engine = crate::engine::test_engine(WORKFLOW);
+        sent_with(WORKFLOW, until)
+            .into_iter()
+            .map(|(at, kind, level, to, _)| (at, kind, level, to))
+            .collect()
+    }
+
+    /// The same for another workflow, with each notification's id.
+    fn sent_with(workflow: &str, until: &str) -> Vec<(String, Kind, u32, String, String)> {
+        let engine = crate::engine::test_engine(workflow);
         let filed = crate::event::validate(serde_json::json!({
             "id": "e-1", "type": "klacht.ingediend", "gemeente": "GM0150", "case": "C-1",
             "at": "2027-03-01T10:00:00+01:00", "data": {"klacht_id": "K-1"}
@@ -183,6 +196,7 @@ deadlines:
                     n.kind,
                     n.level,
                     n.to.join(","),
+                    n.id.clone(),
                 )
             })
             .collect()
@@ -219,5 +233,37 @@ deadlines:
         ]
         .map(|(at, kind, level, to)| (at.to_string(), kind, level, to.to_string()));
         assert_eq!(sent, expected);
+    }
+
+    /// `max_level: 3` on the repeating step: levels 2, 3, then 3 every week, each repeat a
+    /// notification of its own (its own id), so none is taken for a duplicate.
+    #[test]
+    fn a_capped_escalation_keeps_repeating_at_its_highest_level() {
+        let capped = WORKFLOW.replace("repeat: every week }", "repeat: every week, max_level: 3 }");
+        let sent = sent_with(&capped, "2027-04-21T00:00:00+02:00");
+        let escalations: Vec<(String, u32)> = sent
+            .iter()
+            .filter(|n| n.1 == Kind::Escalation)
+            .map(|n| (n.0.clone(), n.2))
+            .collect();
+        assert_eq!(
+            escalations,
+            [
+                ("2027-03-16T09:00:00+01:00", 1),
+                ("2027-03-23T09:00:00+01:00", 2),
+                ("2027-03-30T09:00:00+02:00", 3),
+                ("2027-04-06T09:00:00+02:00", 3),
+                ("2027-04-13T09:00:00+02:00", 3),
+                ("2027-04-20T09:00:00+02:00", 3),
+            ]
+            .map(|(at, level)| (at.to_string(), level))
+        );
+        let mut ids: Vec<&String> = sent.iter().map(|n| &n.4).collect();
+        ids.sort();
+        ids.dedup();
+        assert_eq!(ids.len(), sent.len());
+        // Uncapped, the same chain keeps the ids it always had.
+        let uncapped = sent_with(WORKFLOW, "2027-04-21T00:00:00+02:00");
+        assert_eq!(uncapped[..4], sent[..4]);
     }
 }

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use crate::calendar::{Calendar, Day, Duration, LeapDayBirthdays, TermRule};
 use crate::event::{EventType, FieldKind, VOCABULARY};
-use crate::problem::{MapReader, Problems, list_of, text_of};
+use crate::problem::{MapReader, Problems, gemeente_code_of, list_of, text_of};
 use crate::yaml::{Node, Position, Value};
 
 use super::expr::{self, Scope};
@@ -15,6 +15,7 @@ pub const WORKFLOW_KEYS: &[&str] = &[
     "workflow",
     "title",
     "source",
+    "gemeenten",
     "roles",
     "start",
     "params",
@@ -44,7 +45,7 @@ pub const DEADLINE_KEYS: &[&str] = &[
 ];
 pub const DUE_IF_KEYS: &[&str] = &["when", "due"];
 pub const DATE_KEYS: &[&str] = &["is", "calendar"];
-pub const ESCALATION_KEYS: &[&str] = &["to", "after", "repeat", "message"];
+pub const ESCALATION_KEYS: &[&str] = &["to", "after", "repeat", "max_level", "message"];
 pub const SUSPEND_KEYS: &[&str] = &["on", "resume_on"];
 pub const EXTEND_KEYS: &[&str] = &["on", "by", "once"];
 pub const EVENT_MATCH_KEYS: &[&str] = &["on", "when"];
@@ -76,6 +77,10 @@ pub fn build(root: &Node, expected_name: &str, problems: &mut Problems) -> Optio
         .and_then(|n| text_of(n, "'title'", problems))
         .map(|(t, _)| t.to_string());
     let source = top.text("source", problems).map(|(t, _)| t.to_string());
+    let gemeenten = top
+        .get("gemeenten")
+        .map(|node| read_gemeenten(node, problems))
+        .unwrap_or_default();
     let roles = read_roles(top.require("roles", problems), problems);
 
     let params = read_params(top.get("params"), problems);
@@ -164,6 +169,10 @@ pub fn build(root: &Node, expected_name: &str, problems: &mut Problems) -> Optio
         name,
         title: title?,
         source,
+        gemeenten,
+        file: problems.file().to_string(),
+        start_at: top.key_at("start").unwrap_or(root.at),
+        gemeenten_at: top.key_at("gemeenten").unwrap_or(root.at),
         roles,
         start: start?,
         params,
@@ -174,6 +183,37 @@ pub fn build(root: &Node, expected_name: &str, problems: &mut Problems) -> Optio
         cancel_on,
         messages,
     })
+}
+
+/// `gemeenten: [GM0150, GM0200]` (only these) or `gemeenten: { not: [GM0150] }` (all but these).
+fn read_gemeenten(node: &Node, problems: &mut Problems) -> GemeenteScope {
+    let hint = "write 'gemeenten: [GM0150, GM0200]' for only these, or 'gemeenten: { not: [GM0150] }' for every gemeente but these";
+    let (list, only) = match &node.value {
+        Value::Map(_) => {
+            let Some(map) = MapReader::new(node, &["not"], "'gemeenten'", problems) else {
+                return GemeenteScope::Every;
+            };
+            match map.require("not", problems) {
+                Some(list) => (list, false),
+                None => return GemeenteScope::Every,
+            }
+        }
+        _ => (node, true),
+    };
+    let written = list_of(list);
+    if written.is_empty() {
+        problems.add_with_hint(list.at, "'gemeenten' names no gemeente", hint);
+        return GemeenteScope::Every;
+    }
+    let codes: Vec<String> = written
+        .into_iter()
+        .filter_map(|code| gemeente_code_of(code, problems))
+        .collect();
+    if only {
+        GemeenteScope::Only(codes)
+    } else {
+        GemeenteScope::AllBut(codes)
+    }
 }
 
 struct Context<'a> {
@@ -901,6 +941,7 @@ fn read_escalation(
         };
         let last = i + 1 == items.len();
         let repeat = read_repeat(&step, last, problems);
+        let max_level = read_max_level(&step, i as u32 + 1, repeat.is_some(), problems);
         let message = step
             .get("message")
             .and_then(|n| read_template(n, "the escalation message", context, problems));
@@ -908,10 +949,49 @@ fn read_escalation(
             to,
             after,
             repeat,
+            max_level,
             message,
         });
     }
     escalate
+}
+
+/// `max_level: N` of a repeating escalation step: its repeats go up one level each time up to
+/// N, then stay at N. `level` is the step's own level (its first send).
+fn read_max_level(
+    step: &MapReader<'_>,
+    level: u32,
+    repeats: bool,
+    problems: &mut Problems,
+) -> Option<u32> {
+    let (text, at) = step.text("max_level", problems)?;
+    if !repeats {
+        problems.add_with_hint(
+            at,
+            "'max_level' caps the level of repeats, and this step does not repeat",
+            "add 'repeat: every week' (or another interval) to this step, or remove 'max_level'",
+        );
+        return None;
+    }
+    match text.parse::<u32>() {
+        Ok(most) if most >= level => Some(most),
+        Ok(most) => {
+            problems.add_with_hint(
+                at,
+                format!("'max_level' {most} is below this step's own level {level}"),
+                format!("the first send of step {level} is level {level}; write {level} or more"),
+            );
+            None
+        }
+        Err(_) => {
+            problems.add_with_hint(
+                at,
+                format!("'max_level' must be a whole number, not '{text}'"),
+                "for example 'max_level: 4'",
+            );
+            None
+        }
+    }
 }
 
 /// `repeat: every <duration>` of an escalation step, which must be the last.

@@ -79,6 +79,82 @@ fn io_problem(path: &Path, err: &std::io::Error) -> Problem {
     }
 }
 
+/// Warnings about workflows that are each valid but together send twice: two that apply to
+/// the same gemeente and start on the same event (with the same conditions) would each send
+/// their reminders and escalations for the same case.
+pub fn overlaps(workflows: &[Workflow]) -> Vec<Problem> {
+    let mut warnings = Vec::new();
+    for (i, first) in workflows.iter().enumerate() {
+        for second in &workflows[i + 1..] {
+            let (Trigger::Event(a), Trigger::Event(b)) = (&first.start.trigger, &second.start.trigger)
+            else {
+                continue;
+            };
+            if a.event != b.event || !same_conditions(&a.when, &b.when) {
+                continue;
+            }
+            let Some(shared) = first.gemeenten.shared_with(&second.gemeenten) else {
+                continue;
+            };
+            let hint = overlap_hint(first, second, &shared);
+            warnings.push(Problem {
+                file: second.file.clone(),
+                at: second.start_at,
+                message: format!(
+                    "warning: '{}' and '{}' ({}:{}:{}) both start on {} in {shared}, so both send for the same case",
+                    second.name,
+                    first.name,
+                    first.file,
+                    first.start_at.line,
+                    first.start_at.column,
+                    a.event
+                ),
+                hint: Some(hint),
+            });
+        }
+    }
+    warnings
+}
+
+/// How to scope one of two overlapping workflows away, as concretely as their scopes allow.
+fn overlap_hint(first: &Workflow, second: &Workflow, shared: &str) -> String {
+    use GemeenteScope::*;
+    match (&first.gemeenten, &second.gemeenten) {
+        (Only(codes), Every) | (Every, Only(codes)) => {
+            let (variant, general) = if matches!(first.gemeenten, Only(_)) {
+                (first, second)
+            } else {
+                (second, first)
+            };
+            format!(
+                "'{}' is the variant for {}: give '{}' 'gemeenten: {{ not: [{}] }}'",
+                variant.name,
+                codes.join(", "),
+                general.name,
+                codes.join(", ")
+            )
+        }
+        (Every, Every) => format!(
+            "scope one away: if '{}' is the variant for one gemeente, give it 'gemeenten: [GM....]' and '{}' 'gemeenten: {{ not: [GM....] }}', with that gemeente's code",
+            second.name, first.name
+        ),
+        _ => format!("take {shared} out of the 'gemeenten' of one of them"),
+    }
+}
+
+fn same_conditions(a: &[Condition], b: &[Condition]) -> bool {
+    let key = |c: &Condition| {
+        let mut values = c.values.clone();
+        values.sort();
+        (c.field.clone(), values, c.negated)
+    };
+    let mut a: Vec<_> = a.iter().map(key).collect();
+    let mut b: Vec<_> = b.iter().map(key).collect();
+    a.sort();
+    b.sort();
+    a == b
+}
+
 /// Loads every workflow in `paths`; on any problem, returns all problems of all files.
 pub fn load(paths: &[PathBuf]) -> Result<Vec<Workflow>, Report> {
     let files = files(paths).map_err(|p| Report { problems: vec![p] })?;
@@ -128,5 +204,92 @@ pub fn load(paths: &[PathBuf]) -> Result<Vec<Workflow>, Report> {
         Ok(workflows)
     } else {
         Err(report)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn workflow(name: &str, scope: &str) -> Workflow {
+        let text = format!(
+            "workflow: {name}
+{scope}
+title: Klacht
+roles: {{ functionaris: Klachtenfunctionaris }}
+start: {{ on: klacht.ingediend }}
+deadlines:
+  behandeld: {{ title: Klacht behandelen, due: start + 14 days, met_by: klacht.afgerond, owner: functionaris, remind: [3 days before], escalate: [{{ to: functionaris }}] }}
+"
+        );
+        parse(&text, &format!("workflows/{name}.yaml")).unwrap()
+    }
+
+    #[test]
+    fn a_scoped_variant_beside_a_shared_workflow_is_warned_of_with_both_places() {
+        let shared = workflow("klachttermijnen", "");
+        let variant = workflow("klacht-deventer", "gemeenten: [GM0150]");
+        let warnings = overlaps(&[variant.clone(), shared.clone()]);
+        assert_eq!(warnings.len(), 1);
+        assert_eq!(
+            warnings[0].to_string(),
+            "workflows/klachttermijnen.yaml:5:1: warning: 'klachttermijnen' and 'klacht-deventer' (workflows/klacht-deventer.yaml:5:1) both start on klacht.ingediend in GM0150, so both send for the same case
+  hint: 'klacht-deventer' is the variant for GM0150: give 'klachttermijnen' 'gemeenten: { not: [GM0150] }'"
+        );
+        let rest = workflow("klachttermijnen", "gemeenten: { not: [GM0150] }");
+        assert!(overlaps(&[variant.clone(), rest]).is_empty());
+        let elsewhere = workflow("klacht-apeldoorn", "gemeenten: [GM0200]");
+        assert!(overlaps(&[variant, elsewhere]).is_empty());
+    }
+
+    #[test]
+    fn a_scope_names_gemeenten_by_their_code() {
+        let problems = parse(
+            "workflow: x
+gemeenten: [GM150, Deventer]
+title: X
+roles: { r: R }
+start: { on: klacht.ingediend }
+deadlines:
+  d: { title: D, due: start + 1 day, met_by: klacht.afgerond, owner: r, remind: [1 day before], escalate: [{ to: r }] }
+",
+            "x.yaml",
+        )
+        .unwrap_err();
+        let messages: Vec<String> = problems.iter().map(|p| p.message.clone()).collect();
+        assert_eq!(
+            messages,
+            [
+                "'GM150' is not a gemeente code",
+                "'Deventer' is not a gemeente code"
+            ]
+        );
+        let empty = parse(
+            "workflow: x
+gemeenten: { not: [] }
+title: X
+roles: { r: R }
+start: { on: klacht.ingediend }
+deadlines:
+  d: { title: D, due: start + 1 day, met_by: klacht.afgerond, owner: r, remind: [1 day before], escalate: [{ to: r }] }
+",
+            "x.yaml",
+        )
+        .unwrap_err();
+        assert_eq!(empty[0].message, "'gemeenten' names no gemeente");
+    }
+
+    #[test]
+    fn scopes_apply_to_their_gemeenten_only() {
+        assert!(GemeenteScope::Every.applies_to("GM0150"));
+        let only = GemeenteScope::Only(vec!["GM0150".into()]);
+        assert!(only.applies_to("GM0150") && !only.applies_to("GM0200"));
+        let but = GemeenteScope::AllBut(vec!["GM0150".into()]);
+        assert!(!but.applies_to("GM0150") && but.applies_to("GM0200"));
+        assert_eq!(only.shared_with(&but), None);
+        assert_eq!(
+            but.shared_with(&GemeenteScope::Every).as_deref(),
+            Some("every gemeente but GM0150")
+        );
     }
 }

@@ -6,12 +6,21 @@ use std::collections::BTreeMap;
 
 use crate::calendar::{Duration, TermRule};
 use crate::event::EventType;
+use crate::yaml::Position;
 
 #[derive(Clone, Debug)]
 pub struct Workflow {
     pub name: String,
     pub title: String,
     pub source: Option<String>,
+    /// The gemeenten it applies to (`gemeenten:`; default every gemeente).
+    pub gemeenten: GemeenteScope,
+    /// Where it was read: the file, and the `start` key's position (for warnings that name
+    /// two workflows).
+    pub file: String,
+    pub start_at: Position,
+    /// Where `gemeenten` is written (the top of the file when it is not).
+    pub gemeenten_at: Position,
     /// Role id -> Dutch description. Every role used below is declared here.
     pub roles: BTreeMap<String, String>,
     pub start: Start,
@@ -26,6 +35,69 @@ pub struct Workflow {
     /// Events that withdraw the instance (a complaint withdrawn, a message retracted).
     pub cancel_on: Vec<EventMatch>,
     pub messages: Messages,
+}
+
+/// Which gemeenten a workflow applies to.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum GemeenteScope {
+    #[default]
+    Every,
+    /// `gemeenten: [GM0150, GM0200]`; never empty.
+    Only(Vec<String>),
+    /// `gemeenten: { not: [GM0150] }`; never empty.
+    AllBut(Vec<String>),
+}
+
+impl GemeenteScope {
+    pub fn applies_to(&self, gemeente: &str) -> bool {
+        match self {
+            GemeenteScope::Every => true,
+            GemeenteScope::Only(codes) => codes.iter().any(|c| c == gemeente),
+            GemeenteScope::AllBut(codes) => !codes.iter().any(|c| c == gemeente),
+        }
+    }
+
+    /// The codes it names, whether included or excluded.
+    pub fn codes(&self) -> &[String] {
+        match self {
+            GemeenteScope::Every => &[],
+            GemeenteScope::Only(codes) | GemeenteScope::AllBut(codes) => codes,
+        }
+    }
+
+    /// The gemeenten both scopes apply to, in words; `None` when there are none.
+    pub fn shared_with(&self, other: &GemeenteScope) -> Option<String> {
+        use GemeenteScope::*;
+        let listed = |codes: Vec<&String>| {
+            (!codes.is_empty()).then(|| {
+                codes
+                    .iter()
+                    .map(|c| c.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            })
+        };
+        match (self, other) {
+            (Every, Every) => Some("every gemeente".into()),
+            (Every, AllBut(out)) | (AllBut(out), Every) => {
+                Some(format!("every gemeente but {}", out.join(", ")))
+            }
+            (AllBut(a), AllBut(b)) => {
+                let mut out: Vec<&String> = a.iter().chain(b).collect();
+                out.sort();
+                out.dedup();
+                Some(format!(
+                    "every gemeente but {}",
+                    out.iter().map(|c| c.as_str()).collect::<Vec<_>>().join(", ")
+                ))
+            }
+            (Every, Only(codes)) | (Only(codes), Every) => listed(codes.iter().collect()),
+            (Only(a), Only(b)) => listed(a.iter().filter(|c| b.contains(c)).collect()),
+            (Only(a), AllBut(b)) | (AllBut(b), Only(a)) => {
+                listed(a.iter().filter(|c| !b.contains(c)).collect())
+            }
+        }
+    }
 }
 
 #[derive(Clone, Debug)]
@@ -174,6 +246,8 @@ pub struct EscalationStep {
     pub after: Duration,
     /// Send again at this interval, one level higher each time, until met or ended.
     pub repeat: Option<Duration>,
+    /// The highest level a repeating step reaches; it keeps repeating at that level.
+    pub max_level: Option<u32>,
     pub message: Option<Template>,
 }
 

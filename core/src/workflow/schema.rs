@@ -36,6 +36,10 @@ pub fn workflow_schema() -> Value {
             "workflow" => text("The workflow's name: the file name without .yaml."),
             "title" => text("Dutch title, shown in every message."),
             "source" => text("Where the policy says this: document and lines, or the law."),
+            "gemeenten" => {
+                json!({ "description": "The gemeenten this workflow applies to (default: every gemeente): a list of CBS codes for only these, or { not: [...] } for every gemeente but these.",
+            "oneOf": [ { "$ref": "#/definitions/gemeenteCodes" }, { "type": "object", "additionalProperties": false, "required": ["not"], "properties": { "not": { "$ref": "#/definitions/gemeenteCodes" } } } ] })
+            }
             "roles" => {
                 json!({ "type": "object", "description": "The roles this workflow addresses, each with a Dutch description. The gemeente's plugin resolves them to people.",
             "additionalProperties": { "type": "string" } })
@@ -165,6 +169,9 @@ pub fn workflow_schema() -> Value {
             "repeat" => {
                 json!({ "type": "string", "description": "Only on the last step: send again, for example 'every week'.", "pattern": "^every " })
             }
+            "max_level" => {
+                json!({ "type": "integer", "minimum": 1, "description": "With repeat: the highest level the repeats reach; they go on at that level." })
+            }
             _ => described("template", "The message of this step."),
         },
         &["to"],
@@ -205,6 +212,7 @@ pub fn workflow_schema() -> Value {
             "term": { "type": "string", "description": "A duration or the name of a parameter." },
             "dateExpr": { "type": "string", "description": "'start', 'birthday <age>', 'data.<field>', or a date or deadline name, then '+' or '-' terms: 'start + 14 days'." },
             "roles": { "oneOf": [ { "type": "string" }, { "type": "array", "items": { "type": "string" } } ] },
+            "gemeenteCodes": { "type": "array", "minItems": 1, "items": { "type": "string", "pattern": "^GM[0-9]{4}$" } },
             "template": { "type": "string", "description": "Dutch text with placeholders {titel}, {datum}, {casus}, {dagen}, {workflow}, {niveau}, {data.<field>}." }
         },
         "allOf": [ workflow ]

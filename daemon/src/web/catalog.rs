@@ -8,7 +8,7 @@ use std::sync::{Arc, RwLock};
 
 use waakvlam_core::calendar::TermRule;
 use waakvlam_core::workflow::{
-    Anchor, Condition, DateExpr, EventMatch, Sign, Term, Trigger, Workflow,
+    Anchor, Condition, DateExpr, EventMatch, GemeenteScope, Sign, Term, Trigger, Workflow,
 };
 use waakvlam_plugin_host::{ParamOrigin, Registry};
 
@@ -45,6 +45,8 @@ pub struct WorkflowText {
     pub name: String,
     pub title: String,
     pub source: Option<String>,
+    /// The gemeenten it applies to, in words.
+    pub applies_to: String,
     pub starts: String,
     pub deadlines: Vec<DeadlineText>,
     pub signals: Vec<String>,
@@ -102,6 +104,7 @@ impl Catalog {
             .map(|w| {
                 let terms = gemeenten
                     .iter()
+                    .filter(|(code, _)| w.gemeenten.applies_to(code))
                     .map(|(code, name)| GemeenteTerms {
                         code: code.clone(),
                         name: name.clone(),
@@ -121,7 +124,7 @@ impl Catalog {
                             .collect(),
                     })
                     .collect();
-                describe_workflow(w, terms)
+                describe_workflow(w, terms, &gemeenten)
             })
             .collect();
         Catalog {
@@ -184,7 +187,28 @@ fn origin(origin: ParamOrigin) -> &'static str {
     }
 }
 
-fn describe_workflow(w: &Workflow, terms: Vec<GemeenteTerms>) -> WorkflowText {
+fn describe_workflow(
+    w: &Workflow,
+    terms: Vec<GemeenteTerms>,
+    gemeenten: &BTreeMap<String, String>,
+) -> WorkflowText {
+    let named = |codes: &[String]| {
+        codes
+            .iter()
+            .map(|c| match gemeenten.get(c) {
+                Some(name) => format!("{name} ({c})"),
+                None => c.clone(),
+            })
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let applies_to = match &w.gemeenten {
+        GemeenteScope::Every => "Geldt voor alle gemeenten.".to_string(),
+        GemeenteScope::Only(codes) => format!("Geldt alleen voor {}.", named(codes)),
+        GemeenteScope::AllBut(codes) => {
+            format!("Geldt voor alle gemeenten behalve {}.", named(codes))
+        }
+    };
     let role = |id: &str| {
         w.roles
             .get(id)
@@ -277,6 +301,7 @@ fn describe_workflow(w: &Workflow, terms: Vec<GemeenteTerms>) -> WorkflowText {
         name: w.name.clone(),
         title: w.title.clone(),
         source: w.source.clone(),
+        applies_to,
         starts,
         deadlines,
         signals: w

@@ -15,7 +15,8 @@ use super::{Chrome, PageError, Web, render};
 #[template(path = "workflows.html")]
 struct ListPage {
     chrome: Chrome,
-    workflows: Vec<(String, String, String)>,
+    /// Link, title, the gemeenten it applies to, what starts it.
+    workflows: Vec<(String, String, String, String)>,
 }
 
 #[derive(Template)]
@@ -42,6 +43,7 @@ pub(super) async fn list(
                 (
                     format!("/workflows/{}", w.name),
                     w.title.clone(),
+                    w.applies_to.clone(),
                     w.starts.clone(),
                 )
             })
