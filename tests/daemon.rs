@@ -1338,3 +1338,135 @@ fn a_workflow_scoped_to_one_gemeente_and_the_shared_one_scoped_away_start_once_e
     );
     daemon.stop();
 }
+
+/// The rows of the tables a what-if must not touch, in a fixed order (the audit log is
+/// written on purpose: a what-if reads case data). A read of the outbox first, so that the
+/// log channel's deliveries written since the last commit are marked before the snapshot.
+fn store_rows(daemon: &Daemon) -> Vec<String> {
+    daemon.request("GET", "/v1/notifications?limit=1", Some(REGION), None);
+    let connection = rusqlite::Connection::open_with_flags(
+        daemon.dir.join("data/waakvlam.db"),
+        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+    )
+    .unwrap();
+    let mut rows = Vec::new();
+    for table in ["events", "notifications", "deliveries", "deadlines", "timers"] {
+        let mut statement = connection
+            .prepare(&format!("SELECT * FROM {table} ORDER BY 1, 2"))
+            .unwrap();
+        let columns = statement.column_count();
+        let mut query = statement.query([]).unwrap();
+        while let Some(row) = query.next().unwrap() {
+            let values: Vec<String> = (0..columns)
+                .map(|i| match row.get_ref(i).unwrap() {
+                    rusqlite::types::ValueRef::Text(text) => String::from_utf8_lossy(text).into(),
+                    other => format!("{other:?}"),
+                })
+                .collect();
+            rows.push(format!("{table}: {}", values.join(" | ")));
+        }
+    }
+    rows
+}
+
+/// Fails with the rows that differ, not the whole store.
+fn assert_unchanged(before: &[String], after: &[String]) {
+    let gone: Vec<&String> = before.iter().filter(|r| !after.contains(r)).collect();
+    let new: Vec<&String> = after.iter().filter(|r| !before.contains(r)).collect();
+    assert!(
+        gone.is_empty() && new.is_empty(),
+        "the store changed: gone {gone:#?}, new {new:#?}"
+    );
+}
+
+#[test]
+fn a_what_if_moves_exactly_the_deadlines_it_says_and_writes_nothing() {
+    let daemon = Daemon::start();
+    common::web::seed(&daemon, "2027-05-20T12:00:00+02:00");
+    let before = store_rows(&daemon);
+    // The legal term of complaints in Deventer one week shorter: C-1's complaint (filed 13
+    // April, extended by 4 weeks) would end on 15 June instead of 22 June.
+    let (status, answer) = daemon.request(
+        "POST",
+        "/v1/what-if",
+        Some(REGION),
+        Some(r#"{"gemeente": "GM0150", "params": {"klachttermijnen": {"fataal": "5 weeks"}}}"#),
+    );
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(
+        answer["moved"],
+        json!([{"gemeente": "GM0150", "case": "C-1", "workflow": "klachttermijnen",
+            "instance": "klachttermijnen/GM0150/C-1/K-9", "deadline": "fatale_termijn", "occurrence": 0,
+            "old_due": "2027-06-22", "new_due": "2027-06-15"}])
+    );
+    assert_eq!(answer["started"], json!([]));
+    assert_eq!(answer["stopped"], json!([]));
+    assert_eq!(answer["sent_at_once"], json!([]), "nothing of it is due yet");
+    assert_eq!(answer["warnings"], json!([]));
+    assert_unchanged(&before, &store_rows(&daemon));
+    // A term Deventer's plugin sets itself: nothing moves, and the answer says why.
+    let (_, answer) = daemon.request(
+        "POST",
+        "/v1/what-if",
+        Some(REGION),
+        Some(r#"{"gemeente": "GM0150", "params": {"klachttermijnen": {"afgerond": "3 weeks"}}}"#),
+    );
+    assert_eq!(answer["moved"], json!([]));
+    assert!(
+        answer["warnings"][0]
+            .as_str()
+            .unwrap()
+            .starts_with("gemeenten.GM0150.params.klachttermijnen.afgerond is not used: the plugin of GM0150"),
+        "{answer}"
+    );
+
+    // The shared workflow scoped away from Deventer: its open complaint there would stop.
+    let shared = std::fs::read_to_string(common::root().join("workflows/klachttermijnen.yaml"))
+        .unwrap()
+        .replace("workflow: klachttermijnen", "workflow: klachttermijnen\ngemeenten: [GM0200]");
+    let body = json!({"workflows": {"klachttermijnen.yaml": shared}}).to_string();
+    let (status, answer) = daemon.request("POST", "/v1/what-if", Some(REGION), Some(&body));
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(
+        answer["stopped"],
+        json!([{"gemeente": "GM0150", "case": "C-1", "workflow": "klachttermijnen",
+            "instance": "klachttermijnen/GM0150/C-1/K-9"}])
+    );
+    assert_eq!(answer["moved"], json!([]));
+
+    // A change with problems computes nothing and says where each is.
+    let broken = json!({"workflows": {"klachttermijnen.yaml": "workflow: klachttermijnen\ntitel: Klacht\n"}});
+    let (status, answer) =
+        daemon.request("POST", "/v1/what-if", Some(REGION), Some(&broken.to_string()));
+    assert_eq!(status, 422, "{answer}");
+    let titel = answer["problems"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["message"] == "unknown key 'titel' in the workflow")
+        .expect("the misspelt key");
+    assert_eq!(titel["file"], "klachttermijnen.yaml");
+    assert_eq!((titel["line"].as_u64(), titel["column"].as_u64()), (Some(2), Some(1)));
+    assert_eq!(titel["hint"], "did you mean 'title'?");
+    let (status, answer) = daemon.request(
+        "POST",
+        "/v1/what-if",
+        Some(REGION),
+        Some(r#"{"gemeente": "GM0150", "params": {"klachttermijnen": {"afgerond": "3 weken", "opgelost": "1 week"}}}"#),
+    );
+    assert_eq!(status, 422, "{answer}");
+    assert_eq!(
+        answer["problems"][0]["message"],
+        "params.klachttermijnen.opgelost: the workflow has no parameter 'opgelost'"
+    );
+    // Another gemeente's terms: not this token's to read.
+    let (status, _) = daemon.request(
+        "POST",
+        "/v1/what-if",
+        Some(DEVENTER),
+        Some(r#"{"gemeente": "GM0200", "params": {"klachttermijnen": {"afgerond": "3 weeks"}}}"#),
+    );
+    assert_eq!(status, 403);
+    assert_unchanged(&before, &store_rows(&daemon));
+    daemon.stop();
+}

@@ -35,6 +35,9 @@ pub struct Api {
     commands: mpsc::Sender<Command>,
     tokens: Arc<HashMap<String, TokenConfig>>,
     metrics: Arc<Metrics>,
+    /// The definitions in use, for a what-if to change.
+    shelf: crate::web::Shelf,
+    readers: Arc<crate::store::Readers>,
 }
 
 impl Api {
@@ -42,6 +45,8 @@ impl Api {
         commands: mpsc::Sender<Command>,
         tokens: &[TokenConfig],
         metrics: Arc<Metrics>,
+        shelf: crate::web::Shelf,
+        readers: Arc<crate::store::Readers>,
     ) -> Api {
         let tokens = tokens
             .iter()
@@ -51,6 +56,8 @@ impl Api {
             commands,
             tokens: Arc::new(tokens),
             metrics,
+            shelf,
+            readers,
         }
     }
 
@@ -64,6 +71,7 @@ impl Api {
             .route("/v1/clock", post(post_clock).get(get_clock))
             .route("/metrics", get(get_metrics))
             .route("/v1/audit", get(get_audit))
+            .route("/v1/what-if", post(post_what_if))
             .route(
                 "/v1/openapi.json",
                 get(|| async {
@@ -735,6 +743,65 @@ async fn post_clock(
         .await?
         .map_err(refusal)?;
     Ok(Json(json!({ "now": waakvlam_core::calendar::format_timestamp(now) })).into_response())
+}
+
+/// `POST /v1/what-if`: what a change of terms or workflow files would do, computed beside the
+/// core and written nowhere (see the `whatif` module).
+async fn post_what_if(
+    State(api): State<Api>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Result<Response, ApiError> {
+    let action = "what-if";
+    let token = api.authenticate(&headers, action)?;
+    no_bsn(&headers, None)?;
+    let request: crate::whatif::Request = serde_json::from_slice(&body).map_err(|err| {
+        error(
+            StatusCode::BAD_REQUEST,
+            format!(
+                "the body is not a what-if ({err}); send {{\"gemeente\": \"GM0150\", \"params\": {{\"<workflow>\": {{\"<parameter>\": \"<term>\"}}}}}} or {{\"workflows\": {{\"<file>.yaml\": \"<text>\"}}}}"
+            ),
+        )
+    })?;
+    let catalog = api.shelf.get();
+    let changed = match crate::whatif::changed(&catalog, &request, &token.gemeenten) {
+        Ok(changed) => changed,
+        Err(crate::whatif::Refusal::Bad(message)) => {
+            return Err(error(StatusCode::BAD_REQUEST, message));
+        }
+        Err(crate::whatif::Refusal::Forbidden(message)) => {
+            let err = error(StatusCode::FORBIDDEN, message);
+            return Err(api.refused(line(Some(&token), &headers, action, None, None), err));
+        }
+        Err(crate::whatif::Refusal::Problems(problems)) => {
+            let n = problems.len();
+            return Ok((
+                StatusCode::UNPROCESSABLE_ENTITY,
+                Json(json!({
+                    "error": format!("the change has {n} problem{}; nothing was computed", if n == 1 { "" } else { "s" }),
+                    "problems": problems,
+                })),
+            )
+                .into_response());
+        }
+    };
+    let audit: Vec<AuditEntry> = changed
+        .scope
+        .iter()
+        .map(|g| line(Some(&token), &headers, action, Some(g), None))
+        .collect();
+    let now = api
+        .ask(|reply| Command::Page(crate::scheduler::pages::PageCommand::Audited { audit, reply }))
+        .await?
+        .map_err(refusal)?;
+    let readers = api.readers.clone();
+    let answer = tokio::task::spawn_blocking(move || {
+        crate::whatif::run(&catalog, &readers, changed, now)
+    })
+    .await
+    .map_err(|err| error(StatusCode::INTERNAL_SERVER_ERROR, format!("the what-if failed: {err}")))?
+    .map_err(|err| refusal(CoreError::Store(err)))?;
+    Ok(Json(answer).into_response())
 }
 
 async fn get_clock(State(api): State<Api>, headers: HeaderMap) -> Result<Response, ApiError> {

@@ -19,3 +19,4 @@ pub mod scheduler;
 pub mod scope;
 pub mod store;
 pub mod web;
+pub mod whatif;

@@ -132,9 +132,17 @@ pub async fn run(
         stop.clone(),
     ));
     // The pages and the API share the port; the API keeps its JSON refusals and its fallback.
-    let readers = crate::store::Readers::new(&daemon.database);
-    let pages = Web::new(commands.clone(), &daemon.tokens, shelf, daemon.web, readers).router();
-    let router = pages.merge(Api::new(commands, &daemon.tokens, metrics).router());
+    let readers = std::sync::Arc::new(crate::store::Readers::new(&daemon.database));
+    let pages = Web::new(
+        commands.clone(),
+        &daemon.tokens,
+        shelf.clone(),
+        daemon.web,
+        readers.clone(),
+    )
+    .router();
+    let api = Api::new(commands, &daemon.tokens, metrics, shelf, readers);
+    let router = pages.merge(api.router());
     tracing::info!(address = %listener.local_addr()?, "listening");
     axum::serve(
         listener,

@@ -11,8 +11,9 @@ use std::sync::Mutex;
 
 use rusqlite::{Connection, OpenFlags, params_from_iter};
 
-use super::sqlite::{doing, readable, where_clause};
-use super::{DeadlineRow, Filter, OverviewRow, StoreError};
+use super::sqlite::{doing, event_row, readable, where_clause};
+use super::{CaseKey, DeadlineRow, Filter, OverviewRow, StoreError};
+use waakvlam_core::event::Event;
 use crate::scope::Scope;
 use waakvlam_core::calendar::Day;
 use waakvlam_core::engine::{CalendarMark, DeadlineState};
@@ -73,6 +74,11 @@ impl Readers {
         soon_until: &str,
     ) -> Result<Vec<OverviewRow>, StoreError> {
         self.read(|c| overview(c, scope, today, soon_until))
+    }
+
+    /// Everything a what-if compares with, of every case of the scope.
+    pub fn cases(&self, scope: &Scope) -> Result<StoredCases, StoreError> {
+        self.read(|c| stored_cases(c, scope))
     }
 
     pub fn due_per_week(
@@ -236,4 +242,65 @@ fn deadline_clause(filter: &Filter) -> (String, Vec<String>) {
         format!("{clause} AND status IN ('open', 'overdue') AND due {comparison} ?"),
         values,
     )
+}
+
+/// The cases of a scope as the store holds them: their events, their deadlines as last
+/// computed, and the ids of the notifications already recorded.
+#[derive(Debug, Default)]
+pub struct StoredCases {
+    pub events: Vec<(CaseKey, Vec<Event>)>,
+    /// Cases with a stored event that cannot be read: left out, with why.
+    pub damaged: Vec<(CaseKey, String)>,
+    pub deadlines: Vec<DeadlineRow>,
+    pub notification_ids: std::collections::HashSet<String>,
+}
+
+/// Reads the cases of a scope in one read transaction, so the three parts agree.
+pub fn stored_cases(connection: &Connection, scope: &Scope) -> Result<StoredCases, StoreError> {
+    let marks = vec!["?"; scope.iter().len()].join(", ");
+    let codes: Vec<&str> = scope.iter().collect();
+    doing("starting a read", || connection.execute_batch("BEGIN"))?;
+    let read = (|| {
+        let rows = doing("reading the events of a scope", || {
+            let mut statement = connection.prepare(&format!(
+                "SELECT gemeente, id, type, case_id, at_ms, data FROM events
+                 WHERE gemeente IN ({marks}) ORDER BY gemeente, case_id, at_ms, seq"
+            ))?;
+            let rows = statement.query_map(params_from_iter(&codes), |row| {
+                Ok((row.get::<_, String>(0)?, row.get::<_, String>(3)?, event_row(row)?))
+            })?;
+            rows.collect::<rusqlite::Result<Vec<_>>>()
+        })?;
+        let mut stored = StoredCases::default();
+        for (gemeente, case, event) in rows {
+            let key = CaseKey { gemeente, case };
+            if stored.damaged.last().is_some_and(|(k, _)| *k == key) {
+                continue;
+            }
+            match event {
+                Ok(event) => match stored.events.last_mut() {
+                    Some((k, events)) if *k == key => events.push(event),
+                    _ => stored.events.push((key, vec![event])),
+                },
+                Err(why) => {
+                    if stored.events.last().is_some_and(|(k, _)| *k == key) {
+                        stored.events.pop();
+                    }
+                    stored.damaged.push((key, why));
+                }
+            }
+        }
+        stored.deadlines = deadlines(connection, &Filter::within(scope.clone(), u32::MAX))?;
+        stored.notification_ids = doing("reading the notification ids of a scope", || {
+            let mut statement = connection.prepare(&format!(
+                "SELECT id FROM notifications WHERE gemeente IN ({marks})"
+            ))?;
+            let ids = statement.query_map(params_from_iter(&codes), |row| row.get(0))?;
+            ids.collect()
+        })?;
+        Ok(stored)
+    })();
+    // A read transaction ends the same either way; nothing was written.
+    let _ = connection.execute_batch("COMMIT");
+    read
 }

@@ -529,7 +529,7 @@ fn insert_notifications(tx: &Connection, outgoing: &[Outgoing<'_>]) -> rusqlite:
 /// the conversions should hold; a row that does not convert (a damaged file, a vocabulary
 /// that lost a type) is named, never skipped: a case rebuilt from part of its events would
 /// send the wrong reminders.
-fn event_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Result<Event, String>> {
+pub(super) fn event_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Result<Event, String>> {
     let (gemeente, id, type_name, case, at_ms, data): (
         String,
         String,

@@ -33,11 +33,16 @@ impl Shelf {
     }
 }
 
-#[derive(Clone, Debug, Default)]
+/// The definitions in use (configuration, workflows, plugins) and the workflows in words.
+#[derive(Clone)]
 pub struct Catalog {
     pub workflows: Vec<WorkflowText>,
     /// Code -> name, of every gemeente the configuration or a plugin knows.
     pub gemeenten: BTreeMap<String, String>,
+    /// What the running engine was built from, for a what-if to change and build again.
+    pub config: Config,
+    pub definitions: Vec<Workflow>,
+    pub plugins: Option<Arc<Registry>>,
 }
 
 #[derive(Clone, Debug)]
@@ -87,6 +92,7 @@ impl Catalog {
         workflows: &[Workflow],
         plugins: Option<&Arc<Registry>>,
     ) -> Catalog {
+        let definitions = workflows.to_vec();
         let effective = waakvlam_plugin_host::effective_params(&config.core, workflows, plugins);
         let mut gemeenten: BTreeMap<String, String> = config
             .core
@@ -130,6 +136,9 @@ impl Catalog {
         Catalog {
             workflows,
             gemeenten,
+            config: config.clone(),
+            definitions,
+            plugins: plugins.cloned(),
         }
     }
 

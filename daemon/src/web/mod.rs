@@ -71,10 +71,10 @@ impl Web {
         tokens: &[TokenConfig],
         shelf: Shelf,
         config: WebConfig,
-        readers: Readers,
+        readers: Arc<Readers>,
     ) -> Web {
         Web {
-            readers: Arc::new(readers),
+            readers,
             commands,
             tokens: Arc::new(
                 tokens
