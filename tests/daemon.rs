@@ -1350,7 +1350,13 @@ fn store_rows(daemon: &Daemon) -> Vec<String> {
     )
     .unwrap();
     let mut rows = Vec::new();
-    for table in ["events", "notifications", "deliveries", "deadlines", "timers"] {
+    for table in [
+        "events",
+        "notifications",
+        "deliveries",
+        "deadlines",
+        "timers",
+    ] {
         let mut statement = connection
             .prepare(&format!("SELECT * FROM {table} ORDER BY 1, 2"))
             .unwrap();
@@ -1401,7 +1407,11 @@ fn a_what_if_moves_exactly_the_deadlines_it_says_and_writes_nothing() {
     );
     assert_eq!(answer["started"], json!([]));
     assert_eq!(answer["stopped"], json!([]));
-    assert_eq!(answer["sent_at_once"], json!([]), "nothing of it is due yet");
+    assert_eq!(
+        answer["sent_at_once"],
+        json!([]),
+        "nothing of it is due yet"
+    );
     assert_eq!(answer["warnings"], json!([]));
     assert_unchanged(&before, &store_rows(&daemon));
     // A term Deventer's plugin sets itself: nothing moves, and the answer says why.
@@ -1413,17 +1423,19 @@ fn a_what_if_moves_exactly_the_deadlines_it_says_and_writes_nothing() {
     );
     assert_eq!(answer["moved"], json!([]));
     assert!(
-        answer["warnings"][0]
-            .as_str()
-            .unwrap()
-            .starts_with("gemeenten.GM0150.params.klachttermijnen.afgerond is not used: the plugin of GM0150"),
+        answer["warnings"][0].as_str().unwrap().starts_with(
+            "gemeenten.GM0150.params.klachttermijnen.afgerond is not used: the plugin of GM0150"
+        ),
         "{answer}"
     );
 
     // The shared workflow scoped away from Deventer: its open complaint there would stop.
     let shared = std::fs::read_to_string(common::root().join("workflows/klachttermijnen.yaml"))
         .unwrap()
-        .replace("workflow: klachttermijnen", "workflow: klachttermijnen\ngemeenten: [GM0200]");
+        .replace(
+            "workflow: klachttermijnen",
+            "workflow: klachttermijnen\ngemeenten: [GM0200]",
+        );
     let body = json!({"workflows": {"klachttermijnen.yaml": shared}}).to_string();
     let (status, answer) = daemon.request("POST", "/v1/what-if", Some(REGION), Some(&body));
     assert_eq!(status, 200, "{answer}");
@@ -1436,8 +1448,12 @@ fn a_what_if_moves_exactly_the_deadlines_it_says_and_writes_nothing() {
 
     // A change with problems computes nothing and says where each is.
     let broken = json!({"workflows": {"klachttermijnen.yaml": "workflow: klachttermijnen\ntitel: Klacht\n"}});
-    let (status, answer) =
-        daemon.request("POST", "/v1/what-if", Some(REGION), Some(&broken.to_string()));
+    let (status, answer) = daemon.request(
+        "POST",
+        "/v1/what-if",
+        Some(REGION),
+        Some(&broken.to_string()),
+    );
     assert_eq!(status, 422, "{answer}");
     let titel = answer["problems"]
         .as_array()
@@ -1446,7 +1462,10 @@ fn a_what_if_moves_exactly_the_deadlines_it_says_and_writes_nothing() {
         .find(|p| p["message"] == "unknown key 'titel' in the workflow")
         .expect("the misspelt key");
     assert_eq!(titel["file"], "klachttermijnen.yaml");
-    assert_eq!((titel["line"].as_u64(), titel["column"].as_u64()), (Some(2), Some(1)));
+    assert_eq!(
+        (titel["line"].as_u64(), titel["column"].as_u64()),
+        (Some(2), Some(1))
+    );
     assert_eq!(titel["hint"], "did you mean 'title'?");
     let (status, answer) = daemon.request(
         "POST",
@@ -1467,6 +1486,42 @@ fn a_what_if_moves_exactly_the_deadlines_it_says_and_writes_nothing() {
         Some(r#"{"gemeente": "GM0200", "params": {"klachttermijnen": {"afgerond": "3 weeks"}}}"#),
     );
     assert_eq!(status, 403);
+    assert_unchanged(&before, &store_rows(&daemon));
+
+    // The same from the command line, beside the running daemon, on its live store.
+    let changed = daemon.dir.join("changed");
+    std::fs::create_dir_all(&changed).unwrap();
+    for entry in std::fs::read_dir(common::root().join("workflows")).unwrap() {
+        let path = entry.unwrap().path();
+        let text = std::fs::read_to_string(&path).unwrap();
+        let text = text.replace("  fataal: 6 weeks", "  fataal: 5 weeks");
+        std::fs::write(changed.join(path.file_name().unwrap()), text).unwrap();
+    }
+    let config = daemon.dir.join("waakvlam.yaml");
+    let output = common::waakvlam(
+        &[
+            "what-if",
+            "--config",
+            config.to_str().unwrap(),
+            "--workflows",
+            changed.to_str().unwrap(),
+            "--at",
+            "2027-05-20T12:00:00+02:00",
+        ],
+        None,
+    );
+    let printed = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{printed}");
+    assert_eq!(
+        printed,
+        "3 casussen vergeleken op 2027-05-20T12:00:00+02:00
+1 termijn verschuift:
+  GM0150 C-1 klachttermijnen fatale_termijn: 22 juni 2027 -> 15 juni 2027
+0 workflows starten:
+0 workflows stoppen:
+0 meldingen gaan direct uit:
+"
+    );
     assert_unchanged(&before, &store_rows(&daemon));
     daemon.stop();
 }

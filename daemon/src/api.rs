@@ -795,12 +795,16 @@ async fn post_what_if(
         .await?
         .map_err(refusal)?;
     let readers = api.readers.clone();
-    let answer = tokio::task::spawn_blocking(move || {
-        crate::whatif::run(&catalog, &readers, changed, now)
-    })
-    .await
-    .map_err(|err| error(StatusCode::INTERNAL_SERVER_ERROR, format!("the what-if failed: {err}")))?
-    .map_err(|err| refusal(CoreError::Store(err)))?;
+    let answer =
+        tokio::task::spawn_blocking(move || crate::whatif::run(&catalog, &readers, changed, now))
+            .await
+            .map_err(|err| {
+                error(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    format!("the what-if failed: {err}"),
+                )
+            })?
+            .map_err(|err| refusal(CoreError::Store(err)))?;
     Ok(Json(answer).into_response())
 }
 

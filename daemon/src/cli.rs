@@ -68,6 +68,25 @@ pub enum Command {
         #[arg(long)]
         case: Option<String>,
     },
+    /// What changed workflow files would do to the open cases of a store (a backup, or the live
+    /// store beside a running daemon): the deadlines that move, the instances that start or
+    /// stop, what would go out at once. Reads the store only.
+    WhatIf {
+        #[arg(long, default_value = "config/waakvlam.yaml")]
+        config: PathBuf,
+        /// The store file (default: the configuration's `daemon.database`).
+        #[arg(long)]
+        store: Option<PathBuf>,
+        /// The changed workflow files (a directory, or files).
+        #[arg(long, required = true, num_args = 1..)]
+        workflows: Vec<PathBuf>,
+        /// The moment to compare at (RFC 3339; default: now).
+        #[arg(long)]
+        at: Option<String>,
+        /// Print the whole answer as JSON, as `POST /v1/what-if` gives it.
+        #[arg(long)]
+        json: bool,
+    },
     /// Print the JSON Schema of the workflow format (shipped as config/workflow.schema.json).
     Schema,
     /// Post events from a file to a running daemon and report the acknowledgement rate and
@@ -168,6 +187,13 @@ pub fn main() -> ExitCode {
             gemeente,
             case,
         } => audit(&config, &from, &to, gemeente, case),
+        Command::WhatIf {
+            config,
+            store,
+            workflows,
+            at,
+            json,
+        } => what_if(&config, store, &workflows, at.as_deref(), json),
         Command::Schema => {
             print!("{}", workflow::schema::workflow_schema_text());
             Ok(ExitCode::SUCCESS)
@@ -385,6 +411,58 @@ fn check_config(path: &Path, paths: Vec<PathBuf>) -> Result<ExitCode> {
 }
 
 /// `audit`: the store's audit lines of a period, read beside a running daemon.
+fn what_if(
+    config_path: &Path,
+    store: Option<PathBuf>,
+    paths: &[PathBuf],
+    at: Option<&str>,
+    json: bool,
+) -> Result<ExitCode> {
+    let config = Config::load(config_path)
+        .map_err(|problems| anyhow::anyhow!(waakvlam_core::problem::joined(&problems)))
+        .context("the configuration has problems")?;
+    let store = match (store, &config.daemon) {
+        (Some(store), _) => store,
+        (None, Some(daemon)) => daemon.database.clone(),
+        (None, None) => bail!(
+            "give --store: {} has no 'daemon' section",
+            config_path.display()
+        ),
+    };
+    if !store.exists() {
+        bail!("{} does not exist", store.display());
+    }
+    let workflows = match workflow::load(paths) {
+        Ok(workflows) => workflows,
+        Err(report) => {
+            let problems: Vec<String> = report.problems.iter().map(|p| p.to_string()).collect();
+            return report_problems(&problems);
+        }
+    };
+    let mismatches = config.check_against(&workflows);
+    if !mismatches.is_empty() {
+        return report_problems(&mismatches);
+    }
+    print_overlaps(&workflows)?;
+    let now = match at {
+        Some(at) => waakvlam_core::calendar::parse_timestamp(at)
+            .map_err(|err| anyhow::anyhow!("--at: {err}"))?,
+        None => jiff::Timestamp::now(),
+    };
+    let scope = crate::scope::Scope::new(config.core.gemeenten.keys().cloned())
+        .context("the configuration names no gemeente")?;
+    let plugins = waakvlam_plugin_host::Registry::start(&config.plugins);
+    let engine = config.engine_with(workflows, plugins);
+    let stored = crate::store::Readers::new(&store).cases(&scope)?;
+    let answer = crate::whatif::compare(&engine, stored, now);
+    if json {
+        println!("{}", serde_json::to_string_pretty(&answer)?);
+    } else {
+        print!("{}", crate::whatif::summary(&answer));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
 fn audit(
     config_path: &Path,
     from: &str,

@@ -235,6 +235,69 @@ pub fn run(
     Ok(answer)
 }
 
+/// The answer for a person at a terminal: a line per change, dates as people write them.
+pub fn summary(answer: &Answer) -> String {
+    use crate::web::dutch::date;
+    let count =
+        |n: usize, one: &str, more: &str| format!("{n} {}", if n == 1 { one } else { more });
+    let due = |d: &Option<String>| d.as_deref().map_or_else(|| "geen".to_string(), date);
+    let mut out = format!(
+        "{} vergeleken op {}\n",
+        count(answer.cases, "casus", "casussen"),
+        answer.now
+    );
+    out.push_str(&format!(
+        "{}:\n",
+        count(
+            answer.moved.len(),
+            "termijn verschuift",
+            "termijnen verschuiven"
+        )
+    ));
+    for m in &answer.moved {
+        out.push_str(&format!(
+            "  {} {} {} {}: {} -> {}\n",
+            m.gemeente,
+            m.case,
+            m.workflow,
+            m.deadline,
+            due(&m.old_due),
+            due(&m.new_due)
+        ));
+    }
+    for (one, more, list) in [
+        ("workflow start", "workflows starten", &answer.started),
+        ("workflow stopt", "workflows stoppen", &answer.stopped),
+    ] {
+        out.push_str(&format!("{}:\n", count(list.len(), one, more)));
+        for c in list {
+            out.push_str(&format!("  {} {} {}\n", c.gemeente, c.case, c.instance));
+        }
+    }
+    out.push_str(&format!(
+        "{}:\n",
+        count(
+            answer.sent_at_once.len(),
+            "melding gaat direct uit",
+            "meldingen gaan direct uit"
+        )
+    ));
+    for n in &answer.sent_at_once {
+        out.push_str(&format!(
+            "  {} {} {} {} aan {}\n",
+            n.gemeente,
+            n.case,
+            crate::web::dutch::kind(n.kind),
+            n.deadline,
+            n.to.join(", ")
+        ));
+    }
+    for line in answer.warnings.iter().chain(&answer.not_checked) {
+        out.push_str(&format!("let op: {line}\n"));
+    }
+    out
+}
+
 /// A deadline whose due date would change (`None`: it would have none, or had none).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct MovedDue {
@@ -418,8 +481,7 @@ fn compare_case(
     }
     // A deadline a changed workflow adds to an instance that was already open.
     for new in after.iter().filter(|d| still_to_meet(d.status)) {
-        if open_before.contains(new.instance.as_str()) && !before.iter().any(|old| same(old, new))
-        {
+        if open_before.contains(new.instance.as_str()) && !before.iter().any(|old| same(old, new)) {
             answer.moved.push(moved(new, None, new.due.clone()));
         }
     }

@@ -1385,10 +1385,9 @@ cancel_on: [klacht.ingetrokken]
     /// scoped to this gemeente does.
     #[test]
     fn a_workflow_starts_only_in_the_gemeenten_it_applies_to() {
-        let elsewhere = crate::engine::test_engine(&WORKFLOW.replace(
-            "title: Klacht\n",
-            "title: Klacht\ngemeenten: [GM0200]\n",
-        ));
+        let elsewhere = crate::engine::test_engine(
+            &WORKFLOW.replace("title: Klacht\n", "title: Klacht\ngemeenten: [GM0200]\n"),
+        );
         assert!(filed(&elsewhere).instances.is_empty());
         let here = crate::engine::test_engine(&WORKFLOW.replace(
             "title: Klacht\n",
@@ -1408,7 +1407,11 @@ deadlines:
         for (gemeente, started) in [("GM0150", false), ("GM0200", true)] {
             let mut case = Case::new(gemeente, "C-1");
             for (id, kind, data) in [
-                ("e-1", "casus.aangemeld", serde_json::json!({"geboortedatum": "2011-03-10"})),
+                (
+                    "e-1",
+                    "casus.aangemeld",
+                    serde_json::json!({"geboortedatum": "2011-03-10"}),
+                ),
                 ("e-2", "zorg.gestart", serde_json::json!({})),
             ] {
                 let event = crate::event::validate(serde_json::json!({

@@ -86,7 +86,8 @@ pub fn overlaps(workflows: &[Workflow]) -> Vec<Problem> {
     let mut warnings = Vec::new();
     for (i, first) in workflows.iter().enumerate() {
         for second in &workflows[i + 1..] {
-            let (Trigger::Event(a), Trigger::Event(b)) = (&first.start.trigger, &second.start.trigger)
+            let (Trigger::Event(a), Trigger::Event(b)) =
+                (&first.start.trigger, &second.start.trigger)
             else {
                 continue;
             };

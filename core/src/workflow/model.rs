@@ -88,7 +88,10 @@ impl GemeenteScope {
                 out.dedup();
                 Some(format!(
                     "every gemeente but {}",
-                    out.iter().map(|c| c.as_str()).collect::<Vec<_>>().join(", ")
+                    out.iter()
+                        .map(|c| c.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
                 ))
             }
             (Every, Only(codes)) | (Only(codes), Every) => listed(codes.iter().collect()),

@@ -13,10 +13,10 @@ use rusqlite::{Connection, OpenFlags, params_from_iter};
 
 use super::sqlite::{doing, event_row, readable, where_clause};
 use super::{CaseKey, DeadlineRow, Filter, OverviewRow, StoreError};
-use waakvlam_core::event::Event;
 use crate::scope::Scope;
 use waakvlam_core::calendar::Day;
 use waakvlam_core::engine::{CalendarMark, DeadlineState};
+use waakvlam_core::event::Event;
 
 /// At most this many idle reader connections are kept.
 const IDLE_READERS: usize = 4;
@@ -267,7 +267,11 @@ pub fn stored_cases(connection: &Connection, scope: &Scope) -> Result<StoredCase
                  WHERE gemeente IN ({marks}) ORDER BY gemeente, case_id, at_ms, seq"
             ))?;
             let rows = statement.query_map(params_from_iter(&codes), |row| {
-                Ok((row.get::<_, String>(0)?, row.get::<_, String>(3)?, event_row(row)?))
+                Ok((
+                    row.get::<_, String>(0)?,
+                    row.get::<_, String>(3)?,
+                    event_row(row)?,
+                ))
             })?;
             rows.collect::<rusqlite::Result<Vec<_>>>()
         })?;

@@ -8,7 +8,7 @@
 
 pub mod catalog;
 mod chart;
-mod dutch;
+pub mod dutch;
 mod ics;
 pub mod session;
 
