@@ -493,7 +493,8 @@ fn the_openapi_document_matches_the_routes() {
             "/v1/deadlines",
             "/v1/events",
             "/v1/notifications",
-            "/v1/openapi.json"
+            "/v1/openapi.json",
+            "/v1/what-if"
         ]
     );
     for path in paths {
@@ -1259,12 +1260,7 @@ fn the_log_says_how_the_daemon_started() {
 #[test]
 fn a_workflow_scoped_to_one_gemeente_and_the_shared_one_scoped_away_start_once_each() {
     let dir = common::tempdir();
-    let workflows = dir.join("workflows");
-    std::fs::create_dir_all(&workflows).unwrap();
-    for entry in std::fs::read_dir(common::root().join("workflows")).unwrap() {
-        let path = entry.unwrap().path();
-        std::fs::copy(&path, workflows.join(path.file_name().unwrap())).unwrap();
-    }
+    let workflows = own_workflows(&dir);
     let shared = std::fs::read_to_string(workflows.join("klachttermijnen.yaml")).unwrap();
     let variant = common::replace_once(
         &common::replace_once(

@@ -432,3 +432,56 @@ fn the_workflow_page_shows_the_terms_per_gemeente_and_where_they_come_from() {
     assert_eq!(visitor.get("/workflows/bestaat-niet").status, 404);
     daemon.stop();
 }
+
+#[test]
+fn the_what_if_page_shows_the_deadlines_a_term_would_move_and_the_problems_of_a_file() {
+    let daemon = seeded();
+    // Trying is reading: a read-only token may.
+    let mut visitor = Visitor::signed_in(&daemon, READ_ONLY);
+    let form = visitor.get("/wat-als");
+    assert_eq!(form.status, 200);
+    let csrf = form.field("csrf").unwrap();
+    let page = visitor.post(
+        "/wat-als",
+        &[
+            ("csrf", &csrf),
+            ("soort", "termijn"),
+            ("gemeente", "GM0150"),
+            ("term", "klachttermijnen.fataal"),
+            ("waarde", "5 weken"),
+        ],
+    );
+    assert_eq!(page.status, 200, "{}", page.body);
+    assert!(
+        page.body.contains("3 casussen doorgerekend: 1 termijn verschuift, 0 workflows starten, 0 workflows stoppen, 0 meldingen gaan direct uit."),
+        "{}",
+        page.body
+    );
+    assert!(
+        page.body
+            .contains("<td>22 juni 2027</td><td>15 juni 2027</td>"),
+        "{}",
+        page.body
+    );
+    let broken = visitor.post(
+        "/wat-als",
+        &[
+            ("csrf", &csrf),
+            ("soort", "bestand"),
+            ("bestand", "klachttermijnen"),
+            ("tekst", "workflow: klachttermijnen\ntitel: Klacht\n"),
+        ],
+    );
+    assert_eq!(broken.status, 422);
+    assert!(
+        broken.body.contains(
+            "klachttermijnen.yaml, regel 2, kolom 1: unknown key &#39;titel&#39; in the workflow"
+        ),
+        "{}",
+        broken.body
+    );
+    // Without the session's CSRF token nothing is computed.
+    let refused = visitor.post("/wat-als", &[("soort", "termijn")]);
+    assert_eq!(refused.status, 403);
+    daemon.stop();
+}

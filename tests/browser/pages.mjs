@@ -33,6 +33,7 @@ const pages = [
   '/casus/GM0150/C-1',
   '/workflows',
   '/workflows/bezwaar',
+  '/wat-als',
   '/meldingen',
   '/agenda',
 ];

@@ -238,7 +238,12 @@ impl Case {
             self.fold(engine, &event, &mut signals);
             return self.settle(engine, signals, now, answer);
         }
-        let late = self.events.last().is_some_and(|last| event.at < last.at);
+        // Late: earlier than an event already applied, or than the moment the case was
+        // already brought to (a burst of old events arriving at once, a backfill). Folded in
+        // place, such an event would change the facts after the case had passed the days they
+        // matter on: a start on a date between the event and now would be missed.
+        let late = self.events.last().is_some_and(|last| event.at < last.at)
+            || self.clock.is_some_and(|clock| event.at < clock);
         let position = self.events.partition_point(|e| e.at <= event.at);
         self.events.insert(position, event);
         if late {
@@ -1425,6 +1430,47 @@ deadlines:
             case.tick(&engine, at("2027-06-01T12:00:00+02:00"));
             assert_eq!(!case.instances.is_empty(), started, "{gemeente}");
         }
+    }
+
+    /// Regression: old events posted at once (a backfill) were folded after the case had been
+    /// brought to now, so a start on a date between them and now (the 16th birthday while in
+    /// care) never happened. They are taken as late now: replayed in `at` order.
+    #[test]
+    fn events_that_arrive_late_in_a_burst_start_what_they_would_have_started() {
+        let workflow = std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../workflows/toekomstplan-16.yaml"
+        ))
+        .unwrap();
+        let engine = crate::engine::test_engine(
+            &workflow.replace("workflow: toekomstplan-16", "workflow: klacht"),
+        );
+        let events = [
+            r#"{"id":"S-133-1","type":"casus.aangemeld","gemeente":"GM0148","case":"S-133","at":"2026-07-08T12:00:00+02:00","data":{"geboortedatum":"2011-11-26"}}"#,
+            r#"{"id":"S-133-2","type":"zorg.gestart","gemeente":"GM0148","case":"S-133","at":"2026-07-08T17:00:00+02:00","data":{}}"#,
+            r#"{"id":"S-133-3","type":"toekomstplan.opgesteld","gemeente":"GM0148","case":"S-133","at":"2027-05-10T11:00:00+02:00","data":{}}"#,
+        ];
+        let now = at("2028-01-01T00:00:00+01:00");
+        let mut on_time = Case::new("GM0148", "S-133");
+        let mut burst = Case::new("GM0148", "S-133");
+        for text in events {
+            let event = crate::event::validate(serde_json::from_str(text).unwrap()).unwrap();
+            let moment = event.at;
+            on_time.apply(&engine, event.clone(), moment);
+            burst.apply(&engine, event, now);
+        }
+        on_time.tick(&engine, now);
+        let starts = |c: &Case| {
+            c.instances
+                .iter()
+                .map(|i| (i.id.clone(), i.start.to_string()))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(
+            starts(&burst),
+            [("klacht/GM0148/S-133".to_string(), "2027-11-26".to_string())]
+        );
+        assert_eq!(starts(&burst), starts(&on_time));
     }
 
     /// Nothing is sent twice: the same moment ticked again sends nothing.

@@ -18,6 +18,7 @@ mod feeds;
 mod notifications;
 mod overview;
 mod signin;
+mod whatif;
 mod workflows;
 
 use std::collections::HashMap;
@@ -100,6 +101,7 @@ impl Web {
             .route("/workflows/{name}", get(workflows::page))
             .route("/meldingen", get(notifications::page))
             .route("/meldingen/opnieuw", post(notifications::send_again))
+            .route("/wat-als", get(whatif::page).post(whatif::try_change))
             .route("/agenda", get(feeds::page).post(feeds::create))
             .route("/agenda/intrekken", post(feeds::revoke))
             .route("/agenda/{file}", get(feeds::calendar))
@@ -261,6 +263,7 @@ impl Chrome {
             ("/termijnen", "Termijnen"),
             ("/meldingen", "Meldingen"),
             ("/workflows", "Workflows"),
+            ("/wat-als", "Wat als"),
             ("/agenda", "Agenda"),
         ]
         .into_iter()
