@@ -19,7 +19,23 @@ use crate::workflow::Workflow;
 use crate::yaml::{self, Position, Value as Yaml};
 
 /// The top-level keys the engine's part reads.
-pub const ENGINE_KEYS: &[&str] = &["holidays", "send_hour", "leap_day_birthdays", "gemeenten"];
+pub const ENGINE_KEYS: &[&str] = &[
+    "holidays",
+    "send_hour",
+    "leap_day_birthdays",
+    "gemeenten",
+    "overviews",
+];
+const OVERVIEW_KEYS: &[&str] = &[
+    "name",
+    "schedule",
+    "gemeenten",
+    "to",
+    "select",
+    "send_empty",
+    "on_free_days",
+];
+const SELECT_KEYS: &[&str] = &["workflow", "status", "due_within"];
 /// The keys of a gemeente; `recipients` is the daemon's (the e-mail channel), read there.
 const GEMEENTE_KEYS: &[&str] = &["name", "closed_days", "params", "recipients"];
 const HOLIDAY_KEYS: &[&str] = &["covered_through", "added"];
@@ -34,6 +50,8 @@ pub struct EngineConfig {
     /// Days a Koninklijk Besluit adds to the Atw holidays, and how far they reach.
     pub holidays: Holidays,
     pub gemeenten: BTreeMap<String, GemeenteConfig>,
+    /// Scheduled overviews (`overviews:`).
+    pub overviews: Vec<crate::overview::Overview>,
 }
 
 impl Default for EngineConfig {
@@ -44,6 +62,7 @@ impl Default for EngineConfig {
             holidays_file: None,
             holidays: Holidays::default(),
             gemeenten: BTreeMap::new(),
+            overviews: Vec::new(),
         }
     }
 }
@@ -165,6 +184,17 @@ impl EngineConfig {
                 config.gemeenten.insert(key.name.clone(), gemeente);
             }
         }
+        if let Some(list) = top.get("overviews") {
+            for item in list_of(list) {
+                if let Some(overview) = read_overview(item, problems) {
+                    if config.overviews.iter().any(|o| o.name == overview.name) {
+                        problems.add(item.at, format!("a second overview called '{}'", overview.name));
+                        continue;
+                    }
+                    config.overviews.push(overview);
+                }
+            }
+        }
         (config, holiday_problems)
     }
 
@@ -183,6 +213,24 @@ impl EngineConfig {
                     if w.param_index(name).is_none() {
                         problems.push(format!("gemeenten.{code}.params.{workflow}: the workflow has no parameter '{name}'"));
                     }
+                }
+            }
+        }
+        for overview in &self.overviews {
+            if let Some(workflow) = &overview.select.workflow
+                && !workflows.iter().any(|w| &w.name == workflow)
+            {
+                problems.push(format!(
+                    "overview '{}': there is no workflow '{workflow}'",
+                    overview.name
+                ));
+            }
+            for code in &overview.gemeenten {
+                if !self.gemeenten.contains_key(code) {
+                    problems.push(format!(
+                        "overview '{}': the configuration does not know {code}; add it under 'gemeenten'",
+                        overview.name
+                    ));
                 }
             }
         }
@@ -337,4 +385,103 @@ fn read_covered_through(top: &MapReader<'_>, problems: &mut Problems) -> Option<
             None
         }
     }
+}
+
+/// One entry of `overviews:`; every problem of it reported.
+fn read_overview(node: &yaml::Node, problems: &mut Problems) -> Option<crate::overview::Overview> {
+    use crate::overview::{FreeDays, Overview, Schedule, Select};
+    let map = MapReader::new(node, OVERVIEW_KEYS, "an overview", problems)?;
+    let name = map
+        .require("name", problems)
+        .and_then(|n| text_of(n, "'name'", problems))
+        .map(|(t, _)| t.to_string());
+    let schedule = map
+        .require("schedule", problems)
+        .and_then(|n| text_of(n, "'schedule'", problems))
+        .and_then(|(text, at)| match Schedule::parse(text) {
+            Ok(schedule) => Some(schedule),
+            Err(message) => {
+                problems.add_with_hint(
+                    at,
+                    message,
+                    "for example '0 8 * * 1' (Mondays at 08:00) or '0 9 1 1,4,7,10 *' (the first day of each quarter at 09:00)",
+                );
+                None
+            }
+        });
+    let gemeenten: Vec<String> = map
+        .require("gemeenten", problems)
+        .map(|n| {
+            list_of(n)
+                .into_iter()
+                .filter_map(|code| crate::problem::gemeente_code_of(code, problems))
+                .collect()
+        })
+        .unwrap_or_default();
+    if gemeenten.is_empty() && map.get("gemeenten").is_some() {
+        problems.add(
+            map.key_at("gemeenten").unwrap_or(node.at),
+            "'gemeenten' of an overview names no gemeente",
+        );
+    }
+    let to: Vec<String> = map
+        .require("to", problems)
+        .map(|n| {
+            list_of(n)
+                .into_iter()
+                .filter_map(|r| text_of(r, "a role", problems).map(|(t, _)| t.to_string()))
+                .collect()
+        })
+        .unwrap_or_default();
+    if to.is_empty() && map.get("to").is_some() {
+        problems.add(map.key_at("to").unwrap_or(node.at), "'to' of an overview names no role");
+    }
+    let mut select = Select::default();
+    if let Some(node) = map.get("select")
+        && let Some(s) = MapReader::new(node, SELECT_KEYS, "'select'", problems)
+    {
+        select.workflow = s.text("workflow", problems).map(|(t, _)| t.to_string());
+        if let Some((text, at)) = s.text("status", problems) {
+            match crate::engine::DeadlineState::named(text) {
+                Some(status) => select.status = Some(status),
+                None => problems.add_with_hint(
+                    at,
+                    format!("'{text}' is not a status of a deadline"),
+                    "the statuses are open, overdue, met, cancelled, suspended, ended, missed, unknown",
+                ),
+            }
+        }
+        if let Some((text, at)) = s.text("due_within", problems) {
+            match Duration::parse(text) {
+                Ok(d) => select.due_within = Some(d),
+                Err(err) => problems.add_with_hint(at, format!("'due_within': {err}"), err.hint()),
+            }
+        }
+    }
+    let on_free_days = match map.text("on_free_days", problems) {
+        None | Some(("next_working_day", _)) => FreeDays::NextWorkingDay,
+        Some(("skip", _)) => FreeDays::Skip,
+        Some(("send", _)) => FreeDays::Send,
+        Some((other, at)) => {
+            problems.add_with_hint(
+                at,
+                format!("'{other}' is not what to do on a day off"),
+                "write 'next_working_day' (default), 'skip' or 'send'",
+            );
+            FreeDays::NextWorkingDay
+        }
+    };
+    let send_empty = map.bool("send_empty", problems).unwrap_or(false);
+    if gemeenten.is_empty() || to.is_empty() {
+        return None;
+    }
+    Some(Overview {
+        name: name?,
+        schedule: schedule?,
+        gemeenten,
+        to,
+        select,
+        send_empty,
+        on_free_days,
+    })
 }

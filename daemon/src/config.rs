@@ -105,8 +105,11 @@ pub struct DaemonConfig {
 }
 
 /// The web pages' sessions (`daemon.web`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct WebConfig {
+    /// The pages' address as people reach them (behind a proxy: its address), for links in
+    /// e-mail; `None`: `http://` and `daemon.listen`.
+    pub public_url: Option<String>,
     /// Marks the session cookie `Secure`: set it when a TLS-terminating proxy is in front.
     pub secure_cookies: bool,
     /// A session unused this long ends.
@@ -118,6 +121,7 @@ pub struct WebConfig {
 impl Default for WebConfig {
     fn default() -> WebConfig {
         WebConfig {
+            public_url: None,
             secure_cookies: false,
             session_idle: std::time::Duration::from_secs(30 * 60),
             session_max: std::time::Duration::from_secs(10 * 3600),
@@ -621,7 +625,22 @@ fn read_web(node: &yaml::Node, problems: &mut Problems) -> Option<WebConfig> {
         24,
         "hours",
     );
+    let public_url = match map.text("public_url", problems) {
+        Some((url, _)) if url.starts_with("http://") || url.starts_with("https://") => {
+            Some(url.trim_end_matches('/').to_string())
+        }
+        Some((url, at)) => {
+            problems.add_with_hint(
+                at,
+                format!("'{url}' is not an http or https address"),
+                "write the address people open the pages at, for example https://waakvlam.deventer.nl",
+            );
+            None
+        }
+        None => None,
+    };
     Some(WebConfig {
+        public_url,
         secure_cookies: map.bool("secure_cookies", problems).unwrap_or(false),
         session_idle: std::time::Duration::from_secs(idle * 60),
         session_max: std::time::Duration::from_secs(max * 3600),

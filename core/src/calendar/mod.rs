@@ -11,7 +11,7 @@ mod zone;
 pub use day::{Day, DayParseError, Weekday, days_in_month, is_leap_year};
 pub use duration::{Duration, DurationError};
 pub use holidays::{Holiday, atw_holidays, easter_sunday};
-pub use zone::{format_timestamp, local_day, local_time, parse_timestamp, send_moment};
+pub use zone::{amsterdam, format_timestamp, local_day, local_time, parse_timestamp, send_moment};
 
 /// Where a 29 February birthday falls in a year without one.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]

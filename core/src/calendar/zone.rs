@@ -15,6 +15,11 @@ static AMSTERDAM: LazyLock<TimeZone> = LazyLock::new(|| {
     TimeZone::get("Europe/Amsterdam").expect("the bundled time zone database has Europe/Amsterdam")
 });
 
+/// Europe/Amsterdam, from the bundled time zone database.
+pub fn amsterdam() -> TimeZone {
+    AMSTERDAM.clone()
+}
+
 /// The Amsterdam day a moment falls on.
 pub fn local_day(moment: Timestamp) -> Day {
     // Fast path with the offset table: right whenever the local time is between 04:00 and

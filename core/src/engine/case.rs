@@ -633,6 +633,7 @@ impl Case {
             to,
             level: p.level,
             message,
+            items: Vec::new(),
         }
     }
 
@@ -846,6 +847,7 @@ impl Case {
             to: signal.to,
             level: 0,
             message: signal.message,
+            items: Vec::new(),
         }
     }
 
@@ -1070,6 +1072,7 @@ fn signal(
         to,
         level: 0,
         message,
+        items: Vec::new(),
     }
 }
 

@@ -13,6 +13,8 @@ pub enum Kind {
     Reminder,
     Escalation,
     Signal,
+    /// A scheduled list of deadlines (DESIGN.md, "Scheduled overviews").
+    Overview,
 }
 
 impl Kind {
@@ -21,6 +23,7 @@ impl Kind {
             Kind::Reminder => "reminder",
             Kind::Escalation => "escalation",
             Kind::Signal => "signal",
+            Kind::Overview => "overview",
         }
     }
 }
@@ -43,6 +46,9 @@ pub struct Notification {
     pub to: Vec<String>,
     pub level: u32,
     pub message: String,
+    /// An overview's deadlines (kind `overview` only).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub items: Vec<crate::overview::OverviewItem>,
 }
 
 fn serialize_moment<S: serde::Serializer>(

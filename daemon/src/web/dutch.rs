@@ -65,6 +65,7 @@ pub fn kind(kind: Kind) -> &'static str {
         Kind::Reminder => "herinnering",
         Kind::Escalation => "escalatie",
         Kind::Signal => "signaal",
+        Kind::Overview => "overzicht",
     }
 }
 
@@ -74,6 +75,7 @@ pub fn kind_text(text: &str) -> &'static str {
         "reminder" => "herinnering",
         "escalation" => "escalatie",
         "signal" => "signaal",
+        "overview" => "overzicht",
         _ => "melding",
     }
 }

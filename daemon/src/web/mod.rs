@@ -83,7 +83,7 @@ impl Web {
                     .map(|t| (t.sha256.clone(), t.clone()))
                     .collect(),
             ),
-            sessions: Arc::new(Sessions::new(config)),
+            sessions: Arc::new(Sessions::new(config.clone())),
             shelf,
             config,
         }

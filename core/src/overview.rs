@@ -1,0 +1,443 @@
+//! Scheduled overviews (DESIGN.md, "Scheduled overviews (cron)"): on a five-field Unix cron
+//! schedule in Europe/Amsterdam, a list of the deadlines a selection picks, as one
+//! notification of kind `overview` per gemeente and moment.
+//!
+//! The schedule names wall-clock times; `croner` finds them, on a wall clock of its own that
+//! knows no daylight saving (`Wall`), and this module turns each into a moment: a time in the
+//! spring gap runs at the first valid moment after it, a time that happens twice in autumn
+//! runs once, at the first. A run on a day that is not a working day for the gemeente moves
+//! to the next working day at the same time (or is skipped, or goes anyway), and an overview
+//! runs at most once a day. Pure: no clock, no IO.
+
+use std::cmp::Ordering;
+
+use jiff::Timestamp;
+use jiff::civil;
+use sha2::{Digest, Sha256};
+
+use crate::calendar::{self, Calendar, Day, Duration};
+use crate::engine::notification::dutch_date;
+use crate::engine::{DeadlineState, DeadlineView, Engine, Kind, Notification};
+
+/// One configured overview (`overviews:` in the configuration).
+#[derive(Clone, Debug)]
+pub struct Overview {
+    pub name: String,
+    pub schedule: Schedule,
+    pub gemeenten: Vec<String>,
+    pub to: Vec<String>,
+    pub select: Select,
+    pub send_empty: bool,
+    pub on_free_days: FreeDays,
+}
+
+/// Which deadlines an overview lists.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Select {
+    pub workflow: Option<String>,
+    /// A status as `GET /v1/deadlines` names it; `open` and `overdue` by the due date.
+    pub status: Option<DeadlineState>,
+    /// Only deadlines due from today up to this far ahead.
+    pub due_within: Option<Duration>,
+}
+
+/// What a run that falls on a day off does.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum FreeDays {
+    /// The next working day at the same time, once even if another run falls on that day.
+    #[default]
+    NextWorkingDay,
+    Skip,
+    Send,
+}
+
+/// A five-field Unix cron expression (minute, hour, day of month, month, day of week with
+/// 0 or 7 = Sunday).
+#[derive(Clone, Debug)]
+pub struct Schedule {
+    text: String,
+    cron: croner::Cron,
+}
+
+impl Schedule {
+    pub fn parse(text: &str) -> Result<Schedule, String> {
+        let fields = text.split_whitespace().count();
+        if fields != 5 {
+            return Err(format!(
+                "'{text}' has {fields} fields; a schedule has five: minute, hour, day of the month, month, day of the week"
+            ));
+        }
+        let cron = croner::parser::CronParser::builder()
+            .seconds(croner::parser::Seconds::Disallowed)
+            .build()
+            .parse(text)
+            .map_err(|err| format!("'{text}' is not a cron expression: {err}"))?;
+        Ok(Schedule {
+            text: text.to_string(),
+            cron,
+        })
+    }
+
+    pub fn text(&self) -> &str {
+        &self.text
+    }
+
+    /// The first wall-clock time it names after `after`.
+    fn next_after(&self, after: civil::DateTime) -> Option<civil::DateTime> {
+        self.cron
+            .find_next_occurrence(&Wall(after), false)
+            .ok()
+            .map(|wall| wall.0)
+    }
+}
+
+/// An Amsterdam wall-clock time without a zone, for croner to search on: every wall-clock time
+/// exists once here; what that means for moments is decided by [`wall_moment`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Wall(civil::DateTime);
+
+impl croner::CronDateTime for Wall {
+    fn to_civil(&self) -> croner::CivilDateTime {
+        let d = self.0;
+        croner::CivilDateTime::new(
+            croner::CivilDate::from_parts_unchecked(
+                i32::from(d.year()),
+                d.month() as u32,
+                d.day() as u32,
+            ),
+            croner::CivilTime::from_parts_unchecked(
+                d.hour() as u32,
+                d.minute() as u32,
+                d.second() as u32,
+            ),
+        )
+    }
+
+    fn civil_weekday(&self) -> croner::Weekday {
+        croner::Weekday::from_days_from_sunday(u32::from(
+            self.0.weekday().to_sunday_zero_offset() as u8,
+        ))
+    }
+
+    fn resolve_civil(
+        &self,
+        civil: croner::CivilDateTime,
+    ) -> Result<croner::Resolution<Wall>, croner::errors::CronError> {
+        civil::DateTime::new(
+            i16::try_from(civil.year()).map_err(|_| croner::errors::CronError::InvalidDate)?,
+            civil.month() as i8,
+            civil.day() as i8,
+            civil.hour() as i8,
+            civil.minute() as i8,
+            civil.second() as i8,
+            0,
+        )
+        .map(|d| croner::Resolution::Single(Wall(d)))
+        .map_err(|_| croner::errors::CronError::InvalidDate)
+    }
+
+    fn checked_add_seconds(&self, seconds: i64) -> Option<Wall> {
+        self.0
+            .checked_add(jiff::SignedDuration::from_secs(seconds))
+            .ok()
+            .map(Wall)
+    }
+
+    fn cmp_instant(&self, other: &Wall) -> Ordering {
+        self.0.cmp(&other.0)
+    }
+}
+
+/// The moment an Amsterdam wall-clock time happens: a time in the spring gap (02:30 on the
+/// last Sunday of March) at the first valid moment after it (03:00); a time that happens
+/// twice (02:30 on the last Sunday of October) at the first of the two.
+pub fn wall_moment(wall: civil::DateTime) -> Timestamp {
+    let zone = calendar::amsterdam();
+    let ambiguous = zone.to_ambiguous_timestamp(wall);
+    match ambiguous.offset() {
+        jiff::tz::AmbiguousOffset::Unambiguous { .. } | jiff::tz::AmbiguousOffset::Fold { .. } => {
+            // Compatible: the earlier of a fold.
+            ambiguous
+                .compatible()
+                .expect("a moment of the years a schedule runs in")
+        }
+        jiff::tz::AmbiguousOffset::Gap { before, .. } => {
+            // Read with the offset before the gap, the time lies after the change; the change
+            // itself is the first valid moment after it.
+            let late = jiff::tz::TimeZone::fixed(before)
+                .to_ambiguous_timestamp(wall)
+                .compatible()
+                .expect("a moment of the years a schedule runs in");
+            zone.preceding(late)
+                .next()
+                .map_or(late, |transition| transition.timestamp())
+        }
+    }
+}
+
+impl Overview {
+    /// The moments it runs for a gemeente after `after` and up to `until` (both exclusive of
+    /// `after`, inclusive of `until`), by the gemeente's calendar (`Engine::calendar_for`).
+    pub fn runs(&self, calendar: &Calendar, after: Timestamp, until: Timestamp) -> Vec<Timestamp> {
+        if until <= after {
+            return Vec::new();
+        }
+        // A run scheduled on a day off before `after` may move to a working day after it:
+        // start looking three weeks back (longer than any run of days off).
+        let start = wall_of(after)
+            .checked_sub(jiff::SignedDuration::from_hours(21 * 24))
+            .unwrap_or(wall_of(after));
+        let end = wall_of(until);
+        let mut runs: Vec<Timestamp> = Vec::new();
+        let mut last_day: Option<Day> = None;
+        let mut cursor = start;
+        while let Some(next) = self.schedule.next_after(cursor) {
+            if next > end {
+                break;
+            }
+            cursor = next;
+            let day = Day::from_jiff(next.date());
+            let run_day = match (calendar.is_working_day(day), self.on_free_days) {
+                (true, _) | (false, FreeDays::Send) => day,
+                (false, FreeDays::Skip) => continue,
+                (false, FreeDays::NextWorkingDay) => calendar.working_day_on_or_after(day),
+            };
+            // At most once a day: a run moved onto a day that has one goes with it.
+            if last_day == Some(run_day) {
+                continue;
+            }
+            let moment = wall_moment(run_day.to_jiff().to_datetime(next.time()));
+            if moment > after && moment <= until {
+                last_day = Some(run_day);
+                runs.push(moment);
+            }
+        }
+        runs.sort();
+        runs.dedup_by_key(|m| calendar::local_day(*m));
+        runs
+    }
+
+    /// Whether a deadline is one this overview lists, on `today`.
+    pub fn selects(&self, deadline: &DeadlineView, today: Day) -> bool {
+        if self
+            .select
+            .workflow
+            .as_ref()
+            .is_some_and(|w| *w != deadline.workflow)
+        {
+            return false;
+        }
+        let due: Option<Day> = deadline.due.as_deref().and_then(|d| d.parse().ok());
+        let status = match (deadline.status, due) {
+            (DeadlineState::Open | DeadlineState::Overdue, Some(due)) if due < today => {
+                DeadlineState::Overdue
+            }
+            (DeadlineState::Open | DeadlineState::Overdue, Some(_)) => DeadlineState::Open,
+            (status, _) => status,
+        };
+        if self.select.status.is_some_and(|wanted| wanted != status) {
+            return false;
+        }
+        match self.select.due_within {
+            Some(within) => due.is_some_and(|due| due >= today && due <= within.add_to(today)),
+            None => true,
+        }
+    }
+
+    /// The notification of one run for one gemeente; `None` when nothing is listed and empty
+    /// overviews are not sent.
+    pub fn notification(
+        &self,
+        engine: &Engine,
+        gemeente: &str,
+        at: Timestamp,
+        mut items: Vec<OverviewItem>,
+    ) -> Option<Notification> {
+        if items.is_empty() && !self.send_empty {
+            return None;
+        }
+        items.sort_by(|a, b| (&a.due, &a.case, &a.title).cmp(&(&b.due, &b.case, &b.title)));
+        let moment = calendar::format_timestamp(at);
+        let id: String = Sha256::digest(format!("overview\0{}\0{gemeente}\0{moment}", self.name))[..16]
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        let mut message = match items.len() {
+            0 => format!("Overzicht '{}': er staat nu niets op de lijst.", self.name),
+            1 => format!("Overzicht '{}': 1 termijn.", self.name),
+            n => format!("Overzicht '{}': {n} termijnen.", self.name),
+        };
+        for item in &items {
+            let due = item
+                .due
+                .as_deref()
+                .and_then(|d| d.parse::<Day>().ok())
+                .map_or_else(|| "geen datum".to_string(), dutch_date);
+            message.push_str(&format!("\n- casus {}: {}, {due}", item.case, item.title));
+        }
+        for item in &mut items {
+            if item.title.is_empty() {
+                item.title = engine
+                    .workflows
+                    .iter()
+                    .find(|w| w.name == item.workflow)
+                    .and_then(|w| w.deadlines.iter().find(|d| d.id == item.deadline))
+                    .map_or_else(|| item.deadline.clone(), |d| d.title.clone());
+            }
+        }
+        Some(Notification {
+            id,
+            at,
+            kind: Kind::Overview,
+            workflow: self
+                .select
+                .workflow
+                .clone()
+                .unwrap_or_else(|| "overzicht".into()),
+            instance: format!("overview/{}/{gemeente}", self.name),
+            gemeente: gemeente.to_string(),
+            case: String::new(),
+            deadline: self.name.clone(),
+            due: None,
+            to: self.to.clone(),
+            level: 0,
+            message,
+            items,
+        })
+    }
+}
+
+/// A deadline an overview lists.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct OverviewItem {
+    pub case: String,
+    pub workflow: String,
+    pub deadline: String,
+    pub title: String,
+    pub due: Option<String>,
+    pub status: DeadlineState,
+}
+
+impl OverviewItem {
+    /// The item of a deadline, titled as its workflow says.
+    pub fn of(engine: &Engine, deadline: &DeadlineView, today: Day) -> OverviewItem {
+        let title = engine
+            .workflows
+            .iter()
+            .find(|w| w.name == deadline.workflow)
+            .and_then(|w| w.deadlines.iter().find(|d| d.id == deadline.deadline))
+            .map_or_else(|| deadline.deadline.clone(), |d| d.title.clone());
+        let due: Option<Day> = deadline.due.as_deref().and_then(|d| d.parse().ok());
+        let status = match (deadline.status, due) {
+            (DeadlineState::Open | DeadlineState::Overdue, Some(due)) if due < today => {
+                DeadlineState::Overdue
+            }
+            (DeadlineState::Open | DeadlineState::Overdue, Some(_)) => DeadlineState::Open,
+            (status, _) => status,
+        };
+        OverviewItem {
+            case: deadline.case.clone(),
+            workflow: deadline.workflow.clone(),
+            deadline: deadline.deadline.clone(),
+            title,
+            due: deadline.due.clone(),
+            status,
+        }
+    }
+}
+
+fn wall_of(moment: Timestamp) -> civil::DateTime {
+    moment.to_zoned_datetime(calendar::amsterdam()).datetime()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::calendar::{LeapDayBirthdays, parse_timestamp};
+
+    fn overview(schedule: &str, on_free_days: FreeDays) -> Overview {
+        Overview {
+            name: "te-laat".into(),
+            schedule: Schedule::parse(schedule).unwrap(),
+            gemeenten: vec!["GM0150".into()],
+            to: vec!["teamleider".into()],
+            select: Select::default(),
+            send_empty: true,
+            on_free_days,
+        }
+    }
+
+    fn runs(o: &Overview, after: &str, until: &str) -> Vec<String> {
+        let calendar = Calendar::new(&[], LeapDayBirthdays::FirstOfMarch);
+        o.runs(
+            &calendar,
+            parse_timestamp(after).unwrap(),
+            parse_timestamp(until).unwrap(),
+        )
+        .into_iter()
+        .map(calendar::format_timestamp)
+        .collect()
+    }
+
+    /// 29 March 2026: the clocks go from 02:00 to 03:00, so 02:30 does not exist; the run
+    /// goes once, at 03:00 summer time.
+    #[test]
+    fn a_time_in_the_spring_gap_runs_once_at_the_first_valid_moment_after_it() {
+        let daily = overview("30 2 * * *", FreeDays::Send);
+        assert_eq!(
+            runs(&daily, "2026-03-28T00:00:00+01:00", "2026-03-30T12:00:00+02:00"),
+            [
+                "2026-03-28T02:30:00+01:00",
+                "2026-03-29T03:00:00+02:00",
+                "2026-03-30T02:30:00+02:00"
+            ]
+        );
+    }
+
+    /// 25 October 2026: the clocks go from 03:00 back to 02:00, so 02:30 happens twice; the
+    /// run goes once, at the first.
+    #[test]
+    fn a_time_that_happens_twice_in_autumn_runs_once_at_the_first() {
+        let daily = overview("30 2 * * *", FreeDays::Send);
+        assert_eq!(
+            runs(&daily, "2026-10-24T12:00:00+02:00", "2026-10-26T12:00:00+01:00"),
+            ["2026-10-25T02:30:00+02:00", "2026-10-26T02:30:00+01:00"]
+        );
+    }
+
+    /// Easter Monday 2027 (29 March) is an Atw holiday: the Monday 08:00 run goes out on
+    /// Tuesday at 08:00, once, also when the schedule names Tuesday too.
+    #[test]
+    fn a_run_on_a_holiday_monday_goes_out_on_the_next_working_day_once() {
+        let mondays = overview("0 8 * * 1", FreeDays::NextWorkingDay);
+        assert_eq!(
+            runs(&mondays, "2027-03-26T00:00:00+01:00", "2027-04-06T00:00:00+02:00"),
+            ["2027-03-30T08:00:00+02:00", "2027-04-05T08:00:00+02:00"]
+        );
+        let both = overview("0 8 * * 1,2", FreeDays::NextWorkingDay);
+        assert_eq!(
+            runs(&both, "2027-03-26T00:00:00+01:00", "2027-03-31T00:00:00+02:00"),
+            ["2027-03-30T08:00:00+02:00"]
+        );
+        let skipped = overview("0 8 * * 1", FreeDays::Skip);
+        assert_eq!(
+            runs(&skipped, "2027-03-26T00:00:00+01:00", "2027-04-01T00:00:00+02:00"),
+            Vec::<String>::new()
+        );
+        // Sunday is day 0 and day 7, as in Unix cron (not 1, as in Quartz).
+        let sundays = overview("0 8 * * 0", FreeDays::Send);
+        assert_eq!(
+            runs(&sundays, "2027-03-26T00:00:00+01:00", "2027-03-29T00:00:00+02:00"),
+            ["2027-03-28T08:00:00+02:00"]
+        );
+    }
+
+    #[test]
+    fn a_schedule_has_five_fields() {
+        assert_eq!(
+            Schedule::parse("0 0 8 * * 1").unwrap_err(),
+            "'0 0 8 * * 1' has 6 fields; a schedule has five: minute, hour, day of the month, month, day of the week"
+        );
+        assert!(Schedule::parse("0 25 * * *").is_err());
+    }
+}
