@@ -188,7 +188,10 @@ impl EngineConfig {
             for item in list_of(list) {
                 if let Some(overview) = read_overview(item, problems) {
                     if config.overviews.iter().any(|o| o.name == overview.name) {
-                        problems.add(item.at, format!("a second overview called '{}'", overview.name));
+                        problems.add(
+                            item.at,
+                            format!("a second overview called '{}'", overview.name),
+                        );
                         continue;
                     }
                     config.overviews.push(overview);
@@ -434,7 +437,10 @@ fn read_overview(node: &yaml::Node, problems: &mut Problems) -> Option<crate::ov
         })
         .unwrap_or_default();
     if to.is_empty() && map.get("to").is_some() {
-        problems.add(map.key_at("to").unwrap_or(node.at), "'to' of an overview names no role");
+        problems.add(
+            map.key_at("to").unwrap_or(node.at),
+            "'to' of an overview names no role",
+        );
     }
     let mut select = Select::default();
     if let Some(node) = map.get("select")

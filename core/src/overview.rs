@@ -115,7 +115,7 @@ impl croner::CronDateTime for Wall {
 
     fn civil_weekday(&self) -> croner::Weekday {
         croner::Weekday::from_days_from_sunday(u32::from(
-            self.0.weekday().to_sunday_zero_offset() as u8,
+            self.0.weekday().to_sunday_zero_offset() as u8
         ))
     }
 
@@ -258,7 +258,8 @@ impl Overview {
         }
         items.sort_by(|a, b| (&a.due, &a.case, &a.title).cmp(&(&b.due, &b.case, &b.title)));
         let moment = calendar::format_timestamp(at);
-        let id: String = Sha256::digest(format!("overview\0{}\0{gemeente}\0{moment}", self.name))[..16]
+        let id: String = Sha256::digest(format!("overview\0{}\0{gemeente}\0{moment}", self.name))
+            [..16]
             .iter()
             .map(|b| format!("{b:02x}"))
             .collect();
@@ -385,7 +386,11 @@ mod tests {
     fn a_time_in_the_spring_gap_runs_once_at_the_first_valid_moment_after_it() {
         let daily = overview("30 2 * * *", FreeDays::Send);
         assert_eq!(
-            runs(&daily, "2026-03-28T00:00:00+01:00", "2026-03-30T12:00:00+02:00"),
+            runs(
+                &daily,
+                "2026-03-28T00:00:00+01:00",
+                "2026-03-30T12:00:00+02:00"
+            ),
             [
                 "2026-03-28T02:30:00+01:00",
                 "2026-03-29T03:00:00+02:00",
@@ -400,7 +405,11 @@ mod tests {
     fn a_time_that_happens_twice_in_autumn_runs_once_at_the_first() {
         let daily = overview("30 2 * * *", FreeDays::Send);
         assert_eq!(
-            runs(&daily, "2026-10-24T12:00:00+02:00", "2026-10-26T12:00:00+01:00"),
+            runs(
+                &daily,
+                "2026-10-24T12:00:00+02:00",
+                "2026-10-26T12:00:00+01:00"
+            ),
             ["2026-10-25T02:30:00+02:00", "2026-10-26T02:30:00+01:00"]
         );
     }
@@ -411,23 +420,39 @@ mod tests {
     fn a_run_on_a_holiday_monday_goes_out_on_the_next_working_day_once() {
         let mondays = overview("0 8 * * 1", FreeDays::NextWorkingDay);
         assert_eq!(
-            runs(&mondays, "2027-03-26T00:00:00+01:00", "2027-04-06T00:00:00+02:00"),
+            runs(
+                &mondays,
+                "2027-03-26T00:00:00+01:00",
+                "2027-04-06T00:00:00+02:00"
+            ),
             ["2027-03-30T08:00:00+02:00", "2027-04-05T08:00:00+02:00"]
         );
         let both = overview("0 8 * * 1,2", FreeDays::NextWorkingDay);
         assert_eq!(
-            runs(&both, "2027-03-26T00:00:00+01:00", "2027-03-31T00:00:00+02:00"),
+            runs(
+                &both,
+                "2027-03-26T00:00:00+01:00",
+                "2027-03-31T00:00:00+02:00"
+            ),
             ["2027-03-30T08:00:00+02:00"]
         );
         let skipped = overview("0 8 * * 1", FreeDays::Skip);
         assert_eq!(
-            runs(&skipped, "2027-03-26T00:00:00+01:00", "2027-04-01T00:00:00+02:00"),
+            runs(
+                &skipped,
+                "2027-03-26T00:00:00+01:00",
+                "2027-04-01T00:00:00+02:00"
+            ),
             Vec::<String>::new()
         );
         // Sunday is day 0 and day 7, as in Unix cron (not 1, as in Quartz).
         let sundays = overview("0 8 * * 0", FreeDays::Send);
         assert_eq!(
-            runs(&sundays, "2027-03-26T00:00:00+01:00", "2027-03-29T00:00:00+02:00"),
+            runs(
+                &sundays,
+                "2027-03-26T00:00:00+01:00",
+                "2027-03-29T00:00:00+02:00"
+            ),
             ["2027-03-28T08:00:00+02:00"]
         );
     }

@@ -19,6 +19,7 @@ use jiff::Timestamp;
 
 use crate::engine::{Case, Engine, Notification};
 use crate::event::{self, Event};
+use crate::overview::{Overview, OverviewItem};
 
 /// An event line that was refused, with its line number (1-based).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -120,12 +121,26 @@ pub struct Summary {
     pub cases: usize,
 }
 
-/// A notification ready to write, with its place in the output order.
+/// A notification ready to write, with its place in the output order; or a shard's part of a
+/// scheduled overview (`case` is `OVERVIEW`, `seq` the run's index), which the writer joins
+/// with the other shards' parts into one notification.
 struct Line {
     at: Timestamp,
     case: usize,
     seq: usize,
     json: Vec<u8>,
+    items: Vec<OverviewItem>,
+}
+
+/// The place of overview parts in the output order: after every case's line of their moment.
+const OVERVIEW: usize = usize::MAX;
+
+/// One run of a scheduled overview: when, which overview, which gemeente.
+#[derive(Clone, Debug)]
+struct Run {
+    at: Timestamp,
+    overview: usize,
+    gemeente: String,
 }
 
 /// Runs the engine over `events` up to (not including) `until`, writing each notification.
@@ -138,6 +153,17 @@ pub fn run(
     run_sharded(engine, events, until, out, None)
 }
 
+/// As [`run`], with the configuration's scheduled overviews, from the first event on.
+pub fn run_with_overviews(
+    engine: &Engine,
+    overviews: &[Overview],
+    events: Vec<Event>,
+    until: Timestamp,
+    out: &mut impl Write,
+) -> io::Result<Summary> {
+    run_all(engine, overviews, events, until, out, None)
+}
+
 /// [`run`] with a chosen number of shards (threads); `None` takes one per core for large
 /// inputs. The output does not depend on it.
 pub fn run_sharded(
@@ -147,7 +173,40 @@ pub fn run_sharded(
     out: &mut impl Write,
     shards: Option<usize>,
 ) -> io::Result<Summary> {
+    run_all(engine, &[], events, until, out, shards)
+}
+
+fn run_all(
+    engine: &Engine,
+    overviews: &[Overview],
+    events: Vec<Event>,
+    until: Timestamp,
+    out: &mut impl Write,
+    shards: Option<usize>,
+) -> io::Result<Summary> {
     let mut summary = Summary::default();
+    // The overviews run from the first event on: what happened before it is not known.
+    let mut runs: Vec<Run> = Vec::new();
+    if let Some(first) = events.iter().map(|e| e.at).min() {
+        let start = first
+            .checked_sub(jiff::SignedDuration::from_secs(1))
+            .unwrap_or(first);
+        for (index, overview) in overviews.iter().enumerate() {
+            for gemeente in &overview.gemeenten {
+                let calendar = engine.calendar_for(gemeente);
+                for at in overview.runs(calendar, start, until) {
+                    if at < until {
+                        runs.push(Run {
+                            at,
+                            overview: index,
+                            gemeente: gemeente.clone(),
+                        });
+                    }
+                }
+            }
+        }
+    }
+    runs.sort_by(|a, b| (a.at, a.overview, &a.gemeente).cmp(&(b.at, b.overview, &b.gemeente)));
     // In file order: the first of a sender's retries counts. Cases are numbered by their first
     // appearance in the file; any fixed numbering gives a deterministic output order.
     let mut keep = vec![false; events.len()];
@@ -182,13 +241,14 @@ pub fn run_sharded(
 
     std::thread::scope(|scope| {
         let mut receivers = Vec::new();
+        let runs = &runs;
         for part in parts {
             // Bounded: a shard that runs ahead of the writer waits instead of piling up output.
             let (sender, receiver) = mpsc::sync_channel::<Vec<Line>>(64);
             receivers.push(receiver);
-            scope.spawn(move || run_shard(engine, part, until, sender));
+            scope.spawn(move || run_shard(engine, part, overviews, runs, until, sender));
         }
-        summary.notifications = merge(receivers, out)?;
+        summary.notifications = merge(receivers, out, engine, overviews, runs)?;
         Ok::<(), io::Error>(())
     })?;
     Ok(summary)
@@ -199,9 +259,12 @@ pub fn run_sharded(
 fn run_shard(
     engine: &Engine,
     mut events: Vec<(usize, Event)>,
+    overviews: &[Overview],
+    runs: &[Run],
     until: Timestamp,
     sender: mpsc::SyncSender<Vec<Line>>,
 ) {
+    let mut runs = runs.iter().enumerate().peekable();
     // Stable: events at the same moment keep their order in the file.
     events.sort_by_key(|(_, e)| e.at);
     let mut local: HashMap<usize, usize> = HashMap::new();
@@ -223,6 +286,34 @@ fn run_shard(
             }
         };
         let next_event = pending.peek().map(|(_, e)| e.at);
+        // An overview runs after the events and timers of its moment.
+        if let Some((number, run)) = runs.peek()
+            && next_event.is_none_or(|at| run.at < at)
+            && next_timer.is_none_or(|t| run.at < t)
+        {
+            let today = crate::calendar::local_day(run.at);
+            let overview = &overviews[run.overview];
+            if batch_at != Some(run.at) && !batch.is_empty() {
+                send_batch(&sender, &mut batch);
+            }
+            batch_at = Some(run.at);
+            let items = cases
+                .iter()
+                .filter(|(_, case, _)| case.gemeente == run.gemeente)
+                .flat_map(|(_, case, _)| case.deadlines(engine, run.at))
+                .filter(|d| overview.selects(d, today))
+                .map(|d| OverviewItem::of(engine, &d, today))
+                .collect();
+            batch.push(Line {
+                at: run.at,
+                case: OVERVIEW,
+                seq: *number,
+                json: Vec::new(),
+                items,
+            });
+            runs.next();
+            continue;
+        }
         // Timers strictly before an event fire first; an event at the same moment is applied
         // before the timer, so work done at 09:00 suppresses the 09:00 reminder.
         let (now, notifications, index) = match (next_event, next_timer) {
@@ -252,6 +343,7 @@ fn run_shard(
                 case: *number,
                 seq: *lines,
                 json: to_json_line(notification),
+                items: Vec::new(),
             });
             *lines += 1;
         }
@@ -273,12 +365,21 @@ fn send_batch(sender: &mpsc::SyncSender<Vec<Line>>, batch: &mut Vec<Line>) {
     let _ = sender.send(std::mem::take(batch));
 }
 
-/// Merges the shards' streams (each already in output order) and writes them.
-fn merge(receivers: Vec<mpsc::Receiver<Vec<Line>>>, out: &mut impl Write) -> io::Result<usize> {
+/// Merges the shards' streams (each already in output order) and writes them. An overview's
+/// parts are joined once every shard has given its part, into one notification.
+fn merge(
+    receivers: Vec<mpsc::Receiver<Vec<Line>>>,
+    out: &mut impl Write,
+    engine: &Engine,
+    overviews: &[Overview],
+    runs: &[Run],
+) -> io::Result<usize> {
     let mut writer = io::BufWriter::with_capacity(1 << 16, out);
+    let shards = receivers.len();
     let mut heads: Vec<std::collections::VecDeque<Line>> =
         receivers.iter().map(|_| Default::default()).collect();
     let mut open: Vec<bool> = receivers.iter().map(|_| true).collect();
+    let mut parts: HashMap<usize, (usize, Vec<OverviewItem>)> = HashMap::new();
     let mut written = 0;
     loop {
         for (i, receiver) in receivers.iter().enumerate() {
@@ -296,8 +397,24 @@ fn merge(receivers: Vec<mpsc::Receiver<Vec<Line>>>, out: &mut impl Write) -> io:
             .min();
         let Some((_, i)) = next else { break };
         let line = heads[i].pop_front().expect("has a front");
-        writer.write_all(&line.json)?;
-        written += 1;
+        if line.case != OVERVIEW {
+            writer.write_all(&line.json)?;
+            written += 1;
+            continue;
+        }
+        let (count, items) = parts.entry(line.seq).or_default();
+        *count += 1;
+        items.extend(line.items);
+        if *count == shards {
+            let (_, items) = parts.remove(&line.seq).expect("just counted");
+            let run = &runs[line.seq];
+            if let Some(notification) =
+                overviews[run.overview].notification(engine, &run.gemeente, run.at, items)
+            {
+                writer.write_all(&to_json_line(&notification))?;
+                written += 1;
+            }
+        }
     }
     writer.flush()?;
     Ok(written)

@@ -526,7 +526,15 @@ fn audit(
     Ok(ExitCode::SUCCESS)
 }
 
-fn load_engine(workflows: &Path, config: &Path) -> Result<waakvlam_core::engine::Engine> {
+/// The engine of the configuration and workflows, with the plugins, and the configuration's
+/// scheduled overviews.
+fn load_engine(
+    workflows: &Path,
+    config: &Path,
+) -> Result<(
+    waakvlam_core::engine::Engine,
+    Vec<waakvlam_core::overview::Overview>,
+)> {
     let config = Config::load(config)
         .map_err(|problems| anyhow::anyhow!(waakvlam_core::problem::joined(&problems)))
         .context("the configuration has problems")?;
@@ -542,7 +550,8 @@ fn load_engine(workflows: &Path, config: &Path) -> Result<waakvlam_core::engine:
     }
     let plugins = waakvlam_plugin_host::Registry::start(&config.plugins);
     warn_shadowed(&config, plugins.as_deref());
-    Ok(config.engine_with(workflows, plugins))
+    let overviews = config.core.overviews.clone();
+    Ok((config.engine_with(workflows, plugins), overviews))
 }
 
 fn simulate(
@@ -551,7 +560,7 @@ fn simulate(
     workflows: &Path,
     config: &Path,
 ) -> Result<ExitCode> {
-    let engine = load_engine(workflows, config)?;
+    let (engine, overviews) = load_engine(workflows, config)?;
     let until = until
         .map(|text| {
             text.parse::<Day>()
@@ -579,7 +588,8 @@ fn simulate(
         last.add_months(12)
     });
     let end = calendar::send_moment(last_day.add_days(1), 0);
-    let summary = simulate::run(&engine, events, end, &mut io::stdout().lock())?;
+    let summary =
+        simulate::run_with_overviews(&engine, &overviews, events, end, &mut io::stdout().lock())?;
     eprintln!(
         "simulated {} events of {} cases up to {last_day}: {} notifications; {} duplicates ignored, {} events after --until not applied, {} lines refused",
         summary.events,

@@ -23,6 +23,7 @@ const CONFIG_KEYS: &[&str] = &[
     "send_hour",
     "leap_day_birthdays",
     "gemeenten",
+    "overviews",
     "daemon",
     "plugins",
     "log",

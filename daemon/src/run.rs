@@ -72,10 +72,16 @@ pub async fn run(
             delivery::SMTP.to_string(),
             delivery::RetryPolicy::new(smtp.max_attempts),
         );
+        let site = daemon
+            .web
+            .public_url
+            .clone()
+            .unwrap_or_else(|| format!("http://{}", daemon.listen));
         let mailer = delivery::Mailer::new(
             smtp,
             config.recipients.clone().into_iter().collect(),
             plugins.clone(),
+            site,
         )
         .context("setting up e-mail")?;
         channels.push((
@@ -95,6 +101,7 @@ pub async fn run(
         policies,
         audit_retention: daemon.audit_retention,
         definitions,
+        overviews: config.core.overviews.clone(),
     };
     let core = tokio::task::spawn_blocking(move || Core::start(engine, store, setup)).await??;
     let loaded: Vec<String> = plugins

@@ -225,6 +225,7 @@ mod tests {
             to: vec!["klachtbehandelaar".into()],
             level: 0,
             message: "m".into(),
+            items: Vec::new(),
         }
     }
 

@@ -23,6 +23,8 @@ pub struct Mailer {
     pub digest: bool,
     /// The gemeenten' plugins, which resolve roles first.
     plugins: Option<std::sync::Arc<waakvlam_plugin_host::Registry>>,
+    /// The web pages' address, for links to case pages.
+    site: String,
 }
 
 impl Mailer {
@@ -30,6 +32,7 @@ impl Mailer {
         config: &SmtpConfig,
         recipients: HashMap<String, BTreeMap<String, Vec<String>>>,
         plugins: Option<std::sync::Arc<waakvlam_plugin_host::Registry>>,
+        site: String,
     ) -> anyhow::Result<Mailer> {
         let tls = || -> anyhow::Result<TlsParameters> {
             let mut builder = TlsParameters::builder(config.host.clone());
@@ -58,6 +61,7 @@ impl Mailer {
             recipients,
             digest: config.digest_hour.is_some(),
             plugins,
+            site,
         })
     }
 
@@ -116,7 +120,7 @@ impl Mailer {
             message = message.to(mailbox);
         }
         let (subject, plain, html) = match records {
-            [record] => (subject(record), plain(record), html(record)),
+            [record] => (subject(record), plain(record), html(record, &self.site)),
             _ => (
                 format!("Waakvlam: {} termijnen en berichten", records.len()),
                 records
@@ -126,7 +130,7 @@ impl Mailer {
                     .join("\n----\n\n"),
                 records
                     .iter()
-                    .map(|r| html(r))
+                    .map(|r| html(r, &self.site))
                     .collect::<Vec<_>>()
                     .join("<hr>"),
             ),
@@ -210,6 +214,14 @@ fn subject(record: &Value) -> String {
             "Termijn verstreken, niveau {} (casus {case})",
             record["level"]
         ),
+        Some("overview") => {
+            let count = record["items"].as_array().map_or(0, Vec::len);
+            format!(
+                "Overzicht {}: {count} {}",
+                record["deadline"].as_str().unwrap_or_default(),
+                if count == 1 { "termijn" } else { "termijnen" }
+            )
+        }
         _ => format!("Signaal: direct actie nodig (casus {case})"),
     }
 }
@@ -217,11 +229,13 @@ fn subject(record: &Value) -> String {
 /// The facts under the message, as label and value.
 fn details(record: &Value) -> Vec<(&'static str, String)> {
     let text = |key: &str| record[key].as_str().unwrap_or_default().to_string();
-    let mut lines = vec![
-        ("Casus", text("case")),
-        ("Gemeente", text("gemeente")),
-        ("Werkproces", text("workflow")),
-    ];
+    let mut lines = Vec::new();
+    // An overview is of no one case.
+    if !text("case").is_empty() {
+        lines.push(("Casus", text("case")));
+    }
+    lines.push(("Gemeente", text("gemeente")));
+    lines.push(("Werkproces", text("workflow")));
     if let Some(due) = record["due"].as_str() {
         lines.push(("Uiterlijk", due.to_string()));
     }
@@ -241,13 +255,57 @@ fn plain(record: &Value) -> String {
     body
 }
 
-fn html(record: &Value) -> String {
-    let escape = |s: &str| {
-        s.replace('&', "&amp;")
-            .replace('<', "&lt;")
-            .replace('>', "&gt;")
-            .replace('"', "&quot;")
-    };
+fn escape(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+/// An overview's deadlines as a table, each case a link to its page.
+fn overview_table(record: &Value, site: &str) -> String {
+    let gemeente = record["gemeente"].as_str().unwrap_or_default();
+    let rows: String = record["items"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|item| {
+            let text = |key: &str| escape(item[key].as_str().unwrap_or_default());
+            let due = item["due"]
+                .as_str()
+                .map_or_else(|| "geen datum".to_string(), crate::web::dutch::date);
+            let status = item["status"]
+                .as_str()
+                .and_then(waakvlam_core::engine::DeadlineState::named)
+                .map_or("", crate::web::dutch::deadline_state);
+            format!(
+                "<tr><td><a href=\"{site}{}\">{}</a></td><td>{}</td><td>{}</td><td>{status}</td></tr>",
+                crate::web::case_link(gemeente, item["case"].as_str().unwrap_or_default()),
+                text("case"),
+                text("title"),
+                escape(&due)
+            )
+        })
+        .collect();
+    format!(
+        "<table><thead><tr><th align=\"left\">Casus</th><th align=\"left\">Termijn</th><th align=\"left\">Uiterlijk</th><th align=\"left\">Status</th></tr></thead><tbody>{rows}</tbody></table>"
+    )
+}
+
+fn html(record: &Value, site: &str) -> String {
+    if record["kind"] == "overview" {
+        let first = record["message"]
+            .as_str()
+            .unwrap_or_default()
+            .lines()
+            .next()
+            .unwrap_or_default();
+        return format!(
+            "<!DOCTYPE html><html lang=\"nl\"><body><p>{}</p>{}<p><small>Dit bericht komt van Waakvlam, de termijnbewaking jeugdhulp van uw gemeente.</small></p></body></html>",
+            escape(first),
+            overview_table(record, site)
+        );
+    }
     let rows: String = details(record)
         .into_iter()
         .map(|(label, value)| {
@@ -275,7 +333,9 @@ mod tests {
             super::subject(&record),
             "Termijn verstreken, niveau 2 (casus C-1)"
         );
-        assert!(super::html(&record).contains("Te laat &lt;klacht&gt;"));
+        assert!(
+            super::html(&record, "https://waakvlam.example").contains("Te laat &lt;klacht&gt;")
+        );
         assert!(super::plain(&record).contains("Uiterlijk: 2027-04-27\nKenmerk: n1\n"));
     }
 }

@@ -59,11 +59,13 @@ impl Routing {
         }
         if self.smtp {
             routes.push(match self.digest_hour {
-                // A signal is for acting now: it never waits for the digest.
-                Some(hour) if notification.kind != Kind::Signal => Route {
-                    channel: SMTP.to_string(),
-                    not_before: next_digest(notification.at, hour),
-                },
+                // Signals are urgent and an overview is a list of its own: neither waits for the digest.
+                Some(hour) if !matches!(notification.kind, Kind::Signal | Kind::Overview) => {
+                    Route {
+                        channel: SMTP.to_string(),
+                        not_before: next_digest(notification.at, hour),
+                    }
+                }
                 _ => now(SMTP),
             });
         }

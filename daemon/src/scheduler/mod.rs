@@ -3,6 +3,7 @@
 //! state in memory is always the fold of the events in the store.
 
 mod cases;
+mod overviews;
 pub mod pages;
 mod timers;
 pub mod worker;
@@ -179,6 +180,7 @@ pub struct Core<S: Store> {
     in_flight: HashMap<(String, String), Sent>,
     metrics: std::sync::Arc<crate::metrics::Metrics>,
     audit: AuditRetention,
+    overviews: overviews::OverviewClock,
 }
 
 /// How long audit lines are kept, and the last day the older ones were removed.
@@ -270,6 +272,8 @@ pub struct Setup {
     /// The fingerprint of the definitions the engine was built from (see
     /// the reload module's `definitions_fingerprint`).
     pub definitions: String,
+    /// The scheduled overviews of the configuration.
+    pub overviews: Vec<waakvlam_core::overview::Overview>,
 }
 
 /// How many cases stay in memory between uses.
@@ -293,6 +297,7 @@ impl<S: Store> Core<S> {
             policies,
             audit_retention,
             definitions,
+            overviews,
         } = setup;
         // A virtual clock goes on where it stood, not at the system's time.
         let clock = match (clock, store.virtual_now()?) {
@@ -323,6 +328,7 @@ impl<S: Store> Core<S> {
                 keep: audit_retention,
                 done_for: None,
             },
+            overviews: overviews::OverviewClock::new(overviews),
         };
         if !timers.unreadable.is_empty() {
             // Their cases get a valid timer again from their events.
@@ -354,6 +360,8 @@ impl<S: Store> Core<S> {
             core.store_definitions(&definitions)?;
         }
         core.log_provisional("start");
+        let now = core.clock.now();
+        core.plan_overviews(now)?;
         Ok(core)
     }
 
@@ -396,6 +404,8 @@ impl<S: Store> Core<S> {
     /// rare, and a consistent swap matters more than the API's latency for that moment.
     fn reload(&mut self, engine: Engine, definitions: &str) -> Result<usize, CoreError> {
         self.engine = engine;
+        // New holiday data moves the runs of the overviews too.
+        self.plan_overviews(self.clock.now())?;
         let moved = self.recompute_all()?;
         self.store_definitions(definitions)?;
         self.log_provisional("definitions reloaded");
@@ -517,8 +527,15 @@ impl<S: Store> Core<S> {
             let now = self.clock.now();
             self.forget_old_audit(now);
             let more_due = self.fire_timers(now);
+            if !more_due {
+                self.fire_overviews(now);
+            }
             self.deliver(now);
-            let wait = match (self.clock, self.timers.next()) {
+            let next = match (self.timers.next(), self.overviews.next()) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
+            let wait = match (self.clock, next) {
                 _ if more_due => StdDuration::ZERO,
                 (Clock::System, Some(next)) => StdDuration::from_millis(
                     next.as_millisecond()
@@ -659,8 +676,14 @@ impl<S: Store> Core<S> {
                             return;
                         }
                         self.clock = Clock::Virtual(to);
+                        if to < now
+                            && let Err(err) = self.plan_overviews(to)
+                        {
+                            tracing::error!(cause = %err, "planning the overviews failed");
+                        }
                         if wait {
                             while self.fire_timers(to) {}
+                            self.fire_overviews(to);
                             self.deliver(to);
                         }
                         Ok(to)
@@ -1215,6 +1238,7 @@ mod tests {
             policies: HashMap::new(),
             audit_retention: crate::config::MINIMUM_AUDIT_RETENTION,
             definitions: "test".into(),
+            overviews: Vec::new(),
         };
         let mut core = Core::start(engine, store, setup).unwrap();
         core.cases.set_limit(cache_limit);

@@ -320,6 +320,14 @@ pub trait Store: Send {
     /// never sets it).
     fn virtual_now(&self) -> Result<Option<Timestamp>, StoreError>;
     fn set_virtual_now(&mut self, now: Timestamp) -> Result<(), StoreError>;
+    /// The last moment an overview ran for a gemeente (`None`: never).
+    fn overview_done(&self, name: &str, gemeente: &str) -> Result<Option<Timestamp>, StoreError>;
+    fn set_overview_done(
+        &mut self,
+        name: &str,
+        gemeente: &str,
+        at: Timestamp,
+    ) -> Result<(), StoreError>;
     /// When a channel's next pending delivery is due (`None`: nothing pending).
     fn next_due(&self, channel: &str) -> Result<Option<Timestamp>, StoreError>;
     /// A failed attempt: try again at `retry_at`, or give up (`None`: dead letter).

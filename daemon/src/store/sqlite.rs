@@ -226,6 +226,16 @@ CREATE TABLE feeds (
     revoked       TEXT
 );
 "#,
+    // Scheduled overviews: the last run done per overview and gemeente, committed with the
+    // notification it made, so a run goes out once, a crash included.
+    r#"
+CREATE TABLE overview_runs (
+    name      TEXT NOT NULL,
+    gemeente  TEXT NOT NULL,
+    done_ms   INTEGER NOT NULL,
+    PRIMARY KEY (name, gemeente)
+) WITHOUT ROWID;
+"#,
 ];
 
 /// A delivery as the outbox query gives it, with its next try in milliseconds.
@@ -944,6 +954,34 @@ impl Store for SqliteStore {
         })
     }
 
+    fn overview_done(&self, name: &str, gemeente: &str) -> Result<Option<Timestamp>, StoreError> {
+        let ms: Option<i64> = doing("reading when an overview last ran", || {
+            self.connection
+                .prepare_cached(
+                    "SELECT done_ms FROM overview_runs WHERE name = ?1 AND gemeente = ?2",
+                )?
+                .query_row(params![name, gemeente], |row| row.get(0))
+                .optional()
+        })?;
+        Ok(ms.and_then(|ms| Timestamp::from_millisecond(ms).ok()))
+    }
+
+    fn set_overview_done(
+        &mut self,
+        name: &str,
+        gemeente: &str,
+        at: Timestamp,
+    ) -> Result<(), StoreError> {
+        doing("storing when an overview ran", || {
+            self.connection
+                .prepare_cached(
+                    "INSERT OR REPLACE INTO overview_runs (name, gemeente, done_ms) VALUES (?1, ?2, ?3)",
+                )?
+                .execute(params![name, gemeente, at.as_millisecond()])?;
+            Ok(())
+        })
+    }
+
     fn next_due(&self, channel: &str) -> Result<Option<Timestamp>, StoreError> {
         doing("reading the outbox", || {
             let ms: Option<i64> = self
@@ -1390,6 +1428,7 @@ mod tests {
             to: vec!["teamleider".into()],
             level: 0,
             message: "m".into(),
+            items: Vec::new(),
         };
         let outgoing = || {
             [Outgoing {

@@ -417,7 +417,7 @@ fn path_segment(text: &str) -> String {
 }
 
 /// The link to a case's page.
-fn case_link(gemeente: &str, case: &str) -> String {
+pub(crate) fn case_link(gemeente: &str, case: &str) -> String {
     format!("/casus/{}/{}", path_segment(gemeente), path_segment(case))
 }
 

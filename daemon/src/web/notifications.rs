@@ -130,10 +130,14 @@ pub(super) async fn page(
                     gemeente: catalog.gemeente_name(gemeente),
                     case: case.to_string(),
                     link: case_link(gemeente, case),
-                    title: catalog.deadline_title(
-                        r["workflow"].as_str().unwrap_or_default(),
-                        r["deadline"].as_str().unwrap_or_default(),
-                    ),
+                    title: match r["kind"].as_str() {
+                        // An overview's `deadline` is its name.
+                        Some("overview") => r["deadline"].as_str().unwrap_or_default().to_string(),
+                        _ => catalog.deadline_title(
+                            r["workflow"].as_str().unwrap_or_default(),
+                            r["deadline"].as_str().unwrap_or_default(),
+                        ),
+                    },
                     to: r["to"]
                         .as_array()
                         .map(|to| {
