@@ -158,3 +158,27 @@ fn check_config_reports_the_reach_of_the_holiday_data() {
         "{text}"
     );
 }
+
+/// An overview's schedule that is not a five-field cron expression is reported where it is.
+#[test]
+fn an_overview_with_a_bad_schedule_is_reported_with_its_place() {
+    let dir = common::config_dir(|config| {
+        common::replace_once(
+            &config,
+            "daemon:\n",
+            "overviews:\n  - name: kwartaal\n    schedule: \"0 9 1 1,4,7,10\"\n    gemeenten: [GM0150]\n    to: [teamleider]\n    select: { workflow: toekomstplan-16, status: opn }\ndaemon:\n",
+        )
+    });
+    let config = dir.join("waakvlam.yaml");
+    let output = common::waakvlam(&["check", "--config", config.to_str().unwrap()], None);
+    let printed = String::from_utf8_lossy(&output.stdout);
+    assert!(!output.status.success());
+    assert!(
+        printed.contains(":37:15: '0 9 1 1,4,7,10' has 4 fields; a schedule has five: minute, hour, day of the month, month, day of the week"),
+        "{printed}"
+    );
+    assert!(
+        printed.contains(":40:50: 'opn' is not a status of a deadline\n  hint: did you mean 'open'? the statuses are open, overdue, met, cancelled, suspended, ended, missed, unknown"),
+        "{printed}"
+    );
+}

@@ -1521,3 +1521,51 @@ fn a_what_if_moves_exactly_the_deadlines_it_says_and_writes_nothing() {
     assert_unchanged(&before, &store_rows(&daemon));
     daemon.stop();
 }
+
+/// The configuration's overview: Deventer's overdue deadlines, Mondays at 08:00.
+fn with_overview(config: String) -> String {
+    let overview = "overviews:\n  - name: te-laat-maandag\n    schedule: \"0 8 * * 1\"\n    gemeenten: [GM0150]\n    to: [teamleider]\n    select: { status: overdue }\n";
+    common::replace_once(&config, "daemon:\n", &format!("{overview}daemon:\n"))
+}
+
+/// Easter Monday 2027 (29 March) is an Atw holiday: the Monday 08:00 overview goes out on
+/// Tuesday at 08:00, once, and a daemon killed right after sends it no second time.
+#[test]
+fn an_overview_due_on_a_holiday_monday_goes_out_on_the_next_working_day_once() {
+    let daemon = Daemon::start_configured(common::tempdir(), with_overview);
+    daemon.advance("2027-03-01T10:00:00+01:00");
+    let complaint = json!({"id": "e-1", "type": "klacht.ingediend", "gemeente": "GM0150",
+        "case": "C-1", "at": "2027-03-01T10:15:00+01:00", "data": {"klacht_id": "K-9"}});
+    assert_eq!(daemon.post_events(DEVENTER, &complaint.to_string()).0, 200);
+    let overviews = |daemon: &Daemon| -> Vec<Value> {
+        daemon
+            .delivered()
+            .into_iter()
+            .filter(|n| n["kind"] == "overview")
+            .collect()
+    };
+    // The complaint's first term (14 days) is overdue from 16 March.
+    daemon.advance("2027-03-29T12:00:00+02:00");
+    let before = overviews(&daemon);
+    assert_eq!(
+        before
+            .iter()
+            .map(|n| n["at"].as_str().unwrap())
+            .collect::<Vec<_>>(),
+        ["2027-03-22T08:00:00+01:00"]
+    );
+    daemon.advance("2027-03-30T09:00:00+02:00");
+    let sent = overviews(&daemon);
+    assert_eq!(sent.len(), 2, "{sent:?}");
+    let tuesday = &sent[1];
+    assert_eq!(tuesday["at"], "2027-03-30T08:00:00+02:00");
+    assert_eq!(tuesday["to"], json!(["teamleider"]));
+    assert_eq!(tuesday["items"][0]["case"], "C-1");
+    assert_eq!(tuesday["items"][0]["deadline"], "in_behandeling");
+    assert_eq!(tuesday["items"][0]["status"], "overdue");
+    let dir = daemon.kill_hard();
+    let daemon = Daemon::start_configured(dir, with_overview);
+    daemon.advance("2027-04-02T12:00:00+02:00");
+    assert_eq!(overviews(&daemon).len(), 2, "once, a crash included");
+    daemon.stop();
+}

@@ -92,23 +92,9 @@ fn every_command_prints_what_the_readme_shows() {
 /// The shipped configuration with `line` under `gemeente`'s name, in a directory of its own
 /// with the files it names.
 fn configured(gemeente_line: &str, added: &str) -> common::TestDir {
-    let dir = tempdir();
-    let shipped = std::fs::read_to_string(root().join("config/waakvlam.yaml")).unwrap();
-    let text = replace_once(&shipped, gemeente_line, &format!("{gemeente_line}{added}"));
-    let workflows = format!("workflows: {}", root().join("workflows").display());
-    let text = replace_once(&text, "workflows: ../workflows", &workflows);
-    std::fs::write(dir.join("waakvlam.yaml"), text).unwrap();
-    std::fs::copy(
-        root().join("config/feestdagen.yaml"),
-        dir.join("feestdagen.yaml"),
-    )
-    .unwrap();
-    std::fs::create_dir_all(dir.join("plugins")).unwrap();
-    for entry in std::fs::read_dir(root().join("config/plugins")).unwrap() {
-        let path = entry.unwrap().path();
-        std::fs::copy(&path, dir.join("plugins").join(path.file_name().unwrap())).unwrap();
-    }
-    dir
+    common::config_dir(|shipped| {
+        replace_once(&shipped, gemeente_line, &format!("{gemeente_line}{added}"))
+    })
 }
 
 fn simulate_with(config: &std::path::Path) -> (Vec<Value>, String) {

@@ -197,3 +197,64 @@ fn the_output_is_the_same_for_any_number_of_shards() {
     );
     assert!(outputs[1] == outputs[0] && outputs[2] == outputs[0]);
 }
+
+/// `simulate` shows a year of overviews beforehand: Mondays at 08:00, Whit Monday (17 May
+/// 2027) moved to Tuesday, the list of the overdue deadlines of that moment.
+#[test]
+fn simulate_produces_the_scheduled_overviews() {
+    let dir = common::config_dir(|config| {
+        common::replace_once(
+            &config,
+            "daemon:\n",
+            "overviews:\n  - { name: te-laat-maandag, schedule: \"0 8 * * 1\", gemeenten: [GM0150], to: [teamleider], select: { status: overdue } }\ndaemon:\n",
+        )
+    });
+    let config = dir.join("waakvlam.yaml");
+    let events = common::root().join("examples/events.jsonl");
+    let output = common::waakvlam(
+        &[
+            "simulate",
+            "--events",
+            events.to_str().unwrap(),
+            "--until",
+            "2027-06-08",
+            "--config",
+            config.to_str().unwrap(),
+        ],
+        None,
+    );
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let overviews: Vec<serde_json::Value> = String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .filter(|n| n["kind"] == "overview")
+        .collect();
+    let moments: Vec<&str> = overviews
+        .iter()
+        .map(|n| n["at"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        moments,
+        [
+            "2027-05-18T08:00:00+02:00",
+            "2027-05-24T08:00:00+02:00",
+            "2027-05-31T08:00:00+02:00",
+            "2027-06-07T08:00:00+02:00"
+        ]
+    );
+    let first = &overviews[0];
+    assert_eq!(first["gemeente"], "GM0150");
+    assert_eq!(first["to"], serde_json::json!(["teamleider"]));
+    assert_eq!(first["items"][0]["case"], "C-1");
+    assert_eq!(first["items"][0]["deadline"], "afgerond");
+    assert!(
+        first["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("Overzicht 'te-laat-maandag': 1 termijn.")
+    );
+}

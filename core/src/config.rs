@@ -450,11 +450,16 @@ fn read_overview(node: &yaml::Node, problems: &mut Problems) -> Option<crate::ov
         if let Some((text, at)) = s.text("status", problems) {
             match crate::engine::DeadlineState::named(text) {
                 Some(status) => select.status = Some(status),
-                None => problems.add_with_hint(
-                    at,
-                    format!("'{text}' is not a status of a deadline"),
-                    "the statuses are open, overdue, met, cancelled, suspended, ended, missed, unknown",
-                ),
+                None => {
+                    let names = crate::engine::DeadlineState::ALL.map(|s| s.as_str());
+                    let guess = crate::suggest::closest(text, names.iter().copied())
+                        .map_or_else(String::new, |g| format!("did you mean '{g}'? "));
+                    problems.add_with_hint(
+                        at,
+                        format!("'{text}' is not a status of a deadline"),
+                        format!("{guess}the statuses are {}", names.join(", ")),
+                    )
+                }
             }
         }
         if let Some((text, at)) = s.text("due_within", problems) {

@@ -238,3 +238,28 @@ pub fn summary(notifications: &[Value]) -> Vec<String> {
         })
         .collect()
 }
+
+/// A directory with the shipped configuration changed by `edit` (the workflows path made
+/// absolute), its holiday file and the plugins' settings: for `--config` of a command.
+pub fn config_dir(edit: impl FnOnce(String) -> String) -> TestDir {
+    let dir = tempdir();
+    let shipped = std::fs::read_to_string(root().join("config/waakvlam.yaml")).unwrap();
+    let workflows = format!("workflows: {}", root().join("workflows").display());
+    let text = edit(replace_once(
+        &shipped,
+        "workflows: ../workflows",
+        &workflows,
+    ));
+    std::fs::write(dir.join("waakvlam.yaml"), text).unwrap();
+    std::fs::copy(
+        root().join("config/feestdagen.yaml"),
+        dir.join("feestdagen.yaml"),
+    )
+    .unwrap();
+    std::fs::create_dir_all(dir.join("plugins")).unwrap();
+    for entry in std::fs::read_dir(root().join("config/plugins")).unwrap() {
+        let path = entry.unwrap().path();
+        std::fs::copy(&path, dir.join("plugins").join(path.file_name().unwrap())).unwrap();
+    }
+    dir
+}

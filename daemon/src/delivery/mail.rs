@@ -338,4 +338,23 @@ mod tests {
         );
         assert!(super::plain(&record).contains("Uiterlijk: 2027-04-27\nKenmerk: n1\n"));
     }
+
+    #[test]
+    fn an_overview_lists_its_deadlines_in_a_table_with_links_to_the_cases() {
+        let record = json!({"id": "o1", "kind": "overview", "case": "", "gemeente": "GM0150",
+            "workflow": "overzicht", "deadline": "te-laat-maandag",
+            "message": "Overzicht 'te-laat-maandag': 1 termijn.\n- casus C-1: Klacht afhandelen, 11 mei 2027",
+            "items": [{"case": "C-1", "workflow": "klachttermijnen", "deadline": "afgerond",
+                "title": "Klacht afhandelen", "due": "2027-05-11", "status": "overdue"}]});
+        assert_eq!(
+            super::subject(&record),
+            "Overzicht te-laat-maandag: 1 termijn"
+        );
+        let html = super::html(&record, "https://waakvlam.example");
+        assert!(
+            html.contains("<tr><td><a href=\"https://waakvlam.example/casus/GM0150/C-1\">C-1</a></td><td>Klacht afhandelen</td><td>11 mei 2027</td><td>te laat</td></tr>"),
+            "{html}"
+        );
+        assert!(!super::plain(&record).contains("Casus:"));
+    }
 }
