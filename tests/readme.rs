@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{replace_once, root, tempdir, waakvlam};
+use common::{replace_once, root, waakvlam};
 use serde_json::Value;
 
 /// A command of a console block and the lines the README shows after it.
