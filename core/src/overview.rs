@@ -458,6 +458,46 @@ mod tests {
     }
 
     #[test]
+    fn an_empty_overview_is_sent_only_when_asked() {
+        let engine = crate::engine::test_engine(
+            "workflow: klacht
+title: Klacht
+source: test
+roles: { r: R }
+start: { on: klacht.ingediend }
+deadlines:
+  d: { title: D, due: start + 1 day, met_by: klacht.afgerond, owner: r, remind: [1 day before], escalate: [{ to: r }] }
+",
+        );
+        let at = parse_timestamp("2027-03-30T08:00:00+02:00").unwrap();
+        let quiet = Overview {
+            send_empty: false,
+            ..overview("0 8 * * 1", FreeDays::NextWorkingDay)
+        };
+        assert!(
+            quiet
+                .notification(&engine, "GM0150", at, Vec::new())
+                .is_none()
+        );
+        let loud = overview("0 8 * * 1", FreeDays::NextWorkingDay);
+        let sent = loud
+            .notification(&engine, "GM0150", at, Vec::new())
+            .unwrap();
+        assert_eq!(sent.kind, Kind::Overview);
+        assert_eq!(
+            sent.message,
+            "Overzicht 'te-laat': er staat nu niets op de lijst."
+        );
+        // The same overview, gemeente and moment: the same id.
+        assert_eq!(
+            loud.notification(&engine, "GM0150", at, Vec::new())
+                .unwrap()
+                .id,
+            sent.id
+        );
+    }
+
+    #[test]
     fn a_schedule_has_five_fields() {
         assert_eq!(
             Schedule::parse("0 0 8 * * 1").unwrap_err(),
