@@ -151,7 +151,7 @@ fn deventer_signals_a_change_of_care_during_an_open_complaint() {
         signals[0]["message"]
             .as_str()
             .unwrap()
-            .starts_with("Bij casus C-1 is zorg gestart terwijl er een klacht loopt.")
+            .starts_with("Bij casus C-1 is nieuwe zorg gestart terwijl er een klacht loopt.")
     );
 
     let finished = event(

@@ -258,3 +258,52 @@ fn simulate_produces_the_scheduled_overviews() {
             .starts_with("Overzicht 'te-laat-maandag': 1 termijn.")
     );
 }
+
+/// What a person reads: no event type names, no ISO dates, no CBS codes, no stacked
+/// parentheses and no "0 dagen", in a year of the examples and of generated cases.
+#[test]
+fn messages_read_as_dutch_for_people() {
+    let mut generated = Vec::new();
+    waakvlam_core::synthetic::write_events(&mut generated, 2_000, 2027, 7).unwrap();
+    let generated = String::from_utf8(generated).unwrap();
+    let examples = std::fs::read_to_string(common::root().join("examples/events.jsonl")).unwrap();
+    let event_names: Vec<&str> = waakvlam_core::event::VOCABULARY
+        .iter()
+        .map(|s| s.name)
+        .collect();
+    let iso = |text: &str| {
+        text.as_bytes().windows(10).any(|w| {
+            w[..4].iter().all(u8::is_ascii_digit)
+                && w[4] == b'-'
+                && w[5..7].iter().all(u8::is_ascii_digit)
+                && w[7] == b'-'
+                && w[8..].iter().all(u8::is_ascii_digit)
+        })
+    };
+    let code = |text: &str| {
+        text.as_bytes()
+            .windows(6)
+            .any(|w| &w[..2] == b"GM" && w[2..].iter().all(u8::is_ascii_digit))
+    };
+    let mut read = 0;
+    for (events, until) in [
+        (examples.as_str(), "2029-06-30"),
+        (generated.as_str(), "2028-12-31"),
+    ] {
+        for n in common::simulate(events, until) {
+            let message = n["message"].as_str().unwrap();
+            read += 1;
+            for name in &event_names {
+                assert!(!message.contains(name), "event type {name} in: {message}");
+            }
+            assert!(!iso(message), "an ISO date in: {message}");
+            assert!(!code(message), "a CBS code in: {message}");
+            assert!(
+                !message.contains(") ("),
+                "stacked parentheses in: {message}"
+            );
+            assert!(!message.contains(" 0 dagen"), "'0 dagen' in: {message}");
+        }
+    }
+    assert!(read > 1_000, "only {read} messages read");
+}

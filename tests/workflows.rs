@@ -74,7 +74,7 @@ fn klachttermijnen_when_nothing_happens() {
     assert_eq!(first["instance"], "klachttermijnen/GM0150/C-1/K-9");
     assert_eq!(
         first["message"],
-        "Herinnering: Klacht in behandeling nemen (Klachtbehandeling jeugdhulp, casus C-1) moet uiterlijk 27 april 2027 gebeuren; nog 4 dagen."
+        "Casus C-1: Klacht in behandeling nemen. Uiterlijk dinsdag 27 april 2027, nog 4 dagen."
     );
 }
 
@@ -140,7 +140,7 @@ fn klachttermijnen_verdaging_counts_once() {
             .as_str()
             .unwrap()
             .starts_with(
-                "De wettelijke termijn voor klacht K-9 (casus C-1) is op 22 juni 2027 verstreken"
+                "De wettelijke termijn voor klacht K-9 van casus C-1 liep af op dinsdag 22 juni 2027. Neem vandaag contact op met de klager."
             )
     );
 }
@@ -564,8 +564,8 @@ fn overdue_notifications_wait_for_the_sending_hours() {
     );
 }
 
-/// A partial birth date is never completed by guessing: the date-started workflows say they
-/// cannot be computed, once, at once.
+/// A partial birth date is never completed by guessing: the professional hears at once, once
+/// for the case (not once per workflow that counts from it), in plain words.
 #[test]
 fn a_partial_birth_date_is_signalled() {
     let events = lines(&[
@@ -577,12 +577,11 @@ fn a_partial_birth_date_is_signalled() {
         summary(&n),
         [
             "2027-01-04T09:00:00+01:00 signal 0 overdracht-18/geboortedatum_onvolledig due - to professional",
-            "2027-01-04T09:00:00+01:00 signal 0 toekomstplan-16/geboortedatum_onvolledig due - to professional",
         ]
     );
     assert_eq!(
-        n[1]["message"],
-        "De geboortedatum van casus T-8 is onvolledig, zodat 'Toekomstplan vanaf 16 jaar' niet berekend kan worden. Vul de geboortedatum aan met casus.gewijzigd."
+        n[0]["message"],
+        "Van casus T-8 is de geboortedatum niet volledig bekend. Daardoor weet Waakvlam niet wanneer de jongere 16 en 18 jaar wordt. Vul de volledige geboortedatum aan in het dossier."
     );
 }
 

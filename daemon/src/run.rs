@@ -82,6 +82,7 @@ pub async fn run(
             config.recipients.clone().into_iter().collect(),
             plugins.clone(),
             site,
+            shelf.clone(),
         )
         .context("setting up e-mail")?;
         channels.push((

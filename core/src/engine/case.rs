@@ -583,7 +583,7 @@ impl Case {
         let workflow = &engine.workflows[instance.workflow];
         let deadline = &workflow.deadlines[p.deadline];
         let send_day = calendar::local_day(now);
-        let (to, template, dagen) = match p.kind {
+        let (to, template, dagen, late) = match p.kind {
             Kind::Reminder => (
                 vec![deadline.owner.clone()],
                 deadline
@@ -593,6 +593,7 @@ impl Case {
                     .or(workflow.messages.reminder.as_ref())
                     .map_or(notification::DEFAULT_REMINDER, |t| t.0.as_str()),
                 send_day.days_until(p.due),
+                false,
             ),
             _ => {
                 let step = &deadline.escalate[p.step];
@@ -605,6 +606,7 @@ impl Case {
                     step.to.clone(),
                     template.map_or(notification::DEFAULT_ESCALATION, |t| t.0.as_str()),
                     p.due.days_until(send_day),
+                    true,
                 )
             }
         };
@@ -616,7 +618,12 @@ impl Case {
                 casus: &self.case,
                 due: Some(p.due),
                 dagen,
+                late,
                 niveau: p.level,
+                eigenaar: workflow
+                    .roles
+                    .get(&deadline.owner)
+                    .map_or(deadline.owner.as_str(), String::as_str),
                 data: &instance.data,
             },
         );
@@ -1000,29 +1007,35 @@ impl Case {
         event: &Event,
         signals: &mut Vec<Notification>,
     ) {
-        for workflow in &engine.workflows {
-            if !matches!(workflow.start.trigger, Trigger::Date { .. }) {
-                continue;
-            }
-            let instance = format!("{}/{}/{}", workflow.name, self.gemeente, self.case);
-            let owner = workflow
-                .deadlines
-                .first()
-                .map(|d| d.owner.clone())
-                .into_iter()
-                .collect();
-            signals.push(signal(
-                &instance,
-                workflow,
-                "geboortedatum_onvolledig",
-                &event.id,
-                owner,
-                notification::INCOMPLETE_BIRTH_DATE,
-                (&self.gemeente, &self.case),
-                &Map::new(),
-                event.at,
-            ));
-        }
+        // Once per case, to the owners of every workflow that counts from the birth date: it
+        // is one thing to fix, whatever it holds up.
+        let dated: Vec<&Workflow> = engine
+            .workflows
+            .iter()
+            .filter(|w| matches!(w.start.trigger, Trigger::Date { .. }))
+            .filter(|w| w.gemeenten.applies_to(&self.gemeente))
+            .collect();
+        let Some(first) = dated.first() else {
+            return;
+        };
+        let mut owners: Vec<String> = dated
+            .iter()
+            .filter_map(|w| w.deadlines.first().map(|d| d.owner.clone()))
+            .collect();
+        owners.sort();
+        owners.dedup();
+        let instance = format!("{}/{}/{}", first.name, self.gemeente, self.case);
+        signals.push(signal(
+            &instance,
+            first,
+            "geboortedatum_onvolledig",
+            &event.id,
+            owners,
+            notification::INCOMPLETE_BIRTH_DATE,
+            (&self.gemeente, &self.case),
+            &Map::new(),
+            event.at,
+        ));
     }
 }
 
@@ -1055,7 +1068,9 @@ fn signal(
             casus: case,
             due: None,
             dagen: 0,
+            late: false,
             niveau: 0,
+            eigenaar: "",
             data,
         },
     );

@@ -134,14 +134,34 @@ pub fn dutch_date(day: Day) -> String {
     format!("{day} {} {year}", MONTHS[month as usize - 1])
 }
 
+/// `woensdag 28 april 2027`: a date with its weekday, as a message gives it.
+pub fn dutch_day(day: Day) -> String {
+    use crate::calendar::Weekday::*;
+    let weekday = match day.weekday() {
+        Monday => "maandag",
+        Tuesday => "dinsdag",
+        Wednesday => "woensdag",
+        Thursday => "donderdag",
+        Friday => "vrijdag",
+        Saturday => "zaterdag",
+        Sunday => "zondag",
+    };
+    format!("{weekday} {}", dutch_date(day))
+}
+
 /// The values a message template can use.
 pub struct MessageValues<'a> {
     pub titel: &'a str,
     pub workflow: &'a str,
     pub casus: &'a str,
     pub due: Option<Day>,
+    /// Days until the due date (a reminder) or since it (an escalation).
     pub dagen: i32,
+    /// Whether `dagen` counts days past the due date.
+    pub late: bool,
     pub niveau: u32,
+    /// Who owns the deadline, as the workflow describes the role (`Klachtenfunctionaris`).
+    pub eigenaar: &'a str,
     pub data: &'a serde_json::Map<String, serde_json::Value>,
 }
 
@@ -159,11 +179,19 @@ pub fn render(template: &str, values: &MessageValues<'_>) -> String {
             "titel" => out.push_str(values.titel),
             "workflow" => out.push_str(values.workflow),
             "casus" => out.push_str(values.casus),
-            "datum" => out.push_str(&values.due.map(dutch_date).unwrap_or_default()),
+            "datum" => out.push_str(&values.due.map(dutch_day).unwrap_or_default()),
             "dagen" => out.push_str(&match values.dagen {
                 1 => "1 dag".to_string(),
                 n => format!("{n} dagen"),
             }),
+            "wanneer" => out.push_str(&match (values.late, values.dagen) {
+                (false, ..=0) => "vandaag".to_string(),
+                (false, 1) => "morgen".to_string(),
+                (false, n) => format!("nog {n} dagen"),
+                (true, ..=1) => "gisteren".to_string(),
+                (true, n) => format!("{n} dagen geleden"),
+            }),
+            "eigenaar" => out.push_str(&the_role(values.eigenaar)),
             "niveau" => out.push_str(&values.niveau.to_string()),
             other => {
                 let field = other.strip_prefix("data.").unwrap_or(other);
@@ -176,9 +204,20 @@ pub fn render(template: &str, values: &MessageValues<'_>) -> String {
     out
 }
 
-pub const DEFAULT_REMINDER: &str = "Herinnering: {titel} ({workflow}, casus {casus}) moet uiterlijk {datum} gebeuren; nog {dagen}.";
-pub const DEFAULT_ESCALATION: &str = "Termijn verstreken: {titel} ({workflow}, casus {casus}) had uiterlijk {datum} moeten gebeuren; {dagen} over tijd.";
-pub const INCOMPLETE_BIRTH_DATE: &str = "De geboortedatum van casus {casus} is onvolledig, zodat '{workflow}' niet berekend kan worden. Vul de geboortedatum aan met casus.gewijzigd.";
+/// A role as a sentence names it: `de klachtenfunctionaris`, `de professional van de jeugdige`.
+fn the_role(description: &str) -> String {
+    let mut chars = description.chars();
+    match chars.next() {
+        Some(first) => format!("de {}{}", first.to_lowercase(), chars.as_str()),
+        None => "de eigenaar van de taak".to_string(),
+    }
+}
+
+// The defaults a workflow's own texts replace. Written for the person who receives them:
+// the case and the task first, the date with its weekday, what to do now; short sentences.
+pub const DEFAULT_REMINDER: &str = "Casus {casus}: {titel}. Uiterlijk {datum}, {wanneer}.";
+pub const DEFAULT_ESCALATION: &str = "Casus {casus}: {titel} is niet op tijd gedaan. De termijn liep {wanneer} af, op {datum}. Dit is de taak van {eigenaar}. Spreek die vandaag aan en spreek af wanneer het wel gebeurt.";
+pub const INCOMPLETE_BIRTH_DATE: &str = "Van casus {casus} is de geboortedatum niet volledig bekend. Daardoor weet Waakvlam niet wanneer de jongere 16 en 18 jaar wordt. Vul de volledige geboortedatum aan in het dossier.";
 
 #[cfg(test)]
 mod tests {
@@ -225,7 +264,9 @@ mod tests {
             casus: "C-1",
             due: "2027-04-27".parse().ok(),
             dagen: 3,
+            late: false,
             niveau: 0,
+            eigenaar: "Klachtenfunctionaris",
             data: data.as_object().unwrap(),
         };
         assert_eq!(
@@ -233,9 +274,27 @@ mod tests {
                 "{titel} voor klacht {data.klacht_id} uiterlijk {datum} (nog {dagen})",
                 &values
             ),
-            "Klacht in behandeling nemen voor klacht K-9 uiterlijk 27 april 2027 (nog 3 dagen)"
+            "Klacht in behandeling nemen voor klacht K-9 uiterlijk dinsdag 27 april 2027 (nog 3 dagen)"
         );
-        let one_day = MessageValues { dagen: 1, ..values };
-        assert_eq!(render("nog {dagen}", &one_day), "nog 1 dag");
+        assert_eq!(
+            render(DEFAULT_REMINDER, &values),
+            "Casus C-1: Klacht in behandeling nemen. Uiterlijk dinsdag 27 april 2027, nog 3 dagen."
+        );
+        let today = MessageValues { dagen: 0, ..values };
+        assert_eq!(render("{wanneer}", &today), "vandaag");
+        let tomorrow = MessageValues { dagen: 1, ..today };
+        assert_eq!(
+            render("{wanneer}, nog {dagen}", &tomorrow),
+            "morgen, nog 1 dag"
+        );
+        let late = MessageValues {
+            dagen: 1,
+            late: true,
+            ..tomorrow
+        };
+        assert_eq!(
+            render(DEFAULT_ESCALATION, &late),
+            "Casus C-1: Klacht in behandeling nemen is niet op tijd gedaan. De termijn liep gisteren af, op dinsdag 27 april 2027. Dit is de taak van de klachtenfunctionaris. Spreek die vandaag aan en spreek af wanneer het wel gebeurt."
+        );
     }
 }

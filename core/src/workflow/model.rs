@@ -294,7 +294,9 @@ pub struct Messages {
 pub struct Template(pub String);
 
 /// The placeholders a message may use.
-pub const PLACEHOLDERS: &[&str] = &["titel", "datum", "casus", "dagen", "workflow", "niveau"];
+pub const PLACEHOLDERS: &[&str] = &[
+    "titel", "datum", "casus", "dagen", "wanneer", "eigenaar", "workflow", "niveau",
+];
 
 impl Workflow {
     pub fn param_index(&self, name: &str) -> Option<usize> {

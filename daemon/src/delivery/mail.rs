@@ -13,6 +13,8 @@ use serde_json::Value;
 use super::Attempt;
 use crate::config::{SmtpConfig, SmtpTls};
 use crate::store::Due;
+use crate::web::Catalog;
+use waakvlam_core::engine::notification::dutch_day;
 
 pub struct Mailer {
     transport: AsyncSmtpTransport<Tokio1Executor>,
@@ -25,6 +27,8 @@ pub struct Mailer {
     plugins: Option<std::sync::Arc<waakvlam_plugin_host::Registry>>,
     /// The web pages' address, for links to case pages.
     site: String,
+    /// The definitions in use: the names of gemeenten, workflows and deadlines for the text.
+    shelf: crate::web::Shelf,
 }
 
 impl Mailer {
@@ -33,6 +37,7 @@ impl Mailer {
         recipients: HashMap<String, BTreeMap<String, Vec<String>>>,
         plugins: Option<std::sync::Arc<waakvlam_plugin_host::Registry>>,
         site: String,
+        shelf: crate::web::Shelf,
     ) -> anyhow::Result<Mailer> {
         let tls = || -> anyhow::Result<TlsParameters> {
             let mut builder = TlsParameters::builder(config.host.clone());
@@ -62,6 +67,7 @@ impl Mailer {
             digest: config.digest_hour.is_some(),
             plugins,
             site,
+            shelf,
         })
     }
 
@@ -112,6 +118,7 @@ impl Mailer {
         records: &[&Value],
         message_id: String,
     ) -> Result<Message, String> {
+        let catalog = self.shelf.get();
         let mut message = Message::builder().from(self.from.clone());
         for address in to {
             let mailbox = address
@@ -120,17 +127,21 @@ impl Mailer {
             message = message.to(mailbox);
         }
         let (subject, plain, html) = match records {
-            [record] => (subject(record), plain(record), html(record, &self.site)),
+            [record] => (
+                subject(record, &catalog),
+                plain(record, &catalog),
+                html(record, &catalog, &self.site),
+            ),
             _ => (
                 format!("Waakvlam: {} termijnen en berichten", records.len()),
                 records
                     .iter()
-                    .map(|r| plain(r))
+                    .map(|r| plain(r, &catalog))
                     .collect::<Vec<_>>()
                     .join("\n----\n\n"),
                 records
                     .iter()
-                    .map(|r| html(r, &self.site))
+                    .map(|r| html(r, &catalog, &self.site))
                     .collect::<Vec<_>>()
                     .join("<hr>"),
             ),
@@ -206,52 +217,72 @@ impl Mailer {
     }
 }
 
-fn subject(record: &Value) -> String {
-    let case = record["case"].as_str().unwrap_or_default();
-    match record["kind"].as_str() {
-        Some("reminder") => format!("Herinnering: termijn loopt af (casus {case})"),
-        Some("escalation") => format!(
-            "Termijn verstreken, niveau {} (casus {case})",
-            record["level"]
-        ),
-        Some("overview") => {
+/// The subject: what it is about, the case and the task, so the inbox alone tells.
+fn subject(record: &Value, catalog: &Catalog) -> String {
+    let text = |key: &str| record[key].as_str().unwrap_or_default();
+    let case = text("case");
+    let title = catalog.deadline_title(text("workflow"), text("deadline"));
+    match text("kind") {
+        "reminder" => {
+            let due = text("due")
+                .parse::<waakvlam_core::calendar::Day>()
+                .map(dutch_day)
+                .unwrap_or_default();
+            format!("Herinnering casus {case}: {title}, uiterlijk {due}")
+        }
+        "escalation" => format!("Te laat, casus {case}: {title}"),
+        "overview" => {
             let count = record["items"].as_array().map_or(0, Vec::len);
             format!(
                 "Overzicht {}: {count} {}",
-                record["deadline"].as_str().unwrap_or_default(),
+                text("deadline"),
                 if count == 1 { "termijn" } else { "termijnen" }
             )
         }
-        _ => format!("Signaal: direct actie nodig (casus {case})"),
+        _ => format!("Bericht over casus {case}"),
     }
 }
 
-/// The facts under the message, as label and value.
-fn details(record: &Value) -> Vec<(&'static str, String)> {
+/// The facts under the message, as label and value: names, not codes; dates in words.
+fn details(record: &Value, catalog: &Catalog) -> Vec<(&'static str, String)> {
     let text = |key: &str| record[key].as_str().unwrap_or_default().to_string();
     let mut lines = Vec::new();
     // An overview is of no one case.
     if !text("case").is_empty() {
         lines.push(("Casus", text("case")));
     }
-    lines.push(("Gemeente", text("gemeente")));
-    lines.push(("Werkproces", text("workflow")));
-    if let Some(due) = record["due"].as_str() {
-        lines.push(("Uiterlijk", due.to_string()));
+    let gemeente = text("gemeente");
+    lines.push((
+        "Gemeente",
+        catalog
+            .gemeenten
+            .get(&gemeente)
+            .cloned()
+            .unwrap_or(gemeente),
+    ));
+    if text("workflow") != "plugin" {
+        lines.push(("Werkproces", catalog.title_of(&text("workflow"))));
+    }
+    if let Ok(due) = text("due").parse::<waakvlam_core::calendar::Day>() {
+        lines.push(("Uiterlijk", dutch_day(due)));
     }
     lines.push(("Kenmerk", text("id")));
     lines
 }
 
-fn plain(record: &Value) -> String {
+/// The line under every mail: who sends it; it goes to gemeente, provider and Veilig Thuis
+/// staff alike.
+const FOOTER: &str = "Dit bericht komt van Waakvlam, de termijnbewaking jeugdhulp.";
+
+fn plain(record: &Value, catalog: &Catalog) -> String {
     let mut body = record["message"].as_str().unwrap_or_default().to_string();
     body.push_str("\n\n");
-    for (label, value) in details(record) {
+    for (label, value) in details(record, catalog) {
         body.push_str(&format!("{label}: {value}\n"));
     }
-    body.push_str(
-        "\nDit bericht komt van Waakvlam, de termijnbewaking jeugdhulp van uw gemeente.\n",
-    );
+    body.push('\n');
+    body.push_str(FOOTER);
+    body.push('\n');
     body
 }
 
@@ -292,7 +323,7 @@ fn overview_table(record: &Value, site: &str) -> String {
     )
 }
 
-fn html(record: &Value, site: &str) -> String {
+fn html(record: &Value, catalog: &Catalog, site: &str) -> String {
     if record["kind"] == "overview" {
         let first = record["message"]
             .as_str()
@@ -301,12 +332,12 @@ fn html(record: &Value, site: &str) -> String {
             .next()
             .unwrap_or_default();
         return format!(
-            "<!DOCTYPE html><html lang=\"nl\"><body><p>{}</p>{}<p><small>Dit bericht komt van Waakvlam, de termijnbewaking jeugdhulp van uw gemeente.</small></p></body></html>",
+            "<!DOCTYPE html><html lang=\"nl\"><body><p>{}</p>{}<p><small>{FOOTER}</small></p></body></html>",
             escape(first),
             overview_table(record, site)
         );
     }
-    let rows: String = details(record)
+    let rows: String = details(record, catalog)
         .into_iter()
         .map(|(label, value)| {
             format!(
@@ -316,7 +347,7 @@ fn html(record: &Value, site: &str) -> String {
         })
         .collect();
     format!(
-        "<!DOCTYPE html><html lang=\"nl\"><body><p>{}</p><table>{rows}</table><p><small>Dit bericht komt van Waakvlam, de termijnbewaking jeugdhulp van uw gemeente.</small></p></body></html>",
+        "<!DOCTYPE html><html lang=\"nl\"><body><p>{}</p><table>{rows}</table><p><small>{FOOTER}</small></p></body></html>",
         escape(record["message"].as_str().unwrap_or_default())
     )
 }
@@ -325,36 +356,66 @@ fn html(record: &Value, site: &str) -> String {
 mod tests {
     use serde_json::json;
 
+    /// The shipped configuration and workflows, for the names in the text.
+    fn catalog() -> crate::web::Catalog {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        let config = crate::config::Config::load(&root.join("config/waakvlam.yaml")).unwrap();
+        let workflows = waakvlam_core::workflow::load(&[root.join("workflows")]).unwrap();
+        crate::web::Catalog::describe(&config, &workflows, None)
+    }
+
     #[test]
-    fn writes_dutch_subjects_and_escapes_html() {
+    fn subjects_name_the_case_and_the_task_and_bodies_use_names_and_dates_in_words() {
+        let catalog = catalog();
         let record = json!({"id": "n1", "kind": "escalation", "level": 2, "case": "C-1", "gemeente": "GM0150",
-            "workflow": "klachttermijnen", "due": "2027-04-27", "message": "Te laat <klacht>"});
+            "workflow": "klachttermijnen", "deadline": "afgerond", "due": "2027-04-27",
+            "message": "Te laat <klacht>"});
         assert_eq!(
-            super::subject(&record),
-            "Termijn verstreken, niveau 2 (casus C-1)"
+            super::subject(&record, &catalog),
+            "Te laat, casus C-1: Klacht afhandelen (streefdatum)"
+        );
+        let reminder = json!({"id": "n2", "kind": "reminder", "level": 0, "case": "C-1", "gemeente": "GM0150",
+            "workflow": "klachttermijnen", "deadline": "afgerond", "due": "2027-04-27", "message": "m"});
+        assert_eq!(
+            super::subject(&reminder, &catalog),
+            "Herinnering casus C-1: Klacht afhandelen (streefdatum), uiterlijk dinsdag 27 april 2027"
         );
         assert!(
-            super::html(&record, "https://waakvlam.example").contains("Te laat &lt;klacht&gt;")
+            super::html(&record, &catalog, "https://waakvlam.example")
+                .contains("Te laat &lt;klacht&gt;")
         );
-        assert!(super::plain(&record).contains("Uiterlijk: 2027-04-27\nKenmerk: n1\n"));
+        let plain = super::plain(&record, &catalog);
+        assert!(
+            plain.contains("Casus: C-1\nGemeente: Deventer\nWerkproces: Klachtbehandeling jeugdhulp\nUiterlijk: dinsdag 27 april 2027\nKenmerk: n1\n"),
+            "{plain}"
+        );
+        assert!(
+            !plain.contains("GM0150")
+                && !plain.contains("2027-04-27")
+                && !plain.contains("uw gemeente")
+        );
+        let signal = json!({"id": "n3", "kind": "signal", "case": "C-1", "gemeente": "GM0150",
+            "workflow": "plugin", "deadline": "zorgwijziging_tijdens_klacht", "message": "m"});
+        assert_eq!(super::subject(&signal, &catalog), "Bericht over casus C-1");
     }
 
     #[test]
     fn an_overview_lists_its_deadlines_in_a_table_with_links_to_the_cases() {
+        let catalog = catalog();
         let record = json!({"id": "o1", "kind": "overview", "case": "", "gemeente": "GM0150",
             "workflow": "overzicht", "deadline": "te-laat-maandag",
             "message": "Overzicht 'te-laat-maandag': 1 termijn.\n- casus C-1: Klacht afhandelen, 11 mei 2027",
             "items": [{"case": "C-1", "workflow": "klachttermijnen", "deadline": "afgerond",
                 "title": "Klacht afhandelen", "due": "2027-05-11", "status": "overdue"}]});
         assert_eq!(
-            super::subject(&record),
+            super::subject(&record, &catalog),
             "Overzicht te-laat-maandag: 1 termijn"
         );
-        let html = super::html(&record, "https://waakvlam.example");
+        let html = super::html(&record, &catalog, "https://waakvlam.example");
         assert!(
             html.contains("<tr><td><a href=\"https://waakvlam.example/casus/GM0150/C-1\">C-1</a></td><td>Klacht afhandelen</td><td>11 mei 2027</td><td>te laat</td></tr>"),
             "{html}"
         );
-        assert!(!super::plain(&record).contains("Casus:"));
+        assert!(!super::plain(&record, &catalog).contains("Casus:"));
     }
 }

@@ -15,17 +15,7 @@ pub fn date(text: &str) -> String {
 
 /// `woensdag 28 april 2027`.
 pub fn date_with_weekday(day: Day) -> String {
-    use waakvlam_core::calendar::Weekday::*;
-    let weekday = match day.weekday() {
-        Monday => "maandag",
-        Tuesday => "dinsdag",
-        Wednesday => "woensdag",
-        Thursday => "donderdag",
-        Friday => "vrijdag",
-        Saturday => "zaterdag",
-        Sunday => "zondag",
-    };
-    format!("{weekday} {}", dutch_date(day))
+    waakvlam_core::engine::notification::dutch_day(day)
 }
 
 /// A moment in Amsterdam time: `28 april 2027 om 09:00`.

@@ -57,7 +57,7 @@ impl Plugin for Apeldoorn {
             name: "toekomstplan_gestart".into(),
             to: vec!["cjg_contact".into()],
             message: format!(
-                "Voor casus {} is het toekomstplan gestart: de hulpverlener maakt het samen met de jongere, het CJG is betrokken.",
+                "Voor casus {} is het toekomstplan gestart. De hulpverlener maakt het samen met de jongere. Neem binnen twee weken contact op met de hulpverlener en spreek af hoe het CJG meedoet.",
                 start.case
             ),
         }]

@@ -63,15 +63,15 @@ impl Plugin for Deventer {
             return Vec::new();
         }
         let what = if event.event_type == "zorg.gestart" {
-            "gestart"
+            "is nieuwe zorg gestart"
         } else {
-            "beëindigd"
+            "is de zorg gestopt"
         };
         vec![Signal {
             name: "zorgwijziging_tijdens_klacht".into(),
             to: vec!["klachtenfunctionaris".into(), "gezinscoach".into()],
             message: format!(
-                "Bij casus {} is zorg {what} terwijl er een klacht loopt. Zorg mag tijdens een klacht niet tegen de wens van het gezin worden gewijzigd: ga na of dit met instemming van het gezin is.",
+                "Bij casus {} {what} terwijl er een klacht loopt. Tijdens een klacht mag de zorg niet tegen de wens van het gezin veranderen. Vraag het gezin vandaag of het hiermee instemt.",
                 event.case
             ),
         }]

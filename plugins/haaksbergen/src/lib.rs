@@ -74,7 +74,7 @@ impl Plugin for Haaksbergen {
                 name: "waakvlambegeleiding".into(),
                 to: vec!["regisseur".into()],
                 message: format!(
-                    "Casus {} gaat in waakvlambegeleiding: elke drie maanden contact, zeven jaar lang.",
+                    "Casus {} gaat na de zorg in waakvlambegeleiding, omdat de kans op terugval groot is. Plan het eerste contact met de jongere en het gezin. Waakvlam stuurt u voor elk contact een herinnering met de datum.",
                     event.case
                 ),
             }];
