@@ -228,13 +228,7 @@ impl Overview {
             return false;
         }
         let due: Option<Day> = deadline.due.as_deref().and_then(|d| d.parse().ok());
-        let status = match (deadline.status, due) {
-            (DeadlineState::Open | DeadlineState::Overdue, Some(due)) if due < today => {
-                DeadlineState::Overdue
-            }
-            (DeadlineState::Open | DeadlineState::Overdue, Some(_)) => DeadlineState::Open,
-            (status, _) => status,
-        };
+        let status = deadline.status_on(today);
         if self.select.status.is_some_and(|wanted| wanted != status) {
             return false;
         }
@@ -328,14 +322,7 @@ impl OverviewItem {
             .find(|w| w.name == deadline.workflow)
             .and_then(|w| w.deadlines.iter().find(|d| d.id == deadline.deadline))
             .map_or_else(|| deadline.deadline.clone(), |d| d.title.clone());
-        let due: Option<Day> = deadline.due.as_deref().and_then(|d| d.parse().ok());
-        let status = match (deadline.status, due) {
-            (DeadlineState::Open | DeadlineState::Overdue, Some(due)) if due < today => {
-                DeadlineState::Overdue
-            }
-            (DeadlineState::Open | DeadlineState::Overdue, Some(_)) => DeadlineState::Open,
-            (status, _) => status,
-        };
+        let status = deadline.status_on(today);
         OverviewItem {
             case: deadline.case.clone(),
             workflow: deadline.workflow.clone(),

@@ -36,6 +36,21 @@ pub struct DeadlineView {
     pub calendar: Option<CalendarMark>,
 }
 
+impl DeadlineView {
+    /// Its state on `today`: a deadline still to be met is open or overdue by its due date,
+    /// also when it was stored before the due date passed.
+    pub fn status_on(&self, today: Day) -> DeadlineState {
+        let due: Option<Day> = self.due.as_deref().and_then(|d| d.parse().ok());
+        match (self.status, due) {
+            (DeadlineState::Open | DeadlineState::Overdue, Some(due)) if due < today => {
+                DeadlineState::Overdue
+            }
+            (DeadlineState::Open | DeadlineState::Overdue, Some(_)) => DeadlineState::Open,
+            (status, _) => status,
+        }
+    }
+}
+
 /// A deadline as it stands, as the API and the store name it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]

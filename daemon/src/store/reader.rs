@@ -105,9 +105,9 @@ pub fn deadlines(connection: &Connection, filter: &Filter) -> Result<Vec<Deadlin
         rows.collect::<rusqlite::Result<Vec<Result<DeadlineRow, String>>>>()
     })?;
     let mut rows = readable(rows, "deadlines")?;
-    if let Some(today) = &filter.today {
+    if let Some(today) = filter.today.as_deref().and_then(|t| t.parse::<Day>().ok()) {
         for row in &mut rows {
-            row.status = status_on(row, today);
+            row.status = row.status_on(today);
         }
     }
     Ok(rows)
@@ -211,19 +211,8 @@ pub(super) fn deadline_row(
     }))
 }
 
-/// A deadline still to be met is open or overdue by its due date on `today`.
-fn status_on(row: &DeadlineRow, today: &str) -> DeadlineState {
-    match (row.status, &row.due) {
-        (DeadlineState::Open | DeadlineState::Overdue, Some(due)) if due.as_str() < today => {
-            DeadlineState::Overdue
-        }
-        (DeadlineState::Open | DeadlineState::Overdue, Some(_)) => DeadlineState::Open,
-        (status, _) => status,
-    }
-}
-
 /// The filter's conditions on deadlines. With `today` known, `open` and `overdue` are decided
-/// by the due date, as `status_on` decides them for the rows read.
+/// by the due date, as `DeadlineView::status_on` decides them for the rows read.
 fn deadline_clause(filter: &Filter) -> (String, Vec<String>) {
     let status = filter.status.as_deref();
     let (Some(today), Some(wanted @ ("open" | "overdue"))) = (&filter.today, status) else {

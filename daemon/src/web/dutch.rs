@@ -29,6 +29,11 @@ pub fn moment_text(text: &str) -> String {
     waakvlam_core::calendar::parse_timestamp(text).map_or_else(|_| text.to_string(), moment)
 }
 
+/// `1 termijn verschuift`, `3 termijnen verschuiven`: a number with the words that go with it.
+pub fn count(n: usize, one: &str, more: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { more })
+}
+
 pub fn deadline_state(state: DeadlineState) -> &'static str {
     match state {
         DeadlineState::Open => "open",
