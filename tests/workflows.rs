@@ -617,12 +617,12 @@ fn overdracht_18_deadlines() {
     let n = simulate(&events, "2028-10-02");
     assert_eq!(due_of(&n, "perspectief"), ["2028-03-30"]);
     assert_eq!(due_of(&n, "aanvraag"), ["2028-06-30"]);
+    // Due on the 18th birthday: the reminders before it, and nothing after it (`not_after`).
     assert_eq!(
-        of(&n, "warme_overdracht")[..3],
+        of(&n, "warme_overdracht"),
         [
             "2028-08-30T09:00:00+02:00 reminder 0 overdracht-18/warme_overdracht due 2028-09-30 to professional",
             "2028-09-22T09:00:00+02:00 reminder 0 overdracht-18/warme_overdracht due 2028-09-30 to professional",
-            "2028-10-02T09:00:00+02:00 escalation 1 overdracht-18/warme_overdracht due 2028-09-30 to teamleider",
         ]
     );
 }
@@ -951,5 +951,82 @@ proptest::proptest! {
                 proptest::prop_assert!(day.to_string().as_str() < n["due"].as_str().unwrap(), "{at} is not before {}", n["due"]);
             }
         }
+    }
+}
+
+/// Regression: a young person who came into care two days before turning 18 got "Route na
+/// 18 jaar bepalen ... 715 dagen over tijd" in December 2029, and a toekomstplan due three
+/// months after the 18th birthday. Nothing of the 16 and 18 workflows is due or sent after
+/// the 18th birthday now: a late start gets a shorter term.
+#[test]
+fn nothing_of_the_16_and_18_workflows_comes_after_the_18th_birthday() {
+    let events = lines(&[
+        case_known("L-1", "GM0150", "2010-06-20", "2028-06-18T09:00:00+02:00"),
+        care_starts("L-1", "GM0150", "2028-06-18T10:00:00+02:00"),
+    ]);
+    let n = simulate(&events, "2029-12-31");
+    let late: Vec<String> = n
+        .iter()
+        .filter(|x| {
+            matches!(
+                x["workflow"].as_str(),
+                Some("toekomstplan-16" | "overdracht-18")
+            )
+        })
+        .filter(|x| x["at"].as_str().unwrap() > "2028-06-21")
+        .map(|x| x.to_string())
+        .collect();
+    assert!(late.is_empty(), "{late:#?}");
+    for x in n.iter().filter(|x| x["workflow"] == "toekomstplan-16") {
+        assert!(x["due"].as_str().unwrap() <= "2028-06-20", "{x}");
+    }
+}
+
+/// A year of the benchmark's generated cases: no escalation above level 4, and no message
+/// of the 16 and 18 workflows after the young person's 18th birthday.
+#[test]
+fn a_year_of_generated_cases_stays_within_the_cap_and_the_18th_birthday() {
+    let mut generated = Vec::new();
+    waakvlam_core::synthetic::write_events(&mut generated, 3_000, 2027, 3).unwrap();
+    let generated = String::from_utf8(generated).unwrap();
+    let mut birth: std::collections::HashMap<(String, String), String> = Default::default();
+    for line in generated.lines() {
+        let e: Value = serde_json::from_str(line).unwrap();
+        if let Some(day) = e["data"]["geboortedatum"].as_str() {
+            birth.insert(
+                (
+                    e["gemeente"].as_str().unwrap().into(),
+                    e["case"].as_str().unwrap().into(),
+                ),
+                day.to_string(),
+            );
+        }
+    }
+    let n = simulate(&generated, "2028-12-31");
+    assert!(n.len() > 1_000);
+    for x in &n {
+        assert!(x["level"].as_u64().unwrap() <= 4, "{x}");
+        if !matches!(
+            x["workflow"].as_str(),
+            Some("toekomstplan-16" | "overdracht-18")
+        ) {
+            continue;
+        }
+        let key = (
+            x["gemeente"].as_str().unwrap().to_string(),
+            x["case"].as_str().unwrap().to_string(),
+        );
+        let Some(born) = birth.get(&key).filter(|b| b.len() == 10) else {
+            continue;
+        };
+        let year: i32 = born[..4].parse().unwrap();
+        let eighteen = format!("{}{}", year + 18, &born[4..]);
+        // A 29 February birthday falls on 1 March in other years: one day later at most.
+        let sent = &x["at"].as_str().unwrap()[..10];
+        assert!(
+            sent <= eighteen.as_str()
+                || (born.ends_with("02-29") && sent <= &format!("{}-03-01", year + 18)[..]),
+            "sent {sent} after the 18th birthday ({eighteen}): {x}"
+        );
     }
 }

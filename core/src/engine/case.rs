@@ -432,6 +432,16 @@ impl Case {
                     (Status::Ended(_), _) => DeadlineState::Ended,
                     (Status::Cancelled(_), _) => DeadlineState::Cancelled,
                 };
+                // Past the last day it makes sense, a deadline still to be met has ended.
+                let last = instance.not_after(workflow, index, &facts);
+                let open_status = |due: Option<Day>| match open_status(due) {
+                    DeadlineState::Open | DeadlineState::Overdue
+                        if last.is_some_and(|last| last < today) =>
+                    {
+                        DeadlineState::Ended
+                    }
+                    status => status,
+                };
                 if state.occurrences.is_empty() {
                     let due = instance.due(workflow, index, &facts);
                     let status = match state.status {

@@ -166,6 +166,13 @@ impl Instance {
             .map_or(&deadline.due, |(_, expr)| expr)
     }
 
+    /// The last day a deadline makes sense (`not_after`), if it says so and it can be known.
+    pub fn not_after(&self, workflow: &Workflow, index: usize, facts: &Facts<'_>) -> Option<Day> {
+        let expr = workflow.deadlines[index].not_after.as_ref()?;
+        let from = self.anchor_day(workflow, &expr.anchor, facts)?;
+        Some(self.apply_terms(expr, from))
+    }
+
     /// The due date of a deadline as it stands: extensions and suspended days included, the
     /// Atw applied where the deadline says so. `None` while its clock is suspended or when a
     /// fact it needs is unknown. For a recurring deadline: the current occurrence.
@@ -193,7 +200,12 @@ impl Instance {
         } else {
             deadline.rule
         };
-        Some(facts.calendar.term_end(rule, from, nominal))
+        let due = facts.calendar.term_end(rule, from, nominal);
+        // A late start gets a shorter term: never past the last day the deadline makes sense.
+        Some(match self.not_after(workflow, index, facts) {
+            Some(last) => due.min(last),
+            None => due,
+        })
     }
 
     /// The first due date of a recurring deadline.

@@ -49,8 +49,9 @@ pub fn plan(
         }
         if state.occurrences.is_empty() {
             if let Some(due) = instance.due(workflow, index, facts) {
+                let last = instance.not_after(workflow, index, facts);
                 plan_due(
-                    workflow, instance, index, 0, due, calendar, send_hour, horizon, out,
+                    workflow, instance, index, 0, due, last, calendar, send_hour, horizon, out,
                 );
             }
             continue;
@@ -66,6 +67,7 @@ pub fn plan(
                     index,
                     n as u32,
                     occurrence.due,
+                    instance.not_after(workflow, index, facts),
                     calendar,
                     send_hour,
                     horizon,
@@ -83,6 +85,7 @@ fn plan_due(
     index: usize,
     occurrence: u32,
     due: Day,
+    last: Option<Day>,
     calendar: &Calendar,
     send_hour: u8,
     horizon: Timestamp,
@@ -111,6 +114,10 @@ fn plan_due(
     for (step, escalation) in deadline.escalate.iter().enumerate() {
         let first = escalation.after.add_to(missed);
         let day = calendar.working_day_on_or_after(first);
+        // Nothing is sent about a deadline after the last day it makes sense.
+        if last.is_some_and(|last| day > last) {
+            continue;
+        }
         let moment = calendar::send_moment(day, send_hour);
         out.push(planned(moment, Kind::Escalation, step as u32 + 1, step));
         let Some(repeat) = escalation.repeat else {
@@ -127,6 +134,9 @@ fn plan_due(
         loop {
             k += 1;
             let day = calendar.working_day_on_or_after(repeat.times(k).add_to(first));
+            if last.is_some_and(|last| day > last) {
+                break;
+            }
             let moment = calendar::send_moment(day, send_hour);
             let round = step as u32 + 1 + k as u32;
             out.push(Planned {

@@ -41,6 +41,7 @@ pub const DEADLINE_KEYS: &[&str] = &[
     "extend",
     "every",
     "until",
+    "not_after",
     "messages",
 ];
 pub const DUE_IF_KEYS: &[&str] = &["when", "due"];
@@ -822,6 +823,14 @@ fn read_deadline(
         }
         (None, None) => None,
     };
+    let not_after = map.get("not_after").and_then(|n| {
+        read_date_expr(
+            n,
+            &format!("'not_after' of '{id}'"),
+            context.scope,
+            problems,
+        )
+    });
     let messages = map
         .get("messages")
         .map(|n| read_messages(n, &format!("the messages of '{id}'"), context, problems))
@@ -840,6 +849,7 @@ fn read_deadline(
         suspend,
         extend,
         recurring,
+        not_after,
         messages,
     })
 }

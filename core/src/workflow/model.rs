@@ -239,6 +239,9 @@ pub struct Deadline {
     pub suspend: Option<Suspension>,
     pub extend: Option<Extension>,
     pub recurring: Option<Recurrence>,
+    /// The last day the deadline makes sense (`not_after: birthday 18`): the due date is
+    /// never later, and nothing is sent about it after this day.
+    pub not_after: Option<DateExpr>,
     pub messages: Messages,
 }
 

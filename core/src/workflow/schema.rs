@@ -154,6 +154,10 @@ pub fn workflow_schema() -> Value {
                 "dateExpr",
                 "With every: no occurrence is due after this date.",
             ),
+            "not_after" => described(
+                "dateExpr",
+                "The last day the deadline makes sense, for example 'birthday 18': it is never due later (a late start gets a shorter term), and nothing is sent about it after this day.",
+            ),
             _ => described("messages", "Message texts for this deadline."),
         },
         &["title", "due", "met_by", "owner", "remind", "escalate"],
