@@ -541,8 +541,11 @@ impl Case {
             let mut passed_over: Vec<u64> = Vec::new();
             for group in planned.chunk_by(|a, b| group_of(a) == group_of(b)) {
                 let on_time: Vec<&Planned> = group.iter().filter(|p| p.moment == now).collect();
+                // Two of a group on one morning (reminders whose days off moved them onto the
+                // same working day, repeats of a step that caught up with each other) say the
+                // same thing to the same people: the last of them goes, once.
                 let keep: Vec<&Planned> = if !on_time.is_empty() {
-                    on_time
+                    on_time.last().copied().into_iter().collect()
                 } else if !window.is_open {
                     // Overdue, but outside the sending hours: keep it for when they open.
                     next = next.min(Some(window.opens)).or(Some(window.opens));
