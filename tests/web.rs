@@ -485,3 +485,38 @@ fn the_what_if_page_shows_the_deadlines_a_term_would_move_and_the_problems_of_a_
     assert_eq!(refused.status, 403);
     daemon.stop();
 }
+
+#[test]
+fn a_mistyped_page_address_gets_a_page_and_the_api_keeps_its_json() {
+    let daemon = Daemon::start();
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .into();
+    let mut page = agent
+        .get(&format!("{}/termijn", daemon.base))
+        .header("Accept", "text/html,application/xhtml+xml")
+        .call()
+        .unwrap();
+    assert_eq!(page.status().as_u16(), 404);
+    assert!(
+        page.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/html")
+    );
+    assert!(page.headers().contains_key("content-security-policy"));
+    assert!(
+        page.body_mut()
+            .read_to_string()
+            .unwrap()
+            .contains("Deze pagina bestaat niet")
+    );
+    let (status, answer) = daemon.request("GET", "/v1/bestaat-niet", Some(DEVENTER), None);
+    assert_eq!(status, 404);
+    assert_eq!(
+        answer["error"],
+        "no such endpoint; the API lives under /v1 (see README.md)"
+    );
+    daemon.stop();
+}

@@ -81,11 +81,21 @@ impl Api {
                     )
                 }),
             )
-            .fallback(|| async {
+            .fallback(|uri: axum::http::Uri, headers: HeaderMap| async move {
+                // A person who mistyped a page's address gets a page, not JSON.
+                let wants_page = !uri.path().starts_with("/v1")
+                    && headers
+                        .get(axum::http::header::ACCEPT)
+                        .and_then(|v| v.to_str().ok())
+                        .is_some_and(|accept| accept.contains("text/html"));
+                if wants_page {
+                    return crate::web::not_found_page();
+                }
                 error(
                     StatusCode::NOT_FOUND,
                     "no such endpoint; the API lives under /v1 (see README.md)",
                 )
+                .into_response()
             })
             .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
             .layer(axum::middleware::from_fn(json_refusals))
@@ -240,10 +250,13 @@ async fn json_refusals(request: axum::extract::Request, next: axum::middleware::
         };
         tracing::debug!(status = status.as_u16(), %method, path = shown, "request refused");
     }
+    // JSON, or the web pages' HTML (the fallback's page for a mistyped address).
     let is_json = response
         .headers()
         .get(axum::http::header::CONTENT_TYPE)
-        .is_some_and(|t| t.as_bytes().starts_with(b"application/json"));
+        .is_some_and(|t| {
+            t.as_bytes().starts_with(b"application/json") || t.as_bytes().starts_with(b"text/html")
+        });
     if !(status.is_client_error() || status.is_server_error()) || is_json {
         return response;
     }

@@ -350,6 +350,17 @@ impl IntoResponse for PageError {
     }
 }
 
+/// The page of an address that is neither a page nor part of the API, for a browser.
+pub(crate) fn not_found_page() -> Response {
+    let mut response = PageError::not_found().into_response();
+    for (name, value) in SECURITY_HEADERS {
+        response
+            .headers_mut()
+            .insert(name, HeaderValue::from_static(value));
+    }
+    response
+}
+
 /// A template as an HTML answer. Rendering fails only on a bug in a template's Rust side (a
 /// formatting error), which is logged and answered as such.
 fn render(page: &impl Template) -> Response {
