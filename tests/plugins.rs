@@ -556,3 +556,55 @@ fn a_plugin_words_reminders_and_leaves_the_rest() {
         "{escalations:?}"
     );
 }
+
+/// The shipped configuration delivers everything it produces: every role a workflow or a
+/// plugin signal addresses has e-mail addresses in every gemeente, for every workflow that
+/// applies there (no dead letter for a missing address); and a role that means other people
+/// per workflow gets the workflow's own (Deventer's team leader of Veilig Thuis is not the
+/// team leader of the sociaal team).
+#[test]
+fn the_shipped_configuration_has_addresses_for_every_role_it_sends_to() {
+    common::ensure_plugins();
+    let root = common::root();
+    let config = Config::load(&root.join("config/waakvlam.yaml")).unwrap();
+    let workflows = waakvlam_core::workflow::load(&[root.join("workflows")]).unwrap();
+    let registry = Registry::start(&config.plugins).expect("the shipped plugins load");
+    // The roles the plugins' own signals address, per gemeente.
+    let plugin_roles = |gemeente: &str| -> &[&str] {
+        match gemeente {
+            "GM0150" => &["klachtenfunctionaris", "gezinscoach"],
+            "GM0200" => &["cjg_contact"],
+            "GM0158" => &["regisseur"],
+            _ => &[],
+        }
+    };
+    let mut missing = Vec::new();
+    for gemeente in config.core.gemeenten.keys() {
+        for workflow in workflows
+            .iter()
+            .filter(|w| w.gemeenten.applies_to(gemeente))
+        {
+            let mut roles: Vec<&str> = workflow.roles.keys().map(String::as_str).collect();
+            roles.extend(plugin_roles(gemeente));
+            for role in roles {
+                let from_plugin = registry
+                    .recipients(gemeente, &workflow.name, role)
+                    .unwrap_or_default();
+                let from_config = config
+                    .recipients
+                    .get(gemeente)
+                    .and_then(|r| r.get(role))
+                    .cloned()
+                    .unwrap_or_default();
+                if from_plugin.is_empty() && from_config.is_empty() {
+                    missing.push(format!("{gemeente} {} {role}", workflow.name));
+                }
+            }
+        }
+    }
+    assert!(missing.is_empty(), "no address for: {missing:#?}");
+    assert_ne!(
+        registry.recipients("GM0150", "veilig-thuis", "teamleider"),
+        registry.recipients("GM0150", "klachttermijnen", "teamleider")
+    );
+}

@@ -445,20 +445,38 @@ fn read_recipients(node: &yaml::Node, problems: &mut Problems) -> BTreeMap<Strin
         );
         return recipients;
     };
-    for (role, addresses) in entries {
-        let mut list = Vec::new();
-        for address in list_of(addresses) {
-            if let Some((text, at)) = text_of(address, "an e-mail address", problems) {
-                if text.parse::<lettre::Address>().is_ok() {
-                    list.push(text.to_string());
-                } else {
-                    problems.add(at, format!("'{text}' is not an e-mail address"));
+    for (key, value) in entries {
+        match &value.value {
+            // A workflow's own people for some roles: `veilig-thuis: { teamleider: [...] }`,
+            // kept as `veilig-thuis/teamleider`.
+            Yaml::Map(roles) => {
+                for (role, addresses) in roles {
+                    recipients.insert(
+                        format!("{}/{}", key.name, role.name),
+                        addresses_of(addresses, problems),
+                    );
                 }
             }
+            _ => {
+                recipients.insert(key.name.clone(), addresses_of(value, problems));
+            }
         }
-        recipients.insert(role.name.clone(), list);
     }
     recipients
+}
+
+fn addresses_of(node: &yaml::Node, problems: &mut Problems) -> Vec<String> {
+    let mut list = Vec::new();
+    for address in list_of(node) {
+        if let Some((text, at)) = text_of(address, "an e-mail address", problems) {
+            if text.parse::<lettre::Address>().is_ok() {
+                list.push(text.to_string());
+            } else {
+                problems.add(at, format!("'{text}' is not an e-mail address"));
+            }
+        }
+    }
+    list
 }
 
 /// A secret from the environment variable named by `<key>_env`, or else from `<key>` itself.

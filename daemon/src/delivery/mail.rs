@@ -83,6 +83,7 @@ impl Mailer {
 
     fn addresses(&self, record: &Value) -> Result<Vec<String>, String> {
         let gemeente = record["gemeente"].as_str().unwrap_or_default();
+        let workflow = record["workflow"].as_str().unwrap_or_default();
         let known = self.recipients.get(gemeente);
         let mut addresses = Vec::new();
         for role in record["to"]
@@ -95,13 +96,15 @@ impl Mailer {
             let from_plugin = self
                 .plugins
                 .as_ref()
-                .and_then(|p| p.recipients(gemeente, role))
+                .and_then(|p| p.recipients(gemeente, workflow, role))
                 .filter(|f| !f.is_empty());
             if let Some(found) = from_plugin {
                 addresses.extend(found);
                 continue;
             }
-            match known.and_then(|k| k.get(role)) {
+            // A workflow's own people for the role first, then the role's.
+            let own = known.and_then(|k| k.get(&format!("{workflow}/{role}")));
+            match own.or_else(|| known.and_then(|k| k.get(role))) {
                 Some(list) if !list.is_empty() => addresses.extend(list.iter().cloned()),
                 _ => return Err(format!("no e-mail address for role '{role}' in {gemeente}")),
             }

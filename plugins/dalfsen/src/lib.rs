@@ -42,6 +42,10 @@ impl Plugin for Dalfsen {
         }
     }
 
+    fn workflow_recipients(&self, workflow: &str, role: &str) -> Vec<String> {
+        self.settings.workflow_recipients(workflow, role)
+    }
+
     fn closed_days(&self) -> Vec<String> {
         self.settings.closed_days()
     }

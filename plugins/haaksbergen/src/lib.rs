@@ -58,6 +58,10 @@ impl Plugin for Haaksbergen {
         self.settings.recipients(role)
     }
 
+    fn workflow_recipients(&self, workflow: &str, role: &str) -> Vec<String> {
+        self.settings.workflow_recipients(workflow, role)
+    }
+
     fn closed_days(&self) -> Vec<String> {
         self.settings.closed_days()
     }

@@ -113,13 +113,14 @@ impl Registry {
             .collect()
     }
 
-    /// The addresses a gemeente's plugin gives for a role.
-    pub fn recipients(&self, gemeente: &str, role: &str) -> Option<Vec<String>> {
+    /// The addresses a gemeente's plugin gives for a role in a workflow.
+    pub fn recipients(&self, gemeente: &str, workflow: &str, role: &str) -> Option<Vec<String>> {
         let answer = self.call(
             gemeente,
             "recipients",
             &serde_json::to_value(waakvlam_plugin::RoleInput {
                 role: role.to_string(),
+                workflow: Some(workflow.to_string()),
             })
             .expect("a role serialises"),
         )?;

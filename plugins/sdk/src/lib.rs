@@ -104,6 +104,18 @@ impl Settings {
             .unwrap_or_default()
     }
 
+    /// The addresses under `recipients.<workflow>.<role>`: a workflow's own people for a role.
+    pub fn workflow_recipients(&self, workflow: &str, role: &str) -> Vec<String> {
+        self.0["recipients"][workflow][role]
+            .as_array()
+            .map(|list| {
+                list.iter()
+                    .filter_map(|v| v.as_str().map(str::to_string))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
     /// The dates under `closed_days`.
     pub fn closed_days(&self) -> Vec<String> {
         self.0["closed_days"]
@@ -190,6 +202,12 @@ pub trait Plugin: Send + Sync + 'static {
         Vec::new()
     }
 
+    /// The addresses of a role for one workflow, where they differ from the role's own
+    /// (`recipients.<workflow>.<role>` in the usual settings file); empty: the role's own.
+    fn workflow_recipients(&self, _workflow: &str, _role: &str) -> Vec<String> {
+        Vec::new()
+    }
+
     /// Days the gemeente is closed (YYYY-MM-DD): reminders avoid them.
     fn closed_days(&self) -> Vec<String> {
         Vec::new()
@@ -223,10 +241,14 @@ pub struct ParamsInput {
     pub start: Data,
 }
 
-/// What `recipients` is asked with.
+/// What `recipients` is asked with: the role, and the workflow of the notification (where a
+/// role name means other people per workflow: the team leader of Veilig Thuis is not the
+/// team leader of the sociaal team).
 #[derive(Clone, Debug, serde::Serialize, serde::Deserialize, PartialEq)]
 pub struct RoleInput {
     pub role: String,
+    #[serde(default)]
+    pub workflow: Option<String>,
 }
 
 /// Runs one call on a plugin: the JSON dispatch behind the C ABI. Used by [`export_plugin!`];
@@ -260,9 +282,17 @@ pub fn dispatch(
         }
         "recipients" => {
             let input: RoleInput = parse(input)?;
-            Ok(json(
-                serde_json::to_value(plugin.recipients(&input.role)).expect("serialisable"),
-            ))
+            let own = input
+                .workflow
+                .as_deref()
+                .map(|workflow| plugin.workflow_recipients(workflow, &input.role))
+                .unwrap_or_default();
+            let addresses = if own.is_empty() {
+                plugin.recipients(&input.role)
+            } else {
+                own
+            };
+            Ok(json(serde_json::to_value(addresses).expect("serialisable")))
         }
         "closed_days" => Ok(json(
             serde_json::to_value(plugin.closed_days()).expect("serialisable"),
