@@ -173,12 +173,17 @@ fn an_overview_with_a_bad_schedule_is_reported_with_its_place() {
     let output = common::waakvlam(&["check", "--config", config.to_str().unwrap()], None);
     let printed = String::from_utf8_lossy(&output.stdout);
     assert!(!output.status.success());
+    // Where the problems stand in the file as written.
+    let text = std::fs::read_to_string(&config).unwrap();
+    let line_of = |needle: &str| text.lines().position(|l| l.contains(needle)).unwrap() + 1;
+    let schedule = line_of("schedule: \"0 9 1 1,4,7,10\"");
+    let status = line_of("status: opn");
     assert!(
-        printed.contains(":37:15: '0 9 1 1,4,7,10' has 4 fields; a schedule has five: minute, hour, day of the month, month, day of the week"),
+        printed.contains(&format!(":{schedule}:15: '0 9 1 1,4,7,10' has 4 fields; a schedule has five: minute, hour, day of the month, month, day of the week")),
         "{printed}"
     );
     assert!(
-        printed.contains(":40:50: 'opn' is not a status of a deadline\n  hint: did you mean 'open'? the statuses are open, overdue, met, cancelled, suspended, ended, missed, unknown"),
+        printed.contains(&format!(":{status}:50: 'opn' is not a status of a deadline\n  hint: did you mean 'open'? the statuses are open, overdue, met, cancelled, suspended, ended, missed, unknown")),
         "{printed}"
     );
 }

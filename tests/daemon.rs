@@ -803,11 +803,11 @@ fn run_refused(config: &std::path::Path) -> (Option<i32>, String) {
 /// were read as "no condition": the daemon refuses to start and names the line.
 #[test]
 fn a_token_without_gemeenten_is_refused_at_start() {
-    let line = "    - { name: zorgregio, sha256: 74aec8c7a42163fdc6c2915458c4a2b207dd501d1832d04ebc953261db743ab1, gemeenten: [GM0150, GM0200] }";
+    let line = "    - { name: ijsselland, sha256: 647d28faf9bb449a24e6145d525de4092e41cc679d5c94c40ea2c09469da0330, gemeenten: [GM0150, GM0148] }";
     let shipped = std::fs::read_to_string(common::root().join("config/waakvlam.yaml")).unwrap();
     let row = shipped.lines().position(|l| l == line).unwrap() + 1;
-    let flow = line.replace("[GM0150, GM0200]", "[]");
-    let block = "    - name: zorgregio\n      sha256: 74aec8c7a42163fdc6c2915458c4a2b207dd501d1832d04ebc953261db743ab1\n      gemeenten:";
+    let flow = line.replace("[GM0150, GM0148]", "[]");
+    let block = "    - name: ijsselland\n      sha256: 647d28faf9bb449a24e6145d525de4092e41cc679d5c94c40ea2c09469da0330\n      gemeenten:";
     for (instead, at) in [
         (
             flow.as_str(),
@@ -866,16 +866,8 @@ fn a_write_for_two_gemeenten_is_audited_for_each() {
     assert_eq!(
         rows,
         [
-            (
-                "zorgregio".into(),
-                "events.write".into(),
-                Some("GM0150".into())
-            ),
-            (
-                "zorgregio".into(),
-                "events.write".into(),
-                Some("GM0200".into())
-            ),
+            ("regio".into(), "events.write".into(), Some("GM0150".into())),
+            ("regio".into(), "events.write".into(), Some("GM0200".into())),
         ]
     );
     assert_eq!(
@@ -1071,7 +1063,7 @@ fn a_production_daemon_refuses_the_development_tokens() {
     let dir = shipped_config_with("  production: false", "  production: true");
     let (code, stderr) = run_refused(&dir.join("waakvlam.yaml"));
     assert_eq!(code, Some(2), "{stderr}");
-    for name in ["deventer", "zorgregio", "alleen-lezen"] {
+    for name in ["deventer", "zorgregio", "ijsselland", "alleen-lezen"] {
         assert!(
             stderr.contains(&format!(
                 "token '{name}' is a development token of the shipped configuration"

@@ -290,7 +290,7 @@ fn a_calendar_feed_parses_as_icalendar_and_a_revoked_feed_is_gone() {
     // Listed with who made it; the address itself is shown only once.
     let listed = visitor.get("/agenda");
     assert!(listed.body.contains("Klachten en bezwaren Deventer"));
-    assert!(listed.body.contains("token zorgregio"));
+    assert!(listed.body.contains("token regio"));
     assert!(!listed.body.contains(path));
     // A calendar client sends no cookie and no header.
     let mut calendar = Visitor::new(&daemon);

@@ -542,6 +542,7 @@ const DEVELOPMENT_TOKENS: &[&str] = &[
     "ontwikkel-apeldoorn",
     "ontwikkel-haaksbergen",
     "ontwikkel-zorgregio",
+    "ontwikkel-ijsselland",
     "ontwikkel-alleen-lezen",
     "ontwikkel-privacy",
 ];
@@ -770,8 +771,9 @@ mod tests {
         .unwrap();
         let daemon = config.daemon.unwrap();
         assert!(!daemon.virtual_clock && !daemon.production);
-        assert_eq!(daemon.tokens.len(), 7);
-        assert_eq!(config.core.gemeenten.len(), 4);
+        assert_eq!(daemon.tokens.len(), 8);
+        // The four with a plugin and the Zorgregio's other seven.
+        assert_eq!(config.core.gemeenten.len(), 11);
     }
 
     fn messages(text: &str) -> Vec<String> {

@@ -8,7 +8,11 @@ use serde_json::{Value, json};
 
 pub const DEVENTER: &str = "ontwikkel-deventer";
 pub const APELDOORN: &str = "ontwikkel-apeldoorn";
-pub const REGION: &str = "ontwikkel-zorgregio";
+/// A token of the tests for two gemeenten of two regions together (Deventer and Apeldoorn),
+/// added to the shipped configuration by `Daemon::start_configured`.
+pub const REGION: &str = "test-regio";
+/// Its configuration line.
+const REGION_LINE: &str = "    - { name: regio, sha256: f2efd36128d0630293fee798ed12fa734b9d8a20069bae1dc599b06e025d5f72, gemeenten: [GM0150, GM0200] }\n";
 pub const READ_ONLY: &str = "ontwikkel-alleen-lezen";
 pub const PRIVACY: &str = "ontwikkel-privacy";
 
@@ -52,6 +56,7 @@ impl Daemon {
                 format!("workflows: {}", workflows.display()),
             ),
             ("clock: system", "clock: virtual".to_string()),
+            ("  tokens:\n", format!("  tokens:\n{REGION_LINE}")),
         ] {
             config = super::replace_once(&config, from, &to);
         }
