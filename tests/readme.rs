@@ -183,8 +183,8 @@ fn step_4_changes_what_it_says() {
             .iter()
             .any(|n| n["case"] == "A-3" && n["due"] == "2026-08-01")
     );
-    assert_eq!(notifications.len(), 39);
-    assert!(stderr.contains(": 39 notifications;"), "{stderr}");
+    assert_eq!(notifications.len(), 40);
+    assert!(stderr.contains(": 40 notifications;"), "{stderr}");
 
     let dir = configured(
         "  GM0150:\n    name: Deventer\n",

@@ -627,7 +627,8 @@ fn overdracht_18_deadlines() {
     );
 }
 
-/// Route `geen` or `verlengde_jeugdhulp`: no application and no handover to adult care.
+/// Route `geen` or `verlengde_jeugdhulp`: no application and no handover to adult care (the
+/// route to 23 is watched by `verlengde-jeugdhulp`).
 #[test]
 fn overdracht_18_route_without_adult_care() {
     let events = lines(&[
@@ -643,8 +644,10 @@ fn overdracht_18_route_without_adult_care() {
         ),
     ]);
     let n = simulate(&events, "2028-12-31");
+    // Only the woonplaats check stays: which gemeente is responsible matters on any route.
     assert!(
-        n.iter().all(|x| x["workflow"] != "overdracht-18"),
+        n.iter()
+            .all(|x| x["workflow"] != "overdracht-18" || x["deadline"] == "woonplaats"),
         "{:?}",
         summary(&n)
     );
@@ -1029,4 +1032,119 @@ fn a_year_of_generated_cases_stays_within_the_cap_and_the_18th_birthday() {
             "sent {sent} after the 18th birthday ({eighteen}): {x}"
         );
     }
+}
+
+/// Team ED (Zorgregio, seed 003 r. 844-917): linked to an ervaringsdeskundige within seven
+/// days (the reminder two days before falls on Saturday and goes out on Friday), in the
+/// Zorgregio's gemeenten only; a referral in Deventer starts nothing.
+#[test]
+fn team_ed_links_within_seven_days_in_the_zorgregio_only() {
+    let referral = |gemeente: &str| {
+        event(
+            &format!("ed-{gemeente}"),
+            "ed.aangemeld",
+            gemeente,
+            "E-1",
+            "2027-03-01T10:00:00+01:00",
+            r#"{"aanmelding_id":"A-1"}"#,
+        )
+    };
+    let n = simulate(&lines(&[referral("GM0200")]), "2027-03-20");
+    let summary_lines = summary(&n);
+    assert_eq!(
+        summary_lines,
+        [
+            "2027-03-05T09:00:00+01:00 reminder 0 team-ed/gekoppeld due 2027-03-08 to coordinator_team_ed",
+            "2027-03-09T09:00:00+01:00 escalation 1 team-ed/gekoppeld due 2027-03-08 to contactpersoon_regio",
+            "2027-03-16T09:00:00+01:00 escalation 2 team-ed/gekoppeld due 2027-03-08 to contactpersoon_regio",
+        ]
+    );
+    assert!(simulate(&lines(&[referral("GM0150")]), "2027-03-20").is_empty());
+}
+
+/// The Raad's two weeks (Deventer, seed 000 r. 898-906): counted from the request's date
+/// (`dagtekening`), by the Algemene termijnenwet: a term ending on Sunday moves to Monday.
+#[test]
+fn the_raad_asks_the_judge_within_two_weeks_of_the_request_date() {
+    let request = event(
+        "r-1",
+        "rvdk.verzoek_burgemeester",
+        "GM0150",
+        "R-1",
+        "2027-03-02T10:00:00+01:00",
+        r#"{"verzoek_id":"V-1","dagtekening":"2027-02-28"}"#,
+    );
+    let n = simulate(&lines(&[request]), "2027-03-20");
+    // 28 February + 2 weeks = Sunday 14 March: Monday 15 March.
+    assert_eq!(due_of(&n, "oordeel_gevraagd"), ["2027-03-15"]);
+    let escalation = n.iter().find(|x| x["kind"] == "escalation").unwrap();
+    assert!(
+        escalation["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("De Raad voor de Kinderbescherming had uiterlijk maandag 15 maart 2027"),
+        "{escalation}"
+    );
+}
+
+/// Route `verlengde_jeugdhulp` (Apeldoorn, seed 002 r. 1011-1015): overdracht-18 stops, and
+/// the new workflow watches the warm handover to adult care before the 23rd birthday.
+#[test]
+fn verlengde_jeugdhulp_watches_the_handover_up_to_23() {
+    let events = lines(&[
+        case_known("V-1", "GM0200", "2010-09-30", "2026-06-01T09:00:00+02:00"),
+        care_starts("V-1", "GM0200", "2026-06-01T09:05:00+02:00"),
+        event(
+            "V-1-p",
+            "overdracht.perspectief_bepaald",
+            "GM0200",
+            "V-1",
+            "2028-01-10T09:00:00+01:00",
+            r#"{"route":"verlengde_jeugdhulp"}"#,
+        ),
+    ]);
+    let n = simulate(&events, "2033-12-31");
+    assert_eq!(
+        of(&n, "warme_overdracht_volwassenenzorg"),
+        [
+            "2032-09-30T09:00:00+02:00 reminder 0 verlengde-jeugdhulp/warme_overdracht_volwassenenzorg due 2033-09-30 to professional",
+            "2033-06-30T09:00:00+02:00 reminder 0 verlengde-jeugdhulp/warme_overdracht_volwassenenzorg due 2033-09-30 to professional",
+            "2033-10-03T09:00:00+02:00 escalation 1 verlengde-jeugdhulp/warme_overdracht_volwassenenzorg due 2033-09-30 to teamleider",
+        ]
+    );
+    assert!(
+        n.iter()
+            .all(|x| x["workflow"] != "overdracht-18" || x["deadline"] == "woonplaats")
+    );
+}
+
+/// Woonplaats at 18 (Deventer, seed 000 r. 1238-1244): the responsible gemeente after 18 is
+/// established before the 18th birthday; a deadline in overdracht-18, met by the event.
+#[test]
+fn the_gemeente_after_18_is_established_before_the_18th_birthday() {
+    let events = lines(&[
+        case_known("W-1", "GM0150", "2010-09-30", "2026-06-01T09:00:00+02:00"),
+        care_starts("W-1", "GM0150", "2026-06-01T09:05:00+02:00"),
+    ]);
+    let n = simulate(&events, "2028-09-29");
+    assert_eq!(
+        of(&n, "woonplaats"),
+        [
+            "2028-05-30T09:00:00+02:00 reminder 0 overdracht-18/woonplaats due 2028-06-30 to professional",
+            "2028-07-03T09:00:00+02:00 escalation 1 overdracht-18/woonplaats due 2028-06-30 to teamleider",
+        ]
+    );
+    let met = lines(&[
+        case_known("W-1", "GM0150", "2010-09-30", "2026-06-01T09:00:00+02:00"),
+        care_starts("W-1", "GM0150", "2026-06-01T09:05:00+02:00"),
+        event(
+            "W-1-w",
+            "casus.woonplaats_vastgesteld",
+            "GM0150",
+            "W-1",
+            "2028-04-01T10:00:00+02:00",
+            r#"{"gemeente_na_18":"GM0150"}"#,
+        ),
+    ]);
+    assert!(of(&simulate(&met, "2028-09-29"), "woonplaats").is_empty());
 }

@@ -65,6 +65,8 @@ const CASE_CORRECTION: &[DataField] = &[
 const KLACHT: &[DataField] = &[field("klacht_id", FieldKind::Text, true)];
 const MELDING: &[DataField] = &[field("melding_id", FieldKind::Text, true)];
 const BEZWAAR: &[DataField] = &[field("bezwaar_id", FieldKind::Text, true)];
+const ED: &[DataField] = &[field("aanmelding_id", FieldKind::Text, true)];
+const MOPLAN: &[DataField] = &[field("plan_id", FieldKind::Text, true)];
 
 /// The shipped vocabulary. Its order is the order of [`EventType`] indices.
 pub static VOCABULARY: &[EventSpec] = &[
@@ -167,6 +169,45 @@ pub static VOCABULARY: &[EventSpec] = &[
     EventSpec {
         name: "bezwaar.beslist",
         fields: BEZWAAR,
+    },
+    EventSpec {
+        name: "ed.aangemeld",
+        fields: ED,
+    },
+    EventSpec {
+        name: "ed.gekoppeld",
+        fields: ED,
+    },
+    EventSpec {
+        name: "rvdk.verzoek_burgemeester",
+        fields: &[
+            field("verzoek_id", FieldKind::Text, true),
+            field("dagtekening", FieldKind::Date, true),
+        ],
+    },
+    EventSpec {
+        name: "rvdk.oordeel_gevraagd",
+        fields: &[field("verzoek_id", FieldKind::Text, true)],
+    },
+    EventSpec {
+        name: "casus.woonplaats_vastgesteld",
+        fields: &[field("gemeente_na_18", FieldKind::Text, true)],
+    },
+    EventSpec {
+        name: "moplan.opgesteld",
+        fields: MOPLAN,
+    },
+    EventSpec {
+        name: "moplan.geevalueerd",
+        fields: MOPLAN,
+    },
+    EventSpec {
+        name: "moplan.nazorg_vastgelegd",
+        fields: &[
+            field("plan_id", FieldKind::Text, true),
+            field("uitvoerder", FieldKind::Text, true),
+            field("niveau", FieldKind::Text, true),
+        ],
     },
 ];
 
