@@ -242,11 +242,11 @@ impl Overview {
     /// overviews are not sent.
     pub fn notification(
         &self,
-        engine: &Engine,
         gemeente: &str,
         at: Timestamp,
         mut items: Vec<OverviewItem>,
     ) -> Option<Notification> {
+        // Items come titled from `OverviewItem::of`.
         if items.is_empty() && !self.send_empty {
             return None;
         }
@@ -269,16 +269,6 @@ impl Overview {
                 .and_then(|d| d.parse::<Day>().ok())
                 .map_or_else(|| "geen datum".to_string(), dutch_date);
             message.push_str(&format!("\n- casus {}: {}, {due}", item.case, item.title));
-        }
-        for item in &mut items {
-            if item.title.is_empty() {
-                item.title = engine
-                    .workflows
-                    .iter()
-                    .find(|w| w.name == item.workflow)
-                    .and_then(|w| w.deadlines.iter().find(|d| d.id == item.deadline))
-                    .map_or_else(|| item.deadline.clone(), |d| d.title.clone());
-            }
         }
         Some(Notification {
             id,
@@ -446,30 +436,14 @@ mod tests {
 
     #[test]
     fn an_empty_overview_is_sent_only_when_asked() {
-        let engine = crate::engine::test_engine(
-            "workflow: klacht
-title: Klacht
-source: test
-roles: { r: R }
-start: { on: klacht.ingediend }
-deadlines:
-  d: { title: D, due: start + 1 day, met_by: klacht.afgerond, owner: r, remind: [1 day before], escalate: [{ to: r }] }
-",
-        );
         let at = parse_timestamp("2027-03-30T08:00:00+02:00").unwrap();
         let quiet = Overview {
             send_empty: false,
             ..overview("0 8 * * 1", FreeDays::NextWorkingDay)
         };
-        assert!(
-            quiet
-                .notification(&engine, "GM0150", at, Vec::new())
-                .is_none()
-        );
+        assert!(quiet.notification("GM0150", at, Vec::new()).is_none());
         let loud = overview("0 8 * * 1", FreeDays::NextWorkingDay);
-        let sent = loud
-            .notification(&engine, "GM0150", at, Vec::new())
-            .unwrap();
+        let sent = loud.notification("GM0150", at, Vec::new()).unwrap();
         assert_eq!(sent.kind, Kind::Overview);
         assert_eq!(
             sent.message,
@@ -477,9 +451,7 @@ deadlines:
         );
         // The same overview, gemeente and moment: the same id.
         assert_eq!(
-            loud.notification(&engine, "GM0150", at, Vec::new())
-                .unwrap()
-                .id,
+            loud.notification("GM0150", at, Vec::new()).unwrap().id,
             sent.id
         );
     }

@@ -248,7 +248,7 @@ fn run_all(
             receivers.push(receiver);
             scope.spawn(move || run_shard(engine, part, overviews, runs, until, sender));
         }
-        summary.notifications = merge(receivers, out, engine, overviews, runs)?;
+        summary.notifications = merge(receivers, out, overviews, runs)?;
         Ok::<(), io::Error>(())
     })?;
     Ok(summary)
@@ -370,7 +370,6 @@ fn send_batch(sender: &mpsc::SyncSender<Vec<Line>>, batch: &mut Vec<Line>) {
 fn merge(
     receivers: Vec<mpsc::Receiver<Vec<Line>>>,
     out: &mut impl Write,
-    engine: &Engine,
     overviews: &[Overview],
     runs: &[Run],
 ) -> io::Result<usize> {
@@ -409,7 +408,7 @@ fn merge(
             let (_, items) = parts.remove(&line.seq).expect("just counted");
             let run = &runs[line.seq];
             if let Some(notification) =
-                overviews[run.overview].notification(engine, &run.gemeente, run.at, items)
+                overviews[run.overview].notification(&run.gemeente, run.at, items)
             {
                 writer.write_all(&to_json_line(&notification))?;
                 written += 1;

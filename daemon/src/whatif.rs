@@ -237,9 +237,7 @@ pub fn run(
 
 /// The answer for a person at a terminal: a line per change, dates as people write them.
 pub fn summary(answer: &Answer) -> String {
-    use crate::web::dutch::date;
-    let count =
-        |n: usize, one: &str, more: &str| format!("{n} {}", if n == 1 { one } else { more });
+    use crate::web::dutch::{count, date};
     let due = |d: &Option<String>| d.as_deref().map_or_else(|| "geen".to_string(), date);
     let mut out = format!(
         "{} vergeleken op {}\n",

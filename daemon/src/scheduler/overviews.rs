@@ -101,9 +101,7 @@ impl<S: Store> Core<S> {
                     .filter(|d| overview.selects(d, today))
                     .map(|d| OverviewItem::of(&core.engine, d, today))
                     .collect();
-                if let Some(notification) =
-                    overview.notification(&core.engine, &gemeente, run, items)
-                {
+                if let Some(notification) = overview.notification(&gemeente, run, items) {
                     batch.lines.extend(core.record(&[notification], now)?);
                 }
                 core.store.set_overview_done(&overview.name, &gemeente, run)

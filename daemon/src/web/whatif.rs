@@ -240,8 +240,7 @@ fn outcome(web: &Web, answer: &Answer) -> Outcome {
             .collect()
     };
     let due = |d: &Option<String>| d.as_deref().map_or_else(|| "geen".to_string(), dutch::date);
-    let count =
-        |n: usize, one: &str, more: &str| format!("{n} {}", if n == 1 { one } else { more });
+    use dutch::count;
     Outcome {
         summary: format!(
             "{} doorgerekend: {}, {}, {}, {}.",
