@@ -46,6 +46,7 @@ const WEB_KEYS: &[&str] = &[
     "secure_cookies",
     "session_idle_minutes",
     "session_max_hours",
+    "public_url",
 ];
 const WEBHOOK_KEYS: &[&str] = &[
     "name",
@@ -745,6 +746,26 @@ mod tests {
                 .daemon
                 .unwrap()
                 .virtual_clock
+        );
+    }
+
+    /// Regression: `public_url` was documented and refused as an unknown key.
+    #[test]
+    fn the_web_pages_public_address_is_read_and_checked() {
+        let web = load("daemon:\n  web: { public_url: \"https://waakvlam.deventer.example/\", secure_cookies: true }\n")
+            .unwrap()
+            .daemon
+            .unwrap()
+            .web;
+        assert_eq!(
+            web.public_url.as_deref(),
+            Some("https://waakvlam.deventer.example")
+        );
+        assert!(web.secure_cookies);
+        let problems = load("daemon:\n  web: { public_url: waakvlam.example }\n").unwrap_err();
+        assert_eq!(
+            problems[0].message,
+            "'waakvlam.example' is not an http or https address"
         );
     }
 
