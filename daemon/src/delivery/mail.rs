@@ -263,7 +263,8 @@ fn details(record: &Value, catalog: &Catalog) -> Vec<(&'static str, String)> {
             .cloned()
             .unwrap_or(gemeente),
     ));
-    if text("workflow") != "plugin" {
+    // A plugin's signal and an overview belong to no one workflow.
+    if text("workflow") != "plugin" && text("kind") != "overview" {
         lines.push(("Werkproces", catalog.title_of(&text("workflow"))));
     }
     if let Ok(due) = text("due").parse::<waakvlam_core::calendar::Day>() {
@@ -419,6 +420,10 @@ mod tests {
             html.contains("<tr><td><a href=\"https://waakvlam.example/casus/GM0150/C-1\">C-1</a></td><td>Klacht afhandelen</td><td>11 mei 2027</td><td>te laat</td></tr>"),
             "{html}"
         );
-        assert!(!super::plain(&record, &catalog).contains("Casus:"));
+        let plain = super::plain(&record, &catalog);
+        assert!(
+            !plain.contains("Casus:") && !plain.contains("Werkproces:"),
+            "{plain}"
+        );
     }
 }
