@@ -134,13 +134,25 @@ fn check_config_reports_the_reach_of_the_holiday_data() {
     let out = waakvlam(&["check", "--config", "config/waakvlam.yaml"], None);
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{text}");
+    let lines: Vec<&str> = text.lines().collect();
     assert_eq!(
-        text.lines().collect::<Vec<_>>(),
+        lines[..2],
         [
             "config/waakvlam.yaml: no problems; 9 workflows: bezwaar, klachttermijnen, nazorg, overdracht-18, rvdk-verzoek, team-ed, toekomstplan-16, veilig-thuis, verlengde-jeugdhulp",
             "holiday data covers up to 2028: legal terms ending on 2029-01-01 or later are provisional",
         ]
     );
+    // The README's first command leaves the daemon's store in data/; `check` then also says
+    // how many of its open deadlines are provisional, and the tests run in that checkout too.
+    let store = common::root().join("data/waakvlam.db").exists();
+    assert_eq!(lines.len(), if store { 3 } else { 2 }, "{text}");
+    if store {
+        assert!(
+            lines[2].starts_with("config/../data/waakvlam.db: ")
+                && lines[2].ends_with(" are provisional"),
+            "{text}"
+        );
+    }
 
     let dir = common::tempdir();
     std::fs::write(dir.join("waakvlam.yaml"), "holidays: feestdagen.yaml\n").unwrap();

@@ -234,6 +234,64 @@ fn dalfsen_follows_the_legal_terms_and_others_get_the_defaults() {
     );
 }
 
+/// In Dalfsen the complaint's streefdatum is its legal term, so both deadlines fall due on one
+/// day and their reminders and escalations on one morning. Each person gets one message that
+/// names both; the gemeente's contact, reached by the legal term alone, gets that one.
+#[test]
+fn in_dalfsen_each_person_gets_one_message_about_the_two_complaint_deadlines() {
+    let engine = shipped_engine();
+    let complaint = event(
+        "k-1",
+        "klacht.ingediend",
+        "GM0148",
+        "C-1",
+        "2027-04-13T10:15:00+02:00",
+        r#"{"klacht_id":"K-9"}"#,
+    );
+    let n = simulate_with(&engine, &complaint, "2027-07-01");
+    let mut seen = std::collections::BTreeSet::new();
+    for notification in &n {
+        for role in notification["to"].as_array().unwrap() {
+            let key = (
+                notification["at"].to_string(),
+                notification["due"].to_string(),
+                role.to_string(),
+            );
+            assert!(
+                seen.insert(key),
+                "two messages to {role} on one morning: {n:#?}"
+            );
+        }
+    }
+    let on = |at: &str, role: &str| -> Vec<&str> {
+        n.iter()
+            .filter(|m| m["at"] == at && m["to"].as_array().unwrap().iter().any(|r| r == role))
+            .map(|m| m["message"].as_str().unwrap())
+            .collect()
+    };
+    assert_eq!(
+        on("2027-05-18T09:00:00+02:00", "klachtenfunctionaris"),
+        [
+            "Casus C-1: Klacht afhandelen (streefdatum) en klacht afhandelen (wettelijke termijn). Uiterlijk dinsdag 25 mei 2027, nog 7 dagen."
+        ]
+    );
+    let leader = on("2027-05-26T09:00:00+02:00", "teamleider");
+    assert_eq!(leader.len(), 1);
+    assert!(
+        leader[0].starts_with("Casus C-1: Klacht afhandelen (streefdatum) is niet op tijd gedaan.")
+            && leader[0].contains("De wettelijke termijn voor klacht K-9 van casus C-1 liep af"),
+        "{}",
+        leader[0]
+    );
+    let contact = on("2027-05-26T09:00:00+02:00", "contactpersoon_gemeente");
+    assert_eq!(contact.len(), 1);
+    assert!(
+        contact[0].starts_with("De wettelijke termijn voor klacht K-9"),
+        "{}",
+        contact[0]
+    );
+}
+
 // ---- broken plugins -------------------------------------------------------------------------
 
 fn nazorg_dues(engine: &waakvlam_core::engine::Engine) -> usize {

@@ -136,20 +136,39 @@ fn plan_of_a3(notifications: &[Value]) -> Vec<(String, String, u64)> {
 }
 
 /// Step 3's story: the plan due on 1 September 2026, reminders on 31 July and 25 August, the
-/// team leader on 2 September, the account manager from 16 September every two weeks.
+/// team leader on 2 September, the account manager on 16 and 30 September and a last time on
+/// 14 October; and the last line, one reminder about two deadlines.
 #[test]
 fn the_story_of_step_3_is_what_simulate_prints() {
     let (notifications, _) = simulate_with(&root().join("config/waakvlam.yaml"));
     let plan = plan_of_a3(&notifications);
     let day = |d: &str, kind: &str, level: u64| (d.to_string(), kind.to_string(), level);
     assert_eq!(
-        plan[..4],
+        plan,
         [
             day("2026-07-31", "reminder", 0),
             day("2026-08-25", "reminder", 0),
             day("2026-09-02", "escalation", 1),
             day("2026-09-16", "escalation", 2),
+            day("2026-09-30", "escalation", 3),
+            day("2026-10-14", "escalation", 4),
         ]
+    );
+    let last_of_plan = notifications
+        .iter()
+        .rfind(|n| n["case"] == "A-3" && n["deadline"] == "toekomstplan")
+        .unwrap();
+    assert!(
+        last_of_plan["message"]
+            .as_str()
+            .unwrap()
+            .contains("Dit is het laatste bericht hierover."),
+        "{last_of_plan}"
+    );
+    let two = notifications.last().unwrap()["message"].as_str().unwrap();
+    assert!(
+        two.contains("verantwoordelijk is en vervolgzorg vanaf 18 jaar aanvragen"),
+        "{two}"
     );
     assert!(notifications.iter().any(|n| n["case"] == "A-3"
         && n["deadline"] == "toekomstplan_gestart"
@@ -183,8 +202,9 @@ fn step_4_changes_what_it_says() {
             .iter()
             .any(|n| n["case"] == "A-3" && n["due"] == "2026-08-01")
     );
-    assert_eq!(notifications.len(), 40);
-    assert!(stderr.contains(": 40 notifications;"), "{stderr}");
+    assert_eq!(plan.last().unwrap(), &day("2026-09-14", "escalation", 4));
+    assert_eq!(notifications.len(), 30);
+    assert!(stderr.contains(": 30 notifications;"), "{stderr}");
 
     let dir = configured(
         "  GM0150:\n    name: Deventer\n",

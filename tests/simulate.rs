@@ -32,7 +32,7 @@ fn the_example_matches_the_golden_file() {
     assert_eq!(
         String::from_utf8_lossy(&out.stderr).lines().last(),
         Some(
-            "simulated 23 events of 5 cases up to 2028-06-30: 38 notifications; 1 duplicates ignored, 0 events after --until not applied, 0 lines refused"
+            "simulated 23 events of 5 cases up to 2028-06-30: 30 notifications; 1 duplicates ignored, 0 events after --until not applied, 0 lines refused"
         )
     );
 }

@@ -36,8 +36,8 @@ fn complaint(at: &str) -> String {
 /// 14 days, 4 weeks and 6 weeks (Atw) from Tuesday 13 April 2027, with nothing done: the
 /// in_behandeling term ends on Koningsdag (a service norm is not moved); its second escalation
 /// would fall on Bevrijdingsdag, then Hemelvaartsdag, then Friday 7 May (a day the Koninklijk
-/// Besluit of 2026-2028 adds), and goes out on Monday 10 May. The weekly repeats stop rising
-/// at level 4 (`max_level`) and go on there.
+/// Besluit of 2026-2028 adds), and goes out on Monday 10 May. The weekly repeats stop at
+/// level 4 (`max_level`), whose message says it is the last.
 #[test]
 fn klachttermijnen_when_nothing_happens() {
     let n = simulate(&complaint("2027-04-13T10:15:00+02:00"), "2027-05-26");
@@ -49,8 +49,18 @@ fn klachttermijnen_when_nothing_happens() {
             "2027-05-10T09:00:00+02:00 escalation 2 klachttermijnen/in_behandeling due 2027-04-27 to contactpersoon_gemeente",
             "2027-05-12T09:00:00+02:00 escalation 3 klachttermijnen/in_behandeling due 2027-04-27 to contactpersoon_gemeente",
             "2027-05-19T09:00:00+02:00 escalation 4 klachttermijnen/in_behandeling due 2027-04-27 to contactpersoon_gemeente",
-            "2027-05-26T09:00:00+02:00 escalation 4 klachttermijnen/in_behandeling due 2027-04-27 to contactpersoon_gemeente",
         ]
+    );
+    let last = n
+        .iter()
+        .rfind(|n| n["deadline"] == "in_behandeling")
+        .unwrap();
+    assert!(
+        last["message"]
+            .as_str()
+            .unwrap()
+            .ends_with("Waakvlam stuurt over deze termijn geen berichten meer."),
+        "{last}"
     );
     assert_eq!(
         of(&n, "afgerond")[..3],

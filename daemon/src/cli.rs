@@ -259,7 +259,7 @@ fn check(paths: Vec<PathBuf>) -> Result<ExitCode> {
     };
     match workflow::load(&paths) {
         Ok(workflows) => {
-            print_overlaps(&workflows)?;
+            print_warnings(&workflows)?;
             let names: Vec<&str> = workflows.iter().map(|w| w.name.as_str()).collect();
             println!(
                 "{} workflows, no problems: {}",
@@ -280,20 +280,20 @@ fn check(paths: Vec<PathBuf>) -> Result<ExitCode> {
     }
 }
 
-/// Prints the warnings about workflows that would both send for the same case: not problems
-/// (a region may mean it), so the check still succeeds.
-fn print_overlaps(workflows: &[workflow::Workflow]) -> Result<()> {
+/// Prints the warnings about workflows (escalations without end, two workflows that both send
+/// for the same case): not problems (a region may mean it), so the check still succeeds.
+fn print_warnings(workflows: &[workflow::Workflow]) -> Result<()> {
     let mut out = io::stdout().lock();
-    for warning in workflow::overlaps(workflows) {
+    for warning in workflow::warnings(workflows) {
         writeln!(out, "{warning}")?;
     }
     Ok(())
 }
 
-/// Logs the warnings of `workflow::overlaps` (at start and at a reload).
-pub fn warn_overlaps(workflows: &[workflow::Workflow]) {
-    for warning in workflow::overlaps(workflows) {
-        tracing::warn!(problem = %warning, "two workflows send for the same case");
+/// Logs the warnings of `workflow::warnings` (at start and at a reload).
+pub fn warn_about(workflows: &[workflow::Workflow]) {
+    for warning in workflow::warnings(workflows) {
+        tracing::warn!(problem = %warning, "workflow warning");
     }
 }
 
@@ -366,7 +366,7 @@ fn check_config(path: &Path, paths: Vec<PathBuf>) -> Result<ExitCode> {
             );
         }
     }
-    print_overlaps(&workflows)?;
+    print_warnings(&workflows)?;
     let names: Vec<&str> = workflows.iter().map(|w| w.name.as_str()).collect();
     println!(
         "{}: no problems; {} workflows: {}",
@@ -443,7 +443,7 @@ fn what_if(
     if !mismatches.is_empty() {
         return report_problems(&mismatches);
     }
-    print_overlaps(&workflows)?;
+    print_warnings(&workflows)?;
     let now = match at {
         Some(at) => waakvlam_core::calendar::parse_timestamp(at)
             .map_err(|err| anyhow::anyhow!("--at: {err}"))?,

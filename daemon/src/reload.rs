@@ -170,7 +170,7 @@ async fn reload(
     if !mismatches.is_empty() {
         return refuse(mismatches);
     }
-    crate::cli::warn_overlaps(&workflows);
+    crate::cli::warn_about(&workflows);
     let names: Vec<String> = workflows.iter().map(|w| w.name.clone()).collect();
     let definitions = definitions_fingerprint(&config, &workflows);
     let catalog = crate::web::Catalog::describe(&config, &workflows, plugins.as_ref());

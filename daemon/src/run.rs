@@ -28,7 +28,7 @@ pub async fn run(
         .context("the workflows have problems (run 'waakvlam check')")?;
     let plugins = waakvlam_plugin_host::Registry::start(&config.plugins);
     crate::cli::warn_shadowed(&config, plugins.as_deref());
-    crate::cli::warn_overlaps(&workflows);
+    crate::cli::warn_about(&workflows);
     let definitions = reload::definitions_fingerprint(&config, &workflows);
     let engine_workflows = workflows.len();
     let shelf = Shelf::new(Catalog::describe(&config, &workflows, plugins.as_ref()));

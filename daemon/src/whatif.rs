@@ -135,7 +135,7 @@ pub fn changed(catalog: &Catalog, request: &Request, allowed: &Scope) -> Result<
                     .collect(),
             ));
         }
-        warnings.extend(workflow::overlaps(&workflows).iter().map(|w| w.to_string()));
+        warnings.extend(workflow::warnings(&workflows).iter().map(|w| w.to_string()));
         allowed.clone()
     };
     Ok(Changed {

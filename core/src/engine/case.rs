@@ -10,6 +10,7 @@ use crate::calendar::{self, Day};
 use crate::event::{BirthDate, Event, EventType};
 use crate::workflow::{Anchor, DateExpr, InstanceKey, Trigger, Workflow};
 
+use super::combine;
 use super::instance::{
     DeadlineStatus, Facts, Instance, Occurrence, OccurrenceStatus, Origin, Status, hash_id,
     matches, matches_any,
@@ -536,7 +537,7 @@ impl Case {
                     },
                 )
             };
-            planned.sort_by_key(|p| (group_of(p), p.moment, p.round));
+            planned.sort_by_key(|p| (group_of(p), p.moment, p.level));
             let mut chosen: Vec<&Planned> = Vec::new();
             let mut passed_over: Vec<u64> = Vec::new();
             for group in planned.chunk_by(|a, b| group_of(a) == group_of(b)) {
@@ -563,9 +564,27 @@ impl Case {
                 }
             }
             let instance = &self.instances[i];
-            for p in chosen {
+            let workflow = &engine.workflows[instance.workflow];
+            for p in &chosen {
                 self.handled.insert(identity_hash(instance, p));
-                out.push(self.notification(engine, instance, p, now));
+            }
+            // Deadlines of one instance with one due date, sent on one morning (Dalfsen's
+            // streefdatum is its legal term): each person gets one message that names them all.
+            let mut done = vec![false; chosen.len()];
+            for first in 0..chosen.len() {
+                if done[first] {
+                    continue;
+                }
+                let same_day: Vec<&Planned> = (first..chosen.len())
+                    .filter(|&j| {
+                        (chosen[j].kind, chosen[j].due) == (chosen[first].kind, chosen[first].due)
+                    })
+                    .inspect(|&j| done[j] = true)
+                    .map(|j| chosen[j])
+                    .collect();
+                for (members, to) in combine::by_recipient(&same_day, |p| recipients(workflow, p)) {
+                    out.push(self.notification(engine, instance, &members, to, now));
+                }
             }
             self.handled.extend(passed_over);
         }
@@ -601,72 +620,109 @@ impl Case {
         }
     }
 
+    /// The message to `to` about `members`: one planned notification, or several of one
+    /// morning with one due date that reach the same people.
     fn notification(
         &self,
         engine: &Engine,
         instance: &Instance,
-        p: &Planned,
+        members: &[&Planned],
+        to: Vec<String>,
         now: Timestamp,
     ) -> Notification {
         let workflow = &engine.workflows[instance.workflow];
-        let deadline = &workflow.deadlines[p.deadline];
         let send_day = calendar::local_day(now);
-        let (to, template, dagen, late) = match p.kind {
-            Kind::Reminder => (
-                vec![deadline.owner.clone()],
-                deadline
-                    .messages
-                    .reminder
-                    .as_ref()
-                    .or(workflow.messages.reminder.as_ref())
-                    .map_or(notification::DEFAULT_REMINDER, |t| t.0.as_str()),
-                send_day.days_until(p.due),
-                false,
-            ),
-            _ => {
-                let step = &deadline.escalate[p.step];
-                let template = step
-                    .message
-                    .as_ref()
-                    .or(deadline.messages.escalation.as_ref())
-                    .or(workflow.messages.escalation.as_ref());
-                (
-                    step.to.clone(),
-                    template.map_or(notification::DEFAULT_ESCALATION, |t| t.0.as_str()),
-                    p.due.days_until(send_day),
-                    true,
-                )
-            }
+        let first = members[0];
+        let texts: Vec<(&str, MessageValues<'_>)> = members
+            .iter()
+            .map(|p| {
+                let deadline = &workflow.deadlines[p.deadline];
+                let (template, dagen, late) = match p.kind {
+                    Kind::Reminder => (
+                        deadline
+                            .messages
+                            .reminder
+                            .as_ref()
+                            .or(workflow.messages.reminder.as_ref())
+                            .map_or(notification::DEFAULT_REMINDER, |t| t.0.as_str()),
+                        send_day.days_until(p.due),
+                        false,
+                    ),
+                    _ => (
+                        deadline.escalate[p.step]
+                            .message
+                            .as_ref()
+                            .or(deadline.messages.escalation.as_ref())
+                            .or(workflow.messages.escalation.as_ref())
+                            .map_or(notification::DEFAULT_ESCALATION, |t| t.0.as_str()),
+                        p.due.days_until(send_day),
+                        true,
+                    ),
+                };
+                let values = MessageValues {
+                    titel: &deadline.title,
+                    workflow: &workflow.title,
+                    casus: &self.case,
+                    due: Some(p.due),
+                    dagen,
+                    late,
+                    niveau: p.level,
+                    eigenaar: workflow
+                        .roles
+                        .get(&deadline.owner)
+                        .map_or(deadline.owner.as_str(), String::as_str),
+                    data: &instance.data,
+                };
+                (template, values)
+            })
+            .collect();
+        let mut message = if texts.iter().all(|(template, _)| *template == texts[0].0) {
+            let titles: Vec<&str> = texts.iter().map(|(_, values)| values.titel).collect();
+            let titel = combine::titles(&titles);
+            let (template, values) = &texts[0];
+            notification::render(
+                template,
+                &MessageValues {
+                    titel: &titel,
+                    niveau: members.iter().map(|p| p.level).max().unwrap_or(0),
+                    ..*values
+                },
+            )
+        } else {
+            let parts: Vec<String> = texts
+                .iter()
+                .map(|(template, values)| notification::render(template, values))
+                .collect();
+            parts.join(" ")
         };
-        let message = notification::render(
-            template,
-            &MessageValues {
-                titel: &deadline.title,
-                workflow: &workflow.title,
-                casus: &self.case,
-                due: Some(p.due),
-                dagen,
-                late,
-                niveau: p.level,
-                eigenaar: workflow
-                    .roles
-                    .get(&deadline.owner)
-                    .map_or(deadline.owner.as_str(), String::as_str),
-                data: &instance.data,
-            },
-        );
+        if members.iter().all(|p| p.last) {
+            message.push(' ');
+            message.push_str(notification::last_escalation(members.len()));
+        }
+        let ids: Vec<String> = members
+            .iter()
+            .map(|p| identity(instance, workflow, p, &p.step.to_string()).id())
+            .collect();
+        // One notification to everyone it was planned for keeps its own id; a combined one,
+        // or one split by recipient, is another message and gets an id of its parts.
+        let id = if members.len() == 1 && to == recipients(workflow, first) {
+            ids[0].clone()
+        } else {
+            let ids: Vec<&str> = ids.iter().map(String::as_str).collect();
+            notification::digest_id(&ids, &to.join(" "))
+        };
         Notification {
-            id: identity(instance, workflow, p, &p.step.to_string()).id(),
+            id,
             at: now,
-            kind: p.kind,
+            kind: first.kind,
             workflow: workflow.name.clone(),
             instance: instance.id.clone(),
             gemeente: self.gemeente.clone(),
             case: self.case.clone(),
-            deadline: deadline.id.clone(),
-            due: Some(p.due),
+            deadline: workflow.deadlines[first.deadline].id.clone(),
+            due: Some(first.due),
             to,
-            level: p.level,
+            level: members.iter().map(|p| p.level).max().unwrap_or(0),
             message,
             items: Vec::new(),
         }
@@ -1282,6 +1338,16 @@ fn roll_recurring(
     }
 }
 
+/// Who a planned notification reaches: a reminder the deadline's owner, an escalation its
+/// step's roles.
+fn recipients<'w>(workflow: &'w Workflow, p: &Planned) -> &'w [String] {
+    let deadline = &workflow.deadlines[p.deadline];
+    match p.kind {
+        Kind::Reminder => std::slice::from_ref(&deadline.owner),
+        _ => &deadline.escalate[p.step].to,
+    }
+}
+
 fn identity<'a>(
     instance: &'a Instance,
     workflow: &'a Workflow,
@@ -1294,8 +1360,7 @@ fn identity<'a>(
         occurrence: p.occurrence,
         due: Some(p.due),
         kind: p.kind,
-        // Capped repeats share a level and stay distinct notifications.
-        level: p.round,
+        level: p.level,
         detail,
     }
 }
@@ -1312,7 +1377,7 @@ enum AnswerHooks {
 fn identity_hash(instance: &Instance, p: &Planned) -> u64 {
     let fields = [
         (p.deadline as u64) << 48 | u64::from(p.occurrence) << 16 | p.step as u64 & 0xFFFF,
-        (p.due.number() as u32 as u64) << 32 | u64::from(p.round) << 8 | p.kind as u64,
+        (p.due.number() as u32 as u64) << 32 | u64::from(p.level) << 8 | p.kind as u64,
     ];
     fields.iter().fold(instance.id_hash, |h, f| mix(h ^ f))
 }

@@ -4,6 +4,7 @@
 //! run on virtual time.
 
 mod case;
+mod combine;
 mod explain;
 mod instance;
 pub mod notification;

@@ -217,6 +217,15 @@ fn the_role(description: &str) -> String {
 // the case and the task first, the date with its weekday, what to do now; short sentences.
 pub const DEFAULT_REMINDER: &str = "Casus {casus}: {titel}. Uiterlijk {datum}, {wanneer}.";
 pub const DEFAULT_ESCALATION: &str = "Casus {casus}: {titel} is niet op tijd gedaan. De termijn liep {wanneer} af, op {datum}. Dit is de taak van {eigenaar}. Spreek die vandaag aan en spreek af wanneer het wel gebeurt.";
+/// Added to the last escalation of a chain, whatever its text: the reader must know that
+/// silence after it does not mean the task is done.
+pub fn last_escalation(deadlines: usize) -> &'static str {
+    if deadlines == 1 {
+        "Dit is het laatste bericht hierover. Waakvlam stuurt over deze termijn geen berichten meer."
+    } else {
+        "Dit is het laatste bericht hierover. Waakvlam stuurt over deze termijnen geen berichten meer."
+    }
+}
 pub const INCOMPLETE_BIRTH_DATE: &str = "Van casus {casus} is de geboortedatum niet volledig bekend. Daardoor weet Waakvlam niet wanneer de jongere 16 en 18 jaar wordt. Vul de volledige geboortedatum aan in het dossier.";
 
 #[cfg(test)]

@@ -16,11 +16,10 @@ use super::notification::Kind;
 pub struct Planned {
     pub moment: Timestamp,
     pub kind: Kind,
-    /// The level the record carries: a repeating step's `max_level` caps it.
     pub level: u32,
-    /// The level without the cap: what makes each repeat its own notification (its identity),
-    /// equal to `level` wherever no cap is reached.
-    pub round: u32,
+    /// The last escalation of its chain: the chain's last step if it does not repeat, or the
+    /// repeat that reaches the step's `max_level`. Its message says that nothing follows.
+    pub last: bool,
     pub deadline: usize,
     pub occurrence: u32,
     pub due: Day,
@@ -96,7 +95,7 @@ fn plan_due(
         moment,
         kind,
         level,
-        round: level,
+        last: false,
         deadline: index,
         occurrence,
         due,
@@ -111,6 +110,7 @@ fn plan_due(
         }
     }
     let missed = due.add_days(1);
+    let steps = deadline.escalate.len();
     for (step, escalation) in deadline.escalate.iter().enumerate() {
         let first = escalation.after.add_to(missed);
         let day = calendar.working_day_on_or_after(first);
@@ -118,31 +118,45 @@ fn plan_due(
         if last.is_some_and(|last| day > last) {
             continue;
         }
+        let level = step as u32 + 1;
         let moment = calendar::send_moment(day, send_hour);
-        out.push(planned(moment, Kind::Escalation, step as u32 + 1, step));
         let Some(repeat) = escalation.repeat else {
+            out.push(Planned {
+                last: step + 1 == steps,
+                ..planned(moment, Kind::Escalation, level, step)
+            });
             continue;
         };
+        // A repeating step goes up one level each time; at its `max_level` it stops, and on
+        // the chain's last step that repeat is the chain's last word. Without one it repeats
+        // for as long as the deadline stays missed (`check` warns).
+        let most = escalation.max_level.unwrap_or(u32::MAX);
+        let final_step = step + 1 == steps;
+        out.push(Planned {
+            last: final_step && level >= most,
+            ..planned(moment, Kind::Escalation, level, step)
+        });
         // Repeats long past were sent (or, on a catch-up, passed over for the latest), so the
         // chain is taken up a little before the horizon instead of from its start: a deadline
         // missed for a year would otherwise be replanned from its first repeat at every wakeup.
+        // Never beyond the last repeat, which a catch-up must still find.
+        let repeats = i32::try_from(most - level).unwrap_or(i32::MAX);
         let mut k = 0;
         if repeat.months == 0 && moment < horizon {
             let days_behind = first.days_until(calendar::local_day(horizon));
-            k = (days_behind / repeat.days - 2).max(0);
+            k = (days_behind / repeat.days - 2).clamp(0, repeats - 1);
         }
-        loop {
+        while k < repeats {
             k += 1;
             let day = calendar.working_day_on_or_after(repeat.times(k).add_to(first));
             if last.is_some_and(|last| day > last) {
                 break;
             }
             let moment = calendar::send_moment(day, send_hour);
-            let round = step as u32 + 1 + k as u32;
+            let level = level + k as u32;
             out.push(Planned {
-                level: escalation.max_level.map_or(round, |most| round.min(most)),
-                round,
-                ..planned(moment, Kind::Escalation, round, step)
+                last: final_step && level >= most,
+                ..planned(moment, Kind::Escalation, level, step)
             });
             if moment > horizon {
                 break;
@@ -186,19 +200,7 @@ deadlines:
 
     /// The same for another workflow, with each notification's id.
     fn sent_with(workflow: &str, until: &str) -> Vec<(String, Kind, u32, String, String)> {
-        let engine = crate::engine::test_engine(workflow);
-        let filed = crate::event::validate(serde_json::json!({
-            "id": "e-1", "type": "klacht.ingediend", "gemeente": "GM0150", "case": "C-1",
-            "at": "2027-03-01T10:00:00+01:00", "data": {"klacht_id": "K-1"}
-        }))
-        .unwrap();
-        let mut case = Case::new("GM0150", "C-1");
-        let at = filed.at;
-        let mut sent = case.apply(&engine, filed, at);
-        let until = parse_timestamp(until).unwrap();
-        while let Some(next) = case.next_wakeup().filter(|n| *n <= until) {
-            sent.extend(case.tick(&engine, next));
-        }
+        let sent = notifications_with(workflow, until);
         sent.iter()
             .map(|n| {
                 (
@@ -245,12 +247,12 @@ deadlines:
         assert_eq!(sent, expected);
     }
 
-    /// `max_level: 3` on the repeating step: levels 2, 3, then 3 every week, each repeat a
-    /// notification of its own (its own id), so none is taken for a duplicate.
+    /// `max_level: 3` on the repeating step: levels 1, 2, 3, and the repeat at level 3 is the
+    /// last; its message says so. The chain keeps the ids it had without the cap.
     #[test]
-    fn a_capped_escalation_keeps_repeating_at_its_highest_level() {
+    fn a_capped_escalation_stops_at_its_highest_level_and_says_so() {
         let capped = WORKFLOW.replace("repeat: every week }", "repeat: every week, max_level: 3 }");
-        let sent = sent_with(&capped, "2027-04-21T00:00:00+02:00");
+        let sent = sent_with(&capped, "2027-06-01T00:00:00+02:00");
         let escalations: Vec<(String, u32)> = sent
             .iter()
             .filter(|n| n.1 == Kind::Escalation)
@@ -262,18 +264,81 @@ deadlines:
                 ("2027-03-16T09:00:00+01:00", 1),
                 ("2027-03-23T09:00:00+01:00", 2),
                 ("2027-03-30T09:00:00+02:00", 3),
-                ("2027-04-06T09:00:00+02:00", 3),
-                ("2027-04-13T09:00:00+02:00", 3),
-                ("2027-04-20T09:00:00+02:00", 3),
             ]
             .map(|(at, level)| (at.to_string(), level))
         );
-        let mut ids: Vec<&String> = sent.iter().map(|n| &n.4).collect();
-        ids.sort();
-        ids.dedup();
-        assert_eq!(ids.len(), sent.len());
-        // Uncapped, the same chain keeps the ids it always had.
         let uncapped = sent_with(WORKFLOW, "2027-04-21T00:00:00+02:00");
-        assert_eq!(uncapped[..4], sent[..4]);
+        assert_eq!(uncapped[..5], sent[..5]);
+        let messages = messages_with(&capped, "2027-06-01T00:00:00+02:00");
+        let last = crate::engine::notification::last_escalation(1);
+        assert!(messages[4].ends_with(last), "{}", messages[4]);
+        assert!(messages[..4].iter().all(|m| !m.contains(last)));
+    }
+
+    /// A chain without repeats ends with its last step, which says so.
+    #[test]
+    fn the_last_step_of_a_chain_without_repeats_says_it_is_the_last() {
+        let once = WORKFLOW.replace(", repeat: every week }", " }");
+        let messages = messages_with(&once, "2027-06-01T00:00:00+02:00");
+        assert_eq!(messages.len(), 4);
+        let last = crate::engine::notification::last_escalation(1);
+        assert!(!messages[2].contains(last), "{}", messages[2]);
+        assert!(messages[3].ends_with(last), "{}", messages[3]);
+    }
+
+    /// A daemon that was down while the last repeat fell due sends that one when it catches
+    /// up, months later, and nothing after it.
+    #[test]
+    fn a_catch_up_long_after_the_cap_sends_the_last_repeat_once() {
+        let capped = WORKFLOW.replace("repeat: every week }", "repeat: every week, max_level: 3 }");
+        let engine = crate::engine::test_engine(&capped);
+        let filed = crate::event::validate(serde_json::json!({
+            "id": "e-1", "type": "klacht.ingediend", "gemeente": "GM0150", "case": "C-1",
+            "at": "2027-03-01T10:00:00+01:00", "data": {"klacht_id": "K-1"}
+        }))
+        .unwrap();
+        let mut case = Case::new("GM0150", "C-1");
+        let at = filed.at;
+        case.apply(&engine, filed, at);
+        let late = parse_timestamp("2027-09-01T10:00:00+02:00").unwrap();
+        let sent = case.tick(&engine, late);
+        let escalations: Vec<u32> = sent
+            .iter()
+            .filter(|n| n.kind == Kind::Escalation)
+            .map(|n| n.level)
+            .collect();
+        assert_eq!(escalations, [1, 3]);
+        assert!(
+            sent.last()
+                .unwrap()
+                .message
+                .ends_with(crate::engine::notification::last_escalation(1))
+        );
+        assert_eq!(case.next_wakeup(), None);
+    }
+
+    /// Everything sent from filing to `until`, ticking at each wakeup as the daemon would.
+    fn notifications_with(workflow: &str, until: &str) -> Vec<crate::engine::Notification> {
+        let engine = crate::engine::test_engine(workflow);
+        let filed = crate::event::validate(serde_json::json!({
+            "id": "e-1", "type": "klacht.ingediend", "gemeente": "GM0150", "case": "C-1",
+            "at": "2027-03-01T10:00:00+01:00", "data": {"klacht_id": "K-1"}
+        }))
+        .unwrap();
+        let mut case = Case::new("GM0150", "C-1");
+        let at = filed.at;
+        let mut sent = case.apply(&engine, filed, at);
+        let until = parse_timestamp(until).unwrap();
+        while let Some(next) = case.next_wakeup().filter(|n| *n <= until) {
+            sent.extend(case.tick(&engine, next));
+        }
+        sent
+    }
+
+    fn messages_with(workflow: &str, until: &str) -> Vec<String> {
+        notifications_with(workflow, until)
+            .into_iter()
+            .map(|n| n.message)
+            .collect()
     }
 }

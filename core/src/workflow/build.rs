@@ -961,13 +961,14 @@ fn read_escalation(
             repeat,
             max_level,
             message,
+            at: item.at,
         });
     }
     escalate
 }
 
 /// `max_level: N` of a repeating escalation step: its repeats go up one level each time up to
-/// N, then stay at N. `level` is the step's own level (its first send).
+/// N, and the repeat at N is the last. `level` is the step's own level (its first send).
 fn read_max_level(
     step: &MapReader<'_>,
     level: u32,

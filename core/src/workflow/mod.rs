@@ -79,10 +79,44 @@ fn io_problem(path: &Path, err: &std::io::Error) -> Problem {
     }
 }
 
+/// What `check` warns about in workflows that are each valid: escalations without end, and
+/// workflows that send twice for one case.
+pub fn warnings(workflows: &[Workflow]) -> Vec<Problem> {
+    let mut warnings = endless(workflows);
+    warnings.extend(overlaps(workflows));
+    warnings
+}
+
+/// A repeating escalation without `max_level` repeats for as long as the deadline is missed:
+/// a missed Veilig Thuis term reached level 482 in a simulated year (issue 19).
+fn endless(workflows: &[Workflow]) -> Vec<Problem> {
+    let mut warnings = Vec::new();
+    for workflow in workflows {
+        for deadline in &workflow.deadlines {
+            for step in &deadline.escalate {
+                if step.repeat.is_some() && step.max_level.is_none() {
+                    warnings.push(Problem {
+                        file: workflow.file.clone(),
+                        at: step.at,
+                        message: format!(
+                            "warning: the escalation of '{}' in '{}' repeats without end",
+                            deadline.id, workflow.name
+                        ),
+                        hint: Some(
+                            "add 'max_level: 4' (or another level) to this step: the repeat at that level is the last, and says so".to_string(),
+                        ),
+                    });
+                }
+            }
+        }
+    }
+    warnings
+}
+
 /// Warnings about workflows that are each valid but together send twice: two that apply to
 /// the same gemeente and start on the same event (with the same conditions) would each send
 /// their reminders and escalations for the same case.
-pub fn overlaps(workflows: &[Workflow]) -> Vec<Problem> {
+fn overlaps(workflows: &[Workflow]) -> Vec<Problem> {
     let mut warnings = Vec::new();
     for (i, first) in workflows.iter().enumerate() {
         for second in &workflows[i + 1..] {

@@ -252,9 +252,11 @@ pub struct EscalationStep {
     pub after: Duration,
     /// Send again at this interval, one level higher each time, until met or ended.
     pub repeat: Option<Duration>,
-    /// The highest level a repeating step reaches; it keeps repeating at that level.
+    /// The level at which a repeating step stops: that repeat is the chain's last message.
     pub max_level: Option<u32>,
     pub message: Option<Template>,
+    /// Where the step is written, for `check`'s warnings.
+    pub at: Position,
 }
 
 #[derive(Clone, Debug)]

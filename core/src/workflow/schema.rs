@@ -174,7 +174,7 @@ pub fn workflow_schema() -> Value {
                 json!({ "type": "string", "description": "Only on the last step: send again, for example 'every week'.", "pattern": "^every " })
             }
             "max_level" => {
-                json!({ "type": "integer", "minimum": 1, "description": "With repeat: the highest level the repeats reach; they go on at that level." })
+                json!({ "type": "integer", "minimum": 1, "description": "With repeat: the level at which the repeats stop; that message is the last, and says so." })
             }
             _ => described("template", "The message of this step."),
         },
