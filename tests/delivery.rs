@@ -323,3 +323,79 @@ fn the_daily_digest_sends_one_mail_per_recipient() {
     );
     daemon.stop();
 }
+
+/// `run` on the shipped configuration with the examples, by e-mail: every notification reaches
+/// an address; none is a dead letter for want of one (issue 19). The clock moves day by day
+/// from the first event to the end of the tour, as for a running daemon.
+#[test]
+fn the_shipped_configuration_mails_the_examples_without_dead_letters() {
+    use waakvlam_core::calendar::{format_timestamp, local_day, parse_timestamp, send_moment};
+    let dir = common::tempdir();
+    let smtp = SmtpServer::start(&dir);
+    let cert = smtp.cert.display().to_string();
+    let port = smtp.port;
+    let daemon = Daemon::start_configured(dir, move |config| {
+        format!(
+            "{config}  smtp:\n    host: 127.0.0.1\n    port: {port}\n    tls: starttls\n    ca_file: {cert}\n    from: waakvlam@example.org\n    timeout_seconds: 5\n"
+        )
+    });
+    let events: Vec<Value> = std::fs::read_to_string(common::root().join("examples/events.jsonl"))
+        .unwrap()
+        .lines()
+        .filter(|l| !l.trim().is_empty() && !l.starts_with('#'))
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let token = |gemeente: &str| match gemeente {
+        "GM0150" | "GM0148" => "ontwikkel-ijsselland",
+        "GM0158" => "ontwikkel-haaksbergen",
+        _ => "ontwikkel-zorgregio",
+    };
+    let mut pending: Vec<&Value> = events.iter().collect();
+    pending.sort_by_key(|e| parse_timestamp(e["at"].as_str().unwrap()).unwrap());
+    let mut day = local_day(parse_timestamp(pending[0]["at"].as_str().unwrap()).unwrap());
+    let until: waakvlam_core::calendar::Day = "2028-06-30".parse().unwrap();
+    while day <= until {
+        while let Some(event) = pending.first() {
+            let at = parse_timestamp(event["at"].as_str().unwrap()).unwrap();
+            if local_day(at) > day {
+                break;
+            }
+            daemon.advance(&format_timestamp(at));
+            let (status, body) = daemon.post_events(
+                token(event["gemeente"].as_str().unwrap()),
+                &event.to_string(),
+            );
+            assert_eq!(status, 200, "{body}");
+            pending.remove(0);
+        }
+        day = day.add_days(1);
+        daemon.advance(&format_timestamp(send_moment(day, 0)));
+    }
+    let listed = |status: &str| -> Vec<Value> {
+        [
+            "ontwikkel-ijsselland",
+            "ontwikkel-haaksbergen",
+            "ontwikkel-zorgregio",
+        ]
+        .iter()
+        .flat_map(|token| {
+            let (_, body) = daemon.request(
+                "GET",
+                &format!("/v1/notifications?status={status}&limit=500"),
+                Some(token),
+                None,
+            );
+            body["notifications"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default()
+        })
+        .collect()
+    };
+    wait_for(60, "the outbox to drain", || listed("pending").is_empty());
+    assert_eq!(listed("dead"), Vec::<Value>::new());
+    let delivered = listed("delivered");
+    assert!(delivered.len() >= 25, "{} delivered", delivered.len());
+    assert!(smtp.messages().len() >= delivered.len());
+    daemon.stop();
+}

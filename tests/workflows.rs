@@ -995,8 +995,9 @@ fn nothing_of_the_16_and_18_workflows_comes_after_the_18th_birthday() {
     }
 }
 
-/// A year of the benchmark's generated cases: no escalation above level 4, and no message
-/// of the 16 and 18 workflows after the young person's 18th birthday.
+/// A year of the benchmark's generated cases: no escalation above level 4, every chain that
+/// reaches it ends with a message saying so, and no message of the 16 and 18 workflows after
+/// the young person's 18th birthday.
 #[test]
 fn a_year_of_generated_cases_stays_within_the_cap_and_the_18th_birthday() {
     let mut generated = Vec::new();
@@ -1017,6 +1018,29 @@ fn a_year_of_generated_cases_stays_within_the_cap_and_the_18th_birthday() {
     }
     let n = simulate(&generated, "2028-12-31");
     assert!(n.len() > 1_000);
+    // Every chain that reaches level 4 ends there with a message that says so, and nothing of
+    // that deadline follows.
+    let mut ended = std::collections::HashSet::new();
+    let mut last_words = 0;
+    for x in &n {
+        let chain = (
+            x["instance"].to_string(),
+            x["deadline"].to_string(),
+            x["due"].to_string(),
+        );
+        assert!(!ended.contains(&chain), "sent after the last message: {x}");
+        let message = x["message"].as_str().unwrap();
+        if message.contains("Dit is het laatste bericht hierover.") {
+            ended.insert(chain);
+            last_words += 1;
+        } else if x["kind"] == "escalation" {
+            assert!(
+                x["level"].as_u64().unwrap() < 4,
+                "level 4 without the last word: {x}"
+            );
+        }
+    }
+    assert!(last_words > 100, "only {last_words} chains ended");
     for x in &n {
         assert!(x["level"].as_u64().unwrap() <= 4, "{x}");
         if !matches!(

@@ -277,6 +277,38 @@ deadlines:
         assert!(overlaps(&[variant, elsewhere]).is_empty());
     }
 
+    /// A repeat without `max_level` is valid and warned of, at the step; with one, no warning.
+    #[test]
+    fn an_escalation_that_repeats_without_end_is_warned_of() {
+        let text = |cap: &str| {
+            format!(
+                "workflow: klacht
+title: Klacht
+roles: {{ functionaris: Klachtenfunctionaris }}
+start: {{ on: klacht.ingediend }}
+deadlines:
+  behandeld:
+    title: Klacht behandelen
+    due: start + 14 days
+    met_by: klacht.afgerond
+    owner: functionaris
+    remind: [3 days before]
+    escalate:
+      - {{ to: functionaris, repeat: every week{cap} }}
+"
+            )
+        };
+        let endless = parse(&text(""), "workflows/klacht.yaml").unwrap();
+        let warnings = warnings(&[endless]);
+        assert_eq!(
+            warnings.iter().map(ToString::to_string).collect::<Vec<_>>(),
+            ["workflows/klacht.yaml:13:9: warning: the escalation of 'behandeld' in 'klacht' repeats without end
+  hint: add 'max_level: 4' (or another level) to this step: the repeat at that level is the last, and says so"]
+        );
+        let capped = parse(&text(", max_level: 4"), "workflows/klacht.yaml").unwrap();
+        assert!(super::warnings(&[capped]).is_empty());
+    }
+
     #[test]
     fn a_scope_names_gemeenten_by_their_code() {
         let problems = parse(
