@@ -1182,3 +1182,97 @@ fn the_gemeente_after_18_is_established_before_the_18th_birthday() {
     ]);
     assert!(of(&simulate(&met, "2028-09-29"), "woonplaats").is_empty());
 }
+
+/// The MO-plan of Haaksbergen (seed 004 r. 1598-1616): evaluated every half year (the
+/// `evaluatie` default; the plan says "periodiek"), counted from the last evaluation; when the
+/// support ends the regisseur is asked for the nazorg paragraph, and recording it closes the
+/// plan. Elsewhere an MO-plan starts nothing.
+#[test]
+fn the_moplan_is_evaluated_every_half_year_and_closed_with_a_nazorg_paragraph() {
+    let plan = |gemeente: &str, kind: &str, id: &str, at: &str, data: &str| {
+        event(id, kind, gemeente, "H-9", at, data)
+    };
+    let events = lines(&[
+        plan(
+            "GM0158",
+            "moplan.opgesteld",
+            "m-1",
+            "2027-03-01T10:00:00+01:00",
+            r#"{"plan_id":"MO-1"}"#,
+        ),
+        plan(
+            "GM0158",
+            "moplan.geevalueerd",
+            "m-2",
+            "2027-08-20T10:00:00+02:00",
+            r#"{"plan_id":"MO-1"}"#,
+        ),
+        plan(
+            "GM0158",
+            "zorg.beeindigd",
+            "m-3",
+            "2027-12-10T10:00:00+01:00",
+            r#"{"reden":"31"}"#,
+        ),
+        plan(
+            "GM0158",
+            "moplan.nazorg_vastgelegd",
+            "m-4",
+            "2027-12-20T10:00:00+01:00",
+            r#"{"plan_id":"MO-1","uitvoerder":"vrijwilliger","niveau":"licht"}"#,
+        ),
+    ]);
+    let n = simulate(&events, "2028-12-31");
+    let of_plan: Vec<&Value> = n.iter().filter(|x| x["workflow"] == "moplan").collect();
+    let lines_of: Vec<String> = summary(&of_plan.iter().map(|v| (*v).clone()).collect::<Vec<_>>());
+    assert_eq!(
+        lines_of,
+        [
+            // Due 1 September; met on 20 August, so the next is due six months later.
+            "2027-08-18T09:00:00+02:00 reminder 0 moplan/evaluatie due 2027-09-01 to regisseur",
+            "2027-12-10T10:00:00+01:00 signal 0 moplan/afsluiten due - to regisseur",
+        ]
+    );
+    assert!(of_plan[0]["message"].as_str().unwrap().starts_with(
+        "Casus H-9: evalueer het MO-plan uiterlijk woensdag 1 september 2027, nog 14 dagen."
+    ));
+    assert!(
+        of_plan[1]["message"]
+            .as_str()
+            .unwrap()
+            .contains("wie doet het (sociaal netwerk, vrijwilliger of regisseur)")
+    );
+    // Not evaluated at all: the regisseur, then the team leader, whose message is the last.
+    let n = simulate(
+        &lines(&[plan(
+            "GM0158",
+            "moplan.opgesteld",
+            "m-1",
+            "2027-03-01T10:00:00+01:00",
+            r#"{"plan_id":"MO-1"}"#,
+        )]),
+        "2027-10-01",
+    );
+    let escalations: Vec<&Value> = n.iter().filter(|x| x["kind"] == "escalation").collect();
+    assert_eq!(escalations.len(), 2);
+    assert_eq!(escalations[1]["to"], serde_json::json!(["teamleider"]));
+    assert!(
+        escalations[1]["message"]
+            .as_str()
+            .unwrap()
+            .ends_with("Waakvlam stuurt over deze termijn geen berichten meer.")
+    );
+    assert!(
+        simulate(
+            &lines(&[plan(
+                "GM0150",
+                "moplan.opgesteld",
+                "m-1",
+                "2027-03-01T10:00:00+01:00",
+                r#"{"plan_id":"MO-1"}"#
+            )]),
+            "2027-12-31"
+        )
+        .is_empty()
+    );
+}
