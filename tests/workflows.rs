@@ -1262,6 +1262,38 @@ fn the_moplan_is_evaluated_every_half_year_and_closed_with_a_nazorg_paragraph() 
             .unwrap()
             .ends_with("Waakvlam stuurt over deze termijn geen berichten meer.")
     );
+    // The paragraph decides whether nazorg goes on: 'geen' stops it, 'licht' keeps it.
+    let nazorg_after = |niveau: &str| {
+        let events = lines(&[
+            plan(
+                "GM0158",
+                "moplan.opgesteld",
+                "m-1",
+                "2027-03-01T10:00:00+01:00",
+                r#"{"plan_id":"MO-1"}"#,
+            ),
+            plan(
+                "GM0158",
+                "zorg.beeindigd",
+                "m-3",
+                "2027-12-10T10:00:00+01:00",
+                r#"{"reden":"31"}"#,
+            ),
+            plan(
+                "GM0158",
+                "moplan.nazorg_vastgelegd",
+                "m-4",
+                "2027-12-20T10:00:00+01:00",
+                &format!(r#"{{"plan_id":"MO-1","uitvoerder":"netwerk","niveau":"{niveau}"}}"#),
+            ),
+        ]);
+        simulate(&events, "2028-12-31")
+            .into_iter()
+            .filter(|x| x["workflow"] == "nazorg")
+            .count()
+    };
+    assert_eq!(nazorg_after("geen"), 0);
+    assert!(nazorg_after("licht") >= 2);
     assert!(
         simulate(
             &lines(&[plan(
