@@ -1262,6 +1262,46 @@ fn the_moplan_is_evaluated_every_half_year_and_closed_with_a_nazorg_paragraph() 
             .unwrap()
             .ends_with("Waakvlam stuurt over deze termijn geen berichten meer.")
     );
+    // Support ends on Thursday 1 July and no paragraph is written: the regisseur is asked at
+    // once, the paragraph is due two weeks later (Thursday 15 July), its reminder goes out three
+    // days before, and the team leader hears the day after, in a last message. The evaluation,
+    // due in September, is not asked for after the support ended.
+    let unwritten = lines(&[
+        plan(
+            "GM0158",
+            "moplan.opgesteld",
+            "m-1",
+            "2027-03-01T10:00:00+01:00",
+            r#"{"plan_id":"MO-1"}"#,
+        ),
+        plan(
+            "GM0158",
+            "zorg.beeindigd",
+            "m-3",
+            "2027-07-01T10:00:00+02:00",
+            r#"{"reden":"31"}"#,
+        ),
+    ]);
+    let n: Vec<Value> = simulate(&unwritten, "2028-12-31")
+        .into_iter()
+        .filter(|x| x["workflow"] == "moplan")
+        .collect();
+    assert_eq!(
+        summary(&n),
+        [
+            "2027-07-01T10:00:00+02:00 signal 0 moplan/afsluiten due - to regisseur",
+            "2027-07-12T09:00:00+02:00 reminder 0 moplan/nazorgparagraaf due 2027-07-15 to regisseur",
+            "2027-07-16T09:00:00+02:00 escalation 1 moplan/nazorgparagraaf due 2027-07-15 to teamleider",
+        ]
+    );
+    assert!(
+        n[2]["message"]
+            .as_str()
+            .unwrap()
+            .ends_with("Waakvlam stuurt over deze termijn geen berichten meer."),
+        "{}",
+        n[2]
+    );
     // The paragraph decides whether nazorg goes on: 'geen' stops it, 'licht' keeps it.
     let nazorg_after = |niveau: &str| {
         let events = lines(&[

@@ -1190,6 +1190,7 @@ fn apply_to_instance(
         instance.status = Status::Cancelled(day);
         return;
     }
+    instance.note_arrival(workflow, event.event_type, day);
     for (index, deadline) in workflow.deadlines.iter().enumerate() {
         if instance.deadlines[index].status != DeadlineStatus::Open {
             continue;

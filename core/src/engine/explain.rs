@@ -131,7 +131,7 @@ fn counts_from_birth(workflow: &Workflow, anchor: &Anchor) -> bool {
         Anchor::Deadline(index) => {
             counts_from_birth(workflow, &workflow.deadlines[*index].due.anchor)
         }
-        Anchor::Start | Anchor::Data(_) => false,
+        Anchor::Start | Anchor::Data(_) | Anchor::Event(_) => false,
     }
 }
 

@@ -6,7 +6,7 @@ use jiff::Timestamp;
 use serde_json::{Map, Value};
 
 use crate::calendar::{Calendar, Day, Duration, TermRule};
-use crate::event::{BirthDate, Event, data_text};
+use crate::event::{BirthDate, Event, EventType, data_text};
 use crate::workflow::{Anchor, Condition, DateExpr, EventMatch, Sign, Term, Workflow};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -68,6 +68,8 @@ pub struct Instance {
     pub params: Vec<Duration>,
     pub status: Status,
     pub deadlines: Vec<DeadlineState>,
+    /// The day each event that a date of the workflow counts from last arrived.
+    pub arrived: Vec<(EventType, Day)>,
 }
 
 /// What an instance needs from outside itself to compute dates.
@@ -117,6 +119,7 @@ impl Instance {
             params,
             status: Status::Open,
             deadlines,
+            arrived: Vec::new(),
         }
     }
 
@@ -145,6 +148,23 @@ impl Instance {
                 )
             }
             Anchor::Deadline(i) => self.due(workflow, *i, facts),
+            Anchor::Event(event) => self
+                .arrived
+                .iter()
+                .find(|(seen, _)| seen == event)
+                .map(|(_, day)| *day),
+        }
+    }
+
+    /// Notes the day `event` arrived, if a date of the workflow counts from it (the latest
+    /// arrival counts: support that ends, starts again and ends again ends on the last day).
+    pub fn note_arrival(&mut self, workflow: &Workflow, event: EventType, day: Day) {
+        if !workflow.counts_from(event) {
+            return;
+        }
+        match self.arrived.iter_mut().find(|(seen, _)| *seen == event) {
+            Some(seen) => seen.1 = day,
+            None => self.arrived.push((event, day)),
         }
     }
 

@@ -52,7 +52,7 @@ fn tokens(text: &str) -> Vec<String> {
     out
 }
 
-const ANCHOR_HINT: &str = "a date starts with 'start', 'birthday <age>', 'data.<field>', or the name of a date or deadline";
+const ANCHOR_HINT: &str = "a date starts with 'start', 'birthday <age>', 'data.<field>', an event type, or the name of a date or deadline";
 
 pub fn parse_date(text: &str, scope: &Scope<'_>) -> Result<DateExpr, ExprError> {
     let tokens = tokens(text);
@@ -79,12 +79,19 @@ pub fn parse_date(text: &str, scope: &Scope<'_>) -> Result<DateExpr, ExprError> 
             if !scope.instance_anchors
                 && (word == "start"
                     || word.starts_with("data.")
+                    || crate::event::EventType::from_name(word).is_some()
                     || scope.deadlines.iter().any(|d| d == word)) =>
         {
             return Err(error(
                 format!("a start date cannot use '{word}'"),
                 "a start date is computed from the case's facts: use 'birthday <age>' and parameters",
             ));
+        }
+        Some(word)
+            if let Some(event) = crate::event::EventType::from_name(word)
+                && scope.instance_anchors =>
+        {
+            Anchor::Event(event)
         }
         Some(word) if word.starts_with("data.") => {
             let field = &word[5..];
@@ -126,12 +133,13 @@ pub fn parse_date(text: &str, scope: &Scope<'_>) -> Result<DateExpr, ExprError> 
                     .map(String::as_str);
                 let mut candidates: Vec<&str> = known.collect();
                 candidates.extend(["start", "birthday"]);
+                candidates.extend(crate::event::VOCABULARY.iter().map(|spec| spec.name));
                 let hint = match crate::suggest::closest(word, candidates) {
                     Some(near) => format!("did you mean '{near}'?"),
                     None => ANCHOR_HINT.to_string(),
                 };
                 return Err(error(
-                    format!("'{word}' is not a date, deadline or 'start'"),
+                    format!("'{word}' is not a date, deadline, event type or 'start'"),
                     hint,
                 ));
             }
@@ -264,6 +272,29 @@ mod tests {
         assert!(e.counts_backward());
         let e = parse_date("data.bekendgemaakt+6 weeks+P6W", &scope(&[], &[])).unwrap();
         assert_eq!(e.terms.len(), 2);
+    }
+
+    /// An event type is an anchor: the day it last arrived. A start date, computed before any
+    /// instance exists, cannot count from one.
+    #[test]
+    fn an_event_type_is_an_anchor_of_deadlines_only() {
+        let e = parse_date("zorg.beeindigd + 2 weeks", &scope(&[], &[])).unwrap();
+        assert_eq!(
+            e.anchor,
+            Anchor::Event(crate::event::EventType::from_name("zorg.beeindigd").unwrap())
+        );
+        let start_date = Scope {
+            instance_anchors: false,
+            ..scope(&[], &[])
+        };
+        let err = parse_date("zorg.beeindigd + 2 weeks", &start_date).unwrap_err();
+        assert_eq!(err.message, "a start date cannot use 'zorg.beeindigd'");
+        let err = parse_date("zorg.beeindig + 2 weeks", &scope(&[], &[])).unwrap_err();
+        assert_eq!(
+            err.message,
+            "'zorg.beeindig' is not a date, deadline, event type or 'start'"
+        );
+        assert_eq!(err.hint, "did you mean 'zorg.beeindigd'?");
     }
 
     #[test]

@@ -175,6 +175,10 @@ pub enum Anchor {
     Date(usize),
     /// The due date of another deadline (index into `deadlines`).
     Deadline(usize),
+    /// The day this event last arrived for the instance: a deadline that counts from what
+    /// happens later (the MO-plan's nazorg paragraph from the end of support). Until it
+    /// arrives, the deadline has no due date and sends nothing.
+    Event(crate::event::EventType),
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -304,6 +308,21 @@ pub const PLACEHOLDERS: &[&str] = &[
 ];
 
 impl Workflow {
+    /// Whether a date of this workflow counts from `event` (an `Anchor::Event`), so that an
+    /// instance must note when it arrives.
+    pub fn counts_from(&self, event: crate::event::EventType) -> bool {
+        let dates = self.dates.iter().map(|d| &d.is);
+        let deadlines = self.deadlines.iter().flat_map(|d| {
+            std::iter::once(&d.due)
+                .chain(d.due_if.iter().map(|(_, e)| e))
+                .chain(d.not_after.iter())
+                .chain(d.recurring.iter().flat_map(|r| r.until.iter()))
+        });
+        dates
+            .chain(deadlines)
+            .any(|e| e.anchor == Anchor::Event(event))
+    }
+
     pub fn param_index(&self, name: &str) -> Option<usize> {
         self.params.iter().position(|p| p.name == name)
     }

@@ -214,7 +214,7 @@ pub fn workflow_schema() -> Value {
             "calendar": { "type": "string", "enum": CALENDARS },
             "duration": { "type": "string", "description": "For example '14 days', '4 weeks', '6 months', '2 years', '14 dagen', or ISO 8601 'P14D'." },
             "term": { "type": "string", "description": "A duration or the name of a parameter." },
-            "dateExpr": { "type": "string", "description": "'start', 'birthday <age>', 'data.<field>', or a date or deadline name, then '+' or '-' terms: 'start + 14 days'." },
+            "dateExpr": { "type": "string", "description": "'start', 'birthday <age>', 'data.<field>', an event type (the day it last arrived: 'zorg.beeindigd + 2 weeks'), or a date or deadline name, then '+' or '-' terms: 'start + 14 days'." },
             "roles": { "oneOf": [ { "type": "string" }, { "type": "array", "items": { "type": "string" } } ] },
             "gemeenteCodes": { "type": "array", "minItems": 1, "items": { "type": "string", "pattern": "^GM[0-9]{4}$" } },
             "template": { "type": "string", "description": "Dutch text with placeholders {titel}, {datum}, {casus}, {dagen}, {workflow}, {niveau}, {data.<field>}." }

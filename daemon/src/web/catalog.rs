@@ -351,6 +351,7 @@ fn date(w: &Workflow, expr: &DateExpr) -> String {
         Anchor::Data(field) => format!("de datum {field} uit het startbericht"),
         Anchor::Date(index) => w.dates[*index].name.replace('_', " "),
         Anchor::Deadline(index) => format!("de termijn '{}'", w.deadlines[*index].title),
+        Anchor::Event(event) => format!("de dag van het bericht {}", event.name()),
     };
     for (sign, t) in &expr.terms {
         let sign = match sign {
