@@ -194,6 +194,10 @@ pub static VOCABULARY: &[EventSpec] = &[
         fields: &[field("gemeente_na_18", FieldKind::Text, true)],
     },
     EventSpec {
+        name: "bericht.ingetrokken",
+        fields: &[field("ingetrokken_id", FieldKind::Text, true)],
+    },
+    EventSpec {
         name: "moplan.opgesteld",
         fields: MOPLAN,
     },
@@ -256,6 +260,9 @@ impl EventType {
     pub const CASUS_GESLOTEN: EventType = EventType::of("casus.gesloten");
     pub const ZORG_GESTART: EventType = EventType::of("zorg.gestart");
     pub const ZORG_BEEINDIGD: EventType = EventType::of("zorg.beeindigd");
+    /// Withdraws an earlier event of the case (an iJw delete): the case is rebuilt as if it
+    /// never arrived.
+    pub const BERICHT_INGETROKKEN: EventType = EventType::of("bericht.ingetrokken");
 
     pub fn name(self) -> &'static str {
         VOCABULARY[self.0 as usize].name

@@ -9,6 +9,7 @@ pub mod calendar;
 pub mod config;
 pub mod engine;
 pub mod event;
+pub mod ijw;
 pub mod overview;
 pub mod problem;
 pub mod simulate;

@@ -229,6 +229,11 @@ fn run_all(
         summary.cases = numbers.len();
     }
     summary.events = keep.iter().filter(|k| **k).count();
+    // A withdrawal (an iJw delete) rebuilds its case without the withdrawn event, which needs
+    // the case's history; without withdrawals the cases keep none, which halves the memory.
+    let history = events
+        .iter()
+        .any(|e| e.event_type == crate::event::EventType::BERICHT_INGETROKKEN);
     let shards = shards
         .unwrap_or_else(|| shard_count(summary.cases / 1000))
         .max(1);
@@ -246,7 +251,7 @@ fn run_all(
             // Bounded: a shard that runs ahead of the writer waits instead of piling up output.
             let (sender, receiver) = mpsc::sync_channel::<Vec<Line>>(64);
             receivers.push(receiver);
-            scope.spawn(move || run_shard(engine, part, overviews, runs, until, sender));
+            scope.spawn(move || run_shard(engine, part, overviews, runs, until, history, sender));
         }
         summary.notifications = merge(receivers, out, overviews, runs)?;
         Ok::<(), io::Error>(())
@@ -262,6 +267,7 @@ fn run_shard(
     overviews: &[Overview],
     runs: &[Run],
     until: Timestamp,
+    history: bool,
     sender: mpsc::SyncSender<Vec<Line>>,
 ) {
     let mut runs = runs.iter().enumerate().peekable();
@@ -320,7 +326,12 @@ fn run_shard(
             (Some(at), timer) if timer.is_none_or(|t| at <= t) => {
                 let (number, event) = pending.next().expect("peeked");
                 let index = *local.entry(number).or_insert_with(|| {
-                    cases.push((number, Case::in_order(&event.gemeente, &event.case), 0));
+                    let case = if history {
+                        Case::new(&event.gemeente, &event.case)
+                    } else {
+                        Case::in_order(&event.gemeente, &event.case)
+                    };
+                    cases.push((number, case, 0));
                     wakeups.push(None);
                     cases.len() - 1
                 });

@@ -182,6 +182,9 @@ pub struct Case {
     /// Every event of the case in `at` order (ties in arrival order), to replay from when one
     /// arrives late. Empty for a case made with [`Case::in_order`].
     pub events: Vec<Event>,
+    /// Ids of events withdrawn by `bericht.ingetrokken`: skipped when replayed, and ignored
+    /// when they arrive after their withdrawal.
+    withdrawn: HashSet<String>,
     keep_history: bool,
     pub instances: Vec<Instance>,
     /// Notifications already sent or deliberately passed over, by a hash of their identity.
@@ -203,6 +206,7 @@ impl Case {
             case: case.to_string(),
             facts: CaseFacts::default(),
             events: Vec::new(),
+            withdrawn: HashSet::new(),
             keep_history: true,
             instances: Vec::new(),
             handled: Handled::default(),
@@ -249,6 +253,13 @@ impl Case {
         answer: AnswerHooks,
     ) -> Vec<Notification> {
         let mut signals = Vec::new();
+        if self.withdrawn.contains(&event.id) {
+            // Withdrawn before it arrived (a start dated later than its delete).
+            return self.settle(engine, signals, now, answer);
+        }
+        let withdraws = (event.event_type == EventType::BERICHT_INGETROKKEN)
+            .then(|| event.data_text("ingetrokken_id"))
+            .flatten();
         if !self.keep_history {
             self.advance(engine, event.at);
             self.fold(engine, &event, &mut signals);
@@ -262,7 +273,17 @@ impl Case {
             || self.clock.is_some_and(|clock| event.at < clock);
         let position = self.events.partition_point(|e| e.at <= event.at);
         self.events.insert(position, event);
-        if late {
+        // A withdrawal changes the past as a late event does: the case is rebuilt without the
+        // withdrawn event (what was sent stays sent; the handled set is kept).
+        let withdrawn_now = withdraws.is_some_and(|id| {
+            let had = self.events.iter().any(|e| e.id == id);
+            self.withdrawn.insert(id);
+            had
+        });
+        if withdrawn_now {
+            self.events.retain(|e| !self.withdrawn.contains(&e.id));
+        }
+        if late || withdrawn_now {
             // Rebuild from the start, in `at` order, so the state is what it would have been
             // had the event arrived on time. Signals it raises go out now, once.
             self.facts = CaseFacts::default();
@@ -1656,6 +1677,52 @@ deadlines:
         );
         assert!(
             case.tick(&engine, at("2027-05-31T09:00:00+02:00"))
+                .is_empty()
+        );
+    }
+    fn withdrawal(id: &str, of: &str, moment: &str) -> Event {
+        crate::event::validate(serde_json::json!({
+            "id": id, "type": "bericht.ingetrokken", "gemeente": "GM0150", "case": "C-1",
+            "at": moment, "data": {"ingetrokken_id": of}
+        }))
+        .unwrap()
+    }
+
+    /// A withdrawn complaint (an iJw delete) is as if it never came: its instance is gone,
+    /// nothing more is sent, and what went out before stays sent (and is not sent again).
+    #[test]
+    fn a_withdrawn_event_is_as_if_it_never_came() {
+        let engine = engine();
+        let mut case = filed(&engine);
+        assert_eq!(case.tick(&engine, at("2027-04-23T09:00:00+02:00")).len(), 1);
+        let sent = case.apply(
+            &engine,
+            withdrawal("w-1", "e-1", "2027-04-24T10:00:00+02:00"),
+            at("2027-04-24T10:00:00+02:00"),
+        );
+        assert!(sent.is_empty());
+        assert!(case.instances.is_empty());
+        assert_eq!(case.next_wakeup(), None);
+        assert!(case.events.iter().all(|e| e.id != "e-1"));
+    }
+
+    /// A withdrawal that arrives before what it withdraws (a start dated after its delete):
+    /// the withdrawn event is ignored when it comes.
+    #[test]
+    fn an_event_withdrawn_before_it_arrives_is_ignored() {
+        let engine = engine();
+        let mut case = Case::new("GM0150", "C-1");
+        let moment = at("2027-04-10T10:00:00+02:00");
+        case.apply(
+            &engine,
+            withdrawal("w-1", "e-1", "2027-04-10T10:00:00+02:00"),
+            moment,
+        );
+        let filed = event("e-1", "klacht.ingediend", "2027-04-13T10:00:00+02:00");
+        case.apply(&engine, filed, at("2027-04-13T10:00:00+02:00"));
+        assert!(case.instances.is_empty());
+        assert!(
+            case.tick(&engine, at("2027-06-01T09:00:00+02:00"))
                 .is_empty()
         );
     }
