@@ -38,9 +38,16 @@ pub struct Api {
     /// The definitions in use, for a what-if to change.
     shelf: crate::web::Shelf,
     readers: Arc<crate::store::Readers>,
+    /// The iJw intake (`daemon.ijw`), if set up.
+    ijw: Option<Arc<crate::config::IjwConfig>>,
 }
 
 impl Api {
+    /// With the iJw intake of `daemon.ijw`.
+    pub fn with_ijw(self, ijw: Option<Arc<crate::config::IjwConfig>>) -> Api {
+        Api { ijw, ..self }
+    }
+
     pub fn new(
         commands: mpsc::Sender<Command>,
         tokens: &[TokenConfig],
@@ -58,6 +65,7 @@ impl Api {
             metrics,
             shelf,
             readers,
+            ijw: None,
         }
     }
 
@@ -72,6 +80,7 @@ impl Api {
             .route("/metrics", get(get_metrics))
             .route("/v1/audit", get(get_audit))
             .route("/v1/what-if", post(post_what_if))
+            .route("/v1/ijw", post(post_ijw))
             .route(
                 "/v1/openapi.json",
                 get(|| async {
@@ -348,6 +357,81 @@ fn no_bsn(headers: &HeaderMap, case: Option<&str>) -> Result<(), ApiError> {
 
 async fn healthz() -> Json<Value> {
     Json(json!({ "status": "ok" }))
+}
+
+/// `POST /v1/ijw`: one JW305 or JW307 (DESIGN.md, "iJw intake"). The BSN is made a pseudonym
+/// before anything else happens and is never written, logged or answered.
+async fn post_ijw(
+    State(api): State<Api>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Result<Response, ApiError> {
+    let action = "ijw.write";
+    let token = api.authenticate(&headers, action)?;
+    let attempt = || line(Some(&token), &headers, action, None, None);
+    if token.read_only {
+        let err = error(StatusCode::FORBIDDEN, format!("token '{}' is read-only", token.name));
+        return Err(api.refused(attempt(), err));
+    }
+    no_bsn(&headers, None).map_err(|err| api.refused(attempt(), err))?;
+    let Some(ijw) = api.ijw.clone() else {
+        return Err(error(
+            StatusCode::NOT_FOUND,
+            "the iJw intake is not set up: add 'daemon.ijw' with 'pseudonym_secret_env' to the configuration",
+        ));
+    };
+    let xml = headers
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .map(|v| v.trim().to_ascii_lowercase())
+        .is_some_and(|v| v == "application/xml" || v == "text/xml");
+    if !xml {
+        return Err(error(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "send the message as 'Content-Type: application/xml'",
+        ));
+    }
+    if body.len() > waakvlam_core::ijw::MAX_BYTES {
+        api.metrics.ijw_messages_refused.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        return Err(error(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!(
+                "the message is {} bytes; an iJw message is at most {} bytes (1 MiB), so it was not read",
+                body.len(),
+                waakvlam_core::ijw::MAX_BYTES
+            ),
+        ));
+    }
+    let received = match crate::ijw::receive(&body, &ijw.secret) {
+        Ok(received) => received,
+        Err(problems) => {
+            api.metrics.ijw_messages_refused.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            tracing::debug!(problems = problems.len(), "iJw message refused");
+            return Ok((StatusCode::BAD_REQUEST, Json(crate::ijw::refusal(&problems))).into_response());
+        }
+    };
+    let gemeente = received.message.gemeente.clone();
+    if !token.gemeenten.contains(&gemeente) {
+        api.metrics.ijw_messages_refused.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let err = error(
+            StatusCode::FORBIDDEN,
+            format!("token '{}' may not write for {gemeente}; nothing was taken", token.name),
+        );
+        return Err(api.refused(line(Some(&token), &headers, action, Some(&gemeente), None), err));
+    }
+    let audit = line(Some(&token), &headers, action, Some(&gemeente), Some(&received.case));
+    let answers = api
+        .ask(|reply| Command::Ijw {
+            message: received.message.clone(),
+            case: received.case.clone(),
+            audit,
+            reply,
+        })
+        .await?
+        .map_err(refusal)?;
+    crate::ijw::count(&api.metrics, &answers);
+    Ok((StatusCode::OK, Json(crate::ijw::answer(&received, &answers))).into_response())
 }
 
 async fn post_events(

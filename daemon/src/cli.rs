@@ -41,8 +41,12 @@ pub enum Command {
     /// Run the engine on virtual time and print every notification it would send (JSON Lines).
     Simulate {
         /// Events, one JSON object per line; '-' reads standard input.
+        #[arg(long, required_unless_present = "ijw")]
+        events: Option<PathBuf>,
+        /// A folder of iJw messages (JW305, JW307 as *.xml), read as the daemon's intake would,
+        /// in the order of their Dagtekening.
         #[arg(long)]
-        events: PathBuf,
+        ijw: Option<PathBuf>,
         /// Last day to simulate, YYYY-MM-DD (default: one year after the last event).
         #[arg(long)]
         until: Option<String>,
@@ -50,6 +54,15 @@ pub enum Command {
         workflows: PathBuf,
         #[arg(long, default_value = "config/waakvlam.yaml")]
         config: PathBuf,
+    },
+    /// Read a BSN from standard input and print the case id the iJw intake gives that young
+    /// person, for staff who must find a case. Audited in the store, with who asked.
+    Pseudonym {
+        #[arg(long, default_value = "config/waakvlam.yaml")]
+        config: PathBuf,
+        /// Who asks (an employee id, never a BSN): written in the audit log.
+        #[arg(long)]
+        on_behalf_of: String,
     },
     /// Print the audit log of a period as JSON lines, oldest first (for a privacy officer).
     Audit {
@@ -126,6 +139,10 @@ pub enum Command {
         year: i32,
         #[arg(long, default_value_t = 1)]
         seed: u64,
+        /// Write made-up iJw messages (JW305 and JW307, never real data) into this folder
+        /// instead of events to standard output.
+        #[arg(long)]
+        ijw: Option<PathBuf>,
     },
 }
 
@@ -142,10 +159,21 @@ pub fn main() -> ExitCode {
         },
         Command::Simulate {
             events,
+            ijw,
             until,
             workflows,
             config,
-        } => simulate(&events, until.as_deref(), &workflows, &config),
+        } => simulate(
+            events.as_deref(),
+            ijw.as_deref(),
+            until.as_deref(),
+            &workflows,
+            &config,
+        ),
+        Command::Pseudonym {
+            config,
+            on_behalf_of,
+        } => pseudonym(&config, &on_behalf_of),
         Command::Load {
             url,
             token,
@@ -173,7 +201,22 @@ pub fn main() -> ExitCode {
             gemeente,
             calls,
         } => plugin_calls(&config, &gemeente, calls),
-        Command::Generate { cases, year, seed } => {
+        Command::Generate {
+            cases,
+            year,
+            ijw: Some(folder),
+            ..
+        } => (|| {
+            std::fs::create_dir_all(&folder)?;
+            for (name, xml) in waakvlam_core::ijw::sample::messages(cases, year) {
+                std::fs::write(folder.join(name), xml)?;
+            }
+            Ok::<_, io::Error>(ExitCode::SUCCESS)
+        })()
+        .with_context(|| format!("writing the messages into {}", folder.display())),
+        Command::Generate {
+            cases, year, seed, ..
+        } => {
             let mut out = io::BufWriter::new(io::stdout().lock());
             waakvlam_core::synthetic::write_events(&mut out, cases, year, seed)
                 .and_then(|_| out.flush())
@@ -555,7 +598,8 @@ fn load_engine(
 }
 
 fn simulate(
-    events_path: &Path,
+    events_path: Option<&Path>,
+    ijw: Option<&Path>,
     until: Option<&str>,
     workflows: &Path,
     config: &Path,
@@ -567,17 +611,38 @@ fn simulate(
                 .with_context(|| format!("--until {text}"))
         })
         .transpose()?;
-    let (events, refused) = if events_path == Path::new("-") {
-        simulate::read_events(io::stdin().lock())
-    } else {
-        let file = std::fs::File::open(events_path)
-            .with_context(|| format!("cannot open {}", events_path.display()))?;
-        simulate::read_events(io::BufReader::new(file))
-    }
-    .with_context(|| format!("reading {}", events_path.display()))?;
-    let name = events_path.display().to_string();
-    for line in &refused {
-        eprintln!("{name}:{}: refused: {}", line.line, line.reason);
+    let (mut events, mut refused) = match events_path {
+        Some(path) => {
+            let read = if path == Path::new("-") {
+                simulate::read_events(io::stdin().lock())
+            } else {
+                let file = std::fs::File::open(path)
+                    .with_context(|| format!("cannot open {}", path.display()))?;
+                simulate::read_events(io::BufReader::new(file))
+            }
+            .with_context(|| format!("reading {}", path.display()))?;
+            let name = path.display().to_string();
+            for line in &read.1 {
+                eprintln!("{name}:{}: refused: {}", line.line, line.reason);
+            }
+            (read.0, read.1.len())
+        }
+        None => (Vec::new(), 0),
+    };
+    if let Some(folder) = ijw {
+        let secret = Config::load(config)
+            .ok()
+            .and_then(|c| c.daemon.and_then(|d| d.ijw))
+            .map_or_else(
+                || crate::config::DEVELOPMENT_PSEUDONYM_SECRET.to_string(),
+                |ijw| ijw.secret,
+            );
+        let (read, problems) = crate::ijw::events_of_folder(folder, &secret)?;
+        for problem in &problems {
+            eprintln!("{problem}");
+        }
+        refused += problems.len();
+        events.extend(read);
     }
     let last_day = until.unwrap_or_else(|| {
         let last = events
@@ -597,13 +662,59 @@ fn simulate(
         summary.notifications,
         summary.duplicates,
         summary.after_until,
-        refused.len()
+        refused
     );
-    Ok(if refused.is_empty() {
+    Ok(if refused == 0 {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE
     })
+}
+
+fn pseudonym(config_path: &Path, on_behalf_of: &str) -> Result<ExitCode> {
+    if waakvlam_core::event::has_bsn_like_number(on_behalf_of) || on_behalf_of.trim().is_empty() {
+        bail!("--on-behalf-of takes an employee id (not a BSN, not empty): it goes into the audit log");
+    }
+    let config = Config::load(config_path)
+        .map_err(|problems| anyhow::anyhow!(waakvlam_core::problem::joined(&problems)))
+        .context("the configuration has problems")?;
+    let Some(daemon) = &config.daemon else {
+        bail!("{} has no 'daemon' section, so no store to audit in", config_path.display());
+    };
+    let Some(ijw) = &daemon.ijw else {
+        bail!("{} has no 'daemon.ijw': the iJw intake makes no case ids", config_path.display());
+    };
+    let mut line = String::new();
+    io::stdin().read_line(&mut line)?;
+    let Some(bsn) = waakvlam_core::ijw::Bsn::parse(line.trim()) else {
+        bail!("standard input holds no BSN: 9 digits that pass the 11-test");
+    };
+    let case = waakvlam_core::ijw::pseudonym::case_id(ijw.secret.as_bytes(), &bsn);
+    if !daemon.database.exists() {
+        bail!(
+            "the store {} does not exist: the lookup is written in its audit log",
+            daemon.database.display()
+        );
+    }
+    let entry = crate::store::AuditEntry {
+        at: jiff::Timestamp::now().to_string(),
+        token: "cli".into(),
+        on_behalf_of: Some(on_behalf_of.trim().to_string()),
+        action: "pseudonym.lookup".into(),
+        gemeente: None,
+        case: Some(case.clone()),
+        outcome: "allowed".into(),
+    };
+    crate::store::SqliteStore::audit_to(&daemon.database, &entry)
+        .with_context(|| format!("writing the audit log in {}", daemon.database.display()))?;
+    if ijw.development_secret {
+        eprintln!(
+            "note: made with the development secret; set {} as the daemon has it",
+            "the variable named by daemon.ijw.pseudonym_secret_env"
+        );
+    }
+    println!("{case}");
+    Ok(ExitCode::SUCCESS)
 }
 
 fn plugin_calls(config: &Path, gemeente: &str, calls: u32) -> Result<ExitCode> {

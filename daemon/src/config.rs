@@ -41,7 +41,9 @@ const DAEMON_KEYS: &[&str] = &[
     "webhooks",
     "smtp",
     "web",
+    "ijw",
 ];
+const IJW_KEYS: &[&str] = &["inbox", "pseudonym_secret_env", "poll_seconds"];
 const WEB_KEYS: &[&str] = &[
     "secure_cookies",
     "session_idle_minutes",
@@ -104,7 +106,36 @@ pub struct DaemonConfig {
     /// How long audit lines are kept; at least the legal minimum for logs of health data.
     pub audit_retention: Duration,
     pub web: WebConfig,
+    /// iJw intake (`daemon.ijw`); `None`: `POST /v1/ijw` answers that it is not set up.
+    pub ijw: Option<IjwConfig>,
 }
+
+/// The iJw intake (`daemon.ijw`).
+#[derive(Clone)]
+pub struct IjwConfig {
+    /// A directory watched for `*.xml` messages, with `processed/` and `refused/` beside them.
+    pub inbox: Option<PathBuf>,
+    /// The pseudonym secret, from the environment variable `pseudonym_secret_env`.
+    pub secret: String,
+    /// No secret was set and this is not a production daemon: the documented development
+    /// secret is used (and a warning logged).
+    pub development_secret: bool,
+    pub poll: std::time::Duration,
+}
+
+impl std::fmt::Debug for IjwConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("IjwConfig")
+            .field("inbox", &self.inbox)
+            .field("development_secret", &self.development_secret)
+            .field("poll", &self.poll)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The pseudonym secret of development daemons and of `simulate` without one; README.md
+/// prints it, so a production daemon refuses it.
+pub const DEVELOPMENT_PSEUDONYM_SECRET: &str = "waakvlam-ontwikkelgeheim-niet-voor-echte-gegevens";
 
 /// The web pages' sessions (`daemon.web`).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -414,7 +445,11 @@ fn read_daemon(node: &yaml::Node, base: &Path, problems: &mut Problems) -> Optio
         .get("web")
         .and_then(|n| read_web(n, problems))
         .unwrap_or_default();
+    let ijw = map
+        .get("ijw")
+        .and_then(|n| read_ijw(n, base, production, problems));
     Some(DaemonConfig {
+        ijw,
         web,
         listen,
         database,
@@ -616,6 +651,47 @@ fn read_scope(map: &MapReader<'_>, what: &str, problems: &mut Problems) -> Optio
         );
     }
     scope
+}
+
+fn read_ijw(
+    node: &yaml::Node,
+    base: &Path,
+    production: bool,
+    problems: &mut Problems,
+) -> Option<IjwConfig> {
+    let map = MapReader::new(node, IJW_KEYS, "'ijw'", problems)?;
+    let inbox = map.text("inbox", problems).map(|(t, _)| base.join(t));
+    let poll_seconds = map.number("poll_seconds", 2, problems).clamp(1, 3600);
+    let (variable, at) = map
+        .require("pseudonym_secret_env", problems)
+        .and_then(|n| text_of(n, "'pseudonym_secret_env'", problems))?;
+    let (secret, development_secret) = match std::env::var(variable) {
+        Ok(value) if !value.is_empty() => {
+            if production && value == DEVELOPMENT_PSEUDONYM_SECRET {
+                problems.add_with_hint(
+                    at,
+                    format!("{variable} holds the development secret of README.md; a production daemon refuses it"),
+                    "make a secret of your own (32 random bytes, for example: openssl rand -base64 32) and keep it outside the configuration",
+                );
+            }
+            (value, false)
+        }
+        _ if production => {
+            problems.add_with_hint(
+                at,
+                format!("the environment variable {variable} is not set; a production daemon does not start the iJw intake without its pseudonym secret"),
+                "set it to the region's secret before starting the daemon; the same secret gives every young person the same case id",
+            );
+            return None;
+        }
+        _ => (DEVELOPMENT_PSEUDONYM_SECRET.to_string(), true),
+    };
+    Some(IjwConfig {
+        inbox,
+        secret,
+        development_secret,
+        poll: std::time::Duration::from_secs(poll_seconds),
+    })
 }
 
 fn read_web(node: &yaml::Node, problems: &mut Problems) -> Option<WebConfig> {

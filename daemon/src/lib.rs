@@ -9,6 +9,7 @@ pub mod api;
 pub mod cli;
 pub mod config;
 pub mod delivery;
+pub mod ijw;
 pub mod load;
 pub mod logging;
 pub mod metrics;

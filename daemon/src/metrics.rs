@@ -63,6 +63,13 @@ pub struct Metrics {
     /// Open deadlines whose legal term ends past the years the holiday data covers.
     pub provisional_deadlines: AtomicU64,
     pub reloads: AtomicU64,
+    /// iJw messages taken (read and processed) and refused (not valid iJw, or not allowed).
+    pub ijw_messages_taken: AtomicU64,
+    pub ijw_messages_refused: AtomicU64,
+    /// iJw products by their answer.
+    pub ijw_products_accepted: AtomicU64,
+    pub ijw_products_duplicate: AtomicU64,
+    pub ijw_products_refused: AtomicU64,
     pub reload_failures: AtomicU64,
     pub plugins: Option<std::sync::Arc<waakvlam_plugin_host::Registry>>,
 }
@@ -115,6 +122,19 @@ impl Metrics {
             "waakvlam_events_refused_total",
             "Events refused as invalid.",
             self.events_refused.load(Ordering::Relaxed),
+        );
+        let _ = writeln!(
+            out,
+            "# HELP waakvlam_ijw_messages_total iJw messages (JW305, JW307) by outcome: taken, or refused whole.\n# TYPE waakvlam_ijw_messages_total counter\nwaakvlam_ijw_messages_total{{outcome=\"taken\"}} {}\nwaakvlam_ijw_messages_total{{outcome=\"refused\"}} {}",
+            self.ijw_messages_taken.load(Ordering::Relaxed),
+            self.ijw_messages_refused.load(Ordering::Relaxed),
+        );
+        let _ = writeln!(
+            out,
+            "# HELP waakvlam_ijw_products_total Products of iJw messages by their answer.\n# TYPE waakvlam_ijw_products_total counter\nwaakvlam_ijw_products_total{{outcome=\"accepted\"}} {}\nwaakvlam_ijw_products_total{{outcome=\"duplicate\"}} {}\nwaakvlam_ijw_products_total{{outcome=\"refused\"}} {}",
+            self.ijw_products_accepted.load(Ordering::Relaxed),
+            self.ijw_products_duplicate.load(Ordering::Relaxed),
+            self.ijw_products_refused.load(Ordering::Relaxed),
         );
         gauge(
             &mut out,

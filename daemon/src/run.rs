@@ -130,6 +130,25 @@ pub async fn run(
             tokio::spawn(worker::run(name, channel, commands.clone(), stop.clone()))
         })
         .collect();
+    let ijw = daemon.ijw.clone().map(std::sync::Arc::new);
+    if ijw.as_ref().is_some_and(|i| i.development_secret) {
+        tracing::warn!(
+            "the iJw intake makes case ids with the development secret of README.md: set the environment variable named by daemon.ijw.pseudonym_secret_env before real messages come in"
+        );
+    }
+    // The inbox takes messages for the gemeenten the configuration knows.
+    let known: Vec<String> = config.core.gemeenten.keys().cloned().collect();
+    let inbox = ijw.as_ref().and_then(|intake| {
+        let folder = intake.inbox.clone()?;
+        Some(tokio::spawn(crate::ijw::watch_inbox(
+            intake.clone(),
+            folder,
+            known,
+            commands.clone(),
+            metrics.clone(),
+            stop.clone(),
+        )))
+    });
     let reloader = tokio::spawn(reload::watch(
         config.clone(),
         plugins.clone(),
@@ -149,7 +168,7 @@ pub async fn run(
         readers.clone(),
     )
     .router();
-    let api = Api::new(commands, &daemon.tokens, metrics, shelf, readers);
+    let api = Api::new(commands, &daemon.tokens, metrics, shelf, readers).with_ijw(ijw);
     let router = pages.merge(api.router());
     tracing::info!(address = %listener.local_addr()?, "listening");
     axum::serve(
@@ -165,6 +184,9 @@ pub async fn run(
         let _ = worker.await;
     }
     let _ = reloader.await;
+    if let Some(inbox) = inbox {
+        let _ = inbox.await;
+    }
     // The router and the workers (and with them the last command senders) are gone: the core
     // delivers what is due and stops.
     tokio::task::spawn_blocking(move || core_thread.join())

@@ -156,6 +156,32 @@ impl Sample {
     }
 }
 
+/// Made-up messages for `cases` young people in `year`, as (file name, XML): each one's care
+/// starts (JW305) in the year; two in three stop (JW307) later that year, most of them
+/// according to plan (31, so nazorg follows). In four gemeenten; birth dates spread so some
+/// turn 16 or 18 while in care. The same arguments give the same messages.
+pub fn messages(cases: usize, year: i32) -> Vec<(String, String)> {
+    const GEMEENTEN: [&str; 4] = ["0150", "0148", "0200", "0158"];
+    const REASONS: [&str; 6] = ["31", "31", "31", "33", "38", "39"];
+    let mut out = Vec::with_capacity(cases * 2);
+    for n in 0..cases {
+        let k = n as u32;
+        let ontvanger = GEMEENTEN[n % GEMEENTEN.len()];
+        let birth = format!("{}-{:02}-{:02}", year - 11 - (k % 8) as i32, 1 + k % 12, 1 + (k * 7) % 28);
+        let start_month = 1 + (k * 5) % 6;
+        let begin = format!("{year}-{start_month:02}-{:02}", 1 + (k * 3) % 28);
+        let mut start = Sample::start(&format!("S{n}"), ontvanger, &bsn(k), &birth, &begin);
+        start.products[0].toewijzing = format!("{}", 100_000 + n);
+        out.push((format!("{n:07}-jw305.xml"), start.xml()));
+        if n % 3 != 2 {
+            let end = format!("{year}-{:02}-{:02}", start_month + 6, 1 + (k * 11) % 28);
+            let stop = Sample::stop(&start, &format!("E{n}"), &end, REASONS[n % REASONS.len()]);
+            out.push((format!("{n:07}-jw307.xml"), stop.xml()));
+        }
+    }
+    out
+}
+
 /// A BSN that passes the 11-test, made from `n` (tests need many different ones): eight
 /// digits from `n`, the ninth chosen to pass.
 pub fn bsn(n: u32) -> String {

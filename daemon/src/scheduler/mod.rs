@@ -3,6 +3,7 @@
 //! state in memory is always the fold of the events in the store.
 
 mod cases;
+mod intake;
 mod overviews;
 pub mod pages;
 mod timers;
@@ -147,6 +148,13 @@ pub enum Command {
     },
     /// What the web pages ask.
     Page(pages::PageCommand),
+    /// One iJw message, read and with its BSN made a pseudonym (`case`).
+    Ijw {
+        message: waakvlam_core::ijw::Message,
+        case: String,
+        audit: AuditEntry,
+        reply: Reply<Vec<waakvlam_core::ijw::intake::Answer>>,
+    },
 }
 
 #[derive(Clone, Debug, serde::Serialize)]
@@ -713,6 +721,12 @@ impl<S: Store> Core<S> {
                     tracing::error!(cause = %err, "writing the audit line of a refusal failed");
                 }
             }
+            Command::Ijw {
+                message,
+                case,
+                audit,
+                reply,
+            } => self.take_ijw(message, case, audit, reply),
             Command::AuditLog {
                 filter,
                 audit,
@@ -770,36 +784,13 @@ impl<S: Store> Core<S> {
             for request in &group {
                 let mut answer = Vec::with_capacity(request.events.len());
                 for event in &request.events {
-                    let key = CaseKey::new(&event.gemeente, &event.case);
-                    // Load the case before its new event is stored, or the replay would
-                    // count the event twice.
-                    match core.cases.load(&key, &core.engine, &core.store) {
-                        Ok(_) => {}
-                        Err(damaged @ StoreError::Damaged { .. }) => {
-                            answer.push(Outcome::Refused(format!(
-                                "{damaged}; the case is out of service until the store is repaired, and this event was not taken"
-                            )));
-                            continue;
-                        }
-                        Err(err) => return Err(err),
-                    }
-                    if !core.store.insert_event(event, now)? {
-                        answer.push(Outcome::Duplicate);
-                        continue;
-                    }
-                    answer.push(Outcome::Accepted);
-                    // An event from the future (a sender's clock ahead) counts as happening now.
-                    let applied = Event {
-                        at: event.at.min(now),
-                        ..event.clone()
-                    };
-                    let case = core.cases.load(&key, &core.engine, &core.store)?;
-                    notifications.extend(case.apply_later(&core.engine, applied, now));
-                    let calls = case.take_hook_calls();
-                    if !calls.is_empty() {
-                        hook_calls.push((key.clone(), calls));
-                    }
-                    batch.touched.push(key);
+                    answer.push(core.take_event(
+                        event,
+                        now,
+                        batch,
+                        &mut notifications,
+                        &mut hook_calls,
+                    )?);
                 }
                 for entry in &request.audit {
                     core.store.audit(entry)?;
@@ -835,6 +826,46 @@ impl<S: Store> Core<S> {
                 }
             }
         }
+    }
+
+    /// One event of a batch: stored (or found a duplicate) and applied to its case; what it
+    /// sends and the hook calls it makes are collected for the batch.
+    fn take_event(
+        &mut self,
+        event: &Event,
+        now: Timestamp,
+        batch: &mut Batch,
+        notifications: &mut Vec<Notification>,
+        hook_calls: &mut Vec<(CaseKey, Vec<HookCall>)>,
+    ) -> Result<Outcome, StoreError> {
+        let key = CaseKey::new(&event.gemeente, &event.case);
+        // Load the case before its new event is stored, or the replay would count the event
+        // twice.
+        match self.cases.load(&key, &self.engine, &self.store) {
+            Ok(_) => {}
+            Err(damaged @ StoreError::Damaged { .. }) => {
+                return Ok(Outcome::Refused(format!(
+                    "{damaged}; the case is out of service until the store is repaired, and this event was not taken"
+                )));
+            }
+            Err(err) => return Err(err),
+        }
+        if !self.store.insert_event(event, now)? {
+            return Ok(Outcome::Duplicate);
+        }
+        // An event from the future (a sender's clock ahead) counts as happening now.
+        let applied = Event {
+            at: event.at.min(now),
+            ..event.clone()
+        };
+        let case = self.cases.load(&key, &self.engine, &self.store)?;
+        notifications.extend(case.apply_later(&self.engine, applied, now));
+        let calls = case.take_hook_calls();
+        if !calls.is_empty() {
+            hook_calls.push((key.clone(), calls));
+        }
+        batch.touched.push(key);
+        Ok(Outcome::Accepted)
     }
 
     /// The hook calls of a batch's cases, answered together: the plugins get each gemeente's

@@ -330,6 +330,13 @@ pub trait Store: Send {
     ) -> Result<(), StoreError>;
     /// When a channel's next pending delivery is due (`None`: nothing pending).
     fn next_due(&self, channel: &str) -> Result<Option<Timestamp>, StoreError>;
+    /// iJw intake: the digest of the message received under `key` (sender, code,
+    /// Identificatie), and the event that stands for a product key now.
+    fn ijw_message(&self, key: &str) -> Result<Option<String>, StoreError>;
+    fn set_ijw_message(&mut self, key: &str, digest: &str) -> Result<(), StoreError>;
+    fn ijw_product(&self, key: &str) -> Result<Option<String>, StoreError>;
+    /// `None` forgets the product (a delete).
+    fn set_ijw_product(&mut self, key: &str, event: Option<&str>) -> Result<(), StoreError>;
     /// A failed attempt: try again at `retry_at`, or give up (`None`: dead letter).
     fn failed(
         &mut self,

@@ -236,6 +236,19 @@ CREATE TABLE overview_runs (
     PRIMARY KEY (name, gemeente)
 ) WITHOUT ROWID;
 "#,
+    // iJw intake: the messages received (sender, code, Identificatie, with a digest of what
+    // they said, to tell a retry from a reused Identificatie) and the event that stands for
+    // each product key now (for changes and deletes). Keys hold the pseudonym, never a BSN.
+    r#"
+CREATE TABLE ijw_messages (
+    key     TEXT PRIMARY KEY,
+    digest  TEXT NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE ijw_products (
+    key     TEXT PRIMARY KEY,
+    event   TEXT NOT NULL
+) WITHOUT ROWID;
+"#,
 ];
 
 /// A delivery as the outbox query gives it, with its next try in milliseconds.
@@ -431,6 +444,28 @@ impl SqliteStore {
             .busy_timeout(std::time::Duration::from_secs(5))
             .map_err(StoreError::sqlite("opening the database to read"))?;
         audit_lines(&connection, filter)
+    }
+
+    /// Writes one audit line into an existing store, beside a running daemon (SQLite lets a
+    /// second writer wait its turn): for command-line reads of personal data, such as finding
+    /// a case from a BSN.
+    pub fn audit_to(path: &Path, entry: &AuditEntry) -> Result<(), StoreError> {
+        use rusqlite::OpenFlags;
+        let connection = Connection::open_with_flags(
+            path,
+            OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .map_err(StoreError::sqlite("opening the database to write the audit log"))?;
+        connection
+            .busy_timeout(std::time::Duration::from_secs(10))
+            .map_err(StoreError::sqlite("opening the database to write the audit log"))?;
+        connection
+            .execute(
+                "INSERT INTO audit (at, token, on_behalf_of, action, gemeente, case_id, outcome) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                params![entry.at, entry.token, entry.on_behalf_of, entry.action, entry.gemeente, entry.case, entry.outcome],
+            )
+            .map_err(StoreError::sqlite("writing the audit log"))?;
+        Ok(())
     }
 
     pub fn open(path: &Path) -> Result<SqliteStore, StoreError> {
@@ -978,6 +1013,49 @@ impl Store for SqliteStore {
                     "INSERT OR REPLACE INTO overview_runs (name, gemeente, done_ms) VALUES (?1, ?2, ?3)",
                 )?
                 .execute(params![name, gemeente, at.as_millisecond()])?;
+            Ok(())
+        })
+    }
+
+    fn ijw_message(&self, key: &str) -> Result<Option<String>, StoreError> {
+        doing("reading the iJw messages received", || {
+            self.connection
+                .prepare_cached("SELECT digest FROM ijw_messages WHERE key = ?1")?
+                .query_row(params![key], |row| row.get(0))
+                .optional()
+        })
+    }
+
+    fn set_ijw_message(&mut self, key: &str, digest: &str) -> Result<(), StoreError> {
+        doing("storing an iJw message received", || {
+            self.connection
+                .prepare_cached("INSERT OR REPLACE INTO ijw_messages (key, digest) VALUES (?1, ?2)")?
+                .execute(params![key, digest])?;
+            Ok(())
+        })
+    }
+
+    fn ijw_product(&self, key: &str) -> Result<Option<String>, StoreError> {
+        doing("reading an iJw product", || {
+            self.connection
+                .prepare_cached("SELECT event FROM ijw_products WHERE key = ?1")?
+                .query_row(params![key], |row| row.get(0))
+                .optional()
+        })
+    }
+
+    fn set_ijw_product(&mut self, key: &str, event: Option<&str>) -> Result<(), StoreError> {
+        doing("storing an iJw product", || {
+            match event {
+                Some(event) => self
+                    .connection
+                    .prepare_cached("INSERT OR REPLACE INTO ijw_products (key, event) VALUES (?1, ?2)")?
+                    .execute(params![key, event])?,
+                None => self
+                    .connection
+                    .prepare_cached("DELETE FROM ijw_products WHERE key = ?1")?
+                    .execute(params![key])?,
+            };
             Ok(())
         })
     }
