@@ -28,6 +28,7 @@ def config(dir, port, clock):
             .replace("database: ../data/waakvlam.db", "database: data/waakvlam.db")
             .replace("notifications_log: ../data/notifications.jsonl", "notifications_log: data/notifications.jsonl")
             .replace("workflows: ../workflows", f"workflows: {ROOT}/workflows")
+            .replace("inbox: ../data/ijw-inbox", "inbox: data/ijw-inbox\n    poll_seconds: 1")
             .replace("clock: system", f"clock: {clock}"))
     if WITHOUT_PLUGINS:
         text = "\n".join(line for line in text.splitlines() if "library: libwaakvlam_" not in line) + "\n"

@@ -492,6 +492,7 @@ fn the_openapi_document_matches_the_routes() {
             "/v1/clock",
             "/v1/deadlines",
             "/v1/events",
+            "/v1/ijw",
             "/v1/notifications",
             "/v1/openapi.json",
             "/v1/what-if"

@@ -370,7 +370,10 @@ async fn post_ijw(
     let token = api.authenticate(&headers, action)?;
     let attempt = || line(Some(&token), &headers, action, None, None);
     if token.read_only {
-        let err = error(StatusCode::FORBIDDEN, format!("token '{}' is read-only", token.name));
+        let err = error(
+            StatusCode::FORBIDDEN,
+            format!("token '{}' is read-only", token.name),
+        );
         return Err(api.refused(attempt(), err));
     }
     no_bsn(&headers, None).map_err(|err| api.refused(attempt(), err))?;
@@ -393,7 +396,9 @@ async fn post_ijw(
         ));
     }
     if body.len() > waakvlam_core::ijw::MAX_BYTES {
-        api.metrics.ijw_messages_refused.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        api.metrics
+            .ijw_messages_refused
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         return Err(error(
             StatusCode::PAYLOAD_TOO_LARGE,
             format!(
@@ -406,32 +411,60 @@ async fn post_ijw(
     let received = match crate::ijw::receive(&body, &ijw.secret) {
         Ok(received) => received,
         Err(problems) => {
-            api.metrics.ijw_messages_refused.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            api.metrics
+                .ijw_messages_refused
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             tracing::debug!(problems = problems.len(), "iJw message refused");
-            return Ok((StatusCode::BAD_REQUEST, Json(crate::ijw::refusal(&problems))).into_response());
+            return Ok((
+                StatusCode::BAD_REQUEST,
+                Json(crate::ijw::refusal(&problems)),
+            )
+                .into_response());
         }
     };
     let gemeente = received.message.gemeente.clone();
     if !token.gemeenten.contains(&gemeente) {
-        api.metrics.ijw_messages_refused.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        api.metrics
+            .ijw_messages_refused
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let err = error(
             StatusCode::FORBIDDEN,
-            format!("token '{}' may not write for {gemeente}; nothing was taken", token.name),
+            format!(
+                "token '{}' may not write for {gemeente}; nothing was taken",
+                token.name
+            ),
         );
-        return Err(api.refused(line(Some(&token), &headers, action, Some(&gemeente), None), err));
+        return Err(api.refused(
+            line(Some(&token), &headers, action, Some(&gemeente), None),
+            err,
+        ));
     }
-    let audit = line(Some(&token), &headers, action, Some(&gemeente), Some(&received.case));
+    let audit = line(
+        Some(&token),
+        &headers,
+        action,
+        Some(&gemeente),
+        Some(&received.case),
+    );
     let answers = api
         .ask(|reply| Command::Ijw {
-            message: received.message.clone(),
-            case: received.case.clone(),
-            audit,
+            messages: vec![crate::scheduler::intake::IjwMessage {
+                message: received.message.clone(),
+                case: received.case.clone(),
+                audit,
+            }],
             reply,
         })
         .await?
-        .map_err(refusal)?;
+        .map_err(refusal)?
+        .pop()
+        .unwrap_or_default();
     crate::ijw::count(&api.metrics, &answers);
-    Ok((StatusCode::OK, Json(crate::ijw::answer(&received, &answers))).into_response())
+    Ok((
+        StatusCode::OK,
+        Json(crate::ijw::answer(&received, &answers)),
+    )
+        .into_response())
 }
 
 async fn post_events(

@@ -673,16 +673,24 @@ fn simulate(
 
 fn pseudonym(config_path: &Path, on_behalf_of: &str) -> Result<ExitCode> {
     if waakvlam_core::event::has_bsn_like_number(on_behalf_of) || on_behalf_of.trim().is_empty() {
-        bail!("--on-behalf-of takes an employee id (not a BSN, not empty): it goes into the audit log");
+        bail!(
+            "--on-behalf-of takes an employee id (not a BSN, not empty): it goes into the audit log"
+        );
     }
     let config = Config::load(config_path)
         .map_err(|problems| anyhow::anyhow!(waakvlam_core::problem::joined(&problems)))
         .context("the configuration has problems")?;
     let Some(daemon) = &config.daemon else {
-        bail!("{} has no 'daemon' section, so no store to audit in", config_path.display());
+        bail!(
+            "{} has no 'daemon' section, so no store to audit in",
+            config_path.display()
+        );
     };
     let Some(ijw) = &daemon.ijw else {
-        bail!("{} has no 'daemon.ijw': the iJw intake makes no case ids", config_path.display());
+        bail!(
+            "{} has no 'daemon.ijw': the iJw intake makes no case ids",
+            config_path.display()
+        );
     };
     let mut line = String::new();
     io::stdin().read_line(&mut line)?;
@@ -709,8 +717,7 @@ fn pseudonym(config_path: &Path, on_behalf_of: &str) -> Result<ExitCode> {
         .with_context(|| format!("writing the audit log in {}", daemon.database.display()))?;
     if ijw.development_secret {
         eprintln!(
-            "note: made with the development secret; set {} as the daemon has it",
-            "the variable named by daemon.ijw.pseudonym_secret_env"
+            "note: made with the development secret of README.md; the daemon uses the same until the variable named by daemon.ijw.pseudonym_secret_env is set"
         );
     }
     println!("{case}");

@@ -70,10 +70,12 @@ pub fn count(metrics: &Metrics, answers: &[Answer]) {
     }
 }
 
-/// Watches the inbox: every `*.xml` in it (oldest name first) is read, taken, answered in a
+/// Watches the inbox: every `*.xml` in it (in name order) is read, taken, answered in a
 /// `.json` beside it and moved to `processed/` (taken, whatever its products' answers) or
-/// `refused/` (not valid iJw, or for a gemeente the configuration does not know). A file still
-/// being written is left for the next look: it is taken once its size stays the same.
+/// `refused/` (not valid iJw, or for a gemeente the configuration does not know). What one
+/// look finds is taken in batches of up to [`BATCH`] messages, each batch one commit. A file
+/// is taken once it has not changed for a second, so one still being written is left for the
+/// next look (a back office that writes under another name and renames is taken at once).
 pub async fn watch_inbox(
     config: Arc<IjwConfig>,
     inbox: PathBuf,
@@ -82,13 +84,16 @@ pub async fn watch_inbox(
     metrics: Arc<Metrics>,
     mut stop: tokio::sync::watch::Receiver<bool>,
 ) {
-    for folder in [inbox.clone(), inbox.join("processed"), inbox.join("refused")] {
+    for folder in [
+        inbox.clone(),
+        inbox.join("processed"),
+        inbox.join("refused"),
+    ] {
         if let Err(err) = std::fs::create_dir_all(&folder) {
             tracing::error!(folder = %folder.display(), cause = %err, "the iJw inbox cannot be made; it is not watched");
             return;
         }
     }
-    let mut sizes: std::collections::HashMap<PathBuf, u64> = Default::default();
     loop {
         let files = match waiting(&inbox) {
             Ok(files) => files,
@@ -97,13 +102,19 @@ pub async fn watch_inbox(
                 Vec::new()
             }
         };
-        for (path, size) in files {
-            // Taken when its size is the size seen the look before: a writer is done with it.
-            if sizes.insert(path.clone(), size) != Some(size) {
-                continue;
+        let settled: Vec<(PathBuf, u64)> = files
+            .into_iter()
+            .filter(|(path, _)| {
+                std::fs::metadata(path)
+                    .and_then(|m| m.modified())
+                    .is_ok_and(|modified| modified.elapsed().is_ok_and(|age| age >= SETTLED))
+            })
+            .collect();
+        for chunk in settled.chunks(BATCH) {
+            take_files(&config, chunk, &gemeenten, &commands, &metrics).await;
+            if *stop.borrow() {
+                return;
             }
-            sizes.remove(&path);
-            take_file(&config, &path, size, &gemeenten, &commands, &metrics).await;
         }
         tokio::select! {
             _ = tokio::time::sleep(config.poll) => {}
@@ -112,99 +123,111 @@ pub async fn watch_inbox(
     }
 }
 
-fn waiting(inbox: &Path) -> std::io::Result<Vec<(PathBuf, u64)>> {
-    let mut files = Vec::new();
-    for entry in std::fs::read_dir(inbox)? {
-        let entry = entry?;
-        let path = entry.path();
-        let metadata = entry.metadata()?;
-        if metadata.is_file() && path.extension().is_some_and(|e| e.eq_ignore_ascii_case("xml")) {
-            files.push((path, metadata.len()));
-        }
-    }
-    files.sort();
-    Ok(files)
-}
+/// At most this many messages in one commit.
+const BATCH: usize = 500;
+/// A file unchanged this long is complete.
+const SETTLED: std::time::Duration = std::time::Duration::from_secs(1);
 
-async fn take_file(
+async fn take_files(
     config: &IjwConfig,
-    path: &Path,
-    size: u64,
+    files: &[(PathBuf, u64)],
     gemeenten: &[String],
     commands: &mpsc::Sender<Command>,
     metrics: &Metrics,
 ) {
-    let name = path.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default();
-    // Over the limit: refused unread, so a 50 MiB file costs nothing.
-    let received = if size > waakvlam_core::ijw::MAX_BYTES as u64 {
-        Err(vec![Problem {
-            path: "Bericht".into(),
-            message: format!(
-                "the message is {size} bytes; an iJw message is at most {} bytes (1 MiB), so it was not read",
-                waakvlam_core::ijw::MAX_BYTES
-            ),
-        }])
-    } else {
-        match std::fs::read(path) {
-            Ok(bytes) => receive(&bytes, &config.secret),
-            Err(err) => {
-                tracing::warn!(file = %name, cause = %err, "an iJw message cannot be read; trying again");
-                return;
+    let mut taken = Vec::new();
+    let mut messages = Vec::new();
+    for (path, size) in files {
+        let name = file_name(path);
+        // Over the limit: refused unread, so a 50 MiB file costs nothing.
+        let received = if *size > waakvlam_core::ijw::MAX_BYTES as u64 {
+            Err(vec![Problem {
+                path: "Bericht".into(),
+                message: format!(
+                    "the message is {size} bytes; an iJw message is at most {} bytes (1 MiB), so it was not read",
+                    waakvlam_core::ijw::MAX_BYTES
+                ),
+            }])
+        } else {
+            match std::fs::read(path) {
+                Ok(bytes) => receive(&bytes, &config.secret),
+                Err(err) => {
+                    tracing::warn!(file = %name, cause = %err, "an iJw message cannot be read; trying again");
+                    continue;
+                }
+            }
+        };
+        match received {
+            Err(problems) => {
+                metrics.ijw_messages_refused.fetch_add(1, Relaxed);
+                tracing::info!(file = %name, problems = problems.len(), "iJw message refused");
+                answer_file(path, "refused", &refusal(&problems));
+            }
+            Ok(received) if !gemeenten.contains(&received.message.gemeente) => {
+                metrics.ijw_messages_refused.fetch_add(1, Relaxed);
+                let message = format!(
+                    "the message is for {}, which the configuration does not know; nothing was taken",
+                    received.message.gemeente
+                );
+                tracing::info!(file = %name, gemeente = %received.message.gemeente, "iJw message for an unknown gemeente refused");
+                let answer = json!({ "status": "refused", "retourcode": intake::TECHNICAL, "problems": [{ "path": "Bericht/Header/Ontvanger", "message": message }] });
+                answer_file(path, "refused", &answer);
+            }
+            Ok(received) => {
+                messages.push(crate::scheduler::intake::IjwMessage {
+                    message: received.message.clone(),
+                    case: received.case.clone(),
+                    audit: AuditEntry {
+                        at: jiff::Timestamp::now().to_string(),
+                        token: "ijw-inbox".into(),
+                        on_behalf_of: None,
+                        action: "ijw.write".into(),
+                        gemeente: Some(received.message.gemeente.clone()),
+                        case: Some(received.case.clone()),
+                        outcome: "allowed".into(),
+                    },
+                });
+                taken.push((path, received));
             }
         }
-    };
-    let (folder, answer) = match received {
-        Err(problems) => {
-            metrics.ijw_messages_refused.fetch_add(1, Relaxed);
-            tracing::info!(file = %name, problems = problems.len(), "iJw message refused");
-            ("refused", refusal(&problems))
-        }
-        Ok(received) if !gemeenten.contains(&received.message.gemeente) => {
-            metrics.ijw_messages_refused.fetch_add(1, Relaxed);
-            let message = format!(
-                "the message is for {}, which the configuration does not know; nothing was taken",
-                received.message.gemeente
-            );
-            tracing::info!(file = %name, gemeente = %received.message.gemeente, "iJw message for an unknown gemeente refused");
-            ("refused", json!({ "status": "refused", "retourcode": intake::TECHNICAL, "problems": [{ "path": "Bericht/Header/Ontvanger", "message": message }] }))
-        }
-        Ok(received) => {
-            let audit = AuditEntry {
-                at: jiff::Timestamp::now().to_string(),
-                token: "ijw-inbox".into(),
-                on_behalf_of: None,
-                action: "ijw.write".into(),
-                gemeente: Some(received.message.gemeente.clone()),
-                case: Some(received.case.clone()),
-                outcome: "allowed".into(),
-            };
-            let asked = crate::api::ask_core(commands, |reply| Command::Ijw {
-                message: received.message.clone(),
-                case: received.case.clone(),
-                audit,
-                reply,
-            })
-            .await;
-            match asked {
-                Ok(Ok(answers)) => {
-                    count(metrics, &answers);
-                    tracing::info!(file = %name, case = %received.case, products = answers.len(), "iJw message taken");
-                    ("processed", answer(&received, &answers))
-                }
-                // Not stored, or the daemon stopping: the file stays for the next look.
-                Ok(Err(err)) => {
-                    tracing::warn!(file = %name, cause = %err, "an iJw message could not be stored; trying again");
-                    return;
-                }
-                Err(_) => return,
+    }
+    if messages.is_empty() {
+        return;
+    }
+    let asked = crate::api::ask_core(commands, |reply| Command::Ijw { messages, reply }).await;
+    match asked {
+        Ok(Ok(answers)) => {
+            for ((path, received), answers) in taken.into_iter().zip(answers) {
+                count(metrics, &answers);
+                answer_file(path, "processed", &answer(&received, &answers));
             }
+            tracing::info!(messages = files.len(), "iJw messages from the inbox taken");
         }
-    };
-    let target = path.parent().unwrap_or(Path::new(".")).join(folder).join(&name);
-    let answer_file = target.with_extension("json");
-    let written = serde_json::to_vec_pretty(&answer)
+        // Not stored, or the daemon stopping: the files stay for the next look.
+        Ok(Err(err)) => {
+            tracing::warn!(cause = %err, "iJw messages of the inbox could not be stored; trying again");
+        }
+        Err(_) => {}
+    }
+}
+
+fn file_name(path: &Path) -> String {
+    path.file_name()
+        .map(|n| n.to_string_lossy().to_string())
+        .unwrap_or_default()
+}
+
+/// Writes the answer beside where the message goes, then moves the message there.
+fn answer_file(path: &Path, folder: &str, answer: &Value) {
+    let name = file_name(path);
+    let target = path
+        .parent()
+        .unwrap_or(Path::new("."))
+        .join(folder)
+        .join(&name);
+    let written = serde_json::to_vec_pretty(answer)
         .map_err(std::io::Error::other)
-        .and_then(|bytes| std::fs::write(&answer_file, bytes))
+        .and_then(|bytes| std::fs::write(target.with_extension("json"), bytes))
         .and_then(|()| std::fs::rename(path, &target));
     if let Err(err) = written {
         tracing::error!(file = %name, cause = %err, "an iJw message was handled but cannot be moved out of the inbox");
@@ -255,7 +278,9 @@ pub fn events_of_folder(
             ));
         }
         for event in &made.events {
-            let birth = event.data_text("geboortedatum").and_then(|t| BirthDate::parse(&t));
+            let birth = event
+                .data_text("geboortedatum")
+                .and_then(|t| BirthDate::parse(&t));
             if birth.is_some() || !births.contains_key(&key) {
                 births.insert(key.clone(), birth.or(known.flatten()));
             }
@@ -263,4 +288,23 @@ pub fn events_of_folder(
         events.extend(made.events);
     }
     Ok((events, problems))
+}
+
+/// The `*.xml` files in `folder` with their sizes, in name order.
+fn waiting(folder: &Path) -> std::io::Result<Vec<(PathBuf, u64)>> {
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(folder)? {
+        let entry = entry?;
+        let path = entry.path();
+        let metadata = entry.metadata()?;
+        if metadata.is_file()
+            && path
+                .extension()
+                .is_some_and(|e| e.eq_ignore_ascii_case("xml"))
+        {
+            files.push((path, metadata.len()));
+        }
+    }
+    files.sort();
+    Ok(files)
 }

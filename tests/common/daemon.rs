@@ -56,6 +56,10 @@ impl Daemon {
                 format!("workflows: {}", workflows.display()),
             ),
             ("clock: system", "clock: virtual".to_string()),
+            (
+                "inbox: ../data/ijw-inbox",
+                "inbox: data/ijw-inbox\n    poll_seconds: 1".to_string(),
+            ),
             ("  tokens:\n", format!("  tokens:\n{REGION_LINE}")),
         ] {
             config = super::replace_once(&config, from, &to);
@@ -154,6 +158,31 @@ impl Daemon {
             status,
             serde_json::from_str(&text).unwrap_or(Value::String(text)),
         )
+    }
+
+    /// `POST /v1/ijw` with an XML body.
+    pub fn post_ijw(&self, token: &str, xml: &str) -> (u16, Value) {
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .build()
+            .into();
+        let mut response = agent
+            .post(&format!("{}/v1/ijw", self.base))
+            .header("Content-Type", "application/xml")
+            .header("Authorization", &format!("Bearer {token}"))
+            .send(xml)
+            .expect("the daemon answers");
+        let status = response.status().as_u16();
+        let text = response.body_mut().read_to_string().unwrap_or_default();
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or(Value::String(text)),
+        )
+    }
+
+    /// The daemon's raw log lines so far.
+    pub fn log_text(&self) -> String {
+        self.log.lock().unwrap().join("\n")
     }
 
     pub fn post_events(&self, token: &str, body: &str) -> (u16, Value) {

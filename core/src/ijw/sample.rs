@@ -167,7 +167,12 @@ pub fn messages(cases: usize, year: i32) -> Vec<(String, String)> {
     for n in 0..cases {
         let k = n as u32;
         let ontvanger = GEMEENTEN[n % GEMEENTEN.len()];
-        let birth = format!("{}-{:02}-{:02}", year - 11 - (k % 8) as i32, 1 + k % 12, 1 + (k * 7) % 28);
+        let birth = format!(
+            "{}-{:02}-{:02}",
+            year - 11 - (k % 8) as i32,
+            1 + k % 12,
+            1 + (k * 7) % 28
+        );
         let start_month = 1 + (k * 5) % 6;
         let begin = format!("{year}-{start_month:02}-{:02}", 1 + (k * 3) % 28);
         let mut start = Sample::start(&format!("S{n}"), ontvanger, &bsn(k), &birth, &begin);

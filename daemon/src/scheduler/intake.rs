@@ -5,7 +5,7 @@
 use waakvlam_core::ijw::Message;
 use waakvlam_core::ijw::intake::{self, Answer, Ledger, Status};
 
-use super::{Core, CoreError, Outcome, Reply};
+use super::{Core, CoreError, Reply};
 use crate::store::{AuditEntry, CaseKey, Store, StoreError};
 
 /// The ledger in the store, written in the batch that takes the message's events.
@@ -30,47 +30,53 @@ impl<S: Store> Ledger for StoreLedger<'_, S> {
     }
 }
 
+/// One message for the core: read, with its young person's case id, and its audit line.
+pub struct IjwMessage {
+    pub message: Message,
+    pub case: String,
+    pub audit: AuditEntry,
+}
+
 impl<S: Store> Core<S> {
-    pub(super) fn take_ijw(
-        &mut self,
-        message: Message,
-        case: String,
-        audit: AuditEntry,
-        reply: Reply<Vec<Answer>>,
-    ) {
+    pub(super) fn take_ijw(&mut self, messages: Vec<IjwMessage>, reply: Reply<Vec<Vec<Answer>>>) {
         let now = self.clock.now();
-        let _span = tracing::info_span!("ijw", code = message.code.name(), products = message.products.len()).entered();
+        let _span = tracing::info_span!("ijw", messages = messages.len()).entered();
         let result = self.in_batch(|core, batch| {
-            let key = CaseKey::new(&message.gemeente, &case);
-            let known = match core.cases.load(&key, &core.engine, &core.store) {
-                Ok(loaded) if loaded.events.is_empty() => None,
-                Ok(loaded) => Some(loaded.facts.birth),
-                Err(damaged @ StoreError::Damaged { .. }) => {
-                    let reason = format!(
-                        "{damaged}; the case is out of service until the store is repaired, and nothing of this message was taken"
-                    );
-                    return Ok(refuse_all(&message, &reason));
-                }
-                Err(err) => return Err(err),
-            };
-            let mut made = intake::intake(&message, &case, known, &mut StoreLedger(&mut core.store))?;
             let mut notifications = Vec::new();
             let mut hook_calls = Vec::new();
-            for event in &made.events {
-                let outcome = core.take_event(event, now, batch, &mut notifications, &mut hook_calls)?;
-                if let Outcome::Refused(reason) = outcome {
-                    // Only a case out of service refuses here; the message is answered so.
-                    made.answers = refuse_all(&message, &reason);
-                    break;
+            let mut answers = Vec::with_capacity(messages.len());
+            let mut touched = Vec::new();
+            for IjwMessage { message, case, audit } in &messages {
+                let key = CaseKey::new(&message.gemeente, case);
+                let known = match core.cases.load(&key, &core.engine, &core.store) {
+                    Ok(loaded) if loaded.events.is_empty() => None,
+                    Ok(loaded) => Some(loaded.facts.birth),
+                    Err(damaged @ StoreError::Damaged { .. }) => {
+                        answers.push(refuse_all(message, &format!(
+                            "{damaged}; the case is out of service until the store is repaired, and nothing of this message was taken"
+                        )));
+                        continue;
+                    }
+                    Err(err) => return Err(err),
+                };
+                let made = intake::intake(message, case, known, &mut StoreLedger(&mut core.store))?;
+                for event in &made.events {
+                    core.take_event(event, now, batch, &mut notifications, &mut hook_calls)?;
                 }
+                core.store.audit(audit)?;
+                if !made.events.is_empty() {
+                    touched.push(key);
+                }
+                answers.push(made.answers);
             }
-            core.store.audit(&audit)?;
             notifications.extend(core.answer_hooks(hook_calls)?);
             batch.lines.extend(core.record(&notifications, now)?);
-            if !made.events.is_empty() {
-                core.refresh(&key, now)?;
+            touched.sort();
+            touched.dedup();
+            for key in &touched {
+                core.refresh(key, now)?;
             }
-            Ok(made.answers)
+            Ok(answers)
         });
         match result {
             Ok((answers, lines)) => {
@@ -78,7 +84,7 @@ impl<S: Store> Core<S> {
                 self.write_log(lines, now);
             }
             Err(err) => {
-                tracing::error!(cause = %err, "storing an iJw message failed; nothing of it was taken");
+                tracing::error!(cause = %err, "storing iJw messages failed; nothing of them was taken");
                 let _ = reply.send(Err(CoreError::NotStored(err.to_string())));
             }
         }

@@ -3,7 +3,7 @@
 //! state in memory is always the fold of the events in the store.
 
 mod cases;
-mod intake;
+pub mod intake;
 mod overviews;
 pub mod pages;
 mod timers;
@@ -148,12 +148,11 @@ pub enum Command {
     },
     /// What the web pages ask.
     Page(pages::PageCommand),
-    /// One iJw message, read and with its BSN made a pseudonym (`case`).
+    /// iJw messages, read and with their BSNs made pseudonyms, taken in one batch (the inbox
+    /// sends what it found at one look; the API one): the answers per message, in order.
     Ijw {
-        message: waakvlam_core::ijw::Message,
-        case: String,
-        audit: AuditEntry,
-        reply: Reply<Vec<waakvlam_core::ijw::intake::Answer>>,
+        messages: Vec<intake::IjwMessage>,
+        reply: Reply<Vec<Vec<waakvlam_core::ijw::intake::Answer>>>,
     },
 }
 
@@ -721,12 +720,7 @@ impl<S: Store> Core<S> {
                     tracing::error!(cause = %err, "writing the audit line of a refusal failed");
                 }
             }
-            Command::Ijw {
-                message,
-                case,
-                audit,
-                reply,
-            } => self.take_ijw(message, case, audit, reply),
+            Command::Ijw { messages, reply } => self.take_ijw(messages, reply),
             Command::AuditLog {
                 filter,
                 audit,

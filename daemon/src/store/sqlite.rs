@@ -455,10 +455,14 @@ impl SqliteStore {
             path,
             OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
         )
-        .map_err(StoreError::sqlite("opening the database to write the audit log"))?;
+        .map_err(StoreError::sqlite(
+            "opening the database to write the audit log",
+        ))?;
         connection
             .busy_timeout(std::time::Duration::from_secs(10))
-            .map_err(StoreError::sqlite("opening the database to write the audit log"))?;
+            .map_err(StoreError::sqlite(
+                "opening the database to write the audit log",
+            ))?;
         connection
             .execute(
                 "INSERT INTO audit (at, token, on_behalf_of, action, gemeente, case_id, outcome) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
@@ -1029,7 +1033,9 @@ impl Store for SqliteStore {
     fn set_ijw_message(&mut self, key: &str, digest: &str) -> Result<(), StoreError> {
         doing("storing an iJw message received", || {
             self.connection
-                .prepare_cached("INSERT OR REPLACE INTO ijw_messages (key, digest) VALUES (?1, ?2)")?
+                .prepare_cached(
+                    "INSERT OR REPLACE INTO ijw_messages (key, digest) VALUES (?1, ?2)",
+                )?
                 .execute(params![key, digest])?;
             Ok(())
         })
@@ -1049,7 +1055,9 @@ impl Store for SqliteStore {
             match event {
                 Some(event) => self
                     .connection
-                    .prepare_cached("INSERT OR REPLACE INTO ijw_products (key, event) VALUES (?1, ?2)")?
+                    .prepare_cached(
+                        "INSERT OR REPLACE INTO ijw_products (key, event) VALUES (?1, ?2)",
+                    )?
                     .execute(params![key, event])?,
                 None => self
                     .connection
