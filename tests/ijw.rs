@@ -339,6 +339,22 @@ fn the_inbox_takes_files_and_answers_beside_them() {
     daemon.stop();
 }
 
+/// The case id README.md shows for its example BSN is the one the development secret gives.
+#[test]
+fn the_readme_shows_the_case_id_of_its_example() {
+    let readme = std::fs::read_to_string(common::root().join("README.md")).unwrap();
+    let bsn = waakvlam_core::ijw::Bsn::parse("111222333").unwrap();
+    let id = waakvlam_core::ijw::pseudonym::case_id(
+        waakvlam::config::DEVELOPMENT_PSEUDONYM_SECRET.as_bytes(),
+        &bsn,
+    );
+    assert!(
+        readme.contains(&format!("--on-behalf-of medewerker-17\n{id}\n")),
+        "README.md should show {id}"
+    );
+    assert!(readme.contains(waakvlam::config::DEVELOPMENT_PSEUDONYM_SECRET));
+}
+
 /// `simulate --ijw` reads a folder as the daemon's intake does: the start at 15 and the stop
 /// according to plan make the toekomstplan at 16 and then nazorg.
 #[test]
