@@ -339,6 +339,30 @@ fn the_inbox_takes_files_and_answers_beside_them() {
     daemon.stop();
 }
 
+/// A production daemon refuses the development secret of README.md.
+#[test]
+fn a_production_daemon_refuses_the_development_secret() {
+    let dir = common::config_dir(|shipped| {
+        common::replace_once(&shipped, "  production: false\n", "  production: true\n")
+    });
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_waakvlam"))
+        .args(["check", "--config"])
+        .arg(dir.join("waakvlam.yaml"))
+        .env(
+            "WAAKVLAM_PSEUDONIEM_GEHEIM",
+            waakvlam::config::DEVELOPMENT_PSEUDONYM_SECRET,
+        )
+        .output()
+        .unwrap();
+    let printed =
+        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{printed}");
+    assert!(
+        printed.contains("WAAKVLAM_PSEUDONIEM_GEHEIM holds the development secret of README.md; a production daemon refuses it"),
+        "{printed}"
+    );
+}
+
 /// The case id README.md shows for its example BSN is the one the development secret gives.
 #[test]
 fn the_readme_shows_the_case_id_of_its_example() {
@@ -368,6 +392,10 @@ fn simulate_reads_a_folder_of_messages() {
     )
     .unwrap();
     std::fs::write(dir.join("3.xml"), "<Bericht/>").unwrap();
+    // Another young person whose birth day is unknown (DatumGebruik 1): the case says so.
+    let mut partial = Sample::start("F1", "0150", &bsn(11), "2011-02-10", "2027-03-01");
+    partial.datum_gebruik = Some("1".into());
+    std::fs::write(dir.join("4.xml"), partial.xml()).unwrap();
     let out = waakvlam(
         &[
             "simulate",
@@ -401,6 +429,10 @@ fn simulate_reads_a_folder_of_messages() {
     assert!(
         workflows.contains("toekomstplan-16") && workflows.contains("nazorg"),
         "{workflows:?}"
+    );
+    assert!(
+        stdout.contains("\"deadline\":\"geboortedatum_onvolledig\""),
+        "{stdout}"
     );
     assert!(!stdout.contains(&bsn(10)) && !stdout.contains("Jansen"));
 }

@@ -807,6 +807,29 @@ mod tests {
         Config::load(&path)
     }
 
+    /// The pseudonym secret comes from the environment; without it a development daemon uses
+    /// the documented development secret and a production daemon does not start.
+    #[test]
+    fn the_ijw_secret_comes_from_the_environment() {
+        let unset = "daemon:\n  ijw: { pseudonym_secret_env: WAAKVLAM_TEST_UNSET_SECRET }\n";
+        let ijw = load(unset).unwrap().daemon.unwrap().ijw.unwrap();
+        assert!(ijw.development_secret);
+        assert_eq!(ijw.secret, DEVELOPMENT_PSEUDONYM_SECRET);
+        let production = unset.replace("daemon:\n", "daemon:\n  production: true\n");
+        let problems = load(&production).unwrap_err();
+        assert!(
+            problems.iter().any(|p| p.message == "the environment variable WAAKVLAM_TEST_UNSET_SECRET is not set; a production daemon does not start the iJw intake without its pseudonym secret"),
+            "{problems:?}"
+        );
+        // A variable every test process has stands in for a secret that is set.
+        let set = "daemon:\n  ijw: { pseudonym_secret_env: PATH, inbox: in }\n";
+        let ijw = load(set).unwrap().daemon.unwrap().ijw.unwrap();
+        assert!(!ijw.development_secret);
+        assert_eq!(ijw.secret, std::env::var("PATH").unwrap());
+        assert!(ijw.inbox.as_ref().unwrap().ends_with("in"));
+        assert!(!format!("{ijw:?}").contains(&std::env::var("PATH").unwrap()));
+    }
+
     #[test]
     fn a_production_daemon_refuses_a_virtual_clock() {
         let problems = load("daemon:\n  production: true\n  clock: virtual\n").unwrap_err();
