@@ -1562,3 +1562,142 @@ fn an_overview_due_on_a_holiday_monday_goes_out_on_the_next_working_day_once() {
     assert_eq!(overviews(&daemon).len(), 2, "once, a crash included");
     daemon.stop();
 }
+
+/// A store that a newer Waakvlam has migrated is refused by this binary, with a message that
+/// says so, and left as it was.
+#[test]
+fn a_store_of_a_newer_version_is_refused_and_left_alone() {
+    let daemon = Daemon::start();
+    let dir = daemon.stop();
+    let database = dir.join("data/waakvlam.db");
+    let known: usize = rusqlite::Connection::open(&database)
+        .unwrap()
+        .pragma_query_value(None, "user_version", |row| row.get(0))
+        .unwrap();
+    rusqlite::Connection::open(&database)
+        .unwrap()
+        .pragma_update(None, "user_version", known + 1)
+        .unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_waakvlam"))
+        .args(["run", "--config"])
+        .arg(dir.join("waakvlam.yaml"))
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        stderr.contains(&format!(
+            "was written by a newer Waakvlam (its schema is version {}; this binary knows up to {known})",
+            known + 1
+        )),
+        "{stderr}"
+    );
+    let after: usize = rusqlite::Connection::open(&database)
+        .unwrap()
+        .pragma_query_value(None, "user_version", |row| row.get(0))
+        .unwrap();
+    assert_eq!(after, known + 1);
+}
+
+/// `waakvlam backup` while the daemon takes events: the copy is consistent and starts; a copy
+/// taken once the events are in, restored as README.md says (the file put in the store's
+/// place), shows the same events, deadlines and notifications as the original.
+#[test]
+fn a_backup_taken_while_events_come_in_restores_to_the_same_state() {
+    let daemon = Daemon::start();
+    daemon.advance("2027-04-13T10:00:00+02:00");
+    let config = daemon.dir.join("waakvlam.yaml");
+    let backup = |to: &std::path::Path| {
+        common::waakvlam(
+            &[
+                "backup",
+                "--config",
+                config.to_str().unwrap(),
+                "--to",
+                to.to_str().unwrap(),
+            ],
+            None,
+        )
+    };
+    let copies = common::tempdir();
+    let during = copies.join("during.db");
+    std::thread::scope(|scope| {
+        let posting = scope.spawn(|| {
+            for batch in 0..40 {
+                let events: Vec<String> = (0..50)
+                    .map(|i| {
+                        complaint(
+                            &format!("b{batch}-{i}"),
+                            &format!("B-{batch}-{i}"),
+                            "GM0150",
+                            "K-1",
+                        )
+                    })
+                    .collect();
+                let (status, answer) =
+                    daemon.post_events(DEVENTER, &format!("[{}]", events.join(",")));
+                assert_eq!(status, 200, "{answer}");
+            }
+        });
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        let out = backup(&during);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        posting.join().unwrap();
+    });
+    assert!(
+        !backup(&during).status.success(),
+        "an existing file is not overwritten"
+    );
+    daemon.advance("2027-04-24T10:00:00+02:00");
+    let after = copies.join("after.db");
+    let out = backup(&after);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains(": 2000 events"),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let view = |d: &Daemon| {
+        let (_, deadlines) = d.request(
+            "GET",
+            "/v1/deadlines?limit=1000&case=B-7-7",
+            Some(DEVENTER),
+            None,
+        );
+        let (_, case) = d.request("GET", "/v1/cases/B-39-49", Some(DEVENTER), None);
+        let (_, notifications) =
+            d.request("GET", "/v1/notifications?limit=1000", Some(DEVENTER), None);
+        (
+            deadlines,
+            case,
+            notifications["notifications"].as_array().map(Vec::len),
+        )
+    };
+    let original = view(&daemon);
+    assert_eq!(original.2, Some(1000), "the reminders were recorded");
+    daemon.stop();
+
+    // Restore: the backup in the store's place of a daemon's directory.
+    for (copy, all) in [(&after, true), (&during, false)] {
+        let dir = common::tempdir();
+        std::fs::create_dir_all(dir.join("data")).unwrap();
+        std::fs::copy(copy, dir.join("data/waakvlam.db")).unwrap();
+        let restored = Daemon::start_in(dir);
+        if all {
+            assert_eq!(view(&restored), original);
+        } else {
+            let (_, listed) =
+                restored.request("GET", "/v1/deadlines?limit=1", Some(DEVENTER), None);
+            assert!(listed["deadlines"].is_array(), "{listed}");
+        }
+        restored.stop();
+    }
+}

@@ -27,6 +27,7 @@ pub struct Cli {
 pub enum Command {
     /// Run the daemon: the event API, the timers and the delivery of notifications.
     Run {
+        /// The configuration file (paths in it are relative to it).
         #[arg(long, default_value = "config/waakvlam.yaml")]
         config: PathBuf,
     },
@@ -50,22 +51,36 @@ pub enum Command {
         /// Last day to simulate, YYYY-MM-DD (default: one year after the last event).
         #[arg(long)]
         until: Option<String>,
+        /// The workflow files (a directory or one file).
         #[arg(long, default_value = "workflows")]
         workflows: PathBuf,
+        /// The configuration file (paths in it are relative to it).
         #[arg(long, default_value = "config/waakvlam.yaml")]
         config: PathBuf,
     },
     /// Read a BSN from standard input and print the case id the iJw intake gives that young
     /// person, for staff who must find a case. Audited in the store, with who asked.
     Pseudonym {
+        /// The configuration file (paths in it are relative to it).
         #[arg(long, default_value = "config/waakvlam.yaml")]
         config: PathBuf,
         /// Who asks (an employee id, never a BSN): written in the audit log.
         #[arg(long)]
         on_behalf_of: String,
     },
+    /// Copy the store to a new file while the daemon runs (a consistent snapshot; `cp` of a
+    /// live store is not safe). README.md, "Backups", says how to restore.
+    Backup {
+        /// The configuration file (paths in it are relative to it).
+        #[arg(long, default_value = "config/waakvlam.yaml")]
+        config: PathBuf,
+        /// The backup file to write; it must not exist yet.
+        #[arg(long)]
+        to: PathBuf,
+    },
     /// Print the audit log of a period as JSON lines, oldest first (for a privacy officer).
     Audit {
+        /// The configuration file (paths in it are relative to it).
         #[arg(long, default_value = "config/waakvlam.yaml")]
         config: PathBuf,
         /// First day, YYYY-MM-DD.
@@ -85,6 +100,7 @@ pub enum Command {
     /// store beside a running daemon): the deadlines that move, the instances that start or
     /// stop, what would go out at once. Reads the store only.
     WhatIf {
+        /// The configuration file (paths in it are relative to it).
         #[arg(long, default_value = "config/waakvlam.yaml")]
         config: PathBuf,
         /// The store file (default: the configuration's `daemon.database`).
@@ -106,14 +122,19 @@ pub enum Command {
     /// latency (for bench/daemon.sh).
     #[command(hide = true)]
     Load {
+        /// The daemon's address.
         #[arg(long, default_value = "http://127.0.0.1:8080")]
         url: String,
+        /// A token that may write for the events' gemeenten.
         #[arg(long)]
         token: String,
+        /// Events, one JSON object per line.
         #[arg(long)]
         events: PathBuf,
+        /// Events per request.
         #[arg(long, default_value_t = 100)]
         batch: usize,
+        /// Requests under way at once.
         #[arg(long, default_value_t = 4)]
         connections: usize,
         /// Events per second (default: as fast as the daemon takes them).
@@ -124,19 +145,25 @@ pub enum Command {
     /// gemeente's plugin (for bench/plugins.sh).
     #[command(hide = true)]
     PluginCalls {
+        /// The configuration file (paths in it are relative to it).
         #[arg(long, default_value = "config/waakvlam.yaml")]
         config: PathBuf,
+        /// The gemeente whose plugin is called.
         #[arg(long, default_value = "GM0158")]
         gemeente: String,
+        /// How many calls of each kind.
         #[arg(long, default_value_t = 100_000)]
         calls: u32,
     },
     /// Write synthetic events (JSON Lines) for benchmarks and load tests: N cases over one year.
     Generate {
+        /// How many cases (young people).
         #[arg(long)]
         cases: usize,
+        /// The year the cases' events fall in.
         #[arg(long, default_value_t = 2027)]
         year: i32,
+        /// The same seed gives the same events.
         #[arg(long, default_value_t = 1)]
         seed: u64,
         /// Write made-up iJw messages (JW305 and JW307, never real data) into this folder
@@ -170,6 +197,7 @@ pub fn main() -> ExitCode {
             &workflows,
             &config,
         ),
+        Command::Backup { config, to } => backup(&config, &to),
         Command::Pseudonym {
             config,
             on_behalf_of,
@@ -671,6 +699,38 @@ fn simulate(
     })
 }
 
+fn backup(config_path: &Path, to: &Path) -> Result<ExitCode> {
+    let config = Config::load(config_path)
+        .map_err(|problems| anyhow::anyhow!(waakvlam_core::problem::joined(&problems)))
+        .context("the configuration has problems")?;
+    let Some(daemon) = &config.daemon else {
+        bail!(
+            "{} has no 'daemon' section, so no store",
+            config_path.display()
+        );
+    };
+    if !daemon.database.exists() {
+        bail!(
+            "there is no store at {} to back up",
+            daemon.database.display()
+        );
+    }
+    if to.exists() {
+        bail!(
+            "{} exists already; a backup goes to a new file",
+            to.display()
+        );
+    }
+    let events = crate::store::SqliteStore::backup(&daemon.database, to)
+        .with_context(|| format!("backing up {}", daemon.database.display()))?;
+    println!(
+        "backed up {} to {}: {events} events",
+        daemon.database.display(),
+        to.display()
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
 fn pseudonym(config_path: &Path, on_behalf_of: &str) -> Result<ExitCode> {
     if waakvlam_core::event::has_bsn_like_number(on_behalf_of) || on_behalf_of.trim().is_empty() {
         bail!(
@@ -764,4 +824,28 @@ fn plugin_calls(config: &Path, gemeente: &str, calls: u32) -> Result<ExitCode> {
     }
     println!("{}", serde_json::Value::Object(report));
     Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    /// Every command and every flag says what it is for in `--help`.
+    #[test]
+    fn every_command_and_flag_has_a_help_line() {
+        let cli = super::Cli::command();
+        let mut missing = Vec::new();
+        for command in cli.get_subcommands() {
+            if command.get_about().is_none() {
+                missing.push(command.get_name().to_string());
+            }
+            for arg in command.get_arguments() {
+                let id = arg.get_id().as_str();
+                if id != "help" && id != "version" && arg.get_help().is_none() {
+                    missing.push(format!("{} --{id}", command.get_name()));
+                }
+            }
+        }
+        assert!(missing.is_empty(), "without a help line: {missing:?}");
+    }
 }

@@ -40,6 +40,15 @@ pub enum StoreError {
     /// its events: it is out of service until the rows are repaired.
     #[error("case {} of {}: stored rows cannot be read: {}", .key.case, .key.gemeente, .rows.join("; "))]
     Damaged { key: CaseKey, rows: Vec<String> },
+    /// A store a newer version has migrated: an older binary would misread it, so it stops.
+    #[error(
+        "the store {path} was written by a newer Waakvlam (its schema is version {found}; this binary knows up to {known}): run that version or a newer one; a store is never migrated back (README.md, \"Upgrading\")"
+    )]
+    Newer {
+        path: String,
+        found: usize,
+        known: usize,
+    },
     /// Stored rows outside a case's events that cannot be read back (a notification record).
     #[error("stored {what} cannot be read: {}", .rows.join("; "))]
     Unreadable {

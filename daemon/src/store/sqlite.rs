@@ -446,6 +446,45 @@ impl SqliteStore {
         audit_lines(&connection, filter)
     }
 
+    /// A consistent copy of the store at `path` in the new file `to` (SQLite's `VACUUM INTO`):
+    /// safe while the daemon runs and writes, since it reads one snapshot beside the writer,
+    /// which a `cp` of a WAL database is not. Returns the events the copy holds.
+    pub fn backup(path: &Path, to: &Path) -> Result<u64, StoreError> {
+        use rusqlite::OpenFlags;
+        let connection = Connection::open_with_flags(
+            path,
+            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .map_err(StoreError::sqlite("opening the database to back it up"))?;
+        connection
+            .busy_timeout(std::time::Duration::from_secs(30))
+            .map_err(StoreError::sqlite("opening the database to back it up"))?;
+        let target = to.to_str().ok_or(StoreError::Io {
+            doing: "naming the backup",
+            source: std::io::Error::other("the path is not UTF-8"),
+        })?;
+        connection
+            .execute("VACUUM INTO ?1", params![target])
+            .map_err(StoreError::sqlite("writing the backup"))?;
+        // VACUUM INTO does not sync the copy: a backup is only one once it is on disk.
+        std::fs::File::open(to)
+            .and_then(|file| file.sync_all())
+            .map_err(StoreError::io("syncing the backup"))?;
+        let copy = Connection::open_with_flags(to, OpenFlags::SQLITE_OPEN_READ_ONLY)
+            .map_err(StoreError::sqlite("reading the backup"))?;
+        let check: String = copy
+            .query_row("PRAGMA quick_check", [], |row| row.get(0))
+            .map_err(StoreError::sqlite("checking the backup"))?;
+        if check != "ok" {
+            return Err(StoreError::Io {
+                doing: "checking the backup",
+                source: std::io::Error::other(check),
+            });
+        }
+        copy.query_row("SELECT count(*) FROM events", [], |row| row.get(0))
+            .map_err(StoreError::sqlite("reading the backup"))
+    }
+
     /// Writes one audit line into an existing store, beside a running daemon (SQLite lets a
     /// second writer wait its turn): for command-line reads of personal data, such as finding
     /// a case from a BSN.
@@ -473,6 +512,18 @@ impl SqliteStore {
     }
 
     pub fn open(path: &Path) -> Result<SqliteStore, StoreError> {
+        if path.exists() {
+            let found: usize = Connection::open(path)
+                .and_then(|c| c.pragma_query_value(None, "user_version", |row| row.get(0)))
+                .map_err(StoreError::sqlite("opening the database"))?;
+            if found > MIGRATIONS.len() {
+                return Err(StoreError::Newer {
+                    path: path.display().to_string(),
+                    found,
+                    known: MIGRATIONS.len(),
+                });
+            }
+        }
         let connection = Self::connect(path).map_err(StoreError::sqlite("opening the database"))?;
         // Checkpoints are the checkpointer's: never in the writer's commit.
         let checkpointer = Checkpointer::start(path)?;
