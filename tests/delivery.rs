@@ -122,6 +122,26 @@ fn a_receiver_that_always_fails_ends_in_dead_letter() {
         dead["notifications"][0]["record"]["deadline"],
         "in_behandeling"
     );
+
+    // Sent again through the API: not with a read-only token; back in the outbox, tried
+    // (and failing) once more; a notification that is not dead cannot be sent again.
+    let id = dead["notifications"][0]["record"]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let retry = format!("/v1/notifications/{id}/retry");
+    let (status, _) = daemon.request("POST", &retry, Some(common::daemon::READ_ONLY), None);
+    assert_eq!(status, 403);
+    let (status, answer) = daemon.request("POST", &retry, Some(DEVENTER), None);
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(answer["channels"], json!(["webhook:kapot"]));
+    wait_for(10, "the new attempt", || {
+        received.lock().unwrap().requests == 3
+    });
+    let (status, answer) = daemon.request("POST", &retry, Some(DEVENTER), None);
+    assert_eq!(status, 409, "{answer}");
+    let (status, _) = daemon.request("POST", "/v1/notifications/xyz/retry", Some(DEVENTER), None);
+    assert_eq!(status, 400);
     daemon.stop();
 }
 

@@ -76,6 +76,7 @@ impl Api {
             .route("/v1/cases/{case}", get(get_case))
             .route("/v1/deadlines", get(get_deadlines))
             .route("/v1/notifications", get(get_notifications))
+            .route("/v1/notifications/{id}/retry", post(retry_notification))
             .route("/v1/clock", post(post_clock).get(get_clock))
             .route("/metrics", get(get_metrics))
             .route("/v1/audit", get(get_audit))
@@ -765,6 +766,59 @@ async fn get_deadlines(
         },
     )
     .await
+}
+
+/// `POST /v1/notifications/{id}/retry`: a dead letter back into the outbox of its channels,
+/// with its attempts reset (what the Meldingen page's "opnieuw versturen" does).
+async fn retry_notification(
+    State(api): State<Api>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let action = "notifications.retry";
+    let token = api.authenticate(&headers, action)?;
+    let attempt = || line(Some(&token), &headers, action, None, None);
+    if token.read_only {
+        let err = error(
+            StatusCode::FORBIDDEN,
+            format!("token '{}' is read-only", token.name),
+        );
+        return Err(api.refused(attempt(), err));
+    }
+    no_bsn(&headers, None).map_err(|err| api.refused(attempt(), err))?;
+    let well_formed = id.len() == 32 && id.bytes().all(|b| b.is_ascii_hexdigit());
+    if !well_formed {
+        return Err(error(
+            StatusCode::BAD_REQUEST,
+            "a notification id is 32 hexadecimal characters",
+        ));
+    }
+    let scope = token.gemeenten.clone();
+    let audit = scope
+        .iter()
+        .map(|gemeente| line(Some(&token), &headers, action, Some(gemeente), None))
+        .collect();
+    let channels = api
+        .ask(|reply| {
+            Command::Page(crate::scheduler::pages::PageCommand::SendAgain {
+                id: id.clone(),
+                scope,
+                audit,
+                reply,
+            })
+        })
+        .await?
+        .map_err(refusal)?;
+    if channels.is_empty() {
+        return Err(error(
+            StatusCode::CONFLICT,
+            format!(
+                "notification {id} is not a dead letter of this token's gemeenten; nothing was sent again"
+            ),
+        ));
+    }
+    tracing::info!(notification = %id, channels = %channels.join(","), token = %token.name, "dead letter sent again");
+    Ok(Json(json!({ "id": id, "channels": channels })).into_response())
 }
 
 async fn get_notifications(
