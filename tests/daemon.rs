@@ -1702,3 +1702,65 @@ fn a_backup_taken_while_events_come_in_restores_to_the_same_state() {
         restored.stop();
     }
 }
+
+/// `waakvlam token new` makes a token and its configuration line; SIGHUP makes the running
+/// daemon take it, and take it away again; a configuration with problems changes nothing.
+#[test]
+fn tokens_are_added_and_revoked_with_a_reload() {
+    let daemon = Daemon::start();
+    let out = common::waakvlam(
+        &[
+            "token",
+            "new",
+            "--name",
+            "nieuw",
+            "--gemeenten",
+            "GM0150,GM0200",
+            "--read-only",
+        ],
+        None,
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let printed = String::from_utf8_lossy(&out.stdout).to_string();
+    let (token, line) = printed.trim_end().split_once('\n').unwrap();
+    assert_eq!(token.len(), 64, "256 random bits in hexadecimal");
+    assert!(
+        line.starts_with("    - { name: nieuw, sha256: ")
+            && line.ends_with(", gemeenten: [GM0150, GM0200], read_only: true }"),
+        "{line}"
+    );
+    let ask = |token: &str| daemon.request("GET", "/v1/deadlines", Some(token), None).0;
+    assert_eq!(ask(token), 401, "not known before the reload");
+    let config = daemon.dir.join("waakvlam.yaml");
+    let shipped = std::fs::read_to_string(&config).unwrap();
+    let with = common::replace_once(&shipped, "  tokens:\n", &format!("  tokens:\n{line}\n"));
+    std::fs::write(&config, &with).unwrap();
+    daemon.signal("HUP");
+    common::daemon::wait_for(10, "the new token", || ask(token) == 200);
+
+    // A configuration with a problem: the running tokens stay, and the log says why.
+    std::fs::write(
+        &config,
+        with.replace("  tokens:\n", "  tokens:\n    - { name: kapot }\n"),
+    )
+    .unwrap();
+    daemon.signal("HUP");
+    common::daemon::wait_for(10, "the refusal in the log", || {
+        daemon
+            .log()
+            .iter()
+            .any(|l| l["message"] == "token reload refused; the running tokens stay")
+    });
+    assert_eq!(ask(token), 200);
+
+    // Revoked: its line removed, and a reload.
+    std::fs::write(&config, &shipped).unwrap();
+    daemon.signal("HUP");
+    common::daemon::wait_for(10, "the token to be refused", || ask(token) == 401);
+    assert_eq!(ask(DEVENTER), 200, "the other tokens stay");
+    daemon.stop();
+}

@@ -33,7 +33,7 @@ pub const MAX_BODY_BYTES: usize = 16 * 1024 * 1024;
 #[derive(Clone)]
 pub struct Api {
     commands: mpsc::Sender<Command>,
-    tokens: Arc<HashMap<String, TokenConfig>>,
+    tokens: crate::tokens::Tokens,
     metrics: Arc<Metrics>,
     /// The definitions in use, for a what-if to change.
     shelf: crate::web::Shelf,
@@ -50,18 +50,14 @@ impl Api {
 
     pub fn new(
         commands: mpsc::Sender<Command>,
-        tokens: &[TokenConfig],
+        tokens: crate::tokens::Tokens,
         metrics: Arc<Metrics>,
         shelf: crate::web::Shelf,
         readers: Arc<crate::store::Readers>,
     ) -> Api {
-        let tokens = tokens
-            .iter()
-            .map(|t| (t.sha256.clone(), t.clone()))
-            .collect();
         Api {
             commands,
-            tokens: Arc::new(tokens),
+            tokens,
             metrics,
             shelf,
             readers,
@@ -167,7 +163,6 @@ impl Api {
         };
         self.tokens
             .get(&token_sha256(token))
-            .cloned()
             .ok_or_else(|| error(StatusCode::UNAUTHORIZED, "unknown token"))
     }
 }

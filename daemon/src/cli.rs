@@ -68,6 +68,11 @@ pub enum Command {
         #[arg(long)]
         on_behalf_of: String,
     },
+    /// Make API tokens (`token new`).
+    Token {
+        #[command(subcommand)]
+        action: TokenAction,
+    },
     /// Copy the store to a new file while the daemon runs (a consistent snapshot; `cp` of a
     /// live store is not safe). README.md, "Backups", says how to restore.
     Backup {
@@ -173,6 +178,26 @@ pub enum Command {
     },
 }
 
+#[derive(Subcommand, Debug)]
+pub enum TokenAction {
+    /// Print a new random token (once: it is stored nowhere) and its configuration line, to
+    /// add under `daemon.tokens`; SIGHUP makes the running daemon take it.
+    New {
+        /// The token's name, as the audit log and the logs show it.
+        #[arg(long)]
+        name: String,
+        /// The gemeenten it may read and write for, as CBS codes: GM0150 or GM0150,GM0200.
+        #[arg(long, value_delimiter = ',', required = true)]
+        gemeenten: Vec<String>,
+        /// It may read, never write.
+        #[arg(long)]
+        read_only: bool,
+        /// It may read the audit log (a privacy officer's token).
+        #[arg(long)]
+        audit: bool,
+    },
+}
+
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     if !matches!(cli.command, Command::Run { .. }) {
@@ -198,6 +223,15 @@ pub fn main() -> ExitCode {
             &config,
         ),
         Command::Backup { config, to } => backup(&config, &to),
+        Command::Token {
+            action:
+                TokenAction::New {
+                    name,
+                    gemeenten,
+                    read_only,
+                    audit,
+                },
+        } => new_token(&name, &gemeenten, read_only, audit),
         Command::Pseudonym {
             config,
             on_behalf_of,
@@ -697,6 +731,38 @@ fn simulate(
     } else {
         ExitCode::FAILURE
     })
+}
+
+fn new_token(name: &str, gemeenten: &[String], read_only: bool, audit: bool) -> Result<ExitCode> {
+    if !crate::config::is_plain_name(name) {
+        bail!(
+            "--name {name:?}: use letters, digits, '-', '_' and '.', at most 64, starting with a letter or digit"
+        );
+    }
+    for code in gemeenten {
+        if !waakvlam_core::event::is_gemeente_code(code) {
+            bail!("--gemeenten: '{code}' is not a CBS code such as GM0150");
+        }
+    }
+    let token = crate::web::random_token();
+    let mut line = format!(
+        "    - {{ name: {name}, sha256: {}, gemeenten: [{}]",
+        crate::api::token_sha256(&token),
+        gemeenten.join(", ")
+    );
+    if read_only {
+        line.push_str(", read_only: true");
+    }
+    if audit {
+        line.push_str(", audit: true");
+    }
+    line.push_str(" }");
+    println!("{token}");
+    println!("{line}");
+    eprintln!(
+        "the first line is the token: give it to its user now, it is stored nowhere. Add the second under daemon.tokens in the configuration, then reload the daemon (SIGHUP: systemctl reload waakvlam). To revoke it, remove the line and reload."
+    );
+    Ok(ExitCode::SUCCESS)
 }
 
 fn backup(config_path: &Path, to: &Path) -> Result<ExitCode> {

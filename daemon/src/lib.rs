@@ -19,5 +19,6 @@ pub mod run;
 pub mod scheduler;
 pub mod scope;
 pub mod store;
+pub mod tokens;
 pub mod web;
 pub mod whatif;

@@ -77,6 +77,7 @@ pub async fn watch(
     commands: mpsc::Sender<Command>,
     metrics: Arc<Metrics>,
     shelf: crate::web::Shelf,
+    tokens: crate::tokens::Tokens,
     mut stop: watch::Receiver<bool>,
 ) {
     #[cfg(unix)]
@@ -116,6 +117,9 @@ pub async fn watch(
             }
         };
         seen = fingerprint(&dir, holidays.as_deref());
+        if why == "SIGHUP" {
+            reload_tokens(&config.file, &tokens, &metrics);
+        }
         reload(
             &config,
             plugins.clone(),
@@ -126,6 +130,33 @@ pub async fn watch(
             why,
         )
         .await;
+    }
+}
+
+/// The tokens of the configuration file, read again (on SIGHUP): a configuration with problems
+/// changes nothing, and says why in the log.
+fn reload_tokens(file: &Path, tokens: &crate::tokens::Tokens, metrics: &Metrics) {
+    let daemon = Config::load(file).map(|config| config.daemon);
+    match daemon {
+        Ok(Some(daemon)) => {
+            let (added, removed) = tokens.replace(&daemon.tokens);
+            tracing::info!(
+                added = %added.join(","),
+                removed = %removed.join(","),
+                tokens = daemon.tokens.len(),
+                "tokens reloaded"
+            );
+        }
+        Ok(None) => {
+            metrics.reload_failures.fetch_add(1, Ordering::Relaxed);
+            tracing::error!(file = %file.display(), "token reload refused: the configuration has no 'daemon' section; the running tokens stay");
+        }
+        Err(problems) => {
+            metrics.reload_failures.fetch_add(1, Ordering::Relaxed);
+            for problem in &problems {
+                tracing::error!(problem = %problem, "token reload refused; the running tokens stay");
+            }
+        }
     }
 }
 

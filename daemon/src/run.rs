@@ -149,6 +149,7 @@ pub async fn run(
             stop.clone(),
         )))
     });
+    let tokens = crate::tokens::Tokens::new(&daemon.tokens);
     let reloader = tokio::spawn(reload::watch(
         config.clone(),
         plugins.clone(),
@@ -156,19 +157,20 @@ pub async fn run(
         commands.clone(),
         metrics.clone(),
         shelf.clone(),
+        tokens.clone(),
         stop.clone(),
     ));
     // The pages and the API share the port; the API keeps its JSON refusals and its fallback.
     let readers = std::sync::Arc::new(crate::store::Readers::new(&daemon.database));
     let pages = Web::new(
         commands.clone(),
-        &daemon.tokens,
+        tokens.clone(),
         shelf.clone(),
         daemon.web,
         readers.clone(),
     )
     .router();
-    let api = Api::new(commands, &daemon.tokens, metrics, shelf, readers).with_ijw(ijw);
+    let api = Api::new(commands, tokens, metrics, shelf, readers).with_ijw(ijw);
     let router = pages.merge(api.router());
     tracing::info!(address = %listener.local_addr()?, "listening");
     axum::serve(

@@ -246,7 +246,6 @@ pub(super) async fn calendar(
     // A feed lives no longer than the token that made it, nor reaches past its gemeenten.
     let maker_covers = web
         .tokens
-        .values()
         .any(|t| t.name == feed.made_by && feed.gemeenten.iter().all(|g| t.gemeenten.contains(g)));
     if !maker_covers {
         return Err(PageError::not_found());

@@ -21,7 +21,6 @@ mod signin;
 mod whatif;
 mod workflows;
 
-use std::collections::HashMap;
 use std::sync::{Arc, mpsc};
 use std::time::Instant;
 
@@ -36,6 +35,7 @@ use crate::config::{TokenConfig, WebConfig};
 use crate::scheduler::{Command, CoreError};
 use crate::store::{AuditEntry, Readers, StoreError};
 pub use catalog::{Catalog, Shelf};
+pub use session::random_token;
 use session::{Session, Sessions};
 
 /// The session cookie's name.
@@ -58,7 +58,7 @@ const SECURITY_HEADERS: [(&str, &str); 6] = [
 #[derive(Clone)]
 pub struct Web {
     commands: mpsc::Sender<Command>,
-    tokens: Arc<HashMap<String, TokenConfig>>,
+    tokens: crate::tokens::Tokens,
     sessions: Arc<Sessions>,
     shelf: Shelf,
     config: WebConfig,
@@ -69,7 +69,7 @@ pub struct Web {
 impl Web {
     pub fn new(
         commands: mpsc::Sender<Command>,
-        tokens: &[TokenConfig],
+        tokens: crate::tokens::Tokens,
         shelf: Shelf,
         config: WebConfig,
         readers: Arc<Readers>,
@@ -77,12 +77,7 @@ impl Web {
         Web {
             readers,
             commands,
-            tokens: Arc::new(
-                tokens
-                    .iter()
-                    .map(|t| (t.sha256.clone(), t.clone()))
-                    .collect(),
-            ),
+            tokens,
             sessions: Arc::new(Sessions::new(config.clone())),
             shelf,
             config,
@@ -114,7 +109,7 @@ impl Web {
     fn visitor(&self, headers: &HeaderMap, here: &str) -> Result<Visitor, PageError> {
         let found = cookie(headers, SESSION_COOKIE).and_then(|id| {
             let session = self.sessions.get(&id, Instant::now())?;
-            let token = self.tokens.get(&session.token_sha256)?.clone();
+            let token = self.tokens.get(&session.token_sha256)?;
             Some((id, session, token))
         });
         match found {

@@ -96,7 +96,7 @@ pub(super) async fn sign_in(
             StatusCode::UNAUTHORIZED,
         ));
     };
-    let line = crate::api::line(Some(token), &headers, "web POST /inloggen", None, None);
+    let line = crate::api::line(Some(&token), &headers, "web POST /inloggen", None, None);
     let _ = web.commands.send(Command::Audit { entry: line });
     let id = web.sessions.start(hash, now);
     let session = format!(

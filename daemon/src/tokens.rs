@@ -1,0 +1,71 @@
+//! The API tokens of the configuration, shared by the API and the pages and swapped whole on
+//! SIGHUP (reload.rs): a new token works and a revoked one is refused from the next request
+//! on, sessions signed in with it included, without a restart.
+
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+
+use crate::config::TokenConfig;
+
+#[derive(Clone, Default)]
+pub struct Tokens(Arc<RwLock<Arc<HashMap<String, TokenConfig>>>>);
+
+impl Tokens {
+    pub fn new(list: &[TokenConfig]) -> Tokens {
+        let tokens = Tokens::default();
+        tokens.replace_all(tokens_of(list));
+        tokens
+    }
+
+    fn current(&self) -> Arc<HashMap<String, TokenConfig>> {
+        // A poisoned lock still holds a whole map: the writer swaps one Arc.
+        self.0
+            .read()
+            .map_or_else(|e| e.into_inner().clone(), |t| t.clone())
+    }
+
+    /// The token whose SHA-256 (hex) this is.
+    pub fn get(&self, sha256: &str) -> Option<TokenConfig> {
+        self.current().get(sha256).cloned()
+    }
+
+    /// Whether some token passes `test`.
+    pub fn any(&self, test: impl Fn(&TokenConfig) -> bool) -> bool {
+        self.current().values().any(test)
+    }
+
+    /// Swaps in the configuration's tokens; returns the names added and removed.
+    pub fn replace(&self, tokens: &[TokenConfig]) -> (Vec<String>, Vec<String>) {
+        let before = self.current();
+        let after = tokens_of(tokens);
+        let added = after
+            .iter()
+            .filter(|(hash, _)| !before.contains_key(*hash))
+            .map(|(_, t)| t.name.clone());
+        let removed = before
+            .iter()
+            .filter(|(hash, _)| !after.contains_key(*hash))
+            .map(|(_, t)| t.name.clone());
+        let (mut added, mut removed): (Vec<String>, Vec<String>) =
+            (added.collect(), removed.collect());
+        added.sort();
+        removed.sort();
+        self.replace_all(after);
+        (added, removed)
+    }
+
+    fn replace_all(&self, tokens: HashMap<String, TokenConfig>) {
+        let tokens = Arc::new(tokens);
+        match self.0.write() {
+            Ok(mut current) => *current = tokens,
+            Err(poisoned) => *poisoned.into_inner() = tokens,
+        }
+    }
+}
+
+fn tokens_of(tokens: &[TokenConfig]) -> HashMap<String, TokenConfig> {
+    tokens
+        .iter()
+        .map(|t| (t.sha256.clone(), t.clone()))
+        .collect()
+}
