@@ -419,3 +419,85 @@ fn the_shipped_configuration_mails_the_examples_without_dead_letters() {
     assert!(smtp.messages().len() >= delivered.len());
     daemon.stop();
 }
+
+/// A rotation of the notifications log (`mv`, then SIGHUP) and a `kill -9` right after it:
+/// every notification is in the old file or the new one, once.
+#[test]
+fn the_log_channel_writes_each_notification_once_across_a_rotation_and_a_crash() {
+    let daemon = Daemon::start();
+    daemon.advance("2027-04-13T10:00:00+02:00");
+    let events: Vec<String> = (0..200)
+        .map(|i| complaint(&format!("r-{i}"), &format!("R-{i}"), "GM0150"))
+        .collect();
+    let (status, answer) = daemon.post_events(DEVENTER, &format!("[{}]", events.join(",")));
+    assert_eq!(status, 200, "{answer}");
+    daemon.advance("2027-04-23T10:00:00+02:00");
+    let log = daemon.dir.join("data/notifications.jsonl");
+    let rotated = daemon.dir.join("data/notifications.jsonl.1");
+    wait_for(10, "the reminders in the log", || {
+        std::fs::read_to_string(&log)
+            .unwrap_or_default()
+            .lines()
+            .count()
+            == 200
+    });
+    std::fs::rename(&log, &rotated).unwrap();
+    daemon.signal("HUP");
+    wait_for(10, "the log to be reopened", || {
+        daemon
+            .log()
+            .iter()
+            .any(|l| l["message"] == "notifications log reopened")
+    });
+    // The escalations go to the new file, and the daemon is killed as they are written.
+    daemon.advance("2027-04-28T10:00:00+02:00");
+    let dir = daemon.kill_hard();
+    let daemon = Daemon::start_in(dir);
+    daemon.advance("2027-05-12T10:00:00+02:00");
+    let mut recorded = 0;
+    loop {
+        let (_, listed) = daemon.request(
+            "GET",
+            &format!("/v1/notifications?limit=1000&offset={recorded}"),
+            Some(DEVENTER),
+            None,
+        );
+        let page = listed["notifications"].as_array().unwrap().len();
+        recorded += page;
+        if page < 1000 {
+            break;
+        }
+    }
+    assert!(recorded > 400, "{recorded} notifications");
+    wait_for(10, "every notification in the logs", || {
+        let lines = std::fs::read_to_string(&rotated).unwrap()
+            + &std::fs::read_to_string(&log).unwrap_or_default();
+        lines.lines().count() >= recorded
+    });
+    let mut ids: Vec<String> = [&rotated, &log]
+        .iter()
+        .flat_map(|path| {
+            std::fs::read_to_string(path)
+                .unwrap()
+                .lines()
+                .map(|l| {
+                    serde_json::from_str::<Value>(l).unwrap()["id"]
+                        .as_str()
+                        .unwrap()
+                        .to_string()
+                })
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    let written = ids.len();
+    ids.sort();
+    ids.dedup();
+    assert_eq!(ids.len(), written, "a notification written twice");
+    assert_eq!(written, recorded);
+    assert_eq!(
+        std::fs::read_to_string(&rotated).unwrap().lines().count(),
+        200,
+        "the old file holds the reminders only"
+    );
+    daemon.stop();
+}

@@ -70,6 +70,7 @@ pub fn definitions_fingerprint(
     format!("{:x}", hasher.finalize())
 }
 
+#[allow(clippy::too_many_arguments)] // one call site (run.rs); each is a part of the daemon it reloads
 pub async fn watch(
     config: Config,
     plugins: Option<Arc<waakvlam_plugin_host::Registry>>,
@@ -118,6 +119,8 @@ pub async fn watch(
         };
         seen = fingerprint(&dir, holidays.as_deref());
         if why == "SIGHUP" {
+            // A rotated notifications log: the next line goes to a new file.
+            let _ = commands.send(Command::ReopenLog);
             reload_tokens(&config.file, &tokens, &metrics);
         }
         reload(

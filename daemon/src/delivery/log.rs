@@ -34,6 +34,8 @@ pub struct Line {
 
 pub struct LogChannel {
     file: std::fs::File,
+    /// The path as configured, to open again after a rotation.
+    configured: PathBuf,
     path: String,
     /// Bytes in the file, and bytes the store knows are delivered.
     written: u64,
@@ -105,6 +107,7 @@ impl LogChannel {
         let written = length - cut;
         let mut channel = LogChannel {
             file,
+            configured: path.to_path_buf(),
             path: name,
             written,
             marked: from,
@@ -156,6 +159,16 @@ impl LogChannel {
                 (now.as_millisecond() - line.at.as_millisecond()) as f64 / 1000.0
             })
             .collect())
+    }
+
+    /// The file's name as the store keeps it, and its length.
+    pub fn position(&self) -> (&str, u64) {
+        (&self.path, self.written)
+    }
+
+    /// The path the channel writes to, as configured.
+    pub fn configured(&self) -> &Path {
+        &self.configured
     }
 
     pub fn has_unmarked(&self) -> bool {

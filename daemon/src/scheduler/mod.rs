@@ -148,6 +148,8 @@ pub enum Command {
     },
     /// What the web pages ask.
     Page(pages::PageCommand),
+    /// SIGHUP: open the notifications log again (after a rotation).
+    ReopenLog,
     /// iJw messages, read and with their BSNs made pseudonyms, taken in one batch (the inbox
     /// sends what it found at one look; the API one): the answers per message, in order.
     Ijw {
@@ -721,6 +723,7 @@ impl<S: Store> Core<S> {
                 }
             }
             Command::Ijw { messages, reply } => self.take_ijw(messages, reply),
+            Command::ReopenLog => self.reopen_log(),
             Command::AuditLog {
                 filter,
                 audit,
@@ -1012,6 +1015,41 @@ impl<S: Store> Core<S> {
                 // They stay pending in the outbox: delivered from there, the attempt counted.
                 tracing::error!(cause = %err, "writing the notifications log failed");
                 self.log.expect(now);
+            }
+        }
+    }
+
+    /// After a rotation (`mv` of the notifications log, then SIGHUP): what was written to the
+    /// old file is marked delivered first, in a transaction of its own, so none of it is
+    /// written again; then the configured path is opened anew. If it cannot be, the old file
+    /// stays in use.
+    fn reopen_log(&mut self) {
+        self.mark_logged();
+        if self.log.has_unmarked() {
+            tracing::error!(
+                "the notifications log is not reopened: its last lines could not be marked delivered"
+            );
+            return;
+        }
+        let path = self.log.configured().to_path_buf();
+        match LogChannel::open(&path, &mut self.store, self.clock.now()) {
+            Ok((log, recovered)) => {
+                self.log = log;
+                // The store's position named the old file under the same path: it must name
+                // the new one before a line goes into it, or a crash would read the new file
+                // from the old file's length and write its first lines again.
+                let recorded = self.in_batch(|core, _| {
+                    let (name, bytes) = core.log.position();
+                    let name = name.to_string();
+                    core.store.set_log_position(&name, bytes)
+                });
+                if let Err(err) = recorded {
+                    tracing::error!(cause = %err, "the notifications log's new position cannot be stored");
+                }
+                tracing::info!(path = %path.display(), lines_recovered = recovered.lines, "notifications log reopened");
+            }
+            Err(err) => {
+                tracing::error!(path = %path.display(), cause = %err, "the notifications log cannot be reopened; the old file stays in use");
             }
         }
     }
