@@ -42,6 +42,7 @@ fn plugin(gemeente: &str, name: &str) -> PluginConfig {
         settings: Value::Null,
         timeout_ms: 300,
         retry_after_ms: 30_000,
+        searched: Vec::new(),
     }
 }
 
@@ -557,6 +558,7 @@ fn a_plugin_that_recovers_comes_back_after_its_wait() {
     let config = PluginConfig {
         timeout_ms: 60_000,
         retry_after_ms: 0,
+        searched: Vec::new(),
         ..plugin("GM0158", "faulty_recovers")
     };
     let registry = Registry::start(&[config]).unwrap();
@@ -665,4 +667,47 @@ fn the_shipped_configuration_has_addresses_for_every_role_it_sends_to() {
         registry.recipients("GM0150", "veilig-thuis", "teamleider"),
         registry.recipients("GM0150", "klachttermijnen", "teamleider")
     );
+}
+
+/// A binary copied elsewhere (an install) finds its plugins in `plugins_dir`, or says every
+/// place it looked in.
+#[test]
+fn plugins_are_looked_for_in_plugins_dir_then_next_to_the_binary() {
+    common::ensure_plugins();
+    let installed = common::tempdir();
+    let binary = installed.join("waakvlam");
+    std::fs::copy(env!("CARGO_BIN_EXE_waakvlam"), &binary).unwrap();
+    let built = std::path::Path::new(env!("CARGO_BIN_EXE_waakvlam"))
+        .parent()
+        .unwrap()
+        .to_path_buf();
+    let run = |config: &std::path::Path| {
+        let out = std::process::Command::new(&binary)
+            .args(["simulate", "--events"])
+            .arg(common::root().join("examples/events.jsonl"))
+            .args(["--until", "2026-07-01", "--workflows"])
+            .arg(common::root().join("workflows"))
+            .arg("--config")
+            .arg(config)
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stderr).to_string()
+    };
+    let without = common::config_dir(|shipped| shipped);
+    let stderr = run(&without.join("waakvlam.yaml"));
+    assert!(
+        stderr.contains(&format!(
+            "libwaakvlam_deventer.so is not in any place a plugin is looked for: {}, {}",
+            installed.join("libwaakvlam_deventer.so").display(),
+            installed
+                .parent()
+                .unwrap()
+                .join("libwaakvlam_deventer.so")
+                .display()
+        )),
+        "{stderr}"
+    );
+    let with = common::config_dir(|shipped| format!("plugins_dir: {}\n{shipped}", built.display()));
+    let stderr = run(&with.join("waakvlam.yaml"));
+    assert!(!stderr.contains("plugin not loaded"), "{stderr}");
 }

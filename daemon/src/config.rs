@@ -26,6 +26,7 @@ const CONFIG_KEYS: &[&str] = &[
     "overviews",
     "daemon",
     "plugins",
+    "plugins_dir",
     "log",
 ];
 const LOG_KEYS: &[&str] = &["level", "format"];

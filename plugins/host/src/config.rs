@@ -20,6 +20,9 @@ pub struct PluginConfig {
     /// How long a plugin put aside waits before it is tried again; doubled each time it
     /// fails again, up to an hour.
     pub retry_after_ms: u64,
+    /// Every place a bare library name was looked for, in order, when it was found in none:
+    /// the load error names them all. Empty when the library was found or given as a path.
+    pub searched: Vec<PathBuf>,
 }
 
 /// Reads the `plugins` list of the configuration's top-level map: one plugin per gemeente.
@@ -29,9 +32,12 @@ pub fn read_plugins(
     problems: &mut Problems,
 ) -> Vec<PluginConfig> {
     let mut plugins: Vec<PluginConfig> = Vec::new();
+    let plugins_dir = top
+        .text("plugins_dir", problems)
+        .map(|(dir, _)| base.join(dir));
     if let Some(list) = top.get("plugins") {
         for item in list_of(list) {
-            if let Some(plugin) = read_plugin(item, base, problems) {
+            if let Some(plugin) = read_plugin(item, base, plugins_dir.as_deref(), problems) {
                 if plugins.iter().any(|p| p.gemeente == plugin.gemeente) {
                     problems.add(item.at, format!("a second plugin for {}", plugin.gemeente));
                 } else {
@@ -52,7 +58,12 @@ const PLUGIN_KEYS: &[&str] = &[
     "retry_after_ms",
 ];
 
-fn read_plugin(node: &yaml::Node, base: &Path, problems: &mut Problems) -> Option<PluginConfig> {
+fn read_plugin(
+    node: &yaml::Node,
+    base: &Path,
+    plugins_dir: Option<&Path>,
+    problems: &mut Problems,
+) -> Option<PluginConfig> {
     let map = MapReader::new(node, PLUGIN_KEYS, "a plugin", problems)?;
     let gemeente = map
         .require("gemeente", problems)
@@ -60,7 +71,7 @@ fn read_plugin(node: &yaml::Node, base: &Path, problems: &mut Problems) -> Optio
     let library = map
         .require("library", problems)
         .and_then(|n| text_of(n, "'library'", problems))
-        .map(|(t, _)| library_path(t, base));
+        .map(|(t, _)| library_path(t, base, plugins_dir));
     let sha256 = map.sha256("sha256", "sha256sum the library", problems);
     let settings = match map.text("settings", problems) {
         None => serde_json::Value::Null,
@@ -92,9 +103,11 @@ fn read_plugin(node: &yaml::Node, base: &Path, problems: &mut Problems) -> Optio
     };
     let timeout_ms = map.number("timeout_ms", 1000, problems).max(1);
     let retry_after_ms = map.number("retry_after_ms", 30_000, problems);
+    let (library, searched) = library?;
     Some(PluginConfig {
         gemeente: gemeente?,
-        library: library?,
+        library,
+        searched,
         sha256,
         settings,
         timeout_ms,
@@ -127,21 +140,33 @@ fn to_json(node: &yaml::Node) -> serde_json::Value {
     }
 }
 
-/// A bare file name (`libwaakvlam_deventer.so`) is looked for next to the running program
-/// first, where `cargo build --workspace` puts the plugins beside the binary, then next to
-/// the configuration; a path is relative to the configuration.
-fn library_path(name: &str, base: &Path) -> PathBuf {
-    if !name.contains('/') {
-        let beside = std::env::current_exe()
-            .ok()
-            .and_then(|exe| exe.parent().map(|dir| dir.join(name)));
-        // Test binaries run from target/<profile>/deps: the plugins are one level up.
-        let above = std::env::current_exe()
-            .ok()
-            .and_then(|exe| exe.parent()?.parent().map(|dir| dir.join(name)));
-        if let Some(found) = beside.into_iter().chain(above).find(|p| p.exists()) {
-            return found;
-        }
+/// Where a library is: a path (with a `/`) is relative to the configuration; a bare file name
+/// (`libwaakvlam_deventer.so`) is looked for in this order: `plugins_dir` of the
+/// configuration, next to the running program (where `cargo build --workspace` and the
+/// install guide put the plugins), and the directory above it (cargo's test binaries run from
+/// `target/<profile>/deps`). Not found: the first place, and every place tried.
+fn library_path(name: &str, base: &Path, plugins_dir: Option<&Path>) -> (PathBuf, Vec<PathBuf>) {
+    if name.contains('/') {
+        return (base.join(name), Vec::new());
     }
-    base.join(name)
+    let exe = std::env::current_exe().ok();
+    let beside = exe
+        .as_ref()
+        .and_then(|exe| exe.parent().map(|dir| dir.join(name)));
+    let above = exe
+        .as_ref()
+        .and_then(|exe| exe.parent()?.parent().map(|dir| dir.join(name)));
+    let places: Vec<PathBuf> = plugins_dir
+        .map(|dir| dir.join(name))
+        .into_iter()
+        .chain(beside)
+        .chain(above)
+        .collect();
+    match places.iter().find(|p| p.exists()) {
+        Some(found) => (found.clone(), Vec::new()),
+        None => (
+            places.first().cloned().unwrap_or_else(|| base.join(name)),
+            places,
+        ),
+    }
 }

@@ -16,6 +16,11 @@ use crate::health::{Change, Health};
 pub enum LoadError {
     #[error("{path}: cannot be read: {cause}")]
     Unreadable { path: PathBuf, cause: String },
+    #[error("{name} is not in any place a plugin is looked for: {}; set 'plugins_dir' in the configuration, or put the library next to the waakvlam binary", .searched.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", "))]
+    NotFound {
+        name: String,
+        searched: Vec<PathBuf>,
+    },
     #[error("{path}: SHA-256 is {found}, the configuration pins {pinned}; refusing to load it")]
     Checksum {
         path: PathBuf,
@@ -96,6 +101,15 @@ pub struct Plugin {
 impl Plugin {
     pub fn load(config: &PluginConfig) -> Result<Plugin, LoadError> {
         let path = config.library.clone();
+        if !config.searched.is_empty() && !path.exists() {
+            return Err(LoadError::NotFound {
+                name: path
+                    .file_name()
+                    .map(|n| n.to_string_lossy().to_string())
+                    .unwrap_or_default(),
+                searched: config.searched.clone(),
+            });
+        }
         let bytes = std::fs::read(&path).map_err(|err| LoadError::Unreadable {
             path: path.clone(),
             cause: err.to_string(),
