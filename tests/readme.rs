@@ -79,7 +79,12 @@ fn every_command_prints_what_the_readme_shows() {
             String::from_utf8_lossy(&out.stdout),
             String::from_utf8_lossy(&out.stderr)
         );
-        let actual: Vec<&str> = printed.lines().collect();
+        // The README shows a fresh clone; after its first command the checkout has a store in
+        // data/, and `check --config` adds a line about it (tested in tests/check.rs).
+        let actual: Vec<&str> = printed
+            .lines()
+            .filter(|l| !l.starts_with("config/../data/waakvlam.db: "))
+            .collect();
         assert!(
             matches(&command.lines, &actual),
             "`waakvlam {}` prints something else than README.md shows.\n--- shown\n{}\n--- printed\n{printed}",
@@ -212,7 +217,7 @@ fn step_4_changes_what_it_says() {
     );
     let config = dir.join("waakvlam.yaml");
     let out = waakvlam(&["check", "--config", config.to_str().unwrap()], None);
-    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(out.status.code(), Some(0), "a warning, not a problem");
     let readme = std::fs::read_to_string(root().join("README.md")).unwrap();
     let shown = readme
         .lines()

@@ -73,6 +73,9 @@ pub struct GemeenteConfig {
     pub closed_days: Vec<Day>,
     /// workflow -> parameter -> value.
     pub params: BTreeMap<String, BTreeMap<String, Duration>>,
+    /// Where each override is written: (workflow, parameter) -> the parameter's key; and
+    /// (workflow, "") -> the workflow's key.
+    pub params_at: BTreeMap<(String, String), Position>,
 }
 
 impl EngineConfig {
@@ -103,11 +106,20 @@ impl EngineConfig {
             };
         }
         let mut holiday_problems = Vec::new();
-        if let Some((file, _)) = top.text("holidays", problems) {
+        if let Some((file, at)) = top.text("holidays", problems) {
             let path = base.join(file);
-            match load_holidays(&path) {
-                Ok(holidays) => config.holidays = holidays,
-                Err(mut more) => holiday_problems.append(&mut more),
+            if path.is_file() {
+                match load_holidays(&path) {
+                    Ok(holidays) => config.holidays = holidays,
+                    Err(mut more) => holiday_problems.append(&mut more),
+                }
+            } else {
+                // Named at the line that points at it: the file itself has no line to show.
+                problems.add_with_hint(
+                    at,
+                    format!("'holidays': there is no file {}", path.display()),
+                    "the path is relative to this configuration file; config/feestdagen.yaml is the shipped one",
+                );
             }
             config.holidays_file = Some(path);
         }
@@ -161,8 +173,14 @@ impl EngineConfig {
                             );
                             continue;
                         };
+                        gemeente
+                            .params_at
+                            .insert((workflow.name.clone(), String::new()), workflow.at);
                         let entry = gemeente.params.entry(workflow.name.clone()).or_default();
                         for (name, value) in params {
+                            gemeente
+                                .params_at
+                                .insert((workflow.name.clone(), name.name.clone()), name.at);
                             let Some((text, at)) =
                                 text_of(value, &format!("parameter '{}'", name.name), problems)
                             else {
@@ -202,23 +220,41 @@ impl EngineConfig {
     }
 
     /// Parameter overrides for names that no workflow has are mistakes worth reporting.
-    pub fn check_against(&self, workflows: &[Workflow]) -> Vec<String> {
-        let mut problems = Vec::new();
+    /// Parameter overrides that no workflow has: warnings, with where each is written (an
+    /// override nobody reads changes nothing, but it is most likely a typing error).
+    pub fn unused_overrides(&self, workflows: &[Workflow]) -> Vec<(Position, String)> {
+        let mut warnings = Vec::new();
         for (code, gemeente) in &self.gemeenten {
+            let at = |workflow: &str, name: &str| {
+                gemeente
+                    .params_at
+                    .get(&(workflow.to_string(), name.to_string()))
+                    .copied()
+                    .unwrap_or_default()
+            };
             for (workflow, params) in &gemeente.params {
                 let Some(w) = workflows.iter().find(|w| &w.name == workflow) else {
-                    problems.push(format!(
-                        "gemeenten.{code}.params: there is no workflow '{workflow}'"
+                    warnings.push((
+                        at(workflow, ""),
+                        format!("gemeenten.{code}.params: there is no workflow '{workflow}', so these terms are not used"),
                     ));
                     continue;
                 };
                 for name in params.keys() {
                     if w.param_index(name).is_none() {
-                        problems.push(format!("gemeenten.{code}.params.{workflow}: the workflow has no parameter '{name}'"));
+                        warnings.push((
+                            at(workflow, name),
+                            format!("gemeenten.{code}.params.{workflow}: the workflow has no parameter '{name}', so it is not used"),
+                        ));
                     }
                 }
             }
         }
+        warnings
+    }
+
+    pub fn check_against(&self, workflows: &[Workflow]) -> Vec<String> {
+        let mut problems = Vec::new();
         for overview in &self.overviews {
             if let Some(workflow) = &overview.select.workflow
                 && !workflows.iter().any(|w| &w.name == workflow)

@@ -402,11 +402,43 @@ pub fn warn_about(workflows: &[workflow::Workflow]) {
     }
 }
 
-/// Says which configuration overrides a plugin sets itself (so they are never used).
-pub fn warn_shadowed(config: &Config, plugins: Option<&waakvlam_plugin_host::Registry>) {
-    let Some(plugins) = plugins else { return };
-    for problem in waakvlam_plugin_host::shadowed_overrides(&config.core, plugins) {
-        tracing::warn!(problem = %problem, "a configuration override is not used");
+/// The configuration's overrides that change nothing: of a parameter no workflow has, or one
+/// the gemeente's plugin sets itself. Each with where it is written, as `file:line:column:
+/// warning: ...`.
+pub fn unused_overrides(
+    config: &Config,
+    workflows: &[workflow::Workflow],
+    plugins: Option<&waakvlam_plugin_host::Registry>,
+) -> Vec<String> {
+    let mut found = config.core.unused_overrides(workflows);
+    if let Some(plugins) = plugins {
+        found.extend(waakvlam_plugin_host::shadowed_overrides(
+            &config.core,
+            plugins,
+        ));
+    }
+    found.sort_by_key(|(at, _)| (at.line, at.column));
+    found
+        .into_iter()
+        .map(|(at, message)| {
+            format!(
+                "{}:{}:{}: warning: {message}",
+                config.file.display(),
+                at.line,
+                at.column
+            )
+        })
+        .collect()
+}
+
+/// Logs the overrides that change nothing (at start and for `simulate`).
+pub fn warn_unused_overrides(
+    config: &Config,
+    workflows: &[workflow::Workflow],
+    plugins: Option<&waakvlam_plugin_host::Registry>,
+) {
+    for warning in unused_overrides(config, workflows, plugins) {
+        tracing::warn!(problem = %warning, "a configuration override is not used");
     }
 }
 
@@ -459,17 +491,9 @@ fn check_config(path: &Path, paths: Vec<PathBuf>) -> Result<ExitCode> {
         );
     }
     let plugins = waakvlam_plugin_host::Registry::start(&config.plugins);
-    if let Some(registry) = &plugins {
-        let shadowed = waakvlam_plugin_host::shadowed_overrides(&config.core, registry);
-        if !shadowed.is_empty() {
-            let file = path.display();
-            return report_problems(
-                &shadowed
-                    .iter()
-                    .map(|m| format!("{file}: {m}"))
-                    .collect::<Vec<_>>(),
-            );
-        }
+    // Warnings, not problems: an unused override changes nothing, but says what was meant.
+    for warning in unused_overrides(&config, &workflows, plugins.as_deref()) {
+        println!("{warning}");
     }
     print_warnings(&workflows)?;
     let names: Vec<&str> = workflows.iter().map(|w| w.name.as_str()).collect();
@@ -654,7 +678,7 @@ fn load_engine(
         );
     }
     let plugins = waakvlam_plugin_host::Registry::start(&config.plugins);
-    warn_shadowed(&config, plugins.as_deref());
+    warn_unused_overrides(&config, &workflows, plugins.as_deref());
     let overviews = config.core.overviews.clone();
     Ok((config.engine_with(workflows, plugins), overviews))
 }

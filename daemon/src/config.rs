@@ -358,6 +358,17 @@ fn read_daemon(node: &yaml::Node, base: &Path, problems: &mut Problems) -> Optio
     };
     let database = path("database", "../data/waakvlam.db", problems);
     let workflows = path("workflows", "../workflows", problems);
+    if !workflows.exists() {
+        // Named at the line that points at it (or the 'daemon' key, for the default).
+        let at = map
+            .text("workflows", problems)
+            .map_or(node.at, |(_, at)| at);
+        problems.add_with_hint(
+            at,
+            format!("'workflows': there is no {}", workflows.display()),
+            "a directory of workflow files (or one file), relative to this configuration file",
+        );
+    }
     let notifications_log = path("notifications_log", "../data/notifications.jsonl", problems);
     let production = map.bool("production", problems).unwrap_or(false);
     let virtual_clock = match map.text("clock", problems) {
@@ -401,6 +412,20 @@ fn read_daemon(node: &yaml::Node, base: &Path, problems: &mut Problems) -> Optio
                     name.as_deref().unwrap_or("?")
                 ),
                 "make a token of your own: waakvlam token new, or any long random text, and store its SHA-256",
+            );
+        }
+        if let Some(same) = sha256
+            .as_ref()
+            .and_then(|hash| tokens.iter().find(|t: &&TokenConfig| &t.sha256 == hash))
+        {
+            problems.add_with_hint(
+                item.at,
+                format!(
+                    "token '{}' has the same sha256 as token '{}': one token would act as both",
+                    name.as_deref().unwrap_or("?"),
+                    same.name
+                ),
+                "every token has its own text: make one with 'waakvlam token new'",
             );
         }
         let gemeenten = read_scope(&token, "a token", problems);
@@ -803,7 +828,10 @@ mod tests {
 
     fn load(text: &str) -> Result<Config, Vec<Problem>> {
         let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("waakvlam.yaml");
+        // The default 'workflows: ../workflows', beside the configuration's directory.
+        std::fs::create_dir_all(dir.path().join("workflows")).unwrap();
+        std::fs::create_dir_all(dir.path().join("config")).unwrap();
+        let path = dir.path().join("config/waakvlam.yaml");
         std::fs::write(&path, text).unwrap();
         Config::load(&path)
     }

@@ -27,7 +27,7 @@ pub async fn run(
         .map_err(|report| anyhow::anyhow!(waakvlam_core::problem::joined(&report.problems)))
         .context("the workflows have problems (run 'waakvlam check')")?;
     let plugins = waakvlam_plugin_host::Registry::start(&config.plugins);
-    crate::cli::warn_shadowed(&config, plugins.as_deref());
+    crate::cli::warn_unused_overrides(&config, &workflows, plugins.as_deref());
     crate::cli::warn_about(&workflows);
     let definitions = reload::definitions_fingerprint(&config, &workflows);
     let engine_workflows = workflows.len();

@@ -101,6 +101,7 @@ pub fn changed(catalog: &Catalog, request: &Request, allowed: &Scope) -> Result<
             warnings.extend(
                 waakvlam_plugin_host::shadowed_overrides(&config.core, plugins)
                     .into_iter()
+                    .map(|(_, w)| w)
                     .filter(|w| w.contains(&format!("gemeenten.{gemeente}."))),
             );
         }

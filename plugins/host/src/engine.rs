@@ -41,7 +41,10 @@ pub fn build_engine(
 
 /// Parameter overrides of the configuration that a gemeente's plugin sets itself, so that the
 /// configuration's value is never used: one sentence each, saying where to change it instead.
-pub fn shadowed_overrides(config: &EngineConfig, plugins: &Registry) -> Vec<String> {
+pub fn shadowed_overrides(
+    config: &EngineConfig,
+    plugins: &Registry,
+) -> Vec<(waakvlam_core::yaml::Position, String)> {
     let mut shadowed = Vec::new();
     for (code, gemeente) in &config.gemeenten {
         let Some(plugin) = plugins.get(code) else {
@@ -62,10 +65,15 @@ pub fn shadowed_overrides(config: &EngineConfig, plugins: &Registry) -> Vec<Stri
             };
             for name in params.keys() {
                 if let Some(value) = set.get(name).and_then(|v| v.as_str()) {
-                    shadowed.push(format!(
+                    let at = gemeente
+                        .params_at
+                        .get(&(workflow.clone(), name.clone()))
+                        .copied()
+                        .unwrap_or_default();
+                    shadowed.push((at, format!(
                         "gemeenten.{code}.params.{workflow}.{name} is not used: the plugin of {code} ({}) sets it to {value}; change it in the plugin's settings or code",
                         plugin.identity.name
-                    ));
+                    )));
                 }
             }
         }
