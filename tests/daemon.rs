@@ -1231,7 +1231,7 @@ fn the_log_says_how_the_daemon_started() {
         .expect("a start line");
     assert_eq!(started["level"], "INFO");
     assert_eq!(started["target"], "waakvlam::run");
-    assert_eq!(started["workflows"], 10);
+    assert_eq!(started["workflows"], 11);
     assert!(started["version"].is_string() && started["store"].is_string());
     assert!(
         started["plugins"]

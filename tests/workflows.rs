@@ -1302,7 +1302,8 @@ fn the_moplan_is_evaluated_every_half_year_and_closed_with_a_nazorg_paragraph() 
         "{}",
         n[2]
     );
-    // The paragraph decides whether nazorg goes on: 'geen' stops it, 'licht' keeps it.
+    // The paragraph decides whether nazorg goes on, and who keeps the finger on the pulse:
+    // 'geen' stops it; 'licht' goes on in nazorg-moplan, whose reminders name the one named.
     let nazorg_after = |niveau: &str| {
         let events = lines(&[
             plan(
@@ -1324,16 +1325,25 @@ fn the_moplan_is_evaluated_every_half_year_and_closed_with_a_nazorg_paragraph() 
                 "moplan.nazorg_vastgelegd",
                 "m-4",
                 "2027-12-20T10:00:00+01:00",
-                &format!(r#"{{"plan_id":"MO-1","uitvoerder":"netwerk","niveau":"{niveau}"}}"#),
+                &format!(r#"{{"plan_id":"MO-1","uitvoerder":"vrijwilliger","niveau":"{niveau}"}}"#),
             ),
         ]);
         simulate(&events, "2028-12-31")
             .into_iter()
-            .filter(|x| x["workflow"] == "nazorg")
-            .count()
+            .filter(|x| x["workflow"].as_str().unwrap().starts_with("nazorg"))
+            .collect::<Vec<Value>>()
     };
-    assert_eq!(nazorg_after("geen"), 0);
-    assert!(nazorg_after("licht") >= 2);
+    assert!(nazorg_after("geen").is_empty());
+    let licht = nazorg_after("licht");
+    assert!(
+        licht.iter().all(|x| x["workflow"] == "nazorg-moplan"),
+        "{licht:?}"
+    );
+    assert_eq!(licht[0]["at"], "2028-06-06T09:00:00+02:00");
+    assert_eq!(
+        licht[0]["message"],
+        "Casus H-9: tijd voor nazorg, uiterlijk dinsdag 20 juni 2028. Wie volgens het MO-plan de vinger aan de pols houdt: vrijwilliger (niveau licht). Vraag na of er contact was en hoe het gaat."
+    );
     assert!(
         simulate(
             &lines(&[plan(
