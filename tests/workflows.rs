@@ -1192,14 +1192,35 @@ fn the_moplan_is_evaluated_every_half_year_and_closed_with_a_nazorg_paragraph() 
     let plan = |gemeente: &str, kind: &str, id: &str, at: &str, data: &str| {
         event(id, kind, gemeente, "H-9", at, data)
     };
-    let events = lines(&[
+    let opgesteld = || {
         plan(
             "GM0158",
             "moplan.opgesteld",
             "m-1",
             "2027-03-01T10:00:00+01:00",
             r#"{"plan_id":"MO-1"}"#,
-        ),
+        )
+    };
+    let support_ends = || {
+        plan(
+            "GM0158",
+            "zorg.beeindigd",
+            "m-3",
+            "2027-12-10T10:00:00+01:00",
+            r#"{"reden":"31"}"#,
+        )
+    };
+    let paragraph = |niveau: &str| {
+        plan(
+            "GM0158",
+            "moplan.nazorg_vastgelegd",
+            "m-4",
+            "2027-12-20T10:00:00+01:00",
+            &format!(r#"{{"plan_id":"MO-1","uitvoerder":"vrijwilliger","niveau":"{niveau}"}}"#),
+        )
+    };
+    let events = lines(&[
+        opgesteld(),
         plan(
             "GM0158",
             "moplan.geevalueerd",
@@ -1207,20 +1228,8 @@ fn the_moplan_is_evaluated_every_half_year_and_closed_with_a_nazorg_paragraph() 
             "2027-08-20T10:00:00+02:00",
             r#"{"plan_id":"MO-1"}"#,
         ),
-        plan(
-            "GM0158",
-            "zorg.beeindigd",
-            "m-3",
-            "2027-12-10T10:00:00+01:00",
-            r#"{"reden":"31"}"#,
-        ),
-        plan(
-            "GM0158",
-            "moplan.nazorg_vastgelegd",
-            "m-4",
-            "2027-12-20T10:00:00+01:00",
-            r#"{"plan_id":"MO-1","uitvoerder":"vrijwilliger","niveau":"licht"}"#,
-        ),
+        support_ends(),
+        paragraph("licht"),
     ]);
     let n = simulate(&events, "2028-12-31");
     let of_plan: Vec<&Value> = n.iter().filter(|x| x["workflow"] == "moplan").collect();
@@ -1243,16 +1252,7 @@ fn the_moplan_is_evaluated_every_half_year_and_closed_with_a_nazorg_paragraph() 
             .contains("wie doet het (sociaal netwerk, vrijwilliger of regisseur)")
     );
     // Not evaluated at all: the regisseur, then the team leader, whose message is the last.
-    let n = simulate(
-        &lines(&[plan(
-            "GM0158",
-            "moplan.opgesteld",
-            "m-1",
-            "2027-03-01T10:00:00+01:00",
-            r#"{"plan_id":"MO-1"}"#,
-        )]),
-        "2027-10-01",
-    );
+    let n = simulate(&lines(&[opgesteld()]), "2027-10-01");
     let escalations: Vec<&Value> = n.iter().filter(|x| x["kind"] == "escalation").collect();
     assert_eq!(escalations.len(), 2);
     assert_eq!(escalations[1]["to"], serde_json::json!(["teamleider"]));
@@ -1267,13 +1267,7 @@ fn the_moplan_is_evaluated_every_half_year_and_closed_with_a_nazorg_paragraph() 
     // days before, and the team leader hears the day after, in a last message. The evaluation,
     // due in September, is not asked for after the support ended.
     let unwritten = lines(&[
-        plan(
-            "GM0158",
-            "moplan.opgesteld",
-            "m-1",
-            "2027-03-01T10:00:00+01:00",
-            r#"{"plan_id":"MO-1"}"#,
-        ),
+        opgesteld(),
         plan(
             "GM0158",
             "zorg.beeindigd",
@@ -1305,29 +1299,7 @@ fn the_moplan_is_evaluated_every_half_year_and_closed_with_a_nazorg_paragraph() 
     // The paragraph decides whether nazorg goes on, and who keeps the finger on the pulse:
     // 'geen' stops it; 'licht' goes on in nazorg-moplan, whose reminders name the one named.
     let nazorg_after = |niveau: &str| {
-        let events = lines(&[
-            plan(
-                "GM0158",
-                "moplan.opgesteld",
-                "m-1",
-                "2027-03-01T10:00:00+01:00",
-                r#"{"plan_id":"MO-1"}"#,
-            ),
-            plan(
-                "GM0158",
-                "zorg.beeindigd",
-                "m-3",
-                "2027-12-10T10:00:00+01:00",
-                r#"{"reden":"31"}"#,
-            ),
-            plan(
-                "GM0158",
-                "moplan.nazorg_vastgelegd",
-                "m-4",
-                "2027-12-20T10:00:00+01:00",
-                &format!(r#"{{"plan_id":"MO-1","uitvoerder":"vrijwilliger","niveau":"{niveau}"}}"#),
-            ),
-        ]);
+        let events = lines(&[opgesteld(), support_ends(), paragraph(niveau)]);
         simulate(&events, "2028-12-31")
             .into_iter()
             .filter(|x| x["workflow"].as_str().unwrap().starts_with("nazorg"))

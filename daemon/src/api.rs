@@ -131,6 +131,22 @@ impl Api {
             .map_err(|err| self.refused(line(None, headers, action, None, None), err))
     }
 
+    /// The token of a request that writes: known, not read-only, and no BSN in who it is on
+    /// behalf of; each refusal audited.
+    fn writer(&self, headers: &HeaderMap, action: &str) -> Result<TokenConfig, ApiError> {
+        let token = self.authenticate(headers, action)?;
+        let attempt = || line(Some(&token), headers, action, None, None);
+        if token.read_only {
+            let err = error(
+                StatusCode::FORBIDDEN,
+                format!("token '{}' is read-only", token.name),
+            );
+            return Err(self.refused(attempt(), err));
+        }
+        no_bsn(headers, None).map_err(|err| self.refused(attempt(), err))?;
+        Ok(token)
+    }
+
     /// Audits a refused access (NEN 7513 logs attempts too) and passes the refusal on.
     fn refused(&self, line: AuditEntry, err: ApiError) -> ApiError {
         let entry = AuditEntry {
@@ -363,16 +379,7 @@ async fn post_ijw(
     body: axum::body::Bytes,
 ) -> Result<Response, ApiError> {
     let action = "ijw.write";
-    let token = api.authenticate(&headers, action)?;
-    let attempt = || line(Some(&token), &headers, action, None, None);
-    if token.read_only {
-        let err = error(
-            StatusCode::FORBIDDEN,
-            format!("token '{}' is read-only", token.name),
-        );
-        return Err(api.refused(attempt(), err));
-    }
-    no_bsn(&headers, None).map_err(|err| api.refused(attempt(), err))?;
+    let token = api.writer(&headers, action)?;
     let Some(ijw) = api.ijw.clone() else {
         return Err(error(
             StatusCode::NOT_FOUND,
@@ -469,16 +476,7 @@ async fn post_events(
     body: axum::body::Bytes,
 ) -> Result<Response, ApiError> {
     let action = "events.write";
-    let token = api.authenticate(&headers, action)?;
-    let attempt = || line(Some(&token), &headers, action, None, None);
-    if token.read_only {
-        let err = error(
-            StatusCode::FORBIDDEN,
-            format!("token '{}' is read-only", token.name),
-        );
-        return Err(api.refused(attempt(), err));
-    }
-    no_bsn(&headers, None).map_err(|err| api.refused(attempt(), err))?;
+    let token = api.writer(&headers, action)?;
     let value: Value = serde_json::from_slice(&body).map_err(|err| {
         error(
             StatusCode::BAD_REQUEST,
@@ -771,16 +769,7 @@ async fn retry_notification(
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
     let action = "notifications.retry";
-    let token = api.authenticate(&headers, action)?;
-    let attempt = || line(Some(&token), &headers, action, None, None);
-    if token.read_only {
-        let err = error(
-            StatusCode::FORBIDDEN,
-            format!("token '{}' is read-only", token.name),
-        );
-        return Err(api.refused(attempt(), err));
-    }
-    no_bsn(&headers, None).map_err(|err| api.refused(attempt(), err))?;
+    let token = api.writer(&headers, action)?;
     let well_formed = id.len() == 32 && id.bytes().all(|b| b.is_ascii_hexdigit());
     if !well_formed {
         return Err(error(

@@ -603,15 +603,11 @@ fn audit(
         day.parse::<Day>()
             .map_err(|err| anyhow::anyhow!("{name}: {err}"))?;
     }
-    let config = Config::load(config_path)
-        .map_err(|problems| anyhow::anyhow!(waakvlam_core::problem::joined(&problems)))
-        .context("the configuration has problems")?;
-    let Some(daemon) = &config.daemon else {
-        bail!(
-            "{} has no 'daemon' section, so no store",
-            config_path.display()
-        );
-    };
+    let config = config_with_daemon(config_path)?;
+    let daemon = config
+        .daemon
+        .as_ref()
+        .expect("checked by config_with_daemon");
     // Every gemeente the configuration knows, or the one asked for.
     let codes: Vec<String> = match gemeente {
         Some(code) => vec![code],
@@ -789,16 +785,26 @@ fn new_token(name: &str, gemeenten: &[String], read_only: bool, audit: bool) -> 
     Ok(ExitCode::SUCCESS)
 }
 
-fn backup(config_path: &Path, to: &Path) -> Result<ExitCode> {
+/// The configuration of a command that works on the daemon's store.
+fn config_with_daemon(config_path: &Path) -> Result<Config> {
     let config = Config::load(config_path)
         .map_err(|problems| anyhow::anyhow!(waakvlam_core::problem::joined(&problems)))
         .context("the configuration has problems")?;
-    let Some(daemon) = &config.daemon else {
+    if config.daemon.is_none() {
         bail!(
             "{} has no 'daemon' section, so no store",
             config_path.display()
         );
-    };
+    }
+    Ok(config)
+}
+
+fn backup(config_path: &Path, to: &Path) -> Result<ExitCode> {
+    let config = config_with_daemon(config_path)?;
+    let daemon = config
+        .daemon
+        .as_ref()
+        .expect("checked by config_with_daemon");
     if !daemon.database.exists() {
         bail!(
             "there is no store at {} to back up",
@@ -827,15 +833,11 @@ fn pseudonym(config_path: &Path, on_behalf_of: &str) -> Result<ExitCode> {
             "--on-behalf-of takes an employee id (not a BSN, not empty): it goes into the audit log"
         );
     }
-    let config = Config::load(config_path)
-        .map_err(|problems| anyhow::anyhow!(waakvlam_core::problem::joined(&problems)))
-        .context("the configuration has problems")?;
-    let Some(daemon) = &config.daemon else {
-        bail!(
-            "{} has no 'daemon' section, so no store to audit in",
-            config_path.display()
-        );
-    };
+    let config = config_with_daemon(config_path)?;
+    let daemon = config
+        .daemon
+        .as_ref()
+        .expect("checked by config_with_daemon");
     let Some(ijw) = &daemon.ijw else {
         bail!(
             "{} has no 'daemon.ijw': the iJw intake makes no case ids",

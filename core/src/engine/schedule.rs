@@ -292,14 +292,7 @@ deadlines:
     fn a_catch_up_long_after_the_cap_sends_the_last_repeat_once() {
         let capped = WORKFLOW.replace("repeat: every week }", "repeat: every week, max_level: 3 }");
         let engine = crate::engine::test_engine(&capped);
-        let filed = crate::event::validate(serde_json::json!({
-            "id": "e-1", "type": "klacht.ingediend", "gemeente": "GM0150", "case": "C-1",
-            "at": "2027-03-01T10:00:00+01:00", "data": {"klacht_id": "K-1"}
-        }))
-        .unwrap();
-        let mut case = Case::new("GM0150", "C-1");
-        let at = filed.at;
-        case.apply(&engine, filed, at);
+        let (mut case, _) = filed(&engine);
         let late = parse_timestamp("2027-09-01T10:00:00+02:00").unwrap();
         let sent = case.tick(&engine, late);
         let escalations: Vec<u32> = sent
@@ -317,9 +310,8 @@ deadlines:
         assert_eq!(case.next_wakeup(), None);
     }
 
-    /// Everything sent from filing to `until`, ticking at each wakeup as the daemon would.
-    fn notifications_with(workflow: &str, until: &str) -> Vec<crate::engine::Notification> {
-        let engine = crate::engine::test_engine(workflow);
+    /// A complaint filed on Monday 1 March 2027, and what its filing sent.
+    fn filed(engine: &crate::engine::Engine) -> (Case, Vec<crate::engine::Notification>) {
         let filed = crate::event::validate(serde_json::json!({
             "id": "e-1", "type": "klacht.ingediend", "gemeente": "GM0150", "case": "C-1",
             "at": "2027-03-01T10:00:00+01:00", "data": {"klacht_id": "K-1"}
@@ -327,7 +319,14 @@ deadlines:
         .unwrap();
         let mut case = Case::new("GM0150", "C-1");
         let at = filed.at;
-        let mut sent = case.apply(&engine, filed, at);
+        let sent = case.apply(engine, filed, at);
+        (case, sent)
+    }
+
+    /// Everything sent from filing to `until`, ticking at each wakeup as the daemon would.
+    fn notifications_with(workflow: &str, until: &str) -> Vec<crate::engine::Notification> {
+        let engine = crate::engine::test_engine(workflow);
+        let (mut case, mut sent) = filed(&engine);
         let until = parse_timestamp(until).unwrap();
         while let Some(next) = case.next_wakeup().filter(|n| *n <= until) {
             sent.extend(case.tick(&engine, next));
