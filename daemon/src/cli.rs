@@ -329,31 +329,36 @@ fn run(config_path: &Path) -> Result<ExitCode> {
         .build()
         .context("starting the async runtime")?;
     runtime.block_on(async move {
+        // The handlers first: a SIGTERM that comes while the daemon starts is a clean stop.
+        let shutdown = shutdown_signal().context("catching SIGTERM and SIGINT")?;
         let listener = tokio::net::TcpListener::bind(&daemon.listen)
             .await
             .with_context(|| format!("listening on {}", daemon.listen))?;
-        crate::run::run(config, daemon, listener, shutdown_signal()).await
+        crate::run::run(config, daemon, listener, shutdown).await
     })?;
     Ok(ExitCode::SUCCESS)
 }
 
-/// SIGTERM or SIGINT (Ctrl-C).
-async fn shutdown_signal() {
-    let interrupt = tokio::signal::ctrl_c();
-    #[cfg(unix)]
-    {
-        let mut terminate =
-            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-                .expect("SIGTERM can be caught");
+/// SIGTERM or SIGINT (Ctrl-C), caught from the moment this is called (not from the first
+/// poll of what it returns, which comes only once the daemon serves).
+#[cfg(unix)]
+fn shutdown_signal() -> io::Result<impl std::future::Future<Output = ()>> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut terminate = signal(SignalKind::terminate())?;
+    let mut interrupt = signal(SignalKind::interrupt())?;
+    Ok(async move {
         tokio::select! {
-            _ = interrupt => {}
+            _ = interrupt.recv() => {}
             _ = terminate.recv() => {}
         }
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = interrupt.await;
-    }
+    })
+}
+
+#[cfg(not(unix))]
+fn shutdown_signal() -> io::Result<impl std::future::Future<Output = ()>> {
+    Ok(async {
+        let _ = tokio::signal::ctrl_c().await;
+    })
 }
 
 fn check(paths: Vec<PathBuf>) -> Result<ExitCode> {
