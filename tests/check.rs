@@ -253,3 +253,70 @@ fn the_systemd_unit_verifies_and_is_hardened() {
         "{report}"
     );
 }
+
+/// `check --config` names every problem of the configuration at its line, with a hint: a
+/// holiday file and a workflows directory that do not exist (at the lines that name them),
+/// two tokens with one hash, a malformed hash, an unknown key, a webhook without a secret.
+#[test]
+fn check_config_names_each_problem_at_its_line() {
+    let dir = common::config_dir(|shipped| {
+        let shipped =
+            common::replace_once(&shipped, "holidays: feestdagen.yaml", "holidays: geen.yaml");
+        let deventer = shipped
+            .lines()
+            .find(|l| l.contains("name: deventer, sha256:"))
+            .unwrap()
+            .replace("name: deventer", "name: dubbel");
+        let shipped = common::replace_once(
+            &shipped,
+            "  tokens:\n",
+            &format!(
+                "  tokens:\n{deventer}\n    - {{ name: kort, sha256: abc, gemeenten: [GM0150] }}\n"
+            ),
+        );
+        format!(
+            "{shipped}  webhooks:\n    - {{ name: zonder, url: \"http://127.0.0.1:9/\", gemeenten: [GM0150] }}\n  onbekend: 1\n"
+        )
+    });
+    let config = dir.join("waakvlam.yaml");
+    let text = std::fs::read_to_string(&config).unwrap();
+    let workflows_line = text
+        .lines()
+        .position(|l| l.trim_start().starts_with("workflows:"))
+        .unwrap();
+    std::fs::write(
+        &config,
+        text.replacen(
+            text.lines().nth(workflows_line).unwrap(),
+            "  workflows: geen-workflows",
+            1,
+        ),
+    )
+    .unwrap();
+    let out = waakvlam(&["check", "--config", config.to_str().unwrap()], None);
+    let printed = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{printed}");
+    let file = config.display().to_string();
+    for expected in [
+        format!(
+            ": 'holidays': there is no file {}",
+            dir.join("geen.yaml").display()
+        ),
+        format!(
+            "{file}:{}:14: 'workflows': there is no {}",
+            workflows_line + 1,
+            dir.join("geen-workflows").display()
+        ),
+        "token 'deventer' has the same sha256 as token 'dubbel': one token would act as both"
+            .to_string(),
+        "'sha256' must be 64 hexadecimal characters".to_string(),
+        "a webhook needs 'secret_env' (or 'secret')".to_string(),
+        "unknown key 'onbekend'".to_string(),
+    ] {
+        assert!(
+            printed.contains(&expected),
+            "missing {expected:?} in\n{printed}"
+        );
+    }
+    assert!(!printed.contains(":0:0:"), "{printed}");
+}
