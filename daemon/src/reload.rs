@@ -106,19 +106,21 @@ pub async fn watch(
         };
         #[cfg(not(unix))]
         let hup = std::future::pending::<()>();
-        let why = tokio::select! {
+        let (hangup, why) = tokio::select! {
             _ = stop.changed() => return,
-            _ = hup => "SIGHUP",
+            _ = hup => (true, "SIGHUP"),
             _ = tokio::time::sleep(POLL) => {
                 let now = fingerprint(&dir, holidays.as_deref());
                 if now == seen {
                     continue;
                 }
-                "the workflow files or the holiday file changed"
+                (false, "the workflow files or the holiday file changed")
             }
         };
         seen = fingerprint(&dir, holidays.as_deref());
-        if why == "SIGHUP" {
+        // Only SIGHUP is an operator's reload: a file change in the workflows directory does
+        // not reopen the log or touch the tokens.
+        if hangup {
             // A rotated notifications log: the next line goes to a new file.
             let _ = commands.send(Command::ReopenLog);
             reload_tokens(&config.file, &tokens, &metrics);
