@@ -95,21 +95,13 @@ pub async fn watch_inbox(
         }
     }
     loop {
-        let files = match waiting(&inbox) {
+        let settled = match waiting(&inbox, SETTLED) {
             Ok(files) => files,
             Err(err) => {
                 tracing::warn!(inbox = %inbox.display(), cause = %err, "the iJw inbox cannot be read; trying again");
                 Vec::new()
             }
         };
-        let settled: Vec<(PathBuf, u64)> = files
-            .into_iter()
-            .filter(|(path, _)| {
-                std::fs::metadata(path)
-                    .and_then(|m| m.modified())
-                    .is_ok_and(|modified| modified.elapsed().is_ok_and(|age| age >= SETTLED))
-            })
-            .collect();
         for chunk in settled.chunks(BATCH) {
             take_files(&config, chunk, &gemeenten, &commands, &metrics).await;
             if *stop.borrow() {
@@ -243,7 +235,8 @@ pub fn events_of_folder(
 ) -> anyhow::Result<(Vec<waakvlam_core::event::Event>, Vec<String>)> {
     use anyhow::Context;
     use waakvlam_core::event::BirthDate;
-    let files = waiting(folder).with_context(|| format!("reading {}", folder.display()))?;
+    let files = waiting(folder, std::time::Duration::ZERO)
+        .with_context(|| format!("reading {}", folder.display()))?;
     let mut problems = Vec::new();
     let mut received = Vec::new();
     for (path, size) in files {
@@ -290,14 +283,20 @@ pub fn events_of_folder(
     Ok((events, problems))
 }
 
-/// The `*.xml` files in `folder` with their sizes, in name order.
-fn waiting(folder: &Path) -> std::io::Result<Vec<(PathBuf, u64)>> {
+/// The `*.xml` files in `folder` unchanged for at least `settled`, with their sizes, in name
+/// order.
+fn waiting(folder: &Path, settled: std::time::Duration) -> std::io::Result<Vec<(PathBuf, u64)>> {
     let mut files = Vec::new();
     for entry in std::fs::read_dir(folder)? {
         let entry = entry?;
         let path = entry.path();
         let metadata = entry.metadata()?;
+        let old_enough = settled.is_zero()
+            || metadata
+                .modified()
+                .is_ok_and(|modified| modified.elapsed().is_ok_and(|age| age >= settled));
         if metadata.is_file()
+            && old_enough
             && path
                 .extension()
                 .is_some_and(|e| e.eq_ignore_ascii_case("xml"))
