@@ -9,7 +9,7 @@ fn the_shipped_workflows_have_no_problems() {
     let out = waakvlam(&["check", "workflows/"], None);
     assert_eq!(
         String::from_utf8_lossy(&out.stdout),
-        "11 workflows, no problems: bezwaar, klachttermijnen, moplan, nazorg-moplan, nazorg, overdracht-18, rvdk-verzoek, team-ed, toekomstplan-16, veilig-thuis, verlengde-jeugdhulp\n"
+        "11 workflows, no problems: bezwaar, klachttermijnen, mo-plan, nazorg-mo-plan, nazorg, overdracht-18, rvdk-verzoek, team-ed, toekomstplan-16, veilig-thuis, verlengde-jeugdhulp\n"
     );
     assert!(out.status.success());
 }
@@ -20,7 +20,7 @@ fn check_without_arguments_reads_the_workflows_directory() {
     assert!(out.status.success());
     assert_eq!(
         String::from_utf8_lossy(&out.stdout),
-        "11 workflows, no problems: bezwaar, klachttermijnen, moplan, nazorg-moplan, nazorg, overdracht-18, rvdk-verzoek, team-ed, toekomstplan-16, veilig-thuis, verlengde-jeugdhulp\n"
+        "11 workflows, no problems: bezwaar, klachttermijnen, mo-plan, nazorg-mo-plan, nazorg, overdracht-18, rvdk-verzoek, team-ed, toekomstplan-16, veilig-thuis, verlengde-jeugdhulp\n"
     );
 }
 
@@ -138,7 +138,7 @@ fn check_config_reports_the_reach_of_the_holiday_data() {
     assert_eq!(
         lines[..2],
         [
-            "config/waakvlam.yaml: no problems; 11 workflows: bezwaar, klachttermijnen, moplan, nazorg-moplan, nazorg, overdracht-18, rvdk-verzoek, team-ed, toekomstplan-16, veilig-thuis, verlengde-jeugdhulp",
+            "config/waakvlam.yaml: no problems; 11 workflows: bezwaar, klachttermijnen, mo-plan, nazorg-mo-plan, nazorg, overdracht-18, rvdk-verzoek, team-ed, toekomstplan-16, veilig-thuis, verlengde-jeugdhulp",
             "holiday data covers up to 2028: legal terms ending on 2029-01-01 or later are provisional",
         ]
     );

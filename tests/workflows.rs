@@ -1232,14 +1232,14 @@ fn the_moplan_is_evaluated_every_half_year_and_closed_with_a_nazorg_paragraph() 
         paragraph("licht"),
     ]);
     let n = simulate(&events, "2028-12-31");
-    let of_plan: Vec<&Value> = n.iter().filter(|x| x["workflow"] == "moplan").collect();
+    let of_plan: Vec<&Value> = n.iter().filter(|x| x["workflow"] == "mo-plan").collect();
     let lines_of: Vec<String> = summary(&of_plan.iter().map(|v| (*v).clone()).collect::<Vec<_>>());
     assert_eq!(
         lines_of,
         [
             // Due 1 September; met on 20 August, so the next is due six months later.
-            "2027-08-18T09:00:00+02:00 reminder 0 moplan/evaluatie due 2027-09-01 to regisseur",
-            "2027-12-10T10:00:00+01:00 signal 0 moplan/afsluiten due - to regisseur",
+            "2027-08-18T09:00:00+02:00 reminder 0 mo-plan/evaluatie due 2027-09-01 to regisseur",
+            "2027-12-10T10:00:00+01:00 signal 0 mo-plan/afsluiten due - to regisseur",
         ]
     );
     assert!(of_plan[0]["message"].as_str().unwrap().starts_with(
@@ -1278,14 +1278,14 @@ fn the_moplan_is_evaluated_every_half_year_and_closed_with_a_nazorg_paragraph() 
     ]);
     let n: Vec<Value> = simulate(&unwritten, "2028-12-31")
         .into_iter()
-        .filter(|x| x["workflow"] == "moplan")
+        .filter(|x| x["workflow"] == "mo-plan")
         .collect();
     assert_eq!(
         summary(&n),
         [
-            "2027-07-01T10:00:00+02:00 signal 0 moplan/afsluiten due - to regisseur",
-            "2027-07-12T09:00:00+02:00 reminder 0 moplan/nazorgparagraaf due 2027-07-15 to regisseur",
-            "2027-07-16T09:00:00+02:00 escalation 1 moplan/nazorgparagraaf due 2027-07-15 to teamleider",
+            "2027-07-01T10:00:00+02:00 signal 0 mo-plan/afsluiten due - to regisseur",
+            "2027-07-12T09:00:00+02:00 reminder 0 mo-plan/nazorg_paragraaf due 2027-07-15 to regisseur",
+            "2027-07-16T09:00:00+02:00 escalation 1 mo-plan/nazorg_paragraaf due 2027-07-15 to teamleider",
         ]
     );
     assert!(
@@ -1297,7 +1297,7 @@ fn the_moplan_is_evaluated_every_half_year_and_closed_with_a_nazorg_paragraph() 
         n[2]
     );
     // The paragraph decides whether nazorg goes on, and who keeps the finger on the pulse:
-    // 'geen' stops it; 'licht' goes on in nazorg-moplan, whose reminders name the one named.
+    // 'geen' stops it; 'licht' goes on in nazorg-mo-plan, whose reminders name the one named.
     let nazorg_after = |niveau: &str| {
         let events = lines(&[opgesteld(), support_ends(), paragraph(niveau)]);
         simulate(&events, "2028-12-31")
@@ -1308,7 +1308,7 @@ fn the_moplan_is_evaluated_every_half_year_and_closed_with_a_nazorg_paragraph() 
     assert!(nazorg_after("geen").is_empty());
     let licht = nazorg_after("licht");
     assert!(
-        licht.iter().all(|x| x["workflow"] == "nazorg-moplan"),
+        licht.iter().all(|x| x["workflow"] == "nazorg-mo-plan"),
         "{licht:?}"
     );
     assert_eq!(licht[0]["at"], "2028-06-06T09:00:00+02:00");
