@@ -515,7 +515,9 @@ fn check_config(path: &Path, paths: Vec<PathBuf>) -> Result<ExitCode> {
         ),
         _ => println!("no holiday data ('holidays' is not set): every legal term is provisional"),
     }
-    if let Some(database) = config.daemon.as_ref().map(|d| &d.database)
+    // A PostgreSQL store is not contacted by a check of the configuration.
+    if let Some(crate::config::Database::Sqlite(database)) =
+        config.daemon.as_ref().map(|d| &d.database)
         && database.exists()
     {
         match crate::store::SqliteStore::provisional_in(database)
@@ -556,15 +558,17 @@ fn what_if(
         .map_err(|problems| anyhow::anyhow!(waakvlam_core::problem::joined(&problems)))
         .context("the configuration has problems")?;
     let store = match (store, &config.daemon) {
-        (Some(store), _) => store,
+        (Some(store), _) => crate::config::Database::Sqlite(store),
         (None, Some(daemon)) => daemon.database.clone(),
         (None, None) => bail!(
             "give --store: {} has no 'daemon' section",
             config_path.display()
         ),
     };
-    if !store.exists() {
-        bail!("{} does not exist", store.display());
+    if let crate::config::Database::Sqlite(path) = &store
+        && !path.exists()
+    {
+        bail!("{} does not exist", path.display());
     }
     let workflows = match workflow::load(paths) {
         Ok(workflows) => workflows,
@@ -587,7 +591,7 @@ fn what_if(
         .context("the configuration names no gemeente")?;
     let plugins = waakvlam_plugin_host::Registry::start(&config.plugins);
     let engine = config.engine_with(workflows, plugins);
-    let stored = crate::store::Readers::new(&store).cases(&scope)?;
+    let stored = crate::store::Readers::of(&store).cases(&scope)?;
     let answer = crate::whatif::compare(&engine, stored, now);
     if json {
         println!("{}", serde_json::to_string_pretty(&answer)?);
@@ -631,6 +635,7 @@ fn audit(
     };
     let scope = crate::scope::Scope::new(codes)
         .context("the configuration names no gemeente; give --gemeente")?;
+    let readers = crate::store::Readers::of(&daemon.database);
     let mut out = io::BufWriter::new(io::stdout().lock());
     let mut offset = 0;
     loop {
@@ -642,8 +647,9 @@ fn audit(
             limit: 10_000,
             offset,
         };
-        let lines = crate::store::SqliteStore::audit_in(&daemon.database, &filter)
-            .with_context(|| format!("reading {}", daemon.database.display()))?;
+        let lines = readers
+            .audit(&filter)
+            .with_context(|| format!("reading {}", daemon.database))?;
         for line in &lines {
             writeln!(out, "{}", serde_json::to_string(line)?)?;
         }
@@ -810,11 +816,14 @@ fn backup(config_path: &Path, to: &Path) -> Result<ExitCode> {
         .daemon
         .as_ref()
         .expect("checked by config_with_daemon");
-    if !daemon.database.exists() {
-        bail!(
-            "there is no store at {} to back up",
-            daemon.database.display()
-        );
+    let database = match &daemon.database {
+        crate::config::Database::Sqlite(path) => path,
+        crate::config::Database::Postgres(url) => bail!(
+            "{url} is a PostgreSQL database: back it up with PostgreSQL's own tools (pg_dump, or a base backup with WAL archiving; README.md, \"Several daemons\")"
+        ),
+    };
+    if !database.exists() {
+        bail!("there is no store at {} to back up", database.display());
     }
     if to.exists() {
         bail!(
@@ -822,11 +831,11 @@ fn backup(config_path: &Path, to: &Path) -> Result<ExitCode> {
             to.display()
         );
     }
-    let events = crate::store::SqliteStore::backup(&daemon.database, to)
-        .with_context(|| format!("backing up {}", daemon.database.display()))?;
+    let events = crate::store::SqliteStore::backup(database, to)
+        .with_context(|| format!("backing up {}", database.display()))?;
     println!(
         "backed up {} to {}: {events} events",
-        daemon.database.display(),
+        database.display(),
         to.display()
     );
     Ok(ExitCode::SUCCESS)
@@ -855,10 +864,12 @@ fn pseudonym(config_path: &Path, on_behalf_of: &str) -> Result<ExitCode> {
         bail!("standard input holds no BSN: 9 digits that pass the 11-test");
     };
     let case = waakvlam_core::ijw::pseudonym::case_id(ijw.secret.as_bytes(), &bsn);
-    if !daemon.database.exists() {
+    if let crate::config::Database::Sqlite(path) = &daemon.database
+        && !path.exists()
+    {
         bail!(
             "the store {} does not exist: the lookup is written in its audit log",
-            daemon.database.display()
+            path.display()
         );
     }
     let entry = crate::store::AuditEntry {
@@ -870,8 +881,8 @@ fn pseudonym(config_path: &Path, on_behalf_of: &str) -> Result<ExitCode> {
         case: Some(case.clone()),
         outcome: "allowed".into(),
     };
-    crate::store::SqliteStore::audit_to(&daemon.database, &entry)
-        .with_context(|| format!("writing the audit log in {}", daemon.database.display()))?;
+    crate::store::audit_to(&daemon.database, &entry)
+        .with_context(|| format!("writing the audit log in {}", daemon.database))?;
     if ijw.development_secret {
         eprintln!(
             "note: made with the development secret of README.md; the daemon uses the same until the variable named by daemon.ijw.pseudonym_secret_env is set"

@@ -91,10 +91,29 @@ pub struct Config {
     pub file: PathBuf,
 }
 
+/// Where the daemon keeps its store (`daemon.database`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Database {
+    /// One SQLite file: one daemon (the default).
+    Sqlite(PathBuf),
+    /// A PostgreSQL database (`postgres://ROLE@HOST/DATABASE`), which several daemons may
+    /// share (DESIGN.md, "Several daemons").
+    Postgres(crate::store::PgUrl),
+}
+
+impl std::fmt::Display for Database {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Database::Sqlite(path) => write!(f, "{}", path.display()),
+            Database::Postgres(url) => write!(f, "{url}"),
+        }
+    }
+}
+
 #[derive(Clone, Debug)]
 pub struct DaemonConfig {
     pub listen: String,
-    pub database: PathBuf,
+    pub database: Database,
     pub workflows: PathBuf,
     /// Virtual time, advanced only through the API: for tests. Refused in production.
     pub virtual_clock: bool,
@@ -356,7 +375,22 @@ fn read_daemon(node: &yaml::Node, base: &Path, problems: &mut Problems) -> Optio
     let path = |key: &str, default: &str, problems: &mut Problems| {
         base.join(text(key, problems).unwrap_or_else(|| default.to_string()))
     };
-    let database = path("database", "../data/waakvlam.db", problems);
+    let database = match map.text("database", problems) {
+        Some((url, at)) if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
+            match crate::store::PgUrl::parse(url) {
+                Ok(url) => Database::Postgres(url),
+                Err(why) => {
+                    problems.add_with_hint(
+                        at,
+                        format!("'database': {why}"),
+                        "postgres://ROLE@HOST:PORT/DATABASE, with ?sslmode=require for TLS; the password in PGPASSWORD or a .pgpass file",
+                    );
+                    Database::Sqlite(base.join("../data/waakvlam.db"))
+                }
+            }
+        }
+        _ => Database::Sqlite(path("database", "../data/waakvlam.db", problems)),
+    };
     let workflows = path("workflows", "../workflows", problems);
     if !workflows.exists() {
         // Named at the line that points at it (or the 'daemon' key, for the default).

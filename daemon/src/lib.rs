@@ -10,6 +10,7 @@ pub mod cli;
 pub mod config;
 pub mod delivery;
 pub mod ijw;
+pub mod leadership;
 pub mod load;
 pub mod logging;
 pub mod metrics;

@@ -12,8 +12,15 @@ use std::sync::mpsc;
 
 use anyhow::Context;
 
-use crate::config::{Config, DaemonConfig};
-use crate::store::{SqliteStore, StoreLock};
+use crate::config::{Config, DaemonConfig, Database};
+use crate::leadership::Leadership;
+use crate::scheduler::Command;
+use crate::store::postgres::Lease;
+use crate::store::postgres::listen::Heard;
+use crate::store::{PgStore, SqliteStore, Store, StoreLock};
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 /// Runs the daemon until `shutdown` completes: stops accepting, lets requests in flight
 /// finish, then lets the core deliver what is due and stop.
@@ -33,22 +40,151 @@ pub async fn run(
     let engine_workflows = workflows.len();
     let shelf = Shelf::new(Catalog::describe(&config, &workflows, plugins.as_ref()));
     let engine = config.engine_with(workflows, plugins.clone());
-    if let Some(dir) = daemon.database.parent() {
-        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-    }
     if let Some(dir) = daemon.notifications_log.parent() {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     }
     let holder = format!(
-        "pid {}, listening on {}, since {}",
+        "{} pid {}, listening on {}",
+        host_name(),
         std::process::id(),
         listener.local_addr()?,
-        jiff::Timestamp::now()
     );
-    // Held until the daemon ends: no second daemon on this store.
-    let _lock = StoreLock::acquire(&daemon.database, &holder)?;
-    let store = SqliteStore::open(&daemon.database)
-        .with_context(|| format!("opening {}", daemon.database.display()))?;
+    let pieces = Pieces {
+        config,
+        daemon,
+        listener,
+        engine,
+        plugins,
+        shelf,
+        definitions,
+        engine_workflows,
+    };
+    match pieces.daemon.database.clone() {
+        Database::Sqlite(path) => {
+            if let Some(dir) = path.parent() {
+                std::fs::create_dir_all(dir)
+                    .with_context(|| format!("creating {}", dir.display()))?;
+            }
+            // Held until the daemon ends: no second daemon on this store.
+            let _lock = StoreLock::acquire(
+                &path,
+                &format!("{holder}, since {}", jiff::Timestamp::now()),
+            )?;
+            let store =
+                SqliteStore::open(&path).with_context(|| format!("opening {}", path.display()))?;
+            let readers = crate::store::Readers::new(&path);
+            serve(pieces, store, Leadership::Sole, readers, shutdown).await
+        }
+        Database::Postgres(url) => {
+            // The notifications log is this daemon's own: a second daemon on this machine
+            // with the same file would write it too.
+            let _lock = StoreLock::acquire(&pieces.daemon.notifications_log, &holder)
+                .context("several daemons on one database each need a notifications log of their own (daemon.notifications_log)")?;
+            let lease = Arc::new(Lease::new(&holder));
+            let log_key = format!(
+                "{} {}",
+                host_name(),
+                absolute(&pieces.daemon.notifications_log)
+            );
+            let opened = {
+                let (url, lease) = (url.clone(), lease.clone());
+                tokio::task::spawn_blocking(move || PgStore::open(&url, &log_key, Some(lease)))
+                    .await?
+            };
+            let store = opened.with_context(|| format!("opening {url}"))?;
+            let stop = Arc::new(AtomicBool::new(false));
+            let keeper = {
+                let (lease, url, stop) = (lease.clone(), url.clone(), stop.clone());
+                std::thread::Builder::new()
+                    .name("waakvlam-lease".into())
+                    .spawn(move || crate::store::postgres::lease::keep(lease, url, stop))?
+            };
+            let readers = crate::store::Readers::postgres(url.clone());
+            let follow = Follow {
+                url,
+                me: lease.me().to_string(),
+                stop: stop.clone(),
+            };
+            let leadership = Leadership::Shared(lease);
+            let served =
+                serve_with(pieces, store, leadership, readers, Some(follow), shutdown).await;
+            stop.store(true, Ordering::Relaxed);
+            let _ = tokio::task::spawn_blocking(move || keeper.join()).await;
+            served
+        }
+    }
+}
+
+/// What `run` prepared before the store is chosen.
+struct Pieces {
+    config: Config,
+    daemon: DaemonConfig,
+    listener: tokio::net::TcpListener,
+    engine: waakvlam_core::engine::Engine,
+    plugins: Option<Arc<waakvlam_plugin_host::Registry>>,
+    shelf: Shelf,
+    definitions: String,
+    engine_workflows: usize,
+}
+
+/// Where a daemon sharing a database hears of the others' commits.
+struct Follow {
+    url: crate::store::PgUrl,
+    me: String,
+    stop: Arc<AtomicBool>,
+}
+
+impl Follow {
+    /// Listens on a thread of its own, telling the core; ends when `stop` is set.
+    fn start(
+        self,
+        commands: mpsc::Sender<Command>,
+    ) -> std::io::Result<std::thread::JoinHandle<()>> {
+        let Follow { url, me, stop } = self;
+        std::thread::Builder::new()
+            .name("waakvlam-listen".into())
+            .spawn(move || {
+                crate::store::postgres::listen::listen(url, me, stop, |heard| {
+                    let command = match heard {
+                        Heard::Cases(keys) => Command::Changed { keys },
+                        Heard::Missed => Command::Resync,
+                    };
+                    commands.send(command).is_ok()
+                })
+            })
+    }
+}
+
+async fn serve<S: Store + 'static>(
+    pieces: Pieces,
+    store: S,
+    leadership: Leadership,
+    readers: crate::store::Readers,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    serve_with(pieces, store, leadership, readers, None, shutdown).await
+}
+
+/// The daemon on an open store: the core thread, the delivery workers, the inbox, reload
+/// and the HTTP server, until `shutdown`.
+async fn serve_with<S: Store + 'static>(
+    pieces: Pieces,
+    store: S,
+    leadership: Leadership,
+    readers: crate::store::Readers,
+    follow: Option<Follow>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let Pieces {
+        config,
+        daemon,
+        listener,
+        engine,
+        plugins,
+        shelf,
+        definitions,
+        engine_workflows,
+    } = pieces;
     let clock = if daemon.virtual_clock {
         Clock::Virtual(jiff::Timestamp::now())
     } else {
@@ -103,6 +239,7 @@ pub async fn run(
         audit_retention: daemon.audit_retention,
         definitions,
         overviews: config.core.overviews.clone(),
+        leadership: leadership.clone(),
     };
     let core = tokio::task::spawn_blocking(move || Core::start(engine, store, setup)).await??;
     let loaded: Vec<String> = plugins
@@ -113,7 +250,7 @@ pub async fn run(
     tracing::info!(
         version = env!("CARGO_PKG_VERSION"),
         config = %config.file.display(),
-        store = %daemon.database.display(),
+        store = %daemon.database,
         workflows = engine_workflows,
         timers = core.pending_timers(),
         plugins = %loaded.join(", "),
@@ -123,11 +260,19 @@ pub async fn run(
     let core_thread = std::thread::Builder::new()
         .name("waakvlam-core".into())
         .spawn(move || core.run(receiver))?;
+    let follow_stop = follow.as_ref().map(|f| f.stop.clone());
+    let listening = follow.map(|f| f.start(commands.clone())).transpose()?;
     let (stop_workers, stop) = tokio::sync::watch::channel(false);
     let workers: Vec<_> = channels
         .into_iter()
         .map(|(name, channel)| {
-            tokio::spawn(worker::run(name, channel, commands.clone(), stop.clone()))
+            tokio::spawn(worker::run(
+                name,
+                channel,
+                commands.clone(),
+                leadership.clone(),
+                stop.clone(),
+            ))
         })
         .collect();
     let ijw = daemon.ijw.clone().map(std::sync::Arc::new);
@@ -161,7 +306,7 @@ pub async fn run(
         stop.clone(),
     ));
     // The pages and the API share the port; the API keeps its JSON refusals and its fallback.
-    let readers = std::sync::Arc::new(crate::store::Readers::new(&daemon.database));
+    let readers = Arc::new(readers);
     let pages = Web::new(
         commands.clone(),
         tokens.clone(),
@@ -191,9 +336,28 @@ pub async fn run(
     }
     // The router and the workers (and with them the last command senders) are gone: the core
     // delivers what is due and stops.
+    // The listener holds a command sender too: it stops before the core can.
+    if let (Some(stop), Some(listening)) = (follow_stop, listening) {
+        stop.store(true, Ordering::Relaxed);
+        let _ = tokio::task::spawn_blocking(move || listening.join()).await;
+    }
     tokio::task::spawn_blocking(move || core_thread.join())
         .await?
         .map_err(|_| anyhow::anyhow!("the core thread panicked"))?;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// This machine's name, for the lease and the log position.
+fn host_name() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|name| name.trim().to_string())
+        .unwrap_or_else(|_| "localhost".into())
+}
+
+fn absolute(path: &std::path::Path) -> String {
+    std::path::absolute(path)
+        .unwrap_or_else(|_| path.to_path_buf())
+        .display()
+        .to_string()
 }

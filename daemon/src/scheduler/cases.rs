@@ -121,6 +121,14 @@ impl CaseCache {
         }
     }
 
+    /// Forgets these cases: another daemon may have changed them (a shared store).
+    pub fn forget(&mut self, keys: &[CaseKey]) {
+        for key in keys {
+            self.cases.remove(key);
+            self.written.remove(key);
+        }
+    }
+
     /// Forgets every case (new definitions: each is rebuilt under them).
     pub fn clear(&mut self) {
         self.cases.clear();

@@ -42,6 +42,13 @@ impl<S: Store> Core<S> {
         let now = self.clock.now();
         let _span = tracing::info_span!("ijw", messages = messages.len()).entered();
         let result = self.in_batch(|core, batch| {
+            // The ledger of messages is read and written under the cases' locks, so two
+            // daemons given one message take it once.
+            core.take_cases(
+                messages
+                    .iter()
+                    .map(|m| CaseKey::new(&m.message.gemeente, &m.case)),
+            )?;
             let mut notifications = Vec::new();
             let mut hook_calls = Vec::new();
             let mut answers = Vec::with_capacity(messages.len());

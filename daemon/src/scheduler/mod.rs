@@ -6,6 +6,7 @@ mod cases;
 pub mod intake;
 mod overviews;
 pub mod pages;
+mod shared;
 mod timers;
 pub mod worker;
 
@@ -150,6 +151,13 @@ pub enum Command {
     Page(pages::PageCommand),
     /// SIGHUP: open the notifications log again (after a rotation).
     ReopenLog,
+    /// Another daemon on the shared store committed changes to these cases' timers.
+    Changed {
+        keys: Vec<CaseKey>,
+    },
+    /// The changes of other daemons may have been missed (the connection that hears of them
+    /// was lost): every timer is read again.
+    Resync,
     /// iJw messages, read and with their BSNs made pseudonyms, taken in one batch (the inbox
     /// sends what it found at one look; the API one): the answers per message, in order.
     Ijw {
@@ -190,6 +198,9 @@ pub struct Core<S: Store> {
     metrics: std::sync::Arc<crate::metrics::Metrics>,
     audit: AuditRetention,
     overviews: overviews::OverviewClock,
+    leadership: crate::leadership::Leadership,
+    /// Other daemons write the store too (PostgreSQL): memory is a cache to check.
+    shared: bool,
 }
 
 /// How long audit lines are kept, and the last day the older ones were removed.
@@ -283,6 +294,8 @@ pub struct Setup {
     pub definitions: String,
     /// The scheduled overviews of the configuration.
     pub overviews: Vec<waakvlam_core::overview::Overview>,
+    /// Whether this daemon runs the timers and the delivery.
+    pub leadership: crate::leadership::Leadership,
 }
 
 /// How many cases stay in memory between uses.
@@ -307,6 +320,7 @@ impl<S: Store> Core<S> {
             audit_retention,
             definitions,
             overviews,
+            leadership,
         } = setup;
         // A virtual clock goes on where it stood, not at the system's time.
         let clock = match (clock, store.virtual_now()?) {
@@ -338,7 +352,10 @@ impl<S: Store> Core<S> {
                 done_for: None,
             },
             overviews: overviews::OverviewClock::new(overviews),
+            leadership,
+            shared: false,
         };
+        core.shared = core.store.shared();
         if !timers.unreadable.is_empty() {
             // Their cases get a valid timer again from their events.
             tracing::error!(
@@ -497,6 +514,7 @@ impl<S: Store> Core<S> {
         let mut moved = 0;
         for chunk in keys.chunks(TIMERS_PER_ROUND) {
             let (views, lines) = self.in_batch(|core, batch| {
+                core.take_cases(chunk.iter().cloned())?;
                 let mut views = Vec::new();
                 for key in chunk {
                     match core.recompute(key, now, batch) {
@@ -534,12 +552,19 @@ impl<S: Store> Core<S> {
     pub fn run(mut self, commands: mpsc::Receiver<Command>) {
         loop {
             let now = self.clock.now();
-            self.forget_old_audit(now);
-            let more_due = self.fire_timers(now);
-            if !more_due {
-                self.fire_overviews(now);
+            let leads = self.leadership.leads();
+            let more_due = leads && self.fire_timers(now);
+            if leads {
+                self.forget_old_audit(now);
+                if !more_due {
+                    self.fire_overviews(now);
+                }
+                if self.shared {
+                    // Other daemons record notifications for the log too.
+                    self.log.expect(now);
+                }
+                self.deliver(now);
             }
-            self.deliver(now);
             let next = match (self.timers.next(), self.overviews.next()) {
                 (Some(a), Some(b)) => Some(a.min(b)),
                 (a, b) => a.or(b),
@@ -553,6 +578,13 @@ impl<S: Store> Core<S> {
                 ),
                 (Clock::System, None) => StdDuration::from_secs(1),
                 (Clock::Virtual(_), _) => StdDuration::from_secs(3600),
+            };
+            // Sharing the work, look again each second: the lease may come to this daemon,
+            // and other daemons' deliveries fall due unseen.
+            let wait = if self.shared {
+                wait.min(crate::store::postgres::lease::RENEW_EVERY)
+            } else {
+                wait
             };
             // Written log lines are marked by the next transaction; if none comes soon, by
             // one of their own.
@@ -690,7 +722,7 @@ impl<S: Store> Core<S> {
                         {
                             tracing::error!(cause = %err, "planning the overviews failed");
                         }
-                        if wait {
+                        if wait && self.leadership.leads() {
                             while self.fire_timers(to) {}
                             self.fire_overviews(to);
                             self.deliver(to);
@@ -723,6 +755,8 @@ impl<S: Store> Core<S> {
                 }
             }
             Command::Ijw { messages, reply } => self.take_ijw(messages, reply),
+            Command::Changed { keys } => self.follow(keys),
+            Command::Resync => self.resync(),
             Command::ReopenLog => self.reopen_log(),
             Command::AuditLog {
                 filter,
@@ -775,6 +809,12 @@ impl<S: Store> Core<S> {
         let _span = tracing::info_span!("ingest", requests = group.len(), events).entered();
         let now = self.clock.now();
         let result = self.in_batch(|core, batch| {
+            core.take_cases(
+                group
+                    .iter()
+                    .flat_map(|r| &r.events)
+                    .map(|e| CaseKey::new(&e.gemeente, &e.case)),
+            )?;
             let mut outcomes = Vec::with_capacity(group.len());
             let mut notifications = Vec::new();
             let mut hook_calls = Vec::new();
@@ -911,7 +951,8 @@ impl<S: Store> Core<S> {
         if self.cases.needs_write(key, fingerprint) {
             self.store.put_deadlines(key, &rows)?;
         }
-        if self.timers.get(key) != wake {
+        // Sharing the store, another daemon may have moved the stored timer: always write.
+        if self.shared || self.timers.get(key) != wake {
             self.store.set_timer(key, wake)?;
             self.timers.stage(key.clone(), wake);
         }
@@ -927,11 +968,14 @@ impl<S: Store> Core<S> {
         }
         let _span = tracing::info_span!("timer_round").entered();
         let result = self.in_batch(|core, batch| {
-            let mut fired = 0;
-            while fired < TIMERS_PER_ROUND
-                && let Some((moment, key)) = core.timers.take_due(now)
+            let mut due = Vec::new();
+            while due.len() < TIMERS_PER_ROUND
+                && let Some(timer) = core.timers.take_due(now)
             {
-                fired += 1;
+                due.push(timer);
+            }
+            core.take_cases(due.iter().map(|(_, key)| key.clone()))?;
+            for (moment, key) in due {
                 // Fire at the timer's own moment, so a jump of the clock sends each reminder
                 // as it would have gone out, in order.
                 match core.recompute(&key, moment, batch) {
@@ -979,7 +1023,8 @@ impl<S: Store> Core<S> {
                 .iter()
                 .find(|r| r.channel == delivery::LOG);
             match to_log {
-                Some(route) if new && route.not_before <= now => lines.push(Line {
+                // Sharing the work, the leader writes the log from the outbox, claimed.
+                Some(route) if new && route.not_before <= now && !self.shared => lines.push(Line {
                     id: outgoing.notification.id.clone(),
                     record: outgoing.record,
                     at: outgoing.notification.at,
@@ -1145,7 +1190,7 @@ impl<S: Store> Core<S> {
             Err(err) => return tracing::error!(cause = %err, "reading the outbox failed"),
         };
         self.settle_unreadable(delivery::LOG, &batch.unreadable, now);
-        let due = batch.due;
+        let due = self.claimed(delivery::LOG, batch.due);
         if !due.is_empty() {
             let lines = due
                 .iter()
@@ -1201,6 +1246,9 @@ impl<S: Store> Core<S> {
 
     /// Hands a worker its due deliveries, leaving out those another batch still carries.
     fn take_due(&mut self, channel: &str, limit: u32) -> Vec<Due> {
+        if !self.leadership.leads() {
+            return Vec::new();
+        }
         let now = self.clock.now();
         let batch = match self
             .store
@@ -1228,7 +1276,14 @@ impl<S: Store> Core<S> {
                 taken.push(item);
             }
         }
-        taken
+        let ids: Vec<String> = taken.iter().map(|d| d.id.clone()).collect();
+        let claimed = self.claimed(channel, taken);
+        for id in ids {
+            if !claimed.iter().any(|d| d.id == id) {
+                self.in_flight.remove(&(channel.to_string(), id));
+            }
+        }
+        claimed
     }
 
     fn report(&mut self, channel: &str, results: Vec<(String, Attempt)>) {
@@ -1302,6 +1357,7 @@ mod tests {
             audit_retention: crate::config::MINIMUM_AUDIT_RETENTION,
             definitions: "test".into(),
             overviews: Vec::new(),
+            leadership: crate::leadership::Leadership::Sole,
         };
         let mut core = Core::start(engine, store, setup).unwrap();
         core.cases.set_limit(cache_limit);

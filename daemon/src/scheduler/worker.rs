@@ -20,6 +20,7 @@ pub async fn run(
     name: String,
     channel: Channel,
     commands: mpsc::Sender<Command>,
+    leadership: crate::leadership::Leadership,
     mut stop: watch::Receiver<bool>,
 ) {
     let channel = Arc::new(channel);
@@ -52,6 +53,21 @@ pub async fn run(
             }
             continue;
         }
+        // Fencing: a lease that ran out while the batch waited (a pause, a lost connection)
+        // sends nothing; the next leader sends it once the claim runs out.
+        if !leadership.leads() {
+            tracing::warn!(channel = %name, deliveries = due.len(), "the lease ran out before sending; left to the next leader");
+            if commands
+                .send(Command::Report {
+                    channel: name.clone(),
+                    results: Vec::new(),
+                })
+                .is_err()
+            {
+                return;
+            }
+            continue;
+        }
         if let Channel::Mail(mailer) = channel.as_ref()
             && mailer.digest
         {
@@ -70,16 +86,21 @@ pub async fn run(
         let mut tasks = tokio::task::JoinSet::new();
         for item in due {
             let channel = channel.clone();
+            let leadership = leadership.clone();
             tasks.spawn(async move {
+                // Asked again right before each send: the batch may have waited.
+                if !leadership.leads() {
+                    return None;
+                }
                 let attempt = channel.send(&item).await;
-                (item.id, attempt)
+                Some((item.id, attempt))
             });
         }
         let mut results = Vec::new();
         while let Some(joined) = tasks.join_next().await {
             // A send that panicked is a failed attempt, not a lost notification; its id is
             // released by the core when the next batch is taken.
-            if let Ok(result) = joined {
+            if let Ok(Some(result)) = joined {
                 results.push(result);
             }
         }

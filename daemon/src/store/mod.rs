@@ -6,10 +6,12 @@
 //! so the daemon rebuilds it after a restart by replaying the log.
 
 pub mod lock;
+pub mod postgres;
 pub mod reader;
 mod sqlite;
 
 pub use lock::StoreLock;
+pub use postgres::{PgStore, PgUrl};
 pub use reader::Readers;
 pub use sqlite::SqliteStore;
 
@@ -29,6 +31,12 @@ pub enum StoreError {
         doing: &'static str,
         #[source]
         source: rusqlite::Error,
+    },
+    #[error("the store failed {doing}: {}", postgres_cause(.source))]
+    Postgres {
+        doing: &'static str,
+        #[source]
+        source: ::postgres::Error,
     },
     #[error("the store failed {doing}: {source}")]
     Io {
@@ -66,6 +74,30 @@ impl StoreError {
     /// The error of a file operation made while `doing` something.
     pub fn io(doing: &'static str) -> impl FnOnce(std::io::Error) -> StoreError {
         move |source| StoreError::Io { doing, source }
+    }
+}
+
+/// Writes one audit line into a store beside a running daemon (a command-line read of
+/// personal data, such as finding a case from a BSN).
+pub fn audit_to(database: &crate::config::Database, entry: &AuditEntry) -> Result<(), StoreError> {
+    match database {
+        crate::config::Database::Sqlite(path) => SqliteStore::audit_to(path, entry),
+        crate::config::Database::Postgres(url) => {
+            let mut store = PgStore::open(url, "command line", None)?;
+            store.audit(entry)
+        }
+    }
+}
+
+/// A PostgreSQL error with the server's own message when there is one ("db error" alone
+/// says nothing).
+fn postgres_cause(error: &::postgres::Error) -> String {
+    match error.as_db_error() {
+        Some(db) => format!("{} ({})", db.message(), db.code().code()),
+        None => match std::error::Error::source(error) {
+            Some(cause) => format!("{error}: {cause}"),
+            None => error.to_string(),
+        },
     }
 }
 
@@ -280,6 +312,39 @@ pub struct Feed {
 /// What the daemon needs from a store. SQLite implements it; a PostgreSQL store for several
 /// daemons sharing the work would implement the same.
 pub trait Store: Send {
+    /// Takes these cases for the open batch: another daemon's writes to them wait until it
+    /// ends, and what another daemon committed to them before is read. One daemon per store
+    /// (SQLite) needs nothing.
+    fn claim(&mut self, _keys: &[CaseKey]) -> Result<(), StoreError> {
+        Ok(())
+    }
+    /// Whether other daemons write this store too: then the core's memory of cases and
+    /// timers is a cache to check, not the truth (PostgreSQL).
+    fn shared(&self) -> bool {
+        false
+    }
+    /// The timers of some cases as stored now (`None`: no timer).
+    fn timers_of(&self, keys: &[CaseKey]) -> Result<Vec<(CaseKey, Option<Timestamp>)>, StoreError> {
+        let stored: HashMap<CaseKey, Timestamp> = self
+            .timers()?
+            .due
+            .into_iter()
+            .map(|(at, key)| (key, at))
+            .collect();
+        Ok(keys
+            .iter()
+            .map(|k| (k.clone(), stored.get(k).copied()))
+            .collect())
+    }
+    /// Of these due deliveries of a channel, those this daemon may send now: all of them for
+    /// a store of one daemon; for several, those claimed under the leader's epoch (fencing).
+    fn claim_deliveries(
+        &mut self,
+        _channel: &str,
+        ids: &[String],
+    ) -> Result<Vec<String>, StoreError> {
+        Ok(ids.to_vec())
+    }
     /// Appends an event unless one with its gemeente and id is stored (a sender's retry):
     /// true when it was new.
     fn insert_event(&mut self, event: &Event, received: Timestamp) -> Result<bool, StoreError>;

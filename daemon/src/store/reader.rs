@@ -11,6 +11,7 @@ use std::sync::Mutex;
 
 use rusqlite::{Connection, OpenFlags, params_from_iter};
 
+use super::postgres::read as pg_read;
 use super::sqlite::{doing, event_row, readable, where_clause};
 use super::{CaseKey, DeadlineRow, Filter, OverviewRow, StoreError};
 use crate::scope::Scope;
@@ -21,33 +22,50 @@ use waakvlam_core::event::Event;
 /// At most this many idle reader connections are kept.
 const IDLE_READERS: usize = 4;
 
-/// Read-only connections to the store's file, opened when needed and kept for the next read.
-pub struct Readers {
-    path: PathBuf,
-    idle: Mutex<Vec<Connection>>,
+/// Connections that only read the store, opened when needed and kept for the next read:
+/// read-only connections to the SQLite file, or to the PostgreSQL database.
+pub enum Readers {
+    Sqlite {
+        path: PathBuf,
+        idle: Mutex<Vec<Connection>>,
+    },
+    Postgres(super::postgres::read::PgReaders),
 }
 
 impl Readers {
     pub fn new(path: impl Into<PathBuf>) -> Readers {
-        Readers {
+        Readers::Sqlite {
             path: path.into(),
             idle: Mutex::new(Vec::new()),
         }
     }
 
-    /// Runs a read on an idle connection, or a new one. Blocking: call it where blocking is
-    /// allowed (a blocking thread of the runtime).
-    pub fn read<T>(
-        &self,
+    pub fn postgres(url: super::PgUrl) -> Readers {
+        Readers::Postgres(super::postgres::read::PgReaders::new(url))
+    }
+
+    /// The readers of a configured store.
+    pub fn of(database: &crate::config::Database) -> Readers {
+        match database {
+            crate::config::Database::Sqlite(path) => Readers::new(path),
+            crate::config::Database::Postgres(url) => Readers::postgres(url.clone()),
+        }
+    }
+
+    /// Runs a read on an idle SQLite connection, or a new one. Blocking: call it where
+    /// blocking is allowed (a blocking thread of the runtime).
+    fn read<T>(
+        path: &std::path::Path,
+        idle: &Mutex<Vec<Connection>>,
         read: impl FnOnce(&Connection) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
         // A poisoned lock held only a list of connections, each whole.
-        let idle = self.idle.lock().unwrap_or_else(|p| p.into_inner()).pop();
-        let connection = match idle {
+        let kept = idle.lock().unwrap_or_else(|p| p.into_inner()).pop();
+        let connection = match kept {
             Some(connection) => connection,
             None => doing("opening a reader", || {
                 let connection = Connection::open_with_flags(
-                    &self.path,
+                    path,
                     OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
                 )?;
                 connection.busy_timeout(std::time::Duration::from_secs(5))?;
@@ -56,7 +74,7 @@ impl Readers {
             })?,
         };
         let result = read(&connection);
-        let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
+        let mut idle = idle.lock().unwrap_or_else(|p| p.into_inner());
         if idle.len() < IDLE_READERS {
             idle.push(connection);
         }
@@ -64,7 +82,10 @@ impl Readers {
     }
 
     pub fn deadlines(&self, filter: &Filter) -> Result<Vec<DeadlineRow>, StoreError> {
-        self.read(|c| deadlines(c, filter))
+        match self {
+            Readers::Sqlite { path, idle } => Self::read(path, idle, |c| deadlines(c, filter)),
+            Readers::Postgres(pg) => pg.read(|c| pg_read::deadlines(c, filter)),
+        }
     }
 
     pub fn overview(
@@ -73,12 +94,20 @@ impl Readers {
         today: &str,
         soon_until: &str,
     ) -> Result<Vec<OverviewRow>, StoreError> {
-        self.read(|c| overview(c, scope, today, soon_until))
+        match self {
+            Readers::Sqlite { path, idle } => {
+                Self::read(path, idle, |c| overview(c, scope, today, soon_until))
+            }
+            Readers::Postgres(pg) => pg.read(|c| pg_read::overview(c, scope, today, soon_until)),
+        }
     }
 
     /// Everything a what-if compares with, of every case of the scope.
     pub fn cases(&self, scope: &Scope) -> Result<StoredCases, StoreError> {
-        self.read(|c| stored_cases(c, scope))
+        match self {
+            Readers::Sqlite { path, idle } => Self::read(path, idle, |c| stored_cases(c, scope)),
+            Readers::Postgres(pg) => pg.read(|c| pg_read::stored_cases(c, scope)),
+        }
     }
 
     pub fn due_per_week(
@@ -87,7 +116,20 @@ impl Readers {
         first_day: Day,
         weeks: u32,
     ) -> Result<Vec<u64>, StoreError> {
-        self.read(|c| due_per_week(c, scope, first_day, weeks))
+        match self {
+            Readers::Sqlite { path, idle } => {
+                Self::read(path, idle, |c| due_per_week(c, scope, first_day, weeks))
+            }
+            Readers::Postgres(pg) => pg.read(|c| pg_read::due_per_week(c, scope, first_day, weeks)),
+        }
+    }
+
+    /// Audit lines, oldest first (`waakvlam audit`, beside a running daemon).
+    pub fn audit(&self, filter: &super::AuditFilter) -> Result<Vec<super::AuditEntry>, StoreError> {
+        match self {
+            Readers::Sqlite { path, .. } => super::SqliteStore::audit_in(path, filter),
+            Readers::Postgres(pg) => pg.read(|c| pg_read::audit_lines(c, filter)),
+        }
     }
 }
 
@@ -213,7 +255,7 @@ pub(super) fn deadline_row(
 
 /// The filter's conditions on deadlines. With `today` known, `open` and `overdue` are decided
 /// by the due date, as `DeadlineView::status_on` decides them for the rows read.
-fn deadline_clause(filter: &Filter) -> (String, Vec<String>) {
+pub(super) fn deadline_clause(filter: &Filter) -> (String, Vec<String>) {
     let status = filter.status.as_deref();
     let (Some(today), Some(wanted @ ("open" | "overdue"))) = (&filter.today, status) else {
         return where_clause(filter, "due");

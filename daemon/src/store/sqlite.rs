@@ -286,7 +286,7 @@ pub(super) fn doing<T>(
 }
 
 /// Rows read, or the error that names every one that could not be read.
-pub(super) fn readable<T>(
+pub(crate) fn readable<T>(
     rows: Vec<Result<T, String>>,
     what: &'static str,
 ) -> Result<Vec<T>, StoreError> {
@@ -1376,7 +1376,7 @@ fn audit_lines(
 }
 
 /// The day after `day` (YYYY-MM-DD), as text; an unreadable day stays as it is.
-fn next_day(day: &str) -> String {
+pub(super) fn next_day(day: &str) -> String {
     day.parse::<waakvlam_core::calendar::Day>()
         .map(|d| d.add_days(1).to_string())
         .unwrap_or_else(|_| day.to_string())
@@ -1384,7 +1384,7 @@ fn next_day(day: &str) -> String {
 
 /// `WHERE` for a filter, with its values in order. Column names are fixed here; every value
 /// is a bound parameter.
-pub(super) fn where_clause(filter: &Filter, due_column: &str) -> (String, Vec<String>) {
+pub(crate) fn where_clause(filter: &Filter, due_column: &str) -> (String, Vec<String>) {
     let mut conditions = Vec::new();
     let mut values = Vec::new();
     // The scope is never empty, so this condition is always there.

@@ -1,0 +1,1304 @@
+//! The store on PostgreSQL, for several daemons sharing one database (DESIGN.md, "Several
+//! daemons"). The same contract as the SQLite store, with what sharing adds:
+//!
+//! - A batch takes its cases first (`claim`: transaction-scoped advisory locks, in a fixed
+//!   order), so two daemons never compute one case from different events; a case's events
+//!   are read after the lock, so what another daemon committed counts.
+//! - Writes nobody reads back within the batch (deadlines, timers, audit lines) are collected
+//!   and written in bulk at the commit: a round trip per row would cost most of an event.
+//! - A commit that moved timers tells the other daemons which cases (`NOTIFY`, delivered at
+//!   the commit and in commit order), so a follower's timers stay current and a takeover
+//!   needs no rebuild.
+//! - Deliveries are claimed under the leader's epoch before a channel sends them (fencing).
+
+mod connect;
+pub mod lease;
+pub mod listen;
+pub mod read;
+mod schema;
+
+pub use connect::{PgUrl, pgpass_lookup};
+pub use lease::Lease;
+
+use std::cell::{RefCell, RefMut};
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use jiff::Timestamp;
+use postgres::types::ToSql;
+use postgres::{Client, Row, Statement};
+
+use super::{
+    AuditEntry, AuditFilter, CaseKey, DeadlineKey, DeadlineRow, DeliveryState, DeliveryStatus, Due,
+    DueBatch, Feed, Filter, OutboxRow, Outgoing, Provisional, Store, StoreError, Timers,
+};
+use crate::scope::Scope;
+use waakvlam_core::engine::CalendarMark;
+use waakvlam_core::event::{Event, EventType};
+
+/// The channel of `NOTIFY` that names cases whose timers moved.
+pub const CHANGES: &str = "waakvlam_timers";
+/// How long a claimed delivery stays with its leader: longer than any channel's send may
+/// take (the timeouts of webhooks and mail are shorter), so a new leader never sends what a
+/// dead one may still be sending.
+pub const CLAIM_MS: i64 = 120_000;
+/// A `NOTIFY` payload stays below PostgreSQL's limit of 8000 bytes.
+const PAYLOAD_BYTES: usize = 7_000;
+
+type Params<'a> = [&'a (dyn ToSql + Sync)];
+
+/// The error of a PostgreSQL call made while `doing` something.
+pub fn failed(doing: &'static str) -> impl FnOnce(postgres::Error) -> StoreError {
+    move |source| StoreError::Postgres { doing, source }
+}
+
+/// A connection with its prepared statements; reconnects when the server ended it, between
+/// transactions (a transaction cut off fails whole and is rolled back by the server).
+pub(super) struct Connection {
+    url: PgUrl,
+    application: String,
+    client: Client,
+    statements: HashMap<String, Statement>,
+}
+
+impl Connection {
+    pub(super) fn open(url: &PgUrl, application: &str) -> Result<Connection, StoreError> {
+        Ok(Connection {
+            client: url.connect(application)?,
+            url: url.clone(),
+            application: application.to_string(),
+            statements: HashMap::new(),
+        })
+    }
+
+    /// A fresh connection if the server ended this one.
+    fn revive(&mut self) -> Result<(), StoreError> {
+        if self.client.is_closed() {
+            tracing::warn!("the connection to PostgreSQL was lost; connecting again");
+            self.client = self.url.connect(&self.application)?;
+            self.statements.clear();
+        }
+        Ok(())
+    }
+
+    fn statement(&mut self, sql: &str) -> Result<Statement, postgres::Error> {
+        if let Some(statement) = self.statements.get(sql) {
+            return Ok(statement.clone());
+        }
+        let statement = self.client.prepare(sql)?;
+        self.statements.insert(sql.to_string(), statement.clone());
+        Ok(statement)
+    }
+
+    pub(super) fn query(
+        &mut self,
+        sql: &str,
+        params: &Params<'_>,
+    ) -> Result<Vec<Row>, postgres::Error> {
+        let statement = self.statement(sql)?;
+        self.client.query(&statement, params)
+    }
+
+    pub(super) fn execute(
+        &mut self,
+        sql: &str,
+        params: &Params<'_>,
+    ) -> Result<u64, postgres::Error> {
+        let statement = self.statement(sql)?;
+        self.client.execute(&statement, params)
+    }
+
+    pub(super) fn batch(&mut self, sql: &str) -> Result<(), postgres::Error> {
+        self.client.batch_execute(sql)
+    }
+
+    pub(super) fn client(&mut self) -> &mut Client {
+        &mut self.client
+    }
+
+    pub(super) fn client_closed(&self) -> bool {
+        self.client.is_closed()
+    }
+}
+
+/// Writes collected in a batch, written in bulk at its end.
+#[derive(Default)]
+struct Pending {
+    /// The cases whose deadlines are replaced, and the rows that replace them.
+    deadline_cases: Vec<CaseKey>,
+    deadlines: Vec<(CaseKey, DeadlineRow)>,
+    timers: HashMap<CaseKey, Option<Timestamp>>,
+    audit: Vec<AuditEntry>,
+}
+
+impl Pending {
+    fn is_empty(&self) -> bool {
+        self.deadline_cases.is_empty() && self.timers.is_empty() && self.audit.is_empty()
+    }
+}
+
+pub struct PgStore {
+    connection: RefCell<Connection>,
+    /// The daemon's own name: its log position, the lease.
+    daemon: String,
+    lease: Option<Arc<Lease>>,
+    in_transaction: bool,
+    pending: RefCell<Pending>,
+    /// Events of claimed cases, read in one query at the claim; taken by `events_of`.
+    prefetched: RefCell<HashMap<CaseKey, Vec<Event>>>,
+}
+
+/// Brings a database to the current schema; several daemons starting at once take turns.
+fn migrate(connection: &mut Connection) -> Result<(), StoreError> {
+    let doing = "bringing the schema up to date";
+    let mut tx = connection.client().transaction().map_err(failed(doing))?;
+    // One daemon migrates; the others wait and find it done.
+    tx.batch_execute(
+        "SELECT pg_advisory_xact_lock(7261846592733)
+         ; CREATE TABLE IF NOT EXISTS waakvlam_schema (version INTEGER NOT NULL)",
+    )
+    .map_err(failed(doing))?;
+    let applied: Option<i32> = tx
+        .query_opt("SELECT version FROM waakvlam_schema", &[])
+        .map_err(failed(doing))?
+        .map(|row| row.get(0));
+    let applied = applied.unwrap_or(0) as usize;
+    if applied > schema::MIGRATIONS.len() {
+        return Err(StoreError::Newer {
+            path: "the PostgreSQL database".into(),
+            found: applied,
+            known: schema::MIGRATIONS.len(),
+        });
+    }
+    for migration in &schema::MIGRATIONS[applied..] {
+        tx.batch_execute(migration).map_err(failed(doing))?;
+    }
+    tx.execute("DELETE FROM waakvlam_schema", &[])
+        .map_err(failed(doing))?;
+    tx.execute(
+        "INSERT INTO waakvlam_schema (version) VALUES ($1)",
+        &[&(schema::MIGRATIONS.len() as i32)],
+    )
+    .map_err(failed(doing))?;
+    tx.commit().map_err(failed(doing))
+}
+
+/// The lock number of a case, for `pg_advisory_xact_lock`: the first eight bytes of its
+/// SHA-256. Two cases that share one only wait for each other.
+fn case_lock(key: &CaseKey) -> i64 {
+    use sha2::Digest;
+    let digest = sha2::Sha256::new()
+        .chain_update(key.gemeente.as_bytes())
+        .chain_update([0])
+        .chain_update(key.case.as_bytes())
+        .finalize();
+    i64::from_be_bytes(digest[..8].try_into().expect("eight bytes"))
+}
+
+/// An event from its row (gemeente, id, type, case_id, at_ms, data), or what is wrong with it.
+fn event_row(row: &Row) -> Result<Event, String> {
+    let (gemeente, id, type_name, case, at_ms, data): (
+        String,
+        String,
+        String,
+        String,
+        i64,
+        String,
+    ) = (
+        row.get(0),
+        row.get(1),
+        row.get(2),
+        row.get(3),
+        row.get(4),
+        row.get(5),
+    );
+    let Some(event_type) = EventType::from_name(&type_name) else {
+        return Err(format!("event {id}: unknown type '{type_name}'"));
+    };
+    let Ok(at) = Timestamp::from_millisecond(at_ms) else {
+        return Err(format!("event {id}: the moment {at_ms} is out of range"));
+    };
+    let data = match serde_json::from_str(&data) {
+        Ok(serde_json::Value::Object(data)) => data,
+        Ok(_) => return Err(format!("event {id}: its data is not a JSON object")),
+        Err(err) => return Err(format!("event {id}: its data is not JSON ({err})")),
+    };
+    Ok(Event {
+        id,
+        event_type,
+        gemeente,
+        case,
+        at,
+        data,
+    })
+}
+
+/// A case's events from their rows, or `Damaged` naming every row that cannot be read.
+fn case_events(key: &CaseKey, rows: &[Row]) -> Result<Vec<Event>, StoreError> {
+    let mut events = Vec::with_capacity(rows.len());
+    let mut damaged = Vec::new();
+    for row in rows {
+        match event_row(row) {
+            Ok(event) => events.push(event),
+            Err(problem) => damaged.push(problem),
+        }
+    }
+    if damaged.is_empty() {
+        Ok(events)
+    } else {
+        Err(StoreError::Damaged {
+            key: key.clone(),
+            rows: damaged,
+        })
+    }
+}
+
+const EVENT_COLUMNS: &str = "gemeente, id, type, case_id, at_ms, data";
+
+impl PgStore {
+    /// Connects, brings the schema up to date, and takes part as `daemon` (its name in the
+    /// lease and for its log position). With a lease, deliveries are claimed under it.
+    pub fn open(
+        url: &PgUrl,
+        daemon: &str,
+        lease: Option<Arc<Lease>>,
+    ) -> Result<PgStore, StoreError> {
+        let mut connection = Connection::open(url, &format!("waakvlam {daemon}"))?;
+        migrate(&mut connection)?;
+        Ok(PgStore {
+            connection: RefCell::new(connection),
+            daemon: daemon.to_string(),
+            lease,
+            in_transaction: false,
+            pending: RefCell::default(),
+            prefetched: RefCell::default(),
+        })
+    }
+
+    pub fn schema_version(&self) -> Result<usize, StoreError> {
+        let rows = self
+            .db()?
+            .query("SELECT version FROM waakvlam_schema", &[])
+            .map_err(failed("reading the schema version"))?;
+        Ok(rows.first().map_or(0, |r| r.get::<_, i32>(0) as usize))
+    }
+
+    /// The connection, revived first outside a transaction.
+    fn db(&self) -> Result<RefMut<'_, Connection>, StoreError> {
+        let mut connection = self.connection.borrow_mut();
+        if !self.in_transaction {
+            connection.revive()?;
+        }
+        Ok(connection)
+    }
+
+    fn query(
+        &self,
+        doing: &'static str,
+        sql: &str,
+        params: &Params<'_>,
+    ) -> Result<Vec<Row>, StoreError> {
+        self.flush()?;
+        self.db()?.query(sql, params).map_err(failed(doing))
+    }
+
+    fn execute(
+        &self,
+        doing: &'static str,
+        sql: &str,
+        params: &Params<'_>,
+    ) -> Result<u64, StoreError> {
+        self.flush()?;
+        self.db()?.execute(sql, params).map_err(failed(doing))
+    }
+
+    /// Runs `work` in a transaction of its own unless a batch is open (whose transaction
+    /// makes it atomic already).
+    fn atomically<T>(
+        &mut self,
+        doing: &'static str,
+        work: impl FnOnce(&mut Self) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        if self.in_transaction {
+            return work(self);
+        }
+        self.begin()?;
+        match work(self) {
+            Ok(value) => {
+                self.finish()?;
+                Ok(value)
+            }
+            Err(err) => {
+                if let Err(rollback) = self.abandon() {
+                    tracing::error!(cause = %rollback, doing, "rolling back failed");
+                }
+                Err(err)
+            }
+        }
+    }
+
+    /// Writes what the batch collected: deadlines, timers, audit lines, each in one
+    /// statement; and names the cases whose timers moved to the other daemons.
+    fn flush(&self) -> Result<(), StoreError> {
+        let pending = std::mem::take(&mut *self.pending.borrow_mut());
+        if pending.is_empty() {
+            return Ok(());
+        }
+        let mut db = self.db()?;
+        if !pending.deadline_cases.is_empty() {
+            let (gemeenten, cases): (Vec<&str>, Vec<&str>) = pending
+                .deadline_cases
+                .iter()
+                .map(|k| (k.gemeente.as_str(), k.case.as_str()))
+                .unzip();
+            db.execute(
+                "DELETE FROM deadlines d USING unnest($1::text[], $2::text[]) AS k(gemeente, case_id)
+                 WHERE d.gemeente = k.gemeente AND d.case_id = k.case_id",
+                &[&gemeenten, &cases],
+            )
+            .map_err(failed("storing deadlines"))?;
+            let rows = &pending.deadlines;
+            let column = |f: fn(&(CaseKey, DeadlineRow)) -> Option<String>| -> Vec<Option<String>> {
+                rows.iter().map(f).collect()
+            };
+            let gemeente = column(|(k, _)| Some(k.gemeente.clone()));
+            let case = column(|(k, _)| Some(k.case.clone()));
+            let instance = column(|(_, r)| Some(r.instance.clone()));
+            let deadline = column(|(_, r)| Some(r.deadline.clone()));
+            let workflow = column(|(_, r)| Some(r.workflow.clone()));
+            let due = column(|(_, r)| r.due.clone());
+            let status = column(|(_, r)| Some(r.status.as_str().to_string()));
+            let occurrence: Vec<i64> = rows.iter().map(|(_, r)| i64::from(r.occurrence)).collect();
+            let provisional: Vec<bool> = rows
+                .iter()
+                .map(|(_, r)| r.calendar == Some(CalendarMark::Provisional))
+                .collect();
+            db.execute(
+                "INSERT INTO deadlines (gemeente, case_id, instance, deadline, occurrence, workflow, due, status, provisional)
+                 SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::bigint[], $6::text[], $7::text[], $8::text[], $9::bool[])",
+                &[&gemeente, &case, &instance, &deadline, &occurrence, &workflow, &due, &status, &provisional],
+            )
+            .map_err(failed("storing deadlines"))?;
+        }
+        if !pending.timers.is_empty() {
+            let mut set: (Vec<&str>, Vec<&str>, Vec<i64>) = Default::default();
+            let mut gone: (Vec<&str>, Vec<&str>) = Default::default();
+            for (key, wake) in &pending.timers {
+                match wake {
+                    Some(wake) => {
+                        set.0.push(&key.gemeente);
+                        set.1.push(&key.case);
+                        set.2.push(wake.as_millisecond());
+                    }
+                    None => {
+                        gone.0.push(&key.gemeente);
+                        gone.1.push(&key.case);
+                    }
+                }
+            }
+            if !set.0.is_empty() {
+                db.execute(
+                    "INSERT INTO timers (gemeente, case_id, wake_ms)
+                     SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[])
+                     ON CONFLICT (gemeente, case_id) DO UPDATE SET wake_ms = excluded.wake_ms",
+                    &[&set.0, &set.1, &set.2],
+                )
+                .map_err(failed("storing timers"))?;
+            }
+            if !gone.0.is_empty() {
+                db.execute(
+                    "DELETE FROM timers t USING unnest($1::text[], $2::text[]) AS k(gemeente, case_id)
+                     WHERE t.gemeente = k.gemeente AND t.case_id = k.case_id",
+                    &[&gone.0, &gone.1],
+                )
+                .map_err(failed("storing timers"))?;
+            }
+            // The other daemons re-read these cases' timers once this commits.
+            let keys: Vec<[&str; 2]> = pending
+                .timers
+                .keys()
+                .map(|k| [k.gemeente.as_str(), k.case.as_str()])
+                .collect();
+            for payload in change_payloads(&self.daemon, &keys) {
+                db.execute("SELECT pg_notify($1, $2)", &[&CHANGES, &payload])
+                    .map_err(failed("telling the other daemons"))?;
+            }
+        }
+        if !pending.audit.is_empty() {
+            let a = &pending.audit;
+            let text = |f: fn(&AuditEntry) -> Option<String>| -> Vec<Option<String>> {
+                a.iter().map(f).collect()
+            };
+            db.execute(
+                "INSERT INTO audit (at, token, on_behalf_of, action, gemeente, case_id, outcome)
+                 SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[])",
+                &[
+                    &text(|e| Some(e.at.clone())),
+                    &text(|e| Some(e.token.clone())),
+                    &text(|e| e.on_behalf_of.clone()),
+                    &text(|e| Some(e.action.clone())),
+                    &text(|e| e.gemeente.clone()),
+                    &text(|e| e.case.clone()),
+                    &text(|e| Some(e.outcome.clone())),
+                ],
+            )
+            .map_err(failed("writing the audit log"))?;
+        }
+        Ok(())
+    }
+
+    /// The epoch under which this daemon leads now, if it does.
+    fn epoch(&self) -> Option<i64> {
+        self.lease.as_ref().and_then(|lease| lease.epoch())
+    }
+}
+
+/// `NOTIFY` payloads naming cases: the sender, then the keys, each payload short enough.
+fn change_payloads(sender: &str, keys: &[[&str; 2]]) -> Vec<String> {
+    let mut payloads = Vec::new();
+    let mut chunk: Vec<&[&str; 2]> = Vec::new();
+    let mut size = 0;
+    for key in keys {
+        let len = key[0].len() + key[1].len() + 8;
+        if size + len > PAYLOAD_BYTES && !chunk.is_empty() {
+            payloads.push(serde_json::json!({"from": sender, "cases": chunk}).to_string());
+            chunk.clear();
+            size = 0;
+        }
+        size += len;
+        chunk.push(key);
+    }
+    if !chunk.is_empty() {
+        payloads.push(serde_json::json!({"from": sender, "cases": chunk}).to_string());
+    }
+    payloads
+}
+
+/// The cases a `NOTIFY` payload names, unless this daemon sent it.
+pub fn changed_cases(payload: &str, me: &str) -> Option<Vec<CaseKey>> {
+    #[derive(serde::Deserialize)]
+    struct Changes {
+        from: String,
+        cases: Vec<[String; 2]>,
+    }
+    let changes: Changes = serde_json::from_str(payload).ok()?;
+    (changes.from != me).then(|| {
+        changes
+            .cases
+            .into_iter()
+            .map(|[gemeente, case]| CaseKey { gemeente, case })
+            .collect()
+    })
+}
+
+/// A delivery as the outbox query gives it.
+#[derive(serde::Deserialize)]
+struct StoredDelivery {
+    channel: String,
+    status: DeliveryStatus,
+    attempts: u32,
+    last_error: Option<String>,
+    next_try_ms: Option<i64>,
+}
+
+/// `$1, $2, ...` for the `?` of a condition built for both stores (`where_clause`).
+pub(super) fn numbered(sql: &str, first: usize) -> String {
+    let mut out = String::with_capacity(sql.len() + 16);
+    let mut n = first;
+    for c in sql.chars() {
+        if c == '?' {
+            out.push_str(&format!("${n}"));
+            n += 1;
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// Text values as parameters.
+pub(super) fn texts(values: &[String]) -> Vec<&(dyn ToSql + Sync)> {
+    values.iter().map(|v| v as &(dyn ToSql + Sync)).collect()
+}
+
+impl Store for PgStore {
+    fn claim(&mut self, keys: &[CaseKey]) -> Result<(), StoreError> {
+        if keys.is_empty() {
+            return Ok(());
+        }
+        // In one order, so that two daemons taking overlapping cases never deadlock.
+        let mut locks: Vec<i64> = keys.iter().map(case_lock).collect();
+        locks.sort_unstable();
+        locks.dedup();
+        self.execute(
+            "taking cases",
+            "SELECT count(pg_advisory_xact_lock(l)) FROM unnest($1::bigint[]) AS l",
+            &[&locks],
+        )?;
+        // Read after the locks: what another daemon committed to these cases counts.
+        let (gemeenten, cases): (Vec<&str>, Vec<&str>) = keys
+            .iter()
+            .map(|k| (k.gemeente.as_str(), k.case.as_str()))
+            .unzip();
+        let rows = self.query(
+            "reading the events of cases",
+            &format!(
+                "SELECT {EVENT_COLUMNS} FROM events
+                 WHERE (gemeente, case_id) IN (SELECT * FROM unnest($1::text[], $2::text[]))
+                 ORDER BY gemeente, case_id, at_ms, seq"
+            ),
+            &[&gemeenten, &cases],
+        )?;
+        let mut by_case: HashMap<CaseKey, Vec<Row>> =
+            keys.iter().map(|k| (k.clone(), Vec::new())).collect();
+        for row in rows {
+            let key = CaseKey {
+                gemeente: row.get(0),
+                case: row.get(3),
+            };
+            by_case.entry(key).or_default().push(row);
+        }
+        let mut prefetched = self.prefetched.borrow_mut();
+        for (key, rows) in by_case {
+            // A damaged case is read again by `events_of`, which names its rows.
+            if let Ok(events) = case_events(&key, &rows) {
+                prefetched.insert(key, events);
+            }
+        }
+        Ok(())
+    }
+
+    fn shared(&self) -> bool {
+        true
+    }
+
+    fn insert_event(&mut self, e: &Event, received: Timestamp) -> Result<bool, StoreError> {
+        self.prefetched
+            .borrow_mut()
+            .remove(&CaseKey::new(&e.gemeente, &e.case));
+        let changed = self.execute(
+            "storing an event",
+            "INSERT INTO events (gemeente, id, type, case_id, at, at_ms, data, received_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (gemeente, id) DO NOTHING",
+            &[
+                &e.gemeente,
+                &e.id,
+                &e.event_type.name(),
+                &e.case,
+                &waakvlam_core::calendar::format_timestamp(e.at),
+                &e.at.as_millisecond(),
+                &serde_json::to_string(&e.data).expect("a JSON map always serialises"),
+                &received.to_string(),
+            ],
+        )?;
+        Ok(changed == 1)
+    }
+
+    fn begin(&mut self) -> Result<(), StoreError> {
+        self.db()?
+            .batch("BEGIN")
+            .map_err(failed("beginning a transaction"))?;
+        self.in_transaction = true;
+        Ok(())
+    }
+
+    fn finish(&mut self) -> Result<(), StoreError> {
+        let flushed = self.flush();
+        self.prefetched.borrow_mut().clear();
+        flushed?;
+        let committed = self
+            .connection
+            .borrow_mut()
+            .batch("COMMIT")
+            .map_err(failed("committing a transaction"));
+        self.in_transaction = false;
+        committed
+    }
+
+    fn abandon(&mut self) -> Result<(), StoreError> {
+        *self.pending.borrow_mut() = Pending::default();
+        self.prefetched.borrow_mut().clear();
+        self.in_transaction = false;
+        let mut connection = self.connection.borrow_mut();
+        if connection.client().is_closed() {
+            // The server rolled it back when the connection ended.
+            return Ok(());
+        }
+        connection
+            .batch("ROLLBACK")
+            .map_err(failed("rolling back a transaction"))
+    }
+
+    fn set_timer(&mut self, key: &CaseKey, wake: Option<Timestamp>) -> Result<(), StoreError> {
+        self.pending.borrow_mut().timers.insert(key.clone(), wake);
+        if !self.in_transaction {
+            self.flush()?;
+        }
+        Ok(())
+    }
+
+    fn timers(&self) -> Result<Timers, StoreError> {
+        let rows = self.query(
+            "reading the timers",
+            "SELECT wake_ms, gemeente, case_id FROM timers",
+            &[],
+        )?;
+        let mut timers = Timers::default();
+        for row in rows {
+            let key = CaseKey {
+                gemeente: row.get(1),
+                case: row.get(2),
+            };
+            match Timestamp::from_millisecond(row.get(0)) {
+                Ok(at) => timers.due.push((at, key)),
+                Err(_) => timers.unreadable.push(key),
+            }
+        }
+        Ok(timers)
+    }
+
+    fn timers_of(&self, keys: &[CaseKey]) -> Result<Vec<(CaseKey, Option<Timestamp>)>, StoreError> {
+        let (gemeenten, cases): (Vec<&str>, Vec<&str>) = keys
+            .iter()
+            .map(|k| (k.gemeente.as_str(), k.case.as_str()))
+            .unzip();
+        let rows = self.query(
+            "reading timers",
+            "SELECT k.gemeente, k.case_id, t.wake_ms
+             FROM unnest($1::text[], $2::text[]) AS k(gemeente, case_id)
+             LEFT JOIN timers t ON t.gemeente = k.gemeente AND t.case_id = k.case_id",
+            &[&gemeenten, &cases],
+        )?;
+        Ok(rows
+            .iter()
+            .map(|row| {
+                let wake: Option<i64> = row.get(2);
+                (
+                    CaseKey {
+                        gemeente: row.get(0),
+                        case: row.get(1),
+                    },
+                    wake.and_then(|ms| Timestamp::from_millisecond(ms).ok()),
+                )
+            })
+            .collect())
+    }
+
+    fn case_keys(&self) -> Result<Vec<CaseKey>, StoreError> {
+        let rows = self.query(
+            "listing the cases",
+            "SELECT DISTINCT gemeente, case_id FROM events ORDER BY gemeente, case_id",
+            &[],
+        )?;
+        Ok(rows
+            .iter()
+            .map(|row| CaseKey {
+                gemeente: row.get(0),
+                case: row.get(1),
+            })
+            .collect())
+    }
+
+    fn events_of(&self, key: &CaseKey) -> Result<Vec<Event>, StoreError> {
+        if let Some(events) = self.prefetched.borrow_mut().remove(key) {
+            return Ok(events);
+        }
+        let rows = self.query(
+            "reading a case's events",
+            &format!(
+                "SELECT {EVENT_COLUMNS} FROM events WHERE gemeente = $1 AND case_id = $2 ORDER BY at_ms, seq"
+            ),
+            &[&key.gemeente, &key.case],
+        )?;
+        case_events(key, &rows)
+    }
+
+    fn record(&mut self, outgoing: &[Outgoing<'_>]) -> Result<Vec<bool>, StoreError> {
+        if outgoing.is_empty() {
+            return Ok(Vec::new());
+        }
+        self.atomically("recording notifications", |store| {
+            let ids: Vec<&str> = outgoing.iter().map(|o| o.notification.id.as_str()).collect();
+            let at: Vec<i64> = outgoing.iter().map(|o| o.notification.at.as_millisecond()).collect();
+            let gemeente: Vec<&str> = outgoing.iter().map(|o| o.notification.gemeente.as_str()).collect();
+            let case: Vec<&str> = outgoing.iter().map(|o| o.notification.case.as_str()).collect();
+            let workflow: Vec<&str> = outgoing.iter().map(|o| o.notification.workflow.as_str()).collect();
+            let due: Vec<Option<String>> = outgoing.iter().map(|o| o.notification.due.map(|d| d.to_string())).collect();
+            let record: Vec<&str> = outgoing.iter().map(|o| o.record.as_str()).collect();
+            let new: std::collections::HashSet<String> = store
+                .query(
+                    "recording notifications",
+                    "INSERT INTO notifications (id, at_ms, gemeente, case_id, workflow, due, record)
+                     SELECT * FROM unnest($1::text[], $2::bigint[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[])
+                     ON CONFLICT (id) DO NOTHING RETURNING id",
+                    &[&ids, &at, &gemeente, &case, &workflow, &due, &record],
+                )?
+                .iter()
+                .map(|row| row.get(0))
+                .collect();
+            // A notification recorded before keeps the deliveries it had.
+            let mut routes: (Vec<&str>, Vec<&str>, Vec<i64>) = Default::default();
+            for o in outgoing.iter().filter(|o| new.contains(&o.notification.id)) {
+                for route in &o.channels {
+                    routes.0.push(&o.notification.id);
+                    routes.1.push(&route.channel);
+                    routes.2.push(route.not_before.as_millisecond());
+                }
+            }
+            if !routes.0.is_empty() {
+                store.execute(
+                    "recording deliveries",
+                    "INSERT INTO deliveries (notification_id, channel, next_try_ms)
+                     SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[]) ON CONFLICT DO NOTHING",
+                    &[&routes.0, &routes.1, &routes.2],
+                )?;
+            }
+            // Two notifications with one id in one call: the first is new, as in SQLite.
+            let mut seen = std::collections::HashSet::new();
+            Ok(ids
+                .iter()
+                .map(|id| new.contains(*id) && seen.insert(*id))
+                .collect())
+        })
+    }
+
+    fn put_deadlines(&mut self, key: &CaseKey, rows: &[DeadlineRow]) -> Result<(), StoreError> {
+        {
+            let mut pending = self.pending.borrow_mut();
+            if pending.deadline_cases.contains(key) {
+                pending.deadlines.retain(|(k, _)| k != key);
+            } else {
+                pending.deadline_cases.push(key.clone());
+            }
+            pending
+                .deadlines
+                .extend(rows.iter().map(|r| (key.clone(), r.clone())));
+        }
+        if !self.in_transaction {
+            self.atomically("storing deadlines", |store| store.flush())?;
+        }
+        Ok(())
+    }
+
+    fn deadlines(&self, filter: &Filter) -> Result<Vec<DeadlineRow>, StoreError> {
+        self.flush()?;
+        read::deadlines(&mut *self.db()?, filter)
+    }
+
+    fn every_due_date(&self) -> Result<HashMap<DeadlineKey, Option<String>>, StoreError> {
+        let rows = self.query(
+            "reading the due dates",
+            "SELECT instance, deadline, occurrence, due FROM deadlines",
+            &[],
+        )?;
+        Ok(rows
+            .iter()
+            .map(|row| {
+                let occurrence: i64 = row.get(2);
+                ((row.get(0), row.get(1), occurrence as u32), row.get(3))
+            })
+            .collect())
+    }
+
+    fn notifications(&self, filter: &Filter) -> Result<Vec<OutboxRow>, StoreError> {
+        let (clause, values) = super::sqlite::where_clause(filter, "due");
+        let sql = format!(
+            "SELECT record, status,
+                    (SELECT coalesce(json_agg(json_build_object('channel', channel, 'status', status, 'attempts', attempts, 'last_error', last_error,
+                                                                 'next_try_ms', CASE WHEN status = 'pending' THEN next_try_ms END) ORDER BY channel), '[]')::text
+                     FROM deliveries d WHERE d.notification_id = n.id),
+                    id
+             FROM notification_status n {}
+             ORDER BY at_ms, id LIMIT {} OFFSET {}",
+            numbered(&clause, 1),
+            filter.limit,
+            filter.offset
+        );
+        let rows = self.query("listing notifications", &sql, &texts(&values))?;
+        let rows = rows
+            .iter()
+            .map(|row| {
+                let id: String = row.get(3);
+                let record: String = row.get(0);
+                let deliveries: String = row.get(2);
+                let (Ok(record), Ok(deliveries)) = (
+                    serde_json::from_str(&record),
+                    serde_json::from_str::<Vec<StoredDelivery>>(&deliveries),
+                ) else {
+                    return Err(format!("notification {id}"));
+                };
+                let status: String = row.get(1);
+                let Some(status) = DeliveryStatus::named(&status) else {
+                    return Err(format!("notification {id}: unknown status '{status}'"));
+                };
+                Ok(OutboxRow {
+                    record,
+                    status,
+                    deliveries: deliveries
+                        .into_iter()
+                        .map(|d| DeliveryState {
+                            channel: d.channel,
+                            status: d.status,
+                            attempts: d.attempts,
+                            last_error: d.last_error,
+                            next_try: d
+                                .next_try_ms
+                                .and_then(|ms| Timestamp::from_millisecond(ms).ok())
+                                .map(waakvlam_core::calendar::format_timestamp),
+                        })
+                        .collect(),
+                })
+            })
+            .collect();
+        super::sqlite::readable(rows, "notifications")
+    }
+
+    fn case_events(&self, key: &CaseKey) -> Result<Vec<serde_json::Value>, StoreError> {
+        let rows = self.query(
+            "reading a case's events",
+            "SELECT id, type, at, data FROM events WHERE gemeente = $1 AND case_id = $2 ORDER BY at_ms, seq",
+            &[&key.gemeente, &key.case],
+        )?;
+        let mut events = Vec::with_capacity(rows.len());
+        let mut damaged = Vec::new();
+        for row in &rows {
+            let id: String = row.get(0);
+            let data: String = row.get(3);
+            match serde_json::from_str::<serde_json::Value>(&data) {
+                Ok(data) => events.push(serde_json::json!({
+                    "id": id,
+                    "type": row.get::<_, String>(1),
+                    "at": row.get::<_, String>(2),
+                    "data": data,
+                })),
+                Err(_) => damaged.push(format!("event {id}: its data is not JSON")),
+            }
+        }
+        if damaged.is_empty() {
+            Ok(events)
+        } else {
+            Err(StoreError::Damaged {
+                key: key.clone(),
+                rows: damaged,
+            })
+        }
+    }
+
+    fn due(&self, channel: &str, now: Timestamp, limit: u32) -> Result<DueBatch, StoreError> {
+        // What another leader claimed is not offered while its claim lasts.
+        let rows = self.query(
+            "reading the outbox",
+            "SELECT d.notification_id, n.record, d.attempts FROM deliveries d JOIN notifications n ON n.id = d.notification_id
+             WHERE d.channel = $1 AND d.status = 'pending' AND d.next_try_ms <= $2
+               AND (d.claimed_until_ms IS NULL OR d.claimed_epoch IS NOT DISTINCT FROM $4
+                    OR d.claimed_until_ms < (extract(epoch FROM clock_timestamp()) * 1000)::bigint)
+             ORDER BY d.next_try_ms, d.notification_id LIMIT $3",
+            &[&channel, &now.as_millisecond(), &i64::from(limit), &self.epoch()],
+        )?;
+        let mut batch = DueBatch::default();
+        for row in rows {
+            let id: String = row.get(0);
+            let attempts: i64 = row.get(2);
+            match serde_json::from_str(row.get::<_, &str>(1)) {
+                Ok(record) => batch.due.push(Due {
+                    id,
+                    record,
+                    attempts: attempts as u32,
+                }),
+                Err(_) => batch.unreadable.push(id),
+            }
+        }
+        Ok(batch)
+    }
+
+    fn claim_deliveries(
+        &mut self,
+        channel: &str,
+        ids: &[String],
+    ) -> Result<Vec<String>, StoreError> {
+        let Some(lease) = &self.lease else {
+            return Ok(ids.to_vec());
+        };
+        let Some(epoch) = lease.epoch() else {
+            return Ok(Vec::new());
+        };
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        // Fenced: only while the lease of this epoch is this daemon's in the database's eyes.
+        let rows = self.query(
+            "claiming deliveries",
+            "UPDATE deliveries SET claimed_epoch = $3,
+                    claimed_until_ms = (extract(epoch FROM clock_timestamp()) * 1000)::bigint + $5
+             WHERE channel = $1 AND notification_id = ANY($2) AND status = 'pending'
+               AND (claimed_until_ms IS NULL OR claimed_epoch = $3
+                    OR claimed_until_ms < (extract(epoch FROM clock_timestamp()) * 1000)::bigint)
+               AND EXISTS (SELECT 1 FROM leader WHERE slot = 1 AND epoch = $3 AND holder = $4 AND expires > clock_timestamp())
+             RETURNING notification_id",
+            &[&channel, &ids, &epoch, &lease.me(), &CLAIM_MS],
+        )?;
+        Ok(rows.iter().map(|row| row.get(0)).collect())
+    }
+
+    fn delivered(&mut self, id: &str, channel: &str, at: Timestamp) -> Result<(), StoreError> {
+        self.execute(
+            "recording a delivery",
+            "UPDATE deliveries SET status = 'delivered', attempts = attempts + 1, delivered_at = $3, last_error = NULL,
+                    claimed_epoch = NULL, claimed_until_ms = NULL
+             WHERE notification_id = $1 AND channel = $2 AND status = 'pending'",
+            &[&id, &channel, &at.to_string()],
+        )?;
+        Ok(())
+    }
+
+    fn log_position(&self) -> Result<Option<(String, u64)>, StoreError> {
+        let rows = self.query(
+            "reading the log position",
+            "SELECT path, bytes FROM log_positions WHERE daemon = $1",
+            &[&self.daemon],
+        )?;
+        Ok(rows
+            .first()
+            .map(|row| (row.get(0), row.get::<_, i64>(1) as u64)))
+    }
+
+    fn set_log_position(&mut self, path: &str, bytes: u64) -> Result<(), StoreError> {
+        self.execute(
+            "storing the log position",
+            "INSERT INTO log_positions (daemon, path, bytes) VALUES ($1, $2, $3)
+             ON CONFLICT (daemon) DO UPDATE SET path = excluded.path, bytes = excluded.bytes",
+            &[&self.daemon, &path, &(bytes as i64)],
+        )?;
+        Ok(())
+    }
+
+    fn definitions(&self) -> Result<Option<String>, StoreError> {
+        let rows = self.query(
+            "reading the definitions fingerprint",
+            "SELECT fingerprint FROM definitions",
+            &[],
+        )?;
+        Ok(rows.first().map(|row| row.get(0)))
+    }
+
+    fn set_definitions(&mut self, fingerprint: &str) -> Result<(), StoreError> {
+        self.execute(
+            "storing the definitions fingerprint",
+            "INSERT INTO definitions (slot, fingerprint) VALUES (1, $1)
+             ON CONFLICT (slot) DO UPDATE SET fingerprint = excluded.fingerprint",
+            &[&fingerprint],
+        )?;
+        Ok(())
+    }
+
+    fn virtual_now(&self) -> Result<Option<Timestamp>, StoreError> {
+        let rows = self.query(
+            "reading the virtual clock",
+            "SELECT now_ms FROM virtual_clock",
+            &[],
+        )?;
+        Ok(rows
+            .first()
+            .and_then(|row| Timestamp::from_millisecond(row.get(0)).ok()))
+    }
+
+    fn set_virtual_now(&mut self, now: Timestamp) -> Result<(), StoreError> {
+        // Several daemons on virtual clocks (tests) share it: it only moves forward.
+        self.execute(
+            "storing the virtual clock",
+            "INSERT INTO virtual_clock (slot, now_ms) VALUES (1, $1)
+             ON CONFLICT (slot) DO UPDATE SET now_ms = greatest(virtual_clock.now_ms, excluded.now_ms)",
+            &[&now.as_millisecond()],
+        )?;
+        Ok(())
+    }
+
+    fn overview_done(&self, name: &str, gemeente: &str) -> Result<Option<Timestamp>, StoreError> {
+        let rows = self.query(
+            "reading when an overview last ran",
+            "SELECT done_ms FROM overview_runs WHERE name = $1 AND gemeente = $2",
+            &[&name, &gemeente],
+        )?;
+        Ok(rows
+            .first()
+            .and_then(|row| Timestamp::from_millisecond(row.get(0)).ok()))
+    }
+
+    fn set_overview_done(
+        &mut self,
+        name: &str,
+        gemeente: &str,
+        at: Timestamp,
+    ) -> Result<(), StoreError> {
+        self.execute(
+            "storing when an overview ran",
+            "INSERT INTO overview_runs (name, gemeente, done_ms) VALUES ($1, $2, $3)
+             ON CONFLICT (name, gemeente) DO UPDATE SET done_ms = excluded.done_ms",
+            &[&name, &gemeente, &at.as_millisecond()],
+        )?;
+        Ok(())
+    }
+
+    fn ijw_message(&self, key: &str) -> Result<Option<String>, StoreError> {
+        let rows = self.query(
+            "reading the iJw messages received",
+            "SELECT digest FROM ijw_messages WHERE key = $1",
+            &[&key],
+        )?;
+        Ok(rows.first().map(|row| row.get(0)))
+    }
+
+    fn set_ijw_message(&mut self, key: &str, digest: &str) -> Result<(), StoreError> {
+        self.execute(
+            "storing an iJw message received",
+            "INSERT INTO ijw_messages (key, digest) VALUES ($1, $2)
+             ON CONFLICT (key) DO UPDATE SET digest = excluded.digest",
+            &[&key, &digest],
+        )?;
+        Ok(())
+    }
+
+    fn ijw_product(&self, key: &str) -> Result<Option<String>, StoreError> {
+        let rows = self.query(
+            "reading an iJw product",
+            "SELECT event FROM ijw_products WHERE key = $1",
+            &[&key],
+        )?;
+        Ok(rows.first().map(|row| row.get(0)))
+    }
+
+    fn set_ijw_product(&mut self, key: &str, event: Option<&str>) -> Result<(), StoreError> {
+        match event {
+            Some(event) => self.execute(
+                "storing an iJw product",
+                "INSERT INTO ijw_products (key, event) VALUES ($1, $2)
+                 ON CONFLICT (key) DO UPDATE SET event = excluded.event",
+                &[&key, &event],
+            )?,
+            None => self.execute(
+                "storing an iJw product",
+                "DELETE FROM ijw_products WHERE key = $1",
+                &[&key],
+            )?,
+        };
+        Ok(())
+    }
+
+    fn next_due(&self, channel: &str) -> Result<Option<Timestamp>, StoreError> {
+        let rows = self.query(
+            "reading the outbox",
+            "SELECT min(next_try_ms) FROM deliveries WHERE channel = $1 AND status = 'pending'",
+            &[&channel],
+        )?;
+        Ok(rows
+            .first()
+            .and_then(|row| row.get::<_, Option<i64>>(0))
+            .and_then(|ms| Timestamp::from_millisecond(ms).ok()))
+    }
+
+    fn failed(
+        &mut self,
+        id: &str,
+        channel: &str,
+        error: &str,
+        retry_at: Option<Timestamp>,
+    ) -> Result<(), StoreError> {
+        match retry_at {
+            Some(at) => self.execute(
+                "recording a failed delivery",
+                "UPDATE deliveries SET attempts = attempts + 1, last_error = $3, next_try_ms = $4,
+                        claimed_epoch = NULL, claimed_until_ms = NULL
+                 WHERE notification_id = $1 AND channel = $2",
+                &[&id, &channel, &error, &at.as_millisecond()],
+            )?,
+            None => self.execute(
+                "recording a failed delivery",
+                "UPDATE deliveries SET attempts = attempts + 1, last_error = $3, status = 'dead',
+                        claimed_epoch = NULL, claimed_until_ms = NULL
+                 WHERE notification_id = $1 AND channel = $2",
+                &[&id, &channel, &error],
+            )?,
+        };
+        Ok(())
+    }
+
+    fn provisional_deadlines(&self) -> Result<Provisional, StoreError> {
+        let rows = self.query(
+            "counting provisional deadlines",
+            "SELECT count(*), min(due) FROM deadlines
+             WHERE provisional AND status IN ('open', 'overdue', 'suspended', 'unknown')",
+            &[],
+        )?;
+        let row = &rows[0];
+        Ok(Provisional {
+            open: row.get::<_, i64>(0) as u64,
+            first_due: row.get(1),
+        })
+    }
+
+    fn delivery_counts(&self) -> Result<Vec<(String, String, u64)>, StoreError> {
+        let rows = self.query(
+            "counting deliveries",
+            "SELECT channel, status, count(*) FROM deliveries GROUP BY channel, status ORDER BY channel, status",
+            &[],
+        )?;
+        Ok(rows
+            .iter()
+            .map(|row| (row.get(0), row.get(1), row.get::<_, i64>(2) as u64))
+            .collect())
+    }
+
+    fn audit(&mut self, entry: &AuditEntry) -> Result<(), StoreError> {
+        self.pending.borrow_mut().audit.push(entry.clone());
+        if !self.in_transaction {
+            self.flush()?;
+        }
+        Ok(())
+    }
+
+    fn audit_log(&self, filter: &AuditFilter) -> Result<Vec<AuditEntry>, StoreError> {
+        self.flush()?;
+        read::audit_lines(&mut *self.db()?, filter)
+    }
+
+    fn forget_audit_before(&mut self, before: &str) -> Result<u64, StoreError> {
+        self.execute(
+            "removing old audit lines",
+            "DELETE FROM audit WHERE at < $1",
+            &[&before],
+        )
+    }
+
+    fn send_again(
+        &mut self,
+        id: &str,
+        scope: &Scope,
+        now: Timestamp,
+    ) -> Result<Vec<String>, StoreError> {
+        let gemeenten: Vec<&str> = scope.iter().collect();
+        let rows = self.query(
+            "sending a dead letter again",
+            "UPDATE deliveries SET status = 'pending', attempts = 0, next_try_ms = $2,
+                    claimed_epoch = NULL, claimed_until_ms = NULL
+             WHERE notification_id = $1 AND status = 'dead'
+               AND notification_id IN (SELECT id FROM notifications WHERE id = $1 AND gemeente = ANY($3))
+             RETURNING channel",
+            &[&id, &now.as_millisecond(), &gemeenten],
+        )?;
+        let mut channels: Vec<String> = rows.iter().map(|row| row.get(0)).collect();
+        channels.sort();
+        Ok(channels)
+    }
+
+    fn add_feed(&mut self, token_sha256: &str, feed: &Feed) -> Result<i64, StoreError> {
+        let gemeenten: Vec<&str> = feed.gemeenten.iter().collect();
+        let rows = self.query(
+            "storing a calendar feed",
+            "INSERT INTO feeds (token_sha256, name, made_by, on_behalf_of, gemeenten, roles, created)
+             VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id",
+            &[
+                &token_sha256,
+                &feed.name,
+                &feed.made_by,
+                &feed.on_behalf_of,
+                &serde_json::to_string(&gemeenten).expect("a list of strings serialises"),
+                &serde_json::to_string(&feed.roles).expect("a list of strings serialises"),
+                &feed.created,
+            ],
+        )?;
+        Ok(rows[0].get(0))
+    }
+
+    fn feeds(&self, scope: &Scope) -> Result<Vec<Feed>, StoreError> {
+        let rows = self.query(
+            "listing calendar feeds",
+            &format!("SELECT {FEED_COLUMNS} FROM feeds WHERE revoked IS NULL ORDER BY id DESC"),
+            &[],
+        )?;
+        let feeds = super::sqlite::readable(rows.iter().map(feed_row).collect(), "calendar feeds")?;
+        Ok(feeds
+            .into_iter()
+            .filter(|feed| feed.gemeenten.iter().all(|g| scope.contains(g)))
+            .collect())
+    }
+
+    fn feed_of_token(&self, token_sha256: &str) -> Result<Option<Feed>, StoreError> {
+        let rows = self.query(
+            "finding a calendar feed",
+            &format!(
+                "SELECT {FEED_COLUMNS} FROM feeds WHERE token_sha256 = $1 AND revoked IS NULL"
+            ),
+            &[&token_sha256],
+        )?;
+        rows.first()
+            .map(|row| {
+                super::sqlite::readable(vec![feed_row(row)], "calendar feeds")
+                    .map(|mut f| f.remove(0))
+            })
+            .transpose()
+    }
+
+    fn revoke_feed(&mut self, id: i64, scope: &Scope, at: &str) -> Result<bool, StoreError> {
+        let Some(feed) = self.feeds(scope)?.into_iter().find(|f| f.id == id) else {
+            return Ok(false);
+        };
+        let changed = self.execute(
+            "revoking a calendar feed",
+            "UPDATE feeds SET revoked = $2 WHERE id = $1 AND revoked IS NULL",
+            &[&feed.id, &at],
+        )?;
+        Ok(changed == 1)
+    }
+
+    fn feed_deadlines(
+        &self,
+        scope: &Scope,
+        deadlines: &[(String, String)],
+        limit: u32,
+    ) -> Result<Vec<DeadlineRow>, StoreError> {
+        if deadlines.is_empty() {
+            return Ok(Vec::new());
+        }
+        let gemeenten: Vec<&str> = scope.iter().collect();
+        let (workflows, names): (Vec<&str>, Vec<&str>) = deadlines
+            .iter()
+            .map(|(w, d)| (w.as_str(), d.as_str()))
+            .unzip();
+        let rows = self.query(
+            "listing the deadlines of a feed",
+            &format!(
+                "SELECT {} FROM deadlines
+                 WHERE status IN ('open', 'overdue') AND due IS NOT NULL
+                   AND gemeente = ANY($1) AND (workflow, deadline) IN (SELECT * FROM unnest($2::text[], $3::text[]))
+                 ORDER BY due, gemeente, case_id, instance, deadline, occurrence LIMIT {limit}",
+                read::DEADLINE_COLUMNS
+            ),
+            &[&gemeenten, &workflows, &names],
+        )?;
+        super::sqlite::readable(rows.iter().map(read::deadline_row).collect(), "deadlines")
+    }
+}
+
+const FEED_COLUMNS: &str = "id, name, made_by, on_behalf_of, gemeenten, roles, created";
+
+fn feed_row(row: &Row) -> Result<Feed, String> {
+    let id: i64 = row.get(0);
+    let gemeenten: String = row.get(4);
+    let roles: String = row.get(5);
+    let list = |text: &str| serde_json::from_str::<Vec<String>>(text).ok();
+    let (Some(gemeenten), Some(roles)) = (list(&gemeenten).and_then(Scope::new), list(&roles))
+    else {
+        return Err(format!(
+            "calendar feed {id}: its gemeenten or roles cannot be read"
+        ));
+    };
+    Ok(Feed {
+        id,
+        name: row.get(1),
+        made_by: row.get(2),
+        on_behalf_of: row.get(3),
+        gemeenten,
+        roles,
+        created: row.get(6),
+    })
+}
