@@ -367,8 +367,18 @@ fn no_bsn(headers: &HeaderMap, case: Option<&str>) -> Result<(), ApiError> {
     Ok(())
 }
 
-async fn healthz() -> Json<Value> {
-    Json(json!({ "status": "ok" }))
+/// Alive; with several daemons on one database, also who leads.
+async fn healthz(State(api): State<Api>) -> Json<Value> {
+    match api.metrics.leadership.as_ref().and_then(|l| l.view()) {
+        Some(view) => Json(json!({
+            "status": "ok",
+            "daemon": view.daemon,
+            "leader": view.leads,
+            "leading_daemon": view.leader,
+            "epoch": view.epoch,
+        })),
+        None => Json(json!({ "status": "ok" })),
+    }
 }
 
 /// `POST /v1/ijw`: one JW305 or JW307 (DESIGN.md, "iJw intake"). The BSN is made a pseudonym

@@ -72,6 +72,8 @@ pub struct Metrics {
     pub ijw_products_refused: AtomicU64,
     pub reload_failures: AtomicU64,
     pub plugins: Option<std::sync::Arc<waakvlam_plugin_host::Registry>>,
+    /// Who runs the timers and the delivery (several daemons on one database).
+    pub leadership: Option<crate::leadership::Leadership>,
 }
 
 /// A label value as the exposition format requires: backslash, double quote and line feed
@@ -178,6 +180,20 @@ impl Metrics {
             "Workflow reloads refused because of problems.",
             self.reload_failures.load(Ordering::Relaxed),
         );
+        if let Some(view) = self.leadership.as_ref().and_then(|l| l.view()) {
+            let _ = writeln!(
+                out,
+                "# HELP waakvlam_leader Whether this daemon leads (runs the timers and the delivery) among the daemons sharing its database.\n# TYPE waakvlam_leader gauge\nwaakvlam_leader{{daemon=\"{}\"}} {}",
+                label_value(&view.daemon),
+                u64::from(view.leads)
+            );
+            gauge(
+                &mut out,
+                "waakvlam_leader_epoch",
+                "The lease's epoch (fencing number) this daemon leads under; 0 when it does not lead.",
+                view.epoch.unwrap_or(0) as u64,
+            );
+        }
         if let Some(plugins) = &self.plugins {
             counter(
                 &mut out,

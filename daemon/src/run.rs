@@ -135,23 +135,36 @@ struct Follow {
 }
 
 impl Follow {
-    /// Listens on a thread of its own, telling the core; ends when `stop` is set.
-    fn start(
+    /// Listens on a thread of its own, telling the core; ends when `stop` is set. Returns
+    /// once the first `LISTEN` holds.
+    async fn start(
         self,
         commands: mpsc::Sender<Command>,
-    ) -> std::io::Result<std::thread::JoinHandle<()>> {
+    ) -> anyhow::Result<std::thread::JoinHandle<()>> {
         let Follow { url, me, stop } = self;
-        std::thread::Builder::new()
+        let (ready, listening) = tokio::sync::oneshot::channel();
+        let mut ready = Some(ready);
+        let thread = std::thread::Builder::new()
             .name("waakvlam-listen".into())
             .spawn(move || {
                 crate::store::postgres::listen::listen(url, me, stop, |heard| {
                     let command = match heard {
+                        Heard::Listening => {
+                            if let Some(ready) = ready.take() {
+                                let _ = ready.send(());
+                            }
+                            return true;
+                        }
                         Heard::Cases(keys) => Command::Changed { keys },
                         Heard::Missed => Command::Resync,
                     };
                     commands.send(command).is_ok()
                 })
-            })
+            })?;
+        listening
+            .await
+            .context("listening for the other daemons' changes failed")?;
+        Ok(thread)
     }
 }
 
@@ -191,6 +204,13 @@ async fn serve_with<S: Store + 'static>(
         Clock::System
     };
     let (commands, receiver) = mpsc::channel();
+    // Listening before the core reads the timers: what other daemons commit from then on is
+    // heard (queued until the core runs), so nothing falls between the read and the news.
+    let follow_stop = follow.as_ref().map(|f| f.stop.clone());
+    let listening = match follow {
+        Some(follow) => Some(follow.start(commands.clone()).await?),
+        None => None,
+    };
     let mut policies = std::collections::HashMap::new();
     let mut channels = Vec::new();
     for webhook in &daemon.webhooks {
@@ -228,6 +248,7 @@ async fn serve_with<S: Store + 'static>(
     }
     let metrics = std::sync::Arc::new(metrics::Metrics {
         plugins: plugins.clone(),
+        leadership: Some(leadership.clone()),
         ..Default::default()
     });
     let setup = Setup {
@@ -260,8 +281,6 @@ async fn serve_with<S: Store + 'static>(
     let core_thread = std::thread::Builder::new()
         .name("waakvlam-core".into())
         .spawn(move || core.run(receiver))?;
-    let follow_stop = follow.as_ref().map(|f| f.stop.clone());
-    let listening = follow.map(|f| f.start(commands.clone())).transpose()?;
     let (stop_workers, stop) = tokio::sync::watch::channel(false);
     let workers: Vec<_> = channels
         .into_iter()

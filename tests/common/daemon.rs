@@ -37,6 +37,33 @@ impl Daemon {
 
     /// Starts with the shipped configuration changed by `edit` (after the test settings).
     pub fn start_configured(dir: super::TestDir, edit: impl FnOnce(String) -> String) -> Daemon {
+        Daemon::start_with_env(dir, edit, &[])
+    }
+
+    /// Starts on a PostgreSQL database (several daemons may share it), with the password in
+    /// the environment as production would give it.
+    pub fn start_on_postgres(dir: super::TestDir, url: &str) -> Daemon {
+        let url = url.to_string();
+        Daemon::start_with_env(
+            dir,
+            move |config| {
+                super::replace_once(
+                    &config,
+                    "database: data/waakvlam.db",
+                    &format!("database: {url}"),
+                )
+            },
+            &[("PGPASSWORD", super::postgres::PASSWORD)],
+        )
+    }
+
+    /// Starts with the shipped configuration changed by `edit` and these environment
+    /// variables set.
+    pub fn start_with_env(
+        dir: super::TestDir,
+        edit: impl FnOnce(String) -> String,
+        env: &[(&str, &str)],
+    ) -> Daemon {
         super::ensure_plugins();
         let shipped = std::fs::read_to_string(super::root().join("config/waakvlam.yaml")).unwrap();
         let workflows = super::root().join("workflows");
@@ -80,6 +107,7 @@ impl Daemon {
             std::fs::copy(&path, dir.join("plugins").join(path.file_name().unwrap())).unwrap();
         }
         let mut child = Command::new(env!("CARGO_BIN_EXE_waakvlam"))
+            .envs(env.iter().copied())
             .args(["run", "--config"])
             .arg(dir.join("waakvlam.yaml"))
             .stdout(Stdio::null())
@@ -239,6 +267,11 @@ impl Daemon {
             "the daemon exits cleanly on SIGTERM: {status}"
         );
         self.dir.clone()
+    }
+
+    /// The daemon's process id (to pause it).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
     }
 
     pub fn kill_hard(mut self) -> super::TestDir {

@@ -128,7 +128,9 @@ impl Postgres {
             .args(["-c", "fsync=off", "-c", "full_page_writes=off"])
             .args(["-c", "max_connections=200"])
             .stdout(Stdio::null())
-            .stderr(Stdio::from(std::fs::File::create(dir.join("server.log")).unwrap()))
+            .stderr(Stdio::from(
+                std::fs::File::create(dir.join("server.log")).unwrap(),
+            ))
             .spawn()
             .expect("postgres starts");
         let server = Postgres {
@@ -138,9 +140,7 @@ impl Postgres {
             created: Default::default(),
         };
         server.wait_ready();
-        server.admin(&format!(
-            "CREATE ROLE {ROLE} LOGIN PASSWORD '{PASSWORD}'"
-        ));
+        server.admin(&format!("CREATE ROLE {ROLE} LOGIN PASSWORD '{PASSWORD}'"));
         Some(server)
     }
 

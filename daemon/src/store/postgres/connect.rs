@@ -16,6 +16,8 @@ use crate::store::StoreError;
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PgUrl {
     url: String,
+    /// A password given by the program itself (the tests); otherwise the environment's.
+    password: Option<String>,
 }
 
 impl PgUrl {
@@ -36,7 +38,17 @@ impl PgUrl {
         }
         Ok(PgUrl {
             url: url.to_string(),
+            password: None,
         })
+    }
+
+    /// The same database with a password the program has from elsewhere (the tests' own
+    /// server); a daemon reads it from `PGPASSWORD` or a `.pgpass` file.
+    pub fn with_password(self, password: &str) -> PgUrl {
+        PgUrl {
+            password: Some(password.to_string()),
+            ..self
+        }
     }
 
     pub fn as_str(&self) -> &str {
@@ -65,7 +77,7 @@ impl PgUrl {
             .keepalives_interval(Duration::from_secs(1))
             .keepalives_retries(3)
             .tcp_user_timeout(Duration::from_secs(5));
-        if let Some(password) = password_for(&config) {
+        if let Some(password) = self.password.clone().or_else(|| password_for(&config)) {
             config.password(password);
         }
         let connected = if self.tls() {

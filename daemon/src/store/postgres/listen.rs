@@ -12,6 +12,8 @@ use super::{CHANGES, Connection, PgUrl, changed_cases};
 use crate::store::CaseKey;
 
 pub enum Heard {
+    /// The `LISTEN` holds: what commits from now on is heard.
+    Listening,
     /// Another daemon moved these cases' timers.
     Cases(Vec<CaseKey>),
     /// News may have been lost: a (re)connection.
@@ -36,8 +38,11 @@ pub fn listen(url: PgUrl, me: String, stop: Arc<AtomicBool>, mut tell: impl FnMu
             std::thread::sleep(Duration::from_secs(1));
             continue;
         }
+        if !tell(Heard::Listening) {
+            return;
+        }
         // What was committed before the LISTEN took hold is read whole (but at the very start,
-        // where the core has just read everything).
+        // where the core reads everything after this).
         if !first && !tell(Heard::Missed) {
             return;
         }

@@ -18,6 +18,7 @@ pub mod read;
 mod schema;
 
 pub use connect::{PgUrl, pgpass_lookup};
+
 pub use lease::Lease;
 
 use std::cell::{RefCell, RefMut};

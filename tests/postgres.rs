@@ -1,0 +1,590 @@
+//! Several daemons on PostgreSQL (DESIGN.md, "Several daemons"), against a real server
+//! (Debian's `postgresql`, started by the tests on a temporary directory and a free loopback
+//! port): the store contract, run against SQLite and PostgreSQL alike; failover with two and
+//! three daemons under `kill -9`; a paused leader; `waakvlam migrate`.
+//!
+//! Where PostgreSQL is not installed these tests say so loudly and pass, unless
+//! `WAAKVLAM_POSTGRES_TESTS=required` (set by `.ci/run`, which installs it).
+
+mod common;
+
+use std::collections::{BTreeMap, HashSet};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use common::daemon::{DEVENTER, Daemon, wait_for};
+use common::postgres::{PASSWORD, Postgres};
+use common::receiver::{Received, receiver};
+use jiff::Timestamp;
+use serde_json::{Value, json};
+use waakvlam::scope::Scope;
+use waakvlam::store::{
+    AuditEntry, AuditFilter, CaseKey, DeadlineRow, DeliveryStatus, Filter, Outgoing, PgStore,
+    PgUrl, Route, SqliteStore, Store,
+};
+use waakvlam_core::engine::DeadlineState;
+use waakvlam_core::event::Event;
+
+fn event(id: &str, gemeente: &str) -> Event {
+    waakvlam_core::event::validate(
+        json!({"id": id, "type": "klacht.ingediend", "gemeente": gemeente,
+        "case": "C-1", "at": "2027-04-13T10:15:00+02:00", "data": {"klacht_id": "K-9"}}),
+    )
+    .unwrap()
+}
+
+/// A PostgreSQL store on a new database of `server`.
+fn pg_store(server: &Postgres) -> PgStore {
+    let url = PgUrl::parse(&server.database())
+        .unwrap()
+        .with_password(PASSWORD);
+    PgStore::open(&url, "test", None).unwrap()
+}
+
+/// The contract both stores keep, in the order a batch uses them.
+fn contract<S: Store>(store: &mut S) {
+    let now = Timestamp::from_second(1_800_000_000).unwrap();
+    // Events: unique per gemeente and id.
+    assert!(store.insert_event(&event("e-1", "GM0150"), now).unwrap());
+    assert!(store.insert_event(&event("e-2", "GM0150"), now).unwrap());
+    assert!(!store.insert_event(&event("e-1", "GM0150"), now).unwrap());
+    assert!(
+        store.insert_event(&event("e-1", "GM0200"), now).unwrap(),
+        "ids are unique per sender"
+    );
+    let key = CaseKey::new("GM0150", "C-1");
+    let events = store.events_of(&key).unwrap();
+    assert_eq!(events.len(), 2);
+    assert_eq!(events[0], event("e-1", "GM0150"));
+    assert_eq!(
+        store.case_keys().unwrap(),
+        [CaseKey::new("GM0150", "C-1"), CaseKey::new("GM0200", "C-1")]
+    );
+    assert_eq!(store.case_events(&key).unwrap()[1]["id"], "e-2");
+
+    // A batch rolled back leaves nothing; a committed one everything.
+    store.begin().unwrap();
+    assert!(store.insert_event(&event("e-3", "GM0150"), now).unwrap());
+    store.set_timer(&key, Some(now)).unwrap();
+    store.abandon().unwrap();
+    assert_eq!(store.events_of(&key).unwrap().len(), 2);
+    assert!(store.timers().unwrap().due.is_empty());
+    store.begin().unwrap();
+    store.claim(std::slice::from_ref(&key)).unwrap();
+    assert_eq!(store.events_of(&key).unwrap().len(), 2);
+    assert!(store.insert_event(&event("e-3", "GM0150"), now).unwrap());
+    store.set_timer(&key, Some(now)).unwrap();
+    store.finish().unwrap();
+    assert_eq!(store.events_of(&key).unwrap().len(), 3);
+    assert_eq!(store.timers().unwrap().due, [(now, key.clone())]);
+    assert_eq!(
+        store.timers_of(std::slice::from_ref(&key)).unwrap(),
+        [(key.clone(), Some(now))]
+    );
+    store.set_timer(&key, None).unwrap();
+    assert!(store.timers().unwrap().due.is_empty());
+
+    // Deadlines: replaced whole per case; queries never leave their scope.
+    let row = |deadline: &str, due: &str, status: &str| DeadlineRow {
+        instance: "klachttermijnen/GM0150/C-1/K-9".into(),
+        workflow: "klachttermijnen".into(),
+        gemeente: "GM0150".into(),
+        case: "C-1".into(),
+        deadline: deadline.into(),
+        occurrence: 0,
+        due: Some(due.into()),
+        status: DeadlineState::named(status).unwrap(),
+        calendar: None,
+    };
+    let stored = |store: &S| {
+        let mut rows = store
+            .deadlines(&Filter::within(Scope::one("GM0150"), 10))
+            .unwrap();
+        rows.sort_by(|a, b| a.deadline.cmp(&b.deadline));
+        rows
+    };
+    let first = [
+        row("afgehandeld", "2027-05-11", "open"),
+        row("in_behandeling", "2027-04-27", "open"),
+    ];
+    store.put_deadlines(&key, &first).unwrap();
+    assert_eq!(stored(store), first);
+    let second = [
+        row("in_behandeling", "2027-04-27", "met"),
+        row("uitgesteld", "2027-06-08", "open"),
+    ];
+    store.put_deadlines(&key, &second).unwrap();
+    assert_eq!(stored(store), second);
+    assert!(
+        store
+            .deadlines(&Filter::within(Scope::one("GM0200"), 10))
+            .unwrap()
+            .is_empty()
+    );
+    let open = Filter {
+        status: Some("open".into()),
+        today: Some("2027-05-01".into()),
+        ..Filter::within(Scope::one("GM0150"), 10)
+    };
+    assert_eq!(
+        store.deadlines(&open).unwrap(),
+        [row("uitgesteld", "2027-06-08", "open")]
+    );
+
+    // Notifications: recorded once, delivered per channel, retried, then dead.
+    let notification = waakvlam_core::engine::Notification {
+        id: "n-1".into(),
+        at: now,
+        kind: waakvlam_core::engine::Kind::Reminder,
+        workflow: "klachttermijnen".into(),
+        instance: "i".into(),
+        gemeente: "GM0150".into(),
+        case: "C-1".into(),
+        deadline: "in_behandeling".into(),
+        due: None,
+        to: vec!["teamleider".into()],
+        level: 0,
+        message: "m".into(),
+        items: Vec::new(),
+    };
+    let outgoing = || {
+        [Outgoing {
+            notification: &notification,
+            record: serde_json::to_string(&notification).unwrap(),
+            channels: ["log", "webhook:a"]
+                .map(|channel| Route {
+                    channel: channel.into(),
+                    not_before: now,
+                })
+                .to_vec(),
+        }]
+    };
+    assert_eq!(store.record(&outgoing()).unwrap(), [true]);
+    assert_eq!(store.record(&outgoing()).unwrap(), [false], "recorded once");
+    assert_eq!(store.due("webhook:a", now, 10).unwrap().due.len(), 1);
+    assert_eq!(store.next_due("webhook:a").unwrap(), Some(now));
+    store.delivered("n-1", "log", now).unwrap();
+    let later = Timestamp::from_second(now.as_second() + 60).unwrap();
+    store
+        .failed("n-1", "webhook:a", "connection refused", Some(later))
+        .unwrap();
+    assert!(store.due("webhook:a", now, 10).unwrap().due.is_empty());
+    assert_eq!(
+        store.due("webhook:a", later, 10).unwrap().due[0].attempts,
+        1
+    );
+    let all = Filter::within(Scope::one("GM0150"), 10);
+    assert_eq!(
+        store.notifications(&all).unwrap()[0].status,
+        DeliveryStatus::Pending
+    );
+    store
+        .failed("n-1", "webhook:a", "connection refused", None)
+        .unwrap();
+    let dead = Filter {
+        status: Some("dead".into()),
+        ..all.clone()
+    };
+    let rows = store.notifications(&dead).unwrap();
+    let webhook = &rows[0].deliveries[1];
+    assert_eq!(
+        (
+            webhook.channel.as_str(),
+            webhook.status.as_str(),
+            webhook.attempts,
+            webhook.last_error.as_deref()
+        ),
+        ("webhook:a", "dead", 2, Some("connection refused"))
+    );
+    store.delivered("n-1", "webhook:a", later).unwrap();
+    assert_eq!(
+        store.notifications(&dead).unwrap()[0].deliveries[1].status,
+        DeliveryStatus::Dead
+    );
+    assert_eq!(
+        store.delivery_counts().unwrap(),
+        [
+            ("log".to_string(), "delivered".to_string(), 1),
+            ("webhook:a".to_string(), "dead".to_string(), 1)
+        ]
+    );
+    assert_eq!(
+        store
+            .send_again("n-1", &Scope::one("GM0200"), later)
+            .unwrap(),
+        Vec::<String>::new(),
+        "not outside the scope"
+    );
+    assert_eq!(
+        store
+            .send_again("n-1", &Scope::one("GM0150"), later)
+            .unwrap(),
+        ["webhook:a"]
+    );
+
+    // The audit log, by period and scope.
+    let entry = |at: &str, gemeente: &str| AuditEntry {
+        at: at.into(),
+        token: "t".into(),
+        on_behalf_of: Some("medewerker-1".into()),
+        action: "case.read".into(),
+        gemeente: Some(gemeente.into()),
+        case: Some("C-1".into()),
+        outcome: "allowed".into(),
+    };
+    store
+        .audit(&entry("2027-04-13T10:00:00Z", "GM0150"))
+        .unwrap();
+    store
+        .audit(&entry("2027-04-14T10:00:00Z", "GM0150"))
+        .unwrap();
+    store
+        .audit(&entry("2027-04-14T11:00:00Z", "GM0200"))
+        .unwrap();
+    let filter = AuditFilter {
+        scope: Scope::one("GM0150"),
+        from: Some("2027-04-14".into()),
+        to: Some("2027-04-14".into()),
+        case: None,
+        limit: 10,
+        offset: 0,
+    };
+    assert_eq!(
+        store.audit_log(&filter).unwrap(),
+        [entry("2027-04-14T10:00:00Z", "GM0150")]
+    );
+    assert_eq!(store.forget_audit_before("2027-04-14").unwrap(), 1);
+
+    // What the core keeps besides.
+    store.set_log_position("/var/log/n.jsonl", 42).unwrap();
+    assert_eq!(
+        store.log_position().unwrap(),
+        Some(("/var/log/n.jsonl".into(), 42))
+    );
+    store.set_definitions("abc").unwrap();
+    assert_eq!(store.definitions().unwrap().as_deref(), Some("abc"));
+    store.set_virtual_now(now).unwrap();
+    assert_eq!(store.virtual_now().unwrap(), Some(now));
+    store
+        .set_overview_done("weekoverzicht", "GM0150", now)
+        .unwrap();
+    assert_eq!(
+        store.overview_done("weekoverzicht", "GM0150").unwrap(),
+        Some(now)
+    );
+    store.set_ijw_product("k", Some("e-1")).unwrap();
+    assert_eq!(store.ijw_product("k").unwrap().as_deref(), Some("e-1"));
+    store.set_ijw_product("k", None).unwrap();
+    assert_eq!(store.ijw_product("k").unwrap(), None);
+}
+
+#[test]
+fn the_store_contract_holds_on_sqlite_and_on_postgres() {
+    let dir = common::tempdir();
+    contract(&mut SqliteStore::open(&dir.join("contract.db")).unwrap());
+    let Some(server) = Postgres::start() else {
+        return;
+    };
+    contract(&mut pg_store(&server));
+}
+
+/// Complaints for cases `C-{from}..C-{to}` of Deventer, one event each.
+fn complaints(from: usize, to: usize) -> String {
+    let events: Vec<Value> = (from..to)
+        .map(|n| {
+            json!({"id": format!("e-{n}"), "type": "klacht.ingediend", "gemeente": "GM0150",
+                   "case": format!("C-{n}"), "at": "2027-04-13T10:15:00+02:00", "data": {"klacht_id": "K-1"}})
+        })
+        .collect();
+    Value::Array(events).to_string()
+}
+
+fn health(daemon: &Daemon) -> Value {
+    daemon.request("GET", "/healthz", None, None).1
+}
+
+/// The webhook of the tests, for Deventer, on a real receiver that counts what arrives.
+fn with_webhook(url: &str) -> String {
+    format!(
+        "  webhooks:\n    - {{ name: zaaksysteem, url: \"{url}\", secret: geheim, gemeenten: [GM0150], timeout_seconds: 2, max_attempts: 5 }}\n"
+    )
+}
+
+/// `n` daemons on one new database, each with its own directory and notifications log; the
+/// first started leads.
+fn daemons(server: &Postgres, n: usize, webhook: &str) -> Vec<Daemon> {
+    let url = server.database();
+    let started: Vec<Daemon> = (0..n)
+        .map(|_| {
+            let url = url.clone();
+            let webhook = with_webhook(webhook);
+            Daemon::start_with_env(
+                common::tempdir(),
+                move |config| {
+                    let config = common::replace_once(
+                        &config,
+                        "database: data/waakvlam.db",
+                        &format!("database: {url}"),
+                    );
+                    format!("{config}{webhook}")
+                },
+                &[("PGPASSWORD", PASSWORD)],
+            )
+        })
+        .collect();
+    wait_for(15, "a leader", || health(&started[0])["leader"] == true);
+    started
+}
+
+/// The ids the receiver was sent, with how often each.
+fn counted(received: &Arc<Mutex<Received>>) -> BTreeMap<String, usize> {
+    let mut counts = BTreeMap::new();
+    for body in &received.lock().unwrap().accepted {
+        *counts
+            .entry(body["id"].as_str().unwrap().to_string())
+            .or_insert(0) += 1;
+    }
+    counts
+}
+
+/// The events stored, by id, read straight from the database.
+fn stored_event_ids(server: &Postgres, database: &str) -> HashSet<String> {
+    let mut client = postgres::Client::connect(
+        &format!("postgres://postgres@127.0.0.1:{}/{database}", server.port),
+        postgres::NoTls,
+    )
+    .unwrap();
+    client
+        .query("SELECT id FROM events", &[])
+        .unwrap()
+        .iter()
+        .map(|row| row.get(0))
+        .collect()
+}
+
+/// Posts complaints in arrays of 10 to every daemon in turn from `threads` threads until
+/// `stop`; returns the event ids acknowledged as accepted.
+fn post_concurrently(
+    bases: Vec<String>,
+    threads: usize,
+    stop: Arc<std::sync::atomic::AtomicBool>,
+) -> Vec<std::thread::JoinHandle<Vec<String>>> {
+    (0..threads)
+        .map(|t| {
+            let bases = bases.clone();
+            let stop = stop.clone();
+            std::thread::spawn(move || {
+                let agent: ureq::Agent = ureq::Agent::config_builder()
+                    .http_status_as_error(false)
+                    .timeout_global(Some(Duration::from_secs(20)))
+                    .build()
+                    .into();
+                let mut acknowledged = Vec::new();
+                let mut round = 0;
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    let from = (t * 1_000_000) + round * 10;
+                    let base = &bases[round % bases.len()];
+                    round += 1;
+                    let answer = agent
+                        .post(&format!("{base}/v1/events"))
+                        .header("Authorization", &format!("Bearer {DEVENTER}"))
+                        .header("Content-Type", "application/json")
+                        .send(complaints(from, from + 10));
+                    let Ok(mut answer) = answer else { continue };
+                    if answer.status() != 200 {
+                        continue;
+                    }
+                    let body: Value =
+                        serde_json::from_str(&answer.body_mut().read_to_string().unwrap()).unwrap();
+                    for result in body["results"].as_array().unwrap() {
+                        if result["status"] == "accepted" {
+                            acknowledged.push(result["id"].as_str().unwrap().to_string());
+                        }
+                    }
+                    std::thread::sleep(Duration::from_millis(150));
+                }
+                acknowledged
+            })
+        })
+        .collect()
+}
+
+/// `kill -9` of the leader while events are posted to every daemon: another takes over within
+/// 10 seconds, every acknowledged event is stored, and the reminders that fall due after the
+/// takeover go out through the webhook once each.
+fn fail_over(n: usize) {
+    let Some(server) = Postgres::start() else {
+        return;
+    };
+    let (url, received) = receiver(Vec::new(), "geheim");
+    let mut running = daemons(&server, n, &url);
+    let database = format!("waakvlam_{}", 0);
+    for daemon in &running {
+        daemon.advance("2027-04-13T10:00:00+02:00");
+    }
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let bases: Vec<String> = running.iter().map(|d| d.base.clone()).collect();
+    let posters = post_concurrently(bases, 3, stop.clone());
+    std::thread::sleep(Duration::from_secs(2));
+    // Exactly one leads.
+    let leaders: Vec<usize> = (0..n)
+        .filter(|&i| health(&running[i])["leader"] == true)
+        .collect();
+    assert_eq!(leaders, [0], "the first daemon leads, alone");
+    let killed_at = Instant::now();
+    running.remove(0).kill_hard();
+    let took_over = loop {
+        if let Some(i) = (0..running.len()).find(|&i| health(&running[i])["leader"] == true) {
+            break i;
+        }
+        assert!(
+            killed_at.elapsed() < Duration::from_secs(10),
+            "no daemon took over within 10 s"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let takeover = killed_at.elapsed();
+    eprintln!("takeover after kill -9 with {n} daemons: {takeover:?}");
+    std::thread::sleep(Duration::from_secs(1));
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let acknowledged: Vec<String> = posters
+        .into_iter()
+        .flat_map(|p| p.join().unwrap())
+        .collect();
+    assert!(
+        acknowledged.len() > 100,
+        "events were posted: {}",
+        acknowledged.len()
+    );
+    let stored = stored_event_ids(&server, &database);
+    let lost: Vec<&String> = acknowledged
+        .iter()
+        .filter(|id| !stored.contains(*id))
+        .collect();
+    assert!(lost.is_empty(), "acknowledged but not stored: {lost:?}");
+    // The first reminders fall due on 23 April at 09:00, after the takeover.
+    for daemon in &running {
+        daemon.advance("2027-04-24T10:00:00+02:00");
+    }
+    let cases = stored.len();
+    eprintln!("{cases} cases, {} acknowledged", acknowledged.len());
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while counted(&received).len() < cases {
+        if Instant::now() > deadline {
+            let mut client = postgres::Client::connect(
+                &format!("postgres://postgres@127.0.0.1:{}/{database}", server.port),
+                postgres::NoTls,
+            )
+            .unwrap();
+            let summary: Vec<(String, String, i64)> = client
+                .query(
+                    "SELECT channel, status, count(*) FROM deliveries GROUP BY 1, 2",
+                    &[],
+                )
+                .unwrap()
+                .iter()
+                .map(|r| (r.get(0), r.get(1), r.get(2)))
+                .collect();
+            let timers: i64 = client
+                .query_one("SELECT count(*) FROM timers", &[])
+                .unwrap()
+                .get(0);
+            let missing: Vec<(String, i64, String)> = client
+                .query("SELECT t.case_id, t.wake_ms, e.received_at FROM timers t JOIN events e ON e.case_id = t.case_id WHERE NOT EXISTS (SELECT 1 FROM notifications n WHERE n.case_id = t.case_id) ORDER BY 1", &[])
+                .unwrap()
+                .iter()
+                .map(|r| (r.get(0), r.get(1), r.get(2)))
+                .collect();
+            eprintln!("missing: {missing:?}");
+            let log: Vec<String> = running.iter().map(|d| d.log_text()).collect();
+            panic!(
+                "{} of {cases} reminders arrived; deliveries {summary:?}; timers {timers}; logs of the daemons left: {}",
+                counted(&received).len(),
+                log.join("\n---\n")
+                    .lines()
+                    .filter(|l| !l.contains("\"plugin"))
+                    .rev()
+                    .take(30)
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            );
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    std::thread::sleep(Duration::from_secs(2));
+    let counts = counted(&received);
+    let twice: Vec<_> = counts.iter().filter(|(_, n)| **n > 1).collect();
+    assert!(twice.is_empty(), "delivered more than once: {twice:?}");
+    assert_eq!(counts.len(), cases, "one reminder per case");
+    // Every daemon answers for the same deadlines.
+    let (_, mine) =
+        running[took_over].request("GET", "/v1/deadlines?limit=5", Some(DEVENTER), None);
+    for daemon in &running {
+        let (status, theirs) = daemon.request("GET", "/v1/deadlines?limit=5", Some(DEVENTER), None);
+        assert_eq!((status, &theirs), (200, &mine));
+    }
+}
+
+#[test]
+fn two_daemons_fail_over_when_the_leader_is_killed() {
+    fail_over(2);
+}
+
+#[test]
+fn three_daemons_fail_over_when_the_leader_is_killed() {
+    fail_over(3);
+}
+
+/// A leader paused past its lease (SIGSTOP) finds it gone when it resumes and sends nothing:
+/// the reminders that fell due meanwhile go out once, through the daemon that took over.
+#[test]
+fn a_paused_leader_sends_nothing_after_it_resumes() {
+    let Some(server) = Postgres::start() else {
+        return;
+    };
+    let (url, received) = receiver(Vec::new(), "geheim");
+    let running = daemons(&server, 2, &url);
+    for daemon in &running {
+        daemon.advance("2027-04-13T10:00:00+02:00");
+    }
+    let (status, _) = running[1].post_events(DEVENTER, &complaints(0, 50));
+    assert_eq!(status, 200);
+    let paused = &running[0];
+    paused.signal("STOP");
+    // The paused leader is asked to move its clock past the reminders; it hears the request
+    // only when it resumes, long after its lease ran out.
+    let late_base = paused.base.clone();
+    let late = std::thread::spawn(move || {
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .build()
+            .into();
+        agent
+            .post(&format!("{late_base}/v1/clock"))
+            .header("Authorization", &format!("Bearer {DEVENTER}"))
+            .header("Content-Type", "application/json")
+            .send(json!({"now": "2027-04-24T10:00:00+02:00"}).to_string())
+            .map(|r| r.status().as_u16())
+    });
+    wait_for(15, "the other daemon to take over", || {
+        health(&running[1])["leader"] == true
+    });
+    running[1].advance("2027-04-24T10:00:00+02:00");
+    wait_for(30, "the 50 reminders", || counted(&received).len() >= 50);
+    paused.signal("CONT");
+    assert_eq!(late.join().unwrap().unwrap(), 200);
+    wait_for(10, "the resumed daemon to know it lost the lease", || {
+        paused.log_text().contains("lost the lease")
+    });
+    std::thread::sleep(Duration::from_secs(3));
+    let counts = counted(&received);
+    assert_eq!(counts.len(), 50);
+    assert!(
+        counts.values().all(|n| *n == 1),
+        "delivered more than once: {counts:?}"
+    );
+    assert_eq!(health(paused)["leader"], false);
+    assert_eq!(health(&running[1])["leader"], true);
+    // Its notifications log holds nothing of them either.
+    assert!(paused.delivered().is_empty());
+}
