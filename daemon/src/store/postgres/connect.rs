@@ -12,8 +12,9 @@ use postgres::config::{Host, SslMode};
 
 use crate::store::StoreError;
 
-/// A PostgreSQL database as `daemon.database` names it, checked.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// A PostgreSQL database as `daemon.database` names it, checked. Its `Debug` leaves out any
+/// password.
+#[derive(Clone, PartialEq, Eq)]
 pub struct PgUrl {
     url: String,
     /// A password given by the program itself (the tests); otherwise the environment's.
@@ -90,6 +91,14 @@ impl PgUrl {
             doing: "connecting to PostgreSQL",
             source,
         })
+    }
+}
+
+impl std::fmt::Debug for PgUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PgUrl")
+            .field("url", &self.url)
+            .finish_non_exhaustive()
     }
 }
 
