@@ -44,8 +44,7 @@ pub async fn run(
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     }
     let holder = format!(
-        "{} pid {}, listening on {}",
-        host_name(),
+        "pid {}, listening on {}",
         std::process::id(),
         listener.local_addr()?,
     );
@@ -80,7 +79,7 @@ pub async fn run(
             // with the same file would write it too.
             let _lock = StoreLock::acquire(&pieces.daemon.notifications_log, &holder)
                 .context("several daemons on one database each need a notifications log of their own (daemon.notifications_log)")?;
-            let lease = Arc::new(Lease::new(&holder));
+            let lease = Arc::new(Lease::new(&format!("{} {holder}", host_name())));
             let log_key = format!(
                 "{} {}",
                 host_name(),
