@@ -630,42 +630,45 @@ fn insert_notifications(tx: &Connection, outgoing: &[Outgoing<'_>]) -> rusqlite:
 /// that lost a type) is named, never skipped: a case rebuilt from part of its events would
 /// send the wrong reminders.
 pub(super) fn event_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Result<Event, String>> {
-    let (gemeente, id, type_name, case, at_ms, data): (
-        String,
-        String,
-        String,
-        String,
-        i64,
-        String,
-    ) = (
+    Ok(event_from(
         row.get(0)?,
         row.get(1)?,
         row.get(2)?,
         row.get(3)?,
         row.get(4)?,
-        row.get(5)?,
-    );
+        &row.get::<_, String>(5)?,
+    ))
+}
+
+/// An event from its stored columns (gemeente, id, type, case, at in milliseconds, data as
+/// JSON), or what is wrong with them: both stores read events through here.
+pub(super) fn event_from(
+    gemeente: String,
+    id: String,
+    type_name: String,
+    case: String,
+    at_ms: i64,
+    data: &str,
+) -> Result<Event, String> {
     let Some(event_type) = EventType::from_name(&type_name) else {
-        return Ok(Err(format!("event {id}: unknown type '{type_name}'")));
+        return Err(format!("event {id}: unknown type '{type_name}'"));
     };
     let Ok(at) = Timestamp::from_millisecond(at_ms) else {
-        return Ok(Err(format!(
-            "event {id}: the moment {at_ms} is out of range"
-        )));
+        return Err(format!("event {id}: the moment {at_ms} is out of range"));
     };
-    let data = match serde_json::from_str(&data) {
+    let data = match serde_json::from_str(data) {
         Ok(serde_json::Value::Object(data)) => data,
-        Ok(_) => return Ok(Err(format!("event {id}: its data is not a JSON object"))),
-        Err(err) => return Ok(Err(format!("event {id}: its data is not JSON ({err})"))),
+        Ok(_) => return Err(format!("event {id}: its data is not a JSON object")),
+        Err(err) => return Err(format!("event {id}: its data is not JSON ({err})")),
     };
-    Ok(Ok(Event {
+    Ok(Event {
         id,
         event_type,
         gemeente,
         case,
         at,
         data,
-    }))
+    })
 }
 
 impl Store for SqliteStore {
@@ -1329,35 +1332,40 @@ fn feed_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Result<Feed, String>> {
     }))
 }
 
+/// The conditions of an audit filter, with `?` for its values in order: the gemeenten of
+/// its scope (and lines of no gemeente), its days, its case. Both stores use them.
+pub(super) fn audit_conditions(filter: &AuditFilter) -> (String, Vec<String>) {
+    let mut values: Vec<String> = filter.scope.iter().map(str::to_string).collect();
+    let marks = vec!["?"; values.len()].join(", ");
+    let mut conditions = vec![format!("(gemeente IN ({marks}) OR gemeente IS NULL)")];
+    if let Some(from) = &filter.from {
+        conditions.push("at >= ?".into());
+        values.push(from.clone());
+    }
+    if let Some(to) = &filter.to {
+        // Every moment of the last day: the day's text and anything after it sorts below
+        // the next day's.
+        conditions.push("at < ?".into());
+        values.push(next_day(to));
+    }
+    if let Some(case) = &filter.case {
+        conditions.push("case_id = ?".into());
+        values.push(case.clone());
+    }
+    (conditions.join(" AND "), values)
+}
+
 /// Audit lines by a filter, oldest first.
 fn audit_lines(
     connection: &Connection,
     filter: &AuditFilter,
 ) -> Result<Vec<AuditEntry>, StoreError> {
     doing("reading the audit log", || {
-        let marks = vec!["?"; filter.scope.iter().len()].join(", ");
-        let mut conditions = vec![format!("(gemeente IN ({marks}) OR gemeente IS NULL)")];
-        let mut values: Vec<String> = filter.scope.iter().map(str::to_string).collect();
-        if let Some(from) = &filter.from {
-            conditions.push("at >= ?".into());
-            values.push(from.clone());
-        }
-        if let Some(to) = &filter.to {
-            // Every moment of the last day: the day's text and anything after it sorts
-            // below the next day's.
-            conditions.push("at < ?".into());
-            values.push(next_day(to));
-        }
-        if let Some(case) = &filter.case {
-            conditions.push("case_id = ?".into());
-            values.push(case.clone());
-        }
+        let (conditions, values) = audit_conditions(filter);
         let sql = format!(
             "SELECT at, token, on_behalf_of, action, gemeente, case_id, outcome FROM audit
-             WHERE {} ORDER BY seq LIMIT {} OFFSET {}",
-            conditions.join(" AND "),
-            filter.limit,
-            filter.offset
+             WHERE {conditions} ORDER BY seq LIMIT {} OFFSET {}",
+            filter.limit, filter.offset
         );
         let mut statement = connection.prepare(&sql)?;
         let rows = statement.query_map(params_from_iter(values), |row| {
@@ -1376,7 +1384,7 @@ fn audit_lines(
 }
 
 /// The day after `day` (YYYY-MM-DD), as text; an unreadable day stays as it is.
-pub(super) fn next_day(day: &str) -> String {
+fn next_day(day: &str) -> String {
     day.parse::<waakvlam_core::calendar::Day>()
         .map(|d| d.add_days(1).to_string())
         .unwrap_or_else(|_| day.to_string())
@@ -1416,7 +1424,6 @@ pub(crate) fn where_clause(filter: &Filter, due_column: &str) -> (String, Vec<St
 mod tests {
     use super::*;
     use crate::scope::Scope;
-    use crate::store::Route;
     use proptest::prelude::*;
     use waakvlam_core::engine::DeadlineState;
 
@@ -1482,159 +1489,6 @@ mod tests {
         let timers = store.timers().unwrap();
         assert_eq!(timers.due.len(), 1);
         assert_eq!(timers.due[0].0.as_millisecond(), 1_800_000_000_000);
-    }
-
-    #[test]
-    fn deadlines_are_replaced_row_by_row() {
-        let (mut store, _path, _dir) = store();
-        let row = |deadline: &str, due: &str, status: &str| DeadlineRow {
-            instance: "klachttermijnen/GM0150/C-1/K-9".into(),
-            workflow: "klachttermijnen".into(),
-            gemeente: "GM0150".into(),
-            case: "C-1".into(),
-            deadline: deadline.into(),
-            occurrence: 0,
-            due: Some(due.into()),
-            status: DeadlineState::named(status).unwrap(),
-            calendar: None,
-        };
-        let stored = |store: &SqliteStore| {
-            let mut rows = store
-                .deadlines(&Filter::within(Scope::one("GM0150"), 10))
-                .unwrap();
-            rows.sort_by(|a, b| a.deadline.cmp(&b.deadline));
-            rows
-        };
-        let first = [
-            row("afgehandeld", "2027-05-11", "open"),
-            row("in_behandeling", "2027-04-27", "open"),
-        ];
-        store
-            .put_deadlines(&CaseKey::new("GM0150", "C-1"), &first)
-            .unwrap();
-        assert_eq!(stored(&store), first);
-        // One met, one gone (a correction), one new.
-        let second = [
-            row("in_behandeling", "2027-04-27", "met"),
-            row("uitgesteld", "2027-06-08", "open"),
-        ];
-        store
-            .put_deadlines(&CaseKey::new("GM0150", "C-1"), &second)
-            .unwrap();
-        assert_eq!(stored(&store), second);
-        store
-            .put_deadlines(&CaseKey::new("GM0150", "C-1"), &[])
-            .unwrap();
-        assert_eq!(stored(&store), []);
-    }
-
-    #[test]
-    fn events_are_deduplicated_per_gemeente_and_id() {
-        let (mut store, _path, _dir) = store();
-        let now = Timestamp::from_second(1_800_000_000).unwrap();
-        assert!(store.insert_event(&event("e-1"), now).unwrap());
-        assert!(store.insert_event(&event("e-2"), now).unwrap());
-        assert!(!store.insert_event(&event("e-1"), now).unwrap());
-        let elsewhere = Event {
-            gemeente: "GM0200".into(),
-            ..event("e-1")
-        };
-        assert!(
-            store.insert_event(&elsewhere, now).unwrap(),
-            "ids are unique per sender"
-        );
-        let events = store.events_of(&CaseKey::new("GM0150", "C-1")).unwrap();
-        assert_eq!(events.len(), 2);
-        assert_eq!(events[0], event("e-1"));
-    }
-
-    #[test]
-    fn deliveries_are_retried_then_dead() {
-        let (mut store, _path, _dir) = store();
-        let now = Timestamp::from_second(1_800_000_000).unwrap();
-        let notification = waakvlam_core::engine::Notification {
-            id: "n-1".into(),
-            at: now,
-            kind: waakvlam_core::engine::Kind::Reminder,
-            workflow: "klachttermijnen".into(),
-            instance: "i".into(),
-            gemeente: "GM0150".into(),
-            case: "C-1".into(),
-            deadline: "in_behandeling".into(),
-            due: None,
-            to: vec!["teamleider".into()],
-            level: 0,
-            message: "m".into(),
-            items: Vec::new(),
-        };
-        let outgoing = || {
-            [Outgoing {
-                notification: &notification,
-                record: serde_json::to_string(&notification).unwrap(),
-                channels: ["log", "webhook:a"]
-                    .map(|channel| Route {
-                        channel: channel.into(),
-                        not_before: now,
-                    })
-                    .to_vec(),
-            }]
-        };
-        assert_eq!(store.record(&outgoing()).unwrap(), [true]);
-        assert_eq!(store.record(&outgoing()).unwrap(), [false], "recorded once");
-        assert_eq!(store.due("webhook:a", now, 10).unwrap().due.len(), 1);
-        assert_eq!(store.next_due("webhook:a").unwrap(), Some(now));
-        store.delivered("n-1", "log", now).unwrap();
-        let later = Timestamp::from_second(now.as_second() + 60).unwrap();
-        store
-            .failed("n-1", "webhook:a", "connection refused", Some(later))
-            .unwrap();
-        assert!(store.due("webhook:a", now, 10).unwrap().due.is_empty());
-        assert_eq!(
-            store.due("webhook:a", later, 10).unwrap().due[0].attempts,
-            1
-        );
-        let all = Filter::within(Scope::one("GM0150"), 10);
-        assert_eq!(
-            store.notifications(&all).unwrap()[0].status,
-            DeliveryStatus::Pending
-        );
-        store
-            .failed("n-1", "webhook:a", "connection refused", None)
-            .unwrap();
-        let dead = Filter {
-            status: Some("dead".into()),
-            ..all
-        };
-        let rows = store.notifications(&dead).unwrap();
-        let webhook = &rows[0].deliveries[1];
-        assert_eq!(
-            (
-                webhook.channel.as_str(),
-                webhook.status.as_str(),
-                webhook.attempts,
-                webhook.last_error.as_deref()
-            ),
-            ("webhook:a", "dead", 2, Some("connection refused"))
-        );
-        // A settled delivery stays as it was (the log channel's recovery may name it again).
-        store.delivered("n-1", "webhook:a", later).unwrap();
-        store.delivered("n-1", "log", later).unwrap();
-        let rows = store.notifications(&dead).unwrap();
-        assert_eq!(
-            (
-                rows[0].deliveries[0].attempts,
-                rows[0].deliveries[1].status.as_str()
-            ),
-            (1, "dead")
-        );
-        let counts = store.delivery_counts().unwrap();
-        assert_eq!(
-            counts,
-            [
-                ("log".to_string(), "delivered".to_string(), 1),
-                ("webhook:a".to_string(), "dead".to_string(), 1)
-            ]
-        );
     }
 
     /// A store error says what the store was doing; damaged rows are named, never skipped.

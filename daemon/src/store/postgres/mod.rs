@@ -35,7 +35,7 @@ use super::{
 };
 use crate::scope::Scope;
 use waakvlam_core::engine::CalendarMark;
-use waakvlam_core::event::{Event, EventType};
+use waakvlam_core::event::Event;
 
 /// The channel of `NOTIFY` that names cases whose timers moved.
 pub const CHANGES: &str = "waakvlam_timers";
@@ -198,40 +198,14 @@ fn case_lock(key: &CaseKey) -> i64 {
 
 /// An event from its row (gemeente, id, type, case_id, at_ms, data), or what is wrong with it.
 fn event_row(row: &Row) -> Result<Event, String> {
-    let (gemeente, id, type_name, case, at_ms, data): (
-        String,
-        String,
-        String,
-        String,
-        i64,
-        String,
-    ) = (
+    super::sqlite::event_from(
         row.get(0),
         row.get(1),
         row.get(2),
         row.get(3),
         row.get(4),
-        row.get(5),
-    );
-    let Some(event_type) = EventType::from_name(&type_name) else {
-        return Err(format!("event {id}: unknown type '{type_name}'"));
-    };
-    let Ok(at) = Timestamp::from_millisecond(at_ms) else {
-        return Err(format!("event {id}: the moment {at_ms} is out of range"));
-    };
-    let data = match serde_json::from_str(&data) {
-        Ok(serde_json::Value::Object(data)) => data,
-        Ok(_) => return Err(format!("event {id}: its data is not a JSON object")),
-        Err(err) => return Err(format!("event {id}: its data is not JSON ({err})")),
-    };
-    Ok(Event {
-        id,
-        event_type,
-        gemeente,
-        case,
-        at,
-        data,
-    })
+        row.get::<_, &str>(5),
+    )
 }
 
 /// A case's events from their rows, or `Damaged` naming every row that cannot be read.

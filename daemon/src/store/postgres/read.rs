@@ -229,25 +229,11 @@ pub(in crate::store) fn audit_lines(
     c: &mut Connection,
     filter: &AuditFilter,
 ) -> Result<Vec<AuditEntry>, StoreError> {
-    let mut values: Vec<String> = filter.scope.iter().map(str::to_string).collect();
-    let marks = vec!["?"; values.len()].join(", ");
-    let mut conditions = vec![format!("(gemeente IN ({marks}) OR gemeente IS NULL)")];
-    if let Some(from) = &filter.from {
-        conditions.push("at >= ?".into());
-        values.push(from.clone());
-    }
-    if let Some(to) = &filter.to {
-        conditions.push("at < ?".into());
-        values.push(crate::store::sqlite::next_day(to));
-    }
-    if let Some(case) = &filter.case {
-        conditions.push("case_id = ?".into());
-        values.push(case.clone());
-    }
+    let (conditions, values) = crate::store::sqlite::audit_conditions(filter);
     let sql = format!(
         "SELECT at, token, on_behalf_of, action, gemeente, case_id, outcome FROM audit
          WHERE {} ORDER BY seq LIMIT {} OFFSET {}",
-        numbered(&conditions.join(" AND "), 1),
+        numbered(&conditions, 1),
         filter.limit,
         filter.offset
     );
