@@ -72,7 +72,7 @@ pub async fn run(
             let store =
                 SqliteStore::open(&path).with_context(|| format!("opening {}", path.display()))?;
             let readers = crate::store::Readers::new(&path);
-            serve(pieces, store, Leadership::Sole, readers, shutdown).await
+            serve(pieces, store, Leadership::Sole, readers, None, shutdown).await
         }
         Database::Postgres(url) => {
             // The notifications log is this daemon's own: a second daemon on this machine
@@ -105,8 +105,7 @@ pub async fn run(
                 stop: stop.clone(),
             };
             let leadership = Leadership::Shared(lease);
-            let served =
-                serve_with(pieces, store, leadership, readers, Some(follow), shutdown).await;
+            let served = serve(pieces, store, leadership, readers, Some(follow), shutdown).await;
             stop.store(true, Ordering::Relaxed);
             let _ = tokio::task::spawn_blocking(move || keeper.join()).await;
             served
@@ -167,19 +166,9 @@ impl Follow {
     }
 }
 
-async fn serve<S: Store + 'static>(
-    pieces: Pieces,
-    store: S,
-    leadership: Leadership,
-    readers: crate::store::Readers,
-    shutdown: impl Future<Output = ()> + Send + 'static,
-) -> anyhow::Result<()> {
-    serve_with(pieces, store, leadership, readers, None, shutdown).await
-}
-
 /// The daemon on an open store: the core thread, the delivery workers, the inbox, reload
 /// and the HTTP server, until `shutdown`.
-async fn serve_with<S: Store + 'static>(
+async fn serve<S: Store + 'static>(
     pieces: Pieces,
     store: S,
     leadership: Leadership,

@@ -201,6 +201,8 @@ pub struct Core<S: Store> {
     leadership: crate::leadership::Leadership,
     /// Other daemons write the store too (PostgreSQL): memory is a cache to check.
     shared: bool,
+    /// When a shared core last looked at the outbox for the log channel.
+    outbox_looked: Option<std::time::Instant>,
 }
 
 /// How long audit lines are kept, and the last day the older ones were removed.
@@ -354,6 +356,7 @@ impl<S: Store> Core<S> {
             overviews: overviews::OverviewClock::new(overviews),
             leadership,
             shared: false,
+            outbox_looked: None,
         };
         core.shared = core.store.shared();
         if !timers.unreadable.is_empty() {
@@ -559,8 +562,14 @@ impl<S: Store> Core<S> {
                 if !more_due {
                     self.fire_overviews(now);
                 }
-                if self.shared {
-                    // Other daemons record notifications for the log too.
+                // Other daemons record notifications for the log too: look at the outbox for
+                // them once a second, not after every command.
+                if self.shared
+                    && self
+                        .outbox_looked
+                        .is_none_or(|at| at.elapsed() >= crate::store::postgres::lease::RENEW_EVERY)
+                {
+                    self.outbox_looked = Some(std::time::Instant::now());
                     self.log.expect(now);
                 }
                 self.deliver(now);
