@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use common::daemon::{DEVENTER, Daemon, wait_for};
 use common::postgres::{PASSWORD, Postgres};
-use common::receiver::{Received, receiver};
+use common::receiver::{Answer, Received, receiver};
 use jiff::Timestamp;
 use serde_json::{Value, json};
 use waakvlam::scope::Scope;
@@ -594,4 +594,144 @@ fn a_paused_leader_sends_nothing_after_it_resumes() {
     assert_eq!(health(&running[1])["leader"], true);
     // Its notifications log holds nothing of them either.
     assert!(paused.delivered().is_empty());
+}
+
+/// `waakvlam migrate` as a gemeente would use it: refused while the daemon runs on the file;
+/// afterwards a daemon on PostgreSQL answers with the same deadlines and the same pending
+/// notifications, and sends those once its webhook works; a second copy into the same
+/// database is refused.
+#[test]
+fn migrate_copies_a_running_gemeentes_store_to_postgres() {
+    let Some(server) = Postgres::start() else {
+        return;
+    };
+    // A webhook that fails: the reminders stay pending for it, with attempts made.
+    let (failing, failed) = receiver(vec![Answer::Fail; 10_000], "geheim");
+    let on_file = Daemon::start_configured(common::tempdir(), |config| {
+        format!("{config}{}", with_webhook(&failing))
+    });
+    on_file.advance("2027-04-13T10:00:00+02:00");
+    let (status, _) = on_file.post_events(DEVENTER, &complaints(0, 30));
+    assert_eq!(status, 200);
+    // Some complaints are taken into treatment: other deadlines, other states.
+    let treated: Vec<Value> = (0..10)
+        .map(|n| {
+            json!({"id": format!("b-{n}"), "type": "klacht.in_behandeling", "gemeente": "GM0150",
+                   "case": format!("C-{n}"), "at": "2027-04-15T09:00:00+02:00", "data": {"klacht_id": "K-1"}})
+        })
+        .collect();
+    let (status, answer) = on_file.post_events(DEVENTER, &Value::Array(treated).to_string());
+    assert_eq!(status, 200, "{answer}");
+    on_file.advance("2027-04-24T10:00:00+02:00");
+    wait_for(30, "the webhook tried", || {
+        failed.lock().unwrap().requests >= 20
+    });
+    let deadlines = |daemon: &Daemon| {
+        let (status, body) =
+            daemon.request("GET", "/v1/deadlines?limit=1000", Some(DEVENTER), None);
+        assert_eq!(status, 200, "{body}");
+        body
+    };
+    let pending = |daemon: &Daemon| {
+        let (status, body) = daemon.request(
+            "GET",
+            "/v1/notifications?status=pending&limit=1000",
+            Some(DEVENTER),
+            None,
+        );
+        assert_eq!(status, 200, "{body}");
+        body
+    };
+    let migrate = |from: &std::path::Path, to: &str| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_waakvlam"))
+            .env("PGPASSWORD", PASSWORD)
+            .args(["migrate", "--from"])
+            .arg(format!("sqlite:{}", from.display()))
+            .args(["--to", to])
+            .output()
+            .unwrap()
+    };
+    let file = on_file.dir.join("data/waakvlam.db");
+    let url = server.database();
+    let refused = migrate(&file, &url);
+    assert!(!refused.status.success());
+    let said = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        said.contains("is in use by another waakvlam") && said.contains("stop it before the copy"),
+        "{said}"
+    );
+    let (before, pending_before) = (deadlines(&on_file), pending(&on_file));
+    let reminders = pending_before["notifications"].as_array().unwrap().len();
+    // The reminder that treatment is due (23 April) for the 20 complaints not yet treated.
+    assert_eq!(reminders, 20, "every reminder waits for the webhook");
+    let dir = on_file.stop();
+
+    let copied = migrate(&file, &url);
+    let said = String::from_utf8_lossy(&copied.stdout);
+    assert!(
+        copied.status.success(),
+        "{said}{}",
+        String::from_utf8_lossy(&copied.stderr)
+    );
+    assert!(
+        said.contains("40 events, 20 notifications (20 deliveries pending, 0 dead)"),
+        "{said}"
+    );
+    let again = migrate(&file, &url);
+    assert!(!again.status.success());
+    assert!(
+        String::from_utf8_lossy(&again.stderr).contains("holds data already (events: 40 rows"),
+        "{}",
+        String::from_utf8_lossy(&again.stderr)
+    );
+
+    let (working, received) = receiver(Vec::new(), "geheim");
+    let on_postgres = Daemon::start_with_env(
+        common::tempdir(),
+        |config| {
+            let config = common::replace_once(
+                &config,
+                "database: data/waakvlam.db",
+                &format!("database: {url}"),
+            );
+            format!("{config}{}", with_webhook(&working))
+        },
+        &[("PGPASSWORD", PASSWORD)],
+    );
+    wait_for(15, "a leader", || health(&on_postgres)["leader"] == true);
+    assert_eq!(deadlines(&on_postgres), before);
+    assert_eq!(pending(&on_postgres), pending_before);
+    // The pending reminders go out from the copy when their retry is due, once each.
+    on_postgres.advance("2027-04-25T10:00:00+02:00");
+    wait_for(30, "the pending reminders", || {
+        counted(&received).len() >= reminders
+    });
+    std::thread::sleep(Duration::from_secs(1));
+    let counts = counted(&received);
+    assert_eq!(counts.len(), reminders);
+    assert!(counts.values().all(|n| *n == 1), "{counts:?}");
+    // Its own log channel starts afresh: the lines the file's daemon wrote stay in its file.
+    assert!(on_postgres.delivered().is_empty());
+    assert_eq!(
+        std::fs::read_to_string(dir.join("data/notifications.jsonl"))
+            .unwrap()
+            .lines()
+            .count(),
+        reminders
+    );
+    let (status, audit) = on_postgres.request(
+        "GET",
+        "/v1/audit?from=2000-01-01&to=2100-01-01&limit=1000",
+        Some(common::daemon::PRIVACY),
+        None,
+    );
+    assert_eq!(status, 200, "{audit}");
+    assert!(
+        audit["audit"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|line| line["action"] == "store.migrate"),
+        "{audit}"
+    );
 }

@@ -83,6 +83,18 @@ pub enum Command {
         #[arg(long)]
         to: PathBuf,
     },
+    /// Copy a gemeente's SQLite store into an empty PostgreSQL database, for several daemons
+    /// (events, notifications with their delivery state, deadlines, timers, audit log). Stop
+    /// the daemon first; the password comes from PGPASSWORD or a .pgpass file.
+    Migrate {
+        /// The store to copy: sqlite:FILE (the file of daemon.database).
+        #[arg(long)]
+        from: String,
+        /// The database to copy it into: postgres://ROLE@HOST/DATABASE, as daemon.database
+        /// will name it.
+        #[arg(long)]
+        to: String,
+    },
     /// Print the audit log of a period as JSON lines, oldest first (for a privacy officer).
     Audit {
         /// The configuration file (paths in it are relative to it).
@@ -223,6 +235,7 @@ pub fn main() -> ExitCode {
             &config,
         ),
         Command::Backup { config, to } => backup(&config, &to),
+        Command::Migrate { from, to } => migrate(&from, &to),
         Command::Token {
             action:
                 TokenAction::New {
@@ -837,6 +850,40 @@ fn backup(config_path: &Path, to: &Path) -> Result<ExitCode> {
         "backed up {} to {}: {events} events",
         database.display(),
         to.display()
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+fn migrate(from: &str, to: &str) -> Result<ExitCode> {
+    let Some(file) = from.strip_prefix("sqlite:") else {
+        bail!("--from takes sqlite:FILE (the store of daemon.database), not '{from}'");
+    };
+    if !(to.starts_with("postgres://") || to.starts_with("postgresql://")) {
+        bail!("--to takes postgres://ROLE@HOST/DATABASE, not '{to}'");
+    }
+    let url =
+        crate::store::PgUrl::parse(to).map_err(|problem| anyhow::anyhow!("--to: {problem}"))?;
+    let file = Path::new(file);
+    let holder = format!(
+        "waakvlam migrate (pid {}), copying to {url}",
+        std::process::id()
+    );
+    let copied = crate::store::copy::sqlite_to_postgres(file, &url, &holder)
+        .with_context(|| format!("copying {} to {url}", file.display()))?;
+    println!(
+        "copied {} to {url}: {} events, {} notifications ({} deliveries pending, {} dead), {} deadlines, {} timers, {} audit lines",
+        file.display(),
+        copied.count("events"),
+        copied.count("notifications"),
+        copied.pending_deliveries,
+        copied.dead_deliveries,
+        copied.count("deadlines"),
+        copied.count("timers"),
+        copied.count("audit"),
+    );
+    println!(
+        "next: set daemon.database to {url} in every daemon's configuration and start them; keep {} until they run well",
+        file.display()
     );
     Ok(ExitCode::SUCCESS)
 }

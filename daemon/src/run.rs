@@ -356,7 +356,7 @@ async fn serve<S: Store + 'static>(
 }
 
 /// This machine's name, for the lease and the log position.
-fn host_name() -> String {
+pub(crate) fn host_name() -> String {
     std::fs::read_to_string("/proc/sys/kernel/hostname")
         .map(|name| name.trim().to_string())
         .unwrap_or_else(|_| "localhost".into())

@@ -5,6 +5,7 @@
 //! Engine state itself is not stored: it is a pure function of the events (ARCHITECTURE.md),
 //! so the daemon rebuilds it after a restart by replaying the log.
 
+pub mod copy;
 pub mod lock;
 pub mod postgres;
 pub mod reader;
