@@ -735,3 +735,51 @@ fn migrate_copies_a_running_gemeentes_store_to_postgres() {
         "{audit}"
     );
 }
+
+/// `check --config` of a configuration on PostgreSQL warns when its notifications file is
+/// one a running daemon writes: a second daemon with it would share the file.
+#[test]
+fn check_config_warns_of_a_notifications_file_a_daemon_writes() {
+    let Some(server) = Postgres::start() else {
+        return;
+    };
+    let running = Daemon::start_on_postgres(common::tempdir(), &server.database());
+    let check = std::process::Command::new(env!("CARGO_BIN_EXE_waakvlam"))
+        .args(["check", "--config"])
+        .arg(running.dir.join("waakvlam.yaml"))
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&check.stdout);
+    assert!(check.status.success(), "{said}");
+    let pid = running.pid();
+    let warning = said
+        .lines()
+        .find(|line| line.contains("warning: 'notifications_log'"))
+        .unwrap_or_else(|| panic!("no warning: {said}"));
+    assert!(
+        warning.contains(&format!(
+            "is written by a running waakvlam (pid {pid}, listening on"
+        )),
+        "{warning}"
+    );
+    // At the line and column of the key in that file.
+    let config = std::fs::read_to_string(running.dir.join("waakvlam.yaml")).unwrap();
+    let line = config
+        .lines()
+        .position(|l| l.contains("notifications_log:"))
+        .unwrap()
+        + 1;
+    assert!(
+        warning.contains(&format!("waakvlam.yaml:{line}:")),
+        "{warning}"
+    );
+    // Once it stopped, the file is nobody's.
+    let dir = running.stop();
+    let check = std::process::Command::new(env!("CARGO_BIN_EXE_waakvlam"))
+        .args(["check", "--config"])
+        .arg(dir.join("waakvlam.yaml"))
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&check.stdout);
+    assert!(!said.contains("warning: 'notifications_log'"), "{said}");
+}

@@ -528,6 +528,11 @@ fn check_config(path: &Path, paths: Vec<PathBuf>) -> Result<ExitCode> {
         ),
         _ => println!("no holiday data ('holidays' is not set): every legal term is provisional"),
     }
+    if let Some(daemon) = &config.daemon {
+        for warning in shared_log_warnings(daemon) {
+            println!("{}:{warning}", path.display());
+        }
+    }
     // A PostgreSQL store is not contacted by a check of the configuration.
     if let Some(crate::config::Database::Sqlite(database)) =
         config.daemon.as_ref().map(|d| &d.database)
@@ -557,6 +562,33 @@ fn check_config(path: &Path, paths: Vec<PathBuf>) -> Result<ExitCode> {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// With several daemons on one database each must write a notifications log of its own:
+/// `line:column: warning: ...` when this configuration's file would be shared, on a network
+/// file system or with a daemon that writes it already.
+pub fn shared_log_warnings(daemon: &crate::config::DaemonConfig) -> Vec<String> {
+    if !matches!(daemon.database, crate::config::Database::Postgres(_)) {
+        return Vec::new();
+    }
+    let (file, at) = (
+        daemon.notifications_log.display(),
+        daemon.notifications_log_at,
+    );
+    let mut warnings = Vec::new();
+    if let Some(kind) = crate::mounts::shared_file_system(&daemon.notifications_log) {
+        warnings.push(format!(
+            "{}:{}: warning: 'notifications_log': {file} is on a network file system ({kind}): daemons on other machines with this configuration would write the same file; give each daemon a file on its own disk",
+            at.line, at.column
+        ));
+    }
+    if let Some(holder) = crate::store::lock::holder(&daemon.notifications_log) {
+        warnings.push(format!(
+            "{}:{}: warning: 'notifications_log': {file} is written by a running waakvlam ({holder}); unless that is the daemon of this configuration, give this one a file of its own (a second daemon on this file refuses to start)",
+            at.line, at.column
+        ));
+    }
+    warnings
 }
 
 /// `audit`: the store's audit lines of a period, read beside a running daemon.

@@ -120,6 +120,8 @@ pub struct DaemonConfig {
     pub production: bool,
     /// The log channel: every notification as a JSON line in this file.
     pub notifications_log: PathBuf,
+    /// Where the configuration names it (the `daemon` key when it does not).
+    pub notifications_log_at: Position,
     pub tokens: Vec<TokenConfig>,
     pub webhooks: Vec<WebhookConfig>,
     pub smtp: Option<SmtpConfig>,
@@ -403,7 +405,10 @@ fn read_daemon(node: &yaml::Node, base: &Path, problems: &mut Problems) -> Optio
             "a directory of workflow files (or one file), relative to this configuration file",
         );
     }
-    let notifications_log = path("notifications_log", "../data/notifications.jsonl", problems);
+    let (notifications_log, notifications_log_at) = match map.text("notifications_log", problems) {
+        Some((file, at)) => (base.join(file), at),
+        None => (base.join("../data/notifications.jsonl"), node.at),
+    };
     let production = map.bool("production", problems).unwrap_or(false);
     let virtual_clock = match map.text("clock", problems) {
         None | Some(("system", _)) => false,
@@ -517,6 +522,7 @@ fn read_daemon(node: &yaml::Node, base: &Path, problems: &mut Problems) -> Optio
         virtual_clock,
         production,
         notifications_log,
+        notifications_log_at,
         tokens,
         webhooks,
         smtp,

@@ -14,6 +14,7 @@ pub mod leadership;
 pub mod load;
 pub mod logging;
 pub mod metrics;
+pub mod mounts;
 pub mod openapi;
 pub mod reload;
 pub mod run;

@@ -79,6 +79,14 @@ pub async fn run(
             // with the same file would write it too.
             let _lock = StoreLock::acquire(&pieces.daemon.notifications_log, &holder)
                 .context("several daemons on one database each need a notifications log of their own (daemon.notifications_log)")?;
+            if let Some(kind) = crate::mounts::shared_file_system(&pieces.daemon.notifications_log)
+            {
+                tracing::warn!(
+                    file = %pieces.daemon.notifications_log.display(),
+                    file_system = %kind,
+                    "the notifications log is on a network file system: daemons on other machines with this configuration would write the same file"
+                );
+            }
             let lease = Arc::new(Lease::new(&format!("{} {holder}", host_name())));
             let log_key = format!(
                 "{} {}",

@@ -69,6 +69,23 @@ impl StoreLock {
     }
 }
 
+/// Who holds the lock of `database` now, as it says (`pid 12, listening on ...`): `None` when
+/// the process it names is gone. Looks without taking the lock, which a daemon starting at
+/// that moment would then find taken.
+pub fn holder(database: &Path) -> Option<String> {
+    let text = std::fs::read_to_string(lock_path(database)).ok()?;
+    let holder = text.trim();
+    let pid: u32 = holder
+        .strip_prefix("pid ")?
+        .split(|c: char| !c.is_ascii_digit())
+        .next()?
+        .parse()
+        .ok()?;
+    Path::new(&format!("/proc/{pid}"))
+        .exists()
+        .then(|| holder.to_string())
+}
+
 /// `data/waakvlam.db` -> `data/waakvlam.db.lock`.
 fn lock_path(database: &Path) -> PathBuf {
     let mut name = database.as_os_str().to_owned();
@@ -94,5 +111,24 @@ mod tests {
         );
         drop(first);
         StoreLock::acquire(&database, "pid 2").expect("free again once the first is gone");
+    }
+
+    #[test]
+    fn the_holder_is_named_while_its_process_runs() {
+        let dir = tempfile::tempdir().unwrap();
+        let database = dir.path().join("meldingen.jsonl");
+        assert_eq!(holder(&database), None, "nobody took it yet");
+        let me = format!("pid {}, listening on 127.0.0.1:8080", std::process::id());
+        let lock = StoreLock::acquire(&database, &me).unwrap();
+        assert_eq!(holder(&database), Some(me));
+        drop(lock);
+        let mut gone = std::process::Command::new("true").spawn().unwrap();
+        gone.wait().unwrap();
+        StoreLock::acquire(
+            &database,
+            &format!("pid {}, listening on 127.0.0.1:8080", gone.id()),
+        )
+        .unwrap();
+        assert_eq!(holder(&database), None, "its process has ended");
     }
 }
