@@ -783,3 +783,102 @@ fn check_config_warns_of_a_notifications_file_a_daemon_writes() {
     let said = String::from_utf8_lossy(&check.stdout);
     assert!(!said.contains("warning: 'notifications_log'"), "{said}");
 }
+
+/// The leader's link to the database goes dead (its connections silenced, as by a pulled
+/// cable or a partition): another daemon takes over within 10 seconds, the old leader says
+/// it does not lead and sends nothing, and rejoins as a follower when the link is back. Then
+/// every connection is cut at once (as a restarted server does): one daemon leads again and
+/// nothing goes out twice.
+#[test]
+fn a_leader_whose_database_link_dies_is_replaced() {
+    let Some(server) = Postgres::start() else {
+        return;
+    };
+    let (webhook, received) = receiver(Vec::new(), "geheim");
+    let direct = server.database();
+    let proxy = common::proxy::Proxy::start(server.port);
+    let relayed = direct.replace(
+        &format!("127.0.0.1:{}/", server.port),
+        &format!("127.0.0.1:{}/", proxy.port),
+    );
+    let start = |url: String| {
+        let webhook = with_webhook(&webhook);
+        Daemon::start_with_env(
+            common::tempdir(),
+            move |config| {
+                let config = common::replace_once(
+                    &config,
+                    "database: data/waakvlam.db",
+                    &format!("database: {url}"),
+                );
+                format!("{config}{webhook}")
+            },
+            &[("PGPASSWORD", PASSWORD)],
+        )
+    };
+    let cut_off = start(relayed);
+    wait_for(15, "a leader", || health(&cut_off)["leader"] == true);
+    let other = start(direct);
+    for daemon in [&cut_off, &other] {
+        daemon.advance("2027-04-13T10:00:00+02:00");
+    }
+    let (status, _) = other.post_events(DEVENTER, &complaints(0, 50));
+    assert_eq!(status, 200);
+
+    proxy.silence();
+    let silenced_at = Instant::now();
+    wait_for(10, "the other daemon to take over", || {
+        health(&other)["leader"] == true
+    });
+    eprintln!("takeover after the link died: {:?}", silenced_at.elapsed());
+    // The old leader answers its health check from what it knows: it no longer leads.
+    assert_eq!(health(&cut_off)["leader"], false);
+    other.advance("2027-04-24T10:00:00+02:00");
+    wait_for(30, "the 50 reminders", || counted(&received).len() >= 50);
+    let sent_by_the_other: Vec<String> = counted(&received).into_keys().collect();
+
+    proxy.restore();
+    wait_for(15, "the old leader to follow the new one", || {
+        let seen = health(&cut_off);
+        seen["leader"] == false && seen["leading_daemon"] == health(&other)["daemon"]
+    });
+    cut_off.advance("2027-04-24T10:00:00+02:00");
+
+    server.cut_connections();
+    std::thread::sleep(Duration::from_millis(200));
+    let cut_at = Instant::now();
+    wait_for(10, "one leader after every connection was cut", || {
+        [&cut_off, &other]
+            .iter()
+            .filter(|d| health(d)["leader"] == true)
+            .count()
+            == 1
+    });
+    eprintln!(
+        "a leader again after every connection was cut: {:?}",
+        cut_at.elapsed()
+    );
+    // The connections the server ended are replaced at their next use: nothing is refused.
+    let (status, answer) = other.request("GET", "/v1/deadlines?limit=5", Some(DEVENTER), None);
+    assert_eq!(status, 200, "{answer}");
+    let (status, answer) = cut_off.post_events(DEVENTER, &complaints(50, 60));
+    assert_eq!(status, 200, "{answer}");
+    for daemon in [&cut_off, &other] {
+        daemon.advance("2027-05-06T10:00:00+02:00");
+    }
+    wait_for(30, "the reminders of the later complaints", || {
+        counted(&received).len() >= 60
+    });
+    std::thread::sleep(Duration::from_secs(2));
+    let counts = counted(&received);
+    let twice: Vec<_> = counts.iter().filter(|(_, n)| **n > 1).collect();
+    assert!(twice.is_empty(), "delivered more than once: {twice:?}");
+    // Nor did the old leader write any of them to its own log once its link was back.
+    let written: Vec<Value> = cut_off.delivered();
+    assert!(
+        written
+            .iter()
+            .all(|line| !sent_by_the_other.contains(&line["id"].as_str().unwrap().to_string())),
+        "{written:?}"
+    );
+}

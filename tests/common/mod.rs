@@ -4,6 +4,7 @@
 
 pub mod daemon;
 pub mod postgres;
+pub mod proxy;
 pub mod receiver;
 pub mod smtp;
 pub mod web;

@@ -76,9 +76,15 @@ impl Connection {
     fn revive(&mut self) -> Result<(), StoreError> {
         if self.client.is_closed() {
             tracing::warn!("the connection to PostgreSQL was lost; connecting again");
-            self.client = self.url.connect(&self.application)?;
-            self.statements.clear();
+            self.reconnect()?;
         }
+        Ok(())
+    }
+
+    /// A new connection in place of this one (its prepared statements go with it).
+    pub(super) fn reconnect(&mut self) -> Result<(), StoreError> {
+        self.client = self.url.connect(&self.application)?;
+        self.statements.clear();
         Ok(())
     }
 
@@ -147,6 +153,16 @@ pub struct PgStore {
     pending: RefCell<Pending>,
     /// Events of claimed cases, read in one query at the claim; taken by `events_of`.
     prefetched: RefCell<HashMap<CaseKey, Vec<Event>>>,
+}
+
+/// Whether `error` says the connection had ended before the statement reached the server, so
+/// that it was not carried out: the client found it closed, or the server said it was shutting
+/// the session down (SQLSTATE class 57P, operator intervention).
+pub(super) fn ended_before(error: &postgres::Error) -> bool {
+    error.is_closed()
+        || error
+            .code()
+            .is_some_and(|code| code.code().starts_with("57P"))
 }
 
 /// Brings a database to the current schema; several daemons starting at once take turns.
@@ -274,7 +290,7 @@ impl PgStore {
         params: &Params<'_>,
     ) -> Result<Vec<Row>, StoreError> {
         self.flush()?;
-        self.db()?.query(sql, params).map_err(failed(doing))
+        self.again_if_ended(doing, |c| c.query(sql, params))
     }
 
     fn execute(
@@ -284,7 +300,27 @@ impl PgStore {
         params: &Params<'_>,
     ) -> Result<u64, StoreError> {
         self.flush()?;
-        self.db()?.execute(sql, params).map_err(failed(doing))
+        self.again_if_ended(doing, |c| c.execute(sql, params))
+    }
+
+    /// Runs `work`, and once more on a new connection when the server had ended the old one
+    /// before `work` reached it (a restart, an administrator, a link that was cut): the client
+    /// learns that only when it next uses the connection. Not inside a transaction, whose
+    /// earlier work ended with the connection.
+    fn again_if_ended<T>(
+        &self,
+        doing: &'static str,
+        mut work: impl FnMut(&mut Connection) -> Result<T, postgres::Error>,
+    ) -> Result<T, StoreError> {
+        let mut connection = self.db()?;
+        match work(&mut connection) {
+            Err(error) if !self.in_transaction && ended_before(&error) => {
+                tracing::warn!(cause = %error, "the connection to PostgreSQL had ended; connecting again");
+                connection.reconnect()?;
+                work(&mut connection).map_err(failed(doing))
+            }
+            done => done.map_err(failed(doing)),
+        }
     }
 
     /// Runs `work` in a transaction of its own unless a batch is open (whose transaction
@@ -570,9 +606,7 @@ impl Store for PgStore {
     }
 
     fn begin(&mut self) -> Result<(), StoreError> {
-        self.db()?
-            .batch("BEGIN")
-            .map_err(failed("beginning a transaction"))?;
+        self.again_if_ended("beginning a transaction", |c| c.batch("BEGIN"))?;
         self.in_transaction = true;
         Ok(())
     }

@@ -56,10 +56,11 @@ impl PgReaders {
         }
     }
 
-    /// Runs a read on an idle connection, or a new one. Blocking.
+    /// Runs a read on an idle connection, or a new one; once more on a new one when the
+    /// server had ended the idle one meanwhile. Blocking.
     pub(in crate::store) fn read<T>(
         &self,
-        read: impl FnOnce(&mut Connection) -> Result<T, StoreError>,
+        read: impl Fn(&mut Connection) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
         let idle = self.idle.lock().unwrap_or_else(|p| p.into_inner()).pop();
         let mut connection = match idle {
@@ -67,21 +68,30 @@ impl PgReaders {
                 connection.revive()?;
                 connection
             }
-            None => {
-                let mut connection = Connection::open(&self.url, "waakvlam reader")?;
-                // Not even a mistake here can write.
-                connection
-                    .batch("SET default_transaction_read_only = on")
-                    .map_err(failed("opening a reader"))?;
-                connection
-            }
+            None => self.open()?,
         };
-        let result = read(&mut connection);
+        let mut result = read(&mut connection);
+        if let Err(StoreError::Postgres { source, .. }) = &result
+            && super::ended_before(source)
+        {
+            tracing::warn!(cause = %source, "a reader's connection to PostgreSQL had ended; connecting again");
+            connection = self.open()?;
+            result = read(&mut connection);
+        }
         let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
         if idle.len() < IDLE_READERS && !connection.client().is_closed() {
             idle.push(connection);
         }
         result
+    }
+
+    fn open(&self) -> Result<Connection, StoreError> {
+        let mut connection = Connection::open(&self.url, "waakvlam reader")?;
+        // Not even a mistake here can write.
+        connection
+            .batch("SET default_transaction_read_only = on")
+            .map_err(failed("opening a reader"))?;
+        Ok(connection)
     }
 }
 
