@@ -21,11 +21,11 @@ TOKEN = "bench-alle-gemeenten"
 WITHOUT_PLUGINS = "--without-plugins" in sys.argv
 
 
-def config(dir, port, clock):
+def config(dir, port, clock, database="data/waakvlam.db"):
     shipped = open(os.path.join(ROOT, "config", "waakvlam.yaml")).read()
     digest = subprocess.run(["sha256sum"], input=TOKEN.encode(), capture_output=True).stdout.split()[0].decode()
     text = (shipped.replace("listen: 127.0.0.1:8080", f"listen: 127.0.0.1:{port}")
-            .replace("database: ../data/waakvlam.db", "database: data/waakvlam.db")
+            .replace("database: ../data/waakvlam.db", f"database: {database}")
             .replace("notifications_log: ../data/notifications.jsonl", "notifications_log: data/notifications.jsonl")
             .replace("workflows: ../workflows", f"workflows: {ROOT}/workflows")
             .replace("inbox: ../data/ijw-inbox", "inbox: data/ijw-inbox\n    poll_seconds: 1")
@@ -52,12 +52,13 @@ def request(port, method, path, body=None, timeout=60):
 
 
 class Daemon:
-    def __init__(self, dir, clock="system"):
+    def __init__(self, dir, clock="system", database="data/waakvlam.db", env=None):
         self.dir, self.port = dir, free_port()
-        config(dir, self.port, clock)
+        config(dir, self.port, clock, database)
         self.started = time.monotonic()
         self.process = subprocess.Popen([BIN, "run", "--config", os.path.join(dir, "waakvlam.yaml")],
-                                        stdout=subprocess.DEVNULL, stderr=open(os.path.join(dir, "daemon.log"), "a"))
+                                        stdout=subprocess.DEVNULL, stderr=open(os.path.join(dir, "daemon.log"), "a"),
+                                        env={**os.environ, **(env or {})})
         while True:
             try:
                 request(self.port, "GET", "/healthz", timeout=1)

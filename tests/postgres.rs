@@ -85,6 +85,31 @@ fn contract<S: Store>(store: &mut S) {
     store.set_timer(&key, None).unwrap();
     assert!(store.timers().unwrap().due.is_empty());
 
+    // A batch that looked its event ids up first: the same answers, and rolled back alike.
+    for commit in [false, true] {
+        store.begin().unwrap();
+        store.claim(std::slice::from_ref(&key)).unwrap();
+        store
+            .look_up_events(&[("GM0150", "e-1"), ("GM0150", "e-4"), ("GM0150", "e-5")])
+            .unwrap();
+        assert!(!store.insert_event(&event("e-1", "GM0150"), now).unwrap());
+        assert!(store.insert_event(&event("e-4", "GM0150"), now).unwrap());
+        assert!(!store.insert_event(&event("e-4", "GM0150"), now).unwrap());
+        assert!(store.insert_event(&event("e-5", "GM0150"), now).unwrap());
+        assert_eq!(
+            store.events_of(&key).unwrap().len(),
+            5,
+            "a read in the batch sees its events"
+        );
+        if commit {
+            store.finish().unwrap();
+        } else {
+            store.abandon().unwrap();
+            assert_eq!(store.events_of(&key).unwrap().len(), 3);
+        }
+    }
+    assert_eq!(store.events_of(&key).unwrap().len(), 5);
+
     // Deadlines: replaced whole per case; queries never leave their scope.
     let row = |deadline: &str, due: &str, status: &str| DeadlineRow {
         instance: "klachttermijnen/GM0150/C-1/K-9".into(),
@@ -293,6 +318,39 @@ fn the_store_contract_holds_on_sqlite_and_on_postgres() {
         return;
     };
     contract(&mut pg_store(&server));
+}
+
+/// One event id sent for two cases to two daemons at once: the case locks do not keep them
+/// apart, so the batch that looked the id up first and wrote it last is not taken.
+#[test]
+fn a_batch_that_raced_another_daemon_for_an_event_id_is_not_taken() {
+    let Some(server) = Postgres::start() else {
+        return;
+    };
+    let url = PgUrl::parse(&server.database())
+        .unwrap()
+        .with_password(PASSWORD);
+    let (mut first, mut second) = (
+        PgStore::open(&url, "first", None).unwrap(),
+        PgStore::open(&url, "second", None).unwrap(),
+    );
+    let now = Timestamp::from_second(1_800_000_000).unwrap();
+    let key = CaseKey::new("GM0150", "C-1");
+    first.begin().unwrap();
+    first.claim(std::slice::from_ref(&key)).unwrap();
+    first.look_up_events(&[("GM0150", "e-1")]).unwrap();
+    assert!(first.insert_event(&event("e-1", "GM0150"), now).unwrap());
+    let mut other_case = event("e-1", "GM0150");
+    other_case.case = "C-2".into();
+    assert!(second.insert_event(&other_case, now).unwrap());
+    let raced = first.finish().unwrap_err();
+    assert!(
+        raced.to_string().contains("another daemon stored"),
+        "{raced}"
+    );
+    first.abandon().unwrap();
+    assert!(first.events_of(&key).unwrap().is_empty());
+    assert!(!first.insert_event(&event("e-1", "GM0150"), now).unwrap());
 }
 
 /// Complaints for cases `C-{from}..C-{to}` of Deventer, one event each.

@@ -824,6 +824,12 @@ impl<S: Store> Core<S> {
                     .flat_map(|r| &r.events)
                     .map(|e| CaseKey::new(&e.gemeente, &e.case)),
             )?;
+            let ids: Vec<(&str, &str)> = group
+                .iter()
+                .flat_map(|r| &r.events)
+                .map(|e| (e.gemeente.as_str(), e.id.as_str()))
+                .collect();
+            core.store.look_up_events(&ids)?;
             let mut outcomes = Vec::with_capacity(group.len());
             let mut notifications = Vec::new();
             let mut hook_calls = Vec::new();

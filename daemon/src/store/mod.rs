@@ -58,6 +58,12 @@ pub enum StoreError {
         found: usize,
         known: usize,
     },
+    /// Another daemon wrote what this batch counted on writing first; nothing of the batch
+    /// was taken, and sent again it is answered from what is stored now.
+    #[error(
+        "another daemon stored {what} at the same moment; nothing of this batch was taken: send it again"
+    )]
+    Raced { what: &'static str },
     /// Stored rows outside a case's events that cannot be read back (a notification record).
     #[error("stored {what} cannot be read: {}", .rows.join("; "))]
     Unreadable {
@@ -345,6 +351,12 @@ pub trait Store: Send {
         ids: &[String],
     ) -> Result<Vec<String>, StoreError> {
         Ok(ids.to_vec())
+    }
+    /// Before a batch inserts these events (gemeente, id): a store may look them up together
+    /// rather than one `insert_event` at a time. Nothing for SQLite, where each is a lookup
+    /// in memory-mapped pages, not a round trip.
+    fn look_up_events(&mut self, _ids: &[(&str, &str)]) -> Result<(), StoreError> {
+        Ok(())
     }
     /// Appends an event unless one with its gemeente and id is stored (a sender's retry):
     /// true when it was new.

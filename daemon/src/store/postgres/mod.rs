@@ -22,7 +22,7 @@ pub use connect::{PgUrl, pgpass_lookup};
 pub use lease::Lease;
 
 use std::cell::{RefCell, RefMut};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use jiff::Timestamp;
@@ -136,12 +136,28 @@ struct Pending {
     deadlines: Vec<(CaseKey, DeadlineRow)>,
     timers: HashMap<CaseKey, Option<Timestamp>>,
     audit: Vec<AuditEntry>,
+    /// New events whose ids were looked up at the start of the batch (`look_up_events`).
+    events: Vec<EventRow>,
 }
 
 impl Pending {
     fn is_empty(&self) -> bool {
-        self.deadline_cases.is_empty() && self.timers.is_empty() && self.audit.is_empty()
+        self.deadline_cases.is_empty()
+            && self.timers.is_empty()
+            && self.audit.is_empty()
+            && self.events.is_empty()
     }
+}
+
+/// An event as it is stored: gemeente, id, type, case, at, at_ms, data, received_at.
+type EventRow = (String, String, String, String, String, i64, String, String);
+
+/// The event ids (gemeente, id) a batch looked up before it inserts them, and of those the
+/// ones stored: in the database before the batch, or new in it.
+#[derive(Default)]
+struct KnownEvents {
+    looked_up: HashSet<(String, String)>,
+    stored: HashSet<(String, String)>,
 }
 
 pub struct PgStore {
@@ -153,6 +169,7 @@ pub struct PgStore {
     pending: RefCell<Pending>,
     /// Events of claimed cases, read in one query at the claim; taken by `events_of`.
     prefetched: RefCell<HashMap<CaseKey, Vec<Event>>>,
+    known: KnownEvents,
 }
 
 /// Whether `error` says the connection had ended before the statement reached the server, so
@@ -263,6 +280,7 @@ impl PgStore {
             in_transaction: false,
             pending: RefCell::default(),
             prefetched: RefCell::default(),
+            known: KnownEvents::default(),
         })
     }
 
@@ -356,6 +374,36 @@ impl PgStore {
             return Ok(());
         }
         let mut db = self.db()?;
+        if !pending.events.is_empty() {
+            let rows = &pending.events;
+            let text = |f: fn(&EventRow) -> &str| -> Vec<&str> { rows.iter().map(f).collect() };
+            let at_ms: Vec<i64> = rows.iter().map(|r| r.5).collect();
+            let stored = db
+                .execute(
+                    "INSERT INTO events (gemeente, id, type, case_id, at, at_ms, data, received_at)
+                     SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::bigint[], $7::text[], $8::text[])
+                     ON CONFLICT (gemeente, id) DO NOTHING",
+                    &[
+                        &text(|r| &r.0),
+                        &text(|r| &r.1),
+                        &text(|r| &r.2),
+                        &text(|r| &r.3),
+                        &text(|r| &r.4),
+                        &at_ms,
+                        &text(|r| &r.6),
+                        &text(|r| &r.7),
+                    ],
+                )
+                .map_err(failed("storing events"))?;
+            // The ids were looked up under this batch's locks, but one event id for two cases
+            // is locked by neither: another daemon may have stored it since. The batch, which
+            // counted it as new, is not taken; sent again, the event is a duplicate.
+            if stored != rows.len() as u64 {
+                return Err(StoreError::Raced {
+                    what: "an event with an id of this batch, for another case",
+                });
+            }
+        }
         if !pending.deadline_cases.is_empty() {
             let (gemeenten, cases): (Vec<&str>, Vec<&str>) = pending
                 .deadline_cases
@@ -583,10 +631,48 @@ impl Store for PgStore {
         true
     }
 
+    fn look_up_events(&mut self, ids: &[(&str, &str)]) -> Result<(), StoreError> {
+        if ids.is_empty() || !self.in_transaction {
+            return Ok(());
+        }
+        let (gemeenten, events): (Vec<&str>, Vec<&str>) = ids.iter().copied().unzip();
+        let rows = self.query(
+            "looking up event ids",
+            "SELECT gemeente, id FROM events
+             WHERE (gemeente, id) IN (SELECT * FROM unnest($1::text[], $2::text[]))",
+            &[&gemeenten, &events],
+        )?;
+        self.known
+            .looked_up
+            .extend(ids.iter().map(|(g, id)| (g.to_string(), id.to_string())));
+        self.known
+            .stored
+            .extend(rows.iter().map(|row| (row.get(0), row.get(1))));
+        Ok(())
+    }
+
     fn insert_event(&mut self, e: &Event, received: Timestamp) -> Result<bool, StoreError> {
         self.prefetched
             .borrow_mut()
             .remove(&CaseKey::new(&e.gemeente, &e.case));
+        let id = (e.gemeente.clone(), e.id.clone());
+        if self.in_transaction && self.known.looked_up.contains(&id) {
+            // Written with the batch's other events at its end (or before a read).
+            if !self.known.stored.insert(id) {
+                return Ok(false);
+            }
+            self.pending.borrow_mut().events.push((
+                e.gemeente.clone(),
+                e.id.clone(),
+                e.event_type.name().to_string(),
+                e.case.clone(),
+                waakvlam_core::calendar::format_timestamp(e.at),
+                e.at.as_millisecond(),
+                serde_json::to_string(&e.data).expect("a JSON map always serialises"),
+                received.to_string(),
+            ));
+            return Ok(true);
+        }
         let changed = self.execute(
             "storing an event",
             "INSERT INTO events (gemeente, id, type, case_id, at, at_ms, data, received_at)
@@ -614,6 +700,7 @@ impl Store for PgStore {
     fn finish(&mut self) -> Result<(), StoreError> {
         let flushed = self.flush();
         self.prefetched.borrow_mut().clear();
+        self.known = KnownEvents::default();
         flushed?;
         let committed = self
             .connection
@@ -627,6 +714,7 @@ impl Store for PgStore {
     fn abandon(&mut self) -> Result<(), StoreError> {
         *self.pending.borrow_mut() = Pending::default();
         self.prefetched.borrow_mut().clear();
+        self.known = KnownEvents::default();
         self.in_transaction = false;
         let mut connection = self.connection.borrow_mut();
         if connection.client().is_closed() {
