@@ -88,12 +88,15 @@ def wait(what, done, seconds=600):
 
 def ingest(work, server):
     events = os.path.join(work, "mix.jsonl")
-    subprocess.run([bench.BIN, "generate", "--cases", "30000", "--year", "2026"], stdout=open(events, "w"), check=True)
-    _, url = server.database()
+    subprocess.run([bench.BIN, "generate", "--cases", "100000", "--year", "2026"], stdout=open(events, "w"), check=True)
+    name, url = server.database()
     daemon = bench.Daemon(tempfile.mkdtemp(dir=work), database=url, env=ENV)
     result = daemon.load(events, batch=500, connections=4)
     daemon.stop()
-    bench.report("postgres ingest", target=">= 10000 events/s", **result)
+    stored = int(server.psql("SELECT count(*) FROM events", database=name).stdout)
+    notifications = int(server.psql("SELECT count(*) FROM notifications", database=name).stdout)
+    bench.report("postgres ingest", target=">= 10000 events/s", stored_events=stored,
+                 notifications=notifications, **result)
 
 
 def filled(work, server, timers, clock):
