@@ -940,3 +940,86 @@ fn a_leader_whose_database_link_dies_is_replaced() {
         "{written:?}"
     );
 }
+
+/// `sslmode=require` in the URL: the daemon talks to the server over TLS, with the server's
+/// certificate verified against `PGSSLROOTCERT`; without it in the URL a server that asks for
+/// TLS refuses it, and a certificate nobody vouches for is refused by the daemon.
+#[test]
+fn a_url_that_asks_for_tls_gets_it_verified() {
+    let Some((server, root)) = Postgres::start_with_tls() else {
+        return;
+    };
+    let url = format!("{}?sslmode=require", server.database());
+    let root_text = root.display().to_string();
+    let daemon = Daemon::start_with_env(
+        common::tempdir(),
+        |config| {
+            common::replace_once(
+                &config,
+                "database: data/waakvlam.db",
+                &format!("database: \"{url}\""),
+            )
+        },
+        &[("PGPASSWORD", PASSWORD), ("PGSSLROOTCERT", &root_text)],
+    );
+    let (status, answer) = daemon.post_events(DEVENTER, &complaints(0, 3));
+    assert_eq!(status, 200, "{answer}");
+    let mut admin = postgres::Client::connect(
+        &format!("postgres://postgres@127.0.0.1:{}/postgres", server.port),
+        postgres::NoTls,
+    )
+    .unwrap();
+    let (all, encrypted): (i64, i64) = {
+        let row = admin
+            .query_one(
+                "SELECT count(*), count(*) FILTER (WHERE s.ssl) FROM pg_stat_activity a
+                 JOIN pg_stat_ssl s USING (pid) WHERE a.usename = 'waakvlam'",
+                &[],
+            )
+            .unwrap();
+        (row.get(0), row.get(1))
+    };
+    assert!(
+        all > 0 && encrypted == all,
+        "{encrypted} of {all} connections over TLS"
+    );
+    drop(daemon);
+
+    // The same server through `waakvlam migrate`, which connects as a daemon does.
+    let dir = common::tempdir();
+    let store = dir.join("leeg.db");
+    waakvlam::store::SqliteStore::open(&store).unwrap();
+    let migrate = |to: &str, env: &[(&str, &str)]| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_waakvlam"))
+            .env("PGPASSWORD", PASSWORD)
+            .env_remove("PGSSLROOTCERT")
+            .envs(env.iter().copied())
+            .args(["migrate", "--from"])
+            .arg(format!("sqlite:{}", store.display()))
+            .args(["--to", to])
+            .output()
+            .unwrap();
+        (
+            out.status.success(),
+            format!(
+                "{}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            ),
+        )
+    };
+    let plain = server.database();
+    let (done, said) = migrate(&plain, &[]);
+    assert!(!done && said.contains("no encryption"), "{said}");
+    let (done, said) = migrate(&format!("{plain}?sslmode=require"), &[]);
+    assert!(
+        !done && said.contains("invalid peer certificate") && said.contains("PGSSLROOTCERT"),
+        "{said}"
+    );
+    let (done, said) = migrate(
+        &format!("{plain}?sslmode=require"),
+        &[("PGSSLROOTCERT", &root_text)],
+    );
+    assert!(done, "{said}");
+    assert!(said.contains(": 0 events"), "{said}");
+}

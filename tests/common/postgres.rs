@@ -64,6 +64,22 @@ impl Postgres {
     /// A fresh server, or `None` (said loudly) where PostgreSQL is not installed and the
     /// tests are not required.
     pub fn start() -> Option<Postgres> {
+        Postgres::start_as(None)
+    }
+
+    /// A fresh server that takes the daemons' role over TLS only, with a certificate for
+    /// 127.0.0.1 made for the test; with the file of that certificate, for `PGSSLROOTCERT`.
+    pub fn start_with_tls() -> Option<(Postgres, PathBuf)> {
+        let made = rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_string()])
+            .expect("a certificate for 127.0.0.1");
+        let server = Postgres::start_as(Some((made.cert.pem(), made.signing_key.serialize_pem())))?;
+        let cert = server.dir.join("root.pem");
+        std::fs::write(&cert, made.cert.pem()).unwrap();
+        Some((server, cert))
+    }
+
+    /// `tls`: the server's certificate and key (PEM), and then TLS only for the daemons' role.
+    fn start_as(tls: Option<(String, String)>) -> Option<Postgres> {
         let Some(bin) = bin_dir() else {
             let required = std::env::var("WAAKVLAM_POSTGRES_TESTS").is_ok_and(|v| v == "required");
             assert!(
@@ -110,13 +126,31 @@ impl Postgres {
         );
         // The superuser on loopback without a password (the test's own administration); the
         // daemons' role only with its password, as a production server would ask.
+        let role_line = if tls.is_some() { "hostssl" } else { "host" };
         std::fs::write(
             data.join("pg_hba.conf"),
             format!(
-                "host all postgres 127.0.0.1/32 trust\nhost all {ROLE} 127.0.0.1/32 scram-sha-256\n"
+                "host all postgres 127.0.0.1/32 trust\n{role_line} all {ROLE} 127.0.0.1/32 scram-sha-256\n"
             ),
         )
         .unwrap();
+        let mut tls_settings = Vec::new();
+        if let Some((cert, key)) = &tls {
+            for (name, text) in [("server.crt", cert), ("server.key", key)] {
+                let file = data.join(name);
+                std::fs::write(&file, text).unwrap();
+                // PostgreSQL refuses a key others can read.
+                std::fs::set_permissions(
+                    &file,
+                    std::os::unix::fs::PermissionsExt::from_mode(0o600),
+                )
+                .unwrap();
+                if let Some((uid, gid)) = user {
+                    std::os::unix::fs::chown(&file, Some(uid), Some(gid)).unwrap();
+                }
+            }
+            tls_settings = vec!["-c", "ssl=on"];
+        }
         let port = free_port();
         let child = as_server("postgres")
             .arg("-D")
@@ -127,6 +161,7 @@ impl Postgres {
             // A test server: its data is thrown away, so it need not survive a power cut.
             .args(["-c", "fsync=off", "-c", "full_page_writes=off"])
             .args(["-c", "max_connections=200"])
+            .args(&tls_settings)
             .stdout(Stdio::null())
             .stderr(Stdio::from(
                 std::fs::File::create(dir.join("server.log")).unwrap(),

@@ -81,16 +81,16 @@ impl PgUrl {
         if let Some(password) = self.password.clone().or_else(|| password_for(&config)) {
             config.password(password);
         }
-        let connected = if self.tls() {
-            config.connect(tls_connector()?)
+        let (connected, doing) = if self.tls() {
+            (
+                config.connect(tls_connector()?),
+                "connecting to PostgreSQL over TLS (its certificate verified against the system's roots and those of the file PGSSLROOTCERT names)",
+            )
         } else {
             config.ssl_mode(SslMode::Disable);
-            config.connect(postgres::NoTls)
+            (config.connect(postgres::NoTls), "connecting to PostgreSQL")
         };
-        connected.map_err(|source| StoreError::Postgres {
-            doing: "connecting to PostgreSQL",
-            source,
-        })
+        connected.map_err(|source| StoreError::Postgres { doing, source })
     }
 }
 
