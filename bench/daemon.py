@@ -157,13 +157,18 @@ def burst(work):
            seconds=round(seconds, 3), api_answers_meanwhile=answers, slowest_api_answer_ms=round(slowest * 1000, 1))
 
 
-if __name__ == "__main__":
+def arguments(every):
+    """The benchmarks named on the command line (default: `every`) and `--timers N`."""
     args = [a for a in sys.argv[1:] if not a.startswith("--")]
     timers = 1_000_000
     if "--timers" in sys.argv:
         timers = int(sys.argv[sys.argv.index("--timers") + 1])
         args = [a for a in args if a != str(timers)]
-    chosen = args or ["ingest", "latency", "restart", "burst"]
+    return args or every, timers
+
+
+if __name__ == "__main__":
+    chosen, timers = arguments(["ingest", "latency", "restart", "burst"])
     subprocess.run(["cargo", "build", "--release", "--quiet"], cwd=ROOT, check=True)
     work = tempfile.mkdtemp(prefix="waakvlam-bench-")
     try:

@@ -148,12 +148,7 @@ def restart(work, server, timers):
 
 
 if __name__ == "__main__":
-    args = [a for a in sys.argv[1:] if not a.startswith("--")]
-    timers = 1_000_000
-    if "--timers" in sys.argv:
-        timers = int(sys.argv[sys.argv.index("--timers") + 1])
-        args = [a for a in args if a != str(timers)]
-    chosen = args or ["ingest", "takeover", "restart"]
+    chosen, timers = bench.arguments(["ingest", "takeover", "restart"])
     subprocess.run(["cargo", "build", "--release", "--quiet"], cwd=bench.ROOT, check=True)
     work = tempfile.mkdtemp(prefix="waakvlam-bench-pg-")
     os.chmod(work, 0o755)

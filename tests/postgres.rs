@@ -375,28 +375,29 @@ fn with_webhook(url: &str) -> String {
     )
 }
 
+/// A daemon on the PostgreSQL database `url`, with the password in the environment as
+/// production would give it, and the tests' webhook to `webhook`.
+fn on_postgres(url: &str, webhook: &str) -> Daemon {
+    let (url, webhook) = (url.to_string(), with_webhook(webhook));
+    Daemon::start_with_env(
+        common::tempdir(),
+        move |config| {
+            let config = common::replace_once(
+                &config,
+                "database: data/waakvlam.db",
+                &format!("database: {url}"),
+            );
+            format!("{config}{webhook}")
+        },
+        &[("PGPASSWORD", PASSWORD)],
+    )
+}
+
 /// `n` daemons on one new database, each with its own directory and notifications log; the
 /// first started leads.
 fn daemons(server: &Postgres, n: usize, webhook: &str) -> Vec<Daemon> {
     let url = server.database();
-    let started: Vec<Daemon> = (0..n)
-        .map(|_| {
-            let url = url.clone();
-            let webhook = with_webhook(webhook);
-            Daemon::start_with_env(
-                common::tempdir(),
-                move |config| {
-                    let config = common::replace_once(
-                        &config,
-                        "database: data/waakvlam.db",
-                        &format!("database: {url}"),
-                    );
-                    format!("{config}{webhook}")
-                },
-                &[("PGPASSWORD", PASSWORD)],
-            )
-        })
-        .collect();
+    let started: Vec<Daemon> = (0..n).map(|_| on_postgres(&url, webhook)).collect();
     wait_for(15, "a leader", || health(&started[0])["leader"] == true);
     started
 }
@@ -744,18 +745,7 @@ fn migrate_copies_a_running_gemeentes_store_to_postgres() {
     );
 
     let (working, received) = receiver(Vec::new(), "geheim");
-    let on_postgres = Daemon::start_with_env(
-        common::tempdir(),
-        |config| {
-            let config = common::replace_once(
-                &config,
-                "database: data/waakvlam.db",
-                &format!("database: {url}"),
-            );
-            format!("{config}{}", with_webhook(&working))
-        },
-        &[("PGPASSWORD", PASSWORD)],
-    );
+    let on_postgres = on_postgres(&url, &working);
     wait_for(15, "a leader", || health(&on_postgres)["leader"] == true);
     assert_eq!(deadlines(&on_postgres), before);
     assert_eq!(pending(&on_postgres), pending_before);
@@ -859,24 +849,9 @@ fn a_leader_whose_database_link_dies_is_replaced() {
         &format!("127.0.0.1:{}/", server.port),
         &format!("127.0.0.1:{}/", proxy.port),
     );
-    let start = |url: String| {
-        let webhook = with_webhook(&webhook);
-        Daemon::start_with_env(
-            common::tempdir(),
-            move |config| {
-                let config = common::replace_once(
-                    &config,
-                    "database: data/waakvlam.db",
-                    &format!("database: {url}"),
-                );
-                format!("{config}{webhook}")
-            },
-            &[("PGPASSWORD", PASSWORD)],
-        )
-    };
-    let cut_off = start(relayed);
+    let cut_off = on_postgres(&relayed, &webhook);
     wait_for(15, "a leader", || health(&cut_off)["leader"] == true);
-    let other = start(direct);
+    let other = on_postgres(&direct, &webhook);
     for daemon in [&cut_off, &other] {
         daemon.advance("2027-04-13T10:00:00+02:00");
     }
