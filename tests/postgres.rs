@@ -724,6 +724,18 @@ fn migrate_copies_a_running_gemeentes_store_to_postgres() {
     // The reminder that treatment is due (23 April) for the 20 complaints not yet treated.
     assert_eq!(reminders, 20, "every reminder waits for the webhook");
     let dir = on_file.stop();
+    // A database a daemon leads is refused; once it stopped, what it wrote on the empty
+    // database (its definitions, its clock) is replaced by the store's.
+    let early = on_postgres(&url, &failing);
+    wait_for(15, "a leader", || health(&early)["leader"] == true);
+    let led = migrate(&file, &url);
+    assert!(!led.status.success());
+    let said = String::from_utf8_lossy(&led.stderr);
+    assert!(
+        said.contains("is in use by a waakvlam (") && said.contains("stop every daemon on it"),
+        "{said}"
+    );
+    early.stop();
 
     let copied = migrate(&file, &url);
     let said = String::from_utf8_lossy(&copied.stdout);

@@ -158,7 +158,9 @@ const TABLES: &[Table] = &[
     },
 ];
 
-/// The tables a daemon writes only for its own data: they must be empty in the target.
+/// Tables of one row that a daemon writes on an empty database too (the definitions'
+/// fingerprint, where a virtual clock stands): replaced by the store's, where the other
+/// tables must be empty.
 const REPLACED: &[&str] = &["definitions", "virtual_clock"];
 
 /// The identity columns, set past the copied rows so that new rows follow them.
