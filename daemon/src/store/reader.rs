@@ -286,6 +286,28 @@ pub struct StoredCases {
     pub notification_ids: std::collections::HashSet<String>,
 }
 
+impl StoredCases {
+    /// The next event read, in the order of its case (rows come sorted by case): a case with
+    /// a row that cannot be read is left out whole, with why.
+    pub(crate) fn add(&mut self, key: CaseKey, event: Result<Event, String>) {
+        if self.damaged.last().is_some_and(|(k, _)| *k == key) {
+            return;
+        }
+        match event {
+            Ok(event) => match self.events.last_mut() {
+                Some((k, events)) if *k == key => events.push(event),
+                _ => self.events.push((key, vec![event])),
+            },
+            Err(why) => {
+                if self.events.last().is_some_and(|(k, _)| *k == key) {
+                    self.events.pop();
+                }
+                self.damaged.push((key, why));
+            }
+        }
+    }
+}
+
 /// Reads the cases of a scope in one read transaction, so the three parts agree.
 pub fn stored_cases(connection: &Connection, scope: &Scope) -> Result<StoredCases, StoreError> {
     let marks = vec!["?"; scope.iter().len()].join(", ");
@@ -308,22 +330,7 @@ pub fn stored_cases(connection: &Connection, scope: &Scope) -> Result<StoredCase
         })?;
         let mut stored = StoredCases::default();
         for (gemeente, case, event) in rows {
-            let key = CaseKey { gemeente, case };
-            if stored.damaged.last().is_some_and(|(k, _)| *k == key) {
-                continue;
-            }
-            match event {
-                Ok(event) => match stored.events.last_mut() {
-                    Some((k, events)) if *k == key => events.push(event),
-                    _ => stored.events.push((key, vec![event])),
-                },
-                Err(why) => {
-                    if stored.events.last().is_some_and(|(k, _)| *k == key) {
-                        stored.events.pop();
-                    }
-                    stored.damaged.push((key, why));
-                }
-            }
+            stored.add(CaseKey { gemeente, case }, event);
         }
         stored.deadlines = deadlines(connection, &Filter::within(scope.clone(), u32::MAX))?;
         stored.notification_ids = doing("reading the notification ids of a scope", || {

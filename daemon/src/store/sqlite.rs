@@ -285,6 +285,30 @@ pub(super) fn doing<T>(
     work().map_err(StoreError::sqlite(what))
 }
 
+/// A case's events as read, or `Damaged` naming every row that cannot be read: a case is
+/// never rebuilt from part of its events. For both stores.
+pub(crate) fn case_events(
+    key: &CaseKey,
+    rows: impl IntoIterator<Item = Result<Event, String>>,
+) -> Result<Vec<Event>, StoreError> {
+    let mut events = Vec::new();
+    let mut damaged = Vec::new();
+    for row in rows {
+        match row {
+            Ok(event) => events.push(event),
+            Err(problem) => damaged.push(problem),
+        }
+    }
+    if damaged.is_empty() {
+        Ok(events)
+    } else {
+        Err(StoreError::Damaged {
+            key: key.clone(),
+            rows: damaged,
+        })
+    }
+}
+
 /// Rows read, or the error that names every one that could not be read.
 pub(crate) fn readable<T>(
     rows: Vec<Result<T, String>>,
@@ -771,22 +795,7 @@ impl Store for SqliteStore {
             let rows = statement.query_map(params![key.gemeente, key.case], event_row)?;
             rows.collect()
         })?;
-        let mut events = Vec::with_capacity(rows.len());
-        let mut damaged = Vec::new();
-        for row in rows {
-            match row {
-                Ok(event) => events.push(event),
-                Err(problem) => damaged.push(problem),
-            }
-        }
-        if damaged.is_empty() {
-            Ok(events)
-        } else {
-            Err(StoreError::Damaged {
-                key: key.clone(),
-                rows: damaged,
-            })
-        }
+        case_events(key, rows)
     }
 
     fn record(&mut self, outgoing: &[Outgoing<'_>]) -> Result<Vec<bool>, StoreError> {

@@ -243,22 +243,7 @@ fn event_row(row: &Row) -> Result<Event, String> {
 
 /// A case's events from their rows, or `Damaged` naming every row that cannot be read.
 fn case_events(key: &CaseKey, rows: &[Row]) -> Result<Vec<Event>, StoreError> {
-    let mut events = Vec::with_capacity(rows.len());
-    let mut damaged = Vec::new();
-    for row in rows {
-        match event_row(row) {
-            Ok(event) => events.push(event),
-            Err(problem) => damaged.push(problem),
-        }
-    }
-    if damaged.is_empty() {
-        Ok(events)
-    } else {
-        Err(StoreError::Damaged {
-            key: key.clone(),
-            rows: damaged,
-        })
-    }
+    super::sqlite::case_events(key, rows.iter().map(event_row))
 }
 
 const EVENT_COLUMNS: &str = "gemeente, id, type, case_id, at_ms, data";
@@ -319,6 +304,32 @@ impl PgStore {
     ) -> Result<u64, StoreError> {
         self.flush()?;
         self.again_if_ended(doing, |c| c.execute(sql, params))
+    }
+
+    /// The first column of the first row, when there is a row.
+    fn value<T: for<'a> postgres::types::FromSql<'a>>(
+        &self,
+        doing: &'static str,
+        sql: &str,
+        params: &Params<'_>,
+    ) -> Result<Option<T>, StoreError> {
+        Ok(self
+            .query(doing, sql, params)?
+            .first()
+            .map(|row| row.get(0)))
+    }
+
+    /// A moment stored in milliseconds, read by `value`: none without a row or with NULL.
+    fn moment(
+        &self,
+        doing: &'static str,
+        sql: &str,
+        params: &Params<'_>,
+    ) -> Result<Option<Timestamp>, StoreError> {
+        Ok(self
+            .value::<Option<i64>>(doing, sql, params)?
+            .flatten()
+            .and_then(|ms| Timestamp::from_millisecond(ms).ok()))
     }
 
     /// Runs `work`, and once more on a new connection when the server had ended the old one
@@ -1070,12 +1081,11 @@ impl Store for PgStore {
     }
 
     fn definitions(&self) -> Result<Option<String>, StoreError> {
-        let rows = self.query(
+        self.value(
             "reading the definitions fingerprint",
             "SELECT fingerprint FROM definitions",
             &[],
-        )?;
-        Ok(rows.first().map(|row| row.get(0)))
+        )
     }
 
     fn set_definitions(&mut self, fingerprint: &str) -> Result<(), StoreError> {
@@ -1089,14 +1099,11 @@ impl Store for PgStore {
     }
 
     fn virtual_now(&self) -> Result<Option<Timestamp>, StoreError> {
-        let rows = self.query(
+        self.moment(
             "reading the virtual clock",
             "SELECT now_ms FROM virtual_clock",
             &[],
-        )?;
-        Ok(rows
-            .first()
-            .and_then(|row| Timestamp::from_millisecond(row.get(0)).ok()))
+        )
     }
 
     fn set_virtual_now(&mut self, now: Timestamp) -> Result<(), StoreError> {
@@ -1111,14 +1118,11 @@ impl Store for PgStore {
     }
 
     fn overview_done(&self, name: &str, gemeente: &str) -> Result<Option<Timestamp>, StoreError> {
-        let rows = self.query(
+        self.moment(
             "reading when an overview last ran",
             "SELECT done_ms FROM overview_runs WHERE name = $1 AND gemeente = $2",
             &[&name, &gemeente],
-        )?;
-        Ok(rows
-            .first()
-            .and_then(|row| Timestamp::from_millisecond(row.get(0)).ok()))
+        )
     }
 
     fn set_overview_done(
@@ -1137,12 +1141,11 @@ impl Store for PgStore {
     }
 
     fn ijw_message(&self, key: &str) -> Result<Option<String>, StoreError> {
-        let rows = self.query(
+        self.value(
             "reading the iJw messages received",
             "SELECT digest FROM ijw_messages WHERE key = $1",
             &[&key],
-        )?;
-        Ok(rows.first().map(|row| row.get(0)))
+        )
     }
 
     fn set_ijw_message(&mut self, key: &str, digest: &str) -> Result<(), StoreError> {
@@ -1156,12 +1159,11 @@ impl Store for PgStore {
     }
 
     fn ijw_product(&self, key: &str) -> Result<Option<String>, StoreError> {
-        let rows = self.query(
+        self.value(
             "reading an iJw product",
             "SELECT event FROM ijw_products WHERE key = $1",
             &[&key],
-        )?;
-        Ok(rows.first().map(|row| row.get(0)))
+        )
     }
 
     fn set_ijw_product(&mut self, key: &str, event: Option<&str>) -> Result<(), StoreError> {
@@ -1182,15 +1184,11 @@ impl Store for PgStore {
     }
 
     fn next_due(&self, channel: &str) -> Result<Option<Timestamp>, StoreError> {
-        let rows = self.query(
+        self.moment(
             "reading the outbox",
             "SELECT min(next_try_ms) FROM deliveries WHERE channel = $1 AND status = 'pending'",
             &[&channel],
-        )?;
-        Ok(rows
-            .first()
-            .and_then(|row| row.get::<_, Option<i64>>(0))
-            .and_then(|ms| Timestamp::from_millisecond(ms).ok()))
+        )
     }
 
     fn failed(

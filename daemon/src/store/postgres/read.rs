@@ -202,21 +202,7 @@ pub(in crate::store) fn stored_cases(
                 gemeente: row.get(0),
                 case: row.get(3),
             };
-            if stored.damaged.last().is_some_and(|(k, _)| *k == key) {
-                continue;
-            }
-            match super::event_row(row) {
-                Ok(event) => match stored.events.last_mut() {
-                    Some((k, events)) if *k == key => events.push(event),
-                    _ => stored.events.push((key, vec![event])),
-                },
-                Err(why) => {
-                    if stored.events.last().is_some_and(|(k, _)| *k == key) {
-                        stored.events.pop();
-                    }
-                    stored.damaged.push((key, why));
-                }
-            }
+            stored.add(key, super::event_row(row));
         }
         stored.deadlines = deadlines(c, &Filter::within(scope.clone(), u32::MAX))?;
         stored.notification_ids = c
