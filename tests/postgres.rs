@@ -275,6 +275,7 @@ fn contract<S: Store>(store: &mut S) {
         .unwrap();
     let filter = AuditFilter {
         scope: Scope::one("GM0150"),
+        unattributed: false,
         from: Some("2027-04-14".into()),
         to: Some("2027-04-14".into()),
         case: None,

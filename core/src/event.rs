@@ -385,9 +385,12 @@ pub fn validate(value: Value) -> Result<Event, EventError> {
         if !TOP_LEVEL.contains(&key.as_str()) {
             problems.push(
                 match crate::suggest::closest(key, TOP_LEVEL.iter().copied()) {
-                    Some(near) => format!("unknown field '{key}' (did you mean '{near}'?)"),
+                    Some(near) => {
+                        format!("unknown field '{}' (did you mean '{near}'?)", shown(key))
+                    }
                     None => format!(
-                        "unknown field '{key}'; an event has {}",
+                        "unknown field '{}'; an event has {}",
+                        shown(key),
                         TOP_LEVEL.join(", ")
                     ),
                 },
@@ -422,8 +425,11 @@ pub fn validate(value: Value) -> Result<Event, EventError> {
         if found.is_none() {
             problems.push(
                 match crate::suggest::closest(name, VOCABULARY.iter().map(|s| s.name)) {
-                    Some(near) => format!("unknown event type '{name}' (did you mean '{near}'?)"),
-                    None => format!("unknown event type '{name}'"),
+                    Some(near) => format!(
+                        "unknown event type '{}' (did you mean '{near}'?)",
+                        shown(name)
+                    ),
+                    None => format!("unknown event type '{}'", shown(name)),
                 },
             );
         }
@@ -433,25 +439,46 @@ pub fn validate(value: Value) -> Result<Event, EventError> {
         && !is_gemeente_code(gemeente)
     {
         problems.push(format!(
-            "'gemeente' must be a CBS code such as GM0150, not '{gemeente}'"
+            "'gemeente' must be a CBS code such as GM0150, not '{}'",
+            shown(gemeente)
         ));
     }
-    if let Some(case) = &case
-        && has_bsn_like_number(case)
-    {
-        problems.push(
-            "'case' holds a 9-digit number that may be a BSN; use the pseudonymous case id".into(),
-        );
+    if let Some(id) = &id {
+        if has_bsn_like_number(id) {
+            problems.push(
+                "'id' holds a 9-digit number that may be a BSN; Waakvlam never stores a BSN, so give the event another id".into(),
+            );
+        }
+        if has_control_character(id) {
+            problems.push(
+                "'id' holds a control character (a tab, a line break); ids are plain text".into(),
+            );
+        }
+    }
+    if let Some(case) = &case {
+        if has_bsn_like_number(case) {
+            problems.push(
+                "'case' holds a 9-digit number that may be a BSN; use the pseudonymous case id"
+                    .into(),
+            );
+        }
+        if has_control_character(case) {
+            problems.push(
+                "'case' holds a control character (a tab, a line break); case ids are plain text"
+                    .into(),
+            );
+        }
     }
     let at = at.and_then(|at| match calendar::parse_timestamp(&at) {
         Ok(moment) if in_supported_years(calendar::local_day(moment)) => Some(moment),
         Ok(_) => {
-            problems.push(format!("'at' must lie between {FIRST_YEAR} and {LAST_YEAR}, not '{at}'"));
+            problems.push(format!("'at' must lie between {FIRST_YEAR} and {LAST_YEAR}, not '{}'", shown(&at)));
             None
         }
         Err(_) => {
             problems.push(format!(
-                "'at' must be RFC 3339 with an offset, for example 2027-04-13T10:15:00+02:00, not '{at}'"
+                "'at' must be RFC 3339 with an offset, for example 2027-04-13T10:15:00+02:00, not '{}'",
+                shown(&at)
             ));
             None
         }
@@ -532,7 +559,11 @@ fn check_data(
         }
     }
     for (name, value) in &data {
-        if value_has_bsn_like_number(value) {
+        if has_bsn_like_number(name) {
+            problems.push(
+                "a key of 'data' holds a 9-digit number that may be a BSN; Waakvlam never stores a BSN".into(),
+            );
+        } else if value_has_bsn_like_number(value) {
             problems.push(format!(
                 "data.{name} holds a 9-digit number that may be a BSN; Waakvlam never stores a BSN"
             ));
@@ -580,12 +611,76 @@ pub fn is_gemeente_code(code: &str) -> bool {
     code.len() == 6 && code.starts_with("GM") && code[2..].bytes().all(|b| b.is_ascii_digit())
 }
 
-/// True when `text` holds a run of exactly nine digits: the shape of a BSN. The eleven-test is
-/// not applied on purpose: a mistyped BSN is still a BSN.
+/// True when `text` holds a number that may be a BSN: nine digits, written as one run
+/// (`271828237`), grouped by dots or spaces in any way (`2718.28.237`, `271 828 237`), or in
+/// three groups of three joined by dashes, slashes or underscores (`271-828-237`). The
+/// eleven-test is not applied on purpose: a mistyped BSN is still a BSN. Dashes join groups in
+/// dates and in the ids of other systems (`K-2026-11-001`), so only the 3-3-3 shape counts
+/// there; a run of ten digits or more is no BSN.
 pub fn has_bsn_like_number(text: &str) -> bool {
-    text.as_bytes()
-        .split(|b| !b.is_ascii_digit())
-        .any(|run| run.len() == 9)
+    // The digit runs of the text, each with the separator that joins it to the next one, if
+    // that separator is a single character between two runs.
+    let bytes = text.as_bytes();
+    let mut runs: Vec<(usize, Option<u8>)> = Vec::new();
+    let mut i = 0;
+    while i < bytes.len() {
+        if !bytes[i].is_ascii_digit() {
+            i += 1;
+            continue;
+        }
+        let start = i;
+        while i < bytes.len() && bytes[i].is_ascii_digit() {
+            i += 1;
+        }
+        let joined = (i + 1 < bytes.len() && bytes[i + 1].is_ascii_digit())
+            .then(|| bytes[i])
+            .filter(|b| matches!(b, b'.' | b' ' | b'-' | b'/' | b'_'));
+        runs.push((i - start, joined));
+    }
+    if runs.iter().any(|(digits, _)| *digits == 9) {
+        return true;
+    }
+    // Every chain of runs joined by separators, and every stretch of it that adds up to nine.
+    let grouping = |b: u8| matches!(b, b'.' | b' ');
+    for first in 0..runs.len() {
+        let mut digits = 0;
+        for last in first..runs.len() {
+            digits += runs[last].0;
+            if digits == 9 && last > first {
+                let joins = &runs[first..last];
+                let all_grouping = joins.iter().all(|(_, s)| s.is_some_and(grouping));
+                let three_threes = last == first + 2
+                    && runs[first..=last].iter().all(|(d, _)| *d == 3)
+                    && joins.iter().all(|(_, s)| s.is_some());
+                if all_grouping || three_threes {
+                    return true;
+                }
+            }
+            if digits >= 9 || runs[last].1.is_none() {
+                break;
+            }
+        }
+    }
+    false
+}
+
+/// A value as a refusal repeats it: never one that may hold a BSN, and never more than 60
+/// characters.
+fn shown(value: &str) -> String {
+    if has_bsn_like_number(value) {
+        return "(a value with a 9-digit number, not shown)".into();
+    }
+    let mut out: String = value.chars().filter(|c| !c.is_control()).take(60).collect();
+    if value.chars().count() > 60 {
+        out.push('…');
+    }
+    out
+}
+
+/// Control characters have no place in an id: they hide what a log line or a page shows, and
+/// a tab or carriage return before `=` makes a spreadsheet formula of a CSV field.
+fn has_control_character(text: &str) -> bool {
+    text.chars().any(char::is_control)
 }
 
 fn value_has_bsn_like_number(value: &Value) -> bool {
@@ -593,7 +688,9 @@ fn value_has_bsn_like_number(value: &Value) -> bool {
         Value::String(text) => has_bsn_like_number(text),
         Value::Number(number) => has_bsn_like_number(&number.to_string()),
         Value::Array(items) => items.iter().any(value_has_bsn_like_number),
-        Value::Object(map) => map.values().any(value_has_bsn_like_number),
+        Value::Object(map) => map
+            .iter()
+            .any(|(key, value)| has_bsn_like_number(key) || value_has_bsn_like_number(value)),
         _ => false,
     }
 }
@@ -719,6 +816,93 @@ mod tests {
         assert!(!has_bsn_like_number("C-12345678"));
         assert!(!has_bsn_like_number("C-1234567890"));
         assert!(has_bsn_like_number("x123456789y"));
+    }
+
+    /// Regression (security review): each of these was accepted and stored.
+    #[test]
+    fn refuses_a_bsn_in_every_string_of_an_event() {
+        let event = |id: &str, case: &str, data: Value| {
+            json!({"id": id, "type": "klacht.ingediend", "gemeente": "GM0150", "case": case,
+                   "at": "2027-04-13T10:15:00+02:00", "data": data})
+        };
+        let k = json!({"klacht_id": "K-9"});
+        assert_eq!(
+            refused(event("271828237", "C-1", k.clone())),
+            vec![
+                "'id' holds a 9-digit number that may be a BSN; Waakvlam never stores a BSN, so give the event another id"
+            ]
+        );
+        assert_eq!(
+            refused(event("e-1", "BSN 2718.28.237", k.clone())),
+            vec!["'case' holds a 9-digit number that may be a BSN; use the pseudonymous case id"]
+        );
+        assert_eq!(
+            refused(event("e-1", "C-1", json!({"klacht_id": "271 828 249"}))),
+            vec![
+                "data.klacht_id holds a 9-digit number that may be a BSN; Waakvlam never stores a BSN"
+            ]
+        );
+        assert_eq!(
+            refused(event(
+                "e-1",
+                "C-1",
+                json!({"klacht_id": "K-9", "271828237": "x"})
+            )),
+            vec![
+                "a key of 'data' holds a 9-digit number that may be a BSN; Waakvlam never stores a BSN"
+            ]
+        );
+        assert_eq!(
+            refused(event(
+                "e-1",
+                "C-1",
+                json!({"klacht_id": "K-9", "n": {"271-828-237": 1}})
+            )),
+            vec!["data.n holds a 9-digit number that may be a BSN; Waakvlam never stores a BSN"]
+        );
+        assert_eq!(
+            refused(event("e\t=1+2", "C-1\r", k.clone())),
+            vec![
+                "'id' holds a control character (a tab, a line break); ids are plain text",
+                "'case' holds a control character (a tab, a line break); case ids are plain text"
+            ]
+        );
+        // What a refusal repeats holds no BSN either.
+        let answer = refused(
+            json!({"id": "e-1", "type": "klacht.271828237", "gemeente": "GM 271 828 237",
+            "case": "C-1", "at": "271828237", "data": k}),
+        );
+        assert!(answer.iter().all(|p| !has_bsn_like_number(p)), "{answer:?}");
+    }
+
+    #[test]
+    fn a_bsn_is_found_however_it_is_written() {
+        for bsn in [
+            "271828237",
+            "2718.28.237",
+            "271.828.237",
+            "271 828 237",
+            "27 18 28 237",
+            "271-828-237",
+            "271/828/237",
+            "BSN: 271 828 237.",
+            "nr 2718 28 237 en 12",
+        ] {
+            assert!(has_bsn_like_number(bsn), "{bsn}");
+        }
+        for other in [
+            "2026-11-20",
+            "K-2026-11-001",
+            "2718-28-237x1",
+            "C-1234567890",
+            "06-12345678",
+            "1234.5678",
+            "P-7K3M-Q9XD-2HRT",
+            "2026-11-20T10:15:00+01:00",
+            "12 11 2026",
+        ] {
+            assert!(!has_bsn_like_number(other), "{other}");
+        }
     }
 
     #[test]

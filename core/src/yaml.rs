@@ -3,8 +3,11 @@
 //! Coordinators edit YAML by hand, so every problem must point at a line and column. A serde
 //! deserializer stops at the first problem; this tree lets the readers in `workflow` and
 //! `config` walk the whole document and report every problem at once.
-
-use std::collections::HashMap;
+//!
+//! Aliases (`*name`) are refused, not expanded: no workflow or configuration needs them, and
+//! expanding them copies the anchored tree at every reference, so a few hundred bytes of
+//! nested aliases grow into gigabytes (a what-if request of a read-only token took a daemon
+//! down that way). Nesting is bounded too, so that no reader recurses without end.
 
 use saphyr_parser::{Event, Parser, ScalarStyle, Span};
 
@@ -98,15 +101,17 @@ pub fn parse(text: &str) -> Result<Node, SyntaxError> {
 }
 
 enum Open {
-    List(Vec<Node>, Position, usize),
-    Map(Vec<(Key, Node)>, Option<Key>, Position, usize),
+    List(Vec<Node>, Position),
+    Map(Vec<(Key, Node)>, Option<Key>, Position),
 }
+
+/// Deeper than any workflow or configuration (the deepest shipped one has six levels).
+pub const MAX_DEPTH: usize = 64;
 
 #[derive(Default)]
 struct Builder {
     stack: Vec<Open>,
     root: Option<Node>,
-    anchors: HashMap<usize, Node>,
     documents: usize,
 }
 
@@ -123,7 +128,7 @@ impl Builder {
                     });
                 }
             }
-            Event::Scalar(text, style, anchor, _) => {
+            Event::Scalar(text, style, ..) => {
                 let quoted = !matches!(style, ScalarStyle::Plain);
                 let node = Node {
                     value: Value::Scalar {
@@ -132,53 +137,44 @@ impl Builder {
                     },
                     at,
                 };
-                self.finish(node, anchor, at)?;
+                self.finish(node, at)?;
             }
-            Event::SequenceStart(anchor, _) => self.stack.push(Open::List(Vec::new(), at, anchor)),
-            Event::MappingStart(anchor, _) => {
-                self.stack.push(Open::Map(Vec::new(), None, at, anchor))
+            Event::SequenceStart(..) | Event::MappingStart(..) if self.stack.len() >= MAX_DEPTH => {
+                return Err(SyntaxError {
+                    at,
+                    message: format!(
+                        "lists and maps are nested more than {MAX_DEPTH} deep here; no workflow or configuration needs that"
+                    ),
+                });
             }
+            Event::SequenceStart(..) => self.stack.push(Open::List(Vec::new(), at)),
+            Event::MappingStart(..) => self.stack.push(Open::Map(Vec::new(), None, at)),
             Event::SequenceEnd | Event::MappingEnd => {
-                let (node, anchor) = match self.stack.pop() {
-                    Some(Open::List(items, at, anchor)) => (
-                        Node {
-                            value: Value::List(items),
-                            at,
-                        },
-                        anchor,
-                    ),
-                    Some(Open::Map(entries, _, at, anchor)) => (
-                        Node {
-                            value: Value::Map(entries),
-                            at,
-                        },
-                        anchor,
-                    ),
+                let node = match self.stack.pop() {
+                    Some(Open::List(items, at)) => Node {
+                        value: Value::List(items),
+                        at,
+                    },
+                    Some(Open::Map(entries, _, at)) => Node {
+                        value: Value::Map(entries),
+                        at,
+                    },
                     None => return Ok(()),
                 };
-                self.finish(node, anchor, at)?;
+                self.finish(node, at)?;
             }
-            Event::Alias(anchor) => {
-                let node = self
-                    .anchors
-                    .get(&anchor)
-                    .cloned()
-                    .ok_or_else(|| SyntaxError {
-                        at,
-                        message: "this alias refers to an anchor that is not defined before it"
-                            .into(),
-                    })?;
-                self.finish(Node { at, ..node }, 0, at)?;
+            Event::Alias(_) => {
+                return Err(SyntaxError {
+                    at,
+                    message: "YAML aliases ('*name') are not read; write the value out where it is needed".into(),
+                });
             }
             _ => {}
         }
         Ok(())
     }
 
-    fn finish(&mut self, node: Node, anchor: usize, at: Position) -> Result<(), SyntaxError> {
-        if anchor != 0 {
-            self.anchors.insert(anchor, node.clone());
-        }
+    fn finish(&mut self, node: Node, at: Position) -> Result<(), SyntaxError> {
         match self.stack.last_mut() {
             None => self.root = Some(node),
             Some(Open::List(items, ..)) => items.push(node),
@@ -260,12 +256,32 @@ mod tests {
         assert!(err.at.line >= 1, "{err:?}");
     }
 
+    /// Regression: seven levels of ten aliases each (518 bytes) took a daemon to 1.46 GB.
     #[test]
-    fn aliases_copy_their_anchor() {
-        let root = parse("a: &x [1, 2]\nb: *x\n").unwrap();
-        let Value::Map(entries) = &root.value else {
-            panic!("a map")
-        };
-        assert_eq!(entries[1].1.value, entries[0].1.value);
+    fn aliases_are_refused_not_expanded() {
+        let mut text = String::from("a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n");
+        for level in 1..=8 {
+            let refs = vec![format!("*a{}", level - 1); 10].join(", ");
+            text.push_str(&format!("a{level}: &a{level} [{refs}]\n"));
+        }
+        let err = parse(&text).unwrap_err();
+        assert_eq!(err.at.line, 2);
+        assert_eq!(
+            err.message,
+            "YAML aliases ('*name') are not read; write the value out where it is needed"
+        );
+        // An anchor alone expands nothing and is harmless.
+        assert!(parse("a: &x [1, 2]\n").is_ok());
+    }
+
+    #[test]
+    fn nesting_is_bounded() {
+        let deep = format!("{}{}", "[".repeat(70), "]".repeat(70));
+        let err = parse(&deep).unwrap_err();
+        assert!(err.message.contains("nested more than 64 deep"), "{err:?}");
+        // Far deeper is refused as well (by the parser's own limit first).
+        assert!(parse(&"[".repeat(100_000)).is_err());
+        let fine = format!("a: {}{}", "[".repeat(40), "]".repeat(40));
+        assert!(parse(&fine).is_ok());
     }
 }

@@ -40,6 +40,8 @@ pub struct Api {
     readers: Arc<crate::store::Readers>,
     /// The iJw intake (`daemon.ijw`), if set up.
     ijw: Option<Arc<crate::config::IjwConfig>>,
+    /// Requests without a valid token: the brake and their audit lines.
+    guard: Arc<crate::guard::Guard>,
 }
 
 impl Api {
@@ -54,6 +56,7 @@ impl Api {
         metrics: Arc<Metrics>,
         shelf: crate::web::Shelf,
         readers: Arc<crate::store::Readers>,
+        guard: Arc<crate::guard::Guard>,
     ) -> Api {
         Api {
             commands,
@@ -62,12 +65,22 @@ impl Api {
             shelf,
             readers,
             ijw: None,
+            guard,
         }
     }
 
     pub fn router(self) -> Router {
+        // Every route but these two takes a token, checked first by `gate`.
+        let open = Router::new().route("/healthz", get(healthz)).route(
+            "/v1/openapi.json",
+            get(|| async {
+                (
+                    [("content-type", "application/json")],
+                    crate::openapi::DOCUMENT.as_str(),
+                )
+            }),
+        );
         Router::new()
-            .route("/healthz", get(healthz))
             .route("/v1/events", post(post_events))
             .route("/v1/cases/{case}", get(get_case))
             .route("/v1/deadlines", get(get_deadlines))
@@ -76,17 +89,13 @@ impl Api {
             .route("/v1/clock", post(post_clock).get(get_clock))
             .route("/metrics", get(get_metrics))
             .route("/v1/audit", get(get_audit))
-            .route("/v1/what-if", post(post_what_if))
-            .route("/v1/ijw", post(post_ijw))
             .route(
-                "/v1/openapi.json",
-                get(|| async {
-                    (
-                        [("content-type", "application/json")],
-                        crate::openapi::DOCUMENT.as_str(),
-                    )
-                }),
+                "/v1/what-if",
+                post(post_what_if).layer(DefaultBodyLimit::max(crate::whatif::MAX_REQUEST_BYTES)),
             )
+            .route("/v1/ijw", post(post_ijw))
+            .route_layer(axum::middleware::from_fn_with_state(self.clone(), gate))
+            .merge(open)
             .fallback(|uri: axum::http::Uri, headers: HeaderMap| async move {
                 // A person who mistyped a page's address gets a page, not JSON.
                 let wants_page = !uri.path().starts_with("/v1")
@@ -124,43 +133,49 @@ impl Api {
         })
     }
 
-    /// The caller's token, or the refusal to send (401 without a token or with an unknown
-    /// one), which is audited as an attempt at `action`.
-    fn authenticate(&self, headers: &HeaderMap, action: &str) -> Result<TokenConfig, ApiError> {
+    /// The caller's token. `gate` has refused requests without a valid one, and audited them;
+    /// this refuses only a token a reload removed in between.
+    fn authenticate(&self, headers: &HeaderMap, _action: &str) -> Result<TokenConfig, ApiError> {
         self.token_of(headers)
-            .map_err(|err| self.refused(line(None, headers, action, None, None), err))
     }
 
     /// The token of a request that writes: known, not read-only, and no BSN in who it is on
     /// behalf of; each refusal audited.
     fn writer(&self, headers: &HeaderMap, action: &str) -> Result<TokenConfig, ApiError> {
         let token = self.authenticate(headers, action)?;
-        let attempt = || line(Some(&token), headers, action, None, None);
         if token.read_only {
             let err = error(
                 StatusCode::FORBIDDEN,
                 format!("token '{}' is read-only", token.name),
             );
-            return Err(self.refused(attempt(), err));
+            return Err(self.refused_each(lines(&token, headers, action), err));
         }
-        no_bsn(headers, None).map_err(|err| self.refused(attempt(), err))?;
+        no_bsn(headers, None)
+            .map_err(|err| self.refused_each(lines(&token, headers, action), err))?;
         Ok(token)
     }
 
     /// Audits a refused access (NEN 7513 logs attempts too) and passes the refusal on.
     fn refused(&self, line: AuditEntry, err: ApiError) -> ApiError {
-        let entry = AuditEntry {
-            outcome: format!("refused: {} {}", err.status.as_u16(), err.message),
-            ..line
-        };
-        tracing::debug!(
-            token = %entry.token,
-            action = %entry.action,
-            outcome = %entry.outcome,
-            "request refused"
-        );
-        // The answer does not wait for it: a refusal writes nothing else.
-        let _ = self.commands.send(Command::Audit { entry });
+        self.refused_each(vec![line], err)
+    }
+
+    /// Audits a refused access with several lines (one per gemeente of the token).
+    fn refused_each(&self, lines: Vec<AuditEntry>, err: ApiError) -> ApiError {
+        for line in lines {
+            let entry = AuditEntry {
+                outcome: format!("refused: {} {}", err.status.as_u16(), err.message),
+                ..line
+            };
+            tracing::debug!(
+                token = %entry.token,
+                action = %entry.action,
+                outcome = %entry.outcome,
+                "request refused"
+            );
+            // The answer does not wait for it: a refusal writes nothing else.
+            let _ = self.commands.send(Command::Audit { entry });
+        }
         err
     }
 
@@ -181,6 +196,43 @@ impl Api {
             .get(&token_sha256(token))
             .ok_or_else(|| error(StatusCode::UNAUTHORIZED, "unknown token"))
     }
+}
+
+/// Lets through a request with a valid token; refuses one without (401), and an address that
+/// sent five wrong tokens within a minute for a minute (429). The refusals are counted per
+/// address and minute for the audit log (`guard`), not written one by one.
+async fn gate(
+    State(api): State<Api>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let Err(err) = api.token_of(request.headers()) else {
+        return next.run(request).await;
+    };
+    let address = request
+        .extensions()
+        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+        .map_or(std::net::IpAddr::from([0u8; 4]), |info| info.0.ip());
+    let guess = request.headers().contains_key("authorization");
+    let blocked = api.guard.refused(
+        address,
+        guess,
+        std::time::Instant::now(),
+        jiff::Timestamp::now(),
+    );
+    if blocked {
+        let mut answer = error(
+            StatusCode::TOO_MANY_REQUESTS,
+            "too many wrong tokens from this address; wait a minute before you try again",
+        )
+        .into_response();
+        answer.headers_mut().insert(
+            axum::http::header::RETRY_AFTER,
+            axum::http::HeaderValue::from_static("60"),
+        );
+        return answer;
+    }
+    err.into_response()
 }
 
 /// Why the core gave no answer.
@@ -327,7 +379,10 @@ pub(crate) fn line(
     gemeente: Option<&str>,
     case: Option<&str>,
 ) -> AuditEntry {
-    let on_behalf_of = on_behalf_of(headers).filter(|o| !event::has_bsn_like_number(o));
+    // Only a sender the configuration trusts names the person it acts for.
+    let on_behalf_of = on_behalf_of(headers)
+        .filter(|_| token.is_some_and(|t| t.on_behalf_of))
+        .filter(|o| !event::has_bsn_like_number(o) && !o.chars().any(char::is_control));
     AuditEntry {
         // The API does not read the clock: the store's own time is not the engine's either.
         at: jiff::Timestamp::now().to_string(),
@@ -339,6 +394,35 @@ pub(crate) fn line(
             .filter(|c| !event::has_bsn_like_number(c))
             .map(str::to_string),
         outcome: "allowed".into(),
+    }
+}
+
+/// The audit lines of an action of a token that names no gemeente of its own (a sign-in, a
+/// refusal before the gemeente is known): one per gemeente of the token, so that each
+/// gemeente's privacy officer sees the lines of their own gemeente and no other's.
+pub(crate) fn lines(token: &TokenConfig, headers: &HeaderMap, action: &str) -> Vec<AuditEntry> {
+    token
+        .gemeenten
+        .iter()
+        .map(|gemeente| line(Some(token), headers, action, Some(gemeente), None))
+        .collect()
+}
+
+/// The lines of an attempt at a read: of the gemeente asked for, or of each of the token's.
+fn attempt_lines(
+    token: &TokenConfig,
+    headers: &HeaderMap,
+    action: &str,
+    asked: Option<&str>,
+    case: Option<&str>,
+) -> Vec<AuditEntry> {
+    match asked {
+        Some(gemeente) => vec![line(Some(token), headers, action, Some(gemeente), case)],
+        None => token
+            .gemeenten
+            .iter()
+            .map(|gemeente| line(Some(token), headers, action, Some(gemeente), case))
+            .collect(),
     }
 }
 
@@ -605,16 +689,16 @@ async fn get_case(
 ) -> Result<Response, ApiError> {
     let action = "case.read";
     let token = api.authenticate(&headers, action)?;
-    let attempt = line(
-        Some(&token),
+    let attempt = attempt_lines(
+        &token,
         &headers,
         action,
         query.gemeente.as_deref(),
         Some(&case),
     );
-    no_bsn(&headers, Some(&case)).map_err(|err| api.refused(attempt.clone(), err))?;
+    no_bsn(&headers, Some(&case)).map_err(|err| api.refused_each(attempt.clone(), err))?;
     let scope =
-        scope(&token, query.gemeente.as_deref()).map_err(|err| api.refused(attempt, err))?;
+        scope(&token, query.gemeente.as_deref()).map_err(|err| api.refused_each(attempt, err))?;
     for gemeente in scope.iter() {
         let entry = line(Some(&token), &headers, action, Some(gemeente), Some(&case));
         let (g, c) = (gemeente.to_string(), case.clone());
@@ -788,9 +872,11 @@ async fn retry_notification(
         ));
     }
     let scope = token.gemeenten.clone();
+    // The action names the notification, so the line says what was sent again.
+    let action = format!("{action} {id}");
     let audit = scope
         .iter()
-        .map(|gemeente| line(Some(&token), &headers, action, Some(gemeente), None))
+        .map(|gemeente| line(Some(&token), &headers, &action, Some(gemeente), None))
         .collect();
     let channels = api
         .ask(|reply| {
@@ -853,17 +939,11 @@ async fn list<T: serde::Serialize>(
             .find(|(k, _)| k == name)
             .map(|(_, v)| v.as_str())
     };
-    let attempt = line(
-        Some(&token),
-        headers,
-        &action,
-        asked("gemeente"),
-        asked("case"),
-    );
-    no_bsn(headers, asked("case")).map_err(|err| api.refused(attempt.clone(), err))?;
+    let attempt = attempt_lines(&token, headers, &action, asked("gemeente"), asked("case"));
+    no_bsn(headers, asked("case")).map_err(|err| api.refused_each(attempt.clone(), err))?;
     let filter = filter(&token, query.clone(), statuses).map_err(|err| {
         if err.status == StatusCode::FORBIDDEN {
-            api.refused(attempt, err)
+            api.refused_each(attempt, err)
         } else {
             err
         }
@@ -902,7 +982,7 @@ async fn post_clock(
             StatusCode::FORBIDDEN,
             format!("token '{}' is read-only", token.name),
         );
-        return Err(api.refused(line(Some(&token), &headers, action, None, None), err));
+        return Err(api.refused_each(lines(&token, &headers, action), err));
     }
     let ClockBody { now, wait } = serde_json::from_slice(&body).map_err(|_| {
         error(
@@ -941,6 +1021,12 @@ async fn post_what_if(
             ),
         )
     })?;
+    let Ok(_running) = crate::whatif::RUNNING.try_acquire() else {
+        return Err(error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "another what-if is being computed; try again when it is done (within a minute)",
+        ));
+    };
     let catalog = api.shelf.get();
     let changed = match crate::whatif::changed(&catalog, &request, &token.gemeenten) {
         Ok(changed) => changed,
@@ -949,7 +1035,7 @@ async fn post_what_if(
         }
         Err(crate::whatif::Refusal::Forbidden(message)) => {
             let err = error(StatusCode::FORBIDDEN, message);
-            return Err(api.refused(line(Some(&token), &headers, action, None, None), err));
+            return Err(api.refused_each(lines(&token, &headers, action), err));
         }
         Err(crate::whatif::Refusal::Problems(problems)) => {
             let n = problems.len();
@@ -982,7 +1068,12 @@ async fn post_what_if(
                     format!("the what-if failed: {err}"),
                 )
             })?
-            .map_err(|err| refusal(CoreError::Store(err)))?;
+            .map_err(|err| match err {
+                crate::whatif::Failed::Store(err) => refusal(CoreError::Store(err)),
+                too_long @ crate::whatif::Failed::TooLong => {
+                    error(StatusCode::SERVICE_UNAVAILABLE, too_long.to_string())
+                }
+            })?;
     Ok(Json(answer).into_response())
 }
 
@@ -1009,7 +1100,7 @@ async fn get_audit(
                 token.name
             ),
         );
-        return Err(api.refused(line(Some(&token), &headers, action, None, None), err));
+        return Err(api.refused_each(lines(&token, &headers, action), err));
     }
     let bad = |message: String| error(StatusCode::BAD_REQUEST, message);
     let mut values: HashMap<String, String> = HashMap::new();
@@ -1045,23 +1136,30 @@ async fn get_audit(
         )));
     }
     let scope = scope(&token, values.get("gemeente").map(String::as_str))
-        .map_err(|err| api.refused(line(Some(&token), &headers, action, None, None), err))?;
+        .map_err(|err| api.refused_each(lines(&token, &headers, action), err))?;
     let offset = number("offset", 0)?;
     let filter = AuditFilter {
         scope,
+        unattributed: false,
         from: values.remove("from"),
         to: values.remove("to"),
         case: values.remove("case"),
         limit,
         offset,
     };
-    let entry = line(
-        Some(&token),
-        &headers,
-        action,
-        filter.scope.single(),
-        filter.case.as_deref(),
-    );
+    let entry: Vec<AuditEntry> = filter
+        .scope
+        .iter()
+        .map(|g| {
+            line(
+                Some(&token),
+                &headers,
+                action,
+                Some(g),
+                filter.case.as_deref(),
+            )
+        })
+        .collect();
     let (limit, offset) = (filter.limit, filter.offset);
     let rows = api
         .ask(|reply| Command::AuditLog {

@@ -637,7 +637,8 @@ fn what_if(
     let plugins = waakvlam_plugin_host::Registry::start(&config.plugins);
     let engine = config.engine_with(workflows, plugins);
     let stored = crate::store::Readers::of(&store).cases(&scope)?;
-    let answer = crate::whatif::compare(&engine, stored, now);
+    let answer = crate::whatif::compare(&engine, stored, now, None)
+        .expect("a what-if without a time limit always answers");
     if json {
         println!("{}", serde_json::to_string_pretty(&answer)?);
     } else {
@@ -663,6 +664,7 @@ fn audit(
         .as_ref()
         .expect("checked by config_with_daemon");
     // Every gemeente the configuration knows, or the one asked for.
+    let gemeente_asked = gemeente.clone();
     let codes: Vec<String> = match gemeente {
         Some(code) => vec![code],
         None => config
@@ -678,6 +680,8 @@ fn audit(
             )
             .collect(),
     };
+    // The operator sees the lines of no gemeente too, unless they ask for one gemeente.
+    let unattributed = gemeente_asked.is_none();
     let scope = crate::scope::Scope::new(codes)
         .context("the configuration names no gemeente; give --gemeente")?;
     let readers = crate::store::Readers::of(&daemon.database);
@@ -686,6 +690,7 @@ fn audit(
     loop {
         let filter = crate::store::AuditFilter {
             scope: scope.clone(),
+            unattributed,
             from: Some(from.to_string()),
             to: Some(to.to_string()),
             case: case.clone(),

@@ -44,7 +44,13 @@ const DAEMON_KEYS: &[&str] = &[
     "web",
     "ijw",
 ];
-const IJW_KEYS: &[&str] = &["inbox", "pseudonym_secret_env", "poll_seconds"];
+const IJW_KEYS: &[&str] = &[
+    "inbox",
+    "pseudonym_secret_env",
+    "poll_seconds",
+    "keep_originals",
+    "keep_originals_days",
+];
 const WEB_KEYS: &[&str] = &[
     "secure_cookies",
     "session_idle_minutes",
@@ -72,7 +78,14 @@ const SMTP_KEYS: &[&str] = &[
     "max_attempts",
     "digest_hour",
 ];
-const TOKEN_KEYS: &[&str] = &["name", "sha256", "gemeenten", "read_only", "audit"];
+const TOKEN_KEYS: &[&str] = &[
+    "name",
+    "sha256",
+    "gemeenten",
+    "read_only",
+    "audit",
+    "on_behalf_of",
+];
 
 #[derive(Clone, Debug, Default)]
 pub struct Config {
@@ -143,6 +156,10 @@ pub struct IjwConfig {
     /// secret is used (and a warning logged).
     pub development_secret: bool,
     pub poll: std::time::Duration,
+    /// Where answered originals are kept, and for how many days, when an operator must keep
+    /// them (`keep_originals`, `keep_originals_days`); `None`: an original is removed once it
+    /// is answered, since it holds a BSN, a name and a birth date.
+    pub keep_originals: Option<(PathBuf, u32)>,
 }
 
 impl std::fmt::Debug for IjwConfig {
@@ -151,6 +168,7 @@ impl std::fmt::Debug for IjwConfig {
             .field("inbox", &self.inbox)
             .field("development_secret", &self.development_secret)
             .field("poll", &self.poll)
+            .field("keep_originals", &self.keep_originals)
             .finish_non_exhaustive()
     }
 }
@@ -236,6 +254,10 @@ pub struct TokenConfig {
     pub read_only: bool,
     /// May read the audit log of its gemeenten (`GET /v1/audit`): a privacy officer's.
     pub audit: bool,
+    /// Its sender (a back office, a proxy in front of the pages) is trusted to name the person
+    /// it acts for in `X-On-Behalf-Of`; from any other token that header is not written to
+    /// the audit log, since anyone could put any employee's name in it.
+    pub on_behalf_of: bool,
 }
 
 impl Config {
@@ -467,9 +489,19 @@ fn read_daemon(node: &yaml::Node, base: &Path, problems: &mut Problems) -> Optio
                 "every token has its own text: make one with 'waakvlam token new'",
             );
         }
+        if let Some(name) = &name
+            && tokens.iter().any(|t: &TokenConfig| &t.name == name)
+        {
+            problems.add_with_hint(
+                item.at,
+                format!("two tokens are called '{name}': the audit log and the calendar feeds tell tokens apart by name"),
+                "give each token a name of its own; a token that replaces another takes its place in the list",
+            );
+        }
         let gemeenten = read_scope(&token, "a token", problems);
         let read_only = token.bool("read_only", problems).unwrap_or(false);
         let audit = token.bool("audit", problems).unwrap_or(false);
+        let on_behalf_of = token.bool("on_behalf_of", problems).unwrap_or(false);
         if let (Some(name), Some(sha256), Some(gemeenten)) = (name, sha256, gemeenten) {
             tokens.push(TokenConfig {
                 name,
@@ -477,6 +509,7 @@ fn read_daemon(node: &yaml::Node, base: &Path, problems: &mut Problems) -> Optio
                 gemeenten,
                 read_only,
                 audit,
+                on_behalf_of,
             });
         }
     }
@@ -485,7 +518,7 @@ fn read_daemon(node: &yaml::Node, base: &Path, problems: &mut Problems) -> Optio
         .map(list_of)
         .unwrap_or_default()
         .into_iter()
-        .filter_map(|n| read_webhook(n, problems))
+        .filter_map(|n| read_webhook(n, production, problems))
         .collect();
     let smtp = map.get("smtp").and_then(|n| read_smtp(n, base, problems));
     let audit_retention = match map.text("audit_retention", problems) {
@@ -510,6 +543,18 @@ fn read_daemon(node: &yaml::Node, base: &Path, problems: &mut Problems) -> Optio
         .get("web")
         .and_then(|n| read_web(n, problems))
         .unwrap_or_default();
+    if production && !web.secure_cookies {
+        let at = map
+            .get("web")
+            .map(|n| n.at)
+            .or_else(|| map.key_at("production"))
+            .unwrap_or_default();
+        problems.add_with_hint(
+            at,
+            "a production daemon sets 'Secure' on its cookies: 'web.secure_cookies' must be true",
+            "serve the pages over https (README, 'Behind a proxy') and write 'web: { secure_cookies: true, public_url: https://... }'",
+        );
+    }
     let ijw = map
         .get("ijw")
         .and_then(|n| read_ijw(n, base, production, problems));
@@ -600,13 +645,25 @@ fn secret(map: &MapReader<'_>, key: &str, problems: &mut Problems) -> Option<Str
     map.text(key, problems).map(|(t, _)| t.to_string())
 }
 
-fn read_webhook(node: &yaml::Node, problems: &mut Problems) -> Option<WebhookConfig> {
+fn read_webhook(
+    node: &yaml::Node,
+    production: bool,
+    problems: &mut Problems,
+) -> Option<WebhookConfig> {
     let map = MapReader::new(node, WEBHOOK_KEYS, "a webhook", problems)?;
     let name = read_name(&map, "a webhook", problems);
     let url = match map
         .require("url", problems)
         .and_then(|n| text_of(n, "'url'", problems))
     {
+        Some((url, at)) if production && url.starts_with("http://") && !is_loopback_url(url) => {
+            problems.add_with_hint(
+                at,
+                "a production daemon sends notifications over https only, not http://",
+                "give the receiver's https:// address; plain http is for a receiver on this machine (127.0.0.1) only",
+            );
+            None
+        }
         Some((url, _)) if url.starts_with("https://") || url.starts_with("http://") => {
             Some(url.to_string())
         }
@@ -617,6 +674,25 @@ fn read_webhook(node: &yaml::Node, problems: &mut Problems) -> Option<WebhookCon
         None => None,
     };
     let secret = secret(&map, "secret", problems);
+    if production && let Some(at) = map.key_at("secret") {
+        problems.add_with_hint(
+            at,
+            "a production daemon takes a webhook's secret from the environment, not from the configuration file",
+            "write 'secret_env: NAME' and set NAME to the secret (at least 32 characters) where the daemon starts",
+        );
+    } else if production
+        && let (Some(secret), Some(at)) = (&secret, map.key_at("secret_env"))
+        && secret.chars().count() < MINIMUM_SECRET_CHARS
+    {
+        problems.add_with_hint(
+            at,
+            format!(
+                "the webhook's secret has {} characters; a production daemon signs with at least {MINIMUM_SECRET_CHARS}",
+                secret.chars().count()
+            ),
+            "make one with: openssl rand -base64 32",
+        );
+    }
     if secret.is_none() && map.get("secret").is_none() && map.get("secret_env").is_none() {
         problems.add_with_hint(
             node.at,
@@ -635,6 +711,28 @@ fn read_webhook(node: &yaml::Node, problems: &mut Problems) -> Option<WebhookCon
         timeout_seconds,
         max_attempts,
     })
+}
+
+/// A signing secret shorter than this is guessable by brute force (32 characters of base 64 are
+/// 192 bits).
+const MINIMUM_SECRET_CHARS: usize = 32;
+
+/// An `http://` URL to this machine itself (a relay beside the daemon), which needs no TLS.
+fn is_loopback_url(url: &str) -> bool {
+    let host = url
+        .trim_start_matches("http://")
+        .split(['/', '?', '#'])
+        .next()
+        .unwrap_or_default();
+    let host = host.rsplit_once('@').map_or(host, |(_, h)| h);
+    let host = match host.strip_prefix('[') {
+        Some(v6) => v6.split(']').next().unwrap_or_default(),
+        None => host.split(':').next().unwrap_or_default(),
+    };
+    host == "localhost"
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
 }
 
 /// The development tokens of the shipped configuration, whose plain text README.md prints.
@@ -728,6 +826,7 @@ fn read_ijw(
     let map = MapReader::new(node, IJW_KEYS, "'ijw'", problems)?;
     let inbox = map.text("inbox", problems).map(|(t, _)| base.join(t));
     let poll_seconds = map.number("poll_seconds", 2, problems).clamp(1, 3600);
+    let keep_originals = read_keep_originals(&map, base, problems);
     let (variable, at) = map
         .require("pseudonym_secret_env", problems)
         .and_then(|n| text_of(n, "'pseudonym_secret_env'", problems))?;
@@ -757,7 +856,44 @@ fn read_ijw(
         secret,
         development_secret,
         poll: std::time::Duration::from_secs(poll_seconds),
+        keep_originals,
     })
+}
+
+/// `keep_originals` and `keep_originals_days` come together: an original holds a BSN, so one
+/// kept must have an end.
+fn read_keep_originals(
+    map: &MapReader<'_>,
+    base: &Path,
+    problems: &mut Problems,
+) -> Option<(PathBuf, u32)> {
+    let directory = map.text("keep_originals", problems);
+    let days = map
+        .get("keep_originals_days")
+        .map(|node| (map.number("keep_originals_days", 0u32, problems), node.at));
+    match (directory, days) {
+        (None, None) => None,
+        (Some((_, at)), None) => {
+            problems.add_with_hint(
+                at,
+                "'keep_originals' needs 'keep_originals_days': an original holds a BSN, a name and a birth date, and is kept only as long as you must",
+                "add 'keep_originals_days: 30' (from 1 to 3650 days), or leave 'keep_originals' out so that originals are removed once answered",
+            );
+            None
+        }
+        (None, Some((_, at))) => {
+            problems.add(at, "'keep_originals_days' needs 'keep_originals': the directory to keep the originals in");
+            None
+        }
+        (Some((_, _)), Some((days, at))) if !(1..=3650).contains(&days) => {
+            problems.add(
+                at,
+                format!("'keep_originals_days' is {days}; keep originals from 1 to 3650 days"),
+            );
+            None
+        }
+        (Some((directory, _)), Some((days, _))) => Some((base.join(directory), days)),
+    }
 }
 
 fn read_web(node: &yaml::Node, problems: &mut Problems) -> Option<WebConfig> {
@@ -899,9 +1035,62 @@ mod tests {
         assert!(!format!("{ijw:?}").contains(&std::env::var("PATH").unwrap()));
     }
 
+    /// Regression (security review): production accepted cookies without `Secure`, http://
+    /// webhooks and a short secret written in the file, without a word.
+    #[test]
+    fn a_production_daemon_refuses_weak_settings() {
+        let messages = |text: &str| -> Vec<String> {
+            load(text).map_or_else(
+                |p| p.into_iter().map(|p| p.message).collect(),
+                |_| Vec::new(),
+            )
+        };
+        let found = messages(
+            "daemon:\n  production: true\n  webhooks:\n    - { name: w, url: \"http://receiver.example/in?apikey=1\", secret: kort, gemeenten: [GM0150] }\n",
+        );
+        for expected in [
+            "a production daemon sets 'Secure' on its cookies: 'web.secure_cookies' must be true",
+            "a production daemon sends notifications over https only, not http://",
+            "a production daemon takes a webhook's secret from the environment, not from the configuration file",
+        ] {
+            assert!(found.iter().any(|m| m == expected), "{expected}: {found:?}");
+        }
+        let found = messages(
+            "daemon:\n  production: true\n  web: { secure_cookies: true }\n  webhooks:\n    - { name: w, url: \"http://127.0.0.1:9000/in\", secret_env: CARGO_PKG_NAME, gemeenten: [GM0150] }\n",
+        );
+        // Cargo sets CARGO_PKG_NAME for a test: "waakvlam".
+        assert_eq!(
+            found,
+            vec![
+                "the webhook's secret has 8 characters; a production daemon signs with at least 32"
+                    .to_string()
+            ]
+        );
+        // A development daemon takes all of it.
+        assert!(messages("daemon:\n  webhooks:\n    - { name: w, url: \"http://receiver.example/in\", secret: kort, gemeenten: [GM0150] }\n").is_empty());
+    }
+
+    /// Regression (security review): a token replaced under the same name kept the old one's
+    /// calendar feeds alive.
+    #[test]
+    fn two_tokens_with_one_name_are_refused() {
+        let text = format!(
+            "daemon:\n  tokens:\n    - {{ name: x, sha256: {HASH}, gemeenten: [GM0150] }}\n    - {{ name: x, sha256: {}, gemeenten: [GM0150] }}\n",
+            "b".repeat(64)
+        );
+        let problems = load(&text).unwrap_err();
+        assert_eq!(
+            problems[0].message,
+            "two tokens are called 'x': the audit log and the calendar feeds tell tokens apart by name"
+        );
+    }
+
     #[test]
     fn a_production_daemon_refuses_a_virtual_clock() {
-        let problems = load("daemon:\n  production: true\n  clock: virtual\n").unwrap_err();
+        let problems = load(
+            "daemon:\n  production: true\n  clock: virtual\n  web: { secure_cookies: true }\n",
+        )
+        .unwrap_err();
         assert_eq!(problems.len(), 1);
         assert_eq!(
             problems[0].message,

@@ -70,12 +70,15 @@ pub fn count(metrics: &Metrics, answers: &[Answer]) {
     }
 }
 
-/// Watches the inbox: every `*.xml` in it (in name order) is read, taken, answered in a
-/// `.json` beside it and moved to `processed/` (taken, whatever its products' answers) or
-/// `refused/` (not valid iJw, or for a gemeente the configuration does not know). What one
-/// look finds is taken in batches of up to [`BATCH`] messages, each batch one commit. A file
-/// is taken once it has not changed for a second, so one still being written is left for the
-/// next look (a back office that writes under another name and renames is taken at once).
+/// Watches the inbox: every `*.xml` in it (in name order) is read, taken and answered in a
+/// `.json` in `processed/` (taken, whatever its products' answers) or `refused/` (not valid
+/// iJw, or for a gemeente the configuration does not know). Then the original is removed: it
+/// holds a BSN, a name and a birth date, which Waakvlam never keeps. An operator who must keep
+/// originals names a directory and a number of days (`keep_originals`); they are moved there
+/// and removed when the days are over. What one look finds is taken in batches of up to
+/// [`BATCH`] messages, each batch one commit. A file is taken once it has not changed for a
+/// second, so one still being written is left for the next look (a back office that writes
+/// under another name and renames is taken at once).
 pub async fn watch_inbox(
     config: Arc<IjwConfig>,
     inbox: PathBuf,
@@ -84,16 +87,19 @@ pub async fn watch_inbox(
     metrics: Arc<Metrics>,
     mut stop: tokio::sync::watch::Receiver<bool>,
 ) {
-    for folder in [
+    let mut folders = vec![
         inbox.clone(),
         inbox.join("processed"),
         inbox.join("refused"),
-    ] {
+    ];
+    folders.extend(config.keep_originals.iter().map(|(dir, _)| dir.clone()));
+    for folder in folders {
         if let Err(err) = std::fs::create_dir_all(&folder) {
             tracing::error!(folder = %folder.display(), cause = %err, "the iJw inbox cannot be made; it is not watched");
             return;
         }
     }
+    remove_old_originals(&inbox, config.keep_originals.as_ref());
     loop {
         let settled = match waiting(&inbox, SETTLED) {
             Ok(files) => files,
@@ -107,6 +113,9 @@ pub async fn watch_inbox(
             if *stop.borrow() {
                 return;
             }
+        }
+        if let Some((kept, days)) = &config.keep_originals {
+            prune_kept(kept, *days);
         }
         tokio::select! {
             _ = tokio::time::sleep(config.poll) => {}
@@ -130,7 +139,7 @@ async fn take_files(
     let mut taken = Vec::new();
     let mut messages = Vec::new();
     for (path, size) in files {
-        let name = file_name(path);
+        let name = answer_name(path);
         // Over the limit: refused unread, so a 50 MiB file costs nothing.
         let received = if *size > waakvlam_core::ijw::MAX_BYTES as u64 {
             Err(vec![Problem {
@@ -153,7 +162,7 @@ async fn take_files(
             Err(problems) => {
                 metrics.ijw_messages_refused.fetch_add(1, Relaxed);
                 tracing::info!(file = %name, problems = problems.len(), "iJw message refused");
-                answer_file(path, "refused", &refusal(&problems));
+                answer_file(path, "refused", &refusal(&problems), config);
             }
             Ok(received) if !gemeenten.contains(&received.message.gemeente) => {
                 metrics.ijw_messages_refused.fetch_add(1, Relaxed);
@@ -163,7 +172,7 @@ async fn take_files(
                 );
                 tracing::info!(file = %name, gemeente = %received.message.gemeente, "iJw message for an unknown gemeente refused");
                 let answer = json!({ "status": "refused", "retourcode": intake::TECHNICAL, "problems": [{ "path": "Bericht/Header/Ontvanger", "message": message }] });
-                answer_file(path, "refused", &answer);
+                answer_file(path, "refused", &answer, config);
             }
             Ok(received) => {
                 messages.push(crate::scheduler::intake::IjwMessage {
@@ -191,7 +200,7 @@ async fn take_files(
         Ok(Ok(answers)) => {
             for ((path, received), answers) in taken.into_iter().zip(answers) {
                 count(metrics, &answers);
-                answer_file(path, "processed", &answer(&received, &answers));
+                answer_file(path, "processed", &answer(&received, &answers), config);
             }
             tracing::info!(messages = files.len(), "iJw messages from the inbox taken");
         }
@@ -203,26 +212,110 @@ async fn take_files(
     }
 }
 
-fn file_name(path: &Path) -> String {
-    path.file_name()
+/// The name a message's answer is written under and its log lines use: the file's stem, or,
+/// when that holds a number that may be a BSN, `bericht-` and the first 16 hexadecimal digits
+/// of the SHA-256 of the file name (a back office computes the same to find its answer).
+pub fn answer_name(path: &Path) -> String {
+    let name = path
+        .file_name()
         .map(|n| n.to_string_lossy().to_string())
-        .unwrap_or_default()
+        .unwrap_or_default();
+    let stem = path
+        .file_stem()
+        .map(|n| n.to_string_lossy().to_string())
+        .unwrap_or_default();
+    if waakvlam_core::event::has_bsn_like_number(&name)
+        || stem.chars().any(char::is_control)
+        || waakvlam_core::event::has_bsn_like_number(&name.replace(['_', '-', '.'], ""))
+    {
+        use sha2::Digest;
+        let digest = sha2::Sha256::digest(name.as_bytes());
+        let hex: String = digest[..8].iter().map(|b| format!("{b:02x}")).collect();
+        return format!("bericht-{hex}");
+    }
+    stem
 }
 
-/// Writes the answer beside where the message goes, then moves the message there.
-fn answer_file(path: &Path, folder: &str, answer: &Value) {
-    let name = file_name(path);
+/// Writes the answer in `folder`, then removes the original, or moves it to where originals
+/// are kept. The answer is written first: a crash in between leaves the message in the inbox,
+/// to be taken again (a retry, which the ledger recognises).
+fn answer_file(path: &Path, folder: &str, answer: &Value, config: &IjwConfig) {
+    let name = answer_name(path);
     let target = path
         .parent()
         .unwrap_or(Path::new("."))
         .join(folder)
-        .join(&name);
+        .join(format!("{name}.json"));
     let written = serde_json::to_vec_pretty(answer)
         .map_err(std::io::Error::other)
-        .and_then(|bytes| std::fs::write(target.with_extension("json"), bytes))
-        .and_then(|()| std::fs::rename(path, &target));
+        .and_then(|bytes| std::fs::write(&target, bytes))
+        .and_then(|()| put_away(path, config.keep_originals.as_ref()));
     if let Err(err) = written {
-        tracing::error!(file = %name, cause = %err, "an iJw message was handled but cannot be moved out of the inbox");
+        tracing::error!(message = %name, cause = %err, "an iJw message was handled but cannot be moved out of the inbox");
+    }
+}
+
+/// Removes an answered original, or moves it to `keep` and dates it from now, so that the days
+/// it is kept count from its answer.
+fn put_away(path: &Path, keep: Option<&(PathBuf, u32)>) -> std::io::Result<()> {
+    match keep {
+        None => std::fs::remove_file(path),
+        Some((directory, _)) => {
+            let target = directory.join(path.file_name().unwrap_or_default());
+            std::fs::rename(path, &target)?;
+            std::fs::File::options()
+                .write(true)
+                .open(&target)?
+                .set_modified(std::time::SystemTime::now())
+        }
+    }
+}
+
+/// Originals that an earlier version of the daemon kept beside their answers (in
+/// `processed/` and `refused/`) go the way of every answered original.
+fn remove_old_originals(inbox: &Path, keep: Option<&(PathBuf, u32)>) {
+    let mut removed = 0;
+    for folder in ["processed", "refused"] {
+        let Ok(files) = waiting(&inbox.join(folder), std::time::Duration::ZERO) else {
+            continue;
+        };
+        for (path, _) in files {
+            match put_away(&path, keep) {
+                Ok(()) => removed += 1,
+                Err(err) => {
+                    tracing::error!(folder, cause = %err, "an answered iJw original cannot be removed")
+                }
+            }
+        }
+    }
+    if removed > 0 {
+        tracing::info!(
+            originals = removed,
+            kept = keep.is_some(),
+            "answered iJw originals of an earlier version taken out of the inbox"
+        );
+    }
+}
+
+/// Removes kept originals older than `days`.
+fn prune_kept(directory: &Path, days: u32) {
+    let age = std::time::Duration::from_secs(u64::from(days) * 24 * 3600);
+    let Ok(files) = waiting(directory, age) else {
+        return;
+    };
+    let mut removed = 0;
+    for (path, _) in files {
+        match std::fs::remove_file(&path) {
+            Ok(()) => removed += 1,
+            Err(err) => tracing::error!(cause = %err, "a kept iJw original cannot be removed"),
+        }
+    }
+    if removed > 0 {
+        tracing::info!(
+            originals = removed,
+            days,
+            "kept iJw originals removed after their retention"
+        );
     }
 }
 
@@ -240,14 +333,14 @@ pub fn events_of_folder(
     let mut problems = Vec::new();
     let mut received = Vec::new();
     for (path, size) in files {
-        let name = path.display().to_string();
+        let name = answer_name(&path);
         if size > waakvlam_core::ijw::MAX_BYTES as u64 {
             problems.push(format!(
                 "{name}: Bericht: the message is {size} bytes; an iJw message is at most 1 MiB, so it was not read"
             ));
             continue;
         }
-        let bytes = std::fs::read(&path).with_context(|| format!("reading {name}"))?;
+        let bytes = std::fs::read(&path).with_context(|| format!("reading the message {name}"))?;
         match receive(&bytes, secret) {
             Ok(message) => received.push((name, message)),
             Err(found) => problems.extend(found.iter().map(|p| format!("{name}: {p}"))),

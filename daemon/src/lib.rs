@@ -9,6 +9,7 @@ pub mod api;
 pub mod cli;
 pub mod config;
 pub mod delivery;
+pub mod guard;
 pub mod ijw;
 pub mod leadership;
 pub mod load;

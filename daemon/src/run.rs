@@ -322,15 +322,23 @@ async fn serve<S: Store + 'static>(
     ));
     // The pages and the API share the port; the API keeps its JSON refusals and its fallback.
     let readers = Arc::new(readers);
+    // Links in calendar feeds name the pages' address: the configured one, or this daemon's.
+    let mut web_config = daemon.web;
+    if web_config.public_url.is_none() {
+        web_config.public_url = Some(format!("http://{}", listener.local_addr()?));
+    }
+    let guard = Arc::new(crate::guard::Guard::new(commands.clone()));
+    let guarding = tokio::spawn(crate::guard::keep_writing(guard.clone(), stop.clone()));
     let pages = Web::new(
         commands.clone(),
         tokens.clone(),
         shelf.clone(),
-        daemon.web,
+        web_config,
         readers.clone(),
+        guard.clone(),
     )
     .router();
-    let api = Api::new(commands, tokens, metrics, shelf, readers).with_ijw(ijw);
+    let api = Api::new(commands, tokens, metrics, shelf, readers, guard).with_ijw(ijw);
     let router = pages.merge(api.router());
     tracing::info!(address = %listener.local_addr()?, "listening");
     axum::serve(
@@ -346,6 +354,7 @@ async fn serve<S: Store + 'static>(
         let _ = worker.await;
     }
     let _ = reloader.await;
+    let _ = guarding.await;
     if let Some(inbox) = inbox {
         let _ = inbox.await;
     }

@@ -20,6 +20,28 @@ use waakvlam_core::calendar::Duration;
 use waakvlam_core::engine::{Case, DeadlineState, Engine, Notification};
 use waakvlam_core::workflow::{self, Workflow};
 
+/// A what-if request's body is at most this large (a shipped workflow is a few kilobytes).
+pub const MAX_REQUEST_BYTES: usize = 1024 * 1024;
+/// At most this many workflow files in one what-if, each at most `MAX_FILE_BYTES`.
+pub const MAX_FILES: usize = 32;
+pub const MAX_FILE_BYTES: usize = 128 * 1024;
+/// A what-if that takes longer is stopped and answered as such; 100,000 cases take about 5 s.
+pub const TIME_LIMIT: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// One what-if at a time per daemon: each replays every case of its gemeenten on every core,
+/// so a second one would only halve the speed of both (and a flood of them would starve
+/// ingest). A request that finds one running is answered at once (503).
+pub static RUNNING: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(1);
+
+/// Why a checked what-if gave no answer.
+#[derive(Debug, thiserror::Error)]
+pub enum Failed {
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
+    #[error("the what-if took longer than {} s and was stopped; try it for one gemeente, or on a backup with 'waakvlam what-if'", TIME_LIMIT.as_secs())]
+    TooLong,
+}
+
 /// A change to try: the terms of one gemeente, or whole workflow files.
 #[derive(Clone, Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -74,6 +96,22 @@ pub struct Changed {
 pub fn changed(catalog: &Catalog, request: &Request, allowed: &Scope) -> Result<Changed, Refusal> {
     let terms = !request.params.is_empty() || request.gemeente.is_some();
     let files = !request.workflows.is_empty();
+    if request.workflows.len() > MAX_FILES {
+        return Err(Refusal::Bad(format!(
+            "a what-if takes at most {MAX_FILES} workflow files, not {}",
+            request.workflows.len()
+        )));
+    }
+    if let Some((file, _)) = request
+        .workflows
+        .iter()
+        .find(|(_, text)| text.len() > MAX_FILE_BYTES)
+    {
+        return Err(Refusal::Bad(format!(
+            "{file} is larger than {} KiB; a workflow file is a few kilobytes",
+            MAX_FILE_BYTES / 1024
+        )));
+    }
     if terms == files {
         return Err(Refusal::Bad(
             "send either 'gemeente' with 'params' (terms to change), or 'workflows' (file name -> text); one change at a time".into(),
@@ -222,7 +260,8 @@ pub fn run(
     readers: &crate::store::Readers,
     changed: Changed,
     now: Timestamp,
-) -> Result<Answer, crate::store::StoreError> {
+) -> Result<Answer, Failed> {
+    let give_up = std::time::Instant::now() + TIME_LIMIT;
     let Changed {
         config,
         workflows,
@@ -231,7 +270,7 @@ pub fn run(
     } = changed;
     let engine = config.engine_with(workflows, catalog.plugins.clone());
     let stored = readers.cases(&scope)?;
-    let mut answer = compare(&engine, stored, now);
+    let mut answer = compare(&engine, stored, now, Some(give_up)).ok_or(Failed::TooLong)?;
     answer.warnings = warnings;
     Ok(answer)
 }
@@ -338,8 +377,16 @@ pub struct Answer {
 }
 
 /// Replays every stored case under `engine` and compares it with what the store holds.
-/// Cases are independent, so they are split over the machine's cores.
-pub fn compare(engine: &Engine, stored: StoredCases, now: Timestamp) -> Answer {
+/// Cases are independent, so they are split over the machine's cores. `None` when `give_up`
+/// came before the last case.
+pub fn compare(
+    engine: &Engine,
+    stored: StoredCases,
+    now: Timestamp,
+    give_up: Option<std::time::Instant>,
+) -> Option<Answer> {
+    let stopped = std::sync::atomic::AtomicBool::new(false);
+    let stopped = &stopped;
     let mut old: HashMap<CaseKey, Vec<DeadlineRow>> = HashMap::new();
     for row in stored.deadlines {
         let key = CaseKey::new(&row.gemeente, &row.case);
@@ -357,6 +404,10 @@ pub fn compare(engine: &Engine, stored: StoredCases, now: Timestamp) -> Answer {
                 scope.spawn(move || {
                     let mut part = Answer::default();
                     for (key, events) in cases {
+                        if give_up.is_some_and(|at| std::time::Instant::now() > at) {
+                            stopped.store(true, std::sync::atomic::Ordering::Relaxed);
+                            break;
+                        }
                         let empty = Vec::new();
                         let before = old.get(key).unwrap_or(&empty);
                         compare_case(engine, key, events, before, sent, now, &mut part);
@@ -372,6 +423,9 @@ pub fn compare(engine: &Engine, stored: StoredCases, now: Timestamp) -> Answer {
             .map(|h| h.join().expect("a what-if replay does not panic"))
             .collect()
     });
+    if stopped.load(std::sync::atomic::Ordering::Relaxed) {
+        return None;
+    }
     let mut answer = Answer {
         now: waakvlam_core::calendar::format_timestamp(now),
         cases: stored.events.len(),
@@ -388,7 +442,7 @@ pub fn compare(engine: &Engine, stored: StoredCases, now: Timestamp) -> Answer {
         answer.stopped.extend(part.stopped);
         answer.sent_at_once.extend(part.sent_at_once);
     }
-    answer
+    Some(answer)
 }
 
 fn compare_case(

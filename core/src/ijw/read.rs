@@ -66,8 +66,8 @@ pub fn read(bytes: &[u8]) -> Result<Read, Vec<Problem>> {
         nodes_limit: NODES_LIMIT,
         ..ParsingOptions::default()
     };
-    let document = Document::parse_with_options(text, options)
-        .map_err(|err| whole(format!("not well-formed XML: {err}")))?;
+    let document =
+        Document::parse_with_options(text, options).map_err(|err| whole(not_well_formed(&err)))?;
     let root = document.root_element();
     let namespace = root.tag_name().namespace().unwrap_or("");
     let code = match namespace {
@@ -189,7 +189,7 @@ impl Reader<'_> {
         {
             self.problem(
                 &format!("{path}/{name}"),
-                format!("is '{value}'; release 3.2 of iJw has {expected}"),
+                format!("is '{}'; release 3.2 of iJw has {expected}", shown(&value)),
             );
         }
     }
@@ -460,8 +460,44 @@ impl Reader<'_> {
     }
 }
 
-/// A value as a problem shows it: at most 40 characters, and never a 9-digit run (a value in
-/// the wrong element may be a BSN).
+/// Why a message is not XML, with where, but without a word of the message: the parser's own
+/// wording repeats names and entity references, and those may hold a BSN or a name.
+fn not_well_formed(err: &roxmltree::Error) -> String {
+    use roxmltree::Error as E;
+    let what = match err {
+        E::UnknownEntityReference(..) | E::MalformedEntityReference(_) => {
+            "an entity reference that XML does not define"
+        }
+        E::EntityReferenceLoop(_) | E::UnexpectedEntityCloseTag(_) => {
+            "an entity that XML does not allow"
+        }
+        E::UnexpectedCloseTag(..) => "a closing tag that does not match its opening tag",
+        E::UnknownNamespace(..) => "a namespace prefix that is not declared",
+        E::DuplicatedNamespace(..) => "a namespace prefix declared twice",
+        E::DuplicatedAttribute(..) => "an attribute given twice",
+        E::InvalidAttributeValue(_) => "an attribute value that cannot be read",
+        E::NoRootNode => "no root element",
+        E::UnclosedRootNode | E::UnexpectedEndOfStream => {
+            "an end before the root element is closed"
+        }
+        E::NodesLimitReached | E::AttributesLimitReached | E::NamespacesLimitReached => {
+            "more elements, attributes or namespaces than any iJw message has"
+        }
+        E::NonXmlChar(..) | E::InvalidChar(..) | E::InvalidChar2(..) => {
+            "a character that XML does not allow there"
+        }
+        E::DtdDetected | E::InvalidExternalID(_) | E::EntityResolver(..) => "a DTD",
+        _ => "markup that cannot be read",
+    };
+    let at = err.pos();
+    format!(
+        "not well-formed XML: {what} at line {}, column {}",
+        at.row, at.col
+    )
+}
+
+/// A value as a problem shows it: at most 40 characters, and never a number that may be a BSN
+/// (a value in the wrong element may be one).
 fn shown(value: &str) -> String {
     if crate::event::has_bsn_like_number(value) {
         return "(a 9-digit number, not shown)".to_string();
@@ -484,6 +520,27 @@ mod tests {
             .iter()
             .map(ToString::to_string)
             .collect()
+    }
+
+    /// Regression (security review): the parser's wording repeated the entity reference.
+    #[test]
+    fn a_parser_error_repeats_nothing_of_the_message() {
+        let xml = start().xml().replacen("</", "&x271828249;</", 1);
+        let said = problems(&xml).join(" ");
+        assert!(
+            said.contains("an entity reference that XML does not define at line"),
+            "{said}"
+        );
+        assert!(
+            !said.contains("271828249") && !said.contains("x27"),
+            "{said}"
+        );
+        let said = problems("<Bericht><Naam>Jansen 271828249</Bericht>").join(" ");
+        assert!(said.contains("a closing tag that does not match"), "{said}");
+        assert!(
+            !said.contains("Naam") && !said.contains("271828249"),
+            "{said}"
+        );
     }
 
     fn start() -> Sample {

@@ -23,7 +23,10 @@ pub struct Webhook {
 
 impl Webhook {
     pub fn new(config: &WebhookConfig) -> Result<Webhook, reqwest::Error> {
+        // A redirect is never followed: a receiver answering 307 would have the signed
+        // notification posted wherever it points. A 3xx is a failed attempt, with its status.
         let client = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
             .timeout(StdDuration::from_secs(config.timeout_seconds))
             .connect_timeout(StdDuration::from_secs(config.timeout_seconds.min(10)))
             .build()?;
@@ -47,9 +50,18 @@ impl Webhook {
             .await;
         match response {
             Ok(response) if response.status().is_success() => Attempt::Delivered,
+            Ok(response) if response.status().is_redirection() => Attempt::Failed(format!(
+                "the receiver answered {}, a redirect, which is not followed",
+                response.status()
+            )),
             Ok(response) => Attempt::Failed(format!("the receiver answered {}", response.status())),
             Err(err) if err.is_timeout() => Attempt::Failed("no answer within the timeout".into()),
-            Err(err) => Attempt::Failed(format!("could not reach the receiver: {err}")),
+            // Without the URL: its query may hold a key (`?apikey=...`), and this text is shown
+            // on /v1/notifications, on the Meldingen page and in the log.
+            Err(err) => Attempt::Failed(format!(
+                "could not reach the receiver: {}",
+                err.without_url()
+            )),
         }
     }
 }

@@ -137,7 +137,7 @@ pub enum Command {
     /// Audit lines, for a privacy officer.
     AuditLog {
         filter: crate::store::AuditFilter,
-        audit: AuditEntry,
+        audit: Vec<AuditEntry>,
         reply: Reply<Vec<AuditEntry>>,
     },
     /// The metrics, with what only the store knows.
@@ -772,10 +772,8 @@ impl<S: Store> Core<S> {
                 audit,
                 reply,
             } => {
-                let result = self
-                    .in_batch(|core, _| core.store.audit(&audit))
-                    .and_then(|_| self.store.audit_log(&filter));
-                let _ = reply.send(result.map_err(CoreError::from));
+                let result = self.audited_read(&audit, |store| store.audit_log(&filter));
+                let _ = reply.send(result);
             }
             Command::Metrics { reply } => {
                 use std::sync::atomic::Ordering::Relaxed;

@@ -99,9 +99,22 @@ impl<S: Store> Core<S> {
                 audit,
                 reply,
             } => {
+                // The lines say what came of it: a notification that is no dead letter of the
+                // token's gemeenten is a refusal, not an access.
                 let result = self.in_batch(|core, _| {
-                    audit.iter().try_for_each(|line| core.store.audit(line))?;
-                    core.store.send_again(&id, &scope, now)
+                    let channels = core.store.send_again(&id, &scope, now)?;
+                    for line in &audit {
+                        let outcome = if channels.is_empty() {
+                            "refused: 409 not a dead letter of these gemeenten".to_string()
+                        } else {
+                            line.outcome.clone()
+                        };
+                        core.store.audit(&AuditEntry {
+                            outcome,
+                            ..line.clone()
+                        })?;
+                    }
+                    Ok(channels)
                 });
                 let _ = reply.send(result.map(|(channels, _)| channels).map_err(Into::into));
             }

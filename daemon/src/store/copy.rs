@@ -125,6 +125,7 @@ const TABLES: &[Table] = &[
             ("roles", Text),
             ("created", Text),
             ("revoked", Text),
+            ("maker_sha256", Text),
         ],
         read: None,
     },

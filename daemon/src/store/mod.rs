@@ -147,8 +147,11 @@ pub struct AuditEntry {
 /// Which audit lines to read: a period of days, and optionally a gemeente and a case.
 #[derive(Clone, Debug)]
 pub struct AuditFilter {
-    /// Only lines of these gemeenten, and those of no gemeente (a request without a token).
+    /// Only lines of these gemeenten.
     pub scope: Scope,
+    /// Also the lines of no gemeente (requests without a valid token, the operator's own
+    /// commands): for the operator on the server (`waakvlam audit`), never for a token.
+    pub unattributed: bool,
     /// First and last day, inclusive (YYYY-MM-DD, UTC as the lines are kept).
     pub from: Option<String>,
     pub to: Option<String>,
@@ -314,6 +317,9 @@ pub struct Feed {
     pub gemeenten: Scope,
     pub roles: Vec<String>,
     pub created: String,
+    /// The SHA-256 of the token that made it: the feed lives as long as that token, whatever
+    /// its name (`None`: made before feeds were tied to their token; it answers no more).
+    pub maker_sha256: Option<String>,
 }
 
 /// What the daemon needs from a store. SQLite implements it; a PostgreSQL store for several

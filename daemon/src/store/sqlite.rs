@@ -249,6 +249,12 @@ CREATE TABLE ijw_products (
     event   TEXT NOT NULL
 ) WITHOUT ROWID;
 "#,
+    // A calendar feed belongs to the token that made it, not to its name: a token replaced
+    // under the same name ends the feeds of the old one. Feeds made before have none and
+    // answer no more.
+    r#"
+ALTER TABLE feeds ADD COLUMN maker_sha256 TEXT;
+"#,
 ];
 
 /// A delivery as the outbox query gives it, with its next try in milliseconds.
@@ -1228,8 +1234,8 @@ impl Store for SqliteStore {
         doing("storing a calendar feed", || {
             let gemeenten: Vec<&str> = feed.gemeenten.iter().collect();
             self.connection.execute(
-                "INSERT INTO feeds (token_sha256, name, made_by, on_behalf_of, gemeenten, roles, created)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                "INSERT INTO feeds (token_sha256, name, made_by, on_behalf_of, gemeenten, roles, created, maker_sha256)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
                 params![
                     token_sha256,
                     feed.name,
@@ -1238,6 +1244,7 @@ impl Store for SqliteStore {
                     serde_json::to_string(&gemeenten).expect("a list of strings serialises"),
                     serde_json::to_string(&feed.roles).expect("a list of strings serialises"),
                     feed.created,
+                    feed.maker_sha256,
                 ],
             )?;
             Ok(self.connection.last_insert_rowid())
@@ -1317,7 +1324,8 @@ impl Store for SqliteStore {
 }
 
 /// The columns `feed_row` reads, in its order.
-const FEED_COLUMNS: &str = "id, name, made_by, on_behalf_of, gemeenten, roles, created";
+const FEED_COLUMNS: &str =
+    "id, name, made_by, on_behalf_of, gemeenten, roles, created, maker_sha256";
 
 fn feed_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Result<Feed, String>> {
     let id: i64 = row.get(0)?;
@@ -1338,15 +1346,21 @@ fn feed_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Result<Feed, String>> {
         gemeenten,
         roles,
         created: row.get(6)?,
+        maker_sha256: row.get(7)?,
     }))
 }
 
 /// The conditions of an audit filter, with `?` for its values in order: the gemeenten of
-/// its scope (and lines of no gemeente), its days, its case. Both stores use them.
+/// its scope (and, for the operator, lines of no gemeente), its days, its case. Both stores
+/// use them.
 pub(super) fn audit_conditions(filter: &AuditFilter) -> (String, Vec<String>) {
     let mut values: Vec<String> = filter.scope.iter().map(str::to_string).collect();
     let marks = vec!["?"; values.len()].join(", ");
-    let mut conditions = vec![format!("(gemeente IN ({marks}) OR gemeente IS NULL)")];
+    let mut conditions = vec![if filter.unattributed {
+        format!("(gemeente IN ({marks}) OR gemeente IS NULL)")
+    } else {
+        format!("gemeente IN ({marks})")
+    }];
     if let Some(from) = &filter.from {
         conditions.push("at >= ?".into());
         values.push(from.clone());

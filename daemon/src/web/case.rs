@@ -73,15 +73,25 @@ pub(super) async fn page(
 ) -> Result<Response, PageError> {
     let here = case_link(&gemeente, &case);
     let visitor = web.visitor(&headers, &here)?;
+    let action = "web GET /casus";
     if event::has_bsn_like_number(&case) {
-        return Err(PageError::bad_request(
+        let err = PageError::bad_request(
             "Dit casusnummer bevat een getal van 9 cijfers dat een BSN kan zijn. Zoek de casus op met het pseudonieme casusnummer.",
-        ));
+        );
+        return Err(web.refused(&visitor, &headers, action, Some(&gemeente), None, err));
     }
     if !visitor.token.gemeenten.contains(&gemeente) {
-        return Err(PageError::not_found());
+        let err = PageError::not_found();
+        return Err(web.refused(
+            &visitor,
+            &headers,
+            action,
+            Some(&gemeente),
+            Some(&case),
+            err,
+        ));
     }
-    let audit = visitor.audit(&headers, "web GET /casus", Some(&gemeente), Some(&case));
+    let audit = visitor.audit(&headers, action, Some(&gemeente), Some(&case));
     let key = CaseKey::new(&gemeente, &case);
     let Some(found) = web
         .ask(|reply| Command::Page(PageCommand::Case { key, audit, reply }))

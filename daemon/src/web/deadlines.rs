@@ -6,7 +6,7 @@ use std::collections::HashMap;
 
 use askama::Template;
 use axum::extract::{Query, State};
-use axum::http::{HeaderMap, header};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
 use super::{Chrome, PageError, Visitor, Web, case_link, dutch, render};
@@ -65,7 +65,10 @@ fn asked(visitor: &Visitor, query: &HashMap<String, String>) -> Result<Asked, Pa
     let value = |name: &str| query.get(name).map(|v| v.trim()).filter(|v| !v.is_empty());
     let scope = match value("gemeente") {
         Some(code) => visitor.token.gemeenten.narrowed_to(code).ok_or_else(|| {
-            PageError::bad_request(format!("U mag de termijnen van {code} niet zien."))
+            PageError::message(
+                StatusCode::FORBIDDEN,
+                format!("U mag de termijnen van {code} niet zien."),
+            )
         })?,
         None => visitor.token.gemeenten.clone(),
     };
@@ -141,7 +144,16 @@ pub(super) async fn page(
     Query(query): Query<HashMap<String, String>>,
 ) -> Result<Response, PageError> {
     let visitor = web.visitor(&headers, "/termijnen")?;
-    let asked = asked(&visitor, &query)?;
+    let asked = asked(&visitor, &query).map_err(|err| {
+        web.refused(
+            &visitor,
+            &headers,
+            "web GET /termijnen",
+            query.get("gemeente").map(String::as_str),
+            None,
+            err,
+        )
+    })?;
     let mut rows = read(
         &web,
         &visitor,
@@ -237,7 +249,16 @@ pub(super) async fn csv(
     Query(query): Query<HashMap<String, String>>,
 ) -> Result<Response, PageError> {
     let visitor = web.visitor(&headers, "/termijnen")?;
-    let asked = asked(&visitor, &query)?;
+    let asked = asked(&visitor, &query).map_err(|err| {
+        web.refused(
+            &visitor,
+            &headers,
+            "web GET /termijnen.csv",
+            query.get("gemeente").map(String::as_str),
+            None,
+            err,
+        )
+    })?;
     let filter = Filter {
         offset: 0,
         limit: CSV_ROWS,
@@ -283,9 +304,14 @@ pub(super) async fn csv(
 }
 
 /// A field quoted when it holds a separator, a quote or a line break (RFC 4180), and with a
-/// leading `'` when a spreadsheet would take it for a formula.
+/// leading `'` when a spreadsheet would take it for a formula: one that starts with `= + - @`,
+/// also after spaces, tabs or line breaks (which spreadsheets skip), or with a tab or a
+/// carriage return itself.
 fn csv_field(text: &str) -> String {
-    let text = if text.starts_with(['=', '+', '-', '@']) {
+    let formula = text
+        .trim_start_matches(|c: char| c.is_whitespace() || c.is_control())
+        .starts_with(['=', '+', '-', '@']);
+    let text = if formula || text.starts_with(['\t', '\r']) {
         format!("'{text}")
     } else {
         text.to_string()
@@ -307,5 +333,15 @@ mod tests {
         assert_eq!(csv_field("a;b"), "\"a;b\"");
         assert_eq!(csv_field("zeg \"ja\""), "\"zeg \"\"ja\"\"\"");
         assert_eq!(csv_field("=SOM(A1)"), "'=SOM(A1)");
+    }
+
+    /// Regression (security review): `\t=1+2` went out as a formula.
+    #[test]
+    fn a_formula_after_a_tab_or_a_carriage_return_is_no_formula() {
+        assert_eq!(csv_field("\t=1+2"), "'\t=1+2");
+        assert_eq!(csv_field("\r=1+2"), "\"'\r=1+2\"");
+        assert_eq!(csv_field("  @SUM(A1)"), "'  @SUM(A1)");
+        assert_eq!(csv_field("\u{b}+1"), "'\u{b}+1");
+        assert_eq!(csv_field("C-1 = ja"), "C-1 = ja");
     }
 }

@@ -47,13 +47,12 @@ pub(super) async fn page(
     headers: HeaderMap,
 ) -> Result<Response, PageError> {
     let visitor = web.visitor(&headers, "/agenda")?;
-    show(&web, &visitor, &headers, None, StatusCode::OK).await
+    show(&web, &visitor, None, StatusCode::OK).await
 }
 
 async fn show(
     web: &Web,
     visitor: &Visitor,
-    headers: &HeaderMap,
     made: Option<String>,
     status: StatusCode,
 ) -> Result<Response, PageError> {
@@ -97,7 +96,7 @@ async fn show(
             .collect(),
         roles: roles.into_iter().collect(),
         may_change: !visitor.token.read_only,
-        made: made.map(|token| format!("{}/agenda/{token}.ics", base_url(web, headers))),
+        made: made.map(|token| format!("{}/agenda/{token}.ics", base_url(web))),
     };
     Ok((status, render(&page)).into_response())
 }
@@ -125,7 +124,7 @@ pub(super) async fn create(
             .map(|(_, v)| v.clone())
             .collect()
     };
-    visitor.check_form(&one("csrf"))?;
+    web.check_form(&visitor, &headers, "web POST /agenda", &one("csrf"))?;
     visitor.may_change()?;
     let name = one("naam");
     if name.is_empty() || name.chars().count() > 80 || name.chars().any(char::is_control) {
@@ -143,9 +142,17 @@ pub(super) async fn create(
         .iter()
         .find(|g| !visitor.token.gemeenten.contains(g))
     {
-        return Err(PageError::message(
+        let err = PageError::message(
             StatusCode::FORBIDDEN,
             format!("U mag geen agenda maken voor {outside}."),
+        );
+        return Err(web.refused(
+            &visitor,
+            &headers,
+            "web POST /agenda",
+            Some(outside),
+            None,
+            err,
         ));
     }
     let Some(gemeenten) = Scope::new(asked_gemeenten) else {
@@ -162,7 +169,7 @@ pub(super) async fn create(
         return Err(PageError::bad_request("Kies ten minste één rol."));
     }
     let token = random_token();
-    let on_behalf_of = crate::api::line(None, &headers, "", None, None).on_behalf_of;
+    let on_behalf_of = visitor.audit(&headers, "", None, None).on_behalf_of;
     let now = web
         .ask(|reply| Command::Page(PageCommand::Today { reply }))
         .await?;
@@ -174,6 +181,7 @@ pub(super) async fn create(
         gemeenten: gemeenten.clone(),
         roles,
         created: waakvlam_core::calendar::format_timestamp(now),
+        maker_sha256: Some(visitor.token.sha256.clone()),
     };
     let audit = visitor.audit_each(&headers, "web POST /agenda", gemeenten.iter());
     let id = web
@@ -187,7 +195,7 @@ pub(super) async fn create(
         })
         .await??;
     tracing::info!(feed = id, token = %visitor.token.name, "calendar feed made");
-    show(&web, &visitor, &headers, Some(token), StatusCode::CREATED).await
+    show(&web, &visitor, Some(token), StatusCode::CREATED).await
 }
 
 pub(super) async fn revoke(
@@ -196,7 +204,12 @@ pub(super) async fn revoke(
     axum::extract::Form(form): axum::extract::Form<HashMap<String, String>>,
 ) -> Result<Response, PageError> {
     let visitor = web.visitor(&headers, "/agenda")?;
-    visitor.check_form(form.get("csrf").map(String::as_str).unwrap_or_default())?;
+    web.check_form(
+        &visitor,
+        &headers,
+        "web POST /agenda/intrekken",
+        form.get("csrf").map(String::as_str).unwrap_or_default(),
+    )?;
     visitor.may_change()?;
     let Some(id) = form.get("id").and_then(|id| id.parse::<i64>().ok()) else {
         return Err(PageError::bad_request(
@@ -226,7 +239,6 @@ pub(super) async fn revoke(
 /// answer tells nothing about which tokens exist.
 pub(super) async fn calendar(
     State(web): State<Web>,
-    headers: HeaderMap,
     Path(file): Path<String>,
 ) -> Result<Response, PageError> {
     let token = file.strip_suffix(".ics").ok_or_else(PageError::not_found)?;
@@ -243,10 +255,13 @@ pub(super) async fn calendar(
         })
         .await??
         .ok_or_else(PageError::not_found)?;
-    // A feed lives no longer than the token that made it, nor reaches past its gemeenten.
-    let maker_covers = web
-        .tokens
-        .any(|t| t.name == feed.made_by && feed.gemeenten.iter().all(|g| t.gemeenten.contains(g)));
+    // A feed lives no longer than the token that made it (that token, not another of its
+    // name), nor reaches past its gemeenten.
+    let maker_covers = feed
+        .maker_sha256
+        .as_deref()
+        .and_then(|sha256| web.tokens.get(sha256))
+        .is_some_and(|t| feed.gemeenten.iter().all(|g| t.gemeenten.contains(g)));
     if !maker_covers {
         return Err(PageError::not_found());
     }
@@ -276,7 +291,7 @@ pub(super) async fn calendar(
             })
         })
         .await??;
-    let base = base_url(&web, &headers);
+    let base = base_url(&web);
     let events: Vec<ics::AllDay> = found
         .rows
         .iter()
@@ -312,20 +327,12 @@ pub(super) async fn calendar(
 
 /// The address of this site as the person reached it: `https` behind TLS (where the cookies
 /// are marked secure), the `Host` they asked for when it is a plain host name.
-fn base_url(web: &Web, headers: &HeaderMap) -> String {
-    let host = headers
-        .get(header::HOST)
-        .and_then(|h| h.to_str().ok())
-        .filter(|h| {
-            !h.is_empty()
-                && h.bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b".-:[]".contains(&b))
-        })
-        .unwrap_or("localhost");
-    let scheme = if web.config.secure_cookies {
-        "https"
-    } else {
-        "http"
-    };
-    format!("{scheme}://{host}")
+/// Where the pages are reached: `daemon.web.public_url`, or the daemon's own address when it
+/// has none (set at start). Never the request's `Host`, which anyone sending the request
+/// chooses, and which would go into a feed that calendars keep.
+fn base_url(web: &Web) -> String {
+    web.config
+        .public_url
+        .clone()
+        .unwrap_or_else(|| "http://localhost".to_string())
 }

@@ -64,6 +64,8 @@ pub struct Web {
     config: WebConfig,
     /// Reads that scan many rows run here, beside the core, so ingest never waits for them.
     readers: Arc<Readers>,
+    /// Sign-ins with a wrong token: the brake the API shares, and their audit lines.
+    guard: Arc<crate::guard::Guard>,
 }
 
 impl Web {
@@ -73,9 +75,11 @@ impl Web {
         shelf: Shelf,
         config: WebConfig,
         readers: Arc<Readers>,
+        guard: Arc<crate::guard::Guard>,
     ) -> Web {
         Web {
             readers,
+            guard,
             commands,
             tokens,
             sessions: Arc::new(Sessions::new(config.clone())),
@@ -96,7 +100,12 @@ impl Web {
             .route("/workflows/{name}", get(workflows::page))
             .route("/meldingen", get(notifications::page))
             .route("/meldingen/opnieuw", post(notifications::send_again))
-            .route("/wat-als", get(whatif::page).post(whatif::try_change))
+            .route(
+                "/wat-als",
+                get(whatif::page).post(whatif::try_change).layer(
+                    axum::extract::DefaultBodyLimit::max(crate::whatif::MAX_REQUEST_BYTES),
+                ),
+            )
             .route("/agenda", get(feeds::page).post(feeds::create))
             .route("/agenda/intrekken", post(feeds::revoke))
             .route("/agenda/{file}", get(feeds::calendar))
@@ -144,6 +153,50 @@ impl Web {
                 PageError::from(CoreError::NotStored(err.to_string()))
             })?;
         Ok(done.map_err(CoreError::from)?)
+    }
+
+    /// Audits a refused page request of a signed-in person (NEN 7513 logs attempts too): a
+    /// line for the gemeente asked for, or one per gemeente of the person's token, and passes
+    /// the refusal on.
+    fn refused(
+        &self,
+        visitor: &Visitor,
+        headers: &HeaderMap,
+        action: &str,
+        gemeente: Option<&str>,
+        case: Option<&str>,
+        err: PageError,
+    ) -> PageError {
+        let outcome = match &err {
+            PageError::Message { status, text } => format!("refused: {} {text}", status.as_u16()),
+            PageError::SignIn { .. } => "refused: not signed in".to_string(),
+        };
+        let asked = gemeente.filter(|g| waakvlam_core::event::is_gemeente_code(g));
+        let gemeenten: Vec<&str> = match asked {
+            Some(gemeente) => vec![gemeente],
+            None => visitor.token.gemeenten.iter().collect(),
+        };
+        for gemeente in gemeenten {
+            let entry = AuditEntry {
+                outcome: outcome.clone(),
+                ..visitor.audit(headers, action, Some(gemeente), case)
+            };
+            let _ = self.commands.send(Command::Audit { entry });
+        }
+        err
+    }
+
+    /// A form's CSRF token must be this session's; a form that fails the check is audited.
+    fn check_form(
+        &self,
+        visitor: &Visitor,
+        headers: &HeaderMap,
+        action: &str,
+        csrf: &str,
+    ) -> Result<(), PageError> {
+        visitor
+            .check_form(csrf)
+            .map_err(|err| self.refused(visitor, headers, action, None, None, err))
     }
 
     async fn ask<T>(

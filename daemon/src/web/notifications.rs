@@ -175,15 +175,26 @@ pub(super) async fn send_again(
     Form(form): Form<HashMap<String, String>>,
 ) -> Result<Response, PageError> {
     let visitor = web.visitor(&headers, "/meldingen")?;
-    visitor.check_form(form.get("csrf").map(String::as_str).unwrap_or_default())?;
+    let action = "web POST /meldingen/opnieuw";
+    web.check_form(
+        &visitor,
+        &headers,
+        action,
+        form.get("csrf").map(String::as_str).unwrap_or_default(),
+    )?;
     visitor.may_change()?;
-    let Some(id) = form.get("id").filter(|id| !id.is_empty()).cloned() else {
+    let Some(id) = form
+        .get("id")
+        .filter(|id| id.len() == 32 && id.bytes().all(|b| b.is_ascii_hexdigit()))
+        .cloned()
+    else {
         return Err(PageError::bad_request(
             "Welke melding? Het formulier noemt er geen.",
         ));
     };
     let scope = visitor.token.gemeenten.clone();
-    let audit = visitor.audit_each(&headers, "web POST /meldingen/opnieuw", scope.iter());
+    // The action names the notification, so the line says what was sent again.
+    let audit = visitor.audit_each(&headers, &format!("{action} {id}"), scope.iter());
     let channels = web
         .ask(|reply| {
             Command::Page(PageCommand::SendAgain {

@@ -1,20 +1,15 @@
-//! Sessions of the web pages, kept by the daemon (the cookie holds only a random id), and the
-//! brake on guessing tokens: five failed sign-ins from one address within a minute, and that
-//! address is refused for a minute.
+//! Sessions of the web pages, kept by the daemon (the cookie holds only a random id). The brake
+//! on guessing tokens, which the sign-in page shares with the API, is `guard`.
 //!
 //! Time comes in as an argument (`Instant`), so the rules are tested without waiting. A
 //! restart ends every session: people sign in again, nothing else is lost.
 
 use std::collections::HashMap;
-use std::net::IpAddr;
 use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use crate::config::WebConfig;
 
-/// How many failed sign-ins within `FAILURE_WINDOW` make an address wait `FAILURE_WINDOW`.
-pub const MOST_FAILURES: usize = 5;
-pub const FAILURE_WINDOW: Duration = Duration::from_secs(60);
 /// More sessions than this are not kept: the oldest go first (a flood of sign-ins with a
 /// valid token must not exhaust memory).
 const MOST_SESSIONS: usize = 10_000;
@@ -37,13 +32,6 @@ struct Kept {
 pub struct Sessions {
     config: WebConfig,
     kept: Mutex<HashMap<String, Kept>>,
-    failures: Mutex<HashMap<IpAddr, Failures>>,
-}
-
-#[derive(Default)]
-struct Failures {
-    recent: Vec<Instant>,
-    blocked_until: Option<Instant>,
 }
 
 impl Sessions {
@@ -51,7 +39,6 @@ impl Sessions {
         Sessions {
             config,
             kept: Mutex::new(HashMap::new()),
-            failures: Mutex::new(HashMap::new()),
         }
     }
 
@@ -103,35 +90,6 @@ impl Sessions {
         now.duration_since(kept.seen) < self.config.session_idle
             && now.duration_since(kept.started) < self.config.session_max
     }
-
-    /// Whether an address must wait before it may try again.
-    pub fn is_blocked(&self, address: IpAddr, now: Instant) -> bool {
-        lock(&self.failures)
-            .get(&address)
-            .and_then(|f| f.blocked_until)
-            .is_some_and(|until| now < until)
-    }
-
-    /// A failed sign-in; says whether the address is blocked from now on.
-    pub fn failed(&self, address: IpAddr, now: Instant) -> bool {
-        let mut failures = lock(&self.failures);
-        failures.retain(|_, f| {
-            f.blocked_until.is_some_and(|until| now < until)
-                || f.recent
-                    .iter()
-                    .any(|t| now.duration_since(*t) < FAILURE_WINDOW)
-        });
-        let entry = failures.entry(address).or_default();
-        entry
-            .recent
-            .retain(|t| now.duration_since(*t) < FAILURE_WINDOW);
-        entry.recent.push(now);
-        if entry.recent.len() >= MOST_FAILURES {
-            entry.blocked_until = Some(now + FAILURE_WINDOW);
-            entry.recent.clear();
-        }
-        entry.blocked_until.is_some_and(|until| now < until)
-    }
 }
 
 /// 256 random bits from the operating system, as 64 hexadecimal digits: a session id, a CSRF
@@ -164,6 +122,7 @@ fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::Duration;
 
     fn sessions() -> Sessions {
         Sessions::new(WebConfig::default())
@@ -194,26 +153,6 @@ mod tests {
         let id = sessions.start("abc".into(), now);
         sessions.end(&id);
         assert!(sessions.get(&id, now).is_none());
-    }
-
-    #[test]
-    fn five_failures_within_a_minute_block_an_address_for_a_minute() {
-        let sessions = sessions();
-        let address: IpAddr = "127.0.0.1".parse().unwrap();
-        let other: IpAddr = "127.0.0.2".parse().unwrap();
-        let t0 = Instant::now();
-        let seconds = |s: u64| t0 + Duration::from_secs(s);
-        for s in 0..4 {
-            assert!(!sessions.failed(address, seconds(s * 10)));
-        }
-        assert!(sessions.failed(address, seconds(50)));
-        assert!(sessions.is_blocked(address, seconds(109)));
-        assert!(!sessions.is_blocked(other, seconds(60)));
-        assert!(!sessions.is_blocked(address, seconds(110)));
-        // Failures spread out over more than a minute never block.
-        for s in 0..10 {
-            assert!(!sessions.failed(other, seconds(200 + s * 20)));
-        }
     }
 
     #[test]

@@ -65,7 +65,7 @@ pub(super) async fn sign_in(
     let now = Instant::now();
     let address = peer.ip();
     let back_to = safe_target(form.get("naar").map(String::as_str));
-    if web.sessions.is_blocked(address, now) {
+    if web.guard.is_blocked(address, now) {
         return Err(too_many());
     }
     let csrf = form.get("csrf").map(String::as_str).unwrap_or_default();
@@ -81,10 +81,9 @@ pub(super) async fn sign_in(
     let typed = form.get("token").map(|t| t.trim()).unwrap_or_default();
     let hash = crate::api::token_sha256(typed);
     let Some(token) = web.tokens.get(&hash).filter(|_| !typed.is_empty()) else {
-        let blocked = web.sessions.failed(address, now);
-        let mut line = crate::api::line(None, &headers, "web POST /inloggen", None, None);
-        line.outcome = "refused: 401 unknown token".into();
-        let _ = web.commands.send(Command::Audit { entry: line });
+        let blocked = web
+            .guard
+            .refused(address, true, now, jiff::Timestamp::now());
         tracing::debug!(address = %address, blocked, "sign-in with an unknown token");
         if blocked {
             return Err(too_many());
@@ -96,8 +95,9 @@ pub(super) async fn sign_in(
             StatusCode::UNAUTHORIZED,
         ));
     };
-    let line = crate::api::line(Some(&token), &headers, "web POST /inloggen", None, None);
-    let _ = web.commands.send(Command::Audit { entry: line });
+    for entry in crate::api::lines(&token, &headers, "web POST /inloggen") {
+        let _ = web.commands.send(Command::Audit { entry });
+    }
     let id = web.sessions.start(hash, now);
     let session = format!(
         "{SESSION_COOKIE}={id}; Path=/; HttpOnly; SameSite=Strict; Max-Age={}{}",

@@ -129,7 +129,12 @@ pub(super) async fn try_change(
     Form(form): Form<HashMap<String, String>>,
 ) -> Result<Response, PageError> {
     let visitor = web.visitor(&headers, "/wat-als")?;
-    visitor.check_form(form.get("csrf").map(String::as_str).unwrap_or_default())?;
+    web.check_form(
+        &visitor,
+        &headers,
+        "web POST /wat-als",
+        form.get("csrf").map(String::as_str).unwrap_or_default(),
+    )?;
     let value = |name: &str| {
         form.get(name)
             .map(|v| v.trim().to_string())
@@ -166,6 +171,12 @@ pub(super) async fn try_change(
                 "Kies wat u wilt proberen: een termijn of een bestand.",
             ));
         }
+    };
+    let Ok(_running) = whatif::RUNNING.try_acquire() else {
+        return Err(PageError::message(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "Er wordt al een wat-als-berekening gemaakt. Probeer het over een minuut opnieuw.",
+        ));
     };
     let catalog = web.shelf.get();
     let changed = match whatif::changed(&catalog, &request, &visitor.token.gemeenten) {
@@ -214,7 +225,13 @@ pub(super) async fn try_change(
                 "De wat-als-berekening is mislukt. De beheerder kan in het logboek zien waarom.",
             )
         })?
-        .map_err(crate::scheduler::CoreError::from)?;
+        .map_err(|err| match err {
+            whatif::Failed::Store(err) => PageError::from(crate::scheduler::CoreError::from(err)),
+            whatif::Failed::TooLong => PageError::message(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "De wat-als-berekening duurde langer dan een minuut en is gestopt. Probeer het voor één gemeente.",
+            ),
+        })?;
     let outcome = outcome(&web, &answer);
     Ok(render(&form_page(
         &web,

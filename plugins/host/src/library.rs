@@ -98,6 +98,38 @@ pub struct Plugin {
     pub recoveries: AtomicU64,
 }
 
+/// A library's bytes in an anonymous, sealed memory file, and the path the loader opens it by.
+struct SealedCopy {
+    _file: std::fs::File,
+    path: PathBuf,
+}
+
+/// Copies `bytes` into a memory file that nothing can change afterwards (sealed against
+/// writes, growing and shrinking), so the loader maps exactly what was hashed.
+fn sealed_copy(bytes: &[u8], gemeente: &str) -> std::io::Result<SealedCopy> {
+    use std::io::Write;
+    use std::os::fd::{AsRawFd, FromRawFd};
+    let name = std::ffi::CString::new(format!("waakvlam-plugin-{gemeente}"))
+        .map_err(std::io::Error::other)?;
+    // SAFETY: memfd_create takes a NUL-terminated name and flags and returns a new descriptor
+    // or -1; nothing else is touched.
+    let fd =
+        unsafe { libc::memfd_create(name.as_ptr(), libc::MFD_CLOEXEC | libc::MFD_ALLOW_SEALING) };
+    if fd < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    // SAFETY: `fd` was just returned to us and is owned by nothing else.
+    let mut file = unsafe { std::fs::File::from_raw_fd(fd) };
+    file.write_all(bytes)?;
+    let seals = libc::F_SEAL_WRITE | libc::F_SEAL_GROW | libc::F_SEAL_SHRINK | libc::F_SEAL_SEAL;
+    // SAFETY: fcntl on a descriptor we own, with an integer argument.
+    if unsafe { libc::fcntl(file.as_raw_fd(), libc::F_ADD_SEALS, seals) } < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    let path = PathBuf::from(format!("/proc/self/fd/{}", file.as_raw_fd()));
+    Ok(SealedCopy { _file: file, path })
+}
+
 impl Plugin {
     pub fn load(config: &PluginConfig) -> Result<Plugin, LoadError> {
         let path = config.library.clone();
@@ -127,13 +159,23 @@ impl Plugin {
                 pinned: pinned.clone(),
             });
         }
+        // The very bytes that were hashed are loaded, from a sealed copy in memory: loading
+        // the path again would load whatever the file holds by then (a file swapped between
+        // the two would run unchecked).
+        let copy = sealed_copy(&bytes, &config.gemeente).map_err(|err| LoadError::Unreadable {
+            path: path.clone(),
+            cause: format!("it cannot be copied into memory to be loaded: {err}"),
+        })?;
         // SAFETY: loading a library runs its initialisers. The checksum above makes it the
         // library the operator pinned; beyond that, trusting it is what configuring it means.
-        let library =
-            unsafe { libloading::Library::new(&path) }.map_err(|err| LoadError::NotALibrary {
+        let library = unsafe { libloading::Library::new(&copy.path) }.map_err(|err| {
+            LoadError::NotALibrary {
                 path: path.clone(),
                 cause: err.to_string(),
-            })?;
+            }
+        })?;
+        // The copy stays open as long as the library is loaded, which is for ever.
+        std::mem::forget(copy);
         // SAFETY: the symbol's type is the ABI's entry point; a library that exports the name
         // with another type breaks the ABI contract, which the version check below guards.
         let entry: libloading::Symbol<'_, extern "C" fn() -> *const WvPluginV1> =

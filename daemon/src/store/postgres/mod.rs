@@ -1289,8 +1289,8 @@ impl Store for PgStore {
         let gemeenten: Vec<&str> = feed.gemeenten.iter().collect();
         let rows = self.query(
             "storing a calendar feed",
-            "INSERT INTO feeds (token_sha256, name, made_by, on_behalf_of, gemeenten, roles, created)
-             VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id",
+            "INSERT INTO feeds (token_sha256, name, made_by, on_behalf_of, gemeenten, roles, created, maker_sha256)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id",
             &[
                 &token_sha256,
                 &feed.name,
@@ -1299,6 +1299,7 @@ impl Store for PgStore {
                 &serde_json::to_string(&gemeenten).expect("a list of strings serialises"),
                 &serde_json::to_string(&feed.roles).expect("a list of strings serialises"),
                 &feed.created,
+                &feed.maker_sha256,
             ],
         )?;
         Ok(rows[0].get(0))
@@ -1374,7 +1375,8 @@ impl Store for PgStore {
     }
 }
 
-const FEED_COLUMNS: &str = "id, name, made_by, on_behalf_of, gemeenten, roles, created";
+const FEED_COLUMNS: &str =
+    "id, name, made_by, on_behalf_of, gemeenten, roles, created, maker_sha256";
 
 fn feed_row(row: &Row) -> Result<Feed, String> {
     let id: i64 = row.get(0);
@@ -1395,5 +1397,6 @@ fn feed_row(row: &Row) -> Result<Feed, String> {
         gemeenten,
         roles,
         created: row.get(6),
+        maker_sha256: row.get(7),
     })
 }

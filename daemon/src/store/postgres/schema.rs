@@ -1,9 +1,9 @@
-//! The PostgreSQL schema: the tables of the SQLite store as its thirteen migrations left
-//! them, in PostgreSQL's dialect, and what several daemons need besides (the lease, claims on
+//! The PostgreSQL schema: the tables of the SQLite store as its migrations leave them, in PostgreSQL's dialect, and what several daemons need besides (the lease, claims on
 //! deliveries, a log position per daemon). Versioned like the SQLite migrations: the table
 //! `waakvlam_schema` remembers how many are applied; never edit one that has shipped.
 
-pub const MIGRATIONS: &[&str] = &[r#"
+pub const MIGRATIONS: &[&str] = &[
+    r#"
 CREATE TABLE events (
     seq         BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
     gemeente    TEXT NOT NULL,
@@ -141,4 +141,9 @@ CREATE TABLE leader (
     expires  TIMESTAMPTZ NOT NULL
 );
 INSERT INTO leader (slot, holder, epoch, expires) VALUES (1, NULL, 0, '-infinity');
-"#];
+"#,
+    // As SQLite's fourteenth: a calendar feed belongs to the token that made it.
+    r#"
+ALTER TABLE feeds ADD COLUMN maker_sha256 TEXT;
+"#,
+];
