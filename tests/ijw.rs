@@ -33,10 +33,9 @@ fn assert_nothing_personal(daemon: &Daemon, secrets: &[String]) {
             let path = entry.unwrap().path();
             if path.is_dir() {
                 stack.push(path);
-            } else if path.extension().is_none_or(|e| e != "xml") {
-                // The inbox keeps the messages themselves (they are the back office's export);
-                // everything Waakvlam writes is checked: the store, its WAL, the logs, the
-                // answers.
+            } else {
+                // Everything: the store, its WAL, the logs, the answers, and the inbox, which
+                // keeps no original once it is answered.
                 places.push((path.display().to_string(), std::fs::read(&path).unwrap()));
             }
         }
@@ -276,7 +275,8 @@ fn the_inbox_takes_files_and_answers_beside_them() {
         .iter()
         .all(|f| inbox.join(f).exists())
     });
-    assert!(inbox.join("processed/a.xml").exists() && !inbox.join("a.xml").exists());
+    // Answered, the original is gone: it holds a BSN, a name and a birth date.
+    assert!(!inbox.join("processed/a.xml").exists() && !inbox.join("a.xml").exists());
     let answer: Value =
         serde_json::from_slice(&std::fs::read(inbox.join("processed/a.json")).unwrap()).unwrap();
     assert_eq!(answer["products"][0]["status"], "accepted", "{answer}");
@@ -312,6 +312,8 @@ fn the_inbox_takes_files_and_answers_beside_them() {
             config.to_str().unwrap(),
             "--on-behalf-of",
             "medewerker-17",
+            "--gemeente",
+            "GM0150",
         ],
         Some(&format!("{}\n", bsn(8))),
     );

@@ -198,9 +198,13 @@ impl Api {
     }
 }
 
-/// Lets through a request with a valid token; refuses one without (401), and an address that
-/// sent five wrong tokens within a minute for a minute (429). The refusals are counted per
-/// address and minute for the audit log (`guard`), not written one by one.
+/// Lets through a request with a valid token and refuses one without (401). An address that
+/// sent five unknown tokens within a minute is slowed down for a minute: each further unknown
+/// token is answered only after a second, and no more than [`SLOW_ANSWERS`] such answers are
+/// in the making at once, whatever the addresses (one more is answered 429 at once), so
+/// guessing runs at a few tokens a second at most. The status stays 401, which is what an
+/// unknown token is. Requests without a token are no guess and are not slowed. The refusals
+/// are counted per address and minute for the audit log (`guard`), not written one by one.
 async fn gate(
     State(api): State<Api>,
     request: axum::extract::Request,
@@ -214,16 +218,19 @@ async fn gate(
         .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
         .map_or(std::net::IpAddr::from([0u8; 4]), |info| info.0.ip());
     let guess = request.headers().contains_key("authorization");
-    let blocked = api.guard.refused(
+    let slowed = api.guard.refused(
         address,
         guess,
         std::time::Instant::now(),
         jiff::Timestamp::now(),
     );
-    if blocked {
+    if !(slowed && guess) {
+        return err.into_response();
+    }
+    let Ok(_answering) = SLOW.try_acquire() else {
         let mut answer = error(
             StatusCode::TOO_MANY_REQUESTS,
-            "too many wrong tokens from this address; wait a minute before you try again",
+            "too many unknown tokens; wait a minute before you try again",
         )
         .into_response();
         answer.headers_mut().insert(
@@ -231,9 +238,23 @@ async fn gate(
             axum::http::HeaderValue::from_static("60"),
         );
         return answer;
-    }
-    err.into_response()
+    };
+    tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+    let mut answer = error(
+        StatusCode::UNAUTHORIZED,
+        "unknown token; this address sent too many unknown tokens and is answered slowly for a minute",
+    )
+    .into_response();
+    answer.headers_mut().insert(
+        axum::http::header::RETRY_AFTER,
+        axum::http::HeaderValue::from_static("60"),
+    );
+    answer
 }
+
+/// How many slowed answers to unknown tokens may be in the making at once.
+pub const SLOW_ANSWERS: usize = 4;
+static SLOW: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(SLOW_ANSWERS);
 
 /// Why the core gave no answer.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -602,7 +623,12 @@ async fn post_events(
     let mut valid = Vec::new();
     let mut positions = Vec::new();
     for (index, item) in items.into_iter().enumerate() {
-        let id = item.get("id").and_then(Value::as_str).map(str::to_string);
+        // An id that may hold a BSN (or a control character) is refused and not repeated.
+        let id = item
+            .get("id")
+            .and_then(Value::as_str)
+            .filter(|id| !event::has_bsn_like_number(id) && !id.chars().any(char::is_control))
+            .map(str::to_string);
         match event::validate(item) {
             Ok(event) if !token.gemeenten.contains(&event.gemeente) => {
                 let err = error(

@@ -67,6 +67,10 @@ pub enum Command {
         /// Who asks (an employee id, never a BSN): written in the audit log.
         #[arg(long)]
         on_behalf_of: String,
+        /// The gemeente the lookup is for (CBS code): its privacy officer sees the line. Without
+        /// it the line is the operator's only.
+        #[arg(long)]
+        gemeente: Option<String>,
     },
     /// Make API tokens (`token new`).
     Token {
@@ -248,7 +252,8 @@ pub fn main() -> ExitCode {
         Command::Pseudonym {
             config,
             on_behalf_of,
-        } => pseudonym(&config, &on_behalf_of),
+            gemeente,
+        } => pseudonym(&config, &on_behalf_of, gemeente),
         Command::Load {
             url,
             token,
@@ -925,7 +930,12 @@ fn migrate(from: &str, to: &str) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn pseudonym(config_path: &Path, on_behalf_of: &str) -> Result<ExitCode> {
+fn pseudonym(config_path: &Path, on_behalf_of: &str, gemeente: Option<String>) -> Result<ExitCode> {
+    if let Some(code) = &gemeente
+        && !waakvlam_core::event::is_gemeente_code(code)
+    {
+        bail!("--gemeente takes a CBS code such as GM0150, not '{code}'");
+    }
     if waakvlam_core::event::has_bsn_like_number(on_behalf_of) || on_behalf_of.trim().is_empty() {
         bail!(
             "--on-behalf-of takes an employee id (not a BSN, not empty): it goes into the audit log"
@@ -961,7 +971,7 @@ fn pseudonym(config_path: &Path, on_behalf_of: &str) -> Result<ExitCode> {
         token: "cli".into(),
         on_behalf_of: Some(on_behalf_of.trim().to_string()),
         action: "pseudonym.lookup".into(),
-        gemeente: None,
+        gemeente,
         case: Some(case.clone()),
         outcome: "allowed".into(),
     };

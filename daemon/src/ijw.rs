@@ -333,7 +333,7 @@ pub fn events_of_folder(
     let mut problems = Vec::new();
     let mut received = Vec::new();
     for (path, size) in files {
-        let name = answer_name(&path);
+        let name = format!("{}.xml", answer_name(&path));
         if size > waakvlam_core::ijw::MAX_BYTES as u64 {
             problems.push(format!(
                 "{name}: Bericht: the message is {size} bytes; an iJw message is at most 1 MiB, so it was not read"

@@ -12,12 +12,40 @@ pub static DOCUMENT: LazyLock<String> = LazyLock::new(|| {
     let mut document: Value =
         serde_json::from_str(include_str!("openapi.json")).expect("openapi.json is JSON");
     document["components"]["schemas"]["Event"] = event_schema();
+    // Every operation that takes a token may answer 429: more slowed answers to unknown
+    // tokens at once than `api::SLOW_ANSWERS` (the brake on guessing).
+    document["components"]["responses"]["TooManyGuesses"] = json!({
+        "description": "Too many unknown tokens are being answered at once; wait a minute (Retry-After).",
+        "headers": { "Retry-After": { "schema": { "type": "integer" } } },
+        "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Error" } } }
+    });
+    if let Some(paths) = document["paths"].as_object_mut() {
+        for operation in paths
+            .values_mut()
+            .filter_map(Value::as_object_mut)
+            .flat_map(|p| p.values_mut())
+        {
+            if operation["responses"].get("401").is_some() {
+                operation["responses"]["429"] =
+                    json!({ "$ref": "#/components/responses/TooManyGuesses" });
+            }
+        }
+    }
     serde_json::to_string_pretty(&document).expect("a JSON value serialises")
 });
 
-/// A string with no run of exactly nine digits (the shape of a BSN), as the validator asks.
+/// What the validator takes for a BSN (`event::has_bsn_like_number`): nine digits that stand
+/// alone, in a row or grouped by single dots or spaces, or three groups of three joined by a
+/// dash, slash, underscore, dot or space.
+pub const BSN_PATTERN: &str =
+    "(^|[^0-9])([0-9]([. ]?[0-9]){8}|[0-9]{3}[-/_. ][0-9]{3}[-/_. ][0-9]{3})(?![0-9])";
+
+/// A control character, which no id or case id may hold.
+const NO_CONTROL: &str = "^[^\\x00-\\x1f\\x7f-\\x9f]*$";
+
+/// A string that holds nothing the validator takes for a BSN.
 fn no_bsn(mut schema: Value) -> Value {
-    schema["not"] = json!({ "pattern": "(^|[^0-9])[0-9]{9}([^0-9]|$)" });
+    schema["not"] = json!({ "pattern": BSN_PATTERN });
     schema
 }
 
@@ -67,10 +95,15 @@ fn event_schema() -> Value {
                 "type": "object",
                 "properties": properties,
                 // Other fields are kept, but never one that may hold a BSN.
+                "propertyNames": { "not": { "pattern": BSN_PATTERN } },
                 "additionalProperties": {
                     "not": { "anyOf": [
-                        { "type": "string", "pattern": "(^|[^0-9])[0-9]{9}([^0-9]|$)" },
-                        { "type": "integer", "minimum": 100000000, "maximum": 999999999 }
+                        { "type": "string", "pattern": BSN_PATTERN },
+                        { "type": "integer", "minimum": 100000000, "maximum": 999999999 },
+                        // Nested values are searched too; the document keeps it simple by
+                        // describing flat data, which is all the vocabulary has.
+                        { "type": "object" },
+                        { "type": "array" }
                     ] }
                 }
             });
@@ -85,10 +118,10 @@ fn event_schema() -> Value {
                 "required": event_required,
                 "additionalProperties": false,
                 "properties": {
-                    "id": { "allOf": [not_blank()], "description": "Unique per sender; a repeat is a duplicate." },
+                    "id": no_bsn(json!({ "allOf": [not_blank(), { "type": "string", "pattern": NO_CONTROL }], "description": "Unique per sender; a repeat is a duplicate. No control characters and nothing that may be a BSN." })),
                     "type": { "const": spec.name },
                     "gemeente": { "type": "string", "pattern": "^GM[0-9]{4}$", "description": "The CBS code; the token must cover it (403 otherwise)." },
-                    "case": no_bsn(json!({ "type": "string", "pattern": "\\S", "description": "Pseudonymous case id; never a BSN." })),
+                    "case": no_bsn(json!({ "allOf": [not_blank(), { "type": "string", "pattern": NO_CONTROL }], "description": "Pseudonymous case id; never a BSN, no control characters." })),
                     "at": { "type": "string", "format": "date-time", "pattern": "^(19|20|21)[0-9]{2}-", "description": "RFC 3339 with an offset, in the years 1900-2199." },
                     "data": data
                 }

@@ -12,6 +12,8 @@ pub enum Answer {
     Fail,
     Hang,
     Ok,
+    /// 307 to another path of this receiver, which counts what reaches it.
+    Redirect,
 }
 
 #[derive(Default)]
@@ -20,17 +22,21 @@ pub struct Received {
     /// Bodies that arrived with a valid signature and were answered 200.
     pub accepted: Vec<Value>,
     pub bad_signatures: usize,
+    /// Requests that followed a redirect to the other path.
+    pub redirected: usize,
 }
 
 /// A real HTTP server on a loopback port (axum), answering by `script` and checking every
 /// signature with `secret`.
 pub fn receiver(script: Vec<Answer>, secret: &'static str) -> (String, Arc<Mutex<Received>>) {
     use axum::http::{HeaderMap, StatusCode};
+    use axum::response::IntoResponse;
     let received = Arc::new(Mutex::new(Received::default()));
     let listener = StdListener::bind("127.0.0.1:0").unwrap();
     listener.set_nonblocking(true).unwrap();
     let url = format!("http://{}/waakvlam", listener.local_addr().unwrap());
     let state = received.clone();
+    let state_for_redirect = received.clone();
     std::thread::spawn(move || {
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
@@ -49,6 +55,13 @@ pub fn receiver(script: Vec<Answer>, secret: &'static str) -> (String, Arc<Mutex
                             s.requests - 1
                         };
                         match script.get(n).copied().unwrap_or(Answer::Ok) {
+                            Answer::Redirect => {
+                                return (
+                                    StatusCode::TEMPORARY_REDIRECT,
+                                    [(axum::http::header::LOCATION, "/elders")],
+                                )
+                                    .into_response();
+                            }
                             Answer::Fail => StatusCode::INTERNAL_SERVER_ERROR,
                             Answer::Hang => {
                                 tokio::time::sleep(std::time::Duration::from_secs(5)).await;
@@ -69,6 +82,18 @@ pub fn receiver(script: Vec<Answer>, secret: &'static str) -> (String, Arc<Mutex
                                 }
                             }
                         }
+                        .into_response()
+                    }
+                }),
+            );
+            let elsewhere = state_for_redirect.clone();
+            let app = app.route(
+                "/elders",
+                axum::routing::post(move || {
+                    let elsewhere = elsewhere.clone();
+                    async move {
+                        elsewhere.lock().unwrap().redirected += 1;
+                        StatusCode::OK
                     }
                 }),
             );

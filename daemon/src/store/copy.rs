@@ -306,21 +306,33 @@ pub fn sqlite_to_postgres(from: &Path, to: &PgUrl, holder: &str) -> Result<Copie
             .map_err(failed("counting the deliveries"))?;
         (row.get::<_, i64>(0) as u64, row.get::<_, i64>(1) as u64)
     };
-    // The copy read every case: that is in the audit log it copied, as any read is.
-    let entry = AuditEntry {
-        at: jiff::Timestamp::now().to_string(),
-        token: "cli".into(),
-        on_behalf_of: None,
-        action: "store.migrate".into(),
-        gemeente: None,
-        case: None,
-        outcome: "allowed".into(),
-    };
-    tx.execute(
-        "INSERT INTO audit (at, token, on_behalf_of, action, gemeente, case_id, outcome) VALUES ($1, $2, $3, $4, $5, $6, $7)",
-        &[&entry.at, &entry.token, &entry.on_behalf_of, &entry.action, &entry.gemeente, &entry.case, &entry.outcome],
-    )
-    .map_err(failed("writing the audit log"))?;
+    // The copy read every case: that is in the audit log it copied, as any read is, once for
+    // each gemeente whose cases it read (each gemeente's privacy officer sees their own).
+    let gemeenten: Vec<String> = tx
+        .query(
+            "SELECT DISTINCT gemeente FROM events ORDER BY gemeente",
+            &[],
+        )
+        .map_err(failed("listing the gemeenten copied"))?
+        .iter()
+        .map(|row| row.get(0))
+        .collect();
+    for gemeente in gemeenten {
+        let entry = AuditEntry {
+            at: jiff::Timestamp::now().to_string(),
+            token: "cli".into(),
+            on_behalf_of: None,
+            action: "store.migrate".into(),
+            gemeente: Some(gemeente),
+            case: None,
+            outcome: "allowed".into(),
+        };
+        tx.execute(
+            "INSERT INTO audit (at, token, on_behalf_of, action, gemeente, case_id, outcome) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            &[&entry.at, &entry.token, &entry.on_behalf_of, &entry.action, &entry.gemeente, &entry.case, &entry.outcome],
+        )
+        .map_err(failed("writing the audit log"))?;
+    }
     tx.commit().map_err(failed("committing the copy"))?;
     Ok(Copied {
         rows,
