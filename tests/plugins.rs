@@ -436,6 +436,78 @@ fn plugins_are_checked_before_they_run() {
     );
 }
 
+/// Regression (security review, finding 14): the library was hashed from the bytes read, then
+/// loaded again by its path, so a file swapped in between ran unchecked. Here the library is a
+/// named pipe that hands out the pinned plugin once; a second open of the path (to load it)
+/// would be seen by the pipe. The host loads the bytes it hashed, and opens the path once.
+#[test]
+fn a_plugin_is_loaded_from_the_bytes_that_were_hashed() {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let bytes = std::fs::read(library("waakvlam_deventer")).unwrap();
+    let digest: String =
+        sha2::Digest::finalize(<sha2::Sha256 as sha2::Digest>::new_with_prefix(&bytes))
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+    let dir = common::tempdir();
+    let pipe = dir.join("libwaakvlam_deventer.so");
+    let made = std::process::Command::new("mkfifo")
+        .arg(&pipe)
+        .status()
+        .unwrap();
+    assert!(made.success());
+    let loaded = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let writer = {
+        let (pipe, loaded) = (pipe.clone(), loaded.clone());
+        std::thread::spawn(move || -> bool {
+            // The first open: the host reads the pinned plugin.
+            std::fs::OpenOptions::new()
+                .write(true)
+                .open(&pipe)
+                .unwrap()
+                .write_all(&bytes)
+                .unwrap();
+            // Until the host has closed its read end (this process's descriptors show it)...
+            let open_here = || {
+                std::fs::read_dir("/proc/self/fd").unwrap().any(|fd| {
+                    std::fs::read_link(fd.unwrap().path()).is_ok_and(|target| target == pipe)
+                })
+            };
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+            while open_here() && std::time::Instant::now() < deadline {
+                std::thread::sleep(std::time::Duration::from_millis(1));
+            }
+            // ...then any later open for reading would let a writer in (O_NONBLOCK: 0o4000).
+            while !loaded.load(std::sync::atomic::Ordering::SeqCst) {
+                if let Ok(mut second) = std::fs::OpenOptions::new()
+                    .write(true)
+                    .custom_flags(0o4000)
+                    .open(&pipe)
+                {
+                    let _ = second.write_all(b"not the pinned library");
+                    return true;
+                }
+                std::thread::sleep(std::time::Duration::from_millis(1));
+            }
+            false
+        })
+    };
+    let (registry, problems) = Registry::load(&[PluginConfig {
+        sha256: Some(digest),
+        library: pipe.clone(),
+        ..plugin("GM0150", "waakvlam_deventer")
+    }]);
+    loaded.store(true, std::sync::atomic::Ordering::SeqCst);
+    let opened_again = writer.join().unwrap();
+    assert!(
+        !opened_again,
+        "the library's path was opened again after it was hashed"
+    );
+    assert!(problems.is_empty(), "{problems:?}");
+    assert_eq!(registry.get("GM0150").unwrap().identity.name, "Deventer");
+}
+
 // ---- through the daemon ---------------------------------------------------------------------
 
 /// The daemon with the shipped plugins: Deventer's signal arrives; with a hanging plugin for
