@@ -674,3 +674,35 @@ fn only_a_trusted_sender_names_the_person_it_acts_for() {
     assert_eq!(by("deventer"), "medewerker-99");
     assert_eq!(by("apeldoorn"), Value::Null);
 }
+
+/// Finding 9: a field that a spreadsheet reads as a formula after a tab went out as one. Tabs
+/// and carriage returns no longer get into a case id at all (finding 2); a formula after
+/// spaces, or at the very start, goes out as text.
+#[test]
+fn the_deadlines_csv_holds_no_formula() {
+    let daemon = Daemon::start();
+    daemon.advance("2027-04-13T10:00:00+02:00");
+    for (id, case) in [("e-1", " =1+2"), ("e-2", "@SUM(A1)"), ("e-3", "\t=1+2")] {
+        let complaint = json!({"id": id, "type": "klacht.ingediend", "gemeente": "GM0150", "case": case,
+            "at": "2027-04-13T10:15:00+02:00", "data": {"klacht_id": "K-9"}});
+        let (status, _) = daemon.post_events(DEVENTER, &complaint.to_string());
+        assert_eq!(
+            status,
+            if case.starts_with('\t') { 400 } else { 200 },
+            "{case:?}"
+        );
+    }
+    let mut visitor = Visitor::signed_in(&daemon, DEVENTER);
+    let csv = visitor.get("/termijnen.csv").body;
+    let cases: std::collections::BTreeSet<&str> = csv
+        .lines()
+        .skip(1)
+        .filter_map(|l| l.split(';').nth(2))
+        .collect();
+    assert_eq!(
+        cases,
+        std::collections::BTreeSet::from(["' =1+2", "'@SUM(A1)"]),
+        "{csv}"
+    );
+    daemon.stop();
+}
