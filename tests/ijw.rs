@@ -8,7 +8,7 @@ mod common;
 use common::daemon::{APELDOORN, DEVENTER, Daemon, REGION, wait_for};
 use common::waakvlam;
 use serde_json::Value;
-use waakvlam_core::ijw::sample::{Sample, bsn};
+use waakvlam_core::ijw::sample::{Sample, Shape, bsn};
 
 /// Names in the made-up messages: none may be found anywhere the daemon writes.
 const NAMES: [&str; 2] = ["Jansen", "Pieter"];
@@ -172,8 +172,8 @@ fn bad_and_hostile_messages_are_refused_with_their_reasons() {
     let daemon = Daemon::start();
     daemon.advance("2027-03-02T10:00:00+01:00");
     let wrong_code = start("C1", 3).xml().replace(
-        "<BerichtCode>438</BerichtCode>",
-        "<BerichtCode>436</BerichtCode>",
+        "<jw305:BerichtCode>438</jw305:BerichtCode>",
+        "<jw305:BerichtCode>436</jw305:BerichtCode>",
     );
     let (status, answer) = daemon.post_ijw(DEVENTER, &wrong_code);
     assert_eq!(status, 400, "{answer}");
@@ -182,7 +182,7 @@ fn bad_and_hostile_messages_are_refused_with_their_reasons() {
 
     let missing = start("C2", 3)
         .xml()
-        .replace("<Begindatum>2027-03-01</Begindatum>", "");
+        .replace("<jw305:Begindatum>2027-03-01</jw305:Begindatum>", "");
     let (status, answer) = daemon.post_ijw(DEVENTER, &missing);
     assert_eq!(status, 400);
     assert_eq!(
@@ -437,4 +437,73 @@ fn simulate_reads_a_folder_of_messages() {
         "{stdout}"
     );
     assert!(!stdout.contains(&bsn(10)) && !stdout.contains("Jansen"));
+}
+
+/// Regression (issue 26): a message in the shape of the published XSDs was refused whole
+/// (the basisschema's elements are in its own namespace). Messages with the prefixes of the
+/// published examples, other prefixes and a default namespace are all taken, by `POST /v1/ijw`
+/// and from the inbox; one with an element in another namespace is refused with its path.
+#[test]
+fn real_shaped_messages_are_taken_whatever_their_prefixes() {
+    let daemon = Daemon::start();
+    daemon.advance("2027-03-02T10:00:00+01:00");
+    let shapes = [
+        Shape::Prefixed {
+            message: "jw305",
+            basis: "ijw",
+        },
+        Shape::Prefixed {
+            message: "ns1",
+            basis: "ns2",
+        },
+        Shape::Default,
+    ];
+    for (n, shape) in shapes.into_iter().enumerate() {
+        let xml = start(&format!("R{n}"), 30 + n as u32).xml_in(shape);
+        let (status, answer) = daemon.post_ijw(DEVENTER, &xml);
+        assert_eq!(status, 200, "{answer}\n{xml}");
+        assert_eq!(answer["products"][0]["status"], "accepted", "{answer}");
+    }
+    let inbox = daemon.dir.join("data/ijw-inbox");
+    wait_for(20, "the inbox", || inbox.join("processed").is_dir());
+    let stop = Sample::stop(&start("R0", 30), "R9", "2027-09-01", "31");
+    std::fs::write(
+        inbox.join("r9.xml"),
+        stop.xml_in(Shape::Prefixed {
+            message: "jw307",
+            basis: "ijw",
+        }),
+    )
+    .unwrap();
+    wait_for(20, "the answer", || {
+        inbox.join("processed/r9.json").exists()
+    });
+    let answer: Value =
+        serde_json::from_slice(&std::fs::read(inbox.join("processed/r9.json")).unwrap()).unwrap();
+    assert_eq!(answer["products"][0]["status"], "accepted", "{answer}");
+
+    let misplaced = start("R5", 35).xml().replace(
+        "<ijw:Dagtekening>2027-03-02</ijw:Dagtekening>",
+        "<jw305:Dagtekening>2027-03-02</jw305:Dagtekening>",
+    );
+    let (status, answer) = daemon.post_ijw(DEVENTER, &misplaced);
+    assert_eq!(status, 400, "{answer}");
+    assert_eq!(
+        answer["problems"][0]["path"],
+        "Bericht/Header/BerichtIdentificatie/Dagtekening"
+    );
+    daemon.stop();
+}
+
+/// README's example message is a made-up message of the tests, as they write it, and reads.
+#[test]
+fn the_readme_shows_a_real_shaped_message() {
+    let readme = std::fs::read_to_string(common::root().join("README.md")).unwrap();
+    let start_at = readme.find("```xml\n").expect("an XML example") + "```xml\n".len();
+    let shown = &readme[start_at..start_at + readme[start_at..].find("```").unwrap()];
+    let written = start("A1", 0).xml();
+    let written = written.split_once('\n').unwrap().1;
+    assert_eq!(shown, written);
+    let read = waakvlam_core::ijw::read::read(shown.as_bytes()).expect("the example reads");
+    assert_eq!(read.message.gemeente, "GM0150");
 }

@@ -24,6 +24,9 @@ pub const MAX_BYTES: usize = 1024 * 1024;
 
 pub const NAMESPACE_JW305: &str = "http://www.istandaarden.nl/ijw/3_2/jw305/schema";
 pub const NAMESPACE_JW307: &str = "http://www.istandaarden.nl/ijw/3_2/jw307/schema";
+/// The shared types: the children of an element of a basisschema complex type are in this
+/// namespace, whatever the message (IJW.md, "Which namespace each element is in").
+pub const NAMESPACE_BASIS: &str = "http://www.istandaarden.nl/ijw/3_2/basisschema/schema";
 
 /// Which message: its `BerichtCode` (COD002-VEKT).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize)]

@@ -4,7 +4,10 @@
 
 use roxmltree::{Document, Node, ParsingOptions};
 
-use super::{Bsn, Code, Delivery, MAX_BYTES, Message, NAMESPACE_JW305, NAMESPACE_JW307, Product};
+use super::{
+    Bsn, Code, Delivery, MAX_BYTES, Message, NAMESPACE_BASIS, NAMESPACE_JW305, NAMESPACE_JW307,
+    Product,
+};
 use crate::calendar::Day;
 use crate::event::BirthDate;
 
@@ -32,6 +35,26 @@ pub struct Read {
 /// JZ588 `RedenBeeindiging` codes (IJW.md).
 const REASONS: &[&str] = &[
     "02", "20", "31", "32", "33", "34", "35", "36", "37", "38", "39",
+];
+
+/// The elements the basisschema declares: the children of `CDT_BerichtIdentificatie`,
+/// `CDT_XsdVersie`, `CDT_Geboortedatum`, `CDT_VerkorteNaam` (and its `Geslachtsnaam`) and
+/// `CDT_Product`. Both XSDs qualify their elements, so these are in the basisschema's
+/// namespace and every other element in the message's own.
+const BASIS_ELEMENTS: &[&str] = &[
+    "Identificatie",
+    "Dagtekening",
+    "BasisschemaXsdVersie",
+    "BerichtXsdVersie",
+    "Datum",
+    "DatumGebruik",
+    "Geslachtsnaam",
+    "Voorvoegsel",
+    "Achternaam",
+    "Voornamen",
+    "Voorletters",
+    "Categorie",
+    "Code",
 ];
 
 /// Nodes in the largest sensible message: a few hundred products.
@@ -109,13 +132,26 @@ impl Reader<'_> {
         });
     }
 
+    /// The namespace the XSDs put an element in: the basisschema's for the children of its
+    /// types, the message's for every other.
+    fn namespace_of(&self, name: &str) -> &str {
+        if BASIS_ELEMENTS.contains(&name) {
+            NAMESPACE_BASIS
+        } else {
+            self.namespace
+        }
+    }
+
+    /// The elements `name` under `parent`, in the namespace the XSDs give them (any prefix, or
+    /// a default namespace: only the namespace counts).
     fn elements<'d, 'i>(&self, parent: Node<'d, 'i>, name: &str) -> Vec<Node<'d, 'i>> {
+        let namespace = self.namespace_of(name);
         parent
             .children()
             .filter(|n| {
                 n.is_element()
                     && n.tag_name().name() == name
-                    && n.tag_name().namespace() == Some(self.namespace)
+                    && n.tag_name().namespace() == Some(namespace)
             })
             .collect()
     }
@@ -131,15 +167,11 @@ impl Reader<'_> {
         match found.as_slice() {
             [one] => Some(*one),
             [] => {
-                let unqualified = parent
-                    .children()
-                    .any(|n| n.is_element() && n.tag_name().name() == name);
-                let hint = if unqualified {
-                    format!(" (there is one outside the namespace {})", self.namespace)
-                } else {
-                    String::new()
-                };
-                self.problem(&format!("{path}/{name}"), format!("is missing{hint}"));
+                // One of that name in another namespace was refused already (`misplaced`).
+                let here = format!("{path}/{name}");
+                if !self.problems.iter().any(|p| p.path == here) {
+                    self.problem(&here, "is missing");
+                }
                 None
             }
             _ => {
@@ -242,8 +274,61 @@ impl Reader<'_> {
         }
     }
 
+    /// Every element in another namespace than the XSDs give it is refused with its path (the
+    /// first few; inside one refused, nothing more is looked at). Iterative: a message may
+    /// nest deeply.
+    fn misplaced(&mut self, root: Node<'_, '_>) {
+        const MOST: usize = 20;
+        let mut found = 0;
+        for node in root.descendants().filter(|n| n.is_element() && *n != root) {
+            let wrong = |n: &Node<'_, '_>| {
+                n.tag_name().namespace().unwrap_or("") != self.namespace_of(n.tag_name().name())
+            };
+            if !wrong(&node)
+                || node
+                    .ancestors()
+                    .skip(1)
+                    .any(|a| a.is_element() && a != root && wrong(&a))
+            {
+                continue;
+            }
+            // The path as the other problems write it: products numbered from 1.
+            let mut names: Vec<String> = node
+                .ancestors()
+                .filter(|a| a.is_element())
+                .map(|a| {
+                    let name = a.tag_name().name();
+                    if a != node && matches!(name, "StartProduct" | "StopProduct") {
+                        let before = a
+                            .prev_siblings()
+                            .filter(|s| s.is_element() && s.tag_name() == a.tag_name())
+                            .count();
+                        format!("{name}[{before}]")
+                    } else {
+                        name.to_string()
+                    }
+                })
+                .collect();
+            names.reverse();
+            let expected = self.namespace_of(node.tag_name().name()).to_string();
+            let message = match node.tag_name().namespace() {
+                None | Some("") => format!("has no namespace; the XSD puts it in {expected}"),
+                Some(other) => format!(
+                    "is in the namespace {}; the XSD puts it in {expected}",
+                    shown_at_most(other, 100)
+                ),
+            };
+            self.problem(&names.join("/"), message);
+            found += 1;
+            if found == MOST {
+                return;
+            }
+        }
+    }
+
     fn message(&mut self, root: Node<'_, '_>, code: Code) -> Option<Read> {
         let path = "Bericht";
+        self.misplaced(root);
         let header = self.child(root, path, "Header");
         let client = self.child(root, path, "Client");
         let header = header?;
@@ -499,11 +584,20 @@ fn not_well_formed(err: &roxmltree::Error) -> String {
 /// A value as a problem shows it: at most 40 characters, and never a number that may be a BSN
 /// (a value in the wrong element may be one).
 fn shown(value: &str) -> String {
+    shown_at_most(value, 40)
+}
+
+/// A value as a problem shows it, at most `most` characters (a namespace is long).
+fn shown_at_most(value: &str, most: usize) -> String {
     if crate::event::has_bsn_like_number(value) {
         return "(a 9-digit number, not shown)".to_string();
     }
-    let mut out: String = value.chars().take(40).collect();
-    if value.chars().count() > 40 {
+    let mut out: String = value
+        .chars()
+        .filter(|c| !c.is_control())
+        .take(most)
+        .collect();
+    if value.chars().count() > most {
         out.push('…');
     }
     out
@@ -512,7 +606,7 @@ fn shown(value: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ijw::sample::{Sample, bsn};
+    use crate::ijw::sample::{Sample, Shape, bsn};
 
     fn problems(xml: &str) -> Vec<String> {
         read(xml.as_bytes())
@@ -569,8 +663,8 @@ mod tests {
         sample.products[1].status = "4".into();
         sample.bsn = "123456789".into();
         let xml = sample.xml().replace(
-            "<BerichtVersie>3</BerichtVersie>",
-            "<BerichtVersie>2</BerichtVersie>",
+            "<jw307:BerichtVersie>3</jw307:BerichtVersie>",
+            "<jw307:BerichtVersie>2</jw307:BerichtVersie>",
         );
         assert_eq!(
             problems(&xml),
@@ -589,8 +683,8 @@ mod tests {
     #[test]
     fn a_wrong_code_and_a_missing_element_are_refused() {
         let xml = start().xml().replace(
-            "<BerichtCode>438</BerichtCode>",
-            "<BerichtCode>440</BerichtCode>",
+            "<jw305:BerichtCode>438</jw305:BerichtCode>",
+            "<jw305:BerichtCode>440</jw305:BerichtCode>",
         );
         assert_eq!(
             problems(&xml),
@@ -600,7 +694,7 @@ mod tests {
         );
         let xml = start()
             .xml()
-            .replace("<Begindatum>2026-03-01</Begindatum>", "");
+            .replace("<jw305:Begindatum>2026-03-01</jw305:Begindatum>", "");
         assert_eq!(
             problems(&xml),
             ["Bericht/Client/StartProducten/StartProduct[1]/Begindatum: is missing"]
@@ -611,6 +705,94 @@ mod tests {
             [
                 "Bericht: the namespace is 'urn:iets-anders'; a JW305 is in http://www.istandaarden.nl/ijw/3_2/jw305/schema, a JW307 in http://www.istandaarden.nl/ijw/3_2/jw307/schema"
             ]
+        );
+    }
+
+    /// Regression (issue 26): real messages, shaped as the XSDs say, were refused whole: the
+    /// children of basisschema types are in the basisschema's namespace. Any prefix, or a
+    /// default namespace, reads the same.
+    #[test]
+    fn a_message_reads_in_the_namespaces_of_the_xsds_whatever_its_prefixes() {
+        let expected = read(start().xml().as_bytes()).unwrap().message;
+        assert!(
+            start()
+                .xml()
+                .contains("<ijw:Dagtekening>2026-03-01</ijw:Dagtekening>")
+        );
+        for shape in [
+            Shape::Prefixed {
+                message: "jw305",
+                basis: "ijw",
+            },
+            Shape::Prefixed {
+                message: "ns1",
+                basis: "ns2",
+            },
+            Shape::Prefixed {
+                message: "a",
+                basis: "a2",
+            },
+            Shape::Default,
+        ] {
+            let xml = start().xml_in(shape);
+            assert_eq!(read(xml.as_bytes()).unwrap().message, expected, "{xml}");
+        }
+        let stop = Sample::stop(&start(), "B1", "2026-09-01", "31");
+        for shape in [
+            Shape::Prefixed {
+                message: "jw307",
+                basis: "ijw",
+            },
+            Shape::Default,
+        ] {
+            let read = read(stop.xml_in(shape).as_bytes()).unwrap();
+            assert_eq!(read.message.products[0].reden.as_deref(), Some("31"));
+        }
+    }
+
+    /// Strict still: an element in another namespace than the XSD gives it is refused with its
+    /// path, and so is the old made-up shape with everything in the message's namespace.
+    #[test]
+    fn an_element_in_another_namespace_is_refused_with_its_path() {
+        let xml = start().xml().replace(
+            "<ijw:Identificatie>A1</ijw:Identificatie>",
+            "<jw305:Identificatie>A1</jw305:Identificatie>",
+        );
+        assert_eq!(
+            problems(&xml),
+            [
+                "Bericht/Header/BerichtIdentificatie/Identificatie: is in the namespace http://www.istandaarden.nl/ijw/3_2/jw305/schema; the XSD puts it in http://www.istandaarden.nl/ijw/3_2/basisschema/schema"
+            ]
+        );
+        let xml = start().xml().replace(
+            "<jw305:Begindatum>2026-03-01</jw305:Begindatum>",
+            "<ijw:Begindatum>2026-03-01</ijw:Begindatum>",
+        );
+        assert_eq!(
+            problems(&xml),
+            [
+                "Bericht/Client/StartProducten/StartProduct[1]/Begindatum: is in the namespace http://www.istandaarden.nl/ijw/3_2/basisschema/schema; the XSD puts it in http://www.istandaarden.nl/ijw/3_2/jw305/schema"
+            ]
+        );
+        let xml = start()
+            .xml()
+            .replace("<ijw:Achternaam>", "<x:Achternaam xmlns:x=\"urn:elders\">")
+            .replace("</ijw:Achternaam>", "</x:Achternaam>");
+        assert_eq!(
+            problems(&xml),
+            [
+                "Bericht/Client/Naam/Geslachtsnaam/Achternaam: is in the namespace urn:elders; the XSD puts it in http://www.istandaarden.nl/ijw/3_2/basisschema/schema"
+            ]
+        );
+        // Everything in the message's namespace, as the made-up messages once were.
+        let old = start()
+            .xml_in(Shape::Default)
+            .replace(&format!(" xmlns=\"{NAMESPACE_BASIS}\""), "");
+        let found = problems(&old);
+        assert!(found.len() >= 5, "{found:?}");
+        assert!(
+            found.contains(&"Bericht/Header/BerichtIdentificatie/Identificatie: is in the namespace http://www.istandaarden.nl/ijw/3_2/jw305/schema; the XSD puts it in http://www.istandaarden.nl/ijw/3_2/basisschema/schema".to_string()),
+            "{found:?}"
         );
     }
 

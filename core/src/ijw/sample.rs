@@ -2,7 +2,7 @@
 //! real data. They hold a BSN (one that passes the 11-test) and a name, as real ones do, so a
 //! test can check that neither gets past the door.
 
-use super::{Code, NAMESPACE_JW305, NAMESPACE_JW307};
+use super::{Code, NAMESPACE_BASIS, NAMESPACE_JW305, NAMESPACE_JW307};
 
 #[derive(Clone, Debug)]
 pub struct Sample {
@@ -81,79 +81,159 @@ impl Sample {
         }
     }
 
+    /// The message as the XSDs shape it, with the prefixes of the published examples:
+    /// `jw305:`/`jw307:` for the message's elements and `ijw:` for the basisschema's.
     pub fn xml(&self) -> String {
+        let message = match self.code {
+            Code::Jw305 => "jw305",
+            Code::Jw307 => "jw307",
+        };
+        self.xml_in(Shape::Prefixed {
+            message,
+            basis: "ijw",
+        })
+    }
+
+    /// The message in the given shape: the same elements in the same namespaces, written with
+    /// other prefixes or a default namespace.
+    pub fn xml_in(&self, shape: Shape) -> String {
         let (namespace, list, item) = match self.code {
             Code::Jw305 => (NAMESPACE_JW305, "StartProducten", "StartProduct"),
             Code::Jw307 => (NAMESPACE_JW307, "StopProducten", "StopProduct"),
+        };
+        // `m(name)`: an element of the message; `b(name, text)`: one of the basisschema.
+        let (root, m_prefix, b_prefix, b_declared) = match shape {
+            Shape::Prefixed { message, basis } => (
+                format!(
+                    "<{message}:Bericht xmlns:{message}=\"{namespace}\" xmlns:{basis}=\"{NAMESPACE_BASIS}\">"
+                ),
+                format!("{message}:"),
+                format!("{basis}:"),
+                String::new(),
+            ),
+            Shape::Default => (
+                format!("<Bericht xmlns=\"{namespace}\">"),
+                String::new(),
+                String::new(),
+                format!(" xmlns=\"{NAMESPACE_BASIS}\""),
+            ),
+        };
+        let m = |name: &str| format!("{m_prefix}{name}");
+        let b = |name: &str, inner: &str| {
+            format!("<{b_prefix}{name}{b_declared}>{inner}</{b_prefix}{name}>")
         };
         let mut products = String::new();
         for p in &self.products {
             let stop = match (&p.reden, &p.einddatum) {
                 (Some(reden), Some(eind)) => format!(
-                    "\n        <RedenBeeindiging>{reden}</RedenBeeindiging>\n        <Einddatum>{eind}</Einddatum>"
+                    "\n        <{r}>{reden}</{r}>\n        <{e}>{eind}</{e}>",
+                    r = m("RedenBeeindiging"),
+                    e = m("Einddatum")
                 ),
                 _ => String::new(),
             };
             products.push_str(&format!(
-                "      <{item}>
-        <ToewijzingNummer>{}</ToewijzingNummer>
-        <Product><Categorie>45</Categorie><Code>45A48</Code></Product>
-        <ToewijzingIngangsdatum>{}</ToewijzingIngangsdatum>
-        <Begindatum>{}</Begindatum>{stop}
-        <StatusAanlevering>{}</StatusAanlevering>
-      </{item}>\n",
-                p.toewijzing, p.begindatum, p.begindatum, p.status
+                "      <{item_tag}>
+        <{t}>{toewijzing}</{t}>
+        <{pr}>{categorie}{code}</{pr}>
+        <{ti}>{begin}</{ti}>
+        <{bd}>{begin}</{bd}>{stop}
+        <{sa}>{status}</{sa}>
+      </{item_tag}>\n",
+                item_tag = m(item),
+                t = m("ToewijzingNummer"),
+                toewijzing = p.toewijzing,
+                pr = m("Product"),
+                categorie = b("Categorie", "45"),
+                code = b("Code", "45A48"),
+                ti = m("ToewijzingIngangsdatum"),
+                bd = m("Begindatum"),
+                begin = p.begindatum,
+                sa = m("StatusAanlevering"),
+                status = p.status,
             ));
         }
         let gebruik = self
             .datum_gebruik
             .as_ref()
-            .map(|g| format!("<DatumGebruik>{g}</DatumGebruik>"))
+            .map(|g| b("DatumGebruik", g))
             .unwrap_or_default();
+        let naam = format!(
+            "{}{}{}",
+            b("Geslachtsnaam", &b("Achternaam", &self.achternaam)),
+            b("Voornamen", &self.voornamen),
+            b(
+                "Voorletters",
+                &self.voornamen.chars().next().unwrap_or('X').to_string()
+            )
+        );
         format!(
             r#"<?xml version="1.0" encoding="UTF-8"?>
-<Bericht xmlns="{namespace}">
-  <Header>
-    <BerichtCode>{code}</BerichtCode>
-    <BerichtVersie>3</BerichtVersie>
-    <BerichtSubversie>2</BerichtSubversie>
-    <Afzender>{afzender}</Afzender>
-    <Ontvanger>{ontvanger}</Ontvanger>
-    <BerichtIdentificatie>
-      <Identificatie>{identificatie}</Identificatie>
-      <Dagtekening>{dagtekening}</Dagtekening>
-    </BerichtIdentificatie>
-    <XsdVersie>
-      <BasisschemaXsdVersie>1.0.0</BasisschemaXsdVersie>
-      <BerichtXsdVersie>1.0.0</BerichtXsdVersie>
-    </XsdVersie>
-  </Header>
-  <Client>
-    <Bsn>{bsn}</Bsn>
-    <Geboortedatum><Datum>{geboortedatum}</Datum>{gebruik}</Geboortedatum>
-    <Geslacht>1</Geslacht>
-    <Naam>
-      <Geslachtsnaam><Achternaam>{achternaam}</Achternaam></Geslachtsnaam>
-      <Voornamen>{voornamen}</Voornamen>
-      <Voorletters>{voorletters}</Voorletters>
-    </Naam>
-    <{list}>
-{products}    </{list}>
-  </Client>
-</Bericht>
+{root}
+  <{header}>
+    <{bc}>{code}</{bc}>
+    <{bv}>3</{bv}>
+    <{bs}>2</{bs}>
+    <{af}>{afzender}</{af}>
+    <{on}>{ontvanger}</{on}>
+    <{bi}>
+      {identificatie}
+      {dagtekening}
+    </{bi}>
+    <{xv}>
+      {basis_versie}
+      {bericht_versie}
+    </{xv}>
+  </{header}>
+  <{client}>
+    <{bsn_tag}>{bsn}</{bsn_tag}>
+    <{gd}>{datum}{gebruik}</{gd}>
+    <{gs}>1</{gs}>
+    <{nm}>{naam}</{nm}>
+    <{list_tag}>
+{products}    </{list_tag}>
+  </{client}>
+</{bericht}>
 "#,
+            header = m("Header"),
+            bc = m("BerichtCode"),
             code = self.code.number(),
+            bv = m("BerichtVersie"),
+            bs = m("BerichtSubversie"),
+            af = m("Afzender"),
             afzender = self.afzender,
+            on = m("Ontvanger"),
             ontvanger = self.ontvanger,
-            identificatie = self.identificatie,
-            dagtekening = self.dagtekening,
+            bi = m("BerichtIdentificatie"),
+            identificatie = b("Identificatie", &self.identificatie),
+            dagtekening = b("Dagtekening", &self.dagtekening),
+            xv = m("XsdVersie"),
+            basis_versie = b("BasisschemaXsdVersie", "1.2.0"),
+            bericht_versie = b("BerichtXsdVersie", "1.0.0"),
+            client = m("Client"),
+            bsn_tag = m("Bsn"),
             bsn = self.bsn,
-            geboortedatum = self.geboortedatum,
-            achternaam = self.achternaam,
-            voornamen = self.voornamen,
-            voorletters = self.voornamen.chars().next().unwrap_or('X'),
+            gd = m("Geboortedatum"),
+            datum = b("Datum", &self.geboortedatum),
+            gs = m("Geslacht"),
+            nm = m("Naam"),
+            list_tag = m(list),
+            bericht = m("Bericht"),
         )
     }
+}
+
+/// How a made-up message writes its namespaces. Prefixes are the sender's to choose; only the
+/// namespaces count.
+#[derive(Clone, Copy, Debug)]
+pub enum Shape {
+    /// Every element with a prefix: `message` for the message's, `basis` for the basisschema's.
+    Prefixed {
+        message: &'static str,
+        basis: &'static str,
+    },
+    /// The message's namespace as the default; each basisschema element declares its own.
+    Default,
 }
 
 /// Made-up messages for `cases` young people in `year`, as (file name, XML): each one's care
