@@ -320,3 +320,60 @@ fn check_config_names_each_problem_at_its_line() {
     }
     assert!(!printed.contains(":0:0:"), "{printed}");
 }
+
+/// Regression (issue 26): with a configuration of Deventer alone and the shipped workflows,
+/// `check --config` reported 10 problems and `simulate` refused to run. A workflow scoped to
+/// gemeenten this configuration does not serve is a warning at the code's own line and column.
+#[test]
+fn a_configuration_of_one_gemeente_takes_the_shipped_workflows_with_warnings() {
+    let dir = common::config_dir(|shipped| common::only_deventer(&shipped));
+    let config = dir.join("waakvlam.yaml");
+    let out = common::waakvlam(&["check", "--config", config.to_str().unwrap()], None);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}");
+    let team_ed = common::root().join("workflows/team-ed.yaml");
+    let text = std::fs::read_to_string(&team_ed).unwrap();
+    let line = text
+        .lines()
+        .position(|l| l.starts_with("gemeenten:"))
+        .unwrap();
+    let column = text.lines().nth(line).unwrap().find("GM0213").unwrap();
+    assert!(
+        stdout.contains(&format!(
+            "{}:{}:{}: warning: 'gemeenten' names GM0213, which this configuration does not serve (it serves GM0150); 'team-ed' applies to no gemeente of this configuration",
+            team_ed.display(),
+            line + 1,
+            column + 1
+        )),
+        "{stdout}"
+    );
+    for file in ["mo-plan.yaml", "nazorg-mo-plan.yaml"] {
+        assert!(
+            stdout.contains(&format!("workflows/{file}:")) && stdout.contains("names GM0158"),
+            "{stdout}"
+        );
+    }
+    assert!(stdout.contains(": no problems; 11 workflows"), "{stdout}");
+
+    // simulate runs on it, with the same warnings on standard error.
+    let events = "{\"id\": \"e-1\", \"type\": \"klacht.ingediend\", \"gemeente\": \"GM0150\", \"case\": \"C-1\", \"at\": \"2027-04-13T10:15:00+02:00\", \"data\": {\"klacht_id\": \"K-9\"}}\n";
+    let out = common::waakvlam(
+        &[
+            "simulate",
+            "--config",
+            config.to_str().unwrap(),
+            "--events",
+            "-",
+            "--until",
+            "2027-06-30",
+        ],
+        Some(events),
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(
+        stderr.contains("names GM0213, which this configuration does not serve"),
+        "{stderr}"
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("\"workflow\":\"klachttermijnen\""));
+}

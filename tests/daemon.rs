@@ -1769,3 +1769,68 @@ fn tokens_are_added_and_revoked_with_a_reload() {
     assert_eq!(ask(DEVENTER), 200, "the other tokens stay");
     daemon.stop();
 }
+
+/// Regression (issue 26): a daemon of Deventer alone refused every later change of a workflow
+/// ("workflow reload refused"), and the what-if refused. Now the scope warnings are logged at
+/// start and at each reload, and a changed term is taken.
+#[test]
+fn a_daemon_of_one_gemeente_reloads_a_changed_term() {
+    let dir = common::tempdir();
+    let workflows = own_workflows(&dir);
+    let shipped_workflows = common::root().join("workflows").display().to_string();
+    let own = workflows.display().to_string();
+    let daemon = Daemon::start_configured(dir, move |config| {
+        common::only_deventer(&common::replace_once(
+            &config,
+            &format!("workflows: {shipped_workflows}"),
+            &format!("workflows: {own}"),
+        ))
+    });
+    let warned = |daemon: &Daemon| {
+        daemon
+            .log()
+            .iter()
+            .filter(|l| {
+                l["message"] == "a workflow names a gemeente this configuration does not serve"
+            })
+            .count()
+    };
+    assert_eq!(warned(&daemon), 10, "{}", daemon.log_text());
+    daemon.advance("2027-04-13T10:00:00+02:00");
+    assert_eq!(
+        daemon
+            .post_events(DEVENTER, &complaint("e-1", "C-1", "GM0150", "K-9"))
+            .0,
+        200
+    );
+    let due = |daemon: &Daemon| {
+        let (_, case) = daemon.request("GET", "/v1/cases/C-1", Some(DEVENTER), None);
+        case["deadlines"][2]["due"].as_str().unwrap().to_string()
+    };
+    assert_eq!(due(&daemon), "2027-05-25");
+    // The what-if of a changed file answers, with the warnings.
+    let file = workflows.join("klachttermijnen.yaml");
+    let text = common::replace_once(
+        &std::fs::read_to_string(&file).unwrap(),
+        "fataal: 6 weeks",
+        "fataal: 5 weeks",
+    );
+    let body = serde_json::json!({ "workflows": { "klachttermijnen.yaml": text } }).to_string();
+    let (status, answer) = daemon.request("POST", "/v1/what-if", Some(DEVENTER), Some(&body));
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(answer["moved"][0]["new_due"], "2027-05-18", "{answer}");
+    // And the change itself is taken.
+    std::fs::write(&file, text).unwrap();
+    daemon.signal("HUP");
+    common::daemon::wait_for(10, "the reload", || due(&daemon) == "2027-05-18");
+    assert!(
+        !daemon
+            .log()
+            .iter()
+            .any(|l| l["message"] == "workflow reload refused; the running definitions stay"),
+        "{}",
+        daemon.log_text()
+    );
+    assert_eq!(warned(&daemon), 20);
+    daemon.stop();
+}

@@ -273,22 +273,48 @@ impl EngineConfig {
                 }
             }
         }
-        // A workflow scoped to a gemeente the configuration does not know applies nowhere
-        // there: most likely a typing error in the code.
+        problems
+    }
+
+    /// The codes of workflows' `gemeenten:` that this configuration does not serve, each as
+    /// `file:line:column: warning: ...` at the code. A warning, never a problem (DESIGN.md):
+    /// the shipped workflows name the gemeenten of a whole region, and a gemeente that runs
+    /// Waakvlam alone uses them as they are; there the workflow simply applies to none of its
+    /// gemeenten. A typing error in a code shows here too.
+    pub fn unserved_gemeenten(&self, workflows: &[Workflow]) -> Vec<String> {
+        let served = self
+            .gemeenten
+            .keys()
+            .cloned()
+            .collect::<Vec<_>>()
+            .join(", ");
+        let mut warnings = Vec::new();
         for w in workflows {
-            for code in w.gemeenten.codes() {
-                if !self.gemeenten.contains_key(code) {
-                    problems.push(format!(
-                        "{}:{}:{}: 'gemeenten' names {code}, which the configuration does not know (it knows {}); add it under 'gemeenten' in the configuration, or correct the code",
-                        w.file,
-                        w.gemeenten_at.line,
-                        w.gemeenten_at.column,
-                        self.gemeenten.keys().cloned().collect::<Vec<_>>().join(", ")
-                    ));
+            let only = matches!(w.gemeenten, crate::workflow::GemeenteScope::Only(_));
+            let codes = w.gemeenten.codes();
+            for (i, code) in codes.iter().enumerate() {
+                if self.gemeenten.contains_key(code) {
+                    continue;
                 }
+                let at = w
+                    .gemeente_codes_at
+                    .get(i)
+                    .copied()
+                    .unwrap_or(w.gemeenten_at);
+                let effect = if !only {
+                    "leaving it out changes nothing here".to_string()
+                } else if codes.iter().any(|c| self.gemeenten.contains_key(c)) {
+                    "the workflow does not apply there".to_string()
+                } else {
+                    format!("'{}' applies to no gemeente of this configuration", w.name)
+                };
+                warnings.push(format!(
+                    "{}:{}:{}: warning: 'gemeenten' names {code}, which this configuration does not serve (it serves {served}); {effect}",
+                    w.file, at.line, at.column
+                ));
             }
         }
-        problems
+        warnings
     }
 
     pub fn calendar(&self) -> Calendar {

@@ -418,6 +418,14 @@ fn print_warnings(workflows: &[workflow::Workflow]) -> Result<()> {
     Ok(())
 }
 
+/// Logs the workflows' codes of gemeenten this configuration does not serve (at start, at each
+/// reload, in `simulate`).
+pub fn warn_unserved(config: &Config, workflows: &[workflow::Workflow]) {
+    for warning in config.core.unserved_gemeenten(workflows) {
+        tracing::warn!(problem = %warning, "a workflow names a gemeente this configuration does not serve");
+    }
+}
+
 /// Logs the warnings of `workflow::warnings` (at start and at a reload).
 pub fn warn_about(workflows: &[workflow::Workflow]) {
     for warning in workflow::warnings(workflows) {
@@ -514,7 +522,11 @@ fn check_config(path: &Path, paths: Vec<PathBuf>) -> Result<ExitCode> {
         );
     }
     let plugins = waakvlam_plugin_host::Registry::start(&config.plugins);
-    // Warnings, not problems: an unused override changes nothing, but says what was meant.
+    // Warnings, not problems: an unused override changes nothing, but says what was meant; a
+    // workflow that names a gemeente this configuration does not serve applies elsewhere.
+    for warning in config.core.unserved_gemeenten(&workflows) {
+        println!("{warning}");
+    }
     for warning in unused_overrides(&config, &workflows, plugins.as_deref()) {
         println!("{warning}");
     }
@@ -632,6 +644,9 @@ fn what_if(
         return report_problems(&mismatches);
     }
     print_warnings(&workflows)?;
+    for warning in config.core.unserved_gemeenten(&workflows) {
+        println!("{warning}");
+    }
     let now = match at {
         Some(at) => waakvlam_core::calendar::parse_timestamp(at)
             .map_err(|err| anyhow::anyhow!("--at: {err}"))?,
@@ -741,6 +756,7 @@ fn load_engine(
     }
     let plugins = waakvlam_plugin_host::Registry::start(&config.plugins);
     warn_unused_overrides(&config, &workflows, plugins.as_deref());
+    warn_unserved(&config, &workflows);
     let overviews = config.core.overviews.clone();
     Ok((config.engine_with(workflows, plugins), overviews))
 }

@@ -207,6 +207,7 @@ async fn reload(
         return refuse(mismatches);
     }
     crate::cli::warn_about(&workflows);
+    crate::cli::warn_unserved(&config, &workflows);
     let names: Vec<String> = workflows.iter().map(|w| w.name.clone()).collect();
     let definitions = definitions_fingerprint(&config, &workflows);
     let catalog = crate::web::Catalog::describe(&config, &workflows, plugins.as_ref());

@@ -36,6 +36,7 @@ pub async fn run(
     let plugins = waakvlam_plugin_host::Registry::start(&config.plugins);
     crate::cli::warn_unused_overrides(&config, &workflows, plugins.as_deref());
     crate::cli::warn_about(&workflows);
+    crate::cli::warn_unserved(&config, &workflows);
     let definitions = reload::definitions_fingerprint(&config, &workflows);
     let engine_workflows = workflows.len();
     let shelf = Shelf::new(Catalog::describe(&config, &workflows, plugins.as_ref()));

@@ -175,6 +175,7 @@ pub fn changed(catalog: &Catalog, request: &Request, allowed: &Scope) -> Result<
             ));
         }
         warnings.extend(workflow::warnings(&workflows).iter().map(|w| w.to_string()));
+        warnings.extend(config.core.unserved_gemeenten(&workflows));
         allowed.clone()
     };
     Ok(Changed {

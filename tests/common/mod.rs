@@ -265,3 +265,30 @@ pub fn config_dir(edit: impl FnOnce(String) -> String) -> TestDir {
     }
     dir
 }
+
+/// A configuration reduced to Deventer alone, as a gemeente that runs Waakvlam by itself
+/// starts: only its entry under `gemeenten`, its plugin and the tokens of Deventer only.
+pub fn only_deventer(config: &str) -> String {
+    let mut out = Vec::new();
+    let mut skipping = false;
+    for line in config.lines() {
+        let gemeente = line
+            .strip_prefix("  GM")
+            .filter(|rest| rest.len() >= 5 && rest.as_bytes()[4] == b':');
+        if let Some(rest) = gemeente {
+            skipping = !rest.starts_with("0150");
+        } else if !line.starts_with("    ") {
+            skipping = false;
+        }
+        let other_plugin = line.starts_with("  - { gemeente: GM") && !line.contains("GM0150");
+        let other_token =
+            line.starts_with("    - { name:") && !line.contains("gemeenten: [GM0150]");
+        if !(skipping || other_plugin || other_token) {
+            out.push(line);
+        }
+    }
+    let mut text = out.join("\n");
+    text.push('\n');
+    assert!(!text.contains("GM0200"), "{text}");
+    text
+}

@@ -78,7 +78,7 @@ pub fn build(root: &Node, expected_name: &str, problems: &mut Problems) -> Optio
         .and_then(|n| text_of(n, "'title'", problems))
         .map(|(t, _)| t.to_string());
     let source = top.text("source", problems).map(|(t, _)| t.to_string());
-    let gemeenten = top
+    let (gemeenten, gemeente_codes_at) = top
         .get("gemeenten")
         .map(|node| read_gemeenten(node, problems))
         .unwrap_or_default();
@@ -174,6 +174,7 @@ pub fn build(root: &Node, expected_name: &str, problems: &mut Problems) -> Optio
         file: problems.file().to_string(),
         start_at: top.key_at("start").unwrap_or(root.at),
         gemeenten_at: top.key_at("gemeenten").unwrap_or(root.at),
+        gemeente_codes_at,
         roles,
         start: start?,
         params,
@@ -186,17 +187,18 @@ pub fn build(root: &Node, expected_name: &str, problems: &mut Problems) -> Optio
     })
 }
 
-/// `gemeenten: [GM0150, GM0200]` (only these) or `gemeenten: { not: [GM0150] }` (all but these).
-fn read_gemeenten(node: &Node, problems: &mut Problems) -> GemeenteScope {
+/// `gemeenten: [GM0150, GM0200]` (only these) or `gemeenten: { not: [GM0150] }` (all but these),
+/// with where each code is written.
+fn read_gemeenten(node: &Node, problems: &mut Problems) -> (GemeenteScope, Vec<Position>) {
     let hint = "write 'gemeenten: [GM0150, GM0200]' for only these, or 'gemeenten: { not: [GM0150] }' for every gemeente but these";
     let (list, only) = match &node.value {
         Value::Map(_) => {
             let Some(map) = MapReader::new(node, &["not"], "'gemeenten'", problems) else {
-                return GemeenteScope::Every;
+                return Default::default();
             };
             match map.require("not", problems) {
                 Some(list) => (list, false),
-                None => return GemeenteScope::Every,
+                None => return Default::default(),
             }
         }
         _ => (node, true),
@@ -204,17 +206,18 @@ fn read_gemeenten(node: &Node, problems: &mut Problems) -> GemeenteScope {
     let written = list_of(list);
     if written.is_empty() {
         problems.add_with_hint(list.at, "'gemeenten' names no gemeente", hint);
-        return GemeenteScope::Every;
+        return Default::default();
     }
-    let codes: Vec<String> = written
+    let (codes, at): (Vec<String>, Vec<Position>) = written
         .into_iter()
-        .filter_map(|code| gemeente_code_of(code, problems))
-        .collect();
-    if only {
+        .filter_map(|code| Some((gemeente_code_of(code, problems)?, code.at)))
+        .unzip();
+    let scope = if only {
         GemeenteScope::Only(codes)
     } else {
         GemeenteScope::AllBut(codes)
-    }
+    };
+    (scope, at)
 }
 
 struct Context<'a> {

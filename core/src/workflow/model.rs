@@ -21,6 +21,8 @@ pub struct Workflow {
     pub start_at: Position,
     /// Where `gemeenten` is written (the top of the file when it is not).
     pub gemeenten_at: Position,
+    /// Where each code of `gemeenten` is written, in the order of `gemeenten.codes()`.
+    pub gemeente_codes_at: Vec<Position>,
     /// Role id -> Dutch description. Every role used below is declared here.
     pub roles: BTreeMap<String, String>,
     pub start: Start,
