@@ -307,3 +307,74 @@ fn messages_read_as_dutch_for_people() {
     }
     assert!(read > 1_000, "only {read} messages read");
 }
+
+/// A young person in care from 30 October 2026, 18 on 12 January 2027: the toekomstplan is due
+/// on the 18th birthday (`not_after`) and so is the warm handover, of another workflow.
+const PLAN_AND_HANDOVER_ON_ONE_DAY: &str = r#"{"id":"S-2464-1","type":"casus.aangemeld","gemeente":"GM0150","case":"S-2464","at":"2026-10-30T13:00:00+01:00","data":{"geboortedatum":"2009-01-12"}}
+{"id":"S-2464-2","type":"zorg.gestart","gemeente":"GM0150","case":"S-2464","at":"2026-10-30T17:00:00+01:00","data":{}}
+"#;
+
+/// Regression (issue 26): the professional got two reminders at the same minute about one case
+/// with one due date, one of `overdracht-18` and one of `toekomstplan-16`. One message per
+/// person for the deadlines of one case due on one day holds across workflows.
+#[test]
+fn one_message_per_person_across_workflows() {
+    let out = waakvlam(
+        &["simulate", "--events", "-", "--until", "2026-12-31"],
+        Some(PLAN_AND_HANDOVER_ON_ONE_DAY),
+    );
+    let notifications: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let that_morning: Vec<&serde_json::Value> = notifications
+        .iter()
+        .filter(|n| {
+            n["at"] == "2026-12-11T09:00:00+01:00" && n["to"] == serde_json::json!(["professional"])
+        })
+        .collect();
+    assert_eq!(that_morning.len(), 1, "{notifications:#?}");
+    let message = that_morning[0]["message"].as_str().unwrap();
+    assert_eq!(that_morning[0]["due"], "2027-01-12");
+    assert!(message.contains("warme overdracht"), "{message}");
+    assert!(message.contains("toekomstplan op"), "{message}");
+}
+
+/// The same through the daemon: one message, and the same one `simulate` prints.
+#[test]
+fn the_daemon_sends_the_same_one_message_across_workflows() {
+    let simulated = waakvlam(
+        &["simulate", "--events", "-", "--until", "2026-12-31"],
+        Some(PLAN_AND_HANDOVER_ON_ONE_DAY),
+    );
+    let expected: serde_json::Value = String::from_utf8_lossy(&simulated.stdout)
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .find(|n| n["at"] == "2026-12-11T09:00:00+01:00")
+        .unwrap();
+    let daemon = common::daemon::Daemon::start();
+    daemon.advance("2026-10-30T17:00:00+01:00");
+    let events: Vec<serde_json::Value> = PLAN_AND_HANDOVER_ON_ONE_DAY
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let (status, answer) = daemon.post_events(
+        common::daemon::DEVENTER,
+        &serde_json::Value::Array(events).to_string(),
+    );
+    assert_eq!(status, 200, "{answer}");
+    daemon.advance("2026-12-11T09:00:00+01:00");
+    common::daemon::wait_for(10, "the reminder", || {
+        daemon
+            .delivered()
+            .iter()
+            .any(|n| n["at"] == "2026-12-11T09:00:00+01:00")
+    });
+    let sent: Vec<serde_json::Value> = daemon
+        .delivered()
+        .into_iter()
+        .filter(|n| n["at"] == "2026-12-11T09:00:00+01:00")
+        .collect();
+    assert_eq!(sent, vec![expected]);
+    daemon.stop();
+}

@@ -531,6 +531,8 @@ impl Case {
         let mut planned = Vec::new();
         let mut next = self.next_transition(engine, now);
         let window = SendWindow::at(engine, &self.gemeente, now);
+        // What goes out this morning, of every instance: (instance, planned).
+        let mut sending: Vec<(usize, Planned)> = Vec::new();
         for i in 0..self.instances.len() {
             planned.clear();
             self.plan(engine, &self.instances[i], now, &mut planned);
@@ -585,29 +587,36 @@ impl Case {
                 }
             }
             let instance = &self.instances[i];
-            let workflow = &engine.workflows[instance.workflow];
             for p in &chosen {
                 self.handled.insert(identity_hash(instance, p));
             }
-            // Deadlines of one instance with one due date, sent on one morning (Dalfsen's
-            // streefdatum is its legal term): each person gets one message that names them all.
-            let mut done = vec![false; chosen.len()];
-            for first in 0..chosen.len() {
-                if done[first] {
-                    continue;
-                }
-                let same_day: Vec<&Planned> = (first..chosen.len())
-                    .filter(|&j| {
-                        (chosen[j].kind, chosen[j].due) == (chosen[first].kind, chosen[first].due)
-                    })
-                    .inspect(|&j| done[j] = true)
-                    .map(|j| chosen[j])
-                    .collect();
-                for (members, to) in combine::by_recipient(&same_day, |p| recipients(workflow, p)) {
-                    out.push(self.notification(engine, instance, &members, to, now));
-                }
-            }
+            sending.extend(chosen.into_iter().map(|p| (i, p.clone())));
             self.handled.extend(passed_over);
+        }
+        // Deadlines of one case with one due date, sent on one morning, whichever workflows
+        // they belong to (Dalfsen's streefdatum is its legal term; a young person's plan at 16
+        // and handover at 18 may fall due together): each person gets one message that names
+        // them all.
+        let mut done = vec![false; sending.len()];
+        for first in 0..sending.len() {
+            if done[first] {
+                continue;
+            }
+            let key = (sending[first].1.kind, sending[first].1.due);
+            let same_day: Vec<(usize, &Planned)> = (first..sending.len())
+                .filter(|&j| (sending[j].1.kind, sending[j].1.due) == key)
+                .inspect(|&j| done[j] = true)
+                .map(|j| (sending[j].0, &sending[j].1))
+                .collect();
+            let groups = combine::by_recipient(
+                &same_day,
+                |(i, p)| recipients(&engine.workflows[self.instances[*i].workflow], p),
+                |(i, p), (j, q)| i == j && p.deadline == q.deadline,
+                |(_, p)| p.level,
+            );
+            for (members, to) in groups {
+                out.push(self.notification(engine, &members, to, now));
+            }
         }
         self.next_wakeup = next;
         self.gemeente_wording(engine, &mut out);
@@ -641,22 +650,26 @@ impl Case {
         }
     }
 
-    /// The message to `to` about `members`: one planned notification, or several of one
-    /// morning with one due date that reach the same people.
+    /// The message to `to` about `members` (each with the index of its instance): one planned
+    /// notification, or several of one morning with one due date that reach the same people,
+    /// of one workflow or of several. A message about several is recorded under its first
+    /// member's workflow, instance and deadline, and names every task in its text.
     fn notification(
         &self,
         engine: &Engine,
-        instance: &Instance,
-        members: &[&Planned],
+        members: &[(usize, &Planned)],
         to: Vec<String>,
         now: Timestamp,
     ) -> Notification {
-        let workflow = &engine.workflows[instance.workflow];
         let send_day = calendar::local_day(now);
-        let first = members[0];
+        let (first_instance, first) = members[0];
+        let instance = &self.instances[first_instance];
+        let workflow = &engine.workflows[instance.workflow];
         let texts: Vec<(&str, MessageValues<'_>)> = members
             .iter()
-            .map(|p| {
+            .map(|&(i, p)| {
+                let instance = &self.instances[i];
+                let workflow = &engine.workflows[instance.workflow];
                 let deadline = &workflow.deadlines[p.deadline];
                 let (template, dagen, late) = match p.kind {
                     Kind::Reminder => (
@@ -705,7 +718,7 @@ impl Case {
                 template,
                 &MessageValues {
                     titel: &titel,
-                    niveau: members.iter().map(|p| p.level).max().unwrap_or(0),
+                    niveau: members.iter().map(|(_, p)| p.level).max().unwrap_or(0),
                     ..*values
                 },
             )
@@ -716,13 +729,17 @@ impl Case {
                 .collect();
             parts.join(" ")
         };
-        if members.iter().all(|p| p.last) {
+        if members.iter().all(|(_, p)| p.last) {
             message.push(' ');
             message.push_str(notification::last_escalation(members.len()));
         }
         let ids: Vec<String> = members
             .iter()
-            .map(|p| identity(instance, workflow, p, &p.step.to_string()).id())
+            .map(|&(i, p)| {
+                let instance = &self.instances[i];
+                let workflow = &engine.workflows[instance.workflow];
+                identity(instance, workflow, p, &p.step.to_string()).id()
+            })
             .collect();
         // One notification to everyone it was planned for keeps its own id; a combined one,
         // or one split by recipient, is another message and gets an id of its parts.
@@ -743,7 +760,7 @@ impl Case {
             deadline: workflow.deadlines[first.deadline].id.clone(),
             due: Some(first.due),
             to,
-            level: members.iter().map(|p| p.level).max().unwrap_or(0),
+            level: members.iter().map(|(_, p)| p.level).max().unwrap_or(0),
             message,
             items: Vec::new(),
         }

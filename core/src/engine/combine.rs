@@ -1,18 +1,19 @@
-//! One message per person: what one morning sends about one case and one due date is combined
+//! One message per person: what one morning sends about one case and one due date (of one
+//! workflow or of several) is combined
 //! for each group of people who would otherwise get it twice (issue 19: Dalfsen's complaint
 //! streefdatum equals the legal term, and every reminder arrived twice).
 
-use super::schedule::Planned;
-
-/// Splits planned notifications of one instance, one kind and one due date by who receives
+/// Splits the planned notifications of one case, one kind and one due date by who receives
 /// them: each returned group goes as one message to its roles. A role reached by several
 /// notifications gets them together; a role reached by one gets that one. Of several steps of
-/// one deadline reaching the same role, the highest level speaks for the deadline. Groups come
-/// in the order their first role appears.
-pub fn by_recipient<'p, 'w>(
-    planned: &[&'p Planned],
-    to: impl Fn(&Planned) -> &'w [String],
-) -> Vec<(Vec<&'p Planned>, Vec<String>)> {
+/// one deadline (`same_deadline`) reaching the same role, the highest `level` speaks for the
+/// deadline. Groups come in the order their first role appears.
+pub fn by_recipient<'w, P: Copy>(
+    planned: &[P],
+    to: impl Fn(&P) -> &'w [String],
+    same_deadline: impl Fn(&P, &P) -> bool,
+    level: impl Fn(&P) -> u32,
+) -> Vec<(Vec<P>, Vec<String>)> {
     let mut groups: Vec<(Vec<usize>, Vec<String>)> = Vec::new();
     for (i, p) in planned.iter().enumerate() {
         for role in to(p) {
@@ -26,9 +27,9 @@ pub fn by_recipient<'p, 'w>(
                 }
                 match members
                     .iter_mut()
-                    .find(|m| planned[**m].deadline == other.deadline)
+                    .find(|m| same_deadline(&planned[**m], other))
                 {
-                    Some(m) if planned[*m].level < other.level => *m = j,
+                    Some(m) if level(&planned[*m]) < level(other) => *m = j,
                     Some(_) => {}
                     None => members.push(j),
                 }
@@ -76,6 +77,7 @@ fn lower_first(title: &str) -> String {
 mod tests {
     use super::*;
     use crate::engine::Kind;
+    use crate::engine::schedule::Planned;
 
     fn planned(deadline: usize, level: u32) -> Planned {
         Planned {
@@ -107,7 +109,12 @@ mod tests {
                 std::sync::LazyLock::new(|| roles(&["teamleider", "gemeente"]));
             if p.deadline == 1 { &ONE } else { &TWO }
         };
-        let groups = by_recipient(&[&streefdatum, &wettelijk], to);
+        let groups = by_recipient(
+            &[&streefdatum, &wettelijk],
+            |p| to(p),
+            |a, b| a.deadline == b.deadline,
+            |p| p.level,
+        );
         let shape: Vec<(Vec<usize>, Vec<String>)> = groups
             .iter()
             .map(|(members, roles)| (members.iter().map(|p| p.deadline).collect(), roles.clone()))
@@ -127,7 +134,12 @@ mod tests {
         let (low, high) = (planned(0, 2), planned(0, 3));
         static TO: std::sync::LazyLock<Vec<String>> =
             std::sync::LazyLock::new(|| roles(&["gemeente"]));
-        let groups = by_recipient(&[&low, &high], |_| &TO);
+        let groups = by_recipient(
+            &[&low, &high],
+            |_| &TO,
+            |a, b| a.deadline == b.deadline,
+            |p| p.level,
+        );
         assert_eq!(groups.len(), 1);
         assert_eq!(groups[0].0.len(), 1);
         assert_eq!(groups[0].0[0].level, 3);
