@@ -228,23 +228,21 @@ async fn gate(
         return err.into_response();
     }
     let Ok(_answering) = SLOW.try_acquire() else {
-        let mut answer = error(
+        return wait_a_minute(
             StatusCode::TOO_MANY_REQUESTS,
             "too many unknown tokens; wait a minute before you try again",
-        )
-        .into_response();
-        answer.headers_mut().insert(
-            axum::http::header::RETRY_AFTER,
-            axum::http::HeaderValue::from_static("60"),
         );
-        return answer;
     };
     tokio::time::sleep(std::time::Duration::from_secs(1)).await;
-    let mut answer = error(
+    wait_a_minute(
         StatusCode::UNAUTHORIZED,
         "unknown token; this address sent too many unknown tokens and is answered slowly for a minute",
     )
-    .into_response();
+}
+
+/// A refusal of the brake, with `Retry-After: 60`.
+fn wait_a_minute(status: StatusCode, message: &str) -> Response {
+    let mut answer = error(status, message).into_response();
     answer.headers_mut().insert(
         axum::http::header::RETRY_AFTER,
         axum::http::HeaderValue::from_static("60"),

@@ -292,3 +292,47 @@ pub fn only_deventer(config: &str) -> String {
     assert!(!text.contains("GM0200"), "{text}");
     text
 }
+
+/// Today's audit lines as the operator reads them on the server (`waakvlam audit`), parsed;
+/// those of no gemeente included.
+pub fn operator_audit(config: &Path) -> Vec<Value> {
+    let today = jiff::Timestamp::now().to_string()[..10].to_string();
+    let out = waakvlam(
+        &[
+            "audit",
+            "--config",
+            config.to_str().unwrap(),
+            "--from",
+            &today,
+            "--to",
+            &today,
+        ],
+        None,
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+/// How many requests without a valid token the audit lines count (one line per address and
+/// minute: `refused: 401 once ...` or `refused: 401 N times ...`).
+pub fn counted_without_token(lines: &[Value]) -> u64 {
+    lines
+        .iter()
+        .filter(|l| l["action"] == "requests without a valid token")
+        .map(|l| {
+            let outcome = l["outcome"].as_str().unwrap_or_default();
+            outcome
+                .split(' ')
+                .nth(2)
+                .and_then(|n| n.parse().ok())
+                .unwrap_or(1)
+        })
+        .sum()
+}

@@ -665,9 +665,30 @@ impl Case {
         let (first_instance, first) = members[0];
         let instance = &self.instances[first_instance];
         let workflow = &engine.workflows[instance.workflow];
+        // Two tasks of one title in one message (two complaints of one case due the same day)
+        // are told apart by their instance's key: `Klacht in behandeling nemen (K-9)`.
+        let title_of = |&(i, p): &(usize, &Planned)| {
+            engine.workflows[self.instances[i].workflow].deadlines[p.deadline]
+                .title
+                .as_str()
+        };
+        let titles: Vec<String> = members
+            .iter()
+            .map(|member| {
+                let (i, _) = *member;
+                let shared = members
+                    .iter()
+                    .any(|other| other.0 != i && title_of(other) == title_of(member));
+                match (&self.instances[i].key, shared) {
+                    (Some(key), true) => format!("{} ({key})", title_of(member)),
+                    _ => title_of(member).to_string(),
+                }
+            })
+            .collect();
         let texts: Vec<(&str, MessageValues<'_>)> = members
             .iter()
-            .map(|&(i, p)| {
+            .zip(&titles)
+            .map(|(&(i, p), title)| {
                 let instance = &self.instances[i];
                 let workflow = &engine.workflows[instance.workflow];
                 let deadline = &workflow.deadlines[p.deadline];
@@ -694,7 +715,7 @@ impl Case {
                     ),
                 };
                 let values = MessageValues {
-                    titel: &deadline.title,
+                    titel: title,
                     workflow: &workflow.title,
                     casus: &self.case,
                     due: Some(p.due),
