@@ -657,7 +657,8 @@ fn a_plugin_that_recovers_comes_back_after_its_wait() {
 fn a_plugin_words_reminders_and_leaves_the_rest() {
     let (engine, registry) = engine_with(vec![plugin("GM0150", "faulty_wording")]);
     assert_eq!(registry.unwrap().loaded().count(), 1);
-    // Two complaints of one case on one day: their reminders go out together.
+    // Two complaints of one case on one day: their reminders go out together, as one message
+    // (one message per person for the deadlines of one case due on one day).
     let events = ["K-1", "K-2"]
         .map(|klacht| {
             event(
@@ -679,10 +680,14 @@ fn a_plugin_words_reminders_and_leaves_the_rest() {
     };
     assert_eq!(
         wording("reminder"),
-        ["Deventer: in_behandeling van casus C-1 moet op 2027-04-27 klaar zijn."; 2]
+        ["Deventer: in_behandeling van casus C-1 moet op 2027-04-27 klaar zijn."]
     );
     let escalations = wording("escalation");
-    assert_eq!(escalations.len(), 2);
+    assert_eq!(escalations.len(), 1);
+    assert!(
+        escalations[0].contains("(K-1)") && escalations[0].contains("(K-2)"),
+        "{escalations:?}"
+    );
     assert!(
         escalations.iter().all(|m| !m.starts_with("Deventer:")),
         "{escalations:?}"
