@@ -16,6 +16,7 @@ use jiff::civil;
 use sha2::{Digest, Sha256};
 
 use crate::calendar::{self, Calendar, Day, Duration};
+pub use crate::engine::OverviewItem;
 use crate::engine::notification::dutch_date;
 use crate::engine::{DeadlineState, DeadlineView, Engine, Kind, Notification};
 
@@ -290,17 +291,6 @@ impl Overview {
             items,
         })
     }
-}
-
-/// A deadline an overview lists.
-#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct OverviewItem {
-    pub case: String,
-    pub workflow: String,
-    pub deadline: String,
-    pub title: String,
-    pub due: Option<String>,
-    pub status: DeadlineState,
 }
 
 impl OverviewItem {

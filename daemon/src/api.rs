@@ -11,22 +11,21 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde_json::{Value, json};
-use sha2::{Digest, Sha256};
 use tokio::sync::oneshot;
 
+use crate::audit::{attempt_lines, line, lines, on_behalf_of};
 use crate::config::TokenConfig;
 use crate::metrics::Metrics;
-use crate::scheduler::{Command, CoreError, Outcome, Reply};
+use crate::scheduler::{Command, CoreError, Outcome, Reply, Unanswered, ask_core};
 use crate::scope::Scope;
 use crate::store::StoreError;
 use crate::store::{AuditEntry, AuditFilter, Filter};
+use crate::tokens::token_sha256;
 use waakvlam_core::engine::DeadlineState;
 use waakvlam_core::event;
 
 /// At most this many events per request; more is refused as a whole with 400.
 pub const MAX_EVENTS_PER_REQUEST: usize = 10_000;
-/// How long a request waits for the core before it is answered 503.
-pub const REQUEST_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 /// Request bodies above this are refused with 413 before they are read.
 pub const MAX_BODY_BYTES: usize = 16 * 1024 * 1024;
 
@@ -36,7 +35,7 @@ pub struct Api {
     tokens: crate::tokens::Tokens,
     metrics: Arc<Metrics>,
     /// The definitions in use, for a what-if to change.
-    shelf: crate::web::Shelf,
+    shelf: crate::catalog::Shelf,
     readers: Arc<crate::store::Readers>,
     /// The iJw intake (`daemon.ijw`), if set up.
     ijw: Option<Arc<crate::config::IjwConfig>>,
@@ -54,7 +53,7 @@ impl Api {
         commands: mpsc::Sender<Command>,
         tokens: crate::tokens::Tokens,
         metrics: Arc<Metrics>,
-        shelf: crate::web::Shelf,
+        shelf: crate::catalog::Shelf,
         readers: Arc<crate::store::Readers>,
         guard: Arc<crate::guard::Guard>,
     ) -> Api {
@@ -254,37 +253,6 @@ fn wait_a_minute(status: StatusCode, message: &str) -> Response {
 pub const SLOW_ANSWERS: usize = 4;
 static SLOW: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(SLOW_ANSWERS);
 
-/// Why the core gave no answer.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Unanswered {
-    ShuttingDown,
-    /// Not within `REQUEST_TIMEOUT`: the caller may retry.
-    TooSlow,
-}
-
-/// Sends a command to the core and waits for its answer, at most `REQUEST_TIMEOUT`.
-pub(crate) async fn ask_core<T>(
-    commands: &mpsc::Sender<Command>,
-    make: impl FnOnce(oneshot::Sender<T>) -> Command,
-) -> Result<T, Unanswered> {
-    let (reply, answer) = oneshot::channel();
-    commands
-        .send(make(reply))
-        .map_err(|_| Unanswered::ShuttingDown)?;
-    match tokio::time::timeout(REQUEST_TIMEOUT, answer).await {
-        Ok(answer) => answer.map_err(|_| Unanswered::ShuttingDown),
-        Err(_) => Err(Unanswered::TooSlow),
-    }
-}
-
-/// A token as the configuration keeps it: the SHA-256 of its text, in hexadecimal.
-pub(crate) fn token_sha256(token: &str) -> String {
-    Sha256::digest(token.trim().as_bytes())
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
-}
-
 /// A refusal: its status and a sentence that says what is wrong, as `{"error": "..."}`.
 #[derive(Debug)]
 pub struct ApiError {
@@ -386,70 +354,6 @@ pub fn error(status: StatusCode, message: impl Into<String>) -> ApiError {
         status,
         message: message.into(),
     }
-}
-
-/// An audit line of an access that is allowed; [`Api::refused`] makes it one of a refusal.
-/// A case id or an on-behalf-of that may hold a BSN is never written (the request is refused
-/// before, see [`no_bsn`]).
-pub(crate) fn line(
-    token: Option<&TokenConfig>,
-    headers: &HeaderMap,
-    action: &str,
-    gemeente: Option<&str>,
-    case: Option<&str>,
-) -> AuditEntry {
-    // Only a sender the configuration trusts names the person it acts for.
-    let on_behalf_of = on_behalf_of(headers)
-        .filter(|_| token.is_some_and(|t| t.on_behalf_of))
-        .filter(|o| !event::has_bsn_like_number(o) && !o.chars().any(char::is_control));
-    AuditEntry {
-        // The API does not read the clock: the store's own time is not the engine's either.
-        at: jiff::Timestamp::now().to_string(),
-        token: token.map_or_else(|| "-".to_string(), |t| t.name.clone()),
-        on_behalf_of,
-        action: action.to_string(),
-        gemeente: gemeente.map(str::to_string),
-        case: case
-            .filter(|c| !event::has_bsn_like_number(c))
-            .map(str::to_string),
-        outcome: "allowed".into(),
-    }
-}
-
-/// The audit lines of an action of a token that names no gemeente of its own (a sign-in, a
-/// refusal before the gemeente is known): one per gemeente of the token, so that each
-/// gemeente's privacy officer sees the lines of their own gemeente and no other's.
-pub(crate) fn lines(token: &TokenConfig, headers: &HeaderMap, action: &str) -> Vec<AuditEntry> {
-    token
-        .gemeenten
-        .iter()
-        .map(|gemeente| line(Some(token), headers, action, Some(gemeente), None))
-        .collect()
-}
-
-/// The lines of an attempt at a read: of the gemeente asked for, or of each of the token's.
-fn attempt_lines(
-    token: &TokenConfig,
-    headers: &HeaderMap,
-    action: &str,
-    asked: Option<&str>,
-    case: Option<&str>,
-) -> Vec<AuditEntry> {
-    match asked {
-        Some(gemeente) => vec![line(Some(token), headers, action, Some(gemeente), case)],
-        None => token
-            .gemeenten
-            .iter()
-            .map(|gemeente| line(Some(token), headers, action, Some(gemeente), case))
-            .collect(),
-    }
-}
-
-fn on_behalf_of(headers: &HeaderMap) -> Option<String> {
-    headers
-        .get("x-on-behalf-of")
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_string)
 }
 
 /// Refuses (400) a case id or an `X-On-Behalf-Of` that holds a number that may be a BSN: it

@@ -418,61 +418,6 @@ fn print_warnings(workflows: &[workflow::Workflow]) -> Result<()> {
     Ok(())
 }
 
-/// Logs the workflows' codes of gemeenten this configuration does not serve (at start, at each
-/// reload, in `simulate`).
-pub fn warn_unserved(config: &Config, workflows: &[workflow::Workflow]) {
-    for warning in config.core.unserved_gemeenten(workflows) {
-        tracing::warn!(problem = %warning, "a workflow names a gemeente this configuration does not serve");
-    }
-}
-
-/// Logs the warnings of `workflow::warnings` (at start and at a reload).
-pub fn warn_about(workflows: &[workflow::Workflow]) {
-    for warning in workflow::warnings(workflows) {
-        tracing::warn!(problem = %warning, "workflow warning");
-    }
-}
-
-/// The configuration's overrides that change nothing: of a parameter no workflow has, or one
-/// the gemeente's plugin sets itself. Each with where it is written, as `file:line:column:
-/// warning: ...`.
-pub fn unused_overrides(
-    config: &Config,
-    workflows: &[workflow::Workflow],
-    plugins: Option<&waakvlam_plugin_host::Registry>,
-) -> Vec<String> {
-    let mut found = config.core.unused_overrides(workflows);
-    if let Some(plugins) = plugins {
-        found.extend(waakvlam_plugin_host::shadowed_overrides(
-            &config.core,
-            plugins,
-        ));
-    }
-    found.sort_by_key(|(at, _)| (at.line, at.column));
-    found
-        .into_iter()
-        .map(|(at, message)| {
-            format!(
-                "{}:{}:{}: warning: {message}",
-                config.file.display(),
-                at.line,
-                at.column
-            )
-        })
-        .collect()
-}
-
-/// Logs the overrides that change nothing (at start and for `simulate`).
-pub fn warn_unused_overrides(
-    config: &Config,
-    workflows: &[workflow::Workflow],
-    plugins: Option<&waakvlam_plugin_host::Registry>,
-) {
-    for warning in unused_overrides(config, workflows, plugins) {
-        tracing::warn!(problem = %warning, "a configuration override is not used");
-    }
-}
-
 /// Prints problems and their count; the exit code says there were some.
 fn report_problems(problems: &[String]) -> Result<ExitCode> {
     let mut out = io::stdout().lock();
@@ -527,7 +472,7 @@ fn check_config(path: &Path, paths: Vec<PathBuf>) -> Result<ExitCode> {
     for warning in config.core.unserved_gemeenten(&workflows) {
         println!("{warning}");
     }
-    for warning in unused_overrides(&config, &workflows, plugins.as_deref()) {
+    for warning in crate::warnings::unused_overrides(&config, &workflows, plugins.as_deref()) {
         println!("{warning}");
     }
     print_warnings(&workflows)?;
@@ -755,8 +700,8 @@ fn load_engine(
         );
     }
     let plugins = waakvlam_plugin_host::Registry::start(&config.plugins);
-    warn_unused_overrides(&config, &workflows, plugins.as_deref());
-    warn_unserved(&config, &workflows);
+    crate::warnings::warn_unused_overrides(&config, &workflows, plugins.as_deref());
+    crate::warnings::warn_unserved(&config, &workflows);
     let overviews = config.core.overviews.clone();
     Ok((config.engine_with(workflows, plugins), overviews))
 }
@@ -846,10 +791,10 @@ fn new_token(name: &str, gemeenten: &[String], read_only: bool, audit: bool) -> 
             bail!("--gemeenten: '{code}' is not a CBS code such as GM0150");
         }
     }
-    let token = crate::web::random_token();
+    let token = crate::tokens::random_token();
     let mut line = format!(
         "    - {{ name: {name}, sha256: {}, gemeenten: [{}]",
-        crate::api::token_sha256(&token),
+        crate::tokens::token_sha256(&token),
         gemeenten.join(", ")
     );
     if read_only {

@@ -104,24 +104,7 @@ pub struct Config {
     pub file: PathBuf,
 }
 
-/// Where the daemon keeps its store (`daemon.database`).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Database {
-    /// One SQLite file: one daemon (the default).
-    Sqlite(PathBuf),
-    /// A PostgreSQL database (`postgres://ROLE@HOST/DATABASE`), which several daemons may
-    /// share (DESIGN.md, "Several daemons").
-    Postgres(crate::store::PgUrl),
-}
-
-impl std::fmt::Display for Database {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Database::Sqlite(path) => write!(f, "{}", path.display()),
-            Database::Postgres(url) => write!(f, "{url}"),
-        }
-    }
-}
+pub use crate::store::Database;
 
 #[derive(Clone, Debug)]
 pub struct DaemonConfig {

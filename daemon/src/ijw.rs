@@ -195,7 +195,8 @@ async fn take_files(
     if messages.is_empty() {
         return;
     }
-    let asked = crate::api::ask_core(commands, |reply| Command::Ijw { messages, reply }).await;
+    let asked =
+        crate::scheduler::ask_core(commands, |reply| Command::Ijw { messages, reply }).await;
     match asked {
         Ok(Ok(answers)) => {
             for ((path, received), answers) in taken.into_iter().zip(answers) {

@@ -6,9 +6,12 @@
 #![forbid(unsafe_code)]
 
 pub mod api;
+pub mod audit;
+pub mod catalog;
 pub mod cli;
 pub mod config;
 pub mod delivery;
+pub mod dutch;
 pub mod guard;
 pub mod ijw;
 pub mod leadership;
@@ -23,5 +26,6 @@ pub mod scheduler;
 pub mod scope;
 pub mod store;
 pub mod tokens;
+pub mod warnings;
 pub mod web;
 pub mod whatif;

@@ -77,7 +77,7 @@ pub async fn watch(
     dir: PathBuf,
     commands: mpsc::Sender<Command>,
     metrics: Arc<Metrics>,
-    shelf: crate::web::Shelf,
+    shelf: crate::catalog::Shelf,
     tokens: crate::tokens::Tokens,
     mut stop: watch::Receiver<bool>,
 ) {
@@ -171,7 +171,7 @@ async fn reload(
     dir: &Path,
     commands: &mpsc::Sender<Command>,
     metrics: &Metrics,
-    shelf: &crate::web::Shelf,
+    shelf: &crate::catalog::Shelf,
     why: &str,
 ) {
     let refuse_as = |message: &str, problems: Vec<String>| {
@@ -206,11 +206,11 @@ async fn reload(
     if !mismatches.is_empty() {
         return refuse(mismatches);
     }
-    crate::cli::warn_about(&workflows);
-    crate::cli::warn_unserved(&config, &workflows);
+    crate::warnings::warn_about(&workflows);
+    crate::warnings::warn_unserved(&config, &workflows);
     let names: Vec<String> = workflows.iter().map(|w| w.name.clone()).collect();
     let definitions = definitions_fingerprint(&config, &workflows);
-    let catalog = crate::web::Catalog::describe(&config, &workflows, plugins.as_ref());
+    let catalog = crate::catalog::Catalog::describe(&config, &workflows, plugins.as_ref());
     let engine = Box::new(config.engine_with(workflows, plugins));
     let (reply, answer) = oneshot::channel();
     let reload = Command::Reload {

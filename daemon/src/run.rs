@@ -3,8 +3,9 @@
 //! See ARCHITECTURE.md for what is built and what is not yet.
 
 use crate::api::Api;
+use crate::catalog::{Catalog, Shelf};
 use crate::scheduler::{Clock, Core, Setup, worker};
-use crate::web::{Catalog, Shelf, Web};
+use crate::web::Web;
 use crate::{delivery, metrics, reload};
 
 use std::future::Future;
@@ -34,9 +35,9 @@ pub async fn run(
         .map_err(|report| anyhow::anyhow!(waakvlam_core::problem::joined(&report.problems)))
         .context("the workflows have problems (run 'waakvlam check')")?;
     let plugins = waakvlam_plugin_host::Registry::start(&config.plugins);
-    crate::cli::warn_unused_overrides(&config, &workflows, plugins.as_deref());
-    crate::cli::warn_about(&workflows);
-    crate::cli::warn_unserved(&config, &workflows);
+    crate::warnings::warn_unused_overrides(&config, &workflows, plugins.as_deref());
+    crate::warnings::warn_about(&workflows);
+    crate::warnings::warn_unserved(&config, &workflows);
     let definitions = reload::definitions_fingerprint(&config, &workflows);
     let engine_workflows = workflows.len();
     let shelf = Shelf::new(Catalog::describe(&config, &workflows, plugins.as_ref()));
@@ -88,10 +89,13 @@ pub async fn run(
                     "the notifications log is on a network file system: daemons on other machines with this configuration would write the same file"
                 );
             }
-            let lease = Arc::new(Lease::new(&format!("{} {holder}", host_name())));
+            let lease = Arc::new(Lease::new(&format!(
+                "{} {holder}",
+                crate::store::lock::host_name()
+            )));
             let log_key = format!(
                 "{} {}",
-                host_name(),
+                crate::store::lock::host_name(),
                 absolute(&pieces.daemon.notifications_log)
             );
             let opened = {
@@ -371,13 +375,6 @@ async fn serve<S: Store + 'static>(
         .map_err(|_| anyhow::anyhow!("the core thread panicked"))?;
     tracing::info!("stopped");
     Ok(())
-}
-
-/// This machine's name, for the lease and the log position.
-pub(crate) fn host_name() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .map(|name| name.trim().to_string())
-        .unwrap_or_else(|_| "localhost".into())
 }
 
 fn absolute(path: &std::path::Path) -> String {

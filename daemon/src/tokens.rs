@@ -5,6 +5,8 @@
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 
+use sha2::{Digest, Sha256};
+
 use crate::config::TokenConfig;
 
 #[derive(Clone, Default)]
@@ -68,4 +70,22 @@ fn tokens_of(tokens: &[TokenConfig]) -> HashMap<String, TokenConfig> {
         .iter()
         .map(|t| (t.sha256.clone(), t.clone()))
         .collect()
+}
+
+/// A token as the configuration keeps it: the SHA-256 of its text, in hexadecimal.
+pub fn token_sha256(token: &str) -> String {
+    Sha256::digest(token.trim().as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// 256 random bits from the operating system, as 64 hexadecimal digits: a session id, a CSRF
+/// token or a calendar feed's token.
+pub fn random_token() -> String {
+    let mut bytes = [0u8; 32];
+    // The operating system's random source failing is not something to go on without: every
+    // session id would be guessable.
+    getrandom::fill(&mut bytes).expect("the operating system gives random bytes");
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }

@@ -11,11 +11,11 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
+use crate::catalog::Catalog;
 use crate::config::Config;
 use crate::scope::Scope;
-use crate::store::reader::StoredCases;
+use crate::store::StoredCases;
 use crate::store::{CaseKey, DeadlineRow};
-use crate::web::Catalog;
 use waakvlam_core::calendar::Duration;
 use waakvlam_core::engine::{Case, DeadlineState, Engine, Notification};
 use waakvlam_core::workflow::{self, Workflow};
@@ -278,7 +278,7 @@ pub fn run(
 
 /// The answer for a person at a terminal: a line per change, dates as people write them.
 pub fn summary(answer: &Answer) -> String {
-    use crate::web::dutch::{count, date};
+    use crate::dutch::{count, date};
     let due = |d: &Option<String>| d.as_deref().map_or_else(|| "geen".to_string(), date);
     let mut out = format!(
         "{} vergeleken op {}\n",
@@ -326,7 +326,7 @@ pub fn summary(answer: &Answer) -> String {
             "  {} {} {} {} aan {}\n",
             n.gemeente,
             n.case,
-            crate::web::dutch::kind(n.kind),
+            crate::dutch::kind(n.kind),
             n.deadline,
             n.to.join(", ")
         ));

@@ -9,15 +9,17 @@ mod explain;
 mod instance;
 pub mod notification;
 mod schedule;
+mod view;
 
 use std::collections::HashMap;
 
 use serde_json::{Map, Value};
 
-pub use case::{CalendarMark, CarePeriod, Case, CaseFacts, DeadlineState, DeadlineView};
+pub use case::{CarePeriod, Case, CaseFacts};
 pub use explain::{Moved, MovedDeadline};
 pub use instance::{DeadlineStatus, Instance, Occurrence, OccurrenceStatus, Status};
 pub use notification::{Kind, Notification};
+pub use view::{CalendarMark, DeadlineState, DeadlineView, OverviewItem};
 
 use crate::calendar::{Calendar, Day, Duration};
 use crate::workflow::Workflow;

@@ -48,7 +48,7 @@ pub struct Notification {
     pub message: String,
     /// An overview's deadlines (kind `overview` only).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub items: Vec<crate::overview::OverviewItem>,
+    pub items: Vec<super::view::OverviewItem>,
 }
 
 fn serialize_moment<S: serde::Serializer>(

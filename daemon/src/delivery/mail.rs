@@ -11,9 +11,9 @@ use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use serde_json::Value;
 
 use super::Attempt;
+use crate::catalog::Catalog;
 use crate::config::{SmtpConfig, SmtpTls};
 use crate::store::Due;
-use crate::web::Catalog;
 use waakvlam_core::engine::notification::dutch_day;
 
 pub struct Mailer {
@@ -28,7 +28,7 @@ pub struct Mailer {
     /// The web pages' address, for links to case pages.
     site: String,
     /// The definitions in use: the names of gemeenten, workflows and deadlines for the text.
-    shelf: crate::web::Shelf,
+    shelf: crate::catalog::Shelf,
 }
 
 impl Mailer {
@@ -37,7 +37,7 @@ impl Mailer {
         recipients: HashMap<String, BTreeMap<String, Vec<String>>>,
         plugins: Option<std::sync::Arc<waakvlam_plugin_host::Registry>>,
         site: String,
-        shelf: crate::web::Shelf,
+        shelf: crate::catalog::Shelf,
     ) -> anyhow::Result<Mailer> {
         let tls = || -> anyhow::Result<TlsParameters> {
             let mut builder = TlsParameters::builder(config.host.clone());
@@ -308,14 +308,14 @@ fn overview_table(record: &Value, site: &str) -> String {
             let text = |key: &str| escape(item[key].as_str().unwrap_or_default());
             let due = item["due"]
                 .as_str()
-                .map_or_else(|| "geen datum".to_string(), crate::web::dutch::date);
+                .map_or_else(|| "geen datum".to_string(), crate::dutch::date);
             let status = item["status"]
                 .as_str()
                 .and_then(waakvlam_core::engine::DeadlineState::named)
-                .map_or("", crate::web::dutch::deadline_state);
+                .map_or("", crate::dutch::deadline_state);
             format!(
                 "<tr><td><a href=\"{site}{}\">{}</a></td><td>{}</td><td>{}</td><td>{status}</td></tr>",
-                crate::web::case_link(gemeente, item["case"].as_str().unwrap_or_default()),
+                crate::catalog::case_link(gemeente, item["case"].as_str().unwrap_or_default()),
                 text("case"),
                 text("title"),
                 escape(&due)
@@ -361,11 +361,11 @@ mod tests {
     use serde_json::json;
 
     /// The shipped configuration and workflows, for the names in the text.
-    fn catalog() -> crate::web::Catalog {
+    fn catalog() -> crate::catalog::Catalog {
         let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
         let config = crate::config::Config::load(&root.join("config/waakvlam.yaml")).unwrap();
         let workflows = waakvlam_core::workflow::load(&[root.join("workflows")]).unwrap();
-        crate::web::Catalog::describe(&config, &workflows, None)
+        crate::catalog::Catalog::describe(&config, &workflows, None)
     }
 
     #[test]

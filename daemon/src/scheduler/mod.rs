@@ -2,6 +2,8 @@
 //! serves commands from the API in order. One writer keeps the invariant simple: the engine
 //! state in memory is always the fold of the events in the store.
 
+pub mod ask;
+pub use ask::{REQUEST_TIMEOUT, Unanswered, ask_core};
 mod cases;
 pub mod intake;
 mod overviews;

@@ -441,7 +441,7 @@ fn copy_log_position(
         })
         .map_err(StoreError::sqlite("reading the log position"))?;
     if let Some((path, bytes)) = position {
-        let daemon = format!("{} {path}", crate::run::host_name());
+        let daemon = format!("{} {path}", super::lock::host_name());
         tx.execute(
             "INSERT INTO log_positions (daemon, path, bytes) VALUES ($1, $2, $3)
              ON CONFLICT (daemon) DO UPDATE SET path = excluded.path, bytes = excluded.bytes",

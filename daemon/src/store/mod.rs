@@ -9,11 +9,13 @@ pub mod copy;
 pub mod lock;
 pub mod postgres;
 pub mod reader;
+pub mod rows;
 mod sqlite;
 
 pub use lock::StoreLock;
 pub use postgres::{PgStore, PgUrl};
 pub use reader::Readers;
+pub use rows::StoredCases;
 pub use sqlite::SqliteStore;
 
 use std::collections::HashMap;
@@ -86,10 +88,10 @@ impl StoreError {
 
 /// Writes one audit line into a store beside a running daemon (a command-line read of
 /// personal data, such as finding a case from a BSN).
-pub fn audit_to(database: &crate::config::Database, entry: &AuditEntry) -> Result<(), StoreError> {
+pub fn audit_to(database: &Database, entry: &AuditEntry) -> Result<(), StoreError> {
     match database {
-        crate::config::Database::Sqlite(path) => SqliteStore::audit_to(path, entry),
-        crate::config::Database::Postgres(url) => {
+        Database::Sqlite(path) => SqliteStore::audit_to(path, entry),
+        Database::Postgres(url) => {
             let mut store = PgStore::open(url, "command line", None)?;
             store.audit(entry)
         }
@@ -128,6 +130,25 @@ impl CaseKey {
 pub type DeadlineKey = (String, String, u32);
 
 /// A deadline as the engine sees it now, for the API.
+/// Where the daemon keeps its store (`daemon.database`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Database {
+    /// One SQLite file: one daemon (the default).
+    Sqlite(std::path::PathBuf),
+    /// A PostgreSQL database (`postgres://ROLE@HOST/DATABASE`), which several daemons may
+    /// share (DESIGN.md, "Several daemons").
+    Postgres(PgUrl),
+}
+
+impl std::fmt::Display for Database {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Database::Sqlite(path) => write!(f, "{}", path.display()),
+            Database::Postgres(url) => write!(f, "{url}"),
+        }
+    }
+}
+
 pub use waakvlam_core::engine::DeadlineView as DeadlineRow;
 
 /// One line of the NEN 7513 audit log: what, when, which case, which token, on whose behalf.

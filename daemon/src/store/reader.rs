@@ -9,15 +9,15 @@
 use std::path::PathBuf;
 use std::sync::Mutex;
 
-use rusqlite::{Connection, OpenFlags, params_from_iter};
+use rusqlite::{Connection, OpenFlags};
 
 use super::postgres::read as pg_read;
-use super::sqlite::{doing, event_row, readable, where_clause};
-use super::{CaseKey, DeadlineRow, Filter, OverviewRow, StoreError};
+use super::rows::StoredCases;
+use super::sqlite::doing;
+use super::sqlite::read::{deadlines, due_per_week, overview, stored_cases};
+use super::{DeadlineRow, Filter, OverviewRow, StoreError};
 use crate::scope::Scope;
 use waakvlam_core::calendar::Day;
-use waakvlam_core::engine::{CalendarMark, DeadlineState};
-use waakvlam_core::event::Event;
 
 /// At most this many idle reader connections are kept.
 const IDLE_READERS: usize = 4;
@@ -45,10 +45,10 @@ impl Readers {
     }
 
     /// The readers of a configured store.
-    pub fn of(database: &crate::config::Database) -> Readers {
+    pub fn of(database: &super::Database) -> Readers {
         match database {
-            crate::config::Database::Sqlite(path) => Readers::new(path),
-            crate::config::Database::Postgres(url) => Readers::postgres(url.clone()),
+            super::Database::Sqlite(path) => Readers::new(path),
+            super::Database::Postgres(url) => Readers::postgres(url.clone()),
         }
     }
 
@@ -131,218 +131,4 @@ impl Readers {
             Readers::Postgres(pg) => pg.read(|c| pg_read::audit_lines(c, filter)),
         }
     }
-}
-
-/// Deadlines by a filter, sorted by due date.
-pub fn deadlines(connection: &Connection, filter: &Filter) -> Result<Vec<DeadlineRow>, StoreError> {
-    let rows = doing("listing deadlines", || {
-        let (clause, values) = deadline_clause(filter);
-        let sql = format!(
-            "SELECT {DEADLINE_COLUMNS} FROM deadlines {clause}
-             ORDER BY due IS NULL, due, gemeente, case_id, instance, deadline, occurrence LIMIT {} OFFSET {}",
-            filter.limit, filter.offset
-        );
-        let mut statement = connection.prepare(&sql)?;
-        let rows = statement.query_map(params_from_iter(values), deadline_row)?;
-        rows.collect::<rusqlite::Result<Vec<Result<DeadlineRow, String>>>>()
-    })?;
-    let mut rows = readable(rows, "deadlines")?;
-    if let Some(today) = filter.today.as_deref().and_then(|t| t.parse::<Day>().ok()) {
-        for row in &mut rows {
-            row.status = row.status_on(today);
-        }
-    }
-    Ok(rows)
-}
-
-/// The deadlines of the scope per gemeente and workflow, counted on `today`; due soon is up
-/// to and including `soon_until`.
-pub fn overview(
-    connection: &Connection,
-    scope: &Scope,
-    today: &str,
-    soon_until: &str,
-) -> Result<Vec<OverviewRow>, StoreError> {
-    doing("counting deadlines for the overview", || {
-        let marks = vec!["?"; scope.iter().len()].join(", ");
-        let sql = format!(
-            "SELECT gemeente, workflow,
-                coalesce(sum(status IN ('open', 'overdue') AND due >= ?1), 0),
-                coalesce(sum(status IN ('open', 'overdue') AND due >= ?1 AND due <= ?2), 0),
-                coalesce(sum(status IN ('open', 'overdue') AND due < ?1), 0),
-                coalesce(sum(status = 'missed'), 0)
-             FROM deadlines WHERE gemeente IN ({marks})
-             GROUP BY gemeente, workflow ORDER BY gemeente, workflow"
-        );
-        let mut values = vec![today.to_string(), soon_until.to_string()];
-        values.extend(scope.iter().map(str::to_string));
-        let mut statement = connection.prepare_cached(&sql)?;
-        let rows = statement.query_map(params_from_iter(values), |row| {
-            Ok(OverviewRow {
-                gemeente: row.get(0)?,
-                workflow: row.get(1)?,
-                open: row.get(2)?,
-                due_soon: row.get(3)?,
-                overdue: row.get(4)?,
-                missed: row.get(5)?,
-            })
-        })?;
-        rows.collect()
-    })
-}
-
-/// How many deadlines still to be met fall due in each of `weeks` weeks from `first_day`.
-pub fn due_per_week(
-    connection: &Connection,
-    scope: &Scope,
-    first_day: Day,
-    weeks: u32,
-) -> Result<Vec<u64>, StoreError> {
-    doing("counting deadlines per week", || {
-        let marks = vec!["?"; scope.iter().len()].join(", ");
-        // The index on (status, due) serves this: two short ranges of due dates.
-        let sql = format!(
-            "SELECT CAST((julianday(due) - julianday(?1)) / 7 AS INTEGER) AS week, count(*)
-             FROM deadlines
-             WHERE status IN ('open', 'overdue') AND due >= ?1 AND due < ?2
-               AND gemeente IN ({marks})
-             GROUP BY week"
-        );
-        let end = first_day.add_days(7 * weeks as i32);
-        let mut values = vec![first_day.to_string(), end.to_string()];
-        values.extend(scope.iter().map(str::to_string));
-        let mut counts = vec![0; weeks as usize];
-        let mut statement = connection.prepare_cached(&sql)?;
-        let rows = statement.query_map(params_from_iter(values), |row| {
-            Ok((row.get::<_, i64>(0)?, row.get::<_, u64>(1)?))
-        })?;
-        for row in rows {
-            let (week, count) = row?;
-            if let Some(slot) = usize::try_from(week).ok().and_then(|w| counts.get_mut(w)) {
-                *slot = count;
-            }
-        }
-        Ok(counts)
-    })
-}
-
-/// The columns `deadline_row` reads, in its order.
-pub(super) const DEADLINE_COLUMNS: &str =
-    "instance, workflow, gemeente, case_id, deadline, occurrence, due, status, provisional";
-
-pub(super) fn deadline_row(
-    row: &rusqlite::Row<'_>,
-) -> rusqlite::Result<Result<DeadlineRow, String>> {
-    let instance: String = row.get(0)?;
-    let status: String = row.get(7)?;
-    let Some(status) = DeadlineState::named(&status) else {
-        return Ok(Err(format!(
-            "a deadline of {instance}: unknown status '{status}'"
-        )));
-    };
-    Ok(Ok(DeadlineRow {
-        instance,
-        workflow: row.get(1)?,
-        gemeente: row.get(2)?,
-        case: row.get(3)?,
-        deadline: row.get(4)?,
-        occurrence: row.get(5)?,
-        due: row.get(6)?,
-        status,
-        calendar: row.get::<_, bool>(8)?.then_some(CalendarMark::Provisional),
-    }))
-}
-
-/// The filter's conditions on deadlines. With `today` known, `open` and `overdue` are decided
-/// by the due date, as `DeadlineView::status_on` decides them for the rows read.
-pub(super) fn deadline_clause(filter: &Filter) -> (String, Vec<String>) {
-    let status = filter.status.as_deref();
-    let (Some(today), Some(wanted @ ("open" | "overdue"))) = (&filter.today, status) else {
-        return where_clause(filter, "due");
-    };
-    let (clause, mut values) = where_clause(
-        &Filter {
-            status: None,
-            ..filter.clone()
-        },
-        "due",
-    );
-    let comparison = if wanted == "open" { ">=" } else { "<" };
-    values.push(today.clone());
-    (
-        format!("{clause} AND status IN ('open', 'overdue') AND due {comparison} ?"),
-        values,
-    )
-}
-
-/// The cases of a scope as the store holds them: their events, their deadlines as last
-/// computed, and the ids of the notifications already recorded.
-#[derive(Debug, Default)]
-pub struct StoredCases {
-    pub events: Vec<(CaseKey, Vec<Event>)>,
-    /// Cases with a stored event that cannot be read: left out, with why.
-    pub damaged: Vec<(CaseKey, String)>,
-    pub deadlines: Vec<DeadlineRow>,
-    pub notification_ids: std::collections::HashSet<String>,
-}
-
-impl StoredCases {
-    /// The next event read, in the order of its case (rows come sorted by case): a case with
-    /// a row that cannot be read is left out whole, with why.
-    pub(crate) fn add(&mut self, key: CaseKey, event: Result<Event, String>) {
-        if self.damaged.last().is_some_and(|(k, _)| *k == key) {
-            return;
-        }
-        match event {
-            Ok(event) => match self.events.last_mut() {
-                Some((k, events)) if *k == key => events.push(event),
-                _ => self.events.push((key, vec![event])),
-            },
-            Err(why) => {
-                if self.events.last().is_some_and(|(k, _)| *k == key) {
-                    self.events.pop();
-                }
-                self.damaged.push((key, why));
-            }
-        }
-    }
-}
-
-/// Reads the cases of a scope in one read transaction, so the three parts agree.
-pub fn stored_cases(connection: &Connection, scope: &Scope) -> Result<StoredCases, StoreError> {
-    let marks = vec!["?"; scope.iter().len()].join(", ");
-    let codes: Vec<&str> = scope.iter().collect();
-    doing("starting a read", || connection.execute_batch("BEGIN"))?;
-    let read = (|| {
-        let rows = doing("reading the events of a scope", || {
-            let mut statement = connection.prepare(&format!(
-                "SELECT gemeente, id, type, case_id, at_ms, data FROM events
-                 WHERE gemeente IN ({marks}) ORDER BY gemeente, case_id, at_ms, seq"
-            ))?;
-            let rows = statement.query_map(params_from_iter(&codes), |row| {
-                Ok((
-                    row.get::<_, String>(0)?,
-                    row.get::<_, String>(3)?,
-                    event_row(row)?,
-                ))
-            })?;
-            rows.collect::<rusqlite::Result<Vec<_>>>()
-        })?;
-        let mut stored = StoredCases::default();
-        for (gemeente, case, event) in rows {
-            stored.add(CaseKey { gemeente, case }, event);
-        }
-        stored.deadlines = deadlines(connection, &Filter::within(scope.clone(), u32::MAX))?;
-        stored.notification_ids = doing("reading the notification ids of a scope", || {
-            let mut statement = connection.prepare(&format!(
-                "SELECT id FROM notifications WHERE gemeente IN ({marks})"
-            ))?;
-            let ids = statement.query_map(params_from_iter(&codes), |row| row.get(0))?;
-            ids.collect()
-        })?;
-        Ok(stored)
-    })();
-    // A read transaction ends the same either way; nothing was written.
-    let _ = connection.execute_batch("COMMIT");
-    read
 }

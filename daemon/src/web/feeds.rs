@@ -11,12 +11,12 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 
-use super::session::random_token;
 use super::{Chrome, PageError, Visitor, Web, case_link, dutch, ics, render};
 use crate::scheduler::Command;
 use crate::scheduler::pages::PageCommand;
 use crate::scope::Scope;
 use crate::store::{AuditEntry, Feed};
+use crate::tokens::{random_token, token_sha256};
 
 /// At most this many deadlines in one feed (the nearest first).
 const FEED_MOST: u32 = 5_000;
@@ -187,7 +187,7 @@ pub(super) async fn create(
     let id = web
         .ask(|reply| {
             Command::Page(PageCommand::AddFeed {
-                token_sha256: crate::api::token_sha256(&token),
+                token_sha256: token_sha256(&token),
                 feed,
                 audit,
                 reply,
@@ -245,7 +245,7 @@ pub(super) async fn calendar(
     if token.len() != 64 || !token.bytes().all(|b| b.is_ascii_hexdigit()) {
         return Err(PageError::not_found());
     }
-    let token_sha256 = crate::api::token_sha256(token);
+    let token_sha256 = token_sha256(token);
     let feed = web
         .ask(|reply| {
             Command::Page(PageCommand::FeedOfToken {

@@ -6,9 +6,7 @@
 //! Together with `api` the only module that knows HTTP. What a page reads goes through the
 //! core, as the API's reads do, and is audited there before it is answered.
 
-pub mod catalog;
 mod chart;
-pub mod dutch;
 mod ics;
 pub mod session;
 
@@ -30,12 +28,12 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 
-use crate::api::{Unanswered, ask_core};
+pub use crate::catalog::{Catalog, Shelf, case_link};
 use crate::config::{TokenConfig, WebConfig};
+use crate::dutch;
 use crate::scheduler::{Command, CoreError};
+use crate::scheduler::{Unanswered, ask_core};
 use crate::store::{AuditEntry, Readers, StoreError};
-pub use catalog::{Catalog, Shelf};
-pub use session::random_token;
 use session::{Session, Sessions};
 
 /// The session cookie's name.
@@ -245,7 +243,7 @@ impl Visitor {
         gemeente: Option<&str>,
         case: Option<&str>,
     ) -> AuditEntry {
-        crate::api::line(Some(&self.token), headers, action, gemeente, case)
+        crate::audit::line(Some(&self.token), headers, action, gemeente, case)
     }
 
     /// One audit line per gemeente of a read that covers several.
@@ -462,24 +460,6 @@ async fn style_sheet() -> Response {
         .into_response()
 }
 
-/// A path segment that may be put in a link as it is: the case ids and gemeente codes the
-/// store holds are checked for this at intake, but a page never trusts that.
-fn path_segment(text: &str) -> String {
-    text.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
-}
-
-/// The link to a case's page.
-pub(crate) fn case_link(gemeente: &str, case: &str) -> String {
-    format!("/casus/{}/{}", path_segment(gemeente), path_segment(case))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -493,11 +473,5 @@ mod tests {
         );
         assert_eq!(cookie(&headers, SESSION_COOKIE).as_deref(), Some("abc"));
         assert_eq!(cookie(&headers, "c"), None);
-    }
-
-    #[test]
-    fn links_escape_what_a_path_segment_cannot_hold() {
-        assert_eq!(case_link("GM0150", "C-1"), "/casus/GM0150/C-1");
-        assert_eq!(case_link("GM0150", "a/b c"), "/casus/GM0150/a%2Fb%20c");
     }
 }

@@ -9,6 +9,7 @@ use std::sync::Mutex;
 use std::time::Instant;
 
 use crate::config::WebConfig;
+use crate::tokens::random_token;
 
 /// More sessions than this are not kept: the oldest go first (a flood of sign-ins with a
 /// valid token must not exhaust memory).
@@ -90,16 +91,6 @@ impl Sessions {
         now.duration_since(kept.seen) < self.config.session_idle
             && now.duration_since(kept.started) < self.config.session_max
     }
-}
-
-/// 256 random bits from the operating system, as 64 hexadecimal digits: a session id, a CSRF
-/// token or a calendar feed's token.
-pub fn random_token() -> String {
-    let mut bytes = [0u8; 32];
-    // The operating system's random source failing is not something to go on without: every
-    // session id would be guessable.
-    getrandom::fill(&mut bytes).expect("the operating system gives random bytes");
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// Compares two secrets in time that does not depend on where they differ.

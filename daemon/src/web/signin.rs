@@ -11,9 +11,10 @@ use axum::extract::{ConnectInfo, Form, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 
-use super::session::{random_token, same_secret};
+use super::session::same_secret;
 use super::{Chrome, PageError, SESSION_COOKIE, Web, cookie, render};
 use crate::scheduler::Command;
+use crate::tokens::{random_token, token_sha256};
 
 /// The cookie that ties the sign-in form to the browser that fetched it (a double-submit
 /// CSRF token: there is no session yet to keep one in).
@@ -79,7 +80,7 @@ pub(super) async fn sign_in(
         ));
     }
     let typed = form.get("token").map(|t| t.trim()).unwrap_or_default();
-    let hash = crate::api::token_sha256(typed);
+    let hash = token_sha256(typed);
     let Some(token) = web.tokens.get(&hash).filter(|_| !typed.is_empty()) else {
         let blocked = web
             .guard
@@ -95,7 +96,7 @@ pub(super) async fn sign_in(
             StatusCode::UNAUTHORIZED,
         ));
     };
-    for entry in crate::api::lines(&token, &headers, "web POST /inloggen") {
+    for entry in crate::audit::lines(&token, &headers, "web POST /inloggen") {
         let _ = web.commands.send(Command::Audit { entry });
     }
     let id = web.sessions.start(hash, now);

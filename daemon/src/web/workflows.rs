@@ -8,8 +8,8 @@ use axum::extract::{Path, State};
 use axum::http::HeaderMap;
 use axum::response::Response;
 
-use super::catalog::{GemeenteTerms, WorkflowText};
 use super::{Chrome, PageError, Web, render};
+use crate::catalog::{GemeenteTerms, WorkflowText};
 
 #[derive(Template)]
 #[template(path = "workflows.html")]

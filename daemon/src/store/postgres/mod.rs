@@ -231,7 +231,7 @@ fn case_lock(key: &CaseKey) -> i64 {
 
 /// An event from its row (gemeente, id, type, case_id, at_ms, data), or what is wrong with it.
 fn event_row(row: &Row) -> Result<Event, String> {
-    super::sqlite::event_from(
+    super::rows::event_from(
         row.get(0),
         row.get(1),
         row.get(2),
@@ -243,7 +243,7 @@ fn event_row(row: &Row) -> Result<Event, String> {
 
 /// A case's events from their rows, or `Damaged` naming every row that cannot be read.
 fn case_events(key: &CaseKey, rows: &[Row]) -> Result<Vec<Event>, StoreError> {
-    super::sqlite::case_events(key, rows.iter().map(event_row))
+    super::rows::case_events(key, rows.iter().map(event_row))
 }
 
 const EVENT_COLUMNS: &str = "gemeente, id, type, case_id, at_ms, data";
@@ -909,7 +909,7 @@ impl Store for PgStore {
     }
 
     fn notifications(&self, filter: &Filter) -> Result<Vec<OutboxRow>, StoreError> {
-        let (clause, values) = super::sqlite::where_clause(filter, "due");
+        let (clause, values) = super::rows::where_clause(filter, "due");
         let sql = format!(
             "SELECT record, status,
                     (SELECT coalesce(json_agg(json_build_object('channel', channel, 'status', status, 'attempts', attempts, 'last_error', last_error,
@@ -958,7 +958,7 @@ impl Store for PgStore {
                 })
             })
             .collect();
-        super::sqlite::readable(rows, "notifications")
+        super::rows::readable(rows, "notifications")
     }
 
     fn case_events(&self, key: &CaseKey) -> Result<Vec<serde_json::Value>, StoreError> {
@@ -1311,7 +1311,7 @@ impl Store for PgStore {
             &format!("SELECT {FEED_COLUMNS} FROM feeds WHERE revoked IS NULL ORDER BY id DESC"),
             &[],
         )?;
-        let feeds = super::sqlite::readable(rows.iter().map(feed_row).collect(), "calendar feeds")?;
+        let feeds = super::rows::readable(rows.iter().map(feed_row).collect(), "calendar feeds")?;
         Ok(feeds
             .into_iter()
             .filter(|feed| feed.gemeenten.iter().all(|g| scope.contains(g)))
@@ -1328,7 +1328,7 @@ impl Store for PgStore {
         )?;
         rows.first()
             .map(|row| {
-                super::sqlite::readable(vec![feed_row(row)], "calendar feeds")
+                super::rows::readable(vec![feed_row(row)], "calendar feeds")
                     .map(|mut f| f.remove(0))
             })
             .transpose()
@@ -1371,7 +1371,7 @@ impl Store for PgStore {
             ),
             &[&gemeenten, &workflows, &names],
         )?;
-        super::sqlite::readable(rows.iter().map(read::deadline_row).collect(), "deadlines")
+        super::rows::readable(rows.iter().map(read::deadline_row).collect(), "deadlines")
     }
 }
 

@@ -7,8 +7,7 @@ use postgres::Row;
 
 use super::{Connection, PgUrl, failed, numbered, texts};
 use crate::scope::Scope;
-use crate::store::reader::{StoredCases, deadline_clause};
-use crate::store::sqlite::readable;
+use crate::store::rows::{StoredCases, audit_conditions, deadline_clause, readable};
 use crate::store::{
     AuditEntry, AuditFilter, CaseKey, DeadlineRow, Filter, OverviewRow, StoreError,
 };
@@ -225,7 +224,7 @@ pub(in crate::store) fn audit_lines(
     c: &mut Connection,
     filter: &AuditFilter,
 ) -> Result<Vec<AuditEntry>, StoreError> {
-    let (conditions, values) = crate::store::sqlite::audit_conditions(filter);
+    let (conditions, values) = audit_conditions(filter);
     let sql = format!(
         "SELECT at, token, on_behalf_of, action, gemeente, case_id, outcome FROM audit
          WHERE {} ORDER BY seq LIMIT {} OFFSET {}",

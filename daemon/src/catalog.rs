@@ -379,3 +379,32 @@ fn capitalised(text: &str) -> String {
         .next()
         .map_or_else(String::new, |c| c.to_uppercase().chain(chars).collect())
 }
+
+/// A path segment that may be put in a link as it is: the case ids and gemeente codes the
+/// store holds are checked for this at intake, but a link never trusts that.
+fn path_segment(text: &str) -> String {
+    text.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+/// The link to a case's page (on the pages, in e-mail and in calendar feeds).
+pub fn case_link(gemeente: &str, case: &str) -> String {
+    format!("/casus/{}/{}", path_segment(gemeente), path_segment(case))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn links_escape_what_a_path_segment_cannot_hold() {
+        assert_eq!(case_link("GM0150", "C-1"), "/casus/GM0150/C-1");
+        assert_eq!(case_link("GM0150", "a/b c"), "/casus/GM0150/a%2Fb%20c");
+    }
+}

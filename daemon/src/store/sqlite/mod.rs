@@ -7,14 +7,17 @@ use std::sync::mpsc;
 use jiff::Timestamp;
 use rusqlite::{Connection, OptionalExtension, params, params_from_iter};
 
-use super::reader::{self, DEADLINE_COLUMNS, deadline_row};
+pub(super) mod read;
+
+use super::rows::{audit_conditions, case_events, event_from, readable, where_clause};
 use super::{
     AuditEntry, AuditFilter, CaseKey, DeadlineKey, DeadlineRow, DeliveryState, DeliveryStatus, Due,
     DueBatch, Feed, Filter, OutboxRow, Outgoing, Provisional, Store, StoreError, Timers,
 };
 use crate::scope::Scope;
+use read::{DEADLINE_COLUMNS, deadline_row};
 use waakvlam_core::engine::CalendarMark;
-use waakvlam_core::event::{Event, EventType};
+use waakvlam_core::event::Event;
 
 /// The migrations, in order; the database remembers how many it has applied
 /// (`PRAGMA user_version`). Never edit one that has shipped: add the next.
@@ -289,49 +292,6 @@ pub(super) fn doing<T>(
     work: impl FnOnce() -> rusqlite::Result<T>,
 ) -> Result<T, StoreError> {
     work().map_err(StoreError::sqlite(what))
-}
-
-/// A case's events as read, or `Damaged` naming every row that cannot be read: a case is
-/// never rebuilt from part of its events. For both stores.
-pub(crate) fn case_events(
-    key: &CaseKey,
-    rows: impl IntoIterator<Item = Result<Event, String>>,
-) -> Result<Vec<Event>, StoreError> {
-    let mut events = Vec::new();
-    let mut damaged = Vec::new();
-    for row in rows {
-        match row {
-            Ok(event) => events.push(event),
-            Err(problem) => damaged.push(problem),
-        }
-    }
-    if damaged.is_empty() {
-        Ok(events)
-    } else {
-        Err(StoreError::Damaged {
-            key: key.clone(),
-            rows: damaged,
-        })
-    }
-}
-
-/// Rows read, or the error that names every one that could not be read.
-pub(crate) fn readable<T>(
-    rows: Vec<Result<T, String>>,
-    what: &'static str,
-) -> Result<Vec<T>, StoreError> {
-    let unreadable: Vec<String> = rows
-        .iter()
-        .filter_map(|r| r.as_ref().err().cloned())
-        .collect();
-    if unreadable.is_empty() {
-        Ok(rows.into_iter().flatten().collect())
-    } else {
-        Err(StoreError::Unreadable {
-            what,
-            rows: unreadable,
-        })
-    }
 }
 
 /// The migration (counted from 1) that adds the provisional mark.
@@ -670,37 +630,6 @@ pub(super) fn event_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Result<Even
     ))
 }
 
-/// An event from its stored columns (gemeente, id, type, case, at in milliseconds, data as
-/// JSON), or what is wrong with them: both stores read events through here.
-pub(super) fn event_from(
-    gemeente: String,
-    id: String,
-    type_name: String,
-    case: String,
-    at_ms: i64,
-    data: &str,
-) -> Result<Event, String> {
-    let Some(event_type) = EventType::from_name(&type_name) else {
-        return Err(format!("event {id}: unknown type '{type_name}'"));
-    };
-    let Ok(at) = Timestamp::from_millisecond(at_ms) else {
-        return Err(format!("event {id}: the moment {at_ms} is out of range"));
-    };
-    let data = match serde_json::from_str(data) {
-        Ok(serde_json::Value::Object(data)) => data,
-        Ok(_) => return Err(format!("event {id}: its data is not a JSON object")),
-        Err(err) => return Err(format!("event {id}: its data is not JSON ({err})")),
-    };
-    Ok(Event {
-        id,
-        event_type,
-        gemeente,
-        case,
-        at,
-        data,
-    })
-}
-
 impl Store for SqliteStore {
     fn insert_event(&mut self, e: &Event, received: Timestamp) -> Result<bool, StoreError> {
         doing("storing an event", || {
@@ -868,7 +797,7 @@ impl Store for SqliteStore {
     }
 
     fn deadlines(&self, filter: &Filter) -> Result<Vec<DeadlineRow>, StoreError> {
-        reader::deadlines(&self.connection, filter)
+        read::deadlines(&self.connection, filter)
     }
 
     fn every_due_date(&self) -> Result<HashMap<DeadlineKey, Option<String>>, StoreError> {
@@ -1350,34 +1279,6 @@ fn feed_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Result<Feed, String>> {
     }))
 }
 
-/// The conditions of an audit filter, with `?` for its values in order: the gemeenten of
-/// its scope (and, for the operator, lines of no gemeente), its days, its case. Both stores
-/// use them.
-pub(super) fn audit_conditions(filter: &AuditFilter) -> (String, Vec<String>) {
-    let mut values: Vec<String> = filter.scope.iter().map(str::to_string).collect();
-    let marks = vec!["?"; values.len()].join(", ");
-    let mut conditions = vec![if filter.unattributed {
-        format!("(gemeente IN ({marks}) OR gemeente IS NULL)")
-    } else {
-        format!("gemeente IN ({marks})")
-    }];
-    if let Some(from) = &filter.from {
-        conditions.push("at >= ?".into());
-        values.push(from.clone());
-    }
-    if let Some(to) = &filter.to {
-        // Every moment of the last day: the day's text and anything after it sorts below
-        // the next day's.
-        conditions.push("at < ?".into());
-        values.push(next_day(to));
-    }
-    if let Some(case) = &filter.case {
-        conditions.push("case_id = ?".into());
-        values.push(case.clone());
-    }
-    (conditions.join(" AND "), values)
-}
-
 /// Audit lines by a filter, oldest first.
 fn audit_lines(
     connection: &Connection,
@@ -1404,43 +1305,6 @@ fn audit_lines(
         })?;
         rows.collect::<Result<_, _>>()
     })
-}
-
-/// The day after `day` (YYYY-MM-DD), as text; an unreadable day stays as it is.
-fn next_day(day: &str) -> String {
-    day.parse::<waakvlam_core::calendar::Day>()
-        .map(|d| d.add_days(1).to_string())
-        .unwrap_or_else(|_| day.to_string())
-}
-
-/// `WHERE` for a filter, with its values in order. Column names are fixed here; every value
-/// is a bound parameter.
-pub(crate) fn where_clause(filter: &Filter, due_column: &str) -> (String, Vec<String>) {
-    let mut conditions = Vec::new();
-    let mut values = Vec::new();
-    // The scope is never empty, so this condition is always there.
-    let marks = vec!["?"; filter.scope.iter().len()].join(", ");
-    conditions.push(format!("gemeente IN ({marks})"));
-    values.extend(filter.scope.iter().map(str::to_string));
-    for (column, value) in [
-        ("workflow", &filter.workflow),
-        ("status", &filter.status),
-        ("case_id", &filter.case),
-    ] {
-        if let Some(value) = value {
-            conditions.push(format!("{column} = ?"));
-            values.push(value.clone());
-        }
-    }
-    if let Some(from) = &filter.due_from {
-        conditions.push(format!("{due_column} >= ?"));
-        values.push(from.clone());
-    }
-    if let Some(to) = &filter.due_to {
-        conditions.push(format!("{due_column} <= ?"));
-        values.push(to.clone());
-    }
-    (format!("WHERE {}", conditions.join(" AND ")), values)
 }
 
 #[cfg(test)]

@@ -1,0 +1,201 @@
+//! What both stores read the same way, whatever their SQL dialect: an event from its stored
+//! columns, a case's events with every unreadable row named, rows read or the rows that are
+//! not, the conditions of a filter and of an audit query (with `?` for each value; PostgreSQL
+//! numbers them), and the cases of a scope as read for a what-if. No backend's types here:
+//! this is the layer the SQLite and PostgreSQL stores share, below both.
+
+use jiff::Timestamp;
+use waakvlam_core::event::{Event, EventType};
+
+use super::{AuditFilter, CaseKey, DeadlineRow, Filter, StoreError};
+
+/// An event from its stored columns (gemeente, id, type, case, at in milliseconds, data as
+/// JSON), or what is wrong with them: both stores read events through here.
+pub fn event_from(
+    gemeente: String,
+    id: String,
+    type_name: String,
+    case: String,
+    at_ms: i64,
+    data: &str,
+) -> Result<Event, String> {
+    let Some(event_type) = EventType::from_name(&type_name) else {
+        return Err(format!("event {id}: unknown type '{type_name}'"));
+    };
+    let Ok(at) = Timestamp::from_millisecond(at_ms) else {
+        return Err(format!("event {id}: the moment {at_ms} is out of range"));
+    };
+    let data = match serde_json::from_str(data) {
+        Ok(serde_json::Value::Object(data)) => data,
+        Ok(_) => return Err(format!("event {id}: its data is not a JSON object")),
+        Err(err) => return Err(format!("event {id}: its data is not JSON ({err})")),
+    };
+    Ok(Event {
+        id,
+        event_type,
+        gemeente,
+        case,
+        at,
+        data,
+    })
+}
+
+/// A case's events as read, or `Damaged` naming every row that cannot be read: a case is
+/// never rebuilt from part of its events. For both stores.
+pub fn case_events(
+    key: &CaseKey,
+    rows: impl IntoIterator<Item = Result<Event, String>>,
+) -> Result<Vec<Event>, StoreError> {
+    let mut events = Vec::new();
+    let mut damaged = Vec::new();
+    for row in rows {
+        match row {
+            Ok(event) => events.push(event),
+            Err(problem) => damaged.push(problem),
+        }
+    }
+    if damaged.is_empty() {
+        Ok(events)
+    } else {
+        Err(StoreError::Damaged {
+            key: key.clone(),
+            rows: damaged,
+        })
+    }
+}
+
+/// Rows read, or the error that names every one that could not be read.
+pub fn readable<T>(rows: Vec<Result<T, String>>, what: &'static str) -> Result<Vec<T>, StoreError> {
+    let unreadable: Vec<String> = rows
+        .iter()
+        .filter_map(|r| r.as_ref().err().cloned())
+        .collect();
+    if unreadable.is_empty() {
+        Ok(rows.into_iter().flatten().collect())
+    } else {
+        Err(StoreError::Unreadable {
+            what,
+            rows: unreadable,
+        })
+    }
+}
+
+/// The conditions of an audit filter, with `?` for its values in order: the gemeenten of
+/// its scope (and, for the operator, lines of no gemeente), its days, its case. Both stores
+/// use them.
+pub fn audit_conditions(filter: &AuditFilter) -> (String, Vec<String>) {
+    let mut values: Vec<String> = filter.scope.iter().map(str::to_string).collect();
+    let marks = vec!["?"; values.len()].join(", ");
+    let mut conditions = vec![if filter.unattributed {
+        format!("(gemeente IN ({marks}) OR gemeente IS NULL)")
+    } else {
+        format!("gemeente IN ({marks})")
+    }];
+    if let Some(from) = &filter.from {
+        conditions.push("at >= ?".into());
+        values.push(from.clone());
+    }
+    if let Some(to) = &filter.to {
+        // Every moment of the last day: the day's text and anything after it sorts below
+        // the next day's.
+        conditions.push("at < ?".into());
+        values.push(next_day(to));
+    }
+    if let Some(case) = &filter.case {
+        conditions.push("case_id = ?".into());
+        values.push(case.clone());
+    }
+    (conditions.join(" AND "), values)
+}
+
+/// The day after `day` (YYYY-MM-DD), as text; an unreadable day stays as it is.
+fn next_day(day: &str) -> String {
+    day.parse::<waakvlam_core::calendar::Day>()
+        .map(|d| d.add_days(1).to_string())
+        .unwrap_or_else(|_| day.to_string())
+}
+
+/// `WHERE` for a filter, with its values in order. Column names are fixed here; every value
+/// is a bound parameter.
+pub fn where_clause(filter: &Filter, due_column: &str) -> (String, Vec<String>) {
+    let mut conditions = Vec::new();
+    let mut values = Vec::new();
+    // The scope is never empty, so this condition is always there.
+    let marks = vec!["?"; filter.scope.iter().len()].join(", ");
+    conditions.push(format!("gemeente IN ({marks})"));
+    values.extend(filter.scope.iter().map(str::to_string));
+    for (column, value) in [
+        ("workflow", &filter.workflow),
+        ("status", &filter.status),
+        ("case_id", &filter.case),
+    ] {
+        if let Some(value) = value {
+            conditions.push(format!("{column} = ?"));
+            values.push(value.clone());
+        }
+    }
+    if let Some(from) = &filter.due_from {
+        conditions.push(format!("{due_column} >= ?"));
+        values.push(from.clone());
+    }
+    if let Some(to) = &filter.due_to {
+        conditions.push(format!("{due_column} <= ?"));
+        values.push(to.clone());
+    }
+    (format!("WHERE {}", conditions.join(" AND ")), values)
+}
+
+/// The filter's conditions on deadlines. With `today` known, `open` and `overdue` are decided
+/// by the due date, as `DeadlineView::status_on` decides them for the rows read.
+pub fn deadline_clause(filter: &Filter) -> (String, Vec<String>) {
+    let status = filter.status.as_deref();
+    let (Some(today), Some(wanted @ ("open" | "overdue"))) = (&filter.today, status) else {
+        return where_clause(filter, "due");
+    };
+    let (clause, mut values) = where_clause(
+        &Filter {
+            status: None,
+            ..filter.clone()
+        },
+        "due",
+    );
+    let comparison = if wanted == "open" { ">=" } else { "<" };
+    values.push(today.clone());
+    (
+        format!("{clause} AND status IN ('open', 'overdue') AND due {comparison} ?"),
+        values,
+    )
+}
+
+/// The cases of a scope as the store holds them: their events, their deadlines as last
+/// computed, and the ids of the notifications already recorded.
+#[derive(Debug, Default)]
+pub struct StoredCases {
+    pub events: Vec<(CaseKey, Vec<Event>)>,
+    /// Cases with a stored event that cannot be read: left out, with why.
+    pub damaged: Vec<(CaseKey, String)>,
+    pub deadlines: Vec<DeadlineRow>,
+    pub notification_ids: std::collections::HashSet<String>,
+}
+
+impl StoredCases {
+    /// The next event read, in the order of its case (rows come sorted by case): a case with
+    /// a row that cannot be read is left out whole, with why.
+    pub(crate) fn add(&mut self, key: CaseKey, event: Result<Event, String>) {
+        if self.damaged.last().is_some_and(|(k, _)| *k == key) {
+            return;
+        }
+        match event {
+            Ok(event) => match self.events.last_mut() {
+                Some((k, events)) if *k == key => events.push(event),
+                _ => self.events.push((key, vec![event])),
+            },
+            Err(why) => {
+                if self.events.last().is_some_and(|(k, _)| *k == key) {
+                    self.events.pop();
+                }
+                self.damaged.push((key, why));
+            }
+        }
+    }
+}
