@@ -7,6 +7,17 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
+/// A module's path from its crate root (`["web", "feeds"]`).
+type Module = Vec<String>;
+/// Module -> (module it imports -> a file that does).
+type Edges = BTreeMap<Module, BTreeMap<Module, PathBuf>>;
+
+/// A cycle: the modules around it, in order, and every module of its strongly connected part.
+struct Cycle {
+    around: Vec<Module>,
+    members: Vec<Module>,
+}
+
 /// The crates whose modules are checked, by their source folder.
 const CRATES: &[&str] = &["core/src", "daemon/src", "plugins/host/src"];
 
@@ -207,14 +218,14 @@ fn expand(base: &[String], rest: &str, out: &mut Vec<Vec<String>>) {
 }
 
 /// The module graph of one crate: module -> (module it imports -> a file that does).
-fn graph(src: &Path) -> BTreeMap<Vec<String>, BTreeMap<Vec<String>, PathBuf>> {
+fn graph(src: &Path) -> Edges {
     let mut files = Vec::new();
     sources(src, &mut files);
     let modules: BTreeSet<Vec<String>> = files
         .iter()
         .map(|f| module_of(f.strip_prefix(src).unwrap()))
         .collect();
-    let mut edges: BTreeMap<Vec<String>, BTreeMap<Vec<String>, PathBuf>> = BTreeMap::new();
+    let mut edges = Edges::new();
     for file in &files {
         let relative = file.strip_prefix(src).unwrap();
         let module = module_of(relative);
@@ -245,9 +256,7 @@ fn graph(src: &Path) -> BTreeMap<Vec<String>, BTreeMap<Vec<String>, PathBuf>> {
 }
 
 /// The cycles of the graph, each once, as the modules around it.
-fn cycles(
-    edges: &BTreeMap<Vec<String>, BTreeMap<Vec<String>, PathBuf>>,
-) -> Vec<(Vec<Vec<String>>, Vec<Vec<String>>)> {
+fn cycles(edges: &Edges) -> Vec<Cycle> {
     // Tarjan's strongly connected components: a component of more than one module holds a
     // cycle. One cycle of each is named, found by a search inside the component.
     let nodes: Vec<&Vec<String>> = edges
@@ -348,7 +357,10 @@ fn cycles(
         back_from_first.reverse();
         let mut cycle = vec![nodes[first].clone()];
         cycle.extend(back_from_first);
-        found.push((cycle, members.iter().map(|&m| nodes[m].clone()).collect()));
+        found.push(Cycle {
+            around: cycle,
+            members: members.iter().map(|&m| nodes[m].clone()).collect(),
+        });
     }
     found
 }
@@ -367,7 +379,11 @@ fn no_module_imports_in_a_cycle() {
     for krate in CRATES {
         let src = root().join(krate);
         let edges = graph(&src);
-        for (cycle, members) in cycles(&edges) {
+        for Cycle {
+            around: cycle,
+            members,
+        } in cycles(&edges)
+        {
             let steps: Vec<String> = cycle
                 .iter()
                 .zip(cycle.iter().cycle().skip(1))
@@ -419,7 +435,6 @@ fn the_checker_finds_a_cycle_and_only_a_cycle() {
             module("store::Row"),
         ]
     );
-    type Edges = BTreeMap<Vec<String>, BTreeMap<Vec<String>, PathBuf>>;
     let edge = |edges: &mut Edges, a: &str, b: &str| {
         edges
             .entry(module(a))
@@ -432,7 +447,7 @@ fn the_checker_finds_a_cycle_and_only_a_cycle() {
     assert!(cycles(&edges).is_empty());
     edge(&mut edges, "store", "api");
     assert_eq!(
-        cycles(&edges)[0].0,
+        cycles(&edges)[0].around,
         vec![module("api"), module("web"), module("store")]
     );
 }
