@@ -221,6 +221,7 @@ fn path_name(path: &Path) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::Outbox;
     use crate::store::{Outgoing, Route, SqliteStore};
     use waakvlam_core::engine::{Kind, Notification};
 

@@ -1348,6 +1348,7 @@ impl<S: Store> Core<S> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::Outbox;
     use crate::store::SqliteStore;
 
     /// A core on a store of its own, removed when the returned guard is dropped.

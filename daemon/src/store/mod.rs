@@ -343,9 +343,99 @@ pub struct Feed {
     pub maker_sha256: Option<String>,
 }
 
+/// The outbox: every notification recorded once, with a delivery per channel that is pending
+/// until delivered or given up (a dead letter), and where the log channel's file stands.
+pub trait Outbox {
+    /// Records notifications with the deliveries they need. A notification id already
+    /// recorded is left as it is: re-deriving a notification never makes a second one.
+    /// Says for each whether it was new.
+    fn record(&mut self, outgoing: &[Outgoing<'_>]) -> Result<Vec<bool>, StoreError>;
+    /// Notifications with their delivery state; `filter.status` is the overall status.
+    fn notifications(&self, filter: &Filter) -> Result<Vec<OutboxRow>, StoreError>;
+    /// A channel's deliveries that are due at `now`, oldest first. A notification whose
+    /// stored record cannot be read is not offered but named in `unreadable` (its id), so
+    /// that it becomes a dead letter that says so rather than a delivery of nothing.
+    fn due(&self, channel: &str, now: Timestamp, limit: u32) -> Result<DueBatch, StoreError>;
+    /// A pending delivery went out; one already settled (delivered or dead) stays as it was.
+    fn delivered(&mut self, id: &str, channel: &str, at: Timestamp) -> Result<(), StoreError>;
+    /// A failed attempt: try again at `retry_at`, or give up (`None`: dead letter).
+    fn failed(
+        &mut self,
+        id: &str,
+        channel: &str,
+        error: &str,
+        retry_at: Option<Timestamp>,
+    ) -> Result<(), StoreError>;
+    /// When a channel's next pending delivery is due (`None`: nothing pending).
+    fn next_due(&self, channel: &str) -> Result<Option<Timestamp>, StoreError>;
+    /// How many deliveries are pending and dead, per channel: for the metrics.
+    fn delivery_counts(&self) -> Result<Vec<(String, String, u64)>, StoreError>;
+    /// Makes the dead deliveries of a notification of the scope pending again, to be tried
+    /// at `now` with a fresh count of attempts; says which channels.
+    fn send_again(
+        &mut self,
+        id: &str,
+        scope: &Scope,
+        now: Timestamp,
+    ) -> Result<Vec<String>, StoreError>;
+    /// The log channel's file and how many bytes of it were marked delivered.
+    fn log_position(&self) -> Result<Option<(String, u64)>, StoreError>;
+    fn set_log_position(&mut self, path: &str, bytes: u64) -> Result<(), StoreError>;
+    /// Of these due deliveries of a channel, those this daemon may send now: all of them for
+    /// a store of one daemon; for several, those claimed under the leader's epoch (fencing).
+    fn claim_deliveries(
+        &mut self,
+        _channel: &str,
+        ids: &[String],
+    ) -> Result<Vec<String>, StoreError> {
+        Ok(ids.to_vec())
+    }
+}
+
+/// The audit log (NEN 7513): lines written in the batch of what they record, read by filter.
+pub trait AuditLog {
+    fn audit(&mut self, entry: &AuditEntry) -> Result<(), StoreError>;
+    /// Audit lines, oldest first.
+    fn audit_log(&self, filter: &AuditFilter) -> Result<Vec<AuditEntry>, StoreError>;
+    /// Removes audit lines from before `before` (YYYY-MM-DD); says how many.
+    fn forget_audit_before(&mut self, before: &str) -> Result<u64, StoreError>;
+}
+
+/// The iJw intake's ledger: what was received before (retries, reused identifications) and
+/// which event stands for each product (changes, deletes). Keys hold pseudonyms, never a BSN.
+pub trait IjwLedger {
+    /// iJw intake: the digest of the message received under `key` (sender, code,
+    /// Identificatie), and the event that stands for a product key now.
+    fn ijw_message(&self, key: &str) -> Result<Option<String>, StoreError>;
+    fn set_ijw_message(&mut self, key: &str, digest: &str) -> Result<(), StoreError>;
+    fn ijw_product(&self, key: &str) -> Result<Option<String>, StoreError>;
+    /// `None` forgets the product (a delete).
+    fn set_ijw_product(&mut self, key: &str, event: Option<&str>) -> Result<(), StoreError>;
+}
+
+/// The calendar feeds: each behind a token of its own, of which only the hash is kept.
+pub trait Feeds {
+    /// Stores a new feed under the SHA-256 of its token; returns its id.
+    fn add_feed(&mut self, token_sha256: &str, feed: &Feed) -> Result<i64, StoreError>;
+    /// The feeds not revoked whose gemeenten all lie within the scope, newest first.
+    fn feeds(&self, scope: &Scope) -> Result<Vec<Feed>, StoreError>;
+    /// The feed of a token, unless it was revoked.
+    fn feed_of_token(&self, token_sha256: &str) -> Result<Option<Feed>, StoreError>;
+    /// Revokes a feed whose gemeenten lie within the scope; false when there is none.
+    fn revoke_feed(&mut self, id: i64, scope: &Scope, at: &str) -> Result<bool, StoreError>;
+    /// The deadlines still to be met, with a due date, of these (workflow, deadline) pairs in
+    /// the scope, by due date, at most `limit`.
+    fn feed_deadlines(
+        &self,
+        scope: &Scope,
+        deadlines: &[(String, String)],
+        limit: u32,
+    ) -> Result<Vec<DeadlineRow>, StoreError>;
+}
+
 /// What the daemon needs from a store. SQLite implements it; a PostgreSQL store for several
 /// daemons sharing the work would implement the same.
-pub trait Store: Send {
+pub trait Store: Send + Outbox + AuditLog + IjwLedger + Feeds {
     /// Takes these cases for the open batch: another daemon's writes to them wait until it
     /// ends, and what another daemon committed to them before is read. One daemon per store
     /// (SQLite) needs nothing.
@@ -369,15 +459,6 @@ pub trait Store: Send {
             .iter()
             .map(|k| (k.clone(), stored.get(k).copied()))
             .collect())
-    }
-    /// Of these due deliveries of a channel, those this daemon may send now: all of them for
-    /// a store of one daemon; for several, those claimed under the leader's epoch (fencing).
-    fn claim_deliveries(
-        &mut self,
-        _channel: &str,
-        ids: &[String],
-    ) -> Result<Vec<String>, StoreError> {
-        Ok(ids.to_vec())
     }
     /// Before a batch inserts these events (gemeente, id): a store may look them up together
     /// rather than one `insert_event` at a time. Nothing for SQLite, where each is a lookup
@@ -404,29 +485,14 @@ pub trait Store: Send {
     /// One case's events in `at` order; `StoreError::Damaged`, naming each row, when any of
     /// them cannot be read.
     fn events_of(&self, key: &CaseKey) -> Result<Vec<Event>, StoreError>;
-    /// Records notifications with the deliveries they need. A notification id already
-    /// recorded is left as it is: re-deriving a notification never makes a second one.
-    /// Says for each whether it was new.
-    fn record(&mut self, outgoing: &[Outgoing<'_>]) -> Result<Vec<bool>, StoreError>;
     /// Replaces a case's deadlines with the engine's current view of them.
     fn put_deadlines(&mut self, key: &CaseKey, rows: &[DeadlineRow]) -> Result<(), StoreError>;
     fn deadlines(&self, filter: &Filter) -> Result<Vec<DeadlineRow>, StoreError>;
     /// The due date of every stored deadline, of every gemeente, by (instance, deadline,
     /// occurrence): for a reload to log what moved. Never for a caller of the API.
     fn every_due_date(&self) -> Result<HashMap<DeadlineKey, Option<String>>, StoreError>;
-    /// Notifications with their delivery state; `filter.status` is the overall status.
-    fn notifications(&self, filter: &Filter) -> Result<Vec<OutboxRow>, StoreError>;
     /// A case's events as the API shows them; `StoreError::Damaged` when a row cannot be read.
     fn case_events(&self, key: &CaseKey) -> Result<Vec<serde_json::Value>, StoreError>;
-    /// A channel's deliveries that are due at `now`, oldest first. A notification whose
-    /// stored record cannot be read is not offered but named in `unreadable` (its id), so
-    /// that it becomes a dead letter that says so rather than a delivery of nothing.
-    fn due(&self, channel: &str, now: Timestamp, limit: u32) -> Result<DueBatch, StoreError>;
-    /// A pending delivery went out; one already settled (delivered or dead) stays as it was.
-    fn delivered(&mut self, id: &str, channel: &str, at: Timestamp) -> Result<(), StoreError>;
-    /// The log channel's file and how many bytes of it were marked delivered.
-    fn log_position(&self) -> Result<Option<(String, u64)>, StoreError>;
-    fn set_log_position(&mut self, path: &str, bytes: u64) -> Result<(), StoreError>;
     /// The fingerprint of the definitions the stored deadlines were computed with.
     fn definitions(&self) -> Result<Option<String>, StoreError>;
     fn set_definitions(&mut self, fingerprint: &str) -> Result<(), StoreError>;
@@ -442,55 +508,7 @@ pub trait Store: Send {
         gemeente: &str,
         at: Timestamp,
     ) -> Result<(), StoreError>;
-    /// When a channel's next pending delivery is due (`None`: nothing pending).
-    fn next_due(&self, channel: &str) -> Result<Option<Timestamp>, StoreError>;
-    /// iJw intake: the digest of the message received under `key` (sender, code,
-    /// Identificatie), and the event that stands for a product key now.
-    fn ijw_message(&self, key: &str) -> Result<Option<String>, StoreError>;
-    fn set_ijw_message(&mut self, key: &str, digest: &str) -> Result<(), StoreError>;
-    fn ijw_product(&self, key: &str) -> Result<Option<String>, StoreError>;
-    /// `None` forgets the product (a delete).
-    fn set_ijw_product(&mut self, key: &str, event: Option<&str>) -> Result<(), StoreError>;
-    /// A failed attempt: try again at `retry_at`, or give up (`None`: dead letter).
-    fn failed(
-        &mut self,
-        id: &str,
-        channel: &str,
-        error: &str,
-        retry_at: Option<Timestamp>,
-    ) -> Result<(), StoreError>;
     /// The deadlines still to be met whose legal term ends past the years the holiday data
     /// covers: for the metrics and the start-up log.
     fn provisional_deadlines(&self) -> Result<Provisional, StoreError>;
-    /// How many deliveries are pending and dead, per channel: for the metrics.
-    fn delivery_counts(&self) -> Result<Vec<(String, String, u64)>, StoreError>;
-    fn audit(&mut self, entry: &AuditEntry) -> Result<(), StoreError>;
-    /// Audit lines, oldest first.
-    fn audit_log(&self, filter: &AuditFilter) -> Result<Vec<AuditEntry>, StoreError>;
-    /// Removes audit lines from before `before` (YYYY-MM-DD); says how many.
-    fn forget_audit_before(&mut self, before: &str) -> Result<u64, StoreError>;
-    /// Makes the dead deliveries of a notification of the scope pending again, to be tried
-    /// at `now` with a fresh count of attempts; says which channels.
-    fn send_again(
-        &mut self,
-        id: &str,
-        scope: &Scope,
-        now: Timestamp,
-    ) -> Result<Vec<String>, StoreError>;
-    /// Stores a new feed under the SHA-256 of its token; returns its id.
-    fn add_feed(&mut self, token_sha256: &str, feed: &Feed) -> Result<i64, StoreError>;
-    /// The feeds not revoked whose gemeenten all lie within the scope, newest first.
-    fn feeds(&self, scope: &Scope) -> Result<Vec<Feed>, StoreError>;
-    /// The feed of a token, unless it was revoked.
-    fn feed_of_token(&self, token_sha256: &str) -> Result<Option<Feed>, StoreError>;
-    /// Revokes a feed whose gemeenten lie within the scope; false when there is none.
-    fn revoke_feed(&mut self, id: i64, scope: &Scope, at: &str) -> Result<bool, StoreError>;
-    /// The deadlines still to be met, with a due date, of these (workflow, deadline) pairs in
-    /// the scope, by due date, at most `limit`.
-    fn feed_deadlines(
-        &self,
-        scope: &Scope,
-        deadlines: &[(String, String)],
-        limit: u32,
-    ) -> Result<Vec<DeadlineRow>, StoreError>;
 }

@@ -12,9 +12,12 @@
 //! - Deliveries are claimed under the leader's epoch before a channel sends them (fencing).
 
 mod connect;
+mod feeds;
 pub mod lease;
 pub mod listen;
+mod outbox;
 pub mod read;
+mod records;
 mod schema;
 
 pub use connect::{PgUrl, pgpass_lookup};
@@ -821,55 +824,6 @@ impl Store for PgStore {
         case_events(key, &rows)
     }
 
-    fn record(&mut self, outgoing: &[Outgoing<'_>]) -> Result<Vec<bool>, StoreError> {
-        if outgoing.is_empty() {
-            return Ok(Vec::new());
-        }
-        self.atomically("recording notifications", |store| {
-            let ids: Vec<&str> = outgoing.iter().map(|o| o.notification.id.as_str()).collect();
-            let at: Vec<i64> = outgoing.iter().map(|o| o.notification.at.as_millisecond()).collect();
-            let gemeente: Vec<&str> = outgoing.iter().map(|o| o.notification.gemeente.as_str()).collect();
-            let case: Vec<&str> = outgoing.iter().map(|o| o.notification.case.as_str()).collect();
-            let workflow: Vec<&str> = outgoing.iter().map(|o| o.notification.workflow.as_str()).collect();
-            let due: Vec<Option<String>> = outgoing.iter().map(|o| o.notification.due.map(|d| d.to_string())).collect();
-            let record: Vec<&str> = outgoing.iter().map(|o| o.record.as_str()).collect();
-            let new: std::collections::HashSet<String> = store
-                .query(
-                    "recording notifications",
-                    "INSERT INTO notifications (id, at_ms, gemeente, case_id, workflow, due, record)
-                     SELECT * FROM unnest($1::text[], $2::bigint[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[])
-                     ON CONFLICT (id) DO NOTHING RETURNING id",
-                    &[&ids, &at, &gemeente, &case, &workflow, &due, &record],
-                )?
-                .iter()
-                .map(|row| row.get(0))
-                .collect();
-            // A notification recorded before keeps the deliveries it had.
-            let mut routes: (Vec<&str>, Vec<&str>, Vec<i64>) = Default::default();
-            for o in outgoing.iter().filter(|o| new.contains(&o.notification.id)) {
-                for route in &o.channels {
-                    routes.0.push(&o.notification.id);
-                    routes.1.push(&route.channel);
-                    routes.2.push(route.not_before.as_millisecond());
-                }
-            }
-            if !routes.0.is_empty() {
-                store.execute(
-                    "recording deliveries",
-                    "INSERT INTO deliveries (notification_id, channel, next_try_ms)
-                     SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[]) ON CONFLICT DO NOTHING",
-                    &[&routes.0, &routes.1, &routes.2],
-                )?;
-            }
-            // Two notifications with one id in one call: the first is new, as in SQLite.
-            let mut seen = std::collections::HashSet::new();
-            Ok(ids
-                .iter()
-                .map(|id| new.contains(*id) && seen.insert(*id))
-                .collect())
-        })
-    }
-
     fn put_deadlines(&mut self, key: &CaseKey, rows: &[DeadlineRow]) -> Result<(), StoreError> {
         {
             let mut pending = self.pending.borrow_mut();
@@ -908,59 +862,6 @@ impl Store for PgStore {
             .collect())
     }
 
-    fn notifications(&self, filter: &Filter) -> Result<Vec<OutboxRow>, StoreError> {
-        let (clause, values) = super::rows::where_clause(filter, "due");
-        let sql = format!(
-            "SELECT record, status,
-                    (SELECT coalesce(json_agg(json_build_object('channel', channel, 'status', status, 'attempts', attempts, 'last_error', last_error,
-                                                                 'next_try_ms', CASE WHEN status = 'pending' THEN next_try_ms END) ORDER BY channel), '[]')::text
-                     FROM deliveries d WHERE d.notification_id = n.id),
-                    id
-             FROM notification_status n {}
-             ORDER BY at_ms, id LIMIT {} OFFSET {}",
-            numbered(&clause, 1),
-            filter.limit,
-            filter.offset
-        );
-        let rows = self.query("listing notifications", &sql, &texts(&values))?;
-        let rows = rows
-            .iter()
-            .map(|row| {
-                let id: String = row.get(3);
-                let record: String = row.get(0);
-                let deliveries: String = row.get(2);
-                let (Ok(record), Ok(deliveries)) = (
-                    serde_json::from_str(&record),
-                    serde_json::from_str::<Vec<StoredDelivery>>(&deliveries),
-                ) else {
-                    return Err(format!("notification {id}"));
-                };
-                let status: String = row.get(1);
-                let Some(status) = DeliveryStatus::named(&status) else {
-                    return Err(format!("notification {id}: unknown status '{status}'"));
-                };
-                Ok(OutboxRow {
-                    record,
-                    status,
-                    deliveries: deliveries
-                        .into_iter()
-                        .map(|d| DeliveryState {
-                            channel: d.channel,
-                            status: d.status,
-                            attempts: d.attempts,
-                            last_error: d.last_error,
-                            next_try: d
-                                .next_try_ms
-                                .and_then(|ms| Timestamp::from_millisecond(ms).ok())
-                                .map(waakvlam_core::calendar::format_timestamp),
-                        })
-                        .collect(),
-                })
-            })
-            .collect();
-        super::rows::readable(rows, "notifications")
-    }
-
     fn case_events(&self, key: &CaseKey) -> Result<Vec<serde_json::Value>, StoreError> {
         let rows = self.query(
             "reading a case's events",
@@ -990,94 +891,6 @@ impl Store for PgStore {
                 rows: damaged,
             })
         }
-    }
-
-    fn due(&self, channel: &str, now: Timestamp, limit: u32) -> Result<DueBatch, StoreError> {
-        // What another leader claimed is not offered while its claim lasts.
-        let rows = self.query(
-            "reading the outbox",
-            "SELECT d.notification_id, n.record, d.attempts FROM deliveries d JOIN notifications n ON n.id = d.notification_id
-             WHERE d.channel = $1 AND d.status = 'pending' AND d.next_try_ms <= $2
-               AND (d.claimed_until_ms IS NULL OR d.claimed_epoch IS NOT DISTINCT FROM $4
-                    OR d.claimed_until_ms < (extract(epoch FROM clock_timestamp()) * 1000)::bigint)
-             ORDER BY d.next_try_ms, d.notification_id LIMIT $3",
-            &[&channel, &now.as_millisecond(), &i64::from(limit), &self.epoch()],
-        )?;
-        let mut batch = DueBatch::default();
-        for row in rows {
-            let id: String = row.get(0);
-            let attempts: i64 = row.get(2);
-            match serde_json::from_str(row.get::<_, &str>(1)) {
-                Ok(record) => batch.due.push(Due {
-                    id,
-                    record,
-                    attempts: attempts as u32,
-                }),
-                Err(_) => batch.unreadable.push(id),
-            }
-        }
-        Ok(batch)
-    }
-
-    fn claim_deliveries(
-        &mut self,
-        channel: &str,
-        ids: &[String],
-    ) -> Result<Vec<String>, StoreError> {
-        let Some(lease) = &self.lease else {
-            return Ok(ids.to_vec());
-        };
-        let Some(epoch) = lease.epoch() else {
-            return Ok(Vec::new());
-        };
-        if ids.is_empty() {
-            return Ok(Vec::new());
-        }
-        // Fenced: only while the lease of this epoch is this daemon's in the database's eyes.
-        let rows = self.query(
-            "claiming deliveries",
-            "UPDATE deliveries SET claimed_epoch = $3,
-                    claimed_until_ms = (extract(epoch FROM clock_timestamp()) * 1000)::bigint + $5
-             WHERE channel = $1 AND notification_id = ANY($2) AND status = 'pending'
-               AND (claimed_until_ms IS NULL OR claimed_epoch = $3
-                    OR claimed_until_ms < (extract(epoch FROM clock_timestamp()) * 1000)::bigint)
-               AND EXISTS (SELECT 1 FROM leader WHERE slot = 1 AND epoch = $3 AND holder = $4 AND expires > clock_timestamp())
-             RETURNING notification_id",
-            &[&channel, &ids, &epoch, &lease.me(), &CLAIM_MS],
-        )?;
-        Ok(rows.iter().map(|row| row.get(0)).collect())
-    }
-
-    fn delivered(&mut self, id: &str, channel: &str, at: Timestamp) -> Result<(), StoreError> {
-        self.execute(
-            "recording a delivery",
-            "UPDATE deliveries SET status = 'delivered', attempts = attempts + 1, delivered_at = $3, last_error = NULL,
-                    claimed_epoch = NULL, claimed_until_ms = NULL
-             WHERE notification_id = $1 AND channel = $2 AND status = 'pending'",
-            &[&id, &channel, &at.to_string()],
-        )?;
-        Ok(())
-    }
-
-    fn log_position(&self) -> Result<Option<(String, u64)>, StoreError> {
-        let rows = self.query(
-            "reading the log position",
-            "SELECT path, bytes FROM log_positions WHERE daemon = $1",
-            &[&self.daemon],
-        )?;
-        Ok(rows
-            .first()
-            .map(|row| (row.get(0), row.get::<_, i64>(1) as u64)))
-    }
-
-    fn set_log_position(&mut self, path: &str, bytes: u64) -> Result<(), StoreError> {
-        self.execute(
-            "storing the log position",
-            "INSERT INTO log_positions (daemon, path, bytes) VALUES ($1, $2, $3)
-             ON CONFLICT (daemon) DO UPDATE SET path = excluded.path, bytes = excluded.bytes",
-            &[&self.daemon, &path, &(bytes as i64)],
-        )?;
-        Ok(())
     }
 
     fn definitions(&self) -> Result<Option<String>, StoreError> {
@@ -1140,83 +953,6 @@ impl Store for PgStore {
         Ok(())
     }
 
-    fn ijw_message(&self, key: &str) -> Result<Option<String>, StoreError> {
-        self.value(
-            "reading the iJw messages received",
-            "SELECT digest FROM ijw_messages WHERE key = $1",
-            &[&key],
-        )
-    }
-
-    fn set_ijw_message(&mut self, key: &str, digest: &str) -> Result<(), StoreError> {
-        self.execute(
-            "storing an iJw message received",
-            "INSERT INTO ijw_messages (key, digest) VALUES ($1, $2)
-             ON CONFLICT (key) DO UPDATE SET digest = excluded.digest",
-            &[&key, &digest],
-        )?;
-        Ok(())
-    }
-
-    fn ijw_product(&self, key: &str) -> Result<Option<String>, StoreError> {
-        self.value(
-            "reading an iJw product",
-            "SELECT event FROM ijw_products WHERE key = $1",
-            &[&key],
-        )
-    }
-
-    fn set_ijw_product(&mut self, key: &str, event: Option<&str>) -> Result<(), StoreError> {
-        match event {
-            Some(event) => self.execute(
-                "storing an iJw product",
-                "INSERT INTO ijw_products (key, event) VALUES ($1, $2)
-                 ON CONFLICT (key) DO UPDATE SET event = excluded.event",
-                &[&key, &event],
-            )?,
-            None => self.execute(
-                "storing an iJw product",
-                "DELETE FROM ijw_products WHERE key = $1",
-                &[&key],
-            )?,
-        };
-        Ok(())
-    }
-
-    fn next_due(&self, channel: &str) -> Result<Option<Timestamp>, StoreError> {
-        self.moment(
-            "reading the outbox",
-            "SELECT min(next_try_ms) FROM deliveries WHERE channel = $1 AND status = 'pending'",
-            &[&channel],
-        )
-    }
-
-    fn failed(
-        &mut self,
-        id: &str,
-        channel: &str,
-        error: &str,
-        retry_at: Option<Timestamp>,
-    ) -> Result<(), StoreError> {
-        match retry_at {
-            Some(at) => self.execute(
-                "recording a failed delivery",
-                "UPDATE deliveries SET attempts = attempts + 1, last_error = $3, next_try_ms = $4,
-                        claimed_epoch = NULL, claimed_until_ms = NULL
-                 WHERE notification_id = $1 AND channel = $2",
-                &[&id, &channel, &error, &at.as_millisecond()],
-            )?,
-            None => self.execute(
-                "recording a failed delivery",
-                "UPDATE deliveries SET attempts = attempts + 1, last_error = $3, status = 'dead',
-                        claimed_epoch = NULL, claimed_until_ms = NULL
-                 WHERE notification_id = $1 AND channel = $2",
-                &[&id, &channel, &error],
-            )?,
-        };
-        Ok(())
-    }
-
     fn provisional_deadlines(&self) -> Result<Provisional, StoreError> {
         let rows = self.query(
             "counting provisional deadlines",
@@ -1229,149 +965,6 @@ impl Store for PgStore {
             open: row.get::<_, i64>(0) as u64,
             first_due: row.get(1),
         })
-    }
-
-    fn delivery_counts(&self) -> Result<Vec<(String, String, u64)>, StoreError> {
-        let rows = self.query(
-            "counting deliveries",
-            "SELECT channel, status, count(*) FROM deliveries GROUP BY channel, status ORDER BY channel, status",
-            &[],
-        )?;
-        Ok(rows
-            .iter()
-            .map(|row| (row.get(0), row.get(1), row.get::<_, i64>(2) as u64))
-            .collect())
-    }
-
-    fn audit(&mut self, entry: &AuditEntry) -> Result<(), StoreError> {
-        self.pending.borrow_mut().audit.push(entry.clone());
-        if !self.in_transaction {
-            self.flush()?;
-        }
-        Ok(())
-    }
-
-    fn audit_log(&self, filter: &AuditFilter) -> Result<Vec<AuditEntry>, StoreError> {
-        self.flush()?;
-        read::audit_lines(&mut *self.db()?, filter)
-    }
-
-    fn forget_audit_before(&mut self, before: &str) -> Result<u64, StoreError> {
-        self.execute(
-            "removing old audit lines",
-            "DELETE FROM audit WHERE at < $1",
-            &[&before],
-        )
-    }
-
-    fn send_again(
-        &mut self,
-        id: &str,
-        scope: &Scope,
-        now: Timestamp,
-    ) -> Result<Vec<String>, StoreError> {
-        let gemeenten: Vec<&str> = scope.iter().collect();
-        let rows = self.query(
-            "sending a dead letter again",
-            "UPDATE deliveries SET status = 'pending', attempts = 0, next_try_ms = $2,
-                    claimed_epoch = NULL, claimed_until_ms = NULL
-             WHERE notification_id = $1 AND status = 'dead'
-               AND notification_id IN (SELECT id FROM notifications WHERE id = $1 AND gemeente = ANY($3))
-             RETURNING channel",
-            &[&id, &now.as_millisecond(), &gemeenten],
-        )?;
-        let mut channels: Vec<String> = rows.iter().map(|row| row.get(0)).collect();
-        channels.sort();
-        Ok(channels)
-    }
-
-    fn add_feed(&mut self, token_sha256: &str, feed: &Feed) -> Result<i64, StoreError> {
-        let gemeenten: Vec<&str> = feed.gemeenten.iter().collect();
-        let rows = self.query(
-            "storing a calendar feed",
-            "INSERT INTO feeds (token_sha256, name, made_by, on_behalf_of, gemeenten, roles, created, maker_sha256)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id",
-            &[
-                &token_sha256,
-                &feed.name,
-                &feed.made_by,
-                &feed.on_behalf_of,
-                &serde_json::to_string(&gemeenten).expect("a list of strings serialises"),
-                &serde_json::to_string(&feed.roles).expect("a list of strings serialises"),
-                &feed.created,
-                &feed.maker_sha256,
-            ],
-        )?;
-        Ok(rows[0].get(0))
-    }
-
-    fn feeds(&self, scope: &Scope) -> Result<Vec<Feed>, StoreError> {
-        let rows = self.query(
-            "listing calendar feeds",
-            &format!("SELECT {FEED_COLUMNS} FROM feeds WHERE revoked IS NULL ORDER BY id DESC"),
-            &[],
-        )?;
-        let feeds = super::rows::readable(rows.iter().map(feed_row).collect(), "calendar feeds")?;
-        Ok(feeds
-            .into_iter()
-            .filter(|feed| feed.gemeenten.iter().all(|g| scope.contains(g)))
-            .collect())
-    }
-
-    fn feed_of_token(&self, token_sha256: &str) -> Result<Option<Feed>, StoreError> {
-        let rows = self.query(
-            "finding a calendar feed",
-            &format!(
-                "SELECT {FEED_COLUMNS} FROM feeds WHERE token_sha256 = $1 AND revoked IS NULL"
-            ),
-            &[&token_sha256],
-        )?;
-        rows.first()
-            .map(|row| {
-                super::rows::readable(vec![feed_row(row)], "calendar feeds")
-                    .map(|mut f| f.remove(0))
-            })
-            .transpose()
-    }
-
-    fn revoke_feed(&mut self, id: i64, scope: &Scope, at: &str) -> Result<bool, StoreError> {
-        let Some(feed) = self.feeds(scope)?.into_iter().find(|f| f.id == id) else {
-            return Ok(false);
-        };
-        let changed = self.execute(
-            "revoking a calendar feed",
-            "UPDATE feeds SET revoked = $2 WHERE id = $1 AND revoked IS NULL",
-            &[&feed.id, &at],
-        )?;
-        Ok(changed == 1)
-    }
-
-    fn feed_deadlines(
-        &self,
-        scope: &Scope,
-        deadlines: &[(String, String)],
-        limit: u32,
-    ) -> Result<Vec<DeadlineRow>, StoreError> {
-        if deadlines.is_empty() {
-            return Ok(Vec::new());
-        }
-        let gemeenten: Vec<&str> = scope.iter().collect();
-        let (workflows, names): (Vec<&str>, Vec<&str>) = deadlines
-            .iter()
-            .map(|(w, d)| (w.as_str(), d.as_str()))
-            .unzip();
-        let rows = self.query(
-            "listing the deadlines of a feed",
-            &format!(
-                "SELECT {} FROM deadlines
-                 WHERE status IN ('open', 'overdue') AND due IS NOT NULL
-                   AND gemeente = ANY($1) AND (workflow, deadline) IN (SELECT * FROM unnest($2::text[], $3::text[]))
-                 ORDER BY due, gemeente, case_id, instance, deadline, occurrence LIMIT {limit}",
-                read::DEADLINE_COLUMNS
-            ),
-            &[&gemeenten, &workflows, &names],
-        )?;
-        super::rows::readable(rows.iter().map(read::deadline_row).collect(), "deadlines")
     }
 }
 
