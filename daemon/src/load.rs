@@ -1,5 +1,5 @@
 //! `waakvlam load`: posts events to a running daemon and measures how fast it acknowledges
-//! them, for the daemon benchmarks (bench/daemon.sh). Open loop when a rate is given: each
+//! them, for the daemon benchmarks (bench/daemon.py). Open loop when a rate is given: each
 //! request is timed from the moment it was due to be sent, so a daemon that falls behind
 //! shows it in the latency instead of hiding it.
 

@@ -148,7 +148,7 @@ pub enum Command {
     /// Print the JSON Schema of the workflow format (shipped as config/workflow.schema.json).
     Schema,
     /// Post events from a file to a running daemon and report the acknowledgement rate and
-    /// latency (for bench/daemon.sh).
+    /// latency (for bench/daemon.py).
     #[command(hide = true)]
     Load {
         /// The daemon's address.

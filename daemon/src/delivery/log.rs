@@ -204,7 +204,7 @@ impl LogChannel {
     }
 
     /// A route to the log that does not go out straight away: look at the outbox then.
-    pub fn expect(&mut self, at: Timestamp) {
+    pub fn look_at_outbox_by(&mut self, at: Timestamp) {
         self.check_at = Some(self.check_at.map_or(at, |known| known.min(at)));
     }
 }

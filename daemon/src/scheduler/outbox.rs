@@ -35,7 +35,7 @@ impl<S: Store> Core<S> {
                     record: outgoing.record,
                     at: outgoing.notification.at,
                 }),
-                Some(route) if new => self.log.expect(route.not_before),
+                Some(route) if new => self.log.look_at_outbox_by(route.not_before),
                 _ => {}
             }
         }
@@ -51,7 +51,7 @@ impl<S: Store> Core<S> {
             Err(err) => {
                 // They stay pending in the outbox: delivered from there, the attempt counted.
                 tracing::error!(cause = %err, "writing the notifications log failed");
-                self.log.expect(now);
+                self.log.look_at_outbox_by(now);
             }
         }
     }

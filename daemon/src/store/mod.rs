@@ -433,8 +433,8 @@ pub trait Feeds {
     ) -> Result<Vec<DeadlineRow>, StoreError>;
 }
 
-/// What the daemon needs from a store. SQLite implements it; a PostgreSQL store for several
-/// daemons sharing the work would implement the same.
+/// What the daemon needs from a store: `SqliteStore` (one daemon) and `PgStore` (several
+/// daemons sharing the work) implement it, and the store contract test runs on both.
 pub trait Store: Send + Outbox + AuditLog + IjwLedger + Feeds {
     /// Takes these cases for the open batch: another daemon's writes to them wait until it
     /// ends, and what another daemon committed to them before is read. One daemon per store

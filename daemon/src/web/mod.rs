@@ -3,8 +3,9 @@
 //! API's tokens. A person signs in with a token once and gets a session cookie; the token
 //! itself is never in a URL or a page.
 //!
-//! Together with `api` the only module that knows HTTP. What a page reads goes through the
-//! core, as the API's reads do, and is audited there before it is answered.
+//! Together with `api` the only module that knows HTTP. Every read of case data is audited
+//! first, through the core, and then read: a case page by the core itself, the lists and the
+//! overview on a reader beside it (`Web::read_beside`), so ingest never waits for them.
 
 mod chart;
 mod ics;
