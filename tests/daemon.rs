@@ -3,6 +3,7 @@
 
 mod common;
 
+use common::complaint;
 use common::daemon::{APELDOORN, DEVENTER, Daemon, READ_ONLY, REGION};
 use serde_json::{Value, json};
 
@@ -15,12 +16,6 @@ fn assert_each_id_once(delivered: &[Value]) {
     ids.sort();
     ids.dedup();
     assert_eq!(ids.len(), delivered.len(), "no id twice");
-}
-
-fn complaint(id: &str, case: &str, gemeente: &str, klacht: &str) -> String {
-    json!({"id": id, "type": "klacht.ingediend", "gemeente": gemeente, "case": case,
-        "at": "2027-04-13T10:15:00+02:00", "data": {"klacht_id": klacht}})
-    .to_string()
 }
 
 /// The quickstart: an event goes in, its deadlines come out, and on the due day the reminder

@@ -4,16 +4,11 @@
 
 mod common;
 
+use common::complaint;
 use common::daemon::{DEVENTER, Daemon, wait_for};
 use common::receiver::{Answer, receiver};
 use common::smtp::SmtpServer;
 use serde_json::{Value, json};
-
-fn complaint(id: &str, case: &str, gemeente: &str) -> String {
-    json!({"id": id, "type": "klacht.ingediend", "gemeente": gemeente, "case": case,
-        "at": "2027-04-13T10:15:00+02:00", "data": {"klacht_id": "K-9"}})
-    .to_string()
-}
 
 fn with_webhooks(webhooks: &str) -> impl FnOnce(String) -> String {
     let webhooks = webhooks.to_string();
@@ -26,7 +21,7 @@ fn reminder_falls_due(daemon: &Daemon) {
     daemon.advance("2027-04-13T10:00:00+02:00");
     assert_eq!(
         daemon
-            .post_events(DEVENTER, &complaint("e-1", "C-1", "GM0150"))
+            .post_events(DEVENTER, &complaint("e-1", "C-1", "GM0150", "K-9"))
             .0,
         200
     );
@@ -178,7 +173,7 @@ fn a_log_that_cannot_be_written_keeps_the_notification_pending() {
     // Still taking events.
     assert_eq!(
         daemon
-            .post_events(DEVENTER, &complaint("e-2", "C-2", "GM0150"))
+            .post_events(DEVENTER, &complaint("e-2", "C-2", "GM0150", "K-9"))
             .0,
         200
     );
@@ -207,7 +202,7 @@ fn reminders_are_mailed_to_the_addresses_of_their_roles() {
     daemon.advance("2027-04-13T10:00:00+02:00");
     assert_eq!(
         daemon
-            .post_events(DEVENTER, &complaint("e-1", "C-1", "GM0150"))
+            .post_events(DEVENTER, &complaint("e-1", "C-1", "GM0150", "K-9"))
             .0,
         200
     );
@@ -215,7 +210,7 @@ fn reminders_are_mailed_to_the_addresses_of_their_roles() {
         daemon
             .post_events(
                 common::daemon::APELDOORN,
-                &complaint("a-1", "A-1", "GM0200")
+                &complaint("a-1", "A-1", "GM0200", "K-9")
             )
             .0,
         200
@@ -297,13 +292,13 @@ fn the_daily_digest_sends_one_mail_per_recipient() {
     daemon.advance("2027-04-13T10:00:00+02:00");
     assert_eq!(
         daemon
-            .post_events(DEVENTER, &complaint("e-1", "C-1", "GM0150"))
+            .post_events(DEVENTER, &complaint("e-1", "C-1", "GM0150", "K-9"))
             .0,
         200
     );
     assert_eq!(
         daemon
-            .post_events(DEVENTER, &complaint("e-2", "C-2", "GM0150"))
+            .post_events(DEVENTER, &complaint("e-2", "C-2", "GM0150", "K-9"))
             .0,
         200
     );
@@ -427,7 +422,7 @@ fn the_log_channel_writes_each_notification_once_across_a_rotation_and_a_crash()
     let daemon = Daemon::start();
     daemon.advance("2027-04-13T10:00:00+02:00");
     let events: Vec<String> = (0..200)
-        .map(|i| complaint(&format!("r-{i}"), &format!("R-{i}"), "GM0150"))
+        .map(|i| complaint(&format!("r-{i}"), &format!("R-{i}"), "GM0150", "K-9"))
         .collect();
     let (status, answer) = daemon.post_events(DEVENTER, &format!("[{}]", events.join(",")));
     assert_eq!(status, 200, "{answer}");

@@ -336,3 +336,10 @@ pub fn counted_without_token(lines: &[Value]) -> u64 {
         })
         .sum()
 }
+
+/// A complaint (`klacht.ingediend`) filed on 13 April 2027 at 10:15, as the tests post it.
+pub fn complaint(id: &str, case: &str, gemeente: &str, klacht: &str) -> String {
+    serde_json::json!({"id": id, "type": "klacht.ingediend", "gemeente": gemeente, "case": case,
+        "at": "2027-04-13T10:15:00+02:00", "data": {"klacht_id": klacht}})
+    .to_string()
+}
