@@ -1200,29 +1200,7 @@ fn the_audit_log_holds_attempts_cases_and_no_bsn() {
     assert!(read("?from=2000-01-01&to=2000-12-31").is_empty());
 
     // The command line, beside the running daemon.
-    let config = daemon.dir.join("waakvlam.yaml");
-    let today = jiff::Timestamp::now().to_string()[..10].to_string();
-    let out = common::waakvlam(
-        &[
-            "audit",
-            "--config",
-            config.to_str().unwrap(),
-            "--from",
-            &today,
-            "--to",
-            &today,
-        ],
-        None,
-    );
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let printed: Vec<Value> = String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
+    let printed = common::operator_audit(&daemon.dir.join("waakvlam.yaml"));
     // Every line of every gemeente: the five above, the attempt on Apeldoorn's case, and the
     // officer's two further reads; the request without a token is written once its minute is
     // over (so it may or may not be there yet).

@@ -413,6 +413,22 @@ fn refusals_on_the_pages_are_audited() {
     }
 }
 
+/// A feed of Deventer's complaints made on the Agenda page; the page that shows it.
+fn make_feed(visitor: &mut Visitor) -> common::web::Page {
+    let csrf = visitor.csrf();
+    let made = visitor.post(
+        "/agenda",
+        &[
+            ("csrf", &csrf),
+            ("naam", "Klachten"),
+            ("gemeente", "GM0150"),
+            ("rol", "klachtenfunctionaris"),
+        ],
+    );
+    assert_eq!(made.status, 201, "{}", made.body);
+    made
+}
+
 /// The path of the feed a page shows just made: `/agenda/<64 hex>.ics`.
 fn feed_path(body: &str) -> String {
     let end = body.find(".ics").expect("the page shows the new feed") + 4;
@@ -425,17 +441,7 @@ fn feed_path(body: &str) -> String {
 fn a_calendar_feed_ends_with_the_token_that_made_it() {
     let daemon = Daemon::start();
     let mut visitor = Visitor::signed_in(&daemon, DEVENTER);
-    let csrf = visitor.csrf();
-    let made = visitor.post(
-        "/agenda",
-        &[
-            ("csrf", &csrf),
-            ("naam", "Klachten"),
-            ("gemeente", "GM0150"),
-            ("rol", "klachtenfunctionaris"),
-        ],
-    );
-    assert_eq!(made.status, 201, "{}", made.body);
+    let made = make_feed(&mut visitor);
     let feed = feed_path(&made.body);
     assert_eq!(visitor.get(&feed).status, 200);
     // Deventer's token replaced by another under the same name.
@@ -539,17 +545,7 @@ fn feed_links_come_from_the_configuration_not_the_request() {
         format!("{config}  web:\n    public_url: https://waakvlam.deventer.example\n")
     });
     let mut visitor = Visitor::signed_in(&daemon, DEVENTER);
-    let csrf = visitor.csrf();
-    let made = visitor.post(
-        "/agenda",
-        &[
-            ("csrf", &csrf),
-            ("naam", "Klachten"),
-            ("gemeente", "GM0150"),
-            ("rol", "klachtenfunctionaris"),
-        ],
-    );
-    assert_eq!(made.status, 201, "{}", made.body);
+    let made = make_feed(&mut visitor);
     assert!(
         made.body
             .contains("https://waakvlam.deventer.example/agenda/"),
