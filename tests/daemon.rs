@@ -1617,9 +1617,11 @@ fn a_store_of_a_newer_version_is_refused_and_left_alone() {
     assert_eq!(after, known + 1);
 }
 
-/// `waakvlam backup` while the daemon takes events: the copy is consistent and starts; a copy
-/// taken once the events are in, restored as README.md says (the file put in the store's
-/// place), shows the same events, deadlines and notifications as the original.
+/// `waakvlam backup` while the daemon takes events: the backup starts once the first batch is
+/// stored and events keep coming until it is done, so the copy holds some of them and not all;
+/// it is consistent (every case it holds has its deadlines) and starts. A copy taken once the
+/// events are in, restored as README.md says (the file put in the store's place), shows the
+/// same events, deadlines and notifications as the original.
 #[test]
 fn a_backup_taken_while_events_come_in_restores_to_the_same_state() {
     let daemon = Daemon::start();
@@ -1639,9 +1641,14 @@ fn a_backup_taken_while_events_come_in_restores_to_the_same_state() {
     };
     let copies = common::tempdir();
     let during = copies.join("during.db");
-    std::thread::scope(|scope| {
+    let backed_up = std::sync::atomic::AtomicBool::new(false);
+    let (first_stored, stored) = std::sync::mpsc::channel();
+    let batches = std::thread::scope(|scope| {
         let posting = scope.spawn(|| {
-            for batch in 0..40 {
+            let mut batch = 0;
+            // At least 40 batches, and on until the backup is done, then one more: events
+            // come in before, while and after it.
+            while batch < 40 || !backed_up.load(std::sync::atomic::Ordering::SeqCst) {
                 let events: Vec<String> = (0..50)
                     .map(|i| {
                         complaint(
@@ -1655,17 +1662,35 @@ fn a_backup_taken_while_events_come_in_restores_to_the_same_state() {
                 let (status, answer) =
                     daemon.post_events(DEVENTER, &format!("[{}]", events.join(",")));
                 assert_eq!(status, 200, "{answer}");
+                let _ = first_stored.send(());
+                batch += 1;
             }
+            batch
         });
-        std::thread::sleep(std::time::Duration::from_millis(50));
+        stored.recv().unwrap();
         let out = backup(&during);
+        backed_up.store(true, std::sync::atomic::Ordering::SeqCst);
         assert!(
             out.status.success(),
             "{}",
             String::from_utf8_lossy(&out.stderr)
         );
-        posting.join().unwrap();
+        posting.join().unwrap()
     });
+    let posted = batches * 50;
+    let copy = rusqlite::Connection::open(&during).unwrap();
+    let count = |sql: &str| -> usize { copy.query_row(sql, [], |row| row.get(0)).unwrap() };
+    let copied = count("SELECT count(*) FROM events");
+    assert!(
+        (50..posted).contains(&copied),
+        "the copy holds {copied} of the {posted} events: it was taken while they came in"
+    );
+    assert_eq!(
+        count("SELECT count(DISTINCT case_id) FROM deadlines"),
+        copied,
+        "every case in the copy has its deadlines: no batch is torn"
+    );
+    drop(copy);
     assert!(
         !backup(&during).status.success(),
         "an existing file is not overwritten"
@@ -1679,7 +1704,7 @@ fn a_backup_taken_while_events_come_in_restores_to_the_same_state() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(
-        String::from_utf8_lossy(&out.stdout).contains(": 2000 events"),
+        String::from_utf8_lossy(&out.stdout).contains(&format!(": {posted} events")),
         "{}",
         String::from_utf8_lossy(&out.stdout)
     );

@@ -158,7 +158,7 @@ fn marks(date: &str) -> Vec<(String, String, bool)> {
         .map(|d| {
             (
                 d.deadline,
-                d.due.unwrap(),
+                d.due.unwrap().to_string(),
                 d.calendar == Some(CalendarMark::Provisional),
             )
         })

@@ -19,8 +19,8 @@ use jiff::Timestamp;
 use serde_json::{Value, json};
 use waakvlam::scope::Scope;
 use waakvlam::store::{
-    AuditEntry, AuditFilter, CaseKey, DeadlineRow, DeliveryStatus, Filter, Outgoing, PgStore,
-    PgUrl, Route, SqliteStore, Store,
+    AuditEntry, AuditFilter, CaseKey, DeadlineRow, DeliveryStatus, Feed, Filter, Outgoing, PgStore,
+    PgUrl, Route, SqliteStore, Status, Store,
 };
 use waakvlam_core::engine::DeadlineState;
 use waakvlam_core::event::Event;
@@ -61,7 +61,7 @@ fn contract<S: Store>(store: &mut S) {
         store.case_keys().unwrap(),
         [CaseKey::new("GM0150", "C-1"), CaseKey::new("GM0200", "C-1")]
     );
-    assert_eq!(store.case_events(&key).unwrap()[1]["id"], "e-2");
+    assert_eq!(store.case_events(&key).unwrap()[1].id, "e-2");
 
     // A batch rolled back leaves nothing; a committed one everything.
     store.begin().unwrap();
@@ -118,7 +118,7 @@ fn contract<S: Store>(store: &mut S) {
         case: "C-1".into(),
         deadline: deadline.into(),
         occurrence: 0,
-        due: Some(due.into()),
+        due: Some(due.parse().unwrap()),
         status: DeadlineState::named(status).unwrap(),
         calendar: None,
     };
@@ -144,6 +144,46 @@ fn contract<S: Store>(store: &mut S) {
     store.put_deadlines(&key, &[]).unwrap();
     assert_eq!(stored(store), []);
     store.put_deadlines(&key, &second).unwrap();
+    // Every due date, for a reload to say what moved; and the provisional ones.
+    let every = store.every_due_date().unwrap();
+    assert_eq!(every.len(), 2);
+    assert_eq!(
+        every[&(
+            "klachttermijnen/GM0150/C-1/K-9".to_string(),
+            "uitgesteld".to_string(),
+            0
+        )],
+        Some("2027-06-08".parse().unwrap())
+    );
+    assert_eq!(store.provisional_deadlines().unwrap().open, 0);
+    let provisional = DeadlineRow {
+        calendar: Some(waakvlam_core::engine::CalendarMark::Provisional),
+        ..row("bezwaar", "2029-02-01", "open")
+    };
+    let other = CaseKey::new("GM0150", "C-2");
+    store
+        .put_deadlines(
+            &other,
+            &[
+                DeadlineRow {
+                    case: "C-2".into(),
+                    ..provisional.clone()
+                },
+                DeadlineRow {
+                    case: "C-2".into(),
+                    deadline: "later".into(),
+                    due: Some("2029-03-01".parse().unwrap()),
+                    ..provisional.clone()
+                },
+            ],
+        )
+        .unwrap();
+    let counted = store.provisional_deadlines().unwrap();
+    assert_eq!(
+        (counted.open, counted.first_due),
+        (2, Some("2029-02-01".parse().unwrap()))
+    );
+    store.put_deadlines(&other, &[]).unwrap();
     assert!(
         store
             .deadlines(&Filter::within(Scope::one("GM0200"), 10))
@@ -151,8 +191,8 @@ fn contract<S: Store>(store: &mut S) {
             .is_empty()
     );
     let open = Filter {
-        status: Some("open".into()),
-        today: Some("2027-05-01".into()),
+        status: Some(Status::Deadline(DeadlineState::Open)),
+        today: Some("2027-05-01".parse().unwrap()),
         ..Filter::within(Scope::one("GM0150"), 10)
     };
     assert_eq!(
@@ -190,7 +230,16 @@ fn contract<S: Store>(store: &mut S) {
     };
     assert_eq!(store.record(&outgoing()).unwrap(), [true]);
     assert_eq!(store.record(&outgoing()).unwrap(), [false], "recorded once");
-    assert_eq!(store.due("webhook:a", now, 10).unwrap().due.len(), 1);
+    let due = store.due("webhook:a", now, 10).unwrap().due;
+    assert_eq!(due.len(), 1);
+    assert_eq!(due[0].record, notification, "read back into its type");
+    // A store of one daemon may send every due delivery; several claim under the lease.
+    assert_eq!(
+        store
+            .claim_deliveries("webhook:a", &["n-1".to_string()])
+            .unwrap(),
+        ["n-1"]
+    );
     assert_eq!(store.next_due("webhook:a").unwrap(), Some(now));
     store.delivered("n-1", "log", now).unwrap();
     let later = Timestamp::from_second(now.as_second() + 60).unwrap();
@@ -211,7 +260,7 @@ fn contract<S: Store>(store: &mut S) {
         .failed("n-1", "webhook:a", "connection refused", None)
         .unwrap();
     let dead = Filter {
-        status: Some("dead".into()),
+        status: Some(Status::Delivery(DeliveryStatus::Dead)),
         ..all.clone()
     };
     let rows = store.notifications(&dead).unwrap();
@@ -276,8 +325,8 @@ fn contract<S: Store>(store: &mut S) {
     let filter = AuditFilter {
         scope: Scope::one("GM0150"),
         unattributed: false,
-        from: Some("2027-04-14".into()),
-        to: Some("2027-04-14".into()),
+        from: Some("2027-04-14".parse().unwrap()),
+        to: Some("2027-04-14".parse().unwrap()),
         case: None,
         limit: 10,
         offset: 0,
@@ -287,6 +336,74 @@ fn contract<S: Store>(store: &mut S) {
         [entry("2027-04-14T10:00:00Z", "GM0150")]
     );
     assert_eq!(store.forget_audit_before("2027-04-14").unwrap(), 1);
+
+    // Calendar feeds: kept under the SHA-256 of their token, within a scope, revoked once.
+    let feed = |name: &str, gemeenten: &[&str]| Feed {
+        id: 0,
+        name: name.into(),
+        made_by: "deventer".into(),
+        on_behalf_of: Some("medewerker-1".into()),
+        gemeenten: Scope::new(gemeenten.iter().map(|g| g.to_string())).unwrap(),
+        roles: vec!["regisseur".into()],
+        created: "2027-04-13T10:00:00Z".into(),
+        maker_sha256: Some("ab".repeat(32)),
+    };
+    let deventer = store
+        .add_feed(&"01".repeat(32), &feed("regie", &["GM0150"]))
+        .unwrap();
+    let region = store
+        .add_feed(&"02".repeat(32), &feed("regio", &["GM0150", "GM0200"]))
+        .unwrap();
+    assert_ne!(deventer, region);
+    let names = |feeds: Vec<Feed>| feeds.into_iter().map(|f| f.name).collect::<Vec<_>>();
+    assert_eq!(
+        names(store.feeds(&Scope::one("GM0150")).unwrap()),
+        ["regie"]
+    );
+    let both = Scope::new(["GM0150".to_string(), "GM0200".to_string()]).unwrap();
+    assert_eq!(
+        names(store.feeds(&both).unwrap()),
+        ["regio", "regie"],
+        "newest first"
+    );
+    let found = store.feed_of_token(&"01".repeat(32)).unwrap().unwrap();
+    assert_eq!(
+        found,
+        Feed {
+            id: deventer,
+            ..feed("regie", &["GM0150"])
+        }
+    );
+    assert_eq!(store.feed_of_token(&"03".repeat(32)).unwrap(), None);
+    assert!(
+        !store
+            .revoke_feed(region, &Scope::one("GM0150"), "2027-04-14T10:00:00Z")
+            .unwrap(),
+        "not a feed of this scope alone"
+    );
+    assert!(
+        store
+            .revoke_feed(deventer, &Scope::one("GM0150"), "2027-04-14T10:00:00Z")
+            .unwrap()
+    );
+    assert!(
+        !store
+            .revoke_feed(deventer, &Scope::one("GM0150"), "2027-04-14T10:00:00Z")
+            .unwrap()
+    );
+    assert_eq!(store.feed_of_token(&"01".repeat(32)).unwrap(), None);
+    // A feed's deadlines: still to be met, of the pairs asked, within the scope, by due date.
+    let pairs = [("klachttermijnen".to_string(), "uitgesteld".to_string())];
+    let listed = store
+        .feed_deadlines(&Scope::one("GM0150"), &pairs, 10)
+        .unwrap();
+    assert_eq!(listed, [row("uitgesteld", "2027-06-08", "open")]);
+    assert!(
+        store
+            .feed_deadlines(&Scope::one("GM0200"), &pairs, 10)
+            .unwrap()
+            .is_empty()
+    );
 
     // What the core keeps besides.
     store.set_log_position("/var/log/n.jsonl", 42).unwrap();
@@ -309,16 +426,32 @@ fn contract<S: Store>(store: &mut S) {
     assert_eq!(store.ijw_product("k").unwrap().as_deref(), Some("e-1"));
     store.set_ijw_product("k", None).unwrap();
     assert_eq!(store.ijw_product("k").unwrap(), None);
+    assert_eq!(store.ijw_message("GM0150/JW305/1").unwrap(), None);
+    store.set_ijw_message("GM0150/JW305/1", "digest-1").unwrap();
+    assert_eq!(
+        store.ijw_message("GM0150/JW305/1").unwrap().as_deref(),
+        Some("digest-1")
+    );
+    store.set_ijw_message("GM0150/JW305/1", "digest-2").unwrap();
+    assert_eq!(
+        store.ijw_message("GM0150/JW305/1").unwrap().as_deref(),
+        Some("digest-2"),
+        "the latest message under a key"
+    );
 }
 
 #[test]
 fn the_store_contract_holds_on_sqlite_and_on_postgres() {
     let dir = common::tempdir();
-    contract(&mut SqliteStore::open(&dir.join("contract.db")).unwrap());
+    let mut sqlite = SqliteStore::open(&dir.join("contract.db")).unwrap();
+    assert!(!sqlite.shared(), "one daemon's own file");
+    contract(&mut sqlite);
     let Some(server) = Postgres::start() else {
         return;
     };
-    contract(&mut pg_store(&server));
+    let mut postgres = pg_store(&server);
+    assert!(postgres.shared(), "several daemons may write it");
+    contract(&mut postgres);
 }
 
 /// One event id sent for two cases to two daemons at once: the case locks do not keep them
@@ -401,6 +534,25 @@ fn daemons(server: &Postgres, n: usize, webhook: &str) -> Vec<Daemon> {
     let started: Vec<Daemon> = (0..n).map(|_| on_postgres(&url, webhook)).collect();
     wait_for(15, "a leader", || health(&started[0])["leader"] == true);
     started
+}
+
+/// Whether the store holds no delivery still to make. Once it holds none, no daemon sends
+/// anything again (a send needs a pending delivery, claimed), so what the receiver counted
+/// then is final: no waiting a while to see whether a second copy comes.
+fn all_settled(server: &Postgres, database: &str) -> bool {
+    let mut client = postgres::Client::connect(
+        &format!("postgres://postgres@127.0.0.1:{}/{database}", server.port),
+        postgres::NoTls,
+    )
+    .unwrap();
+    let pending: i64 = client
+        .query_one(
+            "SELECT count(*) FROM deliveries WHERE status = 'pending'",
+            &[],
+        )
+        .unwrap()
+        .get(0);
+    pending == 0
 }
 
 /// The ids the receiver was sent, with how often each.
@@ -578,7 +730,9 @@ fn fail_over(n: usize) {
         }
         std::thread::sleep(Duration::from_millis(100));
     }
-    std::thread::sleep(Duration::from_secs(2));
+    wait_for(30, "every delivery settled", || {
+        all_settled(&server, &database)
+    });
     let counts = counted(&received);
     let twice: Vec<_> = counts.iter().filter(|(_, n)| **n > 1).collect();
     assert!(twice.is_empty(), "delivered more than once: {twice:?}");
@@ -643,7 +797,9 @@ fn a_paused_leader_sends_nothing_after_it_resumes() {
     wait_for(10, "the resumed daemon to know it lost the lease", || {
         paused.log_text().contains("lost the lease")
     });
-    std::thread::sleep(Duration::from_secs(3));
+    wait_for(30, "every delivery settled", || {
+        all_settled(&server, "waakvlam_0")
+    });
     let counts = counted(&received);
     assert_eq!(counts.len(), 50);
     assert!(
@@ -915,7 +1071,9 @@ fn a_leader_whose_database_link_dies_is_replaced() {
     wait_for(30, "the reminders of the later complaints", || {
         counted(&received).len() >= 60
     });
-    std::thread::sleep(Duration::from_secs(2));
+    wait_for(30, "every delivery settled", || {
+        all_settled(&server, "waakvlam_0")
+    });
     let counts = counted(&received);
     let twice: Vec<_> = counts.iter().filter(|(_, n)| **n > 1).collect();
     assert!(twice.is_empty(), "delivered more than once: {twice:?}");

@@ -228,7 +228,7 @@ impl Overview {
         {
             return false;
         }
-        let due: Option<Day> = deadline.due.as_deref().and_then(|d| d.parse().ok());
+        let due = deadline.due;
         let status = deadline.status_on(today);
         if self.select.status.is_some_and(|wanted| wanted != status) {
             return false;
@@ -266,8 +266,6 @@ impl Overview {
         for item in &items {
             let due = item
                 .due
-                .as_deref()
-                .and_then(|d| d.parse::<Day>().ok())
                 .map_or_else(|| "geen datum".to_string(), dutch_date);
             message.push_str(&format!("\n- casus {}: {}, {due}", item.case, item.title));
         }
@@ -308,7 +306,7 @@ impl OverviewItem {
             workflow: deadline.workflow.clone(),
             deadline: deadline.deadline.clone(),
             title,
-            due: deadline.due.clone(),
+            due: deadline.due,
             status,
         }
     }

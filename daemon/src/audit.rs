@@ -17,10 +17,28 @@ pub(crate) fn line(
     gemeente: Option<&str>,
     case: Option<&str>,
 ) -> AuditEntry {
+    entry(
+        token,
+        on_behalf_of(headers).as_deref(),
+        action,
+        gemeente,
+        case,
+    )
+}
+
+/// [`line`] with the person named (`X-On-Behalf-Of` as sent) rather than the headers.
+pub(crate) fn entry(
+    token: Option<&TokenConfig>,
+    named: Option<&str>,
+    action: &str,
+    gemeente: Option<&str>,
+    case: Option<&str>,
+) -> AuditEntry {
     // Only a sender the configuration trusts names the person it acts for.
-    let on_behalf_of = on_behalf_of(headers)
+    let on_behalf_of = named
         .filter(|_| token.is_some_and(|t| t.on_behalf_of))
-        .filter(|o| !event::has_bsn_like_number(o) && !o.chars().any(char::is_control));
+        .filter(|o| !event::has_bsn_like_number(o) && !o.chars().any(char::is_control))
+        .map(str::to_string);
     AuditEntry {
         // The wall clock, whatever the engine's: an audit log says when a person did
         // something, and a test daemon's virtual clock is not that.
@@ -45,24 +63,6 @@ pub(crate) fn lines(token: &TokenConfig, headers: &HeaderMap, action: &str) -> V
         .iter()
         .map(|gemeente| line(Some(token), headers, action, Some(gemeente), None))
         .collect()
-}
-
-/// The lines of an attempt at a read: of the gemeente asked for, or of each of the token's.
-pub(crate) fn attempt_lines(
-    token: &TokenConfig,
-    headers: &HeaderMap,
-    action: &str,
-    asked: Option<&str>,
-    case: Option<&str>,
-) -> Vec<AuditEntry> {
-    match asked {
-        Some(gemeente) => vec![line(Some(token), headers, action, Some(gemeente), case)],
-        None => token
-            .gemeenten
-            .iter()
-            .map(|gemeente| line(Some(token), headers, action, Some(gemeente), case))
-            .collect(),
-    }
 }
 
 pub(crate) fn on_behalf_of(headers: &HeaderMap) -> Option<String> {

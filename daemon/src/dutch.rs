@@ -13,6 +13,11 @@ pub fn date(text: &str) -> String {
         .map_or_else(|_| text.to_string(), dutch_date)
 }
 
+/// A day in words: `28 april 2027`.
+pub fn day(day: Day) -> String {
+    dutch_date(day)
+}
+
 /// `woensdag 28 april 2027`.
 pub fn date_with_weekday(day: Day) -> String {
     waakvlam_core::engine::notification::dutch_day(day)
@@ -61,17 +66,6 @@ pub fn kind(kind: Kind) -> &'static str {
         Kind::Escalation => "escalatie",
         Kind::Signal => "signaal",
         Kind::Overview => "overzicht",
-    }
-}
-
-/// A kind as the notification record names it (`reminder`), in words.
-pub fn kind_text(text: &str) -> &'static str {
-    match text {
-        "reminder" => "herinnering",
-        "escalation" => "escalatie",
-        "signal" => "signaal",
-        "overview" => "overzicht",
-        _ => "melding",
     }
 }
 

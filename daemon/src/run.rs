@@ -252,7 +252,9 @@ async fn serve<S: Store + 'static>(
         leadership: Some(leadership.clone()),
         ..Default::default()
     });
+    let bells = crate::scheduler::bells(channels.iter().map(|(name, _)| name.as_str()));
     let setup = Setup {
+        bells: bells.clone(),
         metrics: metrics.clone(),
         clock,
         log: daemon.notifications_log.clone(),
@@ -286,9 +288,11 @@ async fn serve<S: Store + 'static>(
     let workers: Vec<_> = channels
         .into_iter()
         .map(|(name, channel)| {
+            let bell = bells[&name].clone();
             tokio::spawn(worker::run(
                 name,
                 channel,
+                bell,
                 commands.clone(),
                 leadership.clone(),
                 stop.clone(),

@@ -16,7 +16,7 @@ use crate::config::Config;
 use crate::scope::Scope;
 use crate::store::StoredCases;
 use crate::store::{CaseKey, DeadlineRow};
-use waakvlam_core::calendar::Duration;
+use waakvlam_core::calendar::{Day, Duration};
 use waakvlam_core::engine::{Case, DeadlineState, Engine, Notification};
 use waakvlam_core::workflow::{self, Workflow};
 
@@ -278,8 +278,8 @@ pub fn run(
 
 /// The answer for a person at a terminal: a line per change, dates as people write them.
 pub fn summary(answer: &Answer) -> String {
-    use crate::dutch::{count, date};
-    let due = |d: &Option<String>| d.as_deref().map_or_else(|| "geen".to_string(), date);
+    use crate::dutch::{count, day};
+    let due = |d: &Option<Day>| d.map_or_else(|| "geen".to_string(), day);
     let mut out = format!(
         "{} vergeleken op {}\n",
         count(answer.cases, "casus", "casussen"),
@@ -346,8 +346,8 @@ pub struct MovedDue {
     pub instance: String,
     pub deadline: String,
     pub occurrence: u32,
-    pub old_due: Option<String>,
-    pub new_due: Option<String>,
+    pub old_due: Option<Day>,
+    pub new_due: Option<Day>,
 }
 
 /// An instance that would start, or stop.
@@ -519,7 +519,7 @@ fn compare_case(
             answer.stopped.push(change(&row.instance, &row.workflow));
         }
     }
-    let moved = |row: &DeadlineRow, old_due: Option<String>, new_due: Option<String>| MovedDue {
+    let moved = |row: &DeadlineRow, old_due: Option<Day>, new_due: Option<Day>| MovedDue {
         gemeente: key.gemeente.clone(),
         case: key.case.clone(),
         workflow: row.workflow.clone(),
@@ -537,15 +537,15 @@ fn compare_case(
             continue;
         }
         let new = after.iter().find(|new| same(old, new));
-        let new_due = new.and_then(|n| n.due.clone());
+        let new_due = new.and_then(|n| n.due);
         if new_due != old.due {
-            answer.moved.push(moved(old, old.due.clone(), new_due));
+            answer.moved.push(moved(old, old.due, new_due));
         }
     }
     // A deadline a changed workflow adds to an instance that was already open.
     for new in after.iter().filter(|d| still_to_meet(d.status)) {
         if open_before.contains(new.instance.as_str()) && !before.iter().any(|old| same(old, new)) {
-            answer.moved.push(moved(new, None, new.due.clone()));
+            answer.moved.push(moved(new, None, new.due));
         }
     }
 }

@@ -2,12 +2,12 @@
 //! and its Dutch message text.
 
 use jiff::Timestamp;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::calendar::{self, Day};
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Kind {
     Reminder,
@@ -29,10 +29,16 @@ impl Kind {
 }
 
 /// One reminder, escalation or signal: the same record in `simulate`, the store and delivery.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+/// The store keeps it as JSON and reads it back into this type: every field but `due` (absent
+/// for a signal) and `items` (an overview's) is required, so a record that lost one is
+/// unreadable (a dead letter that says so), never filled in.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Notification {
     pub id: String,
-    #[serde(serialize_with = "serialize_moment")]
+    #[serde(
+        serialize_with = "serialize_moment",
+        deserialize_with = "deserialize_moment"
+    )]
     pub at: Timestamp,
     pub kind: Kind,
     pub workflow: String,
@@ -56,6 +62,13 @@ fn serialize_moment<S: serde::Serializer>(
     serializer: S,
 ) -> Result<S::Ok, S::Error> {
     serializer.serialize_str(&calendar::format_timestamp(*moment))
+}
+
+fn deserialize_moment<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Timestamp, D::Error> {
+    let text = <std::borrow::Cow<'de, str>>::deserialize(deserializer)?;
+    calendar::parse_timestamp(&text).map_err(serde::de::Error::custom)
 }
 
 /// What makes a notification the same notification: receivers deduplicate on the id made from

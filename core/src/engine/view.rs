@@ -13,7 +13,7 @@ pub struct DeadlineView {
     pub case: String,
     pub deadline: String,
     pub occurrence: u32,
-    pub due: Option<String>,
+    pub due: Option<Day>,
     pub status: DeadlineState,
     /// `provisional` for a legal term that ends after the years the holiday data covers: it
     /// may still move when a new Koninklijk Besluit adds a day. Absent otherwise.
@@ -25,8 +25,7 @@ impl DeadlineView {
     /// Its state on `today`: a deadline still to be met is open or overdue by its due date,
     /// also when it was stored before the due date passed.
     pub fn status_on(&self, today: Day) -> DeadlineState {
-        let due: Option<Day> = self.due.as_deref().and_then(|d| d.parse().ok());
-        match (self.status, due) {
+        match (self.status, self.due) {
             (DeadlineState::Open | DeadlineState::Overdue, Some(due)) if due < today => {
                 DeadlineState::Overdue
             }
@@ -102,6 +101,6 @@ pub struct OverviewItem {
     pub workflow: String,
     pub deadline: String,
     pub title: String,
-    pub due: Option<String>,
+    pub due: Option<Day>,
     pub status: DeadlineState,
 }

@@ -13,20 +13,20 @@ use axum::{Json, Router};
 use serde_json::{Value, json};
 use tokio::sync::oneshot;
 
-use crate::audit::{attempt_lines, line, lines, on_behalf_of};
 use crate::config::TokenConfig;
 use crate::metrics::Metrics;
 use crate::scheduler::{Command, CoreError, Outcome, Reply, Unanswered, ask_core};
-use crate::scope::Scope;
 use crate::store::StoreError;
 use crate::store::{AuditEntry, AuditFilter, Filter};
 use crate::tokens::token_sha256;
 use waakvlam_core::engine::DeadlineState;
 use waakvlam_core::event;
 
+mod caller;
 mod reads;
 mod writes;
 
+use caller::Caller;
 use reads::*;
 use writes::*;
 
@@ -138,26 +138,19 @@ impl Api {
         })
     }
 
-    /// The caller's token. `gate` has refused requests without a valid one, and audited them;
-    /// this refuses only a token a reload removed in between.
-    fn authenticate(&self, headers: &HeaderMap, _action: &str) -> Result<TokenConfig, ApiError> {
-        self.token_of(headers)
-    }
-
-    /// The token of a request that writes: known, not read-only, and no BSN in who it is on
-    /// behalf of; each refusal audited.
-    fn writer(&self, headers: &HeaderMap, action: &str) -> Result<TokenConfig, ApiError> {
-        let token = self.authenticate(headers, action)?;
-        if token.read_only {
+    /// Lets a caller write: a token that is not read-only, and no BSN in who it is on behalf
+    /// of; each refusal audited.
+    fn writer(&self, caller: &Caller, action: &str) -> Result<(), ApiError> {
+        if caller.token.read_only {
             let err = error(
                 StatusCode::FORBIDDEN,
-                format!("token '{}' is read-only", token.name),
+                format!("token '{}' is read-only", caller.token.name),
             );
-            return Err(self.refused_each(lines(&token, headers, action), err));
+            return Err(self.refused_each(caller.lines(action), err));
         }
-        no_bsn(headers, None)
-            .map_err(|err| self.refused_each(lines(&token, headers, action), err))?;
-        Ok(token)
+        caller
+            .no_bsn(None)
+            .map_err(|err| self.refused_each(caller.lines(action), err))
     }
 
     /// Audits a refused access (NEN 7513 logs attempts too) and passes the refusal on.
@@ -212,11 +205,16 @@ impl Api {
 /// are counted per address and minute for the audit log (`guard`), not written one by one.
 async fn gate(
     State(api): State<Api>,
-    request: axum::extract::Request,
+    mut request: axum::extract::Request,
     next: axum::middleware::Next,
 ) -> Response {
-    let Err(err) = api.token_of(request.headers()) else {
-        return next.run(request).await;
+    let err = match api.token_of(request.headers()) {
+        Ok(token) => {
+            let caller = Caller::new(token, request.headers());
+            request.extensions_mut().insert(caller);
+            return next.run(request).await;
+        }
+        Err(err) => err,
     };
     let address = request
         .extensions()
@@ -362,24 +360,6 @@ pub fn error(status: StatusCode, message: impl Into<String>) -> ApiError {
     }
 }
 
-/// Refuses (400) a case id or an `X-On-Behalf-Of` that holds a number that may be a BSN: it
-/// would otherwise end up in the audit log.
-fn no_bsn(headers: &HeaderMap, case: Option<&str>) -> Result<(), ApiError> {
-    if case.is_some_and(event::has_bsn_like_number) {
-        return Err(error(
-            StatusCode::BAD_REQUEST,
-            "the case id holds a 9-digit number that may be a BSN; use the pseudonymous case id",
-        ));
-    }
-    if on_behalf_of(headers).is_some_and(|o| event::has_bsn_like_number(&o)) {
-        return Err(error(
-            StatusCode::BAD_REQUEST,
-            "X-On-Behalf-Of holds a 9-digit number that may be a BSN; send an employee id",
-        ));
-    }
-    Ok(())
-}
-
 /// Alive; with several daemons on one database, also who leads.
 async fn healthz(State(api): State<Api>) -> Json<Value> {
     match api.metrics.leadership.as_ref().and_then(|l| l.view()) {
@@ -391,20 +371,6 @@ async fn healthz(State(api): State<Api>) -> Json<Value> {
             "epoch": view.epoch,
         })),
         None => Json(json!({ "status": "ok" })),
-    }
-}
-
-/// The gemeenten a request may see: the one asked for if the token has it (403 otherwise),
-/// else all of the token's.
-fn scope(token: &TokenConfig, asked: Option<&str>) -> Result<Scope, ApiError> {
-    match asked {
-        Some(gemeente) => token.gemeenten.narrowed_to(gemeente).ok_or_else(|| {
-            error(
-                StatusCode::FORBIDDEN,
-                format!("token '{}' may not read {gemeente}", token.name),
-            )
-        }),
-        None => Ok(token.gemeenten.clone()),
     }
 }
 
@@ -423,17 +389,16 @@ fn yes() -> bool {
 /// Moves a virtual clock forward (tests only: a daemon on the system clock refuses).
 async fn post_clock(
     State(api): State<Api>,
-    headers: HeaderMap,
+    caller: Caller,
     body: axum::body::Bytes,
 ) -> Result<Response, ApiError> {
     let action = "clock.write";
-    let token = api.authenticate(&headers, action)?;
-    if token.read_only {
+    if caller.token.read_only {
         let err = error(
             StatusCode::FORBIDDEN,
-            format!("token '{}' is read-only", token.name),
+            format!("token '{}' is read-only", caller.token.name),
         );
-        return Err(api.refused_each(lines(&token, &headers, action), err));
+        return Err(api.refused_each(caller.lines(action), err));
     }
     let ClockBody { now, wait } = serde_json::from_slice(&body).map_err(|_| {
         error(
@@ -454,15 +419,14 @@ async fn post_clock(
     Ok(Json(json!({ "now": waakvlam_core::calendar::format_timestamp(now) })).into_response())
 }
 
-async fn get_clock(State(api): State<Api>, headers: HeaderMap) -> Result<Response, ApiError> {
-    api.authenticate(&headers, "clock.read")?;
+/// The virtual clock and the core's state; any valid token (`gate`) may read it.
+async fn get_clock(State(api): State<Api>) -> Result<Response, ApiError> {
     let status = api.ask(|reply| Command::Status { reply }).await?;
     Ok(Json(status).into_response())
 }
 
 /// Prometheus metrics; any valid token may read them (they hold no case data).
-async fn get_metrics(State(api): State<Api>, headers: HeaderMap) -> Result<Response, ApiError> {
-    api.authenticate(&headers, "metrics.read")?;
+async fn get_metrics(State(api): State<Api>) -> Result<Response, ApiError> {
     let text = api.ask(|reply| Command::Metrics { reply }).await?;
     Ok(([("content-type", "text/plain; version=0.0.4")], text).into_response())
 }

@@ -2,6 +2,8 @@
 //! checked filters, and the audit log for a privacy officer; each audited before it answers.
 
 use super::*;
+use crate::store::{DeliveryStatus, Status};
+use waakvlam_core::calendar::Day;
 
 #[derive(serde::Deserialize)]
 pub(super) struct CaseQuery {
@@ -10,24 +12,20 @@ pub(super) struct CaseQuery {
 
 pub(super) async fn get_case(
     State(api): State<Api>,
-    headers: HeaderMap,
+    caller: Caller,
     Path(case): Path<String>,
     Query(query): Query<CaseQuery>,
 ) -> Result<Response, ApiError> {
     let action = "case.read";
-    let token = api.authenticate(&headers, action)?;
-    let attempt = attempt_lines(
-        &token,
-        &headers,
-        action,
-        query.gemeente.as_deref(),
-        Some(&case),
-    );
-    no_bsn(&headers, Some(&case)).map_err(|err| api.refused_each(attempt.clone(), err))?;
-    let scope =
-        scope(&token, query.gemeente.as_deref()).map_err(|err| api.refused_each(attempt, err))?;
+    let attempt = caller.attempt(action, query.gemeente.as_deref(), Some(&case));
+    caller
+        .no_bsn(Some(&case))
+        .map_err(|err| api.refused_each(attempt.clone(), err))?;
+    let scope = caller
+        .scope(query.gemeente.as_deref())
+        .map_err(|err| api.refused_each(attempt, err))?;
     for gemeente in scope.iter() {
-        let entry = line(Some(&token), &headers, action, Some(gemeente), Some(&case));
+        let entry = caller.line(action, Some(gemeente), Some(&case));
         let (g, c) = (gemeente.to_string(), case.clone());
         let view = api
             .ask(|reply| Command::Case {
@@ -58,12 +56,30 @@ pub(super) const MOST_ROWS: u32 = 1000;
 
 pub(super) const DEFAULT_ROWS: u32 = 100;
 
+/// A date filter (`name`), when given: a day, or 400 with the form to send.
+fn day<K: std::borrow::Borrow<str> + Eq + std::hash::Hash>(
+    values: &HashMap<K, String>,
+    name: &str,
+) -> Result<Option<Day>, ApiError> {
+    values
+        .get(name)
+        .map(|text| {
+            text.parse().map_err(|_| {
+                error(
+                    StatusCode::BAD_REQUEST,
+                    format!("{name} must be a date YYYY-MM-DD, not '{text}'"),
+                )
+            })
+        })
+        .transpose()
+}
+
 /// A list's filters, checked: an unknown filter, a status the list does not have, a date or
 /// a number that is not one, or a limit out of range is refused (400) with what to send.
 pub(super) fn filter(
-    token: &TokenConfig,
+    caller: &Caller,
     query: Vec<(String, String)>,
-    statuses: &[&str],
+    statuses: &[Status],
 ) -> Result<Filter, ApiError> {
     let bad = |message: String| error(StatusCode::BAD_REQUEST, message);
     let mut values: HashMap<&str, String> = HashMap::new();
@@ -80,23 +96,23 @@ pub(super) fn filter(
             return Err(bad(format!("the filter '{name}' is given twice")));
         }
     }
-    for name in ["due_from", "due_to"] {
-        if let Some(date) = values.get(name)
-            && date.parse::<waakvlam_core::calendar::Day>().is_err()
-        {
-            return Err(bad(format!(
-                "{name} must be a date YYYY-MM-DD, not '{date}'"
-            )));
-        }
-    }
-    if let Some(status) = values.get("status")
-        && !statuses.contains(&status.as_str())
-    {
-        return Err(bad(format!(
-            "status must be one of {}, not '{status}'",
-            statuses.join(", ")
-        )));
-    }
+    let (due_from, due_to) = (day(&values, "due_from")?, day(&values, "due_to")?);
+    let status = match values.get("status") {
+        None => None,
+        Some(name) => Some(
+            statuses
+                .iter()
+                .copied()
+                .find(|s| s.as_str() == name)
+                .ok_or_else(|| {
+                    let names: Vec<&str> = statuses.iter().map(|s| s.as_str()).collect();
+                    bad(format!(
+                        "status must be one of {}, not '{name}'",
+                        names.join(", ")
+                    ))
+                })?,
+        ),
+    };
     let number = |name: &str, default: u32| -> Result<u32, ApiError> {
         match values.get(name) {
             None => Ok(default),
@@ -113,12 +129,12 @@ pub(super) fn filter(
     }
     let offset = number("offset", 0)?;
     Ok(Filter {
-        scope: scope(token, values.get("gemeente").map(String::as_str))?,
+        scope: caller.scope(values.get("gemeente").map(String::as_str))?,
         workflow: values.remove("workflow"),
-        status: values.remove("status"),
+        status,
         case: values.remove("case"),
-        due_from: values.remove("due_from"),
-        due_to: values.remove("due_to"),
+        due_from,
+        due_to,
         // The core knows what day it is.
         today: None,
         limit,
@@ -126,38 +142,15 @@ pub(super) fn filter(
     })
 }
 
-/// The audit lines of a list query: one per gemeente it reads, with the case when it names one.
-pub(super) fn list_audit(
-    token: &TokenConfig,
-    headers: &HeaderMap,
-    action: &str,
-    filter: &Filter,
-) -> Vec<AuditEntry> {
-    // One line per gemeente the read covers: each answers for its own (NEN 7513).
-    filter
-        .scope
-        .iter()
-        .map(|gemeente| {
-            line(
-                Some(token),
-                headers,
-                action,
-                Some(gemeente),
-                filter.case.as_deref(),
-            )
-        })
-        .collect()
-}
-
 pub(super) async fn get_deadlines(
     State(api): State<Api>,
-    headers: HeaderMap,
+    caller: Caller,
     query: RawQuery,
 ) -> Result<Response, ApiError> {
-    let statuses: Vec<&str> = DeadlineState::ALL.iter().map(|s| s.as_str()).collect();
+    let statuses = DeadlineState::ALL.map(Status::Deadline);
     list(
         &api,
-        &headers,
+        &caller,
         query,
         &statuses,
         "deadlines",
@@ -172,14 +165,14 @@ pub(super) async fn get_deadlines(
 
 pub(super) async fn get_notifications(
     State(api): State<Api>,
-    headers: HeaderMap,
+    caller: Caller,
     query: RawQuery,
 ) -> Result<Response, ApiError> {
     list(
         &api,
-        &headers,
+        &caller,
         query,
-        &["pending", "delivered", "dead"],
+        &DeliveryStatus::ALL.map(Status::Delivery),
         "notifications",
         |filter, audit, reply| Command::Notifications {
             filter,
@@ -193,14 +186,13 @@ pub(super) async fn get_notifications(
 /// A filtered, paged list (`what`: its key in the answer, and `<what>.read` in the audit log).
 pub(super) async fn list<T: serde::Serialize>(
     api: &Api,
-    headers: &HeaderMap,
+    caller: &Caller,
     RawQuery(query): RawQuery,
-    statuses: &[&str],
+    statuses: &[Status],
     what: &str,
     command: impl FnOnce(Filter, Vec<AuditEntry>, Reply<Vec<T>>) -> Command,
 ) -> Result<Response, ApiError> {
     let action = format!("{what}.read");
-    let token = api.authenticate(headers, &action)?;
     let query = parse_query(query.as_deref())?;
     let asked = |name: &str| {
         query
@@ -208,16 +200,19 @@ pub(super) async fn list<T: serde::Serialize>(
             .find(|(k, _)| k == name)
             .map(|(_, v)| v.as_str())
     };
-    let attempt = attempt_lines(&token, headers, &action, asked("gemeente"), asked("case"));
-    no_bsn(headers, asked("case")).map_err(|err| api.refused_each(attempt.clone(), err))?;
-    let filter = filter(&token, query.clone(), statuses).map_err(|err| {
+    let attempt = caller.attempt(&action, asked("gemeente"), asked("case"));
+    caller
+        .no_bsn(asked("case"))
+        .map_err(|err| api.refused_each(attempt.clone(), err))?;
+    let filter = filter(caller, query.clone(), statuses).map_err(|err| {
         if err.status == StatusCode::FORBIDDEN {
             api.refused_each(attempt, err)
         } else {
             err
         }
     })?;
-    let entry = list_audit(&token, headers, &action, &filter);
+    // One line per gemeente the read covers: each answers for its own (NEN 7513).
+    let entry = caller.lines_for(&action, &filter.scope, filter.case.as_deref());
     let (limit, offset) = (filter.limit, filter.offset);
     let rows = api
         .ask(|reply| command(filter, entry, reply))
@@ -230,11 +225,11 @@ pub(super) async fn list<T: serde::Serialize>(
 /// privacy officer: only a token with `audit: true` reads it, and the read is audited too.
 pub(super) async fn get_audit(
     State(api): State<Api>,
-    headers: HeaderMap,
+    caller: Caller,
     RawQuery(query): RawQuery,
 ) -> Result<Response, ApiError> {
     let action = "audit.read";
-    let token = api.authenticate(&headers, action)?;
+    let token = &caller.token;
     if !token.audit {
         let err = error(
             StatusCode::FORBIDDEN,
@@ -243,7 +238,7 @@ pub(super) async fn get_audit(
                 token.name
             ),
         );
-        return Err(api.refused_each(lines(&token, &headers, action), err));
+        return Err(api.refused_each(caller.lines(action), err));
     }
     let bad = |message: String| error(StatusCode::BAD_REQUEST, message);
     let mut values: HashMap<String, String> = HashMap::new();
@@ -256,16 +251,8 @@ pub(super) async fn get_audit(
         }
         values.insert(name, value);
     }
-    for name in ["from", "to"] {
-        if let Some(date) = values.get(name)
-            && date.parse::<waakvlam_core::calendar::Day>().is_err()
-        {
-            return Err(bad(format!(
-                "{name} must be a date YYYY-MM-DD, not '{date}'"
-            )));
-        }
-    }
-    no_bsn(&headers, values.get("case").map(String::as_str))?;
+    let (from, to) = (day(&values, "from")?, day(&values, "to")?);
+    caller.no_bsn(values.get("case").map(String::as_str))?;
     let number = |name: &str, default: u32| -> Result<u32, ApiError> {
         values.get(name).map_or(Ok(default), |text| {
             text.parse()
@@ -278,31 +265,20 @@ pub(super) async fn get_audit(
             "limit must be from 1 to {MOST_ROWS}, not {limit}"
         )));
     }
-    let scope = scope(&token, values.get("gemeente").map(String::as_str))
-        .map_err(|err| api.refused_each(lines(&token, &headers, action), err))?;
+    let scope = caller
+        .scope(values.get("gemeente").map(String::as_str))
+        .map_err(|err| api.refused_each(caller.lines(action), err))?;
     let offset = number("offset", 0)?;
     let filter = AuditFilter {
         scope,
         unattributed: false,
-        from: values.remove("from"),
-        to: values.remove("to"),
+        from,
+        to,
         case: values.remove("case"),
         limit,
         offset,
     };
-    let entry: Vec<AuditEntry> = filter
-        .scope
-        .iter()
-        .map(|g| {
-            line(
-                Some(&token),
-                &headers,
-                action,
-                Some(g),
-                filter.case.as_deref(),
-            )
-        })
-        .collect();
+    let entry = caller.lines_for(action, &filter.scope, filter.case.as_deref());
     let (limit, offset) = (filter.limit, filter.offset);
     let rows = api
         .ask(|reply| Command::AuditLog {

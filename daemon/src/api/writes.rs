@@ -7,11 +7,13 @@ use super::*;
 /// before anything else happens and is never written, logged or answered.
 pub(super) async fn post_ijw(
     State(api): State<Api>,
+    caller: Caller,
     headers: HeaderMap,
     body: axum::body::Bytes,
 ) -> Result<Response, ApiError> {
     let action = "ijw.write";
-    let token = api.writer(&headers, action)?;
+    api.writer(&caller, action)?;
+    let token = &caller.token;
     let Some(ijw) = api.ijw.clone() else {
         return Err(error(
             StatusCode::NOT_FOUND,
@@ -69,18 +71,9 @@ pub(super) async fn post_ijw(
                 token.name
             ),
         );
-        return Err(api.refused(
-            line(Some(&token), &headers, action, Some(&gemeente), None),
-            err,
-        ));
+        return Err(api.refused(caller.line(action, Some(&gemeente), None), err));
     }
-    let audit = line(
-        Some(&token),
-        &headers,
-        action,
-        Some(&gemeente),
-        Some(&received.case),
-    );
+    let audit = caller.line(action, Some(&gemeente), Some(&received.case));
     let answers = api
         .ask(|reply| Command::Ijw {
             messages: vec![crate::scheduler::intake::IjwMessage {
@@ -104,11 +97,12 @@ pub(super) async fn post_ijw(
 
 pub(super) async fn post_events(
     State(api): State<Api>,
-    headers: HeaderMap,
+    caller: Caller,
     body: axum::body::Bytes,
 ) -> Result<Response, ApiError> {
     let action = "events.write";
-    let token = api.writer(&headers, action)?;
+    api.writer(&caller, action)?;
+    let token = &caller.token;
     let value: Value = serde_json::from_slice(&body).map_err(|err| {
         error(
             StatusCode::BAD_REQUEST,
@@ -136,7 +130,7 @@ pub(super) async fn post_events(
             "the array holds no events; send one event or an array of 1 to 10000",
         ));
     }
-    let mut results: Vec<Value> = Vec::with_capacity(items.len());
+    let mut results: Vec<ItemResult> = Vec::with_capacity(items.len());
     let mut valid = Vec::new();
     let mut positions = Vec::new();
     for (index, item) in items.into_iter().enumerate() {
@@ -155,17 +149,25 @@ pub(super) async fn post_events(
                         token.name, event.gemeente
                     ),
                 );
-                let attempt = line(Some(&token), &headers, action, Some(&event.gemeente), None);
+                let attempt = caller.line(action, Some(&event.gemeente), None);
                 return Err(api.refused(attempt, err));
             }
             Ok(event) => {
                 positions.push(index);
                 valid.push(event);
-                results.push(json!({ "index": index, "id": id, "status": "accepted" }));
+                results.push(ItemResult {
+                    index,
+                    id,
+                    status: ItemStatus::Accepted,
+                    problems: Vec::new(),
+                });
             }
-            Err(err) => results.push(
-                json!({ "index": index, "id": id, "status": "refused", "problems": err.problems }),
-            ),
+            Err(err) => results.push(ItemResult {
+                index,
+                id,
+                status: ItemStatus::Refused,
+                problems: err.problems,
+            }),
         }
     }
     if !valid.is_empty() {
@@ -177,9 +179,7 @@ pub(super) async fn post_events(
             .collect();
         let entries = touched
             .into_iter()
-            .map(|(gemeente, case)| {
-                line(Some(&token), &headers, action, Some(gemeente), Some(case))
-            })
+            .map(|(gemeente, case)| caller.line(action, Some(gemeente), Some(case)))
             .collect();
         let outcomes = api
             .ask(|reply| Command::Ingest {
@@ -190,25 +190,26 @@ pub(super) async fn post_events(
             .await?
             .map_err(refusal)?;
         for (position, outcome) in positions.into_iter().zip(outcomes) {
+            let result = &mut results[position];
             match outcome {
                 Outcome::Accepted => {}
-                Outcome::Duplicate => results[position]["status"] = json!("duplicate"),
+                Outcome::Duplicate => result.status = ItemStatus::Duplicate,
                 Outcome::Refused(why) => {
-                    results[position]["status"] = json!("refused");
-                    results[position]["problems"] = json!([why]);
+                    result.status = ItemStatus::Refused;
+                    result.problems = vec![why];
                 }
             }
         }
     }
-    let count = |status: &str| results.iter().filter(|r| r["status"] == status).count() as u64;
-    let refused = count("refused");
+    let count = |status| results.iter().filter(|r| r.status == status).count() as u64;
+    let refused = count(ItemStatus::Refused);
     use std::sync::atomic::Ordering::Relaxed;
     api.metrics
         .events_accepted
-        .fetch_add(count("accepted"), Relaxed);
+        .fetch_add(count(ItemStatus::Accepted), Relaxed);
     api.metrics
         .events_duplicate
-        .fetch_add(count("duplicate"), Relaxed);
+        .fetch_add(count(ItemStatus::Duplicate), Relaxed);
     api.metrics.events_refused.fetch_add(refused, Relaxed);
     let refused = refused as usize;
     let status = if refused == results.len() {
@@ -219,15 +220,34 @@ pub(super) async fn post_events(
     Ok((status, Json(json!({ "results": results }))).into_response())
 }
 
+/// What became of one event of a `POST /v1/events` (DESIGN.md, "Events").
+#[derive(serde::Serialize)]
+struct ItemResult {
+    index: usize,
+    /// Left out (null) when it may hold a BSN: a refusal never repeats one.
+    id: Option<String>,
+    status: ItemStatus,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    problems: Vec<String>,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+enum ItemStatus {
+    Accepted,
+    Duplicate,
+    Refused,
+}
+
 /// `POST /v1/notifications/{id}/retry`: a dead letter back into the outbox of its channels,
 /// with its attempts reset (what the Meldingen page's "opnieuw versturen" does).
 pub(super) async fn retry_notification(
     State(api): State<Api>,
-    headers: HeaderMap,
+    caller: Caller,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
     let action = "notifications.retry";
-    let token = api.writer(&headers, action)?;
+    api.writer(&caller, action)?;
     let well_formed = id.len() == 32 && id.bytes().all(|b| b.is_ascii_hexdigit());
     if !well_formed {
         return Err(error(
@@ -235,13 +255,9 @@ pub(super) async fn retry_notification(
             "a notification id is 32 hexadecimal characters",
         ));
     }
-    let scope = token.gemeenten.clone();
+    let scope = caller.token.gemeenten.clone();
     // The action names the notification, so the line says what was sent again.
-    let action = format!("{action} {id}");
-    let audit = scope
-        .iter()
-        .map(|gemeente| line(Some(&token), &headers, &action, Some(gemeente), None))
-        .collect();
+    let audit = caller.lines_for(&format!("{action} {id}"), &scope, None);
     let channels = api
         .ask(|reply| {
             Command::Page(crate::scheduler::pages::PageCommand::SendAgain {
@@ -261,7 +277,7 @@ pub(super) async fn retry_notification(
             ),
         ));
     }
-    tracing::info!(notification = %id, channels = %channels.join(","), token = %token.name, "dead letter sent again");
+    tracing::info!(notification = %id, channels = %channels.join(","), token = %caller.token.name, "dead letter sent again");
     Ok(Json(json!({ "id": id, "channels": channels })).into_response())
 }
 
@@ -269,12 +285,11 @@ pub(super) async fn retry_notification(
 /// core and written nowhere (see the `whatif` module).
 pub(super) async fn post_what_if(
     State(api): State<Api>,
-    headers: HeaderMap,
+    caller: Caller,
     body: axum::body::Bytes,
 ) -> Result<Response, ApiError> {
     let action = "what-if";
-    let token = api.authenticate(&headers, action)?;
-    no_bsn(&headers, None)?;
+    caller.no_bsn(None)?;
     let request: crate::whatif::Request = serde_json::from_slice(&body).map_err(|err| {
         error(
             StatusCode::BAD_REQUEST,
@@ -290,14 +305,14 @@ pub(super) async fn post_what_if(
         ));
     };
     let catalog = api.shelf.get();
-    let changed = match crate::whatif::changed(&catalog, &request, &token.gemeenten) {
+    let changed = match crate::whatif::changed(&catalog, &request, &caller.token.gemeenten) {
         Ok(changed) => changed,
         Err(crate::whatif::Refusal::Bad(message)) => {
             return Err(error(StatusCode::BAD_REQUEST, message));
         }
         Err(crate::whatif::Refusal::Forbidden(message)) => {
             let err = error(StatusCode::FORBIDDEN, message);
-            return Err(api.refused_each(lines(&token, &headers, action), err));
+            return Err(api.refused_each(caller.lines(action), err));
         }
         Err(crate::whatif::Refusal::Problems(problems)) => {
             let n = problems.len();
@@ -311,11 +326,7 @@ pub(super) async fn post_what_if(
                 .into_response());
         }
     };
-    let audit: Vec<AuditEntry> = changed
-        .scope
-        .iter()
-        .map(|g| line(Some(&token), &headers, action, Some(g), None))
-        .collect();
+    let audit = caller.lines_for(action, &changed.scope, None);
     let now = api
         .ask(|reply| Command::Page(crate::scheduler::pages::PageCommand::Audited { audit, reply }))
         .await?

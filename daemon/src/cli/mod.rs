@@ -114,10 +114,10 @@ pub enum Command {
         config: PathBuf,
         /// First day, YYYY-MM-DD.
         #[arg(long)]
-        from: String,
+        from: Day,
         /// Last day, YYYY-MM-DD (inclusive).
         #[arg(long)]
-        to: String,
+        to: Day,
         /// Only this gemeente (CBS code).
         #[arg(long)]
         gemeente: Option<String>,
@@ -317,7 +317,7 @@ pub fn main() -> ExitCode {
             to,
             gemeente,
             case,
-        } => audit(&config, &from, &to, gemeente, case),
+        } => audit(&config, from, to, gemeente, case),
         Command::WhatIf {
             config,
             store,

@@ -5,15 +5,11 @@ use super::*;
 
 pub(super) fn audit(
     config_path: &Path,
-    from: &str,
-    to: &str,
+    from: Day,
+    to: Day,
     gemeente: Option<String>,
     case: Option<String>,
 ) -> Result<ExitCode> {
-    for (name, day) in [("--from", from), ("--to", to)] {
-        day.parse::<Day>()
-            .map_err(|err| anyhow::anyhow!("{name}: {err}"))?;
-    }
     let config = config_with_daemon(config_path)?;
     let daemon = config
         .daemon
@@ -47,8 +43,8 @@ pub(super) fn audit(
         let filter = crate::store::AuditFilter {
             scope: scope.clone(),
             unattributed,
-            from: Some(from.to_string()),
-            to: Some(to.to_string()),
+            from: Some(from),
+            to: Some(to),
             case: case.clone(),
             limit: 10_000,
             offset,

@@ -25,6 +25,13 @@ use crate::store::{Store, StoreError};
 /// an extra commit (a sync) between batches would add to every waiting request's latency.
 pub const MARK_WITHIN: StdDuration = StdDuration::from_millis(100);
 
+/// A line already in the file, as recovery reads it: only the id, which is all it needs to
+/// mark the line written, so a line of an older version counts as well.
+#[derive(serde::Deserialize)]
+struct Written {
+    id: String,
+}
+
 /// A notification to write: its id, its JSON and its send moment.
 pub struct Line {
     pub id: String,
@@ -94,8 +101,8 @@ impl LogChannel {
         let complete = tail.iter().rposition(|b| *b == b'\n').map_or(0, |i| i + 1);
         let ids: Vec<String> = tail[..complete]
             .split(|b| *b == b'\n')
-            .filter_map(|line| serde_json::from_slice::<serde_json::Value>(line).ok())
-            .filter_map(|record| record["id"].as_str().map(str::to_string))
+            .filter_map(|line| serde_json::from_slice::<Written>(line).ok())
+            .map(|written| written.id)
             .collect();
         let cut = (tail.len() - complete) as u64;
         if cut > 0 {

@@ -4,17 +4,16 @@
 use std::collections::{BTreeMap, HashMap};
 use std::time::Duration as StdDuration;
 
-use lettre::message::{Mailbox, MultiPart};
-use lettre::transport::smtp::authentication::Credentials;
-use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
-use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
-use serde_json::Value;
-
 use super::Attempt;
 use crate::catalog::Catalog;
 use crate::config::{SmtpConfig, SmtpTls};
 use crate::store::Due;
+use lettre::message::{Mailbox, MultiPart};
+use lettre::transport::smtp::authentication::Credentials;
+use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
+use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use waakvlam_core::engine::notification::dutch_day;
+use waakvlam_core::engine::{Kind, Notification};
 
 pub struct Mailer {
     transport: AsyncSmtpTransport<Tokio1Executor>,
@@ -74,24 +73,18 @@ impl Mailer {
     /// The addresses of the notification's roles in its gemeente; a role without one makes
     /// the delivery impossible, with that as the reason.
     /// [`Mailer::addresses`] off the async workers: a plugin call waits on the plugin's thread.
-    fn resolve(&self, record: &Value) -> Result<Vec<String>, String> {
+    fn resolve(&self, record: &Notification) -> Result<Vec<String>, String> {
         match &self.plugins {
             Some(_) => tokio::task::block_in_place(|| self.addresses(record)),
             None => self.addresses(record),
         }
     }
 
-    fn addresses(&self, record: &Value) -> Result<Vec<String>, String> {
-        let gemeente = record["gemeente"].as_str().unwrap_or_default();
-        let workflow = record["workflow"].as_str().unwrap_or_default();
+    fn addresses(&self, record: &Notification) -> Result<Vec<String>, String> {
+        let (gemeente, workflow) = (record.gemeente.as_str(), record.workflow.as_str());
         let known = self.recipients.get(gemeente);
         let mut addresses = Vec::new();
-        for role in record["to"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter_map(Value::as_str)
-        {
+        for role in &record.to {
             // The gemeente's plugin first: addresses are its data.
             let from_plugin = self
                 .plugins
@@ -118,7 +111,7 @@ impl Mailer {
     fn compose(
         &self,
         to: &[String],
-        records: &[&Value],
+        records: &[&Notification],
         message_id: String,
     ) -> Result<Message, String> {
         let catalog = self.shelf.get();
@@ -197,7 +190,7 @@ impl Mailer {
             }
         }
         for (address, items) in &per_address {
-            let records: Vec<&Value> = items.iter().map(|i| &i.record).collect();
+            let records: Vec<&Notification> = items.iter().map(|i| &i.record).collect();
             let ids: Vec<&str> = items.iter().map(|i| i.id.as_str()).collect();
             let message_id = format!(
                 "<{}@waakvlam>",
@@ -221,56 +214,50 @@ impl Mailer {
 }
 
 /// The subject: what it is about, the case and the task, so the inbox alone tells.
-fn subject(record: &Value, catalog: &Catalog) -> String {
-    let text = |key: &str| record[key].as_str().unwrap_or_default();
-    let case = text("case");
-    let title = catalog.deadline_title(text("workflow"), text("deadline"));
-    match text("kind") {
-        "reminder" => {
-            let due = text("due")
-                .parse::<waakvlam_core::calendar::Day>()
-                .map(dutch_day)
-                .unwrap_or_default();
+fn subject(record: &Notification, catalog: &Catalog) -> String {
+    let case = &record.case;
+    let title = catalog.deadline_title(&record.workflow, &record.deadline);
+    match record.kind {
+        Kind::Reminder => {
+            let due = record.due.map(dutch_day).unwrap_or_default();
             format!("Herinnering casus {case}: {title}, uiterlijk {due}")
         }
-        "escalation" => format!("Te laat, casus {case}: {title}"),
-        "overview" => {
-            let count = record["items"].as_array().map_or(0, Vec::len);
+        Kind::Escalation => format!("Te laat, casus {case}: {title}"),
+        Kind::Overview => {
+            let count = record.items.len();
             format!(
                 "Overzicht {}: {count} {}",
-                text("deadline"),
+                record.deadline,
                 if count == 1 { "termijn" } else { "termijnen" }
             )
         }
-        _ => format!("Bericht over casus {case}"),
+        Kind::Signal => format!("Bericht over casus {case}"),
     }
 }
 
 /// The facts under the message, as label and value: names, not codes; dates in words.
-fn details(record: &Value, catalog: &Catalog) -> Vec<(&'static str, String)> {
-    let text = |key: &str| record[key].as_str().unwrap_or_default().to_string();
+fn details(record: &Notification, catalog: &Catalog) -> Vec<(&'static str, String)> {
     let mut lines = Vec::new();
     // An overview is of no one case.
-    if !text("case").is_empty() {
-        lines.push(("Casus", text("case")));
+    if !record.case.is_empty() {
+        lines.push(("Casus", record.case.clone()));
     }
-    let gemeente = text("gemeente");
     lines.push((
         "Gemeente",
         catalog
             .gemeenten
-            .get(&gemeente)
+            .get(&record.gemeente)
             .cloned()
-            .unwrap_or(gemeente),
+            .unwrap_or_else(|| record.gemeente.clone()),
     ));
     // A plugin's signal and an overview belong to no one workflow.
-    if text("workflow") != "plugin" && text("kind") != "overview" {
-        lines.push(("Werkproces", catalog.title_of(&text("workflow"))));
+    if record.workflow != "plugin" && record.kind != Kind::Overview {
+        lines.push(("Werkproces", catalog.title_of(&record.workflow)));
     }
-    if let Ok(due) = text("due").parse::<waakvlam_core::calendar::Day>() {
+    if let Some(due) = record.due {
         lines.push(("Uiterlijk", dutch_day(due)));
     }
-    lines.push(("Kenmerk", text("id")));
+    lines.push(("Kenmerk", record.id.clone()));
     lines
 }
 
@@ -278,8 +265,8 @@ fn details(record: &Value, catalog: &Catalog) -> Vec<(&'static str, String)> {
 /// staff alike.
 const FOOTER: &str = "Dit bericht komt van Waakvlam, de termijnbewaking jeugdhulp.";
 
-fn plain(record: &Value, catalog: &Catalog) -> String {
-    let mut body = record["message"].as_str().unwrap_or_default().to_string();
+fn plain(record: &Notification, catalog: &Catalog) -> String {
+    let mut body = record.message.clone();
     body.push_str("\n\n");
     for (label, value) in details(record, catalog) {
         body.push_str(&format!("{label}: {value}\n"));
@@ -298,27 +285,21 @@ fn escape(s: &str) -> String {
 }
 
 /// An overview's deadlines as a table, each case a link to its page.
-fn overview_table(record: &Value, site: &str) -> String {
-    let gemeente = record["gemeente"].as_str().unwrap_or_default();
-    let rows: String = record["items"]
-        .as_array()
-        .into_iter()
-        .flatten()
+fn overview_table(record: &Notification, site: &str) -> String {
+    let rows: String = record
+        .items
+        .iter()
         .map(|item| {
-            let text = |key: &str| escape(item[key].as_str().unwrap_or_default());
-            let due = item["due"]
-                .as_str()
-                .map_or_else(|| "geen datum".to_string(), crate::dutch::date);
-            let status = item["status"]
-                .as_str()
-                .and_then(waakvlam_core::engine::DeadlineState::named)
-                .map_or("", crate::dutch::deadline_state);
+            let due = item
+                .due
+                .map_or_else(|| "geen datum".to_string(), crate::dutch::day);
             format!(
-                "<tr><td><a href=\"{site}{}\">{}</a></td><td>{}</td><td>{}</td><td>{status}</td></tr>",
-                crate::catalog::case_link(gemeente, item["case"].as_str().unwrap_or_default()),
-                text("case"),
-                text("title"),
-                escape(&due)
+                "<tr><td><a href=\"{site}{}\">{}</a></td><td>{}</td><td>{}</td><td>{}</td></tr>",
+                crate::catalog::case_link(&record.gemeente, &item.case),
+                escape(&item.case),
+                escape(&item.title),
+                escape(&due),
+                crate::dutch::deadline_state(item.status),
             )
         })
         .collect();
@@ -327,14 +308,9 @@ fn overview_table(record: &Value, site: &str) -> String {
     )
 }
 
-fn html(record: &Value, catalog: &Catalog, site: &str) -> String {
-    if record["kind"] == "overview" {
-        let first = record["message"]
-            .as_str()
-            .unwrap_or_default()
-            .lines()
-            .next()
-            .unwrap_or_default();
+fn html(record: &Notification, catalog: &Catalog, site: &str) -> String {
+    if record.kind == Kind::Overview {
+        let first = record.message.lines().next().unwrap_or_default();
         return format!(
             "<!DOCTYPE html><html lang=\"nl\"><body><p>{}</p>{}<p><small>{FOOTER}</small></p></body></html>",
             escape(first),
@@ -352,13 +328,32 @@ fn html(record: &Value, catalog: &Catalog, site: &str) -> String {
         .collect();
     format!(
         "<!DOCTYPE html><html lang=\"nl\"><body><p>{}</p><table>{rows}</table><p><small>{FOOTER}</small></p></body></html>",
-        escape(record["message"].as_str().unwrap_or_default())
+        escape(&record.message)
     )
 }
 
 #[cfg(test)]
 mod tests {
     use serde_json::json;
+    use waakvlam_core::engine::Notification;
+
+    /// A record as the store keeps it, read back as the store reads it.
+    fn stored(mut record: serde_json::Value) -> Notification {
+        for (field, value) in [
+            ("instance", json!("i")),
+            ("to", json!([])),
+            ("level", json!(0)),
+            ("due", json!(null)),
+            ("at", json!("2027-04-28T09:00:00+02:00")),
+        ] {
+            record
+                .as_object_mut()
+                .unwrap()
+                .entry(field)
+                .or_insert(value);
+        }
+        serde_json::from_value(record).unwrap()
+    }
 
     /// The shipped configuration and workflows, for the names in the text.
     fn catalog() -> crate::catalog::Catalog {
@@ -371,15 +366,19 @@ mod tests {
     #[test]
     fn subjects_name_the_case_and_the_task_and_bodies_use_names_and_dates_in_words() {
         let catalog = catalog();
-        let record = json!({"id": "n1", "kind": "escalation", "level": 2, "case": "C-1", "gemeente": "GM0150",
+        let record = stored(
+            json!({"id": "n1", "kind": "escalation", "level": 2, "case": "C-1", "gemeente": "GM0150",
             "workflow": "klachttermijnen", "deadline": "afgerond", "due": "2027-04-27",
-            "message": "Te laat <klacht>"});
+            "message": "Te laat <klacht>"}),
+        );
         assert_eq!(
             super::subject(&record, &catalog),
             "Te laat, casus C-1: Klacht afhandelen (streefdatum)"
         );
-        let reminder = json!({"id": "n2", "kind": "reminder", "level": 0, "case": "C-1", "gemeente": "GM0150",
-            "workflow": "klachttermijnen", "deadline": "afgerond", "due": "2027-04-27", "message": "m"});
+        let reminder = stored(
+            json!({"id": "n2", "kind": "reminder", "level": 0, "case": "C-1", "gemeente": "GM0150",
+            "workflow": "klachttermijnen", "deadline": "afgerond", "due": "2027-04-27", "message": "m"}),
+        );
         assert_eq!(
             super::subject(&reminder, &catalog),
             "Herinnering casus C-1: Klacht afhandelen (streefdatum), uiterlijk dinsdag 27 april 2027"
@@ -398,19 +397,23 @@ mod tests {
                 && !plain.contains("2027-04-27")
                 && !plain.contains("uw gemeente")
         );
-        let signal = json!({"id": "n3", "kind": "signal", "case": "C-1", "gemeente": "GM0150",
-            "workflow": "plugin", "deadline": "zorgwijziging_tijdens_klacht", "message": "m"});
+        let signal = stored(
+            json!({"id": "n3", "kind": "signal", "case": "C-1", "gemeente": "GM0150",
+            "workflow": "plugin", "deadline": "zorgwijziging_tijdens_klacht", "message": "m"}),
+        );
         assert_eq!(super::subject(&signal, &catalog), "Bericht over casus C-1");
     }
 
     #[test]
     fn an_overview_lists_its_deadlines_in_a_table_with_links_to_the_cases() {
         let catalog = catalog();
-        let record = json!({"id": "o1", "kind": "overview", "case": "", "gemeente": "GM0150",
+        let record = stored(
+            json!({"id": "o1", "kind": "overview", "case": "", "gemeente": "GM0150",
             "workflow": "overzicht", "deadline": "te-laat-maandag",
             "message": "Overzicht 'te-laat-maandag': 1 termijn.\n- casus C-1: Klacht afhandelen, 11 mei 2027",
             "items": [{"case": "C-1", "workflow": "klachttermijnen", "deadline": "afgerond",
-                "title": "Klacht afhandelen", "due": "2027-05-11", "status": "overdue"}]});
+                "title": "Klacht afhandelen", "due": "2027-05-11", "status": "overdue"}]}),
+        );
         assert_eq!(
             super::subject(&record, &catalog),
             "Overzicht te-laat-maandag: 1 termijn"

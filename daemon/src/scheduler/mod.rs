@@ -7,6 +7,7 @@ mod ingest;
 mod outbox;
 pub use ask::{REQUEST_TIMEOUT, Unanswered, ask_core};
 mod cases;
+mod dispatch;
 pub mod intake;
 mod overviews;
 pub mod pages;
@@ -28,7 +29,10 @@ use crate::store::{
     AuditEntry, CaseKey, DeadlineRow, Due, Filter, OutboxRow, Outgoing, Store, StoreError,
 };
 use cases::CaseCache;
+use dispatch::Dispatch;
+pub use dispatch::{Bells, bells};
 use timers::TimerQueue;
+use waakvlam_core::calendar::Day;
 use waakvlam_core::engine::{Engine, HookCall, Notification};
 use waakvlam_core::event::Event;
 
@@ -176,7 +180,7 @@ pub enum Command {
 pub struct CaseView {
     pub gemeente: String,
     pub case: String,
-    pub events: Vec<serde_json::Value>,
+    pub events: Vec<crate::store::EventRecord>,
     pub deadlines: Vec<DeadlineRow>,
     pub notifications: Vec<OutboxRow>,
 }
@@ -196,19 +200,14 @@ pub struct Core<S: Store> {
     cases: CaseCache,
     timers: TimerQueue,
     log: LogChannel,
-    routing: Routing,
-    /// Retry policy per channel; channels without one use the default.
-    policies: HashMap<String, RetryPolicy>,
-    /// Deliveries handed to a worker and not reported yet, with their attempts so far.
-    in_flight: HashMap<(String, String), Sent>,
+    /// Routing, retries, what the workers have in hand and when to wake them.
+    dispatch: Dispatch,
     metrics: std::sync::Arc<crate::metrics::Metrics>,
     audit: AuditRetention,
     overviews: overviews::OverviewClock,
     leadership: crate::leadership::Leadership,
     /// Other daemons write the store too (PostgreSQL): memory is a cache to check.
     shared: bool,
-    /// When a shared core last looked at the outbox for the log channel.
-    outbox_looked: Option<std::time::Instant>,
 }
 
 /// How long audit lines are kept, and the last day the older ones were removed.
@@ -281,12 +280,6 @@ struct Sent {
     at: Option<Timestamp>,
 }
 
-fn record_moment(record: &serde_json::Value) -> Option<Timestamp> {
-    record["at"]
-        .as_str()
-        .and_then(|at| waakvlam_core::calendar::parse_timestamp(at).ok())
-}
-
 /// What the core needs besides the engine and the store.
 pub struct Setup {
     pub metrics: std::sync::Arc<crate::metrics::Metrics>,
@@ -304,6 +297,8 @@ pub struct Setup {
     pub overviews: Vec<waakvlam_core::overview::Overview>,
     /// Whether this daemon runs the timers and the delivery.
     pub leadership: crate::leadership::Leadership,
+    /// The delivery workers' bells (see the dispatch module).
+    pub bells: Bells,
 }
 
 /// How many cases stay in memory between uses.
@@ -329,6 +324,7 @@ impl<S: Store> Core<S> {
             definitions,
             overviews,
             leadership,
+            bells,
         } = setup;
         // A virtual clock goes on where it stood, not at the system's time.
         let clock = match (clock, store.virtual_now()?) {
@@ -350,10 +346,8 @@ impl<S: Store> Core<S> {
             clock,
             cases: CaseCache::new(CACHED_CASES),
             timers: TimerQueue::new(timers.due),
+            dispatch: Dispatch::new(routing, policies, bells, clock.now()),
             log,
-            routing,
-            policies,
-            in_flight: HashMap::new(),
             metrics,
             audit: AuditRetention {
                 keep: audit_retention,
@@ -362,7 +356,6 @@ impl<S: Store> Core<S> {
             overviews: overviews::OverviewClock::new(overviews),
             leadership,
             shared: false,
-            outbox_looked: None,
         };
         core.shared = core.store.shared();
         if !timers.unreadable.is_empty() {
@@ -504,7 +497,7 @@ impl<S: Store> Core<S> {
                     when,
                     provisional = provisional.open,
                     provisional_from = %from,
-                    first_due = provisional.first_due.as_deref().unwrap_or("-"),
+                    first_due = %provisional.first_due.map_or_else(|| "-".into(), |d| d.to_string()),
                     "provisional deadlines: legal terms ending past the holiday data may still move"
                 );
             }
@@ -540,8 +533,8 @@ impl<S: Store> Core<S> {
                 if old.is_some_and(|old| *old != d.due) || (old.is_none() && !d.status.is_settled())
                 {
                     moved += 1;
-                    let old = old.cloned().flatten().unwrap_or_else(|| "-".into());
-                    let new = d.due.clone().unwrap_or_else(|| "-".into());
+                    let text = |due: Option<Day>| due.map_or_else(|| "-".into(), |d| d.to_string());
+                    let (old, new) = (text(old.copied().flatten()), text(d.due));
                     tracing::info!(
                         instance = %d.instance,
                         deadline = %d.deadline,
@@ -572,18 +565,25 @@ impl<S: Store> Core<S> {
                 // them once a second, not after every command.
                 if self.shared
                     && self
+                        .dispatch
                         .outbox_looked
                         .is_none_or(|at| at.elapsed() >= crate::store::postgres::lease::RENEW_EVERY)
                 {
-                    self.outbox_looked = Some(std::time::Instant::now());
+                    self.dispatch.outbox_looked = Some(std::time::Instant::now());
                     self.log.look_at_outbox_by(now);
+                    self.dispatch.all_due_by(now);
                 }
                 self.deliver(now);
+                self.dispatch.ring(now);
             }
-            let next = match (self.timers.next(), self.overviews.next()) {
-                (Some(a), Some(b)) => Some(a.min(b)),
-                (a, b) => a.or(b),
-            };
+            let next = [
+                self.timers.next(),
+                self.overviews.next(),
+                self.dispatch.next(),
+            ]
+            .into_iter()
+            .flatten()
+            .min();
             let wait = match (self.clock, next) {
                 _ if more_due => StdDuration::ZERO,
                 (Clock::System, Some(next)) => StdDuration::from_millis(
@@ -711,7 +711,7 @@ impl<S: Store> Core<S> {
                 reply,
             } => {
                 let today = waakvlam_core::calendar::local_day(self.clock.now());
-                filter.today = Some(today.to_string());
+                filter.today = Some(today);
                 let _ = reply.send(self.audited_read(&audit, |store| store.deadlines(&filter)));
             }
             Command::Notifications {
@@ -841,7 +841,7 @@ impl<S: Store> Core<S> {
         self.cases.load(key, &self.engine, &self.store)?;
         let filter = Filter {
             case: Some(key.case.clone()),
-            today: Some(waakvlam_core::calendar::local_day(self.clock.now()).to_string()),
+            today: Some(waakvlam_core::calendar::local_day(self.clock.now())),
             ..Filter::within(Scope::one(&key.gemeente), 10_000)
         };
         Ok(Some(CaseView {
@@ -884,6 +884,7 @@ mod tests {
             definitions: "test".into(),
             overviews: Vec::new(),
             leadership: crate::leadership::Leadership::Sole,
+            bells: Bells::new(),
         };
         let mut core = Core::start(engine, store, setup).unwrap();
         core.cases.set_limit(cache_limit);
@@ -932,7 +933,11 @@ mod tests {
             .notifications(&Filter::within(Scope::one("GM0150"), 100))
             .unwrap();
         assert_eq!(recorded.len(), 10);
-        assert!(recorded.iter().all(|n| n.record["kind"] == "reminder"));
+        assert!(
+            recorded
+                .iter()
+                .all(|n| n.record.kind == waakvlam_core::engine::Kind::Reminder)
+        );
     }
 
     /// A batch that fails, or panics, leaves nothing behind: the store's transaction is rolled

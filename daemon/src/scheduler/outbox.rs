@@ -18,7 +18,7 @@ impl<S: Store> Core<S> {
             .map(|n| Outgoing {
                 notification: n,
                 record: serde_json::to_string(n).expect("a notification always serialises"),
-                channels: self.routing.channels(n),
+                channels: self.dispatch.routing.channels(n),
             })
             .collect();
         let new = self.store.record(&outgoing)?;
@@ -37,6 +37,15 @@ impl<S: Store> Core<S> {
                 }),
                 Some(route) if new => self.log.look_at_outbox_by(route.not_before),
                 _ => {}
+            }
+            if new {
+                for route in outgoing
+                    .channels
+                    .iter()
+                    .filter(|r| r.channel != delivery::LOG)
+                {
+                    self.dispatch.due_by(&route.channel, route.not_before);
+                }
             }
         }
         Ok(lines)
@@ -102,13 +111,6 @@ impl<S: Store> Core<S> {
         }
     }
 
-    pub(super) fn policy(&self, channel: &str) -> RetryPolicy {
-        self.policies
-            .get(channel)
-            .copied()
-            .unwrap_or(RetryPolicy::new(8))
-    }
-
     /// Records how a delivery attempt went: delivered, retried later with backoff, or dead.
     pub(super) fn settle_attempt(
         &mut self,
@@ -129,8 +131,12 @@ impl<S: Store> Core<S> {
                 self.store.delivered(id, channel, now)
             }
             Attempt::Failed(error) => {
-                let retry_at = self.policy(channel).retry_at(attempts_before + 1, now);
+                let retry_at = self
+                    .dispatch
+                    .policy(channel)
+                    .retry_at(attempts_before + 1, now);
                 if let Some(retry_at) = retry_at {
+                    self.dispatch.due_by(channel, retry_at);
                     tracing::warn!(
                         channel,
                         notification = id,
@@ -188,8 +194,9 @@ impl<S: Store> Core<S> {
                 .iter()
                 .map(|item| Line {
                     id: item.id.clone(),
-                    record: item.record.to_string(),
-                    at: record_moment(&item.record).unwrap_or(now),
+                    record: serde_json::to_string(&item.record)
+                        .expect("a notification always serialises"),
+                    at: item.record.at,
                 })
                 .collect();
             match self.log.write_lines(lines, now) {
@@ -204,7 +211,7 @@ impl<S: Store> Core<S> {
                         for item in due {
                             let sent = Sent {
                                 attempts: item.attempts,
-                                at: record_moment(&item.record),
+                                at: Some(item.record.at),
                             };
                             let attempt = Attempt::Failed(err.to_string());
                             core.settle_attempt(delivery::LOG, &item.id, sent, attempt, now);
@@ -237,14 +244,36 @@ impl<S: Store> Core<S> {
     }
 
     /// Hands a worker its due deliveries, leaving out those another batch still carries.
+    /// Sets when the worker is woken next: at once if the batch is full (it comes back on
+    /// its own), else when the store's next delivery of the channel falls due.
     pub(super) fn take_due(&mut self, channel: &str, limit: u32) -> Vec<Due> {
+        let now = self.clock.now();
         if !self.leadership.leads() {
+            // Rung when this daemon leads (only a leader rings).
+            self.dispatch.next_for(channel, Some(now));
             return Vec::new();
         }
-        let now = self.clock.now();
+        let taken = self.take_due_now(channel, limit, now);
+        if taken.len() < limit as usize {
+            let next = match self.store.next_due(channel) {
+                // Due but not taken (claimed by another daemon, or in hand): look again in a
+                // second rather than at once.
+                Ok(Some(at)) if at <= now => Some(now + StdDuration::from_secs(1)),
+                Ok(next) => next,
+                Err(err) => {
+                    tracing::error!(cause = %err, "reading the outbox failed");
+                    Some(now + StdDuration::from_secs(1))
+                }
+            };
+            self.dispatch.next_for(channel, next);
+        }
+        taken
+    }
+
+    fn take_due_now(&mut self, channel: &str, limit: u32, now: Timestamp) -> Vec<Due> {
         let batch = match self
             .store
-            .due(channel, now, limit + self.in_flight.len() as u32)
+            .due(channel, now, limit + self.dispatch.in_flight.len() as u32)
         {
             Ok(batch) => batch,
             Err(err) => {
@@ -257,12 +286,12 @@ impl<S: Store> Core<S> {
         let mut taken = Vec::new();
         for item in due {
             let key = (channel.to_string(), item.id.clone());
-            if taken.len() < limit as usize && !self.in_flight.contains_key(&key) {
-                self.in_flight.insert(
+            if taken.len() < limit as usize && !self.dispatch.in_flight.contains_key(&key) {
+                self.dispatch.in_flight.insert(
                     key,
                     Sent {
                         attempts: item.attempts,
-                        at: record_moment(&item.record),
+                        at: Some(item.record.at),
                     },
                 );
                 taken.push(item);
@@ -272,7 +301,7 @@ impl<S: Store> Core<S> {
         let claimed = self.claimed(channel, taken);
         for id in ids {
             if !claimed.iter().any(|d| d.id == id) {
-                self.in_flight.remove(&(channel.to_string(), id));
+                self.dispatch.in_flight.remove(&(channel.to_string(), id));
             }
         }
         claimed
@@ -282,6 +311,7 @@ impl<S: Store> Core<S> {
         let now = self.clock.now();
         for (id, attempt) in results {
             let sent = self
+                .dispatch
                 .in_flight
                 .remove(&(channel.to_string(), id.clone()))
                 .unwrap_or(Sent {
@@ -291,6 +321,6 @@ impl<S: Store> Core<S> {
             self.settle_attempt(channel, &id, sent, attempt, now);
         }
         // A batch whose worker lost track of some (a panicking send) releases them here.
-        self.in_flight.retain(|(c, _), _| c != channel);
+        self.dispatch.in_flight.retain(|(c, _), _| c != channel);
     }
 }

@@ -91,7 +91,7 @@ impl<S: Store> Core<S> {
                 let today = local_day(run);
                 let filter = Filter {
                     workflow: overview.select.workflow.clone(),
-                    today: Some(today.to_string()),
+                    today: Some(today),
                     ..Filter::within(Scope::one(&gemeente), 100_000)
                 };
                 let items: Vec<OverviewItem> = core

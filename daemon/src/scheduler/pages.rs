@@ -7,6 +7,7 @@ use jiff::Timestamp;
 use tokio::sync::oneshot;
 
 use super::{CaseView, Core, CoreError, Reply};
+use crate::delivery;
 use crate::scope::Scope;
 use crate::store::{AuditEntry, CaseKey, DeadlineRow, Feed, Filter, Store};
 use waakvlam_core::calendar::{Day, local_day};
@@ -116,6 +117,14 @@ impl<S: Store> Core<S> {
                     }
                     Ok(channels)
                 });
+                if let Ok((channels, _)) = &result {
+                    for channel in channels {
+                        match channel.as_str() {
+                            delivery::LOG => self.log.look_at_outbox_by(now),
+                            other => self.dispatch.due_by(other, now),
+                        }
+                    }
+                }
                 let _ = reply.send(result.map(|(channels, _)| channels).map_err(Into::into));
             }
             PageCommand::AddFeed {
@@ -184,7 +193,7 @@ impl<S: Store> Core<S> {
     /// When the first reminder of a deadline goes out, as the engine plans it: the earliest
     /// `remind` before the due date, on a working day, at the send hour.
     fn first_reminder(&self, row: &DeadlineRow) -> Option<Timestamp> {
-        let due: Day = row.due.as_deref()?.parse().ok()?;
+        let due: Day = row.due?;
         let workflow = self
             .engine
             .workflows
@@ -226,16 +235,14 @@ impl<S: Store> Core<S> {
         let moved = case.moved_deadlines(&self.engine);
         let filter = Filter {
             case: Some(key.case.clone()),
-            today: Some(today.to_string()),
+            today: Some(today),
             ..Filter::within(Scope::one(&key.gemeente), 10_000)
         };
         let notifications = self.store.notifications(&filter)?;
         // A case rebuilt from its events has not marked what the daemon sent since its last
         // event; the outbox knows (ids are deterministic), and what it holds is not "next".
-        let sent: std::collections::HashSet<&str> = notifications
-            .iter()
-            .filter_map(|n| n.record["id"].as_str())
-            .collect();
+        let sent: std::collections::HashSet<&str> =
+            notifications.iter().map(|n| n.record.id.as_str()).collect();
         upcoming.retain(|n| !sent.contains(n.id.as_str()));
         Ok(Some(CasePage {
             today,

@@ -1,12 +1,12 @@
 //! The delivery workers: one task per channel that takes due deliveries from the scheduling
-//! core, sends them through the channel, and reports each result back. It lives beside the
-//! core because it speaks the core's commands; the channels themselves know nothing of it.
+//! core, sends them through the channel, and reports each result back. Idle, a worker waits
+//! for its bell, which the core rings when something of its channel falls due (the dispatch
+//! module). It lives beside the core because it speaks the core's commands; the channels
+//! themselves know nothing of it.
 
 use std::sync::Arc;
 use std::sync::mpsc;
-use std::time::Duration as StdDuration;
-
-use tokio::sync::{oneshot, watch};
+use tokio::sync::{Notify, oneshot, watch};
 
 use super::Command;
 use crate::delivery::Channel;
@@ -19,6 +19,7 @@ const PARALLEL: usize = 16;
 pub async fn run(
     name: String,
     channel: Channel,
+    bell: Arc<Notify>,
     commands: mpsc::Sender<Command>,
     leadership: crate::leadership::Leadership,
     mut stop: watch::Receiver<bool>,
@@ -46,9 +47,9 @@ pub async fn run(
         }
         let Ok(due) = answer.await else { return };
         if due.is_empty() {
-            // Idle: look again shortly, or stop.
+            // Idle until the core rings, or stop.
             tokio::select! {
-                _ = tokio::time::sleep(StdDuration::from_millis(100)) => {}
+                _ = bell.notified() => {}
                 _ = stop.changed() => {}
             }
             continue;

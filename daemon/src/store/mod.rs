@@ -23,7 +23,8 @@ use std::collections::HashMap;
 use jiff::Timestamp;
 
 use crate::scope::Scope;
-use waakvlam_core::engine::Notification;
+use waakvlam_core::calendar::Day;
+use waakvlam_core::engine::{DeadlineState, Notification};
 use waakvlam_core::event::Event;
 
 /// What went wrong in the store, and what it was doing.
@@ -173,9 +174,9 @@ pub struct AuditFilter {
     /// Also the lines of no gemeente (requests without a valid token, the operator's own
     /// commands): for the operator on the server (`waakvlam audit`), never for a token.
     pub unattributed: bool,
-    /// First and last day, inclusive (YYYY-MM-DD, UTC as the lines are kept).
-    pub from: Option<String>,
-    pub to: Option<String>,
+    /// First and last day, inclusive (UTC days, as the lines are kept).
+    pub from: Option<Day>,
+    pub to: Option<Day>,
     pub case: Option<String>,
     pub limit: u32,
     pub offset: u32,
@@ -185,7 +186,7 @@ pub struct AuditFilter {
 /// up on it, `pending` while a channel still has to deliver it, `delivered` when all have.
 #[derive(Clone, Debug, PartialEq, serde::Serialize)]
 pub struct OutboxRow {
-    pub record: serde_json::Value,
+    pub record: Notification,
     pub status: DeliveryStatus,
     pub deliveries: Vec<DeliveryState>,
 }
@@ -201,6 +202,12 @@ pub enum DeliveryStatus {
 }
 
 impl DeliveryStatus {
+    pub const ALL: [DeliveryStatus; 3] = [
+        DeliveryStatus::Pending,
+        DeliveryStatus::Delivered,
+        DeliveryStatus::Dead,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             DeliveryStatus::Pending => "pending",
@@ -210,13 +217,7 @@ impl DeliveryStatus {
     }
 
     pub fn named(name: &str) -> Option<DeliveryStatus> {
-        [
-            DeliveryStatus::Pending,
-            DeliveryStatus::Delivered,
-            DeliveryStatus::Dead,
-        ]
-        .into_iter()
-        .find(|s| s.as_str() == name)
+        DeliveryStatus::ALL.into_iter().find(|s| s.as_str() == name)
     }
 }
 
@@ -266,7 +267,7 @@ pub struct DueBatch {
 #[derive(Clone, Debug, PartialEq)]
 pub struct Due {
     pub id: String,
-    pub record: serde_json::Value,
+    pub record: Notification,
     pub attempts: u32,
 }
 
@@ -274,7 +275,7 @@ pub struct Due {
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Provisional {
     pub open: u64,
-    pub first_due: Option<String>,
+    pub first_due: Option<Day>,
 }
 
 /// Filters for listing deadlines and notifications, combined with AND. The scope is required
@@ -283,16 +284,35 @@ pub struct Provisional {
 pub struct Filter {
     pub scope: Scope,
     pub workflow: Option<String>,
-    pub status: Option<String>,
+    pub status: Option<Status>,
     pub case: Option<String>,
-    pub due_from: Option<String>,
-    pub due_to: Option<String>,
-    /// Today (YYYY-MM-DD), when the reader knows it: a stored deadline still to be met is then
-    /// `open` or `overdue` by its due date, also when no timer has refreshed it since it
-    /// passed (a deadline without escalation has none).
-    pub today: Option<String>,
+    /// First and last due date, inclusive.
+    pub due_from: Option<Day>,
+    pub due_to: Option<Day>,
+    /// Today, when the reader knows it: a stored deadline still to be met is then `open` or
+    /// `overdue` by its due date, also when no timer has refreshed it since it passed (a
+    /// deadline without escalation has none).
+    pub today: Option<Day>,
     pub limit: u32,
     pub offset: u32,
+}
+
+/// The status a list is filtered on: a deadline's for deadlines, the overall delivery status
+/// for notifications.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Status {
+    Deadline(DeadlineState),
+    Delivery(DeliveryStatus),
+}
+
+impl Status {
+    /// As the store writes it in its `status` column.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Deadline(state) => state.as_str(),
+            Status::Delivery(status) => status.as_str(),
+        }
+    }
 }
 
 impl Filter {
@@ -324,6 +344,17 @@ pub struct OverviewRow {
     pub overdue: u64,
     /// Occurrences of a recurring deadline passed over by a later one.
     pub missed: u64,
+}
+
+/// A case's event as the API shows it: `at` as it was sent (its offset kept), the type by
+/// name, the data as accepted.
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+pub struct EventRecord {
+    pub id: String,
+    #[serde(rename = "type")]
+    pub event_type: String,
+    pub at: String,
+    pub data: serde_json::Map<String, serde_json::Value>,
 }
 
 /// A calendar feed: the open deadlines of some roles in some gemeenten, behind a token of its
@@ -490,9 +521,9 @@ pub trait Store: Send + Outbox + AuditLog + IjwLedger + Feeds {
     fn deadlines(&self, filter: &Filter) -> Result<Vec<DeadlineRow>, StoreError>;
     /// The due date of every stored deadline, of every gemeente, by (instance, deadline,
     /// occurrence): for a reload to log what moved. Never for a caller of the API.
-    fn every_due_date(&self) -> Result<HashMap<DeadlineKey, Option<String>>, StoreError>;
+    fn every_due_date(&self) -> Result<HashMap<DeadlineKey, Option<Day>>, StoreError>;
     /// A case's events as the API shows them; `StoreError::Damaged` when a row cannot be read.
-    fn case_events(&self, key: &CaseKey) -> Result<Vec<serde_json::Value>, StoreError>;
+    fn case_events(&self, key: &CaseKey) -> Result<Vec<EventRecord>, StoreError>;
     /// The fingerprint of the definitions the stored deadlines were computed with.
     fn definitions(&self) -> Result<Option<String>, StoreError>;
     fn set_definitions(&mut self, fingerprint: &str) -> Result<(), StoreError>;

@@ -5,9 +5,14 @@
 //! this is the layer the SQLite and PostgreSQL stores share, below both.
 
 use jiff::Timestamp;
+use waakvlam_core::calendar::Day;
+use waakvlam_core::engine::{DeadlineState, Notification};
 use waakvlam_core::event::{Event, EventType};
 
-use super::{AuditFilter, CaseKey, DeadlineRow, Filter, StoreError};
+use super::{
+    AuditFilter, CaseKey, DeadlineRow, DeliveryState, DeliveryStatus, EventRecord, Filter,
+    OutboxRow, Status, StoreError,
+};
 
 /// An event from its stored columns (gemeente, id, type, case, at in milliseconds, data as
 /// JSON), or what is wrong with them: both stores read events through here.
@@ -40,12 +45,100 @@ pub fn event_from(
     })
 }
 
+/// A stored due date (`YYYY-MM-DD`, or none) back into a day; a date that does not parse makes
+/// the row unreadable rather than a deadline without a date.
+pub fn due_from(instance: &str, due: Option<String>) -> Result<Option<Day>, String> {
+    due.map(|text| {
+        text.parse()
+            .map_err(|_| format!("a deadline of {instance}: the due date '{text}' is not a date"))
+    })
+    .transpose()
+}
+
+/// A stored notification record back into its type, or what is wrong with it (never the
+/// record itself: it holds case data).
+pub fn notification_from(id: &str, record: &str) -> Result<Notification, String> {
+    serde_json::from_str(record).map_err(|err| {
+        format!(
+            "notification {id}: its record cannot be read (line {}, column {})",
+            err.line(),
+            err.column()
+        )
+    })
+}
+
+/// A notification in the outbox from its stored columns: the record, the overall status and
+/// the deliveries as a JSON array (channel, status, attempts, last_error, next_try_ms), as
+/// both stores' outbox queries give them.
+pub fn outbox_row(
+    id: &str,
+    record: &str,
+    status: &str,
+    deliveries: &str,
+) -> Result<OutboxRow, String> {
+    let record = notification_from(id, record)?;
+    let Some(status) = DeliveryStatus::named(status) else {
+        return Err(format!("notification {id}: unknown status '{status}'"));
+    };
+    let deliveries: Vec<StoredDelivery> = serde_json::from_str(deliveries)
+        .map_err(|_| format!("notification {id}: its deliveries cannot be read"))?;
+    Ok(OutboxRow {
+        record,
+        status,
+        deliveries: deliveries.into_iter().map(StoredDelivery::state).collect(),
+    })
+}
+
+/// A delivery as the outbox queries give it, with its next try in milliseconds.
+#[derive(serde::Deserialize)]
+struct StoredDelivery {
+    channel: String,
+    status: DeliveryStatus,
+    attempts: u32,
+    last_error: Option<String>,
+    next_try_ms: Option<i64>,
+}
+
+impl StoredDelivery {
+    fn state(self) -> DeliveryState {
+        DeliveryState {
+            channel: self.channel,
+            status: self.status,
+            attempts: self.attempts,
+            last_error: self.last_error,
+            next_try: self
+                .next_try_ms
+                .and_then(|ms| Timestamp::from_millisecond(ms).ok())
+                .map(waakvlam_core::calendar::format_timestamp),
+        }
+    }
+}
+
+/// An event as the API shows it, from its stored columns (id, type, at as sent, data).
+pub fn event_record(
+    id: String,
+    event_type: String,
+    at: String,
+    data: &str,
+) -> Result<EventRecord, String> {
+    match serde_json::from_str(data) {
+        Ok(serde_json::Value::Object(data)) => Ok(EventRecord {
+            id,
+            event_type,
+            at,
+            data,
+        }),
+        Ok(_) => Err(format!("event {id}: its data is not a JSON object")),
+        Err(_) => Err(format!("event {id}: its data is not JSON")),
+    }
+}
+
 /// A case's events as read, or `Damaged` naming every row that cannot be read: a case is
-/// never rebuilt from part of its events. For both stores.
-pub fn case_events(
+/// never rebuilt, nor shown, from part of its events. For both stores.
+pub fn case_events<T>(
     key: &CaseKey,
-    rows: impl IntoIterator<Item = Result<Event, String>>,
-) -> Result<Vec<Event>, StoreError> {
+    rows: impl IntoIterator<Item = Result<T, String>>,
+) -> Result<Vec<T>, StoreError> {
     let mut events = Vec::new();
     let mut damaged = Vec::new();
     for row in rows {
@@ -91,28 +184,21 @@ pub fn audit_conditions(filter: &AuditFilter) -> (String, Vec<String>) {
     } else {
         format!("gemeente IN ({marks})")
     }];
-    if let Some(from) = &filter.from {
+    if let Some(from) = filter.from {
         conditions.push("at >= ?".into());
-        values.push(from.clone());
+        values.push(from.to_string());
     }
-    if let Some(to) = &filter.to {
+    if let Some(to) = filter.to {
         // Every moment of the last day: the day's text and anything after it sorts below
         // the next day's.
         conditions.push("at < ?".into());
-        values.push(next_day(to));
+        values.push(to.add_days(1).to_string());
     }
     if let Some(case) = &filter.case {
         conditions.push("case_id = ?".into());
         values.push(case.clone());
     }
     (conditions.join(" AND "), values)
-}
-
-/// The day after `day` (YYYY-MM-DD), as text; an unreadable day stays as it is.
-fn next_day(day: &str) -> String {
-    day.parse::<waakvlam_core::calendar::Day>()
-        .map(|d| d.add_days(1).to_string())
-        .unwrap_or_else(|_| day.to_string())
 }
 
 /// `WHERE` for a filter, with its values in order. Column names are fixed here; every value
@@ -124,9 +210,10 @@ pub fn where_clause(filter: &Filter, due_column: &str) -> (String, Vec<String>) 
     let marks = vec!["?"; filter.scope.iter().len()].join(", ");
     conditions.push(format!("gemeente IN ({marks})"));
     values.extend(filter.scope.iter().map(str::to_string));
+    let status = filter.status.map(|s| s.as_str().to_string());
     for (column, value) in [
         ("workflow", &filter.workflow),
-        ("status", &filter.status),
+        ("status", &status),
         ("case_id", &filter.case),
     ] {
         if let Some(value) = value {
@@ -134,13 +221,15 @@ pub fn where_clause(filter: &Filter, due_column: &str) -> (String, Vec<String>) 
             values.push(value.clone());
         }
     }
-    if let Some(from) = &filter.due_from {
+    // Dates are stored as YYYY-MM-DD (for notifications, the due date's text in the
+    // record), which sorts as the days do.
+    if let Some(from) = filter.due_from {
         conditions.push(format!("{due_column} >= ?"));
-        values.push(from.clone());
+        values.push(from.to_string());
     }
-    if let Some(to) = &filter.due_to {
+    if let Some(to) = filter.due_to {
         conditions.push(format!("{due_column} <= ?"));
-        values.push(to.clone());
+        values.push(to.to_string());
     }
     (format!("WHERE {}", conditions.join(" AND ")), values)
 }
@@ -148,8 +237,11 @@ pub fn where_clause(filter: &Filter, due_column: &str) -> (String, Vec<String>) 
 /// The filter's conditions on deadlines. With `today` known, `open` and `overdue` are decided
 /// by the due date, as `DeadlineView::status_on` decides them for the rows read.
 pub fn deadline_clause(filter: &Filter) -> (String, Vec<String>) {
-    let status = filter.status.as_deref();
-    let (Some(today), Some(wanted @ ("open" | "overdue"))) = (&filter.today, status) else {
+    let (
+        Some(today),
+        Some(Status::Deadline(wanted @ (DeadlineState::Open | DeadlineState::Overdue))),
+    ) = (filter.today, filter.status)
+    else {
         return where_clause(filter, "due");
     };
     let (clause, mut values) = where_clause(
@@ -159,10 +251,18 @@ pub fn deadline_clause(filter: &Filter) -> (String, Vec<String>) {
         },
         "due",
     );
-    let comparison = if wanted == "open" { ">=" } else { "<" };
-    values.push(today.clone());
+    let comparison = if wanted == DeadlineState::Open {
+        ">="
+    } else {
+        "<"
+    };
+    values.push(today.to_string());
     (
-        format!("{clause} AND status IN ('open', 'overdue') AND due {comparison} ?"),
+        format!(
+            "{clause} AND status IN ('{}', '{}') AND due {comparison} ?",
+            DeadlineState::Open.as_str(),
+            DeadlineState::Overdue.as_str()
+        ),
         values,
     )
 }

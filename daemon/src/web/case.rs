@@ -105,23 +105,20 @@ pub(super) async fn page(
         .events
         .iter()
         .map(|e| {
-            let details = e["data"]
-                .as_object()
-                .map(|data| {
-                    data.iter()
-                        .filter(|(k, _)| !HIDDEN_FIELDS.contains(&k.as_str()))
-                        .map(|(k, v)| match v {
-                            serde_json::Value::String(s) => format!("{k}: {}", dutch::date(s)),
-                            other => format!("{k}: {other}"),
-                        })
-                        .collect::<Vec<_>>()
-                        .join(", ")
+            let details = e
+                .data
+                .iter()
+                .filter(|(k, _)| !HIDDEN_FIELDS.contains(&k.as_str()))
+                .map(|(k, v)| match v {
+                    serde_json::Value::String(s) => format!("{k}: {}", dutch::date(s)),
+                    other => format!("{k}: {other}"),
                 })
-                .unwrap_or_default();
+                .collect::<Vec<_>>()
+                .join(", ");
             EventText {
-                at: dutch::moment_text(e["at"].as_str().unwrap_or_default()),
-                kind: e["type"].as_str().unwrap_or_default().to_string(),
-                id: e["id"].as_str().unwrap_or_default().to_string(),
+                at: dutch::moment_text(&e.at),
+                kind: e.event_type.clone(),
+                id: e.id.clone(),
                 details,
             }
         })
@@ -144,10 +141,7 @@ pub(super) async fn page(
             DeadlineText {
                 workflow: catalog.title_of(&d.workflow),
                 title,
-                due: d
-                    .due
-                    .as_deref()
-                    .map_or_else(|| "onbekend".into(), dutch::date),
+                due: d.due.map_or_else(|| "onbekend".into(), dutch::day),
                 state: dutch::deadline_state(d.status),
                 overdue: d.status == DeadlineState::Overdue,
                 provisional: d.calendar == Some(CalendarMark::Provisional),
@@ -160,14 +154,12 @@ pub(super) async fn page(
         .iter()
         .map(|n| {
             let r = &n.record;
-            let workflow = r["workflow"].as_str().unwrap_or_default();
-            let deadline = r["deadline"].as_str().unwrap_or_default();
             NotificationText {
-                at: dutch::moment_text(r["at"].as_str().unwrap_or_default()),
-                kind: dutch::kind_text(r["kind"].as_str().unwrap_or_default()),
-                title: catalog.deadline_title(workflow, deadline),
-                to: roles(&r["to"]),
-                message: r["message"].as_str().unwrap_or_default().to_string(),
+                at: dutch::moment(r.at),
+                kind: dutch::kind(r.kind),
+                title: catalog.deadline_title(&r.workflow, &r.deadline),
+                to: r.to.join(", "),
+                message: r.message.clone(),
                 deliveries: n
                     .deliveries
                     .iter()
@@ -214,7 +206,7 @@ fn moved_text(reason: &Moved) -> String {
             since: Some(since),
         } => format!(
             "opgeschort sinds {}{}",
-            dutch::date(&since.to_string()),
+            dutch::day(*since),
             if *days > 0 {
                 format!(", eerder al {days} dagen")
             } else {
@@ -224,22 +216,7 @@ fn moved_text(reason: &Moved) -> String {
         Moved::Extended { times: 1 } => "verlengd".to_string(),
         Moved::Extended { times } => format!("{times} keer verlengd"),
         Moved::BirthDateCorrected { on } => {
-            format!(
-                "geboortedatum gecorrigeerd op {}",
-                dutch::date(&on.to_string())
-            )
+            format!("geboortedatum gecorrigeerd op {}", dutch::day(*on))
         }
     }
-}
-
-fn roles(to: &serde_json::Value) -> String {
-    to.as_array()
-        .map(|roles| {
-            roles
-                .iter()
-                .filter_map(|r| r.as_str())
-                .collect::<Vec<_>>()
-                .join(", ")
-        })
-        .unwrap_or_default()
 }

@@ -10,7 +10,7 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
 use super::{Chrome, PageError, Visitor, Web, case_link, dutch, render};
-use crate::store::{DeadlineRow, Filter};
+use crate::store::{DeadlineRow, Filter, Status};
 use waakvlam_core::calendar::Day;
 use waakvlam_core::engine::{CalendarMark, DeadlineState};
 
@@ -73,23 +73,22 @@ fn asked(visitor: &Visitor, query: &HashMap<String, String>) -> Result<Asked, Pa
         None => visitor.token.gemeenten.clone(),
     };
     let status = match value("status") {
-        Some(s) if DeadlineState::named(s).is_some() => Some(s.to_string()),
-        Some(s) => {
-            return Err(PageError::bad_request(format!(
-                "'{s}' is geen status van een termijn."
-            )));
-        }
+        Some(s) => match DeadlineState::named(s) {
+            Some(state) => Some(Status::Deadline(state)),
+            None => {
+                return Err(PageError::bad_request(format!(
+                    "'{s}' is geen status van een termijn."
+                )));
+            }
+        },
         None => None,
     };
     let day = |name: &str, label: &str| match value(name) {
-        Some(text) => text
-            .parse::<Day>()
-            .map(|d| Some(d.to_string()))
-            .map_err(|_| {
-                PageError::bad_request(format!(
-                    "De datum '{label}' ({text}) is geen datum; schrijf hem als 2027-04-28."
-                ))
-            }),
+        Some(text) => text.parse::<Day>().map(Some).map_err(|_| {
+            PageError::bad_request(format!(
+                "De datum '{label}' ({text}) is geen datum; schrijf hem als 2027-04-28."
+            ))
+        }),
         None => Ok(None),
     };
     let page = match value("pagina") {
@@ -131,7 +130,7 @@ async fn read(
     let audit = visitor.audit_each(headers, action, filter.scope.iter());
     web.read_beside(audit, move |readers, now| {
         readers.deadlines(&Filter {
-            today: Some(waakvlam_core::calendar::local_day(now).to_string()),
+            today: Some(waakvlam_core::calendar::local_day(now)),
             ..filter
         })
     })
@@ -214,10 +213,7 @@ pub(super) async fn page(
         rows: rows
             .iter()
             .map(|r| RowText {
-                due: r
-                    .due
-                    .as_deref()
-                    .map_or_else(|| "onbekend".into(), dutch::date),
+                due: r.due.map_or_else(|| "onbekend".into(), dutch::day),
                 state: dutch::deadline_state(r.status),
                 overdue: r.status == DeadlineState::Overdue,
                 provisional: r.calendar == Some(CalendarMark::Provisional),
@@ -282,7 +278,7 @@ pub(super) async fn csv(
             &r.case,
             &catalog.title_of(&r.workflow),
             &catalog.deadline_title(&r.workflow, &r.deadline),
-            r.due.as_deref().unwrap_or(""),
+            &r.due.map(|d| d.to_string()).unwrap_or_default(),
             dutch::deadline_state(r.status),
             if r.calendar.is_some() { "ja" } else { "nee" },
         ];

@@ -296,7 +296,7 @@ pub(super) async fn calendar(
         .rows
         .iter()
         .filter_map(|(row, alarm)| {
-            let day = row.due.as_deref()?.parse().ok()?;
+            let day = row.due?;
             let title = catalog.deadline_title(&row.workflow, &row.deadline);
             let link = format!("{base}{}", case_link(&row.gemeente, &row.case));
             Some(ics::AllDay {
@@ -310,7 +310,7 @@ pub(super) async fn calendar(
                     "{}\nGemeente: {}\nTermijn: {}\nCasus: {link}",
                     catalog.title_of(&row.workflow),
                     catalog.gemeente_name(&row.gemeente),
-                    dutch::date(row.due.as_deref().unwrap_or_default()),
+                    dutch::day(day),
                 ),
                 url: link,
                 alarm: *alarm,

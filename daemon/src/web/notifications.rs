@@ -12,7 +12,8 @@ use axum::response::{IntoResponse, Redirect, Response};
 use super::{Chrome, PageError, Web, case_link, dutch, render};
 use crate::scheduler::Command;
 use crate::scheduler::pages::PageCommand;
-use crate::store::{DeliveryStatus, Filter};
+use crate::store::{DeliveryStatus, Filter, Status};
+use waakvlam_core::engine::Kind;
 
 const PAGE_ROWS: u32 = 50;
 
@@ -54,14 +55,14 @@ pub(super) async fn page(
     Query(query): Query<HashMap<String, String>>,
 ) -> Result<Response, PageError> {
     let visitor = web.visitor(&headers, "/meldingen")?;
-    let status = query.get("status").filter(|s| !s.is_empty());
-    if let Some(s) = status
-        && DeliveryStatus::named(s).is_none()
-    {
-        return Err(PageError::bad_request(format!(
-            "'{s}' is geen afleverstatus; kies wacht, afgeleverd of mislukt."
-        )));
-    }
+    let status = match query.get("status").filter(|s| !s.is_empty()) {
+        None => None,
+        Some(s) => Some(DeliveryStatus::named(s).ok_or_else(|| {
+            PageError::bad_request(format!(
+                "'{s}' is geen afleverstatus; kies wacht, afgeleverd of mislukt."
+            ))
+        })?),
+    };
     let page_number = query
         .get("pagina")
         .map(|p| p.parse::<u32>().ok().filter(|p| (1..=100_000).contains(p)))
@@ -69,7 +70,7 @@ pub(super) async fn page(
         .ok_or_else(|| PageError::bad_request("Dat is geen paginanummer."))?;
     let scope = visitor.token.gemeenten.clone();
     let filter = Filter {
-        status: status.cloned(),
+        status: status.map(Status::Delivery),
         offset: (page_number - 1) * PAGE_ROWS,
         ..Filter::within(scope.clone(), PAGE_ROWS + 1)
     };
@@ -87,7 +88,7 @@ pub(super) async fn page(
     let link = |page: u32| {
         let mut pairs = vec![("pagina".to_string(), page.to_string())];
         if let Some(s) = status {
-            pairs.push(("status".into(), s.clone()));
+            pairs.push(("status".into(), s.as_str().to_string()));
         }
         format!(
             "/meldingen?{}",
@@ -99,21 +100,13 @@ pub(super) async fn page(
         "Alle meldingen".to_string(),
         status.is_none(),
     )];
-    statuses.extend(
-        [
-            DeliveryStatus::Pending,
-            DeliveryStatus::Delivered,
-            DeliveryStatus::Dead,
-        ]
-        .into_iter()
-        .map(|s| {
-            (
-                s.as_str().to_string(),
-                dutch::delivery(s).to_string(),
-                status.is_some_and(|v| v == s.as_str()),
-            )
-        }),
-    );
+    statuses.extend(DeliveryStatus::ALL.into_iter().map(|s| {
+        (
+            s.as_str().to_string(),
+            dutch::delivery(s).to_string(),
+            status == Some(s),
+        )
+    }));
     let page = NotificationsPage {
         chrome: visitor.chrome("Meldingen", "/meldingen"),
         statuses,
@@ -121,32 +114,19 @@ pub(super) async fn page(
             .iter()
             .map(|n| {
                 let r = &n.record;
-                let gemeente = r["gemeente"].as_str().unwrap_or_default();
-                let case = r["case"].as_str().unwrap_or_default();
                 Row {
-                    id: r["id"].as_str().unwrap_or_default().to_string(),
-                    at: dutch::moment_text(r["at"].as_str().unwrap_or_default()),
-                    kind: dutch::kind_text(r["kind"].as_str().unwrap_or_default()),
-                    gemeente: catalog.gemeente_name(gemeente),
-                    case: case.to_string(),
-                    link: case_link(gemeente, case),
-                    title: match r["kind"].as_str() {
+                    id: r.id.clone(),
+                    at: dutch::moment(r.at),
+                    kind: dutch::kind(r.kind),
+                    gemeente: catalog.gemeente_name(&r.gemeente),
+                    case: r.case.clone(),
+                    link: case_link(&r.gemeente, &r.case),
+                    title: match r.kind {
                         // An overview's `deadline` is its name.
-                        Some("overview") => r["deadline"].as_str().unwrap_or_default().to_string(),
-                        _ => catalog.deadline_title(
-                            r["workflow"].as_str().unwrap_or_default(),
-                            r["deadline"].as_str().unwrap_or_default(),
-                        ),
+                        Kind::Overview => r.deadline.clone(),
+                        _ => catalog.deadline_title(&r.workflow, &r.deadline),
                     },
-                    to: r["to"]
-                        .as_array()
-                        .map(|to| {
-                            to.iter()
-                                .filter_map(|t| t.as_str())
-                                .collect::<Vec<_>>()
-                                .join(", ")
-                        })
-                        .unwrap_or_default(),
+                    to: r.to.join(", "),
                     deliveries: n
                         .deliveries
                         .iter()

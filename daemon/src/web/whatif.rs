@@ -14,6 +14,7 @@ use super::{Chrome, PageError, Visitor, Web, case_link, dutch, render};
 use crate::scheduler::Command;
 use crate::scheduler::pages::PageCommand;
 use crate::whatif::{self, Answer, Refusal, Request};
+use waakvlam_core::calendar::Day;
 
 /// At most this many rows of each list are shown; the rest is counted.
 const SHOWN: usize = 500;
@@ -256,7 +257,7 @@ fn outcome(web: &Web, answer: &Answer) -> Outcome {
             })
             .collect()
     };
-    let due = |d: &Option<String>| d.as_deref().map_or_else(|| "geen".to_string(), dutch::date);
+    let due = |d: &Option<Day>| d.map_or_else(|| "geen".to_string(), dutch::day);
     use dutch::count;
     Outcome {
         summary: format!(

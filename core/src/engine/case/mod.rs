@@ -321,7 +321,7 @@ impl Case {
                         case: self.case.clone(),
                         deadline: workflow.deadlines[index].id.clone(),
                         occurrence,
-                        due: due.map(|d| d.to_string()),
+                        due,
                         status,
                         calendar: due
                             .filter(|due| {
@@ -699,7 +699,7 @@ cancel_on: [klacht.ingetrokken]
     fn states(case: &Case, engine: &Engine, now: &str) -> Vec<(Option<String>, DeadlineState)> {
         case.deadlines(engine, at(now))
             .into_iter()
-            .map(|d| (d.due, d.status))
+            .map(|d| (d.due.map(|due| due.to_string()), d.status))
             .collect()
     }
 

@@ -32,11 +32,14 @@ use jiff::Timestamp;
 use postgres::types::ToSql;
 use postgres::{Client, Row, Statement};
 
+use super::EventRecord;
+use super::rows::{self, readable};
 use super::{
-    AuditEntry, AuditFilter, CaseKey, DeadlineKey, DeadlineRow, DeliveryState, DeliveryStatus, Due,
-    DueBatch, Feed, Filter, OutboxRow, Outgoing, Provisional, Store, StoreError, Timers,
+    AuditEntry, AuditFilter, CaseKey, DeadlineKey, DeadlineRow, Due, DueBatch, Feed, Filter,
+    OutboxRow, Outgoing, Provisional, Store, StoreError, Timers,
 };
 use crate::scope::Scope;
+use waakvlam_core::calendar::Day;
 use waakvlam_core::engine::CalendarMark;
 use waakvlam_core::event::Event;
 
@@ -439,7 +442,7 @@ impl PgStore {
             let instance = column(|(_, r)| Some(r.instance.clone()));
             let deadline = column(|(_, r)| Some(r.deadline.clone()));
             let workflow = column(|(_, r)| Some(r.workflow.clone()));
-            let due = column(|(_, r)| r.due.clone());
+            let due = column(|(_, r)| r.due.map(|d| d.to_string()));
             let status = column(|(_, r)| Some(r.status.as_str().to_string()));
             let occurrence: Vec<i64> = rows.iter().map(|(_, r)| i64::from(r.occurrence)).collect();
             let provisional: Vec<bool> = rows
@@ -562,16 +565,6 @@ pub fn changed_cases(payload: &str, me: &str) -> Option<Vec<CaseKey>> {
             .map(|[gemeente, case]| CaseKey { gemeente, case })
             .collect()
     })
-}
-
-/// A delivery as the outbox query gives it.
-#[derive(serde::Deserialize)]
-struct StoredDelivery {
-    channel: String,
-    status: DeliveryStatus,
-    attempts: u32,
-    last_error: Option<String>,
-    next_try_ms: Option<i64>,
 }
 
 /// `$1, $2, ...` for the `?` of a condition built for both stores (`where_clause`).
@@ -847,50 +840,33 @@ impl Store for PgStore {
         read::deadlines(&mut *self.db()?, filter)
     }
 
-    fn every_due_date(&self) -> Result<HashMap<DeadlineKey, Option<String>>, StoreError> {
+    fn every_due_date(&self) -> Result<HashMap<DeadlineKey, Option<Day>>, StoreError> {
         let rows = self.query(
             "reading the due dates",
             "SELECT instance, deadline, occurrence, due FROM deadlines",
             &[],
         )?;
-        Ok(rows
+        let rows = rows
             .iter()
             .map(|row| {
-                let occurrence: i64 = row.get(2);
-                ((row.get(0), row.get(1), occurrence as u32), row.get(3))
+                let (instance, occurrence): (String, i64) = (row.get(0), row.get(2));
+                let due = rows::due_from(&instance, row.get(3))?;
+                Ok(((instance, row.get(1), occurrence as u32), due))
             })
-            .collect())
+            .collect();
+        Ok(readable(rows, "due dates")?.into_iter().collect())
     }
 
-    fn case_events(&self, key: &CaseKey) -> Result<Vec<serde_json::Value>, StoreError> {
+    fn case_events(&self, key: &CaseKey) -> Result<Vec<EventRecord>, StoreError> {
         let rows = self.query(
             "reading a case's events",
             "SELECT id, type, at, data FROM events WHERE gemeente = $1 AND case_id = $2 ORDER BY at_ms, seq",
             &[&key.gemeente, &key.case],
         )?;
-        let mut events = Vec::with_capacity(rows.len());
-        let mut damaged = Vec::new();
-        for row in &rows {
-            let id: String = row.get(0);
-            let data: String = row.get(3);
-            match serde_json::from_str::<serde_json::Value>(&data) {
-                Ok(data) => events.push(serde_json::json!({
-                    "id": id,
-                    "type": row.get::<_, String>(1),
-                    "at": row.get::<_, String>(2),
-                    "data": data,
-                })),
-                Err(_) => damaged.push(format!("event {id}: its data is not JSON")),
-            }
-        }
-        if damaged.is_empty() {
-            Ok(events)
-        } else {
-            Err(StoreError::Damaged {
-                key: key.clone(),
-                rows: damaged,
-            })
-        }
+        let records = rows
+            .iter()
+            .map(|row| rows::event_record(row.get(0), row.get(1), row.get(2), row.get(3)));
+        rows::case_events(key, records)
     }
 
     fn definitions(&self) -> Result<Option<String>, StoreError> {
@@ -961,9 +937,16 @@ impl Store for PgStore {
             &[],
         )?;
         let row = &rows[0];
+        let first_due =
+            rows::due_from("the provisional deadlines", row.get(1)).map_err(|problem| {
+                StoreError::Unreadable {
+                    what: "provisional deadlines",
+                    rows: vec![problem],
+                }
+            })?;
         Ok(Provisional {
             open: row.get::<_, i64>(0) as u64,
-            first_due: row.get(1),
+            first_due,
         })
     }
 }

@@ -72,36 +72,9 @@ impl Outbox for PgStore {
         let rows = rows
             .iter()
             .map(|row| {
-                let id: String = row.get(3);
-                let record: String = row.get(0);
-                let deliveries: String = row.get(2);
-                let (Ok(record), Ok(deliveries)) = (
-                    serde_json::from_str(&record),
-                    serde_json::from_str::<Vec<StoredDelivery>>(&deliveries),
-                ) else {
-                    return Err(format!("notification {id}"));
-                };
-                let status: String = row.get(1);
-                let Some(status) = DeliveryStatus::named(&status) else {
-                    return Err(format!("notification {id}: unknown status '{status}'"));
-                };
-                Ok(OutboxRow {
-                    record,
-                    status,
-                    deliveries: deliveries
-                        .into_iter()
-                        .map(|d| DeliveryState {
-                            channel: d.channel,
-                            status: d.status,
-                            attempts: d.attempts,
-                            last_error: d.last_error,
-                            next_try: d
-                                .next_try_ms
-                                .and_then(|ms| Timestamp::from_millisecond(ms).ok())
-                                .map(waakvlam_core::calendar::format_timestamp),
-                        })
-                        .collect(),
-                })
+                let (id, record, status, deliveries): (String, &str, &str, &str) =
+                    (row.get(3), row.get(0), row.get(1), row.get(2));
+                crate::store::rows::outbox_row(&id, record, status, deliveries)
             })
             .collect();
         crate::store::rows::readable(rows, "notifications")
@@ -122,7 +95,7 @@ impl Outbox for PgStore {
         for row in rows {
             let id: String = row.get(0);
             let attempts: i64 = row.get(2);
-            match serde_json::from_str(row.get::<_, &str>(1)) {
+            match crate::store::rows::notification_from(&id, row.get(1)) {
                 Ok(record) => batch.due.push(Due {
                     id,
                     record,

@@ -22,6 +22,7 @@ pub const DEADLINE_COLUMNS: &str =
 
 pub fn deadline_row(row: &Row) -> Result<DeadlineRow, String> {
     let instance: String = row.get(0);
+    let due = crate::store::rows::due_from(&instance, row.get(6))?;
     let status: String = row.get(7);
     let Some(status) = DeadlineState::named(&status) else {
         return Err(format!(
@@ -35,7 +36,7 @@ pub fn deadline_row(row: &Row) -> Result<DeadlineRow, String> {
         case: row.get(3),
         deadline: row.get(4),
         occurrence: row.get::<_, i64>(5) as u32,
-        due: row.get(6),
+        due,
         status,
         calendar: row.get::<_, bool>(8).then_some(CalendarMark::Provisional),
     })
@@ -111,7 +112,7 @@ pub(in crate::store) fn deadlines(
         .query(&sql, &texts(&values))
         .map_err(failed("listing deadlines"))?;
     let mut rows = readable(rows.iter().map(deadline_row).collect(), "deadlines")?;
-    if let Some(today) = filter.today.as_deref().and_then(|t| t.parse::<Day>().ok()) {
+    if let Some(today) = filter.today {
         for row in &mut rows {
             row.status = row.status_on(today);
         }

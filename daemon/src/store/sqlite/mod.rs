@@ -13,41 +13,18 @@ pub(super) mod read;
 mod records;
 mod schema;
 
-use super::rows::{audit_conditions, case_events, event_from, readable, where_clause};
+use super::EventRecord;
+use super::rows::{self, audit_conditions, case_events, event_from, readable, where_clause};
 use super::{
-    AuditEntry, AuditFilter, CaseKey, DeadlineKey, DeadlineRow, DeliveryState, DeliveryStatus, Due,
-    DueBatch, Feed, Filter, OutboxRow, Outgoing, Provisional, Store, StoreError, Timers,
+    AuditEntry, AuditFilter, CaseKey, DeadlineKey, DeadlineRow, Due, DueBatch, Feed, Filter,
+    OutboxRow, Outgoing, Provisional, Store, StoreError, Timers,
 };
 use crate::scope::Scope;
 use read::{DEADLINE_COLUMNS, deadline_row};
 use schema::MIGRATIONS;
+use waakvlam_core::calendar::Day;
 use waakvlam_core::engine::CalendarMark;
 use waakvlam_core::event::Event;
-
-/// A delivery as the outbox query gives it, with its next try in milliseconds.
-#[derive(serde::Deserialize)]
-struct StoredDelivery {
-    channel: String,
-    status: DeliveryStatus,
-    attempts: u32,
-    last_error: Option<String>,
-    next_try_ms: Option<i64>,
-}
-
-impl StoredDelivery {
-    fn state(self) -> DeliveryState {
-        DeliveryState {
-            channel: self.channel,
-            status: self.status,
-            attempts: self.attempts,
-            last_error: self.last_error,
-            next_try: self
-                .next_try_ms
-                .and_then(|ms| Timestamp::from_millisecond(ms).ok())
-                .map(waakvlam_core::calendar::format_timestamp),
-        }
-    }
-}
 
 /// The result of SQLite work done while `what` (`"storing an event"`), with that context
 /// on its error.
@@ -68,9 +45,21 @@ fn provisional_of(connection: &Connection) -> rusqlite::Result<Provisional> {
          WHERE provisional = 1 AND status IN ('open', 'overdue', 'suspended', 'unknown')",
     )?;
     statement.query_row([], |row| {
+        let first_due: Option<String> = row.get(1)?;
         Ok(Provisional {
             open: row.get(0)?,
-            first_due: row.get(1)?,
+            // A due date is written by the store from a `Day`; one that does not read back is
+            // reported as the column's own error.
+            first_due: first_due
+                .map(|due| due.parse())
+                .transpose()
+                .map_err(|err| {
+                    rusqlite::Error::FromSqlConversionFailure(
+                        1,
+                        rusqlite::types::Type::Text,
+                        Box::new(err),
+                    )
+                })?,
         })
     })
 }
@@ -525,7 +514,7 @@ impl Store for SqliteStore {
                         .remove(&key)
                         .is_some_and(|(workflow, due, status, was_provisional)| {
                             workflow == r.workflow
-                                && due == r.due
+                                && due == r.due.map(|d| d.to_string())
                                 && status == r.status.as_str()
                                 && was_provisional == provisional
                         });
@@ -537,7 +526,7 @@ impl Store for SqliteStore {
                         r.workflow,
                         gemeente,
                         case,
-                        r.due,
+                        r.due.map(|d| d.to_string()),
                         r.status.as_str(),
                         provisional
                     ])?;
@@ -559,50 +548,39 @@ impl Store for SqliteStore {
         read::deadlines(&self.connection, filter)
     }
 
-    fn every_due_date(&self) -> Result<HashMap<DeadlineKey, Option<String>>, StoreError> {
-        doing("reading the due dates", || {
+    fn every_due_date(&self) -> Result<HashMap<DeadlineKey, Option<Day>>, StoreError> {
+        let rows = doing("reading the due dates", || {
             let mut statement = self
                 .connection
                 .prepare("SELECT instance, deadline, occurrence, due FROM deadlines")?;
             let rows = statement.query_map([], |row| {
-                Ok(((row.get(0)?, row.get(1)?, row.get(2)?), row.get(3)?))
+                let instance: String = row.get(0)?;
+                let due = rows::due_from(&instance, row.get(3)?);
+                let key = (instance, row.get(1)?, row.get(2)?);
+                Ok(due.map(|due| (key, due)))
             })?;
-            rows.collect::<Result<_, _>>()
-        })
+            rows.collect::<Result<Vec<_>, _>>()
+        })?;
+        Ok(readable(rows, "due dates")?.into_iter().collect())
     }
 
-    fn case_events(&self, key: &CaseKey) -> Result<Vec<serde_json::Value>, StoreError> {
-        let rows: Vec<Result<serde_json::Value, String>> = doing(
-            "reading a case's events",
-            || {
-                let mut statement = self
-                .connection
-                .prepare("SELECT id, type, at, data FROM events WHERE gemeente = ?1 AND case_id = ?2 ORDER BY at_ms, seq")?;
-                let rows = statement.query_map(params![key.gemeente, key.case], |row| {
-                    let id: String = row.get(0)?;
-                    let data: String = row.get(3)?;
-                    let Ok(data) = serde_json::from_str::<serde_json::Value>(&data) else {
-                        return Ok(Err(format!("event {id}: its data is not JSON")));
-                    };
-                    Ok(Ok(serde_json::json!({
-                        "id": id,
-                        "type": row.get::<_, String>(1)?,
-                        "at": row.get::<_, String>(2)?,
-                        "data": data,
-                    })))
-                })?;
-                rows.collect()
-            },
-        )?;
-        let damaged: Vec<String> = rows.iter().filter_map(|r| r.clone().err()).collect();
-        if damaged.is_empty() {
-            Ok(rows.into_iter().flatten().collect())
-        } else {
-            Err(StoreError::Damaged {
-                key: key.clone(),
-                rows: damaged,
-            })
-        }
+    fn case_events(&self, key: &CaseKey) -> Result<Vec<EventRecord>, StoreError> {
+        let rows = doing("reading a case's events", || {
+            let mut statement = self.connection.prepare(
+                "SELECT id, type, at, data FROM events WHERE gemeente = ?1 AND case_id = ?2 ORDER BY at_ms, seq",
+            )?;
+            let rows = statement.query_map(params![key.gemeente, key.case], |row| {
+                let data: String = row.get(3)?;
+                Ok(rows::event_record(
+                    row.get(0)?,
+                    row.get(1)?,
+                    row.get(2)?,
+                    &data,
+                ))
+            })?;
+            rows.collect::<rusqlite::Result<Vec<_>>>()
+        })?;
+        case_events(key, rows)
     }
 
     fn definitions(&self) -> Result<Option<String>, StoreError> {
@@ -781,14 +759,17 @@ mod tests {
                 old.execute_batch(migration).unwrap();
             }
             old.pragma_update(None, "user_version", 3).unwrap();
+            // A record as that version wrote it: the notification's fields, as today.
+            let record = r#"{"id":"n-1","at":"2027-04-28T09:00:00+02:00","kind":"escalation","workflow":"klachttermijnen","instance":"klachttermijnen/GM0150/C-1/K-9","gemeente":"GM0150","case":"C-1","deadline":"in_behandeling","due":"2027-04-27","to":["functionaris"],"level":1,"message":"m"}"#;
             old.execute_batch(
-                "INSERT INTO notifications (id, at_ms, gemeente, case_id, workflow, due, record)
-                     VALUES ('n-1', 1, 'GM0150', 'C-1', 'klachttermijnen', '2027-04-27', '{\"id\":\"n-1\"}');
+                &"INSERT INTO notifications (id, at_ms, gemeente, case_id, workflow, due, record)
+                     VALUES ('n-1', 1, 'GM0150', 'C-1', 'klachttermijnen', '2027-04-27', '{RECORD}');
                  INSERT INTO deliveries (notification_id, channel, status, attempts, next_try_ms)
                      VALUES ('n-1', 'log', 'dead', 8, 1);
                  INSERT INTO deadlines (instance, deadline, occurrence, workflow, gemeente, case_id, due, status)
                      VALUES ('klachttermijnen/GM0150/C-1/K-9', 'in_behandeling', 0, 'klachttermijnen', 'GM0150', 'C-1', '2027-04-27', 'open');
-                 INSERT INTO timers (gemeente, case_id, wake_ms) VALUES ('GM0150', 'C-1', 1800000000000);",
+                 INSERT INTO timers (gemeente, case_id, wake_ms) VALUES ('GM0150', 'C-1', 1800000000000);"
+                    .replace("{RECORD}", record),
             )
             .unwrap();
         }
@@ -798,12 +779,12 @@ mod tests {
         let deadlines = store.deadlines(&all).unwrap();
         assert_eq!(deadlines.len(), 1);
         assert_eq!(
-            (deadlines[0].due.as_deref(), deadlines[0].status.as_str()),
-            (Some("2027-04-27"), "open")
+            (deadlines[0].due, deadlines[0].status.as_str()),
+            (Some("2027-04-27".parse().unwrap()), "open")
         );
         let notifications = store.notifications(&all).unwrap();
         assert_eq!(notifications.len(), 1);
-        assert_eq!(notifications[0].status, DeliveryStatus::Dead);
+        assert_eq!(notifications[0].status, crate::store::DeliveryStatus::Dead);
         let timers = store.timers().unwrap();
         assert_eq!(timers.due.len(), 1);
         assert_eq!(timers.due[0].0.as_millisecond(), 1_800_000_000_000);
@@ -879,7 +860,7 @@ mod tests {
                     case,
                     deadline: "in_behandeling".into(),
                     occurrence: 0,
-                    due: Some("2027-04-27".into()),
+                    due: Some("2027-04-27".parse().unwrap()),
                     status: if *overdue {
                         DeadlineState::Overdue
                     } else {
@@ -900,7 +881,7 @@ mod tests {
             prop_assert!(found.iter().all(|d| scope.contains(&d.gemeente)));
             prop_assert_eq!(found.len(), rows.iter().filter(|(g, _, _)| in_scope(g)).count());
             let overdue = Filter {
-                status: Some("overdue".into()),
+                status: Some(crate::store::Status::Deadline(DeadlineState::Overdue)),
                 ..Filter::within(scope.clone(), 1000)
             };
             let found = store.deadlines(&overdue).unwrap();

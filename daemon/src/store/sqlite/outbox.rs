@@ -24,25 +24,9 @@ impl Outbox for SqliteStore {
         );
             let mut statement = self.connection.prepare(&sql)?;
             let rows = statement.query_map(params_from_iter(values), |row| {
-                let id: String = row.get(3)?;
-                let record: String = row.get(0)?;
-                let deliveries: String = row.get(2)?;
-                let (Ok(record), Ok(deliveries)) = (
-                    serde_json::from_str(&record),
-                    serde_json::from_str::<Vec<StoredDelivery>>(&deliveries),
-                ) else {
-                    return Ok(Err(format!("notification {id}")));
-                };
-                let deliveries = deliveries.into_iter().map(StoredDelivery::state).collect();
-                let status: String = row.get(1)?;
-                let Some(status) = DeliveryStatus::named(&status) else {
-                    return Ok(Err(format!("notification {id}: unknown status '{status}'")));
-                };
-                Ok(Ok(OutboxRow {
-                    record,
-                    status,
-                    deliveries,
-                }))
+                let (id, record, status, deliveries): (String, String, String, String) =
+                    (row.get(3)?, row.get(0)?, row.get(1)?, row.get(2)?);
+                Ok(rows::outbox_row(&id, &record, &status, &deliveries))
             })?;
             rows.collect::<rusqlite::Result<Vec<Result<OutboxRow, String>>>>()
         })?;
@@ -67,7 +51,7 @@ impl Outbox for SqliteStore {
             let mut batch = DueBatch::default();
             for row in rows {
                 let (id, record, attempts) = row?;
-                match serde_json::from_str(&record) {
+                match rows::notification_from(&id, &record) {
                     Ok(record) => batch.due.push(Due {
                         id,
                         record,

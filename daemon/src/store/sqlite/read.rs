@@ -25,7 +25,7 @@ pub fn deadlines(connection: &Connection, filter: &Filter) -> Result<Vec<Deadlin
         rows.collect::<rusqlite::Result<Vec<Result<DeadlineRow, String>>>>()
     })?;
     let mut rows = readable(rows, "deadlines")?;
-    if let Some(today) = filter.today.as_deref().and_then(|t| t.parse::<Day>().ok()) {
+    if let Some(today) = filter.today {
         for row in &mut rows {
             row.status = row.status_on(today);
         }
@@ -112,6 +112,10 @@ pub(in crate::store) fn deadline_row(
     row: &rusqlite::Row<'_>,
 ) -> rusqlite::Result<Result<DeadlineRow, String>> {
     let instance: String = row.get(0)?;
+    let due = match crate::store::rows::due_from(&instance, row.get(6)?) {
+        Ok(due) => due,
+        Err(problem) => return Ok(Err(problem)),
+    };
     let status: String = row.get(7)?;
     let Some(status) = DeadlineState::named(&status) else {
         return Ok(Err(format!(
@@ -125,7 +129,7 @@ pub(in crate::store) fn deadline_row(
         case: row.get(3)?,
         deadline: row.get(4)?,
         occurrence: row.get(5)?,
-        due: row.get(6)?,
+        due,
         status,
         calendar: row.get::<_, bool>(8)?.then_some(CalendarMark::Provisional),
     }))
