@@ -241,7 +241,9 @@ fn contract<S: Store>(store: &mut S) {
         ["n-1"]
     );
     assert_eq!(store.next_due("webhook:a").unwrap(), Some(now));
-    store.delivered("n-1", "log", now).unwrap();
+    store
+        .delivered_all("log", &[("n-1".to_string(), now)])
+        .unwrap();
     let later = Timestamp::from_second(now.as_second() + 60).unwrap();
     store
         .failed("n-1", "webhook:a", "connection refused", Some(later))

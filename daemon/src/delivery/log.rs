@@ -185,9 +185,7 @@ impl LogChannel {
     /// Marks the written lines delivered, and the file's length, inside the transaction the
     /// caller has begun; they count as marked from [`LogChannel::committed`] on.
     pub fn mark(&self, store: &mut impl Store) -> Result<(), StoreError> {
-        for (id, at) in &self.unmarked {
-            store.delivered(id, LOG, *at)?;
-        }
+        store.delivered_all(LOG, &self.unmarked)?;
         if self.written != self.marked {
             store.set_log_position(&self.path, self.written)?;
         }

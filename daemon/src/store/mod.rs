@@ -389,6 +389,18 @@ pub trait Outbox {
     fn due(&self, channel: &str, now: Timestamp, limit: u32) -> Result<DueBatch, StoreError>;
     /// A pending delivery went out; one already settled (delivered or dead) stays as it was.
     fn delivered(&mut self, id: &str, channel: &str, at: Timestamp) -> Result<(), StoreError>;
+    /// [`Outbox::delivered`] for many deliveries of one channel (the log channel marks what it
+    /// wrote): one statement where a round trip per delivery would cost (PostgreSQL).
+    fn delivered_all(
+        &mut self,
+        channel: &str,
+        done: &[(String, Timestamp)],
+    ) -> Result<(), StoreError> {
+        for (id, at) in done {
+            self.delivered(id, channel, *at)?;
+        }
+        Ok(())
+    }
     /// A failed attempt: try again at `retry_at`, or give up (`None`: dead letter).
     fn failed(
         &mut self,

@@ -118,6 +118,29 @@ impl Outbox for PgStore {
         Ok(())
     }
 
+    fn delivered_all(
+        &mut self,
+        channel: &str,
+        done: &[(String, Timestamp)],
+    ) -> Result<(), StoreError> {
+        if done.is_empty() {
+            return Ok(());
+        }
+        // One statement: the log channel marks thousands of lines at once, and a round trip
+        // each held a leader's ingest at a fifth of its speed.
+        let ids: Vec<&str> = done.iter().map(|(id, _)| id.as_str()).collect();
+        let at: Vec<String> = done.iter().map(|(_, at)| at.to_string()).collect();
+        self.execute(
+            "recording deliveries",
+            "UPDATE deliveries d SET status = 'delivered', attempts = d.attempts + 1, delivered_at = u.at,
+                    last_error = NULL, claimed_epoch = NULL, claimed_until_ms = NULL
+             FROM unnest($1::text[], $2::text[]) AS u(id, at)
+             WHERE d.notification_id = u.id AND d.channel = $3 AND d.status = 'pending'",
+            &[&ids, &at, &channel],
+        )?;
+        Ok(())
+    }
+
     fn failed(
         &mut self,
         id: &str,

@@ -134,7 +134,7 @@ pub(in crate::store) fn overview(
                 count(*) FILTER (WHERE status IN ('open', 'overdue') AND due >= $1 AND due <= $2),
                 count(*) FILTER (WHERE status IN ('open', 'overdue') AND due < $1),
                 count(*) FILTER (WHERE status = 'missed')
-             FROM deadlines WHERE gemeente = ANY($3)
+             FROM deadlines WHERE gemeente = ANY($3) AND status IN ('open', 'overdue', 'missed')
              GROUP BY gemeente, workflow ORDER BY gemeente, workflow",
             &[&today, &soon_until, &gemeenten],
         )
