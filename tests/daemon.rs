@@ -287,7 +287,7 @@ fn timers_survive_a_restart() {
 }
 
 /// `kill -9` after reminders went into the notifications log and before the store marked them
-/// delivered (the core marks them with its next transaction): the restart finds them in the
+/// delivered (the scheduler marks them with its next transaction): the restart finds them in the
 /// file beyond the position marked last, marks them, and writes none of them again.
 #[test]
 fn a_kill_9_between_writing_and_marking_writes_nothing_twice() {

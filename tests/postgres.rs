@@ -407,7 +407,7 @@ fn contract<S: Store>(store: &mut S) {
             .is_empty()
     );
 
-    // What the core keeps besides.
+    // What the scheduler keeps besides.
     store.set_log_position("/var/log/n.jsonl", 42).unwrap();
     assert_eq!(
         store.log_position().unwrap(),

@@ -125,7 +125,7 @@ impl Guard {
             let at =
                 jiff::Timestamp::from_second(minute * 60).unwrap_or(jiff::Timestamp::UNIX_EPOCH);
             let entry = line(at, address, count);
-            // The core gone means the daemon stops; nothing else is lost with this line.
+            // The scheduler gone means the daemon stops; nothing else is lost with this line.
             let _ = self.commands.send(Command::Audit { entry });
         }
     }

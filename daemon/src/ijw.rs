@@ -1,5 +1,5 @@
 //! The iJw intake's door (DESIGN.md, "iJw intake"): a message is read strictly, its BSN made
-//! a pseudonym at once and dropped, and the core takes it in one batch. Messages come by
+//! a pseudonym at once and dropped, and the scheduler takes it in one batch. Messages come by
 //! `POST /v1/ijw` (api.rs) and from an inbox directory watched here; `simulate --ijw` reads a
 //! folder of them the same way.
 
@@ -196,7 +196,7 @@ async fn take_files(
         return;
     }
     let asked =
-        crate::scheduler::ask_core(commands, |reply| Command::Ijw { messages, reply }).await;
+        crate::scheduler::ask_scheduler(commands, |reply| Command::Ijw { messages, reply }).await;
     match asked {
         Ok(Ok(answers)) => {
             for ((path, received), answers) in taken.into_iter().zip(answers) {

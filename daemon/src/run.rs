@@ -1,10 +1,10 @@
-//! `waakvlam run`: the daemon. The HTTP API takes events and questions; one core thread owns
+//! `waakvlam run`: the daemon. The HTTP API takes events and questions; one scheduler thread owns
 //! the engine, the store and the clock; the log channel delivers notifications.
 //! See ARCHITECTURE.md for what is built and what is not yet.
 
 use crate::api::Api;
 use crate::catalog::{Catalog, Shelf};
-use crate::scheduler::{Clock, Core, Setup, worker};
+use crate::scheduler::{Clock, Scheduler, Setup, worker};
 use crate::web::Web;
 use crate::{delivery, metrics, reload};
 
@@ -24,7 +24,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 /// Runs the daemon until `shutdown` completes: stops accepting, lets requests in flight
-/// finish, then lets the core deliver what is due and stop.
+/// finish, then lets the scheduler deliver what is due and stop.
 pub async fn run(
     config: Config,
     daemon: DaemonConfig,
@@ -146,7 +146,7 @@ struct Follow {
 }
 
 impl Follow {
-    /// Listens on a thread of its own, telling the core; ends when `stop` is set. Returns
+    /// Listens on a thread of its own, telling the scheduler; ends when `stop` is set. Returns
     /// once the first `LISTEN` holds.
     async fn start(
         self,
@@ -179,7 +179,7 @@ impl Follow {
     }
 }
 
-/// The daemon on an open store: the core thread, the delivery workers, the inbox, reload
+/// The daemon on an open store: the scheduler thread, the delivery workers, the inbox, reload
 /// and the HTTP server, until `shutdown`.
 async fn serve<S: Store + 'static>(
     pieces: Pieces,
@@ -205,8 +205,8 @@ async fn serve<S: Store + 'static>(
         Clock::System
     };
     let (commands, receiver) = mpsc::channel();
-    // Listening before the core reads the timers: what other daemons commit from then on is
-    // heard (queued until the core runs), so nothing falls between the read and the news.
+    // Listening before the scheduler reads the timers: what other daemons commit from then on is
+    // heard (queued until the scheduler runs), so nothing falls between the read and the news.
     let follow_stop = follow.as_ref().map(|f| f.stop.clone());
     let listening = match follow {
         Some(follow) => Some(follow.start(commands.clone()).await?),
@@ -265,7 +265,8 @@ async fn serve<S: Store + 'static>(
         overviews: config.core.overviews.clone(),
         leadership: leadership.clone(),
     };
-    let core = tokio::task::spawn_blocking(move || Core::start(engine, store, setup)).await??;
+    let core =
+        tokio::task::spawn_blocking(move || Scheduler::start(engine, store, setup)).await??;
     let loaded: Vec<String> = plugins
         .iter()
         .flat_map(|registry| registry.loaded())
@@ -282,7 +283,7 @@ async fn serve<S: Store + 'static>(
         "started"
     );
     let core_thread = std::thread::Builder::new()
-        .name("waakvlam-core".into())
+        .name("waakvlam-scheduler".into())
         .spawn(move || core.run(receiver))?;
     let (stop_workers, stop) = tokio::sync::watch::channel(false);
     let workers: Vec<_> = channels
@@ -367,16 +368,16 @@ async fn serve<S: Store + 'static>(
     if let Some(inbox) = inbox {
         let _ = inbox.await;
     }
-    // The router and the workers (and with them the last command senders) are gone: the core
+    // The router and the workers (and with them the last command senders) are gone: the scheduler
     // delivers what is due and stops.
-    // The listener holds a command sender too: it stops before the core can.
+    // The listener holds a command sender too: it stops before the scheduler can.
     if let (Some(stop), Some(listening)) = (follow_stop, listening) {
         stop.store(true, Ordering::Relaxed);
         let _ = tokio::task::spawn_blocking(move || listening.join()).await;
     }
     tokio::task::spawn_blocking(move || core_thread.join())
         .await?
-        .map_err(|_| anyhow::anyhow!("the core thread panicked"))?;
+        .map_err(|_| anyhow::anyhow!("the scheduler thread panicked"))?;
     tracing::info!("stopped");
     Ok(())
 }

@@ -254,7 +254,7 @@ fn override_terms(
     problems
 }
 
-/// Builds the engine of a checked change, reads the cases of its gemeenten beside the core and
+/// Builds the engine of a checked change, reads the cases of its gemeenten beside the scheduler and
 /// compares. Blocking: run it on a blocking thread.
 pub fn run(
     catalog: &Catalog,

@@ -15,7 +15,7 @@ use tokio::sync::oneshot;
 
 use crate::config::TokenConfig;
 use crate::metrics::Metrics;
-use crate::scheduler::{Command, CoreError, Outcome, Reply, Unanswered, ask_core};
+use crate::scheduler::{Command, Outcome, Reply, SchedulerError, Unanswered, ask_scheduler};
 use crate::store::StoreError;
 use crate::store::{AuditEntry, AuditFilter, Filter};
 use crate::tokens::token_sha256;
@@ -122,12 +122,12 @@ impl Api {
             .with_state(self)
     }
 
-    /// Sends a command to the core and waits for its answer (see [`ask_core`]).
+    /// Sends a command to the scheduler and waits for its answer (see [`ask_scheduler`]).
     async fn ask<T>(
         &self,
         make: impl FnOnce(oneshot::Sender<T>) -> Command,
     ) -> Result<T, ApiError> {
-        ask_core(&self.commands, make).await.map_err(|unanswered| {
+        ask_scheduler(&self.commands, make).await.map_err(|unanswered| {
             let message = match unanswered {
                 Unanswered::ShuttingDown => "the daemon is shutting down",
                 Unanswered::TooSlow => {
@@ -270,17 +270,19 @@ impl IntoResponse for ApiError {
     }
 }
 
-/// What the core could not do, as the answer a caller gets: the only place core errors
+/// What the scheduler could not do, as the answer a caller gets: the only place core errors
 /// become statuses.
-fn refusal(err: CoreError) -> ApiError {
+fn refusal(err: SchedulerError) -> ApiError {
     let status = match &err {
         // A case whose stored events cannot be read: the daemon is fine, this case is not.
-        CoreError::Store(StoreError::Damaged { .. }) => StatusCode::SERVICE_UNAVAILABLE,
-        CoreError::Store(_) | CoreError::NotStored(_) => StatusCode::INTERNAL_SERVER_ERROR,
-        CoreError::ClockBackwards { .. } | CoreError::SystemClock => StatusCode::CONFLICT,
+        SchedulerError::Store(StoreError::Damaged { .. }) => StatusCode::SERVICE_UNAVAILABLE,
+        SchedulerError::Store(_) | SchedulerError::NotStored(_) => {
+            StatusCode::INTERNAL_SERVER_ERROR
+        }
+        SchedulerError::ClockBackwards { .. } | SchedulerError::SystemClock => StatusCode::CONFLICT,
     };
     let message = match &err {
-        CoreError::Store(StoreError::Damaged { .. }) => {
+        SchedulerError::Store(StoreError::Damaged { .. }) => {
             format!("{err}; the case is out of service until the store is repaired")
         }
         _ => err.to_string(),
@@ -419,7 +421,7 @@ async fn post_clock(
     Ok(Json(json!({ "now": waakvlam_core::calendar::format_timestamp(now) })).into_response())
 }
 
-/// The virtual clock and the core's state; any valid token (`gate`) may read it.
+/// The virtual clock and the scheduler's state; any valid token (`gate`) may read it.
 async fn get_clock(State(api): State<Api>) -> Result<Response, ApiError> {
     let status = api.ask(|reply| Command::Status { reply }).await?;
     Ok(Json(status).into_response())

@@ -135,7 +135,7 @@ pub(super) fn filter(
         case: values.remove("case"),
         due_from,
         due_to,
-        // The core knows what day it is.
+        // The scheduler knows what day it is.
         today: None,
         limit,
         offset,

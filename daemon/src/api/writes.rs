@@ -342,7 +342,7 @@ pub(super) async fn post_what_if(
                 )
             })?
             .map_err(|err| match err {
-                crate::whatif::Failed::Store(err) => refusal(CoreError::Store(err)),
+                crate::whatif::Failed::Store(err) => refusal(SchedulerError::Store(err)),
                 too_long @ crate::whatif::Failed::TooLong => {
                     error(StatusCode::SERVICE_UNAVAILABLE, too_long.to_string())
                 }

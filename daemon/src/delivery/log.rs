@@ -7,7 +7,7 @@
 //! together with how far the file is written. After a crash, the lines beyond that position
 //! were written but not marked: [`LogChannel::open`] marks them instead of writing them again,
 //! and cuts off a line the crash left half-written.
-//! Anything the direct path did not take (a failed write, a retry) the core delivers from the
+//! Anything the direct path did not take (a failed write, a retry) the scheduler delivers from the
 //! outbox once `check_at` has come.
 
 use std::io::{Read, Seek, SeekFrom, Write};

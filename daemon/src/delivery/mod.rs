@@ -1,8 +1,8 @@
 //! Delivery: which channels a notification goes to, how failures are retried, and the workers
-//! that deliver webhooks and e-mail. The `log` channel is delivered by the core itself (`log`).
+//! that deliver webhooks and e-mail. The `log` channel is delivered by the scheduler itself (`log`).
 //!
-//! A worker asks the core for its due deliveries, sends them (several at once), and reports
-//! each result back; the core, the only writer, records it. Every notification stays in the
+//! A worker asks the scheduler for its due deliveries, sends them (several at once), and reports
+//! each result back; the scheduler, the only writer, records it. Every notification stays in the
 //! outbox until each of its channels delivered it or gave up on it (dead letter, shown by the
 //! API and the metrics): nothing is dropped silently.
 

@@ -7,10 +7,10 @@ use tokio::sync::oneshot;
 
 use super::Command;
 
-/// How long a request waits for the core before it is answered 503.
+/// How long a request waits for the scheduler before it is answered 503.
 pub const REQUEST_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 
-/// Why the core gave no answer.
+/// Why the scheduler gave no answer.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Unanswered {
     ShuttingDown,
@@ -18,8 +18,8 @@ pub enum Unanswered {
     TooSlow,
 }
 
-/// Sends a command to the core and waits for its answer, at most `REQUEST_TIMEOUT`.
-pub async fn ask_core<T>(
+/// Sends a command to the scheduler and waits for its answer, at most `REQUEST_TIMEOUT`.
+pub async fn ask_scheduler<T>(
     commands: &mpsc::Sender<Command>,
     make: impl FnOnce(oneshot::Sender<T>) -> Command,
 ) -> Result<T, Unanswered> {

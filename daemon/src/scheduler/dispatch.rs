@@ -1,4 +1,4 @@
-//! What the core knows of delivery besides the store: where each notification goes, how
+//! What the scheduler knows of delivery besides the store: where each notification goes, how
 //! often a channel tries again, which deliveries a worker has in hand, and when each worker
 //! must look at the outbox again. A worker is woken then (its bell), it does not poll: the
 //! core owns the time, virtual or not, so it alone can say when something falls due.
@@ -12,7 +12,7 @@ use tokio::sync::Notify;
 use super::Sent;
 use crate::delivery::{RetryPolicy, Routing};
 
-/// The bell of each delivery worker, by channel name: made before the core and its workers,
+/// The bell of each delivery worker, by channel name: made before the scheduler and its workers,
 /// one end to each.
 pub type Bells = HashMap<String, Arc<Notify>>;
 

@@ -3,7 +3,7 @@
 
 use super::*;
 
-impl<S: Store> Core<S> {
+impl<S: Store> Scheduler<S> {
     /// New events are applied to the engine and stored with the notifications they cause and
     /// the cases' new deadlines and timers, all requests of the group in one transaction,
     /// before any caller hears "accepted". An event for a case that is out of service is
@@ -69,7 +69,7 @@ impl<S: Store> Core<S> {
                 for request in group {
                     let _ = request
                         .reply
-                        .send(Err(CoreError::NotStored(message.clone())));
+                        .send(Err(SchedulerError::NotStored(message.clone())));
                 }
             }
         }

@@ -1,11 +1,11 @@
-//! iJw intake on the core thread: a read message (its BSN already a pseudonym) becomes events
+//! iJw intake on the scheduler thread: a read message (its BSN already a pseudonym) becomes events
 //! in one batch with what the ledger remembers of earlier messages, so a retry, a change and a
 //! delete are decided against what is committed, and nothing is half taken.
 
 use waakvlam_core::ijw::Message;
 use waakvlam_core::ijw::intake::{self, Answer, Ledger, Status};
 
-use super::{Core, CoreError, Reply};
+use super::{Reply, Scheduler, SchedulerError};
 use crate::store::{AuditEntry, CaseKey, Store, StoreError};
 
 /// The ledger in the store, written in the batch that takes the message's events.
@@ -30,14 +30,14 @@ impl<S: Store> Ledger for StoreLedger<'_, S> {
     }
 }
 
-/// One message for the core: read, with its young person's case id, and its audit line.
+/// One message for the scheduler: read, with its young person's case id, and its audit line.
 pub struct IjwMessage {
     pub message: Message,
     pub case: String,
     pub audit: AuditEntry,
 }
 
-impl<S: Store> Core<S> {
+impl<S: Store> Scheduler<S> {
     pub(super) fn take_ijw(&mut self, messages: Vec<IjwMessage>, reply: Reply<Vec<Vec<Answer>>>) {
         let now = self.clock.now();
         let _span = tracing::info_span!("ijw", messages = messages.len()).entered();
@@ -92,7 +92,7 @@ impl<S: Store> Core<S> {
             }
             Err(err) => {
                 tracing::error!(cause = %err, "storing iJw messages failed; nothing of them was taken");
-                let _ = reply.send(Err(CoreError::NotStored(err.to_string())));
+                let _ = reply.send(Err(SchedulerError::NotStored(err.to_string())));
             }
         }
     }

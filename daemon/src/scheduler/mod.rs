@@ -5,7 +5,7 @@
 pub mod ask;
 mod ingest;
 mod outbox;
-pub use ask::{REQUEST_TIMEOUT, Unanswered, ask_core};
+pub use ask::{REQUEST_TIMEOUT, Unanswered, ask_scheduler};
 mod cases;
 mod dispatch;
 pub mod intake;
@@ -65,9 +65,9 @@ pub enum Outcome {
     Refused(String),
 }
 
-/// Why the core could not do what was asked. The API module alone turns these into statuses.
+/// Why the scheduler could not do what was asked. The API module alone turns these into statuses.
 #[derive(Debug, thiserror::Error)]
-pub enum CoreError {
+pub enum SchedulerError {
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error("the virtual clock is at {now} and does not go back")]
@@ -79,8 +79,8 @@ pub enum CoreError {
     NotStored(String),
 }
 
-/// The answer of the core to a request.
-pub type Reply<T> = oneshot::Sender<Result<T, CoreError>>;
+/// The answer of the scheduler to a request.
+pub type Reply<T> = oneshot::Sender<Result<T, SchedulerError>>;
 
 /// One `POST /v1/events` waiting for its answer.
 pub struct Ingest {
@@ -193,7 +193,7 @@ pub struct Status {
     pub pending_timers: usize,
 }
 
-pub struct Core<S: Store> {
+pub struct Scheduler<S: Store> {
     engine: Engine,
     store: S,
     clock: Clock,
@@ -227,13 +227,13 @@ struct Batch {
 /// An open batch. Dropped without [`BatchGuard::commit`] (an error, a panic), it rolls back
 /// the store's transaction, the case cache and the timer queue together.
 struct BatchGuard<'c, S: Store> {
-    core: &'c mut Core<S>,
+    core: &'c mut Scheduler<S>,
     batch: Batch,
     committed: bool,
 }
 
 impl<'c, S: Store> BatchGuard<'c, S> {
-    fn begin(core: &'c mut Core<S>) -> Result<BatchGuard<'c, S>, StoreError> {
+    fn begin(core: &'c mut Scheduler<S>) -> Result<BatchGuard<'c, S>, StoreError> {
         core.cases.trim();
         core.begin()?;
         Ok(BatchGuard {
@@ -243,8 +243,8 @@ impl<'c, S: Store> BatchGuard<'c, S> {
         })
     }
 
-    /// The core and the batch, to work on both.
-    fn parts(&mut self) -> (&mut Core<S>, &mut Batch) {
+    /// The scheduler and the batch, to work on both.
+    fn parts(&mut self) -> (&mut Scheduler<S>, &mut Batch) {
         (self.core, &mut self.batch)
     }
 
@@ -280,7 +280,7 @@ struct Sent {
     at: Option<Timestamp>,
 }
 
-/// What the core needs besides the engine and the store.
+/// What the scheduler needs besides the engine and the store.
 pub struct Setup {
     pub metrics: std::sync::Arc<crate::metrics::Metrics>,
     pub clock: Clock,
@@ -309,11 +309,11 @@ const TIMERS_PER_ROUND: usize = 2_000;
 /// How many events at most go into one group commit.
 const EVENTS_PER_COMMIT: usize = 20_000;
 
-impl<S: Store> Core<S> {
+impl<S: Store> Scheduler<S> {
     /// Starts on what the store holds: the pending timers, nothing else. Cases are rebuilt
     /// from their events when a timer or an event needs them, and what fell due while the
     /// daemon was down fires at once, once.
-    pub fn start(engine: Engine, mut store: S, setup: Setup) -> Result<Core<S>, StoreError> {
+    pub fn start(engine: Engine, mut store: S, setup: Setup) -> Result<Scheduler<S>, StoreError> {
         let Setup {
             metrics,
             clock,
@@ -340,7 +340,7 @@ impl<S: Store> Core<S> {
             );
         }
         let timers = store.timers()?;
-        let mut core = Core {
+        let mut core = Scheduler {
             engine,
             store,
             clock,
@@ -428,9 +428,9 @@ impl<S: Store> Core<S> {
 
     /// Swaps in new definitions (workflows, holiday data): every case is recomputed from its events as if the
     /// new definitions had always applied. What was sent stays sent; deadlines that move are
-    /// logged, each with its old and new due date. Blocks the core while it runs: reloads are
+    /// logged, each with its old and new due date. Blocks the scheduler while it runs: reloads are
     /// rare, and a consistent swap matters more than the API's latency for that moment.
-    fn reload(&mut self, engine: Engine, definitions: &str) -> Result<usize, CoreError> {
+    fn reload(&mut self, engine: Engine, definitions: &str) -> Result<usize, SchedulerError> {
         self.engine = engine;
         // New holiday data moves the runs of the overviews too.
         self.plan_overviews(self.clock.now())?;
@@ -450,7 +450,7 @@ impl<S: Store> Core<S> {
         &mut self,
         audit: &[AuditEntry],
         read: impl FnOnce(&S) -> Result<T, StoreError>,
-    ) -> Result<T, CoreError> {
+    ) -> Result<T, SchedulerError> {
         self.in_batch(|core, _| audit.iter().try_for_each(|line| core.store.audit(line)))?;
         Ok(read(&self.store)?)
     }
@@ -463,7 +463,7 @@ impl<S: Store> Core<S> {
         }
         let before = self.audit.keep.subtract_from(today).to_string();
         // One statement on its own (atomic by itself) rather than a batch: it touches nothing
-        // the core holds in memory, and a batch would also mark written log lines.
+        // the scheduler holds in memory, and a batch would also mark written log lines.
         match self.store.forget_audit_before(&before) {
             Ok(removed) => {
                 self.audit.done_for = Some(today);
@@ -703,7 +703,7 @@ impl<S: Store> Core<S> {
                 reply,
             } => {
                 let key = CaseKey { gemeente, case };
-                let _ = reply.send(self.case_view(&key, &audit).map_err(CoreError::from));
+                let _ = reply.send(self.case_view(&key, &audit).map_err(SchedulerError::from));
             }
             Command::Deadlines {
                 mut filter,
@@ -744,8 +744,8 @@ impl<S: Store> Core<S> {
                         }
                         Ok(to)
                     }
-                    Clock::Virtual(now) => Err(CoreError::ClockBackwards { now }),
-                    Clock::System => Err(CoreError::SystemClock),
+                    Clock::Virtual(now) => Err(SchedulerError::ClockBackwards { now }),
+                    Clock::System => Err(SchedulerError::SystemClock),
                 };
                 let _ = reply.send(result);
             }
@@ -854,7 +854,7 @@ impl<S: Store> Core<S> {
     }
 }
 
-/// Errors of the core go to standard error as one JSON line; no case data in them.
+/// Errors of the scheduler go to standard error as one JSON line; no case data in them.
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -862,7 +862,7 @@ mod tests {
     use crate::store::SqliteStore;
 
     /// A core on a store of its own, removed when the returned guard is dropped.
-    fn core(cache_limit: usize) -> (Core<SqliteStore>, tempfile::TempDir) {
+    fn core(cache_limit: usize) -> (Scheduler<SqliteStore>, tempfile::TempDir) {
         let guard = tempfile::tempdir().unwrap();
         let dir = guard.path();
         let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
@@ -886,7 +886,7 @@ mod tests {
             leadership: crate::leadership::Leadership::Sole,
             bells: Bells::new(),
         };
-        let mut core = Core::start(engine, store, setup).unwrap();
+        let mut core = Scheduler::start(engine, store, setup).unwrap();
         core.cases.set_limit(cache_limit);
         (core, guard)
     }

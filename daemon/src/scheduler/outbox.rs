@@ -1,10 +1,10 @@
-//! The core's side of delivery: notifications recorded in the batch that made them, the log
+//! The scheduler's side of delivery: notifications recorded in the batch that made them, the log
 //! channel written straight after the commit, and the other channels' deliveries handed to
 //! their workers and settled (delivered, retried with backoff, or a dead letter).
 
 use super::*;
 
-impl<S: Store> Core<S> {
+impl<S: Store> Scheduler<S> {
     /// Records notifications in the outbox with the channels that must deliver them, inside
     /// the caller's transaction. Returns the new ones the log channel can write at once,
     /// after the commit.

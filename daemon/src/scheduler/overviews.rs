@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 
 use jiff::Timestamp;
 
-use super::Core;
+use super::Scheduler;
 use crate::scope::Scope;
 use crate::store::{Filter, Store, StoreError};
 use waakvlam_core::calendar::local_day;
@@ -39,7 +39,7 @@ impl OverviewClock {
     }
 }
 
-impl<S: Store> Core<S> {
+impl<S: Store> Scheduler<S> {
     /// Reads when each overview last ran (or starts from `now`: an overview new to this store
     /// does not send its past) and works out its next run.
     pub(super) fn plan_overviews(&mut self, now: Timestamp) -> Result<(), StoreError> {

@@ -1,12 +1,12 @@
-//! What the web pages ask of the core beyond the API's reads: the audit line of a read done
-//! beside the core (the overview and the deadline list read on connections of their own), a
+//! What the web pages ask of the scheduler beyond the API's reads: the audit line of a read done
+//! beside the scheduler (the overview and the deadline list read on connections of their own), a
 //! case with why its dates moved and what it sends next, a dead letter sent again, and the
 //! calendar feeds. Every read of case data is audited before it is answered, as in the API.
 
 use jiff::Timestamp;
 use tokio::sync::oneshot;
 
-use super::{CaseView, Core, CoreError, Reply};
+use super::{CaseView, Reply, Scheduler, SchedulerError};
 use crate::delivery;
 use crate::scope::Scope;
 use crate::store::{AuditEntry, CaseKey, DeadlineRow, Feed, Filter, Store};
@@ -84,7 +84,7 @@ pub struct CasePage {
     pub upcoming: Vec<Notification>,
 }
 
-impl<S: Store> Core<S> {
+impl<S: Store> Scheduler<S> {
     pub(super) fn handle_page(&mut self, command: PageCommand) {
         let now = self.clock.now();
         match command {
@@ -220,7 +220,7 @@ impl<S: Store> Core<S> {
         key: &CaseKey,
         audit: &AuditEntry,
         now: Timestamp,
-    ) -> Result<Option<CasePage>, CoreError> {
+    ) -> Result<Option<CasePage>, SchedulerError> {
         let today = local_day(now);
         self.in_batch(|core, _| core.store.audit(audit))?;
         let events = self.store.case_events(key)?;

@@ -1,12 +1,12 @@
-//! What the core does differently when other daemons write the same store (PostgreSQL):
+//! What the scheduler does differently when other daemons write the same store (PostgreSQL):
 //! cases are taken before a batch works on them and read fresh; timers other daemons moved
 //! are followed; deliveries are claimed under the lease before they go out.
 
-use super::Core;
+use super::Scheduler;
 use super::timers::TimerQueue;
 use crate::store::{CaseKey, Due, Store, StoreError};
 
-impl<S: Store> Core<S> {
+impl<S: Store> Scheduler<S> {
     /// Before a batch works on these cases: takes them in the store (another daemon's batch
     /// on them waits for this one) and forgets what memory holds of them, which another
     /// daemon may have changed since. Nothing for a store of one daemon.

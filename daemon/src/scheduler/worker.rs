@@ -1,7 +1,7 @@
 //! The delivery workers: one task per channel that takes due deliveries from the scheduling
 //! core, sends them through the channel, and reports each result back. Idle, a worker waits
-//! for its bell, which the core rings when something of its channel falls due (the dispatch
-//! module). It lives beside the core because it speaks the core's commands; the channels
+//! for its bell, which the scheduler rings when something of its channel falls due (the dispatch
+//! module). It lives beside the scheduler because it speaks the scheduler's commands; the channels
 //! themselves know nothing of it.
 
 use std::sync::Arc;
@@ -14,7 +14,7 @@ use crate::delivery::Channel;
 /// How many deliveries of one channel run at once.
 const PARALLEL: usize = 16;
 
-/// Delivers one channel until `stop` says so: takes due deliveries from the core, sends them,
+/// Delivers one channel until `stop` says so: takes due deliveries from the scheduler, sends them,
 /// reports each result.
 pub async fn run(
     name: String,
@@ -47,7 +47,7 @@ pub async fn run(
         }
         let Ok(due) = answer.await else { return };
         if due.is_empty() {
-            // Idle until the core rings, or stop.
+            // Idle until the scheduler rings, or stop.
             tokio::select! {
                 _ = bell.notified() => {}
                 _ = stop.changed() => {}
@@ -100,7 +100,7 @@ pub async fn run(
         let mut results = Vec::new();
         while let Some(joined) = tasks.join_next().await {
             // A send that panicked is a failed attempt, not a lost notification; its id is
-            // released by the core when the next batch is taken.
+            // released by the scheduler when the next batch is taken.
             if let Ok(Some(result)) = joined {
                 results.push(result);
             }

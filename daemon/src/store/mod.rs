@@ -485,7 +485,7 @@ pub trait Store: Send + Outbox + AuditLog + IjwLedger + Feeds {
     fn claim(&mut self, _keys: &[CaseKey]) -> Result<(), StoreError> {
         Ok(())
     }
-    /// Whether other daemons write this store too: then the core's memory of cases and
+    /// Whether other daemons write this store too: then the scheduler's memory of cases and
     /// timers is a cache to check, not the truth (PostgreSQL).
     fn shared(&self) -> bool {
         false

@@ -1,4 +1,4 @@
-//! Reading deadlines beside the writer. SQLite in WAL mode lets readers work while the core
+//! Reading deadlines beside the writer. SQLite in WAL mode lets readers work while the scheduler
 //! thread writes, so a read that scans many rows (the overview of a region, a CSV of every
 //! deadline) runs on a connection of its own and never holds up the events coming in.
 //!

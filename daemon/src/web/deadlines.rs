@@ -119,7 +119,7 @@ fn asked(visitor: &Visitor, query: &HashMap<String, String>) -> Result<Asked, Pa
     })
 }
 
-/// The deadlines of a filter, read beside the core (a CSV may hold every deadline of a region).
+/// The deadlines of a filter, read beside the scheduler (a CSV may hold every deadline of a region).
 async fn read(
     web: &Web,
     visitor: &Visitor,

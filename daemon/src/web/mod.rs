@@ -4,7 +4,7 @@
 //! itself is never in a URL or a page.
 //!
 //! Together with `api` the only module that knows HTTP. Every read of case data is audited
-//! first, through the core, and then read: a case page by the core itself, the lists and the
+//! first, through the scheduler, and then read: a case page by the scheduler itself, the lists and the
 //! overview on a reader beside it (`Web::read_beside`), so ingest never waits for them.
 
 mod chart;
@@ -32,8 +32,8 @@ use axum::routing::{get, post};
 pub use crate::catalog::{Catalog, Shelf, case_link};
 use crate::config::{TokenConfig, WebConfig};
 use crate::dutch;
-use crate::scheduler::{Command, CoreError};
-use crate::scheduler::{Unanswered, ask_core};
+use crate::scheduler::{Command, SchedulerError};
+use crate::scheduler::{Unanswered, ask_scheduler};
 use crate::store::{AuditEntry, Readers, StoreError};
 use session::{Session, Sessions};
 
@@ -61,7 +61,7 @@ pub struct Web {
     sessions: Arc<Sessions>,
     shelf: Shelf,
     config: WebConfig,
-    /// Reads that scan many rows run here, beside the core, so ingest never waits for them.
+    /// Reads that scan many rows run here, beside the scheduler, so ingest never waits for them.
     readers: Arc<Readers>,
     /// Sign-ins with a wrong token: the brake the API shares, and their audit lines.
     guard: Arc<crate::guard::Guard>,
@@ -132,8 +132,8 @@ impl Web {
         }
     }
 
-    /// A read of case data done beside the core: its audit lines are written first (through
-    /// the core, which answers its time), then `read` runs on a reader connection on a
+    /// A read of case data done beside the scheduler: its audit lines are written first (through
+    /// the scheduler, which answers its time), then `read` runs on a reader connection on a
     /// blocking thread with that time.
     async fn read_beside<T: Send + 'static>(
         &self,
@@ -149,9 +149,9 @@ impl Web {
             .await
             .map_err(|err| {
                 tracing::error!(cause = %err, "a read for a page failed");
-                PageError::from(CoreError::NotStored(err.to_string()))
+                PageError::from(SchedulerError::NotStored(err.to_string()))
             })?;
-        Ok(done.map_err(CoreError::from)?)
+        Ok(done.map_err(SchedulerError::from)?)
     }
 
     /// Audits a refused page request of a signed-in person (NEN 7513 logs attempts too): a
@@ -202,7 +202,7 @@ impl Web {
         &self,
         make: impl FnOnce(tokio::sync::oneshot::Sender<T>) -> Command,
     ) -> Result<T, PageError> {
-        ask_core(&self.commands, make)
+        ask_scheduler(&self.commands, make)
             .await
             .map_err(|unanswered| match unanswered {
                 Unanswered::ShuttingDown => PageError::message(
@@ -352,8 +352,8 @@ impl PageError {
     }
 }
 
-impl From<CoreError> for PageError {
-    fn from(err: CoreError) -> PageError {
+impl From<SchedulerError> for PageError {
+    fn from(err: SchedulerError) -> PageError {
         tracing::error!(cause = %err, "a page could not be made");
         PageError::message(
             StatusCode::INTERNAL_SERVER_ERROR,

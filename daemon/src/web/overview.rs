@@ -12,6 +12,7 @@ use super::chart::{Week, weekly_bars};
 use super::{Chrome, PageError, Web, dutch, render};
 use crate::store::OverviewRow;
 use waakvlam_core::calendar::{Day, Weekday, local_day};
+use waakvlam_core::engine::DeadlineState;
 
 /// How many weeks the chart shows.
 const CHART_WEEKS: u32 = 12;
@@ -106,19 +107,34 @@ pub(super) async fn page(
                         title: w.title.clone(),
                         open: Count {
                             n: counted.open,
-                            link: link(code, &w.name, &[("status", "open")]),
+                            link: link(code, &w.name, &[("status", DeadlineState::Open.as_str())]),
                         },
                         due_soon: Count {
                             n: counted.due_soon,
-                            link: link(code, &w.name, &[("status", "open"), ("tot", &soon_until)]),
+                            link: link(
+                                code,
+                                &w.name,
+                                &[
+                                    ("status", DeadlineState::Open.as_str()),
+                                    ("tot", &soon_until),
+                                ],
+                            ),
                         },
                         overdue: Count {
                             n: counted.overdue,
-                            link: link(code, &w.name, &[("status", "overdue")]),
+                            link: link(
+                                code,
+                                &w.name,
+                                &[("status", DeadlineState::Overdue.as_str())],
+                            ),
                         },
                         missed: Count {
                             n: counted.missed,
-                            link: link(code, &w.name, &[("status", "missed")]),
+                            link: link(
+                                code,
+                                &w.name,
+                                &[("status", DeadlineState::Missed.as_str())],
+                            ),
                         },
                     }
                 })

@@ -227,7 +227,7 @@ pub(super) async fn try_change(
             )
         })?
         .map_err(|err| match err {
-            whatif::Failed::Store(err) => PageError::from(crate::scheduler::CoreError::from(err)),
+            whatif::Failed::Store(err) => PageError::from(crate::scheduler::SchedulerError::from(err)),
             whatif::Failed::TooLong => PageError::message(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "De wat-als-berekening duurde langer dan een minuut en is gestopt. Probeer het voor één gemeente.",

@@ -42,7 +42,7 @@ pub fn listen(url: PgUrl, me: String, stop: Arc<AtomicBool>, mut tell: impl FnMu
             return;
         }
         // What was committed before the LISTEN took hold is read whole (but at the very start,
-        // where the core reads everything after this).
+        // where the scheduler reads everything after this).
         if !first && !tell(Heard::Missed) {
             return;
         }
