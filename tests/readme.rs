@@ -172,7 +172,7 @@ fn the_story_of_step_3_is_what_simulate_prints() {
     );
     let two = notifications.last().unwrap()["message"].as_str().unwrap();
     assert!(
-        two.contains("verantwoordelijk is en vervolgzorg vanaf 18 jaar aanvragen"),
+        two.contains("verantwoordelijk wordt en vervolgzorg vanaf 18 jaar aanvragen"),
         "{two}"
     );
     assert!(notifications.iter().any(|n| n["case"] == "A-3"

@@ -1296,25 +1296,76 @@ fn the_moplan_is_evaluated_every_half_year_and_closed_with_a_nazorg_paragraph() 
         "{}",
         n[2]
     );
-    // The paragraph decides whether nazorg goes on, and who keeps the finger on the pulse:
-    // 'geen' stops it; 'licht' goes on in nazorg-mo-plan, whose reminders name the one named.
+    // The paragraph says who keeps the finger on the pulse, and how (seed 004 r. 1598-1616);
+    // what Haaksbergen does for every closed case goes on whatever it says (r. 1864-1866):
+    // 'geen' leaves the case's own nazorg, five years, about every half year; 'licht' goes on
+    // in nazorg-mo-plan at that rhythm; 'intensief' is waakvlambegeleiding, more often and
+    // longer than five years (r. 1868-1872: every 3 months for 7 years, the plugin's choice).
     let nazorg_after = |niveau: &str| {
         let events = lines(&[opgesteld(), support_ends(), paragraph(niveau)]);
-        simulate(&events, "2028-12-31")
+        simulate(&events, "2036-12-31")
             .into_iter()
             .filter(|x| x["workflow"].as_str().unwrap().starts_with("nazorg"))
             .collect::<Vec<Value>>()
     };
-    assert!(nazorg_after("geen").is_empty());
+    let dues = |n: &[Value]| -> Vec<String> {
+        let mut dues: Vec<String> = n
+            .iter()
+            .filter_map(|x| x["due"].as_str().map(str::to_string))
+            .collect();
+        dues.dedup();
+        dues
+    };
+    let geen = nazorg_after("geen");
+    assert!(geen.iter().all(|x| x["workflow"] == "nazorg"), "{geen:?}");
+    let of_geen = dues(&geen);
+    assert_eq!(
+        (
+            of_geen.first().unwrap().as_str(),
+            of_geen.last().unwrap().as_str(),
+            of_geen.len()
+        ),
+        ("2028-06-10", "2032-12-10", 10),
+        "five years after the support ended, every half year"
+    );
     let licht = nazorg_after("licht");
     assert!(
         licht.iter().all(|x| x["workflow"] == "nazorg-mo-plan"),
         "{licht:?}"
     );
+    let of_licht = dues(&licht);
+    assert_eq!(
+        (
+            of_licht.first().unwrap().as_str(),
+            of_licht.last().unwrap().as_str(),
+            of_licht.len()
+        ),
+        ("2028-06-20", "2032-12-20", 10)
+    );
     assert_eq!(licht[0]["at"], "2028-06-06T09:00:00+02:00");
+    // Who keeps the finger on the pulse, in words; not "vrijwilliger (niveau licht)".
     assert_eq!(
         licht[0]["message"],
-        "Casus H-9: tijd voor nazorg, uiterlijk dinsdag 20 juni 2028. Wie volgens het MO-plan de vinger aan de pols houdt: vrijwilliger (niveau licht). Vraag na of er contact was en hoe het gaat."
+        "Casus H-9: tijd voor een nazorgcontact (nazorg op afstand), uiterlijk dinsdag 20 juni 2028. Volgens het MO-plan houdt een vrijwilliger de vinger aan de pols. Vraag na of er contact was en hoe het gaat."
+    );
+    let intensief = nazorg_after("intensief");
+    let of_intensief = dues(&intensief);
+    assert_eq!(
+        (
+            of_intensief[..2].to_vec(),
+            of_intensief.last().unwrap().as_str()
+        ),
+        (
+            vec!["2028-03-20".to_string(), "2028-06-20".to_string()],
+            "2034-12-20"
+        ),
+        "more often than half-yearly and longer than five years"
+    );
+    assert!(
+        intensief[0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("(waakvlambegeleiding)")
     );
     assert!(
         simulate(

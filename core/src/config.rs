@@ -328,6 +328,11 @@ impl EngineConfig {
     pub fn settings(&self) -> Settings {
         Settings {
             send_hour: self.send_hour,
+            gemeenten: self
+                .gemeenten
+                .iter()
+                .map(|(code, gemeente)| (code.clone(), gemeente.name.clone()))
+                .collect(),
         }
     }
 

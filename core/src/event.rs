@@ -107,6 +107,10 @@ pub static VOCABULARY: &[EventSpec] = &[
         fields: &[],
     },
     EventSpec {
+        name: "overdracht.volwassenenzorg",
+        fields: &[],
+    },
+    EventSpec {
         name: "nazorg.contact",
         fields: &[],
     },
@@ -258,6 +262,8 @@ impl EventType {
     pub const CASUS_AANGEMELD: EventType = EventType::of("casus.aangemeld");
     pub const CASUS_GEWIJZIGD: EventType = EventType::of("casus.gewijzigd");
     pub const CASUS_GESLOTEN: EventType = EventType::of("casus.gesloten");
+    pub const CASUS_WOONPLAATS_VASTGESTELD: EventType =
+        EventType::of("casus.woonplaats_vastgesteld");
     pub const ZORG_GESTART: EventType = EventType::of("zorg.gestart");
     pub const ZORG_BEEINDIGD: EventType = EventType::of("zorg.beeindigd");
     /// Withdraws an earlier event of the case (an iJw delete): the case is rebuilt as if it

@@ -163,6 +163,29 @@ impl Catalog {
             .map_or_else(|| code.to_string(), |name| format!("{name} ({code})"))
     }
 
+    /// The roles a notification of `workflow` went to, as the workflow describes them
+    /// (`Contactpersoon gemeente, Teamleider`): a page never shows a role's id. A role the
+    /// workflow does not describe (a plugin's signal) takes another workflow's description,
+    /// or its id in words.
+    pub fn role_titles(&self, workflow: &str, roles: &[String]) -> String {
+        let title = |role: &String| {
+            let own = self
+                .definitions
+                .iter()
+                .find(|w| w.name == workflow)
+                .and_then(|w| w.roles.get(role));
+            let any = || self.definitions.iter().find_map(|w| w.roles.get(role));
+            own.or_else(any).cloned().unwrap_or_else(|| {
+                let words = role.replace(['_', '-'], " ");
+                let mut chars = words.chars();
+                chars.next().map_or_else(String::new, |first| {
+                    first.to_uppercase().chain(chars).collect()
+                })
+            })
+        };
+        roles.iter().map(title).collect::<Vec<_>>().join(", ")
+    }
+
     /// Every role that owns a deadline, with its description (the first workflow's).
     pub fn owner_roles(&self) -> BTreeMap<String, String> {
         let mut roles = BTreeMap::new();

@@ -10,13 +10,13 @@
 /// deadline. Groups come in the order their first role appears.
 pub fn by_recipient<'w, P: Copy>(
     planned: &[P],
-    to: impl Fn(&P) -> &'w [String],
+    to: impl Fn(&P) -> std::borrow::Cow<'w, [String]>,
     same_deadline: impl Fn(&P, &P) -> bool,
     level: impl Fn(&P) -> u32,
 ) -> Vec<(Vec<P>, Vec<String>)> {
     let mut groups: Vec<(Vec<usize>, Vec<String>)> = Vec::new();
     for (i, p) in planned.iter().enumerate() {
-        for role in to(p) {
+        for role in to(p).iter() {
             if groups.iter().any(|(_, roles)| roles.contains(role)) {
                 continue;
             }
@@ -111,7 +111,7 @@ mod tests {
         };
         let groups = by_recipient(
             &[&streefdatum, &wettelijk],
-            |p| to(p),
+            |p| to(p).into(),
             |a, b| a.deadline == b.deadline,
             |p| p.level,
         );
@@ -136,7 +136,7 @@ mod tests {
             std::sync::LazyLock::new(|| roles(&["gemeente"]));
         let groups = by_recipient(
             &[&low, &high],
-            |_| &TO,
+            |_| TO.as_slice().into(),
             |a, b| a.deadline == b.deadline,
             |p| p.level,
         );

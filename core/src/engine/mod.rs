@@ -146,15 +146,21 @@ pub struct HookSignal {
     pub message: String,
 }
 
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 pub struct Settings {
     /// The hour (Europe/Amsterdam) reminders and escalations go out; 9 by default.
     pub send_hour: u8,
+    /// The gemeenten this daemon serves, code -> name: a case that moves to one of them at 18
+    /// is signalled there (`casus.woonplaats_vastgesteld`).
+    pub gemeenten: std::collections::BTreeMap<String, String>,
 }
 
 impl Default for Settings {
     fn default() -> Settings {
-        Settings { send_hour: 9 }
+        Settings {
+            send_hour: 9,
+            gemeenten: Default::default(),
+        }
     }
 }
 

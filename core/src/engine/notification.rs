@@ -176,6 +176,8 @@ pub struct MessageValues<'a> {
     /// Who owns the deadline, as the workflow describes the role (`Klachtenfunctionaris`).
     pub eigenaar: &'a str,
     pub data: &'a serde_json::Map<String, serde_json::Value>,
+    /// The workflow's words for data values (`words:`): field -> value -> words.
+    pub words: &'a std::collections::BTreeMap<String, std::collections::BTreeMap<String, String>>,
 }
 
 /// Fills the placeholders; the workflow reader has checked that each one exists.
@@ -197,24 +199,41 @@ pub fn render(template: &str, values: &MessageValues<'_>) -> String {
                 1 => "1 dag".to_string(),
                 n => format!("{n} dagen"),
             }),
-            "wanneer" => out.push_str(&match (values.late, values.dagen) {
-                (false, ..=0) => "vandaag".to_string(),
-                (false, 1) => "morgen".to_string(),
-                (false, n) => format!("nog {n} dagen"),
-                (true, ..=1) => "gisteren".to_string(),
-                (true, n) => format!("{n} dagen geleden"),
-            }),
+            "wanneer" => out.push_str(&when(values.late, values.dagen)),
             "eigenaar" => out.push_str(&the_role(values.eigenaar)),
             "niveau" => out.push_str(&values.niveau.to_string()),
             other => {
                 let field = other.strip_prefix("data.").unwrap_or(other);
-                out.push_str(&crate::event::data_text(values.data, field).unwrap_or_default());
+                let value = crate::event::data_text(values.data, field).unwrap_or_default();
+                match values.words.get(field).and_then(|words| words.get(&value)) {
+                    Some(words) => out.push_str(words),
+                    None => out.push_str(&value),
+                }
             }
         }
         rest = &rest[open + close + 1..];
     }
     out.push_str(rest);
     out
+}
+
+/// How far off a due date is, as a person says it: `morgen`, `nog 12 dagen`, `over ongeveer
+/// 3 maanden`, `over ongeveer een jaar` (nobody counts 366 days); or how long ago.
+fn when(late: bool, days: i32) -> String {
+    let months = |days: i32| (days + 15) / 30;
+    match (late, days) {
+        (false, ..=0) => "vandaag".to_string(),
+        (false, 1) => "morgen".to_string(),
+        (false, 2..=31) => format!("nog {days} dagen"),
+        (false, 32..=45) => "over ongeveer een maand".to_string(),
+        (false, 46..=349) => format!("over ongeveer {} maanden", months(days)),
+        (false, 350..=545) => "over ongeveer een jaar".to_string(),
+        (false, _) => format!("over ongeveer {} jaar", (days + 182) / 365),
+        (true, ..=1) => "gisteren".to_string(),
+        (true, 2..=31) => format!("{days} dagen geleden"),
+        (true, 32..=45) => "ruim een maand geleden".to_string(),
+        (true, _) => format!("ongeveer {} maanden geleden", months(days)),
+    }
 }
 
 /// A role as a sentence names it: `de klachtenfunctionaris`, `de professional van de jeugdige`.
@@ -229,7 +248,15 @@ fn the_role(description: &str) -> String {
 // The defaults a workflow's own texts replace. Written for the person who receives them:
 // the case and the task first, the date with its weekday, what to do now; short sentences.
 pub const DEFAULT_REMINDER: &str = "Casus {casus}: {titel}. Uiterlijk {datum}, {wanneer}.";
-pub const DEFAULT_ESCALATION: &str = "Casus {casus}: {titel} is niet op tijd gedaan. De termijn liep {wanneer} af, op {datum}. Dit is de taak van {eigenaar}. Spreek die vandaag aan en spreek af wanneer het wel gebeurt.";
+// An escalation says what is late, and then one thing to do today that fits who reads it: the
+// owner does it; the first one up speaks to the owner; those above find out why it stalls.
+// The title stands alone as the name of the task, so any title (or two joined by "en") reads.
+pub const DEFAULT_ESCALATION: &str = "Casus {casus}: {titel}. Dit had {wanneer}, op {datum}, klaar moeten zijn en het is nog niet gebeurd. Het is de taak van {eigenaar}. Spreek die vandaag aan en spreek af wanneer het wel gebeurt.";
+/// To the owner of the task itself (an escalation that reaches them again).
+pub const DEFAULT_ESCALATION_OWNER: &str = "Casus {casus}: {titel}. Dit had {wanneer}, op {datum}, klaar moeten zijn en het is nog niet gebeurd. Het is uw taak: doe het vandaag, of laat weten wanneer het wel gebeurt.";
+/// From level 2 on, to those above the one who spoke to the owner (a contactpersoon of the
+/// gemeente, the regional accountmanager).
+pub const DEFAULT_ESCALATION_HIGHER: &str = "Casus {casus}: {titel}. Dit had {wanneer}, op {datum}, klaar moeten zijn en het is nog niet gebeurd, ook niet na een eerder bericht. Het is de taak van {eigenaar}. Ga vandaag na waarom het blijft liggen en wat er nodig is om het alsnog te doen.";
 /// Added to the last escalation of a chain, whatever its text: the reader must know that
 /// silence after it does not mean the task is done.
 pub fn last_escalation(deadlines: usize) -> &'static str {
@@ -239,6 +266,9 @@ pub fn last_escalation(deadlines: usize) -> &'static str {
         "Dit is het laatste bericht hierover. Waakvlam stuurt over deze termijnen geen berichten meer."
     }
 }
+/// To the gemeente a young person moves to at 18 (`casus.woonplaats_vastgesteld`; seed 000
+/// r. 1236-1245: from 18 the young person's own residence decides which gemeente answers).
+pub const MOVES_AT_18: &str = "Casus {casus} van {data.gemeente_van}: de jongere wordt {data.verjaardag_18} 18 jaar en woont dan in {data.gemeente_na_18}. Vanaf die dag is uw gemeente verantwoordelijk. Neem voor die dag contact op met {data.gemeente_van} voor een warme overdracht.";
 pub const INCOMPLETE_BIRTH_DATE: &str = "Van casus {casus} is de geboortedatum niet volledig bekend. Daardoor weet Waakvlam niet wanneer de jongere 16 en 18 jaar wordt. Vul de volledige geboortedatum aan in het dossier.";
 
 #[cfg(test)]
@@ -290,6 +320,7 @@ mod tests {
             niveau: 0,
             eigenaar: "Klachtenfunctionaris",
             data: data.as_object().unwrap(),
+            words: &Default::default(),
         };
         assert_eq!(
             render(
@@ -316,7 +347,19 @@ mod tests {
         };
         assert_eq!(
             render(DEFAULT_ESCALATION, &late),
-            "Casus C-1: Klacht in behandeling nemen is niet op tijd gedaan. De termijn liep gisteren af, op dinsdag 27 april 2027. Dit is de taak van de klachtenfunctionaris. Spreek die vandaag aan en spreek af wanneer het wel gebeurt."
+            "Casus C-1: Klacht in behandeling nemen. Dit had gisteren, op dinsdag 27 april 2027, klaar moeten zijn en het is nog niet gebeurd. Het is de taak van de klachtenfunctionaris. Spreek die vandaag aan en spreek af wanneer het wel gebeurt."
         );
+        // Far off, in months and years rather than in days; long ago likewise.
+        for (late, days, said) in [
+            (false, 31, "nog 31 dagen"),
+            (false, 40, "over ongeveer een maand"),
+            (false, 92, "over ongeveer 3 maanden"),
+            (false, 366, "over ongeveer een jaar"),
+            (false, 1100, "over ongeveer 3 jaar"),
+            (true, 3, "3 dagen geleden"),
+            (true, 70, "ongeveer 2 maanden geleden"),
+        ] {
+            assert_eq!(when(late, days), said, "{days}");
+        }
     }
 }

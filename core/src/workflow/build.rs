@@ -8,6 +8,7 @@ use crate::event::{EventType, FieldKind, VOCABULARY};
 use crate::problem::{MapReader, Problems, gemeente_code_of, list_of, text_of};
 use crate::yaml::{Node, Position, Value};
 
+use super::closing::{read_closing, read_roles_in, read_unless_open, read_words};
 use super::expr::{self, Scope};
 use super::model::*;
 
@@ -25,8 +26,19 @@ pub const WORKFLOW_KEYS: &[&str] = &[
     "ends_on",
     "cancel_on",
     "messages",
+    "closing",
+    "words",
+    "roles_in",
 ];
-pub const START_KEYS: &[&str] = &["on", "on_date", "until", "when", "in_care", "key"];
+pub const START_KEYS: &[&str] = &[
+    "on",
+    "on_date",
+    "until",
+    "when",
+    "in_care",
+    "key",
+    "unless_open",
+];
 pub const DEADLINE_KEYS: &[&str] = &[
     "title",
     "due",
@@ -145,6 +157,18 @@ pub fn build(root: &Node, expected_name: &str, problems: &mut Problems) -> Optio
         .get("messages")
         .map(|n| read_messages(n, "the workflow's messages", &context, problems))
         .unwrap_or_default();
+    let closing = top
+        .get("closing")
+        .map(|n| read_closing(n, problems))
+        .unwrap_or_default();
+    let words = top
+        .get("words")
+        .map(|n| read_words(n, problems))
+        .unwrap_or_default();
+    let roles_in = top
+        .get("roles_in")
+        .map(|n| read_roles_in(n, &roles, problems))
+        .unwrap_or_default();
 
     if dates.len() == date_nodes.len() {
         check_cycles(&dates, &deadlines, &date_nodes, &deadline_nodes, problems);
@@ -184,6 +208,9 @@ pub fn build(root: &Node, expected_name: &str, problems: &mut Problems) -> Optio
         ends_on,
         cancel_on,
         messages,
+        closing,
+        words,
+        roles_in,
     })
 }
 
@@ -417,10 +444,15 @@ fn read_start(node: &Node, params: &[String], problems: &mut Problems) -> Option
             }
         }
     };
+    let unless_open = map
+        .get("unless_open")
+        .map(|n| read_unless_open(n, problems))
+        .unwrap_or_default();
     Some(Start {
         trigger,
         in_care,
         key,
+        unless_open,
     })
 }
 

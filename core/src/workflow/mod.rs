@@ -6,6 +6,7 @@
 //! and reports every problem at once, each with file, line, column and a hint.
 
 mod build;
+mod closing;
 mod expr;
 mod model;
 pub mod schema;
@@ -235,11 +236,29 @@ pub fn load(paths: &[PathBuf]) -> Result<Vec<Workflow>, Report> {
             Err(problems) => report.problems.extend(problems),
         }
     }
+    report.problems.extend(check_set(&workflows));
     if report.problems.is_empty() {
         Ok(workflows)
     } else {
         Err(report)
     }
+}
+
+/// What only a set of workflows can tell: each `start.unless_open` names another workflow of it.
+pub fn check_set(workflows: &[Workflow]) -> Vec<Problem> {
+    let names: Vec<&str> = workflows.iter().map(|w| w.name.as_str()).collect();
+    let mut problems = Vec::new();
+    for workflow in workflows {
+        let mut found = Problems::new(&workflow.file);
+        closing::check_unless_open(
+            &workflow.name,
+            &workflow.start.unless_open,
+            &names,
+            &mut found,
+        );
+        problems.extend(found.into_vec());
+    }
+    problems
 }
 
 #[cfg(test)]

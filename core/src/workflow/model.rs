@@ -8,6 +8,8 @@ use crate::calendar::{Duration, TermRule};
 use crate::event::EventType;
 use crate::yaml::Position;
 
+pub use super::closing::Closing;
+
 #[derive(Clone, Debug)]
 pub struct Workflow {
     pub name: String,
@@ -37,6 +39,22 @@ pub struct Workflow {
     /// Events that withdraw the instance (a complaint withdrawn, a message retracted).
     pub cancel_on: Vec<EventMatch>,
     pub messages: Messages,
+    /// What the closing of its case does to it (by default: ends it).
+    pub closing: Closing,
+    /// Words for data values in its messages: field -> value -> words.
+    pub words: BTreeMap<String, BTreeMap<String, String>>,
+    /// Roles a gemeente fills with another of the workflow's roles: gemeente -> role -> role.
+    pub roles_in: BTreeMap<String, BTreeMap<String, String>>,
+}
+
+impl Workflow {
+    /// The role that does `role`'s part in `gemeente` (`roles_in`), or `role` itself.
+    pub fn role_in<'a>(&'a self, gemeente: &str, role: &'a str) -> &'a str {
+        self.roles_in
+            .get(gemeente)
+            .and_then(|instead| instead.get(role))
+            .map_or(role, String::as_str)
+    }
 }
 
 /// Which gemeenten a workflow applies to.
@@ -117,6 +135,8 @@ pub struct Start {
     /// Only while the young person is in care (true) or not in care (false).
     pub in_care: Option<bool>,
     pub key: InstanceKey,
+    /// Not while one of these workflows is open for the case (it does the same work).
+    pub unless_open: Vec<(String, Position)>,
 }
 
 #[derive(Clone, Debug)]

@@ -64,6 +64,26 @@ pub fn workflow_schema() -> Value {
             }
             "ends_on" => described("eventMatches", "Events that complete the instance."),
             "cancel_on" => described("eventMatches", "Events that withdraw the instance."),
+            "closing" => object(
+                super::closing::CLOSING_KEYS,
+                |k| match k {
+                    "starts_in" => {
+                        json!({ "$ref": "#/definitions/gemeenteCodes", "description": "In these gemeenten the closing of a case (casus.gesloten) starts this workflow, and does not end it." })
+                    }
+                    _ => {
+                        json!({ "type": "boolean", "description": "The closing of a case does not end this workflow (aftercare that follows closed cases)." })
+                    }
+                },
+                &[],
+            ),
+            "roles_in" => {
+                json!({ "type": "object", "description": "Per gemeente, roles another of this workflow's roles fills there: { GM0158: { klachtenfunctionaris: afdelingshoofd } } addresses that gemeente's messages to the afdelingshoofd.",
+            "additionalProperties": { "type": "object", "additionalProperties": { "type": "string" } } })
+            }
+            "words" => {
+                json!({ "type": "object", "description": "Words for data values in messages, by data field: { uitvoerder: { vrijwilliger: een vrijwilliger } } makes {data.uitvoerder} read 'een vrijwilliger'.",
+            "additionalProperties": { "type": "object", "additionalProperties": { "type": "string" } } })
+            }
             _ => described(
                 "messages",
                 "Default message texts for this workflow's deadlines.",
@@ -86,6 +106,9 @@ pub fn workflow_schema() -> Value {
             "when" => described("conditions", "With on: conditions on the event's data."),
             "in_care" => {
                 json!({ "type": "boolean", "description": "Only while the young person is in care (true) or not (false)." })
+            }
+            "unless_open" => {
+                json!({ "type": "array", "description": "Not while one of these workflows is open for the case (it does the same work), for example [nazorg-mo-plan].", "items": { "type": "string" } })
             }
             _ => text(
                 "One instance per 'case' (the default) or per data field of the start event, for example 'data.klacht_id'.",

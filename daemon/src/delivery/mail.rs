@@ -373,7 +373,7 @@ mod tests {
         );
         assert_eq!(
             super::subject(&record, &catalog),
-            "Te laat, casus C-1: Klacht afhandelen (streefdatum)"
+            "Te laat, casus C-1: Klacht afhandelen"
         );
         let reminder = stored(
             json!({"id": "n2", "kind": "reminder", "level": 0, "case": "C-1", "gemeente": "GM0150",
@@ -381,7 +381,7 @@ mod tests {
         );
         assert_eq!(
             super::subject(&reminder, &catalog),
-            "Herinnering casus C-1: Klacht afhandelen (streefdatum), uiterlijk dinsdag 27 april 2027"
+            "Herinnering casus C-1: Klacht afhandelen, uiterlijk dinsdag 27 april 2027"
         );
         assert!(
             super::html(&record, &catalog, "https://waakvlam.example")

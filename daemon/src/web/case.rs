@@ -158,7 +158,7 @@ pub(super) async fn page(
                 at: dutch::moment(r.at),
                 kind: dutch::kind(r.kind),
                 title: catalog.deadline_title(&r.workflow, &r.deadline),
-                to: r.to.join(", "),
+                to: catalog.role_titles(&r.workflow, &r.to),
                 message: r.message.clone(),
                 deliveries: n
                     .deliveries
@@ -176,7 +176,7 @@ pub(super) async fn page(
             at: dutch::moment(n.at),
             kind: dutch::kind(n.kind),
             title: catalog.deadline_title(&n.workflow, &n.deadline),
-            to: n.to.join(", "),
+            to: catalog.role_titles(&n.workflow, &n.to),
             message: n.message.clone(),
         })
         .collect();

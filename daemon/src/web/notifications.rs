@@ -126,7 +126,7 @@ pub(super) async fn page(
                         Kind::Overview => r.deadline.clone(),
                         _ => catalog.deadline_title(&r.workflow, &r.deadline),
                     },
-                    to: r.to.join(", "),
+                    to: catalog.role_titles(&r.workflow, &r.to),
                     deliveries: n
                         .deliveries
                         .iter()

@@ -303,7 +303,7 @@ fn outcome(web: &Web, answer: &Answer) -> Outcome {
                 link: case_link(&n.gemeente, &n.case),
                 kind: dutch::kind(n.kind),
                 title: catalog.deadline_title(&n.workflow, &n.deadline),
-                to: n.to.join(", "),
+                to: catalog.role_titles(&n.workflow, &n.to),
             })
             .collect(),
         sent_more: answer.sent_at_once.len().saturating_sub(SHOWN),

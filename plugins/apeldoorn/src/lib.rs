@@ -28,9 +28,11 @@ impl Plugin for Apeldoorn {
 
     fn params(&self, workflow: &str, _start: &Data) -> Vec<(String, String)> {
         match workflow {
-            // 002 r. 983: "Maak in het 16de levensjaar samen met jongeren een toekomstplan".
-            // The 16th year of life runs from the 15th birthday to the 16th, so the plan
-            // starts a year before the region's "zodra ze 16 zijn" (003 r. 959).
+            // The seed says both: "vanaf 16 jaar samen met de jongere een toekomstplan" (002
+            // r. 980-981) and "Maak in het 16de levensjaar samen met jongeren een toekomstplan"
+            // (r. 982-983). Chosen: the stricter, the 16th year of life, which runs from the
+            // 15th birthday to the 16th, so the plan starts a year before the region's "zodra
+            // ze 16 zijn" (003 r. 959); a plan made early also meets "vanaf 16 jaar".
             "toekomstplan-16" => vec![("vervroeging".into(), "1 year".into())],
             _ => Vec::new(),
         }
@@ -52,7 +54,7 @@ impl Plugin for Apeldoorn {
     }
 
     /// 002 r. 981: "Het CJG heeft hierbij ook een rol": the CJG contact hears when a
-    /// toekomstplan starts.
+    /// toekomstplan starts. The seed gives the CJG no term of its own, so the message sets none.
     fn on_start(&self, start: &StartContext) -> Vec<Signal> {
         if start.workflow != "toekomstplan-16" {
             return Vec::new();
@@ -61,7 +63,7 @@ impl Plugin for Apeldoorn {
             name: "toekomstplan_gestart".into(),
             to: vec!["cjg_contact".into()],
             message: format!(
-                "Voor casus {} is het toekomstplan gestart. De hulpverlener maakt het samen met de jongere. Neem binnen twee weken contact op met de hulpverlener en spreek af hoe het CJG meedoet.",
+                "Voor casus {} is het toekomstplan gestart. De hulpverlener maakt het samen met de jongere. Het CJG heeft hierbij ook een rol: neem contact op met de hulpverlener en spreek af hoe het CJG meedoet.",
                 start.case
             ),
         }]

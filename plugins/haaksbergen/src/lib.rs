@@ -18,10 +18,10 @@ impl Plugin for Haaksbergen {
             gemeente: "GM0158".into(),
             name: "Haaksbergen".into(),
             version: env!("CARGO_PKG_VERSION").into(),
-            params_for: vec!["nazorg".into()],
+            params_for: vec!["nazorg".into(), "nazorg-mo-plan".into()],
             events: vec!["zorg.beeindigd".into()],
             events_while_open: vec!["nazorg".into()],
-            params_read: Some(vec!["risico".into()]),
+            params_read: Some(vec!["risico".into(), "niveau".into()]),
             ..Identity::default()
         }
     }
@@ -32,10 +32,14 @@ impl Plugin for Haaksbergen {
     }
 
     fn params(&self, workflow: &str, start: &Data) -> Vec<(String, String)> {
-        if workflow != "nazorg" {
-            return Vec::new();
-        }
-        if high_risk(start) {
+        // The MO-plan's nazorg paragraph says the level (r. 1598-1616): `intensief` is
+        // waakvlambegeleiding, `licht` the nazorg of every closed case.
+        let waakvlam = match workflow {
+            "nazorg" => high_risk(start),
+            "nazorg-mo-plan" => start.get("niveau").and_then(|v| v.as_str()) == Some("intensief"),
+            _ => return Vec::new(),
+        };
+        if waakvlam {
             // r. 1868-1872: waakvlambegeleiding, "een intensievere vorm van nazorg ... gedurende
             // een langere periode"; the plan leaves the numbers open ("maatwerk", r. 1877-1879).
             // Chosen: twice as often (every 3 months) and two years longer (7 years).

@@ -412,9 +412,7 @@ impl Case {
         let day = calendar::local_day(event.at);
         self.update_facts(event, day);
         if event.event_type == EventType::CASUS_GESLOTEN {
-            for instance in self.instances.iter_mut().filter(|i| i.is_open()) {
-                instance.status = Status::Cancelled(day);
-            }
+            self.close(engine, event, day);
             return;
         }
         if matches!(
@@ -424,6 +422,9 @@ impl Case {
             && birth.full().is_none()
         {
             self.signal_incomplete_birth_date(engine, event, signals);
+        }
+        if event.event_type == EventType::CASUS_WOONPLAATS_VASTGESTELD {
+            self.signal_move_at_18(engine, event, signals);
         }
         let facts = Facts {
             birth: self.facts.birth,
@@ -517,6 +518,40 @@ impl Case {
         }
     }
 
+    /// A closed case ends every open workflow of it, except aftercare where the gemeente
+    /// follows closed cases (`closing`): there the closing starts it, or it goes on.
+    fn close(&mut self, engine: &Engine, event: &Event, day: Day) {
+        let gemeente = self.gemeente.clone();
+        for instance in self.instances.iter_mut().filter(|i| i.is_open()) {
+            if !engine.workflows[instance.workflow]
+                .closing
+                .continues_in(&gemeente)
+            {
+                instance.status = Status::Cancelled(day);
+            }
+        }
+        for (index, workflow) in engine.workflows.iter().enumerate() {
+            if !workflow.closing.starts_in(&gemeente)
+                || !workflow.gemeenten.applies_to(&gemeente)
+                || self
+                    .instances
+                    .iter()
+                    .any(|i| i.workflow == index && i.is_open())
+            {
+                continue;
+            }
+            let params = engine.params(&gemeente, workflow, &event.data);
+            let origin = Origin {
+                key: None,
+                start: day,
+                started_at: event.at,
+                data: event.data.clone(),
+                params,
+            };
+            self.start_instance(engine, index, origin);
+        }
+    }
+
     fn update_facts(&mut self, event: &Event, day: Day) {
         match event.event_type {
             EventType::CASUS_AANGEMELD | EventType::CASUS_GEWIJZIGD => {
@@ -547,6 +582,59 @@ impl Case {
             }
             _ => {}
         }
+    }
+
+    /// The gemeente responsible after 18 is another that this daemon serves: its
+    /// `contactpersoon_gemeente` hears of it in its own gemeente, with the case id and the
+    /// 18th birthday, under the workflow whose deadline the event meets (`overdracht-18`).
+    fn signal_move_at_18(&self, engine: &Engine, event: &Event, signals: &mut Vec<Notification>) {
+        let Some(target) = event.data_text("gemeente_na_18") else {
+            return;
+        };
+        let (Some(from), Some(to)) = (
+            engine.settings.gemeenten.get(&self.gemeente),
+            engine.settings.gemeenten.get(&target),
+        ) else {
+            return;
+        };
+        if target == self.gemeente {
+            return;
+        }
+        let Some(workflow) = engine.workflows.iter().find(|w| {
+            w.gemeenten.applies_to(&self.gemeente)
+                && w.deadlines
+                    .iter()
+                    .any(|d| d.met_by.iter().any(|m| m.event == event.event_type))
+        }) else {
+            return;
+        };
+        let birthday = match self.facts.birth.and_then(|b| b.full()) {
+            Some(birth) => format!(
+                "op {}",
+                notification::dutch_day(engine.calendar.birthday(birth, 18))
+            ),
+            None => "(de geboortedatum is niet volledig bekend)".to_string(),
+        };
+        let mut data = Map::new();
+        for (field, value) in [
+            ("gemeente_van", from.as_str()),
+            ("gemeente_na_18", to.as_str()),
+            ("verjaardag_18", birthday.as_str()),
+        ] {
+            data.insert(field.into(), serde_json::Value::String(value.into()));
+        }
+        let instance = format!("{}/{}/{}", workflow.name, self.gemeente, self.case);
+        signals.push(signal(
+            &instance,
+            workflow,
+            "woonplaats_na_18",
+            &event.id,
+            vec!["contactpersoon_gemeente".into()],
+            notification::MOVES_AT_18,
+            (&target, &self.case),
+            &data,
+            event.at,
+        ));
     }
 
     fn signal_incomplete_birth_date(
@@ -620,6 +708,7 @@ fn signal(
             niveau: 0,
             eigenaar: "",
             data,
+            words: &workflow.words,
         },
     );
     Notification {

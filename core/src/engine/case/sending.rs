@@ -130,7 +130,13 @@ impl Case {
                 .collect();
             let groups = combine::by_recipient(
                 &same_day,
-                |(i, p)| recipients(&engine.workflows[self.instances[*i].workflow], p),
+                |(i, p)| {
+                    recipients(
+                        &engine.workflows[self.instances[*i].workflow],
+                        p,
+                        &self.gemeente,
+                    )
+                },
                 |(i, p), (j, q)| i == j && p.deadline == q.deadline,
                 |(_, p)| p.level,
             );
@@ -205,10 +211,22 @@ impl Case {
                 }
             })
             .collect();
+        // A task whose title another member's begins with is that task with a stricter term
+        // (`Klacht afhandelen` beside `Klacht afhandelen binnen de wettelijke termijn`, due on
+        // one day in Dalfsen): the message names it once, by the stricter one.
+        let covered = |k: usize| {
+            let (i, _) = members[k];
+            let own = title_of(&members[k]);
+            members.iter().any(|other| {
+                other.0 == i && title_of(other) != own && title_of(other).starts_with(own)
+            })
+        };
         let texts: Vec<(&str, MessageValues<'_>)> = members
             .iter()
             .zip(&titles)
-            .map(|(&(i, p), title)| {
+            .enumerate()
+            .filter(|(k, _)| !covered(*k))
+            .map(|(_, (&(i, p), title))| {
                 let instance = &self.instances[i];
                 let workflow = &engine.workflows[instance.workflow];
                 let deadline = &workflow.deadlines[p.deadline];
@@ -229,7 +247,16 @@ impl Case {
                             .as_ref()
                             .or(deadline.messages.escalation.as_ref())
                             .or(workflow.messages.escalation.as_ref())
-                            .map_or(notification::DEFAULT_ESCALATION, |t| t.0.as_str()),
+                            .map_or(
+                                default_escalation(
+                                    &to,
+                                    deadline,
+                                    workflow.role_in(&self.gemeente, &deadline.owner),
+                                    p.step,
+                                    p.level,
+                                ),
+                                |t| t.0.as_str(),
+                            ),
                         p.due.days_until(send_day),
                         true,
                     ),
@@ -242,11 +269,12 @@ impl Case {
                     dagen,
                     late,
                     niveau: p.level,
-                    eigenaar: workflow
-                        .roles
-                        .get(&deadline.owner)
-                        .map_or(deadline.owner.as_str(), String::as_str),
+                    eigenaar: {
+                        let owner = workflow.role_in(&self.gemeente, &deadline.owner);
+                        workflow.roles.get(owner).map_or(owner, String::as_str)
+                    },
                     data: &instance.data,
+                    words: &workflow.words,
                 };
                 (template, values)
             })
@@ -284,7 +312,7 @@ impl Case {
             .collect();
         // One notification to everyone it was planned for keeps its own id; a combined one,
         // or one split by recipient, is another message and gets an id of its parts.
-        let id = if members.len() == 1 && to == recipients(workflow, first) {
+        let id = if members.len() == 1 && *to == *recipients(workflow, first, &self.gemeente) {
             ids[0].clone()
         } else {
             let ids: Vec<&str> = ids.iter().map(String::as_str).collect();
@@ -337,12 +365,24 @@ impl SendWindow {
 }
 
 /// Who a planned notification reaches: a reminder the deadline's owner, an escalation its
-/// step's roles.
-pub(super) fn recipients<'w>(workflow: &'w Workflow, p: &Planned) -> &'w [String] {
+/// step's roles; each as the gemeente names it (`roles_in`).
+pub(super) fn recipients<'w>(
+    workflow: &'w Workflow,
+    p: &Planned,
+    gemeente: &str,
+) -> std::borrow::Cow<'w, [String]> {
     let deadline = &workflow.deadlines[p.deadline];
-    match p.kind {
+    let planned = match p.kind {
         Kind::Reminder => std::slice::from_ref(&deadline.owner),
-        _ => &deadline.escalate[p.step].to,
+        _ => deadline.escalate[p.step].to.as_slice(),
+    };
+    match workflow.roles_in.get(gemeente) {
+        Some(instead) if planned.iter().any(|role| instead.contains_key(role)) => planned
+            .iter()
+            .map(|role| instead.get(role).unwrap_or(role).clone())
+            .collect::<Vec<_>>()
+            .into(),
+        _ => planned.into(),
     }
 }
 
@@ -397,5 +437,29 @@ impl std::hash::Hasher for PassThrough {
 
     fn write_u64(&mut self, n: u64) {
         self.0 = n;
+    }
+}
+
+/// The default escalation that fits who reads it: the owner; the first one up from the owner,
+/// who speaks to them; or someone told after another already was (an earlier step to someone
+/// but the owner, or a repeat of this one), who finds out why it stalls.
+fn default_escalation(
+    to: &[String],
+    deadline: &crate::workflow::Deadline,
+    owner: &str,
+    step: usize,
+    level: u32,
+) -> &'static str {
+    // `to` names roles as the gemeente fills them (`owner` too); the steps as written.
+    let told_before = deadline.escalate[..step]
+        .iter()
+        .any(|earlier| earlier.to.iter().any(|role| *role != deadline.owner))
+        || level as usize > step + 1;
+    if to.iter().any(|role| role == owner) {
+        notification::DEFAULT_ESCALATION_OWNER
+    } else if told_before {
+        notification::DEFAULT_ESCALATION_HIGHER
+    } else {
+        notification::DEFAULT_ESCALATION
     }
 }

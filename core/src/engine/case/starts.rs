@@ -140,8 +140,18 @@ impl Case {
         }
     }
 
+    /// Starts an instance, unless a workflow that does the same work is open for the case
+    /// (`start.unless_open`).
     pub(super) fn start_instance(&mut self, engine: &Engine, index: usize, origin: Origin) {
         let workflow = &engine.workflows[index];
+        let covered = workflow.start.unless_open.iter().any(|(other, _)| {
+            self.instances
+                .iter()
+                .any(|i| i.is_open() && engine.workflows[i.workflow].name == *other)
+        });
+        if covered {
+            return;
+        }
         let mut id = format!("{}/{}/{}", workflow.name, self.gemeente, self.case);
         if let Some(key) = &origin.key {
             id.push('/');
