@@ -171,6 +171,16 @@ fn a_case_page_shows_a_deadline_moved_by_a_suspension_with_the_reason() {
     // The case page reads nothing it may not: no birth date shown, and a BSN-like id refused.
     let c1 = visitor.get("/casus/GM0150/C-1");
     assert!(!c1.body.contains("2011-03-10") && !c1.body.contains("10 maart 2011"));
+    // Who a notification went to, as the workflow names the role: never its id (issue 28).
+    assert!(c1.body.contains("Contactpersoon gemeente"), "{}", c1.body);
+    assert!(!c1.body.contains("contactpersoon_gemeente"), "{}", c1.body);
+    let sent = visitor.get("/meldingen");
+    assert!(
+        sent.body.contains("Klachtenfunctionaris")
+            && !sent.body.contains("contactpersoon_gemeente"),
+        "{}",
+        sent.body
+    );
     assert_eq!(visitor.get("/casus/GM0150/123456782").status, 400);
     daemon.stop();
 }
@@ -434,6 +444,29 @@ fn the_workflow_page_shows_the_terms_per_gemeente_and_where_they_come_from() {
     assert!(!page.body.contains("Dalfsen"), "only the token's gemeenten");
     assert!(page.body.contains(">workflow<") || page.body.contains(">plugin<"));
     assert_eq!(visitor.get("/workflows/bestaat-niet").status, 404);
+    // What the seeds make of it (issue 28): Haaksbergen's closed cases, its afdelingshoofd,
+    // and where an ambiguous seed was read one way.
+    let nazorg = visitor.get("/workflows/nazorg");
+    assert!(
+        nazorg
+            .body
+            .contains("In Haaksbergen (GM0158) begint deze workflow als de casus sluit")
+            && nazorg.body.contains("Niet als nazorg-mo-plan al loopt"),
+        "{}",
+        nazorg.body
+    );
+    let complaints = visitor.get("/workflows/klachttermijnen");
+    assert!(
+        complaints.body.contains("In Haaksbergen (GM0158) doet Afdelingshoofd van de betrokken medewerkers (afdelingshoofd) wat Klachtenfunctionaris (klachtenfunctionaris) elders doet"),
+        "{}",
+        complaints.body
+    );
+    let plan = visitor.get("/workflows/toekomstplan-16");
+    assert!(
+        plan.body.contains("r. 982-983: in het 16de levensjaar"),
+        "{}",
+        plan.body
+    );
     daemon.stop();
 }
 

@@ -57,6 +57,10 @@ pub struct WorkflowText {
     pub signals: Vec<String>,
     pub ends: Vec<String>,
     pub cancels: Vec<String>,
+    /// What the closing of a case does to it, in a sentence.
+    pub closing: String,
+    /// Roles another role fills in some gemeenten, a sentence each.
+    pub roles_in: Vec<String>,
     /// The parameters' names, in file order, and per gemeente their values.
     pub params: Vec<String>,
     pub terms: Vec<GemeenteTerms>,
@@ -266,6 +270,45 @@ fn describe_workflow(
         None => {}
     }
     starts.push('.');
+    if !w.start.unless_open.is_empty() {
+        let others: Vec<&str> = w
+            .start
+            .unless_open
+            .iter()
+            .map(|(n, _)| n.as_str())
+            .collect();
+        starts.push_str(&format!(
+            " Niet als {} al loopt voor de casus.",
+            others.join(" of ")
+        ));
+    }
+    let closing = if w.closing.continues {
+        "Het sluiten van de casus (casus.gesloten) beëindigt deze workflow niet: die volgt ook de afgesloten casus.".to_string()
+    } else if !w.closing.starts_in.is_empty() {
+        format!(
+            "In {} begint deze workflow als de casus sluit (casus.gesloten), en loopt ze daarna door; elders beëindigt het sluiten van de casus haar.",
+            named(&w.closing.starts_in)
+        )
+    } else {
+        "Het sluiten van de casus (casus.gesloten) beëindigt deze workflow.".to_string()
+    };
+    let roles_in = w
+        .roles_in
+        .iter()
+        .flat_map(|(code, instead)| {
+            instead
+                .iter()
+                .map(move |(role_id, other)| (code, role_id, other))
+        })
+        .map(|(code, role_id, other)| {
+            format!(
+                "In {} doet {} wat {} elders doet; de berichten gaan daar aan die rol.",
+                named(std::slice::from_ref(code)),
+                role(other),
+                role(role_id)
+            )
+        })
+        .collect();
     let deadlines = w
         .deadlines
         .iter()
@@ -343,6 +386,8 @@ fn describe_workflow(
             .collect(),
         ends: w.ends_on.iter().map(event).collect(),
         cancels: w.cancel_on.iter().map(event).collect(),
+        closing,
+        roles_in,
         params: w.params.iter().map(|p| p.name.replace('_', " ")).collect(),
         terms,
     }

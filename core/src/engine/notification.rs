@@ -236,13 +236,27 @@ fn when(late: bool, days: i32) -> String {
     }
 }
 
-/// A role as a sentence names it: `de klachtenfunctionaris`, `de professional van de jeugdige`.
+/// A role as a sentence names it: `de klachtenfunctionaris`, `de professional van de jeugdige`,
+/// `het afdelingshoofd` (a role whose head noun is neuter takes `het`).
 fn the_role(description: &str) -> String {
     let mut chars = description.chars();
-    match chars.next() {
-        Some(first) => format!("de {}{}", first.to_lowercase(), chars.as_str()),
-        None => "de eigenaar van de taak".to_string(),
-    }
+    let Some(first) = chars.next() else {
+        return "de eigenaar van de taak".to_string();
+    };
+    let head = description
+        .split_whitespace()
+        .next()
+        .unwrap_or_default()
+        .to_lowercase();
+    let article = if ["hoofd", "team", "lid", "bestuur", "college", "meldpunt"]
+        .iter()
+        .any(|neuter| head.ends_with(neuter))
+    {
+        "het"
+    } else {
+        "de"
+    };
+    format!("{article} {}{}", first.to_lowercase(), chars.as_str())
 }
 
 // The defaults a workflow's own texts replace. Written for the person who receives them:
@@ -348,6 +362,14 @@ mod tests {
         assert_eq!(
             render(DEFAULT_ESCALATION, &late),
             "Casus C-1: Klacht in behandeling nemen. Dit had gisteren, op dinsdag 27 april 2027, klaar moeten zijn en het is nog niet gebeurd. Het is de taak van de klachtenfunctionaris. Spreek die vandaag aan en spreek af wanneer het wel gebeurt."
+        );
+        assert_eq!(
+            the_role("Afdelingshoofd van de betrokken medewerkers"),
+            "het afdelingshoofd van de betrokken medewerkers"
+        );
+        assert_eq!(
+            the_role("Teamleider Veilig Thuis"),
+            "de teamleider Veilig Thuis"
         );
         // Far off, in months and years rather than in days; long ago likewise.
         for (late, days, said) in [
