@@ -159,6 +159,14 @@ pub fn changed(catalog: &Catalog, request: &Request, allowed: &Scope) -> Result<
             return Err(Refusal::Problems(problems));
         }
         workflows.sort_by(|a, b| a.name.cmp(&b.name));
+        // What one file cannot tell: a `start.unless_open` naming no workflow of the set.
+        let across: Vec<Problem> = workflow::check_set(&workflows)
+            .into_iter()
+            .map(located)
+            .collect();
+        if !across.is_empty() {
+            return Err(Refusal::Problems(across));
+        }
         let mismatches = config.check_against(&workflows);
         if !mismatches.is_empty() {
             return Err(Refusal::Problems(

@@ -194,3 +194,85 @@ pub fn read_roles_in(
     }
     by_gemeente
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::workflow::{check_set, parse};
+
+    fn workflow(name: &str, extra: &str, start_extra: &str) -> String {
+        format!(
+            "workflow: {name}
+title: Nazorg
+roles: {{ regisseur: Regisseur, teamleider: Teamleider }}
+start: {{ on: zorg.beeindigd{start_extra} }}
+deadlines:
+  contact: {{ title: Contact, due: start + 6 months, met_by: nazorg.contact, owner: regisseur, remind: [2 weeks before], escalate: [{{ to: teamleider }}] }}
+{extra}"
+        )
+    }
+
+    fn problems(text: &str) -> Vec<String> {
+        match parse(text, "nazorg.yaml") {
+            Ok(_) => Vec::new(),
+            Err(problems) => problems.iter().map(|p| p.to_string()).collect(),
+        }
+    }
+
+    #[test]
+    fn closing_roles_in_and_words_are_read_and_checked() {
+        let read = parse(
+            &workflow(
+                "nazorg",
+                "closing: { starts_in: [GM0158] }\nroles_in: { GM0158: { teamleider: regisseur } }\nwords: { uitvoerder: { vrijwilliger: een vrijwilliger } }\n",
+                "",
+            ),
+            "nazorg.yaml",
+        )
+        .unwrap();
+        assert!(read.closing.starts_in("GM0158") && read.closing.continues_in("GM0158"));
+        assert!(!read.closing.continues_in("GM0150"));
+        assert_eq!(read.role_in("GM0158", "teamleider"), "regisseur");
+        assert_eq!(read.role_in("GM0150", "teamleider"), "teamleider");
+        assert_eq!(read.words["uitvoerder"]["vrijwilliger"], "een vrijwilliger");
+
+        let empty = problems(&workflow("nazorg", "closing: {}\n", ""));
+        assert!(empty[0].contains("'closing' says nothing"), "{empty:?}");
+        let unknown = problems(&workflow(
+            "nazorg",
+            "roles_in: { GM0158: { klachtenfunctionaris: afdelingshoofd } }\n",
+            "",
+        ));
+        assert_eq!(unknown.len(), 2, "{unknown:?}");
+        assert!(unknown[0].contains("'klachtenfunctionaris' is not a role of this workflow"));
+        let code = problems(&workflow(
+            "nazorg",
+            "closing: { starts_in: [Haaksbergen] }\n",
+            "",
+        ));
+        assert!(
+            code[0].contains("'Haaksbergen' is not a gemeente code"),
+            "{code:?}"
+        );
+    }
+
+    #[test]
+    fn unless_open_names_another_workflow_of_the_set() {
+        let nazorg = parse(
+            &workflow("nazorg", "", ", unless_open: [nazorg-mo-plam, nazorg]"),
+            "nazorg.yaml",
+        )
+        .unwrap();
+        let other = parse(&workflow("nazorg-mo-plan", "", ""), "nazorg-mo-plan.yaml").unwrap();
+        let found: Vec<String> = check_set(&[nazorg, other])
+            .iter()
+            .map(|p| p.to_string())
+            .collect();
+        assert_eq!(found.len(), 2, "{found:?}");
+        assert!(
+            found[0].contains("there is no workflow 'nazorg-mo-plam'")
+                && found[0].contains("did you mean 'nazorg-mo-plan'?"),
+            "{found:?}"
+        );
+        assert!(found[1].contains("'nazorg' is this workflow itself"));
+    }
+}
