@@ -1036,7 +1036,7 @@ fn every_refusal_is_json_and_says_what_to_change() {
         ),
         (
             "status=bogus",
-            "status must be one of open, overdue, met, cancelled, suspended, ended, missed, unknown, not 'bogus'",
+            "status must be one of open, overdue, met, cancelled, suspended, ended, missed, unknown, met_late, not 'bogus'",
         ),
         (
             "stauts=open",

@@ -120,6 +120,8 @@ fn contract<S: Store>(store: &mut S) {
         occurrence: 0,
         due: Some(due.parse().unwrap()),
         status: DeadlineState::named(status).unwrap(),
+        met_at: (status == "met").then(|| "2027-04-20".parse().unwrap()),
+        started: Some("2027-04-13".parse().unwrap()),
         calendar: None,
     };
     let stored = |store: &S| {

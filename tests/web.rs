@@ -195,7 +195,9 @@ fn the_csv_opens_in_excel_with_the_right_columns() {
     let mut lines = csv.body.split("\r\n");
     assert_eq!(
         lines.next(),
-        Some("\u{feff}gemeente;gemeentenaam;casus;workflow;termijn;vervaldatum;status;voorlopig")
+        Some(
+            "\u{feff}gemeente;gemeentenaam;casus;workflow;termijn;vervaldatum;status;gehaald_op;voorlopig"
+        )
     );
     let rows: Vec<Vec<&str>> = lines
         .filter(|l| !l.is_empty())
@@ -203,7 +205,7 @@ fn the_csv_opens_in_excel_with_the_right_columns() {
         .collect();
     assert!(!rows.is_empty());
     for row in &rows {
-        assert_eq!(row.len(), 8, "{row:?}");
+        assert_eq!(row.len(), 9, "{row:?}");
         assert_eq!(row[0], "GM0150");
         assert_eq!(row[1], "Deventer");
     }

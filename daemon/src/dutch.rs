@@ -52,6 +52,22 @@ pub fn deadline_state(state: DeadlineState) -> &'static str {
     }
 }
 
+/// A deadline's state in words, with when it was met and whether that was late:
+/// `gehaald op 3 mei 2027`, `gehaald op 7 mei 2027, 2 dagen te laat`.
+pub fn deadline_state_met(state: DeadlineState, due: Option<Day>, met_at: Option<Day>) -> String {
+    match (state, met_at) {
+        (DeadlineState::Met, Some(met)) => {
+            let late = due.map_or(0, |due| due.days_until(met));
+            match late {
+                ..=0 => format!("gehaald op {}", dutch_date(met)),
+                1 => format!("gehaald op {}, 1 dag te laat", dutch_date(met)),
+                n => format!("gehaald op {}, {n} dagen te laat", dutch_date(met)),
+            }
+        }
+        (state, _) => deadline_state(state).to_string(),
+    }
+}
+
 pub fn delivery(status: DeliveryStatus) -> &'static str {
     match status {
         DeliveryStatus::Pending => "wacht op verzending",
@@ -72,6 +88,24 @@ pub fn kind(kind: Kind) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_met_deadline_says_when_and_how_late() {
+        let day = |text: &str| text.parse::<Day>().ok();
+        let due = day("2027-04-27");
+        assert_eq!(
+            deadline_state_met(DeadlineState::Met, due, day("2027-04-27")),
+            "gehaald op 27 april 2027"
+        );
+        assert_eq!(
+            deadline_state_met(DeadlineState::Met, due, day("2027-04-30")),
+            "gehaald op 30 april 2027, 3 dagen te laat"
+        );
+        assert_eq!(
+            deadline_state_met(DeadlineState::Overdue, due, None),
+            "te laat"
+        );
+    }
 
     #[test]
     fn dates_read_as_people_write_them() {

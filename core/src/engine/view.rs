@@ -15,6 +15,12 @@ pub struct DeadlineView {
     pub occurrence: u32,
     pub due: Option<Day>,
     pub status: DeadlineState,
+    /// The day it was met (Europe/Amsterdam), so on time is told from late; `null` until then.
+    pub met_at: Option<Day>,
+    /// The day its instance started: for the lead times of reports, not shown. `None` only
+    /// for a row an older version stored, until the store recomputes it.
+    #[serde(skip)]
+    pub started: Option<Day>,
     /// `provisional` for a legal term that ends after the years the holiday data covers: it
     /// may still move when a new Koninklijk Besluit adds a day. Absent otherwise.
     #[serde(skip_serializing_if = "Option::is_none")]

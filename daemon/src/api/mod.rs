@@ -19,7 +19,6 @@ use crate::scheduler::{Command, Outcome, Reply, SchedulerError, Unanswered, ask_
 use crate::store::StoreError;
 use crate::store::{AuditEntry, AuditFilter, Filter};
 use crate::tokens::token_sha256;
-use waakvlam_core::engine::DeadlineState;
 use waakvlam_core::event;
 
 mod caller;

@@ -147,7 +147,7 @@ pub(super) async fn get_deadlines(
     caller: Caller,
     query: RawQuery,
 ) -> Result<Response, ApiError> {
-    let statuses = DeadlineState::ALL.map(Status::Deadline);
+    let statuses = Status::of_deadlines();
     list(
         &api,
         &caller,

@@ -91,6 +91,8 @@ const TABLES: &[Table] = &[
             ("due", Text),
             ("status", Text),
             ("provisional", Flag),
+            ("met_at", Text),
+            ("started", Text),
         ],
         read: None,
     },

@@ -302,16 +302,28 @@ pub struct Filter {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Status {
     Deadline(DeadlineState),
+    /// Met, but after its due date (a filter of deadlines, not a state of its own).
+    MetLate,
     Delivery(DeliveryStatus),
 }
 
 impl Status {
-    /// As the store writes it in its `status` column.
+    /// As a filter names it; for a state, as the store writes it in its `status` column.
     pub fn as_str(self) -> &'static str {
         match self {
             Status::Deadline(state) => state.as_str(),
+            Status::MetLate => "met_late",
             Status::Delivery(status) => status.as_str(),
         }
+    }
+
+    /// The statuses the deadline list filters on: every state, and met late.
+    pub fn of_deadlines() -> Vec<Status> {
+        DeadlineState::ALL
+            .into_iter()
+            .map(Status::Deadline)
+            .chain([Status::MetLate])
+            .collect()
     }
 }
 

@@ -210,7 +210,17 @@ pub fn where_clause(filter: &Filter, due_column: &str) -> (String, Vec<String>) 
     let marks = vec!["?"; filter.scope.iter().len()].join(", ");
     conditions.push(format!("gemeente IN ({marks})"));
     values.extend(filter.scope.iter().map(str::to_string));
-    let status = filter.status.map(|s| s.as_str().to_string());
+    // Met late is met, after the due date (both YYYY-MM-DD, which sort as the days do).
+    if filter.status == Some(Status::MetLate) {
+        conditions.push(format!(
+            "status = '{}' AND met_at > {due_column}",
+            DeadlineState::Met.as_str()
+        ));
+    }
+    let status = filter
+        .status
+        .filter(|s| *s != Status::MetLate)
+        .map(|s| s.as_str().to_string());
     for (column, value) in [
         ("workflow", &filter.workflow),
         ("status", &status),

@@ -44,7 +44,7 @@ struct Choice {
 
 struct RowText {
     due: String,
-    state: &'static str,
+    state: String,
     overdue: bool,
     provisional: bool,
     deadline: String,
@@ -73,8 +73,11 @@ fn asked(visitor: &Visitor, query: &HashMap<String, String>) -> Result<Asked, Pa
         None => visitor.token.gemeenten.clone(),
     };
     let status = match value("status") {
-        Some(s) => match DeadlineState::named(s) {
-            Some(state) => Some(Status::Deadline(state)),
+        Some(s) => match Status::of_deadlines()
+            .into_iter()
+            .find(|status| status.as_str() == s)
+        {
+            Some(status) => Some(status),
             None => {
                 return Err(PageError::bad_request(format!(
                     "'{s}' is geen status van een termijn."
@@ -198,9 +201,12 @@ pub(super) async fn page(
         label: "Alle statussen".into(),
         selected: !query.contains_key("status"),
     }];
-    statuses.extend(DeadlineState::ALL.iter().map(|s| Choice {
+    statuses.extend(Status::of_deadlines().into_iter().map(|s| Choice {
         value: s.as_str().to_string(),
-        label: dutch::deadline_state(*s).to_string(),
+        label: match s {
+            Status::Deadline(state) => dutch::deadline_state(state).to_string(),
+            _ => "gehaald, maar te laat".to_string(),
+        },
         selected: selected("status", s.as_str()),
     }));
     let page = DeadlinesPage {
@@ -214,7 +220,7 @@ pub(super) async fn page(
             .iter()
             .map(|r| RowText {
                 due: r.due.map_or_else(|| "onbekend".into(), dutch::day),
-                state: dutch::deadline_state(r.status),
+                state: dutch::deadline_state_met(r.status, r.due, r.met_at),
                 overdue: r.status == DeadlineState::Overdue,
                 provisional: r.calendar == Some(CalendarMark::Provisional),
                 deadline: catalog.deadline_title(&r.workflow, &r.deadline),
@@ -237,7 +243,7 @@ pub(super) async fn page(
 
 /// The CSV's columns.
 pub const CSV_HEADER: &str =
-    "gemeente;gemeentenaam;casus;workflow;termijn;vervaldatum;status;voorlopig";
+    "gemeente;gemeentenaam;casus;workflow;termijn;vervaldatum;status;gehaald_op;voorlopig";
 
 pub(super) async fn csv(
     State(web): State<Web>,
@@ -280,6 +286,7 @@ pub(super) async fn csv(
             &catalog.deadline_title(&r.workflow, &r.deadline),
             &r.due.map(|d| d.to_string()).unwrap_or_default(),
             dutch::deadline_state(r.status),
+            &r.met_at.map(|d| d.to_string()).unwrap_or_default(),
             if r.calendar.is_some() { "ja" } else { "nee" },
         ];
         let line: Vec<String> = fields.iter().map(|f| csv_field(f)).collect();

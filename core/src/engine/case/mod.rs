@@ -313,24 +313,28 @@ impl Case {
         for instance in &self.instances {
             let workflow = &engine.workflows[instance.workflow];
             for (index, state) in instance.deadlines.iter().enumerate() {
-                let view =
-                    |occurrence: u32, due: Option<Day>, status: DeadlineState| DeadlineView {
-                        instance: instance.id.clone(),
-                        workflow: workflow.name.clone(),
-                        gemeente: self.gemeente.clone(),
-                        case: self.case.clone(),
-                        deadline: workflow.deadlines[index].id.clone(),
-                        occurrence,
-                        due,
-                        status,
-                        calendar: due
-                            .filter(|due| {
-                                engine
-                                    .calendar
-                                    .is_provisional(workflow.deadlines[index].rule, *due)
-                            })
-                            .map(|_| CalendarMark::Provisional),
-                    };
+                let view = |occurrence: u32,
+                            due: Option<Day>,
+                            status: DeadlineState,
+                            met_at: Option<Day>| DeadlineView {
+                    instance: instance.id.clone(),
+                    workflow: workflow.name.clone(),
+                    gemeente: self.gemeente.clone(),
+                    case: self.case.clone(),
+                    deadline: workflow.deadlines[index].id.clone(),
+                    occurrence,
+                    due,
+                    status,
+                    met_at,
+                    started: Some(instance.start),
+                    calendar: due
+                        .filter(|due| {
+                            engine
+                                .calendar
+                                .is_provisional(workflow.deadlines[index].rule, *due)
+                        })
+                        .map(|_| CalendarMark::Provisional),
+                };
                 let open_status = |due: Option<Day>| match (instance.status, due) {
                     (Status::Open, Some(due)) if due < today => DeadlineState::Overdue,
                     (Status::Open, Some(_)) => DeadlineState::Open,
@@ -353,23 +357,23 @@ impl Case {
                 };
                 if state.occurrences.is_empty() {
                     let due = instance.due(workflow, index, &facts);
-                    let status = match state.status {
-                        DeadlineStatus::Open => open_status(due),
-                        DeadlineStatus::Met(_) => DeadlineState::Met,
-                        DeadlineStatus::Cancelled(_) => DeadlineState::Cancelled,
+                    let (status, met_at) = match state.status {
+                        DeadlineStatus::Open => (open_status(due), None),
+                        DeadlineStatus::Met(day) => (DeadlineState::Met, Some(day)),
+                        DeadlineStatus::Cancelled(_) => (DeadlineState::Cancelled, None),
                     };
-                    views.push(view(0, due, status));
+                    views.push(view(0, due, status, met_at));
                     continue;
                 }
                 for (n, occurrence) in state.occurrences.iter().enumerate() {
-                    let status = match occurrence.status {
-                        OccurrenceStatus::Met(_) => DeadlineState::Met,
-                        OccurrenceStatus::Superseded => DeadlineState::Missed,
+                    let (status, met_at) = match occurrence.status {
+                        OccurrenceStatus::Met(day) => (DeadlineState::Met, Some(day)),
+                        OccurrenceStatus::Superseded => (DeadlineState::Missed, None),
                         OccurrenceStatus::Open | OccurrenceStatus::Missed => {
-                            open_status(Some(occurrence.due))
+                            (open_status(Some(occurrence.due)), None)
                         }
                     };
-                    views.push(view(n as u32, Some(occurrence.due), status));
+                    views.push(view(n as u32, Some(occurrence.due), status, met_at));
                 }
             }
         }

@@ -444,15 +444,17 @@ impl PgStore {
             let workflow = column(|(_, r)| Some(r.workflow.clone()));
             let due = column(|(_, r)| r.due.map(|d| d.to_string()));
             let status = column(|(_, r)| Some(r.status.as_str().to_string()));
+            let met_at = column(|(_, r)| r.met_at.map(|d| d.to_string()));
+            let started = column(|(_, r)| r.started.map(|d| d.to_string()));
             let occurrence: Vec<i64> = rows.iter().map(|(_, r)| i64::from(r.occurrence)).collect();
             let provisional: Vec<bool> = rows
                 .iter()
                 .map(|(_, r)| r.calendar == Some(CalendarMark::Provisional))
                 .collect();
             db.execute(
-                "INSERT INTO deadlines (gemeente, case_id, instance, deadline, occurrence, workflow, due, status, provisional)
-                 SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::bigint[], $6::text[], $7::text[], $8::text[], $9::bool[])",
-                &[&gemeente, &case, &instance, &deadline, &occurrence, &workflow, &due, &status, &provisional],
+                "INSERT INTO deadlines (gemeente, case_id, instance, deadline, occurrence, workflow, due, status, provisional, met_at, started)
+                 SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::bigint[], $6::text[], $7::text[], $8::text[], $9::bool[], $10::text[], $11::text[])",
+                &[&gemeente, &case, &instance, &deadline, &occurrence, &workflow, &due, &status, &provisional, &met_at, &started],
             )
             .map_err(failed("storing deadlines"))?;
         }

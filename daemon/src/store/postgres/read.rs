@@ -17,12 +17,13 @@ use waakvlam_core::engine::{CalendarMark, DeadlineState};
 /// At most this many idle reader connections are kept.
 const IDLE_READERS: usize = 4;
 
-pub const DEADLINE_COLUMNS: &str =
-    "instance, workflow, gemeente, case_id, deadline, occurrence, due, status, provisional";
+pub const DEADLINE_COLUMNS: &str = "instance, workflow, gemeente, case_id, deadline, occurrence, due, status, provisional, met_at, started";
 
 pub fn deadline_row(row: &Row) -> Result<DeadlineRow, String> {
     let instance: String = row.get(0);
     let due = crate::store::rows::due_from(&instance, row.get(6))?;
+    let met_at = crate::store::rows::due_from(&instance, row.get(9))?;
+    let started = crate::store::rows::due_from(&instance, row.get(10))?;
     let status: String = row.get(7);
     let Some(status) = DeadlineState::named(&status) else {
         return Err(format!(
@@ -38,6 +39,8 @@ pub fn deadline_row(row: &Row) -> Result<DeadlineRow, String> {
         occurrence: row.get::<_, i64>(5) as u32,
         due,
         status,
+        met_at,
+        started,
         calendar: row.get::<_, bool>(8).then_some(CalendarMark::Provisional),
     })
 }

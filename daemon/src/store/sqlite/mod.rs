@@ -64,8 +64,15 @@ fn provisional_of(connection: &Connection) -> rusqlite::Result<Provisional> {
     })
 }
 
-/// What can change about it: workflow, due, status, provisional.
-type StoredDeadline = (String, Option<String>, String, bool);
+/// What can change about it: workflow, due, status, provisional, met_at, started.
+type StoredDeadline = (
+    String,
+    Option<String>,
+    String,
+    bool,
+    Option<String>,
+    Option<String>,
+);
 
 pub struct SqliteStore {
     connection: Connection,
@@ -490,7 +497,7 @@ impl Store for SqliteStore {
         let (gemeente, case) = (&key.gemeente, &key.case);
         let written = self.atomically(|connection| {
             let mut stored = connection.prepare_cached(
-                "SELECT instance, deadline, occurrence, workflow, due, status, provisional FROM deadlines
+                "SELECT instance, deadline, occurrence, workflow, due, status, provisional, met_at, started FROM deadlines
                  WHERE gemeente = ?1 AND case_id = ?2",
             )?;
             let mut before: HashMap<DeadlineKey, StoredDeadline> =
@@ -498,26 +505,35 @@ impl Store for SqliteStore {
                     .query_map(params![gemeente, case], |row| {
                         Ok((
                             (row.get(0)?, row.get(1)?, row.get(2)?),
-                            (row.get(3)?, row.get(4)?, row.get(5)?, row.get(6)?),
+                            (
+                                row.get(3)?,
+                                row.get(4)?,
+                                row.get(5)?,
+                                row.get(6)?,
+                                row.get(7)?,
+                                row.get(8)?,
+                            ),
                         ))
                     })?
                     .collect::<Result<_, _>>()?;
             let mut write = connection.prepare_cached(
-                "INSERT OR REPLACE INTO deadlines (instance, deadline, occurrence, workflow, gemeente, case_id, due, status, provisional)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                "INSERT OR REPLACE INTO deadlines (instance, deadline, occurrence, workflow, gemeente, case_id, due, status, provisional, met_at, started)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
             )?;
             for r in rows {
                 let key = (r.instance.clone(), r.deadline.clone(), r.occurrence);
                 let provisional = r.calendar == Some(CalendarMark::Provisional);
-                let unchanged =
-                    before
-                        .remove(&key)
-                        .is_some_and(|(workflow, due, status, was_provisional)| {
-                            workflow == r.workflow
-                                && due == r.due.map(|d| d.to_string())
-                                && status == r.status.as_str()
-                                && was_provisional == provisional
-                        });
+                let text = |day: Option<Day>| day.map(|d| d.to_string());
+                let unchanged = before.remove(&key).is_some_and(
+                    |(workflow, due, status, was_provisional, met_at, started)| {
+                        workflow == r.workflow
+                            && due == text(r.due)
+                            && status == r.status.as_str()
+                            && was_provisional == provisional
+                            && met_at == text(r.met_at)
+                            && started == text(r.started)
+                    },
+                );
                 if !unchanged {
                     write.execute(params![
                         r.instance,
@@ -526,9 +542,11 @@ impl Store for SqliteStore {
                         r.workflow,
                         gemeente,
                         case,
-                        r.due.map(|d| d.to_string()),
+                        text(r.due),
                         r.status.as_str(),
-                        provisional
+                        provisional,
+                        text(r.met_at),
+                        text(r.started)
                     ])?;
                 }
             }
@@ -866,6 +884,8 @@ mod tests {
                     } else {
                         DeadlineState::Open
                     },
+                    met_at: None,
+                    started: Some("2027-04-13".parse().unwrap()),
                     calendar: None,
                 });
             }

@@ -107,8 +107,7 @@ pub fn due_per_week(
 }
 
 /// The columns `deadline_row` reads, in its order.
-pub(in crate::store) const DEADLINE_COLUMNS: &str =
-    "instance, workflow, gemeente, case_id, deadline, occurrence, due, status, provisional";
+pub(in crate::store) const DEADLINE_COLUMNS: &str = "instance, workflow, gemeente, case_id, deadline, occurrence, due, status, provisional, met_at, started";
 
 pub(in crate::store) fn deadline_row(
     row: &rusqlite::Row<'_>,
@@ -117,6 +116,13 @@ pub(in crate::store) fn deadline_row(
     let due = match crate::store::rows::due_from(&instance, row.get(6)?) {
         Ok(due) => due,
         Err(problem) => return Ok(Err(problem)),
+    };
+    let (met_at, started) = match (
+        crate::store::rows::due_from(&instance, row.get(9)?),
+        crate::store::rows::due_from(&instance, row.get(10)?),
+    ) {
+        (Ok(met_at), Ok(started)) => (met_at, started),
+        (Err(problem), _) | (_, Err(problem)) => return Ok(Err(problem)),
     };
     let status: String = row.get(7)?;
     let Some(status) = DeadlineState::named(&status) else {
@@ -133,6 +139,8 @@ pub(in crate::store) fn deadline_row(
         occurrence: row.get(5)?,
         due,
         status,
+        met_at,
+        started,
         calendar: row.get::<_, bool>(8)?.then_some(CalendarMark::Provisional),
     }))
 }

@@ -240,4 +240,12 @@ CREATE TABLE ijw_products (
     r#"
 ALTER TABLE feeds ADD COLUMN maker_sha256 TEXT;
 "#,
+    // When each deadline was met (a day), so that on time is told from late, and the day its
+    // instance started (for reports' lead times). Rows of an older store get them from the
+    // events: forgetting the definitions' fingerprint makes the next start recompute every case.
+    r#"
+ALTER TABLE deadlines ADD COLUMN met_at TEXT;
+ALTER TABLE deadlines ADD COLUMN started TEXT;
+DELETE FROM definitions;
+"#,
 ];
