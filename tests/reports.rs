@@ -97,3 +97,159 @@ fn met_at_tells_on_time_from_late_and_an_older_store_gets_it_from_the_events() {
     assert_eq!(taken_into_treatment(&again, ""), expected);
     again.stop();
 }
+
+/// The report of the three complaints over April 2027, field by field; another gemeente's
+/// report is refused (403), a period that ends before it starts too (400); the read is audited.
+#[test]
+fn a_report_counts_on_time_late_and_never_with_their_figures() {
+    let daemon = Daemon::start();
+    three_complaints(&daemon);
+    let (status, report) = daemon.request(
+        "GET",
+        "/v1/report?from=2027-04-01&to=2027-04-30",
+        Some(DEVENTER),
+        None,
+    );
+    assert_eq!(status, 200, "{report}");
+    assert_eq!(
+        (&report["from"], &report["to"]),
+        (&json!("2027-04-01"), &json!("2027-04-30"))
+    );
+    let rows = report["rows"].as_array().unwrap();
+    assert_eq!(rows.len(), 1, "only what fell due in April: {report:#}");
+    assert_eq!(
+        rows[0],
+        json!({
+            "gemeente": "GM0150", "workflow": "klachttermijnen", "deadline": "in_behandeling",
+            "due": 3, "met_on_time": 1, "met_late": 1, "not_met": 1, "open": 0, "cancelled": 0,
+            "on_time_rate": 1.0 / 3.0,
+            // Taken 7 and 17 days after filing.
+            "lead_time_days": {"median": 12.0, "p90": 17.0},
+            // 3 days late, and 8 days overdue on 5 May.
+            "days_late": {"median": 5.5, "max": 8},
+            // The team leader heard of C-2 and C-3 the day after. The gemeente's contact
+            // hears of C-3 a week later, on the next working day after Bevrijdingsdag (5 May)
+            // and Hemelvaartsdag (6 May): not yet on 5 May.
+            "escalations": {"1": 2}
+        })
+    );
+    let totals = report["totals"].as_array().unwrap();
+    assert_eq!(totals.len(), 2);
+    assert_eq!(totals[0]["gemeente"], "GM0150");
+    assert_eq!(totals[1]["gemeente"], Value::Null);
+    for total in totals {
+        assert_eq!(
+            (total["due"].clone(), total["met_late"].clone()),
+            (json!(3), json!(1))
+        );
+    }
+    // A later period holds the other two deadlines of each complaint, still open then.
+    let (_, may) = daemon.request(
+        "GET",
+        "/v1/report?from=2027-05-01&to=2027-05-31&workflow=klachttermijnen",
+        Some(DEVENTER),
+        None,
+    );
+    let open: Vec<u64> = may["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["open"].as_u64().unwrap())
+        .collect();
+    assert_eq!(open, [3, 3], "{may:#}");
+
+    let (status, answer) = daemon.request(
+        "GET",
+        "/v1/report?from=2027-04-01&to=2027-04-30&gemeente=GM0200",
+        Some(DEVENTER),
+        None,
+    );
+    assert_eq!(status, 403, "{answer}");
+    let (status, answer) = daemon.request(
+        "GET",
+        "/v1/report?from=2027-05-01&to=2027-04-30",
+        Some(DEVENTER),
+        None,
+    );
+    assert_eq!(status, 400, "{answer}");
+    assert!(
+        answer["error"]
+            .as_str()
+            .unwrap()
+            .contains("starts after it ends")
+    );
+    let (status, _) = daemon.request("GET", "/v1/report", Some(DEVENTER), None);
+    assert_eq!(status, 400);
+
+    let config = daemon.dir.join("waakvlam.yaml");
+    // The operator's command beside the running daemon answers the same; and on a backup.
+    let command = |extra: &[&str]| {
+        let mut args = vec![
+            "report",
+            "--config",
+            config.to_str().unwrap(),
+            "--from",
+            "2027-04-01",
+            "--to",
+            "2027-04-30",
+            "--gemeente",
+            "GM0150",
+        ];
+        args.extend_from_slice(extra);
+        let out = common::waakvlam(&args, None);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).to_string()
+    };
+    let beside: Value = serde_json::from_str(&command(&[])).unwrap();
+    assert_eq!(beside, report);
+    let copies = common::tempdir();
+    let backup = copies.join("backup.db");
+    let out = common::waakvlam(
+        &[
+            "backup",
+            "--config",
+            config.to_str().unwrap(),
+            "--to",
+            backup.to_str().unwrap(),
+        ],
+        None,
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let of_backup: Value =
+        serde_json::from_str(&command(&["--store", backup.to_str().unwrap()])).unwrap();
+    assert_eq!(of_backup, report);
+    let csv = command(&["--csv"]);
+    let lines: Vec<&str> = csv.trim_start_matches('\u{feff}').lines().collect();
+    assert_eq!(
+        lines,
+        [
+            "gemeente;gemeentenaam;workflow;termijn;te_halen;op_tijd;te_laat_gehaald;niet_gehaald;nog_open;vervallen;op_tijd_procent;doorlooptijd_mediaan;doorlooptijd_p90;dagen_te_laat_mediaan;dagen_te_laat_max;escalaties",
+            "GM0150;Deventer;Klachtbehandeling jeugdhulp;Klacht in behandeling nemen;3;1;1;1;0;0;33,3;12,0;17,0;5,5;8;niveau 1: 2",
+            "GM0150;Deventer;totaal;;3;1;1;1;0;0;33,3;12,0;17,0;5,5;8;niveau 1: 2",
+            ";alle gemeenten;totaal;;3;1;1;1;0;0;33,3;12,0;17,0;5,5;8;niveau 1: 2",
+        ]
+    );
+    let audit = common::operator_audit(&config);
+    let read: Vec<&Value> = audit
+        .iter()
+        .filter(|l| l["action"] == "report.read")
+        .collect();
+    assert!(
+        read.iter()
+            .any(|l| l["gemeente"] == "GM0150" && l["outcome"] == "allowed"),
+        "{audit:#?}"
+    );
+    assert!(
+        read.iter()
+            .any(|l| l["outcome"].as_str().unwrap().starts_with("refused: 403"))
+    );
+    daemon.stop();
+}

@@ -93,6 +93,7 @@ impl Api {
             .route("/v1/clock", post(post_clock).get(get_clock))
             .route("/metrics", get(get_metrics))
             .route("/v1/audit", get(get_audit))
+            .route("/v1/report", get(get_report))
             .route(
                 "/v1/what-if",
                 post(post_what_if).layer(DefaultBodyLimit::max(crate::whatif::MAX_REQUEST_BYTES)),

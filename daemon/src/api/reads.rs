@@ -293,3 +293,61 @@ pub(super) async fn get_audit(
 
 /// The filters of the audit log.
 pub(super) const AUDIT_FILTERS: &[&str] = &["from", "to", "gemeente", "case", "limit", "offset"];
+
+/// The filters of a report.
+pub(super) const REPORT_FILTERS: &[&str] = &["from", "to", "gemeente", "workflow"];
+
+/// `GET /v1/report`: how the terms were kept over a period (DESIGN.md, "Verantwoording"), per
+/// gemeente, workflow and deadline of the token's scope, with totals; audited per gemeente.
+pub(super) async fn get_report(
+    State(api): State<Api>,
+    caller: Caller,
+    RawQuery(query): RawQuery,
+) -> Result<Response, ApiError> {
+    let action = "report.read";
+    let bad = |message: String| error(StatusCode::BAD_REQUEST, message);
+    let mut values: HashMap<String, String> = HashMap::new();
+    for (name, value) in parse_query(query.as_deref())? {
+        if !REPORT_FILTERS.contains(&name.as_str()) {
+            return Err(bad(format!(
+                "unknown filter '{name}'; the filters are {}",
+                REPORT_FILTERS.join(", ")
+            )));
+        }
+        values.insert(name, value);
+    }
+    let (Some(from), Some(to)) = (day(&values, "from")?, day(&values, "to")?) else {
+        return Err(bad(
+            "a report needs a period: from=YYYY-MM-DD&to=YYYY-MM-DD (both inclusive)".into(),
+        ));
+    };
+    if from > to {
+        return Err(bad(format!(
+            "the period starts after it ends: from {from} is later than to {to}"
+        )));
+    }
+    let scope = caller
+        .scope(values.get("gemeente").map(String::as_str))
+        .map_err(|err| api.refused_each(caller.lines(action), err))?;
+    let workflow = values.remove("workflow");
+    let audit = caller.lines_for(action, &scope, None);
+    let now = api
+        .ask(|reply| Command::Page(crate::scheduler::pages::PageCommand::Audited { audit, reply }))
+        .await?
+        .map_err(refusal)?;
+    let readers = api.readers.clone();
+    let report = tokio::task::spawn_blocking(move || {
+        let (rows, escalations) = readers.report(&scope, (from, to), workflow.as_deref())?;
+        let today = waakvlam_core::calendar::local_day(now);
+        Ok::<_, StoreError>(crate::report::compute(from, to, &rows, &escalations, today))
+    })
+    .await
+    .map_err(|err| {
+        error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("the report failed: {err}"),
+        )
+    })?
+    .map_err(|err| refusal(SchedulerError::Store(err)))?;
+    Ok(Json(report).into_response())
+}

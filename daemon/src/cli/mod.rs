@@ -125,6 +125,32 @@ pub enum Command {
         #[arg(long)]
         case: Option<String>,
     },
+    /// How the terms were kept over a period (Verantwoording): per gemeente, workflow and
+    /// deadline, with totals, as JSON (or CSV for Excel). Reads the store beside a running
+    /// daemon, or a backup (`--store`); the read is audited.
+    Report {
+        /// The configuration file (paths in it are relative to it).
+        #[arg(long, default_value = "config/waakvlam.yaml")]
+        config: PathBuf,
+        /// A store file to read instead of the configuration's `daemon.database` (a backup).
+        #[arg(long)]
+        store: Option<PathBuf>,
+        /// The first due date of the period, YYYY-MM-DD.
+        #[arg(long)]
+        from: Day,
+        /// The last due date of the period, YYYY-MM-DD (inclusive).
+        #[arg(long)]
+        to: Day,
+        /// Only this gemeente (CBS code); default every gemeente of the configuration.
+        #[arg(long)]
+        gemeente: Option<String>,
+        /// Only this workflow.
+        #[arg(long)]
+        workflow: Option<String>,
+        /// CSV for Excel instead of JSON.
+        #[arg(long)]
+        csv: bool,
+    },
     /// What changed workflow files would do to the open cases of a store (a backup, or the live
     /// store beside a running daemon): the deadlines that move, the instances that start or
     /// stop, what would go out at once. Reads the store only.
@@ -318,6 +344,15 @@ pub fn main() -> ExitCode {
             gemeente,
             case,
         } => audit(&config, from, to, gemeente, case),
+        Command::Report {
+            config,
+            store,
+            from,
+            to,
+            gemeente,
+            workflow,
+            csv,
+        } => report(&config, store, (from, to), gemeente, workflow, csv),
         Command::WhatIf {
             config,
             store,

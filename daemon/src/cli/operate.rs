@@ -281,3 +281,80 @@ pub(super) fn plugin_calls(config: &Path, gemeente: &str, calls: u32) -> Result<
     println!("{}", serde_json::Value::Object(report));
     Ok(ExitCode::SUCCESS)
 }
+
+/// `waakvlam report`: the report of a period, read beside a running daemon or from a backup,
+/// each gemeente's read written in its store's audit log first.
+pub(super) fn report(
+    config_path: &Path,
+    store: Option<PathBuf>,
+    period: (Day, Day),
+    gemeente: Option<String>,
+    workflow: Option<String>,
+    csv: bool,
+) -> Result<ExitCode> {
+    let (from, to) = period;
+    if from > to {
+        bail!("the period starts after it ends: --from {from} is later than --to {to}");
+    }
+    let config = config_with_daemon(config_path)?;
+    let daemon = config
+        .daemon
+        .as_ref()
+        .expect("checked by config_with_daemon");
+    let database = match store {
+        Some(path) => {
+            if !path.exists() {
+                bail!("the store {} does not exist", path.display());
+            }
+            crate::config::Database::Sqlite(path)
+        }
+        None => daemon.database.clone(),
+    };
+    let codes: Vec<String> = match gemeente {
+        Some(code) => {
+            if !config.core.gemeenten.contains_key(&code) {
+                bail!("the configuration does not know {code}");
+            }
+            vec![code]
+        }
+        None => config.core.gemeenten.keys().cloned().collect(),
+    };
+    let scope = crate::scope::Scope::new(codes)
+        .context("the configuration names no gemeente; give --gemeente")?;
+    for code in scope.iter() {
+        let entry = crate::store::AuditEntry {
+            at: jiff::Timestamp::now().to_string(),
+            token: "cli".into(),
+            on_behalf_of: None,
+            action: "report.read".into(),
+            gemeente: Some(code.to_string()),
+            case: None,
+            outcome: "allowed".into(),
+        };
+        crate::store::audit_to(&database, &entry)
+            .with_context(|| format!("writing the audit log in {database}"))?;
+    }
+    let readers = crate::store::Readers::of(&database);
+    let (rows, escalations) = readers
+        .report(&scope, (from, to), workflow.as_deref())
+        .with_context(|| format!("reading {database}"))?;
+    // Today as the daemon counts it: the virtual clock a test daemon left in its store, else
+    // the wall clock.
+    let now = readers
+        .virtual_now()
+        .with_context(|| format!("reading {database}"))?
+        .unwrap_or_else(jiff::Timestamp::now);
+    let today = waakvlam_core::calendar::local_day(now);
+    let report = crate::report::compute(from, to, &rows, &escalations, today);
+    let mut out = io::BufWriter::new(io::stdout().lock());
+    if csv {
+        let workflows = waakvlam_core::workflow::load(std::slice::from_ref(&daemon.workflows))
+            .map_err(|report| anyhow::anyhow!(waakvlam_core::problem::joined(&report.problems)))?;
+        let catalog = crate::catalog::Catalog::describe(&config, &workflows, None);
+        write!(out, "{}", crate::report::to_csv(&report, &catalog))?;
+    } else {
+        writeln!(out, "{}", serde_json::to_string_pretty(&report)?)?;
+    }
+    out.flush()?;
+    Ok(ExitCode::SUCCESS)
+}

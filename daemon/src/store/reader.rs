@@ -14,7 +14,7 @@ use rusqlite::{Connection, OpenFlags};
 use super::postgres::read as pg_read;
 use super::rows::StoredCases;
 use super::sqlite::doing;
-use super::sqlite::read::{deadlines, due_per_week, overview, stored_cases};
+use super::sqlite::read::{deadlines, due_per_week, overview, report, stored_cases};
 use super::{DeadlineRow, Filter, OverviewRow, StoreError};
 use crate::scope::Scope;
 use waakvlam_core::calendar::Day;
@@ -122,6 +122,41 @@ impl Readers {
             }
             Readers::Postgres(pg) => pg.read(|c| pg_read::due_per_week(c, scope, first_day, weeks)),
         }
+    }
+
+    /// What a report over `from..=to` counts (see [`crate::report`]).
+    pub fn report(
+        &self,
+        scope: &Scope,
+        period: (Day, Day),
+        workflow: Option<&str>,
+    ) -> Result<(Vec<crate::report::ReportInput>, crate::report::Escalations), StoreError> {
+        match self {
+            Readers::Sqlite { path, idle } => {
+                Self::read(path, idle, |c| report(c, scope, period, workflow))
+            }
+            Readers::Postgres(pg) => pg.read(|c| pg_read::report(c, scope, period, workflow)),
+        }
+    }
+
+    /// Where a virtual clock stands (a test daemon's), if the store has one.
+    pub fn virtual_now(&self) -> Result<Option<jiff::Timestamp>, StoreError> {
+        let ms: Option<i64> = match self {
+            Readers::Sqlite { path, idle } => Self::read(path, idle, |c| {
+                doing("reading the virtual clock", || {
+                    let mut statement = c.prepare("SELECT now_ms FROM virtual_clock")?;
+                    let mut rows = statement.query_map([], |row| row.get(0))?;
+                    rows.next().transpose()
+                })
+            })?,
+            Readers::Postgres(pg) => pg.read(|c| {
+                let rows = c
+                    .query("SELECT now_ms FROM virtual_clock", &[])
+                    .map_err(super::postgres::failed("reading the virtual clock"))?;
+                Ok(rows.first().map(|row| row.get(0)))
+            })?,
+        };
+        Ok(ms.and_then(|ms| jiff::Timestamp::from_millisecond(ms).ok()))
     }
 
     /// Audit lines, oldest first (`waakvlam audit`, beside a running daemon).

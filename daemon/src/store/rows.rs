@@ -13,6 +13,7 @@ use super::{
     AuditFilter, CaseKey, DeadlineRow, DeliveryState, DeliveryStatus, EventRecord, Filter,
     OutboxRow, Status, StoreError,
 };
+use crate::scope::Scope;
 
 /// An event from its stored columns (gemeente, id, type, case, at in milliseconds, data as
 /// JSON), or what is wrong with them: both stores read events through here.
@@ -308,4 +309,49 @@ impl StoredCases {
             }
         }
     }
+}
+
+/// A deadline occurrence as a report reads it, from its stored columns (gemeente, workflow,
+/// deadline, status, due, met_at, started), or what is wrong with them.
+pub fn report_input(
+    (gemeente, workflow, deadline): (String, String, String),
+    status: &str,
+    due: Option<String>,
+    met_at: Option<String>,
+    started: Option<String>,
+) -> Result<crate::report::ReportInput, String> {
+    let what = format!("a deadline of {workflow} in {gemeente}");
+    let Some(status) = DeadlineState::named(status) else {
+        return Err(format!("{what}: unknown status '{status}'"));
+    };
+    let due = due_from(&what, due)?.ok_or_else(|| format!("{what}: no due date"))?;
+    Ok(crate::report::ReportInput {
+        status,
+        due,
+        met_at: due_from(&what, met_at)?,
+        started: due_from(&what, started)?,
+        gemeente,
+        workflow,
+        deadline,
+    })
+}
+
+/// The conditions of a report's read: the scope's gemeenten, due dates in the period, and one
+/// workflow when asked; with `?` for each value, in order.
+pub fn report_conditions(
+    scope: &Scope,
+    from: Day,
+    to: Day,
+    workflow: Option<&str>,
+) -> (String, Vec<String>) {
+    let mut values: Vec<String> = scope.iter().map(str::to_string).collect();
+    let marks = vec!["?"; values.len()].join(", ");
+    let mut conditions = format!("gemeente IN ({marks}) AND due >= ? AND due <= ?");
+    values.push(from.to_string());
+    values.push(to.to_string());
+    if let Some(workflow) = workflow {
+        conditions.push_str(" AND workflow = ?");
+        values.push(workflow.to_string());
+    }
+    (conditions, values)
 }

@@ -6,8 +6,11 @@ use std::sync::Mutex;
 use postgres::Row;
 
 use super::{Connection, PgUrl, failed, numbered, texts};
+use crate::report::{Escalations, ReportInput};
 use crate::scope::Scope;
-use crate::store::rows::{StoredCases, audit_conditions, deadline_clause, readable};
+use crate::store::rows::{
+    StoredCases, audit_conditions, deadline_clause, readable, report_conditions, report_input,
+};
 use crate::store::{
     AuditEntry, AuditFilter, CaseKey, DeadlineRow, Filter, OverviewRow, StoreError,
 };
@@ -251,4 +254,58 @@ pub(in crate::store) fn audit_lines(
             outcome: row.get(6),
         })
         .collect())
+}
+
+/// What a report counts (see the SQLite store's `report`), in PostgreSQL's dialect.
+pub(in crate::store) fn report(
+    c: &mut Connection,
+    scope: &Scope,
+    (from, to): (Day, Day),
+    workflow: Option<&str>,
+) -> Result<(Vec<ReportInput>, Escalations), StoreError> {
+    let (conditions, values) = report_conditions(scope, from, to, workflow);
+    let conditions = numbered(&conditions, 1);
+    let rows = c
+        .query(
+            &format!(
+                "SELECT gemeente, workflow, deadline, status, due, met_at, started FROM deadlines WHERE {conditions}"
+            ),
+            &texts(&values),
+        )
+        .map_err(failed("reading deadlines for a report"))?;
+    let rows = readable(
+        rows.iter()
+            .map(|row| {
+                report_input(
+                    (row.get(0), row.get(1), row.get(2)),
+                    row.get(3),
+                    row.get(4),
+                    row.get(5),
+                    row.get(6),
+                )
+            })
+            .collect(),
+        "deadlines",
+    )?;
+    let counted = c
+        .query(
+            &format!(
+                "SELECT gemeente, workflow, (record::jsonb)->>'deadline', ((record::jsonb)->>'level')::bigint, count(*)
+                 FROM notifications WHERE {conditions} AND (record::jsonb)->>'kind' = 'escalation'
+                 GROUP BY 1, 2, 3, 4"
+            ),
+            &texts(&values),
+        )
+        .map_err(failed("counting escalations for a report"))?;
+    let mut escalations = Escalations::new();
+    for row in &counted {
+        let key = (row.get(0), row.get(1), row.get(2));
+        let level: i64 = row.get(3);
+        let count: i64 = row.get(4);
+        escalations
+            .entry(key)
+            .or_default()
+            .insert(level as u32, count as u64);
+    }
+    Ok((rows, escalations))
 }

@@ -4,9 +4,10 @@
 use rusqlite::{Connection, params_from_iter};
 
 use super::super::CaseKey;
-use super::super::rows::{StoredCases, deadline_clause, readable};
+use super::super::rows::{StoredCases, deadline_clause, readable, report_conditions, report_input};
 use super::super::{DeadlineRow, Filter, OverviewRow, StoreError};
 use super::{doing, event_row};
+use crate::report::{Escalations, ReportInput};
 use crate::scope::Scope;
 use waakvlam_core::calendar::Day;
 use waakvlam_core::engine::{CalendarMark, DeadlineState};
@@ -182,4 +183,50 @@ pub fn stored_cases(connection: &Connection, scope: &Scope) -> Result<StoredCase
     // A read transaction ends the same either way; nothing was written.
     let _ = connection.execute_batch("COMMIT");
     read
+}
+
+/// What a report counts: the deadline occurrences of the scope due in `from..=to` (of one
+/// workflow when asked), and the escalations sent for them per level. An escalation about
+/// several deadlines at once counts for the first it names (the record's `deadline`).
+pub fn report(
+    connection: &Connection,
+    scope: &Scope,
+    (from, to): (Day, Day),
+    workflow: Option<&str>,
+) -> Result<(Vec<ReportInput>, Escalations), StoreError> {
+    let (conditions, values) = report_conditions(scope, from, to, workflow);
+    let rows = doing("reading deadlines for a report", || {
+        let mut statement = connection.prepare(&format!(
+            "SELECT gemeente, workflow, deadline, status, due, met_at, started FROM deadlines WHERE {conditions}"
+        ))?;
+        let rows = statement.query_map(params_from_iter(&values), |row| {
+            Ok(report_input(
+                (row.get(0)?, row.get(1)?, row.get(2)?),
+                &row.get::<_, String>(3)?,
+                row.get(4)?,
+                row.get(5)?,
+                row.get(6)?,
+            ))
+        })?;
+        rows.collect::<rusqlite::Result<Vec<_>>>()
+    })?;
+    let rows = readable(rows, "deadlines")?;
+    let mut escalations = Escalations::new();
+    doing("counting escalations for a report", || {
+        let mut statement = connection.prepare(&format!(
+            "SELECT gemeente, workflow, json_extract(record, '$.deadline'), json_extract(record, '$.level'), count(*)
+             FROM notifications WHERE {conditions} AND json_extract(record, '$.kind') = 'escalation'
+             GROUP BY 1, 2, 3, 4"
+        ))?;
+        let mut rows = statement.query(params_from_iter(&values))?;
+        while let Some(row) = rows.next()? {
+            let key = (row.get(0)?, row.get(1)?, row.get(2)?);
+            escalations
+                .entry(key)
+                .or_default()
+                .insert(row.get(3)?, row.get(4)?);
+        }
+        Ok(())
+    })?;
+    Ok((rows, escalations))
 }
