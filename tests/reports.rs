@@ -253,3 +253,54 @@ fn a_report_counts_on_time_late_and_never_with_their_figures() {
     );
     daemon.stop();
 }
+
+/// The report page of the three complaints: the chart and the table in words and numbers, its
+/// CSV as the operator's command gives it, another gemeente refused.
+#[test]
+fn the_report_page_shows_the_period_with_its_chart_and_csv() {
+    let daemon = Daemon::start();
+    three_complaints(&daemon);
+    let mut visitor = common::web::Visitor::signed_in(&daemon, DEVENTER);
+    let page = visitor.get("/rapportage?periode=eigen&van=2027-04-01&tot=2027-04-30");
+    assert_eq!(page.status, 200, "{}", page.body);
+    assert!(
+        page.body.contains("1 april 2027 tot en met 30 april 2027"),
+        "{}",
+        page.body
+    );
+    assert!(
+        page.body.contains("<svg") && page.body.contains(">33%<"),
+        "{}",
+        page.body
+    );
+    assert!(page.body.contains("Klacht in behandeling nemen"));
+    assert!(
+        page.body.contains("12,0 dagen"),
+        "the median lead time: {}",
+        page.body
+    );
+    let csv = visitor.get("/rapportage.csv?periode=eigen&van=2027-04-01&tot=2027-04-30");
+    assert_eq!(csv.status, 200);
+    assert!(
+        csv.body.contains("GM0150;Deventer;Klachtbehandeling jeugdhulp;Klacht in behandeling nemen;3;1;1;1;0;0;33,3;12,0;17,0;5,5;8;niveau 1: 2"),
+        "{}",
+        csv.body
+    );
+    assert_eq!(visitor.get("/rapportage?gemeente=GM0200").status, 403);
+    assert_eq!(
+        visitor
+            .get("/rapportage?periode=eigen&van=2027-05-01&tot=2027-04-01")
+            .status,
+        400
+    );
+    // The presets count back from the daemon's today (5 May 2027): the last full quarter.
+    let quarter = visitor.get("/rapportage");
+    assert!(
+        quarter
+            .body
+            .contains("1 januari 2027 tot en met 31 maart 2027"),
+        "{}",
+        quarter.body
+    );
+    daemon.stop();
+}

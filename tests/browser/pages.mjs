@@ -35,6 +35,8 @@ const pages = [
   '/workflows/bezwaar',
   '/wat-als',
   '/meldingen',
+  '/rapportage',
+  '/rapportage?periode=eigen&van=2027-04-01&tot=2027-06-30',
   '/agenda',
 ];
 

@@ -16,6 +16,7 @@ mod deadlines;
 mod feeds;
 mod notifications;
 mod overview;
+mod report;
 mod signin;
 mod whatif;
 mod workflows;
@@ -98,6 +99,8 @@ impl Web {
             .route("/workflows", get(workflows::list))
             .route("/workflows/{name}", get(workflows::page))
             .route("/meldingen", get(notifications::page))
+            .route("/rapportage", get(report::page))
+            .route("/rapportage.csv", get(report::csv))
             .route("/meldingen/opnieuw", post(notifications::send_again))
             .route(
                 "/wat-als",
@@ -309,6 +312,7 @@ impl Chrome {
             ("/", "Overzicht"),
             ("/termijnen", "Termijnen"),
             ("/meldingen", "Meldingen"),
+            ("/rapportage", "Rapportage"),
             ("/workflows", "Workflows"),
             ("/wat-als", "Wat als"),
             ("/agenda", "Agenda"),
