@@ -304,3 +304,26 @@ fn the_report_page_shows_the_period_with_its_chart_and_csv() {
     );
     daemon.stop();
 }
+
+/// README.md's example of a report is what the daemon answers for its story.
+#[test]
+fn the_readme_example_is_what_the_daemon_answers() {
+    let readme = std::fs::read_to_string(common::root().join("README.md")).unwrap();
+    let block = readme
+        .split("<!-- report-example -->\n```json\n")
+        .nth(1)
+        .and_then(|rest| rest.split("\n```").next())
+        .expect("README.md has the report example");
+    let shown: Value = serde_json::from_str(block).unwrap();
+    let daemon = Daemon::start();
+    three_complaints(&daemon);
+    let (status, answered) = daemon.request(
+        "GET",
+        "/v1/report?from=2027-04-01&to=2027-04-30",
+        Some(DEVENTER),
+        None,
+    );
+    assert_eq!(status, 200);
+    assert_eq!(answered, shown);
+    daemon.stop();
+}
