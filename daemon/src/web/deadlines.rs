@@ -6,8 +6,8 @@ use std::collections::HashMap;
 
 use askama::Template;
 use axum::extract::{Query, State};
-use axum::http::{HeaderMap, StatusCode, header};
-use axum::response::{IntoResponse, Response};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
 
 use super::{Chrome, PageError, Visitor, Web, case_link, dutch, render};
 use crate::store::{DeadlineRow, Filter, Status};
@@ -293,15 +293,5 @@ pub(super) async fn csv(
         out.push_str(&line.join(";"));
         out.push_str("\r\n");
     }
-    Ok((
-        [
-            (header::CONTENT_TYPE, "text/csv; charset=utf-8"),
-            (
-                header::CONTENT_DISPOSITION,
-                "attachment; filename=\"termijnen.csv\"",
-            ),
-        ],
-        out,
-    )
-        .into_response())
+    Ok(super::csv_download("termijnen.csv", out))
 }

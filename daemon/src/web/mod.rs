@@ -465,6 +465,24 @@ async fn style_sheet() -> Response {
         .into_response()
 }
 
+/// A CSV for Excel as a download named `filename`.
+fn csv_download(filename: &str, body: String) -> Response {
+    (
+        [
+            (
+                axum::http::header::CONTENT_TYPE,
+                "text/csv; charset=utf-8".to_string(),
+            ),
+            (
+                axum::http::header::CONTENT_DISPOSITION,
+                format!("attachment; filename=\"{filename}\""),
+            ),
+        ],
+        body,
+    )
+        .into_response()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

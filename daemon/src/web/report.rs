@@ -8,8 +8,8 @@ use std::fmt::Write;
 
 use askama::Template;
 use axum::extract::{Query, State};
-use axum::http::{HeaderMap, StatusCode, header};
-use axum::response::{IntoResponse, Response};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
 
 use super::{Chrome, PageError, Visitor, Web, render};
 use crate::report::{Counts, Report};
@@ -161,23 +161,29 @@ async fn read(
     .await
 }
 
+/// The visitor, what they asked and its report, for the page and its CSV alike: a request
+/// the visitor may not make is refused and audited as such.
+async fn answer(
+    web: &Web,
+    headers: &HeaderMap,
+    query: &HashMap<String, String>,
+    action: &str,
+) -> Result<(Visitor, Asked, Report), PageError> {
+    let visitor = web.visitor(headers, "/rapportage")?;
+    let asked = asked(&visitor, query).map_err(|err| {
+        let gemeente = query.get("gemeente").map(String::as_str);
+        web.refused(&visitor, headers, action, gemeente, None, err)
+    })?;
+    let report = read(web, &visitor, headers, action, &asked).await?;
+    Ok((visitor, asked, report))
+}
+
 pub(super) async fn page(
     State(web): State<Web>,
     headers: HeaderMap,
     Query(query): Query<HashMap<String, String>>,
 ) -> Result<Response, PageError> {
-    let visitor = web.visitor(&headers, "/rapportage")?;
-    let asked = asked(&visitor, &query).map_err(|err| {
-        web.refused(
-            &visitor,
-            &headers,
-            "web GET /rapportage",
-            query.get("gemeente").map(String::as_str),
-            None,
-            err,
-        )
-    })?;
-    let report = read(&web, &visitor, &headers, "web GET /rapportage", &asked).await?;
+    let (visitor, asked, report) = answer(&web, &headers, &query, "web GET /rapportage").await?;
     let catalog = web.shelf.get();
     let text = |gemeente: String, workflow: String, deadline: String, c: &Counts| RowText {
         gemeente,
@@ -291,30 +297,9 @@ pub(super) async fn csv(
     headers: HeaderMap,
     Query(query): Query<HashMap<String, String>>,
 ) -> Result<Response, PageError> {
-    let visitor = web.visitor(&headers, "/rapportage")?;
-    let asked = asked(&visitor, &query).map_err(|err| {
-        web.refused(
-            &visitor,
-            &headers,
-            "web GET /rapportage.csv",
-            query.get("gemeente").map(String::as_str),
-            None,
-            err,
-        )
-    })?;
-    let report = read(&web, &visitor, &headers, "web GET /rapportage.csv", &asked).await?;
+    let (_, _, report) = answer(&web, &headers, &query, "web GET /rapportage.csv").await?;
     let out = crate::report::to_csv(&report, &web.shelf.get());
-    Ok((
-        [
-            (header::CONTENT_TYPE, "text/csv; charset=utf-8"),
-            (
-                header::CONTENT_DISPOSITION,
-                "attachment; filename=\"rapportage.csv\"",
-            ),
-        ],
-        out,
-    )
-        .into_response())
+    Ok(super::csv_download("rapportage.csv", out))
 }
 
 const WIDTH: u32 = 720;
