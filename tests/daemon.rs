@@ -517,6 +517,7 @@ fn the_openapi_document_matches_the_routes() {
             "/v1/notifications",
             "/v1/notifications/{id}/retry",
             "/v1/openapi.json",
+            "/v1/report",
             "/v1/what-if"
         ]
     );
