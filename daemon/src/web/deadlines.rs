@@ -6,12 +6,11 @@ use std::collections::HashMap;
 
 use askama::Template;
 use axum::extract::{Query, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::HeaderMap;
 use axum::response::Response;
 
 use super::{Chrome, PageError, Visitor, Web, case_link, dutch, render};
 use crate::store::{DeadlineRow, Filter, Status};
-use waakvlam_core::calendar::Day;
 use waakvlam_core::engine::{CalendarMark, DeadlineState};
 
 /// Rows per page.
@@ -62,16 +61,9 @@ struct Asked {
 }
 
 fn asked(visitor: &Visitor, query: &HashMap<String, String>) -> Result<Asked, PageError> {
-    let value = |name: &str| query.get(name).map(|v| v.trim()).filter(|v| !v.is_empty());
-    let scope = match value("gemeente") {
-        Some(code) => visitor.token.gemeenten.narrowed_to(code).ok_or_else(|| {
-            PageError::message(
-                StatusCode::FORBIDDEN,
-                format!("U mag de termijnen van {code} niet zien."),
-            )
-        })?,
-        None => visitor.token.gemeenten.clone(),
-    };
+    let form = super::Form(query);
+    let value = |name: &str| form.value(name);
+    let scope = form.scope(visitor, "de termijnen")?;
     let status = match value("status") {
         Some(s) => match Status::of_deadlines()
             .into_iter()
@@ -86,14 +78,7 @@ fn asked(visitor: &Visitor, query: &HashMap<String, String>) -> Result<Asked, Pa
         },
         None => None,
     };
-    let day = |name: &str, label: &str| match value(name) {
-        Some(text) => text.parse::<Day>().map(Some).map_err(|_| {
-            PageError::bad_request(format!(
-                "De datum '{label}' ({text}) is geen datum; schrijf hem als 2027-04-28."
-            ))
-        }),
-        None => Ok(None),
-    };
+    let day = |name: &str, label: &str| form.day(name, label);
     let page = match value("pagina") {
         Some(text) => text
             .parse::<u32>()

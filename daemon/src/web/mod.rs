@@ -21,6 +21,7 @@ mod signin;
 mod whatif;
 mod workflows;
 
+use std::collections::HashMap;
 use std::sync::{Arc, mpsc};
 use std::time::Instant;
 
@@ -35,8 +36,10 @@ use crate::config::{TokenConfig, WebConfig};
 use crate::dutch;
 use crate::scheduler::{Command, SchedulerError};
 use crate::scheduler::{Unanswered, ask_scheduler};
+use crate::scope::Scope;
 use crate::store::{AuditEntry, Readers, StoreError};
 use session::{Session, Sessions};
+use waakvlam_core::calendar::Day;
 
 /// The session cookie's name.
 const SESSION_COOKIE: &str = "waakvlam_sessie";
@@ -463,6 +466,42 @@ async fn style_sheet() -> Response {
         include_str!("../../static/waakvlam.css"),
     )
         .into_response()
+}
+
+/// A page's query as a person filled in the form: empty fields count as not given, and the
+/// gemeente and dates are checked the same way on every page that takes them.
+struct Form<'q>(&'q HashMap<String, String>);
+
+impl Form<'_> {
+    fn value(&self, name: &str) -> Option<&str> {
+        self.0.get(name).map(|v| v.trim()).filter(|v| !v.is_empty())
+    }
+
+    /// The gemeenten asked for: the one chosen if the token has it (403 otherwise, naming
+    /// `what` the page shows), else all of the token's.
+    fn scope(&self, visitor: &Visitor, what: &str) -> Result<Scope, PageError> {
+        match self.value("gemeente") {
+            Some(code) => visitor.token.gemeenten.narrowed_to(code).ok_or_else(|| {
+                PageError::message(
+                    StatusCode::FORBIDDEN,
+                    format!("U mag {what} van {code} niet zien."),
+                )
+            }),
+            None => Ok(visitor.token.gemeenten.clone()),
+        }
+    }
+
+    /// A date field (`label` as the form names it), if given.
+    fn day(&self, name: &str, label: &str) -> Result<Option<Day>, PageError> {
+        match self.value(name) {
+            Some(text) => text.parse::<Day>().map(Some).map_err(|_| {
+                PageError::bad_request(format!(
+                    "De datum '{label}' ({text}) is geen datum; schrijf hem als 2027-04-28."
+                ))
+            }),
+            None => Ok(None),
+        }
+    }
 }
 
 /// A CSV for Excel as a download named `filename`.

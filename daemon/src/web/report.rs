@@ -8,7 +8,7 @@ use std::fmt::Write;
 
 use askama::Template;
 use axum::extract::{Query, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::HeaderMap;
 use axum::response::Response;
 
 use super::{Chrome, PageError, Visitor, Web, render};
@@ -90,24 +90,10 @@ impl Period {
 }
 
 fn asked(visitor: &Visitor, query: &HashMap<String, String>) -> Result<Asked, PageError> {
-    let value = |name: &str| query.get(name).map(|v| v.trim()).filter(|v| !v.is_empty());
-    let scope = match value("gemeente") {
-        Some(code) => visitor.token.gemeenten.narrowed_to(code).ok_or_else(|| {
-            PageError::message(
-                StatusCode::FORBIDDEN,
-                format!("U mag de rapportage van {code} niet zien."),
-            )
-        })?,
-        None => visitor.token.gemeenten.clone(),
-    };
-    let day = |name: &str, label: &str| match value(name) {
-        Some(text) => text.parse::<Day>().map(Some).map_err(|_| {
-            PageError::bad_request(format!(
-                "De datum '{label}' ({text}) is geen datum; schrijf hem als 2027-04-28."
-            ))
-        }),
-        None => Ok(None),
-    };
+    let form = super::Form(query);
+    let value = |name: &str| form.value(name);
+    let scope = form.scope(visitor, "de rapportage")?;
+    let day = |name: &str, label: &str| form.day(name, label);
     let period = match value("periode").unwrap_or("kwartaal") {
         "kwartaal" => Period::Quarter,
         "halfjaar" => Period::HalfYear,
