@@ -1381,3 +1381,70 @@ fn the_moplan_is_evaluated_every_half_year_and_closed_with_a_nazorg_paragraph() 
         .is_empty()
     );
 }
+
+/// Every due date explains itself (DESIGN.md): over a generated year of every shipped workflow,
+/// with the shipped configuration and plugins, the derivation of each deadline reaches the due
+/// date the engine gives it, in sentences, and the steps the year holds are all there (the Atw,
+/// a recurring contact, a term a gemeente set).
+#[test]
+fn every_derivation_reaches_the_due_date_the_engine_gives() {
+    use waakvlam_core::calendar::parse_timestamp;
+    use waakvlam_core::engine::{Case, Step};
+    let engine = common::shipped_engine();
+    let mut generated = Vec::new();
+    waakvlam_core::synthetic::write_events(&mut generated, 2_000, 2027, 11).unwrap();
+    let (mut events, refused) =
+        waakvlam_core::simulate::read_events(std::io::Cursor::new(generated)).unwrap();
+    assert!(refused.is_empty());
+    events.sort_by_key(|e| e.at);
+    let mut cases: std::collections::BTreeMap<(String, String), Case> = Default::default();
+    for event in events {
+        let at = event.at;
+        cases
+            .entry((event.gemeente.clone(), event.case.clone()))
+            .or_insert_with(|| Case::new(&event.gemeente, &event.case))
+            .apply(&engine, event, at);
+    }
+    let now = parse_timestamp("2028-03-01T12:00:00+01:00").unwrap();
+    let (mut checked, mut atw, mut recurring, mut set_by_gemeente) = (0, 0, 0, 0);
+    for case in cases.values_mut() {
+        case.tick(&engine, now);
+        for view in case.deadlines(&engine, now) {
+            let derivation = case
+                .derivation(&engine, &view.instance, &view.deadline, view.occurrence)
+                .unwrap_or_else(|| panic!("no derivation for {view:?}"));
+            assert_eq!(
+                derivation.due, view.due,
+                "{view:?}: {:#?}",
+                derivation.steps
+            );
+            let lines = case
+                .explanation(&engine, &view.instance, &view.deadline, view.occurrence)
+                .unwrap();
+            assert!(!lines.is_empty(), "{view:?}");
+            for line in &lines {
+                assert!(line.ends_with('.') && !line.contains("{"), "{line}");
+            }
+            checked += 1;
+            for step in &derivation.steps {
+                match step {
+                    Step::Atw(_) => atw += 1,
+                    Step::AfterContact { .. } | Step::AfterMissed { .. } => recurring += 1,
+                    Step::Term { origin, .. }
+                        if *origin != Some(waakvlam_core::engine::ParamOrigin::Workflow) =>
+                    {
+                        set_by_gemeente += 1
+                    }
+                    _ => {}
+                }
+            }
+        }
+    }
+    assert!(checked > 3_000, "{checked} deadlines");
+    assert!(atw > 10, "{atw} Atw steps");
+    assert!(recurring > 10, "{recurring} recurring steps");
+    assert!(
+        set_by_gemeente > 10,
+        "{set_by_gemeente} terms set by a gemeente"
+    );
+}

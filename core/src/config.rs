@@ -11,8 +11,8 @@ use std::path::{Path, PathBuf};
 
 use serde_json::{Map, Value};
 
-use crate::calendar::{Calendar, Day, Duration, LeapDayBirthdays};
-use crate::engine::{ParamSource, Settings};
+use crate::calendar::{AddedDay, Calendar, Day, Duration, LeapDayBirthdays};
+use crate::engine::{Override, ParamOrigin, ParamSource, Settings};
 use crate::event::is_gemeente_code;
 use crate::problem::{MapReader, Problem, Problems, list_of, text_of};
 use crate::workflow::Workflow;
@@ -354,16 +354,20 @@ impl EngineConfig {
 pub struct ConfigParams(BTreeMap<String, GemeenteConfig>);
 
 impl ParamSource for ConfigParams {
-    fn overrides(
-        &self,
-        gemeente: &str,
-        workflow: &str,
-        _: &Map<String, Value>,
-    ) -> Vec<(String, Duration)> {
+    fn overrides(&self, gemeente: &str, workflow: &str, _: &Map<String, Value>) -> Vec<Override> {
         self.0
             .get(gemeente)
             .and_then(|g| g.params.get(workflow))
-            .map(|params| params.iter().map(|(k, v)| (k.clone(), *v)).collect())
+            .map(|params| {
+                params
+                    .iter()
+                    .map(|(name, value)| Override {
+                        name: name.clone(),
+                        value: *value,
+                        origin: ParamOrigin::Configuration,
+                    })
+                    .collect()
+            })
             .unwrap_or_default()
     }
 }
@@ -371,7 +375,7 @@ impl ParamSource for ConfigParams {
 /// The holiday data: the days Koninklijk Besluiten add, and the last year they cover.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Holidays {
-    pub added: Vec<Day>,
+    pub added: Vec<AddedDay>,
     /// The last year a published decision covers; later legal terms are provisional.
     pub covered_through: Option<i32>,
 }
@@ -405,11 +409,17 @@ pub fn load_holidays(path: &Path) -> Result<Holidays, Vec<Problem>> {
                     else {
                         continue;
                     };
-                    let reason = entry.require("reason", &mut problems).is_some();
-                    let source = entry.require("source", &mut problems).is_some();
-                    if !(reason && source) {
+                    let text = |key, problems: &mut Problems| {
+                        entry
+                            .require(key, problems)
+                            .and_then(|n| text_of(n, &format!("'{key}'"), problems))
+                            .map(|(t, _)| t.to_string())
+                    };
+                    let reason = text("reason", &mut problems);
+                    let source = text("source", &mut problems);
+                    let (Some(reason), Some(source)) = (reason, source) else {
                         continue;
-                    }
+                    };
                     if let Some((text, at)) = entry
                         .require("date", &mut problems)
                         .and_then(|n| text_of(n, "'date'", &mut problems))
@@ -422,7 +432,11 @@ pub fn load_holidays(path: &Path) -> Result<Holidays, Vec<Problem>> {
                                     "a published decision that adds this day covers its year: raise 'covered_through' to it",
                                 )
                             }
-                            Ok(day) => days.push(day),
+                            Ok(day) => days.push(AddedDay {
+                                day,
+                                reason,
+                                source,
+                            }),
                             Err(err) => problems.add(at, err.to_string()),
                         }
                     }

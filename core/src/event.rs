@@ -39,6 +39,8 @@ pub struct DataField {
 #[derive(Debug)]
 pub struct EventSpec {
     pub name: &'static str,
+    /// What happened, in Dutch words for a sentence: `klacht ingediend`.
+    pub words: &'static str,
     pub fields: &'static [DataField],
 }
 
@@ -72,86 +74,107 @@ const MOPLAN: &[DataField] = &[field("plan_id", FieldKind::Text, true)];
 pub static VOCABULARY: &[EventSpec] = &[
     EventSpec {
         name: "casus.aangemeld",
+        words: "casus aangemeld",
         fields: CASE_FACTS,
     },
     EventSpec {
         name: "casus.gewijzigd",
+        words: "gegevens van de casus gewijzigd",
         fields: CASE_CORRECTION,
     },
     EventSpec {
         name: "casus.gesloten",
+        words: "casus gesloten",
         fields: &[],
     },
     EventSpec {
         name: "zorg.gestart",
+        words: "zorg gestart",
         fields: &[],
     },
     EventSpec {
         name: "zorg.beeindigd",
+        words: "zorg beëindigd",
         fields: &[field("reden", FieldKind::ReasonCode, true)],
     },
     EventSpec {
         name: "toekomstplan.opgesteld",
+        words: "toekomstplan opgesteld",
         fields: &[],
     },
     EventSpec {
         name: "overdracht.perspectief_bepaald",
+        words: "route na 18 jaar bepaald",
         fields: &[field("route", FieldKind::OneOf(ROUTES), true)],
     },
     EventSpec {
         name: "overdracht.aanvraag_ingediend",
+        words: "aanvraag voor volwassenenzorg ingediend",
         fields: &[],
     },
     EventSpec {
         name: "overdracht.afgerond",
+        words: "warme overdracht bij 18 jaar afgerond",
         fields: &[],
     },
     EventSpec {
         name: "overdracht.volwassenenzorg",
+        words: "warme overdracht naar volwassenenzorg afgerond",
         fields: &[],
     },
     EventSpec {
         name: "nazorg.contact",
+        words: "nazorgcontact gehad",
         fields: &[],
     },
     EventSpec {
         name: "nazorg.signaal",
+        words: "signaal van terugval gemeld",
         fields: &[],
     },
     EventSpec {
         name: "klacht.ingediend",
+        words: "klacht ingediend",
         fields: KLACHT,
     },
     EventSpec {
         name: "klacht.in_behandeling",
+        words: "klacht in behandeling genomen",
         fields: KLACHT,
     },
     EventSpec {
         name: "klacht.verdaagd",
+        words: "behandeling van de klacht verdaagd",
         fields: KLACHT,
     },
     EventSpec {
         name: "klacht.afgerond",
+        words: "klacht afgehandeld",
         fields: KLACHT,
     },
     EventSpec {
         name: "klacht.ingetrokken",
+        words: "klacht ingetrokken",
         fields: KLACHT,
     },
     EventSpec {
         name: "veiligthuis.melding",
+        words: "melding bij Veilig Thuis ontvangen",
         fields: MELDING,
     },
     EventSpec {
         name: "veiligthuis.besluit_onderzoek",
+        words: "besluit van Veilig Thuis tot onderzoek",
         fields: MELDING,
     },
     EventSpec {
         name: "veiligthuis.beoordeeld",
+        words: "melding door Veilig Thuis beoordeeld",
         fields: MELDING,
     },
     EventSpec {
         name: "bezwaar.ingediend",
+        words: "bezwaarschrift ontvangen",
         fields: &[
             field("bezwaar_id", FieldKind::Text, true),
             field("bekendgemaakt", FieldKind::Date, true),
@@ -160,30 +183,37 @@ pub static VOCABULARY: &[EventSpec] = &[
     },
     EventSpec {
         name: "bezwaar.verzuim",
+        words: "verzuim in het bezwaarschrift",
         fields: BEZWAAR,
     },
     EventSpec {
         name: "bezwaar.hersteld",
+        words: "verzuim hersteld",
         fields: BEZWAAR,
     },
     EventSpec {
         name: "bezwaar.verdaagd",
+        words: "beslissing op het bezwaar verdaagd",
         fields: BEZWAAR,
     },
     EventSpec {
         name: "bezwaar.beslist",
+        words: "op het bezwaar beslist",
         fields: BEZWAAR,
     },
     EventSpec {
         name: "ed.aangemeld",
+        words: "aangemeld bij Team ED",
         fields: ED,
     },
     EventSpec {
         name: "ed.gekoppeld",
+        words: "gekoppeld aan een ervaringsdeskundige",
         fields: ED,
     },
     EventSpec {
         name: "rvdk.verzoek_burgemeester",
+        words: "verzoek van de burgemeester aan de Raad voor de Kinderbescherming",
         fields: &[
             field("verzoek_id", FieldKind::Text, true),
             field("dagtekening", FieldKind::Date, true),
@@ -191,26 +221,32 @@ pub static VOCABULARY: &[EventSpec] = &[
     },
     EventSpec {
         name: "rvdk.oordeel_gevraagd",
+        words: "oordeel van de rechter gevraagd door de Raad",
         fields: &[field("verzoek_id", FieldKind::Text, true)],
     },
     EventSpec {
         name: "casus.woonplaats_vastgesteld",
+        words: "woonplaats na 18 jaar vastgesteld",
         fields: &[field("gemeente_na_18", FieldKind::Text, true)],
     },
     EventSpec {
         name: "bericht.ingetrokken",
+        words: "eerder bericht ingetrokken",
         fields: &[field("ingetrokken_id", FieldKind::Text, true)],
     },
     EventSpec {
         name: "moplan.opgesteld",
+        words: "MO-plan opgesteld",
         fields: MOPLAN,
     },
     EventSpec {
         name: "moplan.geevalueerd",
+        words: "MO-plan geëvalueerd",
         fields: MOPLAN,
     },
     EventSpec {
         name: "moplan.nazorg_vastgelegd",
+        words: "nazorg in het MO-plan vastgelegd",
         fields: &[
             field("plan_id", FieldKind::Text, true),
             field("uitvoerder", FieldKind::Text, true),
@@ -272,6 +308,11 @@ impl EventType {
 
     pub fn name(self) -> &'static str {
         VOCABULARY[self.0 as usize].name
+    }
+
+    /// What happened, in Dutch words: `klacht ingediend`.
+    pub fn words(self) -> &'static str {
+        VOCABULARY[self.0 as usize].words
     }
 
     pub fn spec(self) -> &'static EventSpec {

@@ -6,6 +6,15 @@
 
 use super::Day;
 
+/// A day a Koninklijk Besluit makes equal to a recognised holiday (Atw art. 3 lid 3), with why
+/// (`vrijdag na Hemelvaartsdag`) and the decision that says so, for explanations that name it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AddedDay {
+    pub day: Day,
+    pub reason: String,
+    pub source: String,
+}
+
 /// A holiday with its Dutch name, as shown in reports and tests.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Holiday {

@@ -6,11 +6,13 @@
 mod day;
 mod duration;
 mod holidays;
+mod reasons;
 mod zone;
 
 pub use day::{Day, DayParseError, Weekday, days_in_month, is_leap_year};
 pub use duration::{Duration, DurationError};
-pub use holidays::{Holiday, atw_holidays, easter_sunday};
+pub use holidays::{AddedDay, Holiday, atw_holidays, easter_sunday};
+pub use reasons::{AtwStep, FreeDay};
 pub use zone::{amsterdam, format_timestamp, local_day, local_time, parse_timestamp, send_moment};
 
 /// Where a 29 February birthday falls in a year without one.
@@ -49,6 +51,9 @@ pub struct Calendar {
     /// Added days outside the precomputed years, kept so that lookups there stay correct.
     extra_outside: Vec<Day>,
     leap_day_birthdays: LeapDayBirthdays,
+    /// The days added by Koninklijk Besluit with their decisions, to name them (shared: every
+    /// gemeente's calendar is a copy of the national one).
+    added: std::sync::Arc<[AddedDay]>,
     /// The last year for which a published Koninklijk Besluit fixes the added days; `None`
     /// when no holiday data was given, so that no legal term counts as settled.
     covered_through: Option<i32>,
@@ -56,7 +61,7 @@ pub struct Calendar {
 
 impl Calendar {
     /// A calendar with the Atw holidays and the days that a Koninklijk Besluit adds.
-    pub fn new(added_days: &[Day], leap_day_birthdays: LeapDayBirthdays) -> Calendar {
+    pub fn new(added_days: &[AddedDay], leap_day_birthdays: LeapDayBirthdays) -> Calendar {
         let first = Day::from_ymd(FIRST_YEAR, 1, 1).expect("valid");
         let last = Day::from_ymd(LAST_YEAR, 12, 31).expect("valid");
         let len = (first.days_until(last) + 1) as usize;
@@ -64,6 +69,7 @@ impl Calendar {
             first,
             free: vec![0; len.div_ceil(64)],
             extra_outside: Vec::new(),
+            added: added_days.into(),
             leap_day_birthdays,
             covered_through: None,
         };
@@ -78,8 +84,8 @@ impl Calendar {
                 calendar.mark_free(holiday.day);
             }
         }
-        for day in added_days {
-            calendar.mark_free(*day);
+        for added in added_days {
+            calendar.mark_free(added.day);
         }
         calendar
     }
@@ -226,7 +232,12 @@ mod tests {
     }
 
     fn calendar() -> Calendar {
-        Calendar::new(&[day("2027-05-07")], LeapDayBirthdays::FirstOfMarch)
+        let added = AddedDay {
+            day: day("2027-05-07"),
+            reason: "vrijdag na Hemelvaartsdag".into(),
+            source: "test".into(),
+        };
+        Calendar::new(&[added], LeapDayBirthdays::FirstOfMarch)
     }
 
     #[test]

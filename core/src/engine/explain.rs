@@ -67,7 +67,7 @@ impl Case {
     }
 
     /// The day of the last event that changed a birth date already known.
-    fn birth_date_corrected(&self) -> Option<Day> {
+    pub(super) fn birth_date_corrected(&self) -> Option<Day> {
         let mut known: Option<BirthDate> = None;
         let mut corrected = None;
         for event in &self.events {
@@ -124,7 +124,7 @@ impl Case {
 
 /// Whether a date counts from the young person's birth date, directly or through a named date
 /// or another deadline.
-fn counts_from_birth(workflow: &Workflow, anchor: &Anchor) -> bool {
+pub(super) fn counts_from_birth(workflow: &Workflow, anchor: &Anchor) -> bool {
     match anchor {
         Anchor::Birthday(_) => true,
         Anchor::Date(index) => counts_from_birth(workflow, &workflow.dates[*index].is.anchor),

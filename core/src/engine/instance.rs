@@ -133,7 +133,12 @@ impl Instance {
 
     /// The nominal (first) due date of a deadline before suspension and extension; `None` when a
     /// fact it needs is unknown (a partial birth date).
-    fn anchor_day(&self, workflow: &Workflow, anchor: &Anchor, facts: &Facts<'_>) -> Option<Day> {
+    pub(super) fn anchor_day(
+        &self,
+        workflow: &Workflow,
+        anchor: &Anchor,
+        facts: &Facts<'_>,
+    ) -> Option<Day> {
         match anchor {
             Anchor::Start => Some(self.start),
             Anchor::Birthday(age) => Some(facts.calendar.birthday(facts.birth?.full()?, *age)),
@@ -168,7 +173,7 @@ impl Instance {
         }
     }
 
-    fn apply_terms(&self, expr: &DateExpr, from: Day) -> Day {
+    pub(super) fn apply_terms(&self, expr: &DateExpr, from: Day) -> Day {
         expr.terms
             .iter()
             .fold(from, |day, (sign, term)| match sign {
@@ -177,7 +182,7 @@ impl Instance {
             })
     }
 
-    fn due_expr<'w>(&self, workflow: &'w Workflow, index: usize) -> &'w DateExpr {
+    pub(super) fn due_expr<'w>(&self, workflow: &'w Workflow, index: usize) -> &'w DateExpr {
         let deadline = &workflow.deadlines[index];
         deadline
             .due_if

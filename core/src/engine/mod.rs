@@ -5,6 +5,7 @@
 
 mod case;
 mod combine;
+mod derivation;
 mod explain;
 mod instance;
 pub mod notification;
@@ -16,6 +17,7 @@ use std::collections::HashMap;
 use serde_json::{Map, Value};
 
 pub use case::{CarePeriod, Case, CaseFacts};
+pub use derivation::{About, Derivation, Explanations, Origin, Step, sentences};
 pub use explain::{Moved, MovedDeadline};
 pub use instance::{DeadlineStatus, Instance, Occurrence, OccurrenceStatus, Status};
 pub use notification::{Kind, Notification};
@@ -24,24 +26,45 @@ pub use view::{CalendarMark, DeadlineState, DeadlineView, OverviewItem};
 use crate::calendar::{Calendar, Day, Duration};
 use crate::workflow::Workflow;
 
+/// Where a gemeente's value of a workflow parameter comes from: what an explanation of a due
+/// date and the Workflows page say about a term.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ParamOrigin {
+    /// The workflow's own default.
+    Workflow,
+    /// `gemeenten.<code>.params` in the configuration.
+    Configuration,
+    /// The gemeente's plugin.
+    Plugin,
+}
+
+/// A parameter a gemeente sets to another value than the workflow's default, and who set it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Override {
+    pub name: String,
+    pub value: Duration,
+    pub origin: ParamOrigin,
+}
+
 /// Parameter overrides per gemeente (DESIGN.md: "a gemeente's plugin may override" the
-/// defaults). The configuration supplies them today; plugins will through the same trait.
+/// defaults): from the configuration, and from plugins through the same trait.
 pub trait ParamSource: Send + Sync {
     /// Overrides for one workflow of one gemeente, given the start event's data (a plugin may
-    /// choose by it, for example a high relapse risk). Unknown names are ignored.
+    /// choose by it, for example a high relapse risk), later ones winning. Unknown names are
+    /// ignored.
     fn overrides(
         &self,
         gemeente: &str,
         workflow: &str,
         start_data: &Map<String, Value>,
-    ) -> Vec<(String, Duration)>;
+    ) -> Vec<Override>;
 }
 
 /// No overrides: every gemeente gets the workflows' defaults.
 pub struct Defaults;
 
 impl ParamSource for Defaults {
-    fn overrides(&self, _: &str, _: &str, _: &Map<String, Value>) -> Vec<(String, Duration)> {
+    fn overrides(&self, _: &str, _: &str, _: &Map<String, Value>) -> Vec<Override> {
         Vec::new()
     }
 }
@@ -224,9 +247,29 @@ impl Engine {
         start_data: &Map<String, Value>,
     ) -> Vec<Duration> {
         let mut params: Vec<Duration> = workflow.params.iter().map(|p| p.default).collect();
-        for (name, value) in self.params.overrides(gemeente, &workflow.name, start_data) {
-            if let Some(i) = workflow.param_index(&name) {
-                params[i] = value;
+        for set in self.params.overrides(gemeente, &workflow.name, start_data) {
+            if let Some(i) = workflow.param_index(&set.name) {
+                params[i] = set.value;
+            }
+        }
+        params
+    }
+
+    /// Where each parameter of [`Engine::params`] comes from, in the same order.
+    pub fn param_origins(
+        &self,
+        gemeente: &str,
+        workflow: &Workflow,
+        start_data: &Map<String, Value>,
+    ) -> Vec<(Duration, ParamOrigin)> {
+        let mut params: Vec<(Duration, ParamOrigin)> = workflow
+            .params
+            .iter()
+            .map(|p| (p.default, ParamOrigin::Workflow))
+            .collect();
+        for set in self.params.overrides(gemeente, &workflow.name, start_data) {
+            if let Some(i) = workflow.param_index(&set.name) {
+                params[i] = (set.value, set.origin);
             }
         }
         params

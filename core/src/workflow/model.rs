@@ -165,7 +165,7 @@ pub struct EventMatch {
 }
 
 /// A condition on a data field of an event: its text is one of `values`, or none of them.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Condition {
     pub field: String,
     pub values: Vec<String>,

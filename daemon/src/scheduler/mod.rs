@@ -181,8 +181,36 @@ pub struct CaseView {
     pub gemeente: String,
     pub case: String,
     pub events: Vec<crate::store::EventRecord>,
-    pub deadlines: Vec<DeadlineRow>,
+    pub deadlines: Vec<CaseDeadline>,
     pub notifications: Vec<OutboxRow>,
+}
+
+/// A deadline of one case with how its due date came about, in Dutch, a sentence a step
+/// (DESIGN.md, "Every due date explains itself").
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct CaseDeadline {
+    #[serde(flatten)]
+    pub row: DeadlineRow,
+    pub explanation: Vec<String>,
+}
+
+impl CaseDeadline {
+    /// The store's rows of a case with the engine's explanations; a row the engine does not
+    /// know (it cannot be, both come from the same case) gets none rather than a wrong one.
+    pub fn explained(
+        rows: Vec<DeadlineRow>,
+        explanations: &waakvlam_core::engine::Explanations,
+    ) -> Vec<CaseDeadline> {
+        rows.into_iter()
+            .map(|row| {
+                let key = (row.instance.clone(), row.deadline.clone(), row.occurrence);
+                CaseDeadline {
+                    explanation: explanations.get(&key).cloned().unwrap_or_default(),
+                    row,
+                }
+            })
+            .collect()
+    }
 }
 
 #[derive(Clone, Debug, serde::Serialize)]
@@ -838,17 +866,21 @@ impl<S: Store> Scheduler<S> {
             return Ok(None);
         }
         // A case out of service says so, rather than showing deadlines that may be wrong.
-        self.cases.load(key, &self.engine, &self.store)?;
+        let now = self.clock.now();
+        let explanations = self
+            .cases
+            .load(key, &self.engine, &self.store)?
+            .explanations(&self.engine, now);
         let filter = Filter {
             case: Some(key.case.clone()),
-            today: Some(waakvlam_core::calendar::local_day(self.clock.now())),
+            today: Some(waakvlam_core::calendar::local_day(now)),
             ..Filter::within(Scope::one(&key.gemeente), 10_000)
         };
         Ok(Some(CaseView {
             gemeente: key.gemeente.clone(),
             case: key.case.clone(),
             events,
-            deadlines: self.store.deadlines(&filter)?,
+            deadlines: CaseDeadline::explained(self.store.deadlines(&filter)?, &explanations),
             notifications: self.store.notifications(&filter)?,
         }))
     }

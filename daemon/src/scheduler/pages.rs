@@ -6,12 +6,12 @@
 use jiff::Timestamp;
 use tokio::sync::oneshot;
 
-use super::{CaseView, Reply, Scheduler, SchedulerError};
+use super::{CaseDeadline, CaseView, Reply, Scheduler, SchedulerError};
 use crate::delivery;
 use crate::scope::Scope;
 use crate::store::{AuditEntry, CaseKey, DeadlineRow, Feed, Filter, Store};
 use waakvlam_core::calendar::{Day, local_day};
-use waakvlam_core::engine::{MovedDeadline, Notification};
+use waakvlam_core::engine::{Explanations, MovedDeadline, Notification};
 
 /// How far ahead a case page looks for what comes next, and how much it shows.
 const FORECAST_DAYS: i64 = 400;
@@ -67,11 +67,20 @@ pub enum PageCommand {
     Today { reply: oneshot::Sender<Timestamp> },
 }
 
-/// A feed's deadlines, each with the moment of its first reminder (the calendar's alarm).
+/// A feed's deadlines.
 #[derive(Clone, Debug)]
 pub struct FeedRows {
     pub now: Timestamp,
-    pub rows: Vec<(DeadlineRow, Option<Timestamp>)>,
+    pub rows: Vec<FeedRow>,
+}
+
+/// A deadline of a feed, with the moment of its first reminder (the calendar's alarm) and how
+/// its due date came about (the event's description).
+#[derive(Clone, Debug)]
+pub struct FeedRow {
+    pub row: DeadlineRow,
+    pub alarm: Option<Timestamp>,
+    pub explanation: Vec<String>,
 }
 
 /// One case as its page shows it.
@@ -171,23 +180,46 @@ impl<S: Store> Scheduler<S> {
                 let rows = self.audited_read(&audit, |store| {
                     store.feed_deadlines(&scope, &deadlines, limit)
                 });
-                let _ = reply.send(rows.map(|rows| {
-                    FeedRows {
-                        now,
-                        rows: rows
-                            .into_iter()
-                            .map(|row| {
-                                let alarm = self.first_reminder(&row);
-                                (row, alarm)
-                            })
-                            .collect(),
-                    }
+                let _ = reply.send(rows.map(|rows| FeedRows {
+                    now,
+                    rows: self.feed_rows(rows, now),
                 }));
             }
             PageCommand::Today { reply } => {
                 let _ = reply.send(now);
             }
         }
+    }
+
+    /// Each row with its alarm and explanation; every case is worked out once for all its
+    /// rows. A case that cannot be loaded (out of service) keeps its row, without explanation.
+    fn feed_rows(&mut self, rows: Vec<DeadlineRow>, now: Timestamp) -> Vec<FeedRow> {
+        let mut explained: std::collections::HashMap<CaseKey, Explanations> = Default::default();
+        rows.into_iter()
+            .map(|row| {
+                let key = CaseKey {
+                    gemeente: row.gemeente.clone(),
+                    case: row.case.clone(),
+                };
+                if !explained.contains_key(&key) {
+                    let explanations = self
+                        .cases
+                        .load(&key, &self.engine, &self.store)
+                        .map(|case| case.explanations(&self.engine, now))
+                        .unwrap_or_default();
+                    explained.insert(key.clone(), explanations);
+                }
+                let explanation = explained[&key]
+                    .get(&(row.instance.clone(), row.deadline.clone(), row.occurrence))
+                    .cloned()
+                    .unwrap_or_default();
+                FeedRow {
+                    alarm: self.first_reminder(&row),
+                    row,
+                    explanation,
+                }
+            })
+            .collect()
     }
 
     /// When the first reminder of a deadline goes out, as the engine plans it: the earliest
@@ -233,6 +265,7 @@ impl<S: Store> Scheduler<S> {
             .unwrap_or(now);
         let mut upcoming = case.forecast(&self.engine, now, until, FORECAST_MOST);
         let moved = case.moved_deadlines(&self.engine);
+        let explanations = case.explanations(&self.engine, now);
         let filter = Filter {
             case: Some(key.case.clone()),
             today: Some(today),
@@ -250,7 +283,7 @@ impl<S: Store> Scheduler<S> {
                 gemeente: key.gemeente.clone(),
                 case: key.case.clone(),
                 events,
-                deadlines: self.store.deadlines(&filter)?,
+                deadlines: CaseDeadline::explained(self.store.deadlines(&filter)?, &explanations),
                 notifications,
             },
             moved,

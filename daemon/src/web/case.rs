@@ -42,6 +42,8 @@ struct DeadlineText {
     overdue: bool,
     provisional: bool,
     moved: Vec<String>,
+    /// How the due date came about, a sentence a step.
+    explanation: Vec<String>,
 }
 
 struct NotificationText {
@@ -126,7 +128,8 @@ pub(super) async fn page(
     let deadlines = view
         .deadlines
         .iter()
-        .map(|d| {
+        .map(|explained| {
+            let d = &explained.row;
             let moved = found
                 .moved
                 .iter()
@@ -146,6 +149,7 @@ pub(super) async fn page(
                 overdue: d.status == DeadlineState::Overdue,
                 provisional: d.calendar == Some(CalendarMark::Provisional),
                 moved,
+                explanation: explained.explanation.clone(),
             }
         })
         .collect();

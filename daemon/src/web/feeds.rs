@@ -13,7 +13,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 
 use super::{Chrome, PageError, Visitor, Web, case_link, dutch, ics, render};
 use crate::scheduler::Command;
-use crate::scheduler::pages::PageCommand;
+use crate::scheduler::pages::{FeedRow, PageCommand};
 use crate::scope::Scope;
 use crate::store::{AuditEntry, Feed};
 use crate::tokens::{random_token, token_sha256};
@@ -295,7 +295,7 @@ pub(super) async fn calendar(
     let events: Vec<ics::AllDay> = found
         .rows
         .iter()
-        .filter_map(|(row, alarm)| {
+        .filter_map(|FeedRow { row, alarm, explanation }| {
             let day = row.due?;
             let title = catalog.deadline_title(&row.workflow, &row.deadline);
             let link = format!("{base}{}", case_link(&row.gemeente, &row.case));
@@ -307,10 +307,11 @@ pub(super) async fn calendar(
                 day,
                 summary: format!("{title}, casus {}", row.case),
                 description: format!(
-                    "{}\nGemeente: {}\nTermijn: {}\nCasus: {link}",
+                    "{}\nGemeente: {}\nTermijn: {}\nCasus: {link}\n\nZo is deze datum berekend:\n{}",
                     catalog.title_of(&row.workflow),
                     catalog.gemeente_name(&row.gemeente),
                     dutch::day(day),
+                    explanation.join("\n"),
                 ),
                 url: link,
                 alarm: *alarm,

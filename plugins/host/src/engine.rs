@@ -81,16 +81,7 @@ pub fn shadowed_overrides(
     shadowed
 }
 
-/// Where a gemeente's value of a workflow parameter comes from.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum ParamOrigin {
-    /// The workflow's own default.
-    Workflow,
-    /// `gemeenten.<code>.params` in the configuration.
-    Configuration,
-    /// The gemeente's plugin (for a start without data; a plugin may answer per start).
-    Plugin,
-}
+pub use waakvlam_core::engine::ParamOrigin;
 
 /// One gemeente's value of one parameter of one workflow, and where it comes from.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -117,30 +108,26 @@ pub fn effective_params(
             .flat_map(|r| r.loaded())
             .map(|p| p.gemeente.clone()),
     );
-    // The plugin's own answers, without the configuration's values mixed in.
-    let only_plugins = plugins
-        .map(|registry| PluginParams::new(registry.clone(), EngineConfig::default().params()));
-    let configured = config.params();
+    let params = PluginParams::new(
+        plugins
+            .cloned()
+            .unwrap_or_else(|| Arc::new(Registry::default())),
+        config.params(),
+    );
     let no_data = serde_json::Map::new();
     let mut out = Vec::new();
     for gemeente in &gemeenten {
         for workflow in workflows {
-            let from_config = configured.overrides(gemeente, &workflow.name, &no_data);
-            let from_plugin = only_plugins
-                .as_ref()
-                .map(|p| p.overrides(gemeente, &workflow.name, &no_data))
-                .unwrap_or_default();
+            let overrides = params.overrides(gemeente, &workflow.name, &no_data);
             for param in &workflow.params {
-                let find = |list: &[(String, Duration)]| {
-                    list.iter()
-                        .find(|(name, _)| *name == param.name)
-                        .map(|(_, v)| *v)
-                };
-                let (value, origin) = match (find(&from_plugin), find(&from_config)) {
-                    (Some(value), _) => (value, ParamOrigin::Plugin),
-                    (None, Some(value)) => (value, ParamOrigin::Configuration),
-                    (None, None) => (param.default, ParamOrigin::Workflow),
-                };
+                // The last word is the plugin's, as in the engine.
+                let (value, origin) = overrides
+                    .iter()
+                    .rev()
+                    .find(|set| set.name == param.name)
+                    .map_or((param.default, ParamOrigin::Workflow), |set| {
+                        (set.value, set.origin)
+                    });
                 out.push(EffectiveParam {
                     gemeente: gemeente.clone(),
                     workflow: workflow.name.clone(),

@@ -10,7 +10,9 @@ use super::Registry;
 use waakvlam_core::calendar::Duration;
 use waakvlam_core::calendar::format_timestamp;
 use waakvlam_core::config::ConfigParams;
-use waakvlam_core::engine::{HookCall, HookContext, HookSignal, Hooks, MessageHook, ParamSource};
+use waakvlam_core::engine::{
+    HookCall, HookContext, HookSignal, Hooks, MessageHook, Override, ParamOrigin, ParamSource,
+};
 use waakvlam_plugin::{EventContext, MessageContext, OpenInstance, ParamsInput, StartContext};
 
 /// (gemeente, workflow, the values of the data fields the plugin reads) -> its overrides.
@@ -43,8 +45,17 @@ impl ParamSource for PluginParams {
         gemeente: &str,
         workflow: &str,
         start_data: &Map<String, Value>,
-    ) -> Vec<(String, Duration)> {
+    ) -> Vec<Override> {
         let mut overrides = self.config.overrides(gemeente, workflow, start_data);
+        let from_plugin = |list: &[(String, Duration)]| {
+            list.iter()
+                .map(|(name, value)| Override {
+                    name: name.clone(),
+                    value: *value,
+                    origin: ParamOrigin::Plugin,
+                })
+                .collect::<Vec<_>>()
+        };
         let wanted = self
             .registry
             .get(gemeente)
@@ -70,7 +81,7 @@ impl ParamSource for PluginParams {
                 .unwrap_or_else(|p| p.into_inner())
                 .get(&key)
         {
-            overrides.extend(cached.iter().cloned());
+            overrides.extend(from_plugin(cached));
             return overrides;
         }
         let Some(Value::Object(answer)) = self.registry.call(
@@ -84,10 +95,10 @@ impl ParamSource for PluginParams {
         ) else {
             return overrides;
         };
-        let mut from_plugin = Vec::new();
+        let mut answered = Vec::new();
         for (name, value) in answer {
             match value.as_str().map(Duration::parse) {
-                Some(Ok(duration)) => from_plugin.push((name, duration)),
+                Some(Ok(duration)) => answered.push((name, duration)),
                 _ => tracing::warn!(
                     gemeente,
                     workflow,
@@ -100,9 +111,9 @@ impl ParamSource for PluginParams {
             self.without_data
                 .lock()
                 .unwrap_or_else(|p| p.into_inner())
-                .insert(key, from_plugin.clone());
+                .insert(key, answered.clone());
         }
-        overrides.extend(from_plugin);
+        overrides.extend(from_plugin(&answered));
         overrides
     }
 }

@@ -5,7 +5,7 @@
 use super::*;
 
 impl Case {
-    pub(super) fn facts_for<'a>(&self, engine: &'a Engine) -> Facts<'a> {
+    pub(in crate::engine) fn facts_for<'a>(&self, engine: &'a Engine) -> Facts<'a> {
         Facts {
             birth: self.facts.birth,
             calendar: &engine.calendar,
