@@ -200,6 +200,49 @@ fn an_overview_with_a_bad_schedule_is_reported_with_its_place() {
     );
 }
 
+/// A scheduled report names its period in words `check` knows, and is not also a selection.
+#[test]
+fn a_scheduled_report_with_an_unknown_period_or_a_selection_is_reported_with_its_place() {
+    let dir = common::config_dir(|config| {
+        common::replace_once(
+            &config,
+            "daemon:\n",
+            "overviews:\n  - name: kwartaal\n    schedule: \"0 8 1 1,4,7,10 *\"\n    gemeenten: [GM0150]\n    to: [contactpersoon_gemeente]\n    report: kwartaal\n  - name: half\n    schedule: \"0 8 1 1,7 *\"\n    gemeenten: [GM0150]\n    to: [contactpersoon_gemeente]\n    report: half_year\n    select: { status: overdue }\ndaemon:\n",
+        )
+    });
+    let config = dir.join("waakvlam.yaml");
+    let output = common::waakvlam(&["check", "--config", config.to_str().unwrap()], None);
+    let printed = String::from_utf8_lossy(&output.stdout);
+    assert!(!output.status.success());
+    let text = std::fs::read_to_string(&config).unwrap();
+    let line_of = |needle: &str| text.lines().position(|l| l.contains(needle)).unwrap() + 1;
+    assert!(
+        printed.contains(&format!(
+            ":{}:13: 'kwartaal' is not a period of a report\n  hint: write quarter, half_year, year",
+            line_of("report: kwartaal")
+        )),
+        "{printed}"
+    );
+    assert!(
+        printed.contains(&format!(
+            ":{}:5: an overview with 'report' sends the report of a period, not a selection of deadlines",
+            line_of("select: { status: overdue }")
+        )),
+        "{printed}"
+    );
+    // Written right, the configuration passes.
+    let right = text
+        .replace("report: kwartaal", "report: quarter")
+        .replace("    select: { status: overdue }\n", "");
+    std::fs::write(&config, right).unwrap();
+    let output = common::waakvlam(&["check", "--config", config.to_str().unwrap()], None);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stdout)
+    );
+}
+
 /// `packaging/waakvlam.service` passes `systemd-analyze verify` with its ExecStart pointed at
 /// the binary just built, and its exposure (`systemd-analyze security`) stays at 2.0 or below.
 /// Needs Debian's systemd package (no running systemd); says loudly that it skipped without

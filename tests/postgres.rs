@@ -217,6 +217,7 @@ fn contract<S: Store>(store: &mut S) {
         level: 0,
         message: "m".into(),
         items: Vec::new(),
+        report: None,
     };
     let outgoing = || {
         [Outgoing {

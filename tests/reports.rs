@@ -327,3 +327,150 @@ fn the_readme_example_is_what_the_daemon_answers() {
     assert_eq!(answered, shown);
     daemon.stop();
 }
+
+/// The quarterly report of Deventer as an overview: the first day of each quarter at 08:00,
+/// to the contactpersoon of the gemeente.
+const QUARTERLY: &str = "overviews:\n  - name: kwartaalrapportage\n    schedule: \"0 8 1 1,4,7,10 *\"\n    gemeenten: [GM0150]\n    to: [contactpersoon_gemeente]\n    report: quarter\n";
+
+fn with_quarterly(config: String) -> String {
+    common::replace_once(&config, "daemon:\n", &format!("{QUARTERLY}daemon:\n"))
+}
+
+/// The events `three_complaints` posts, as `simulate` reads them.
+fn three_complaints_as_events() -> String {
+    let mut lines: Vec<String> = (1..=3)
+        .map(|n| {
+            complaint(
+                &format!("k-{n}"),
+                &format!("C-{n}"),
+                "GM0150",
+                &format!("K-{n}"),
+            )
+        })
+        .collect();
+    for (id, case, at) in [
+        ("t-1", "C-1", "2027-04-20T11:00:00+02:00"),
+        ("t-2", "C-2", "2027-04-30T11:00:00+02:00"),
+    ] {
+        lines.push(
+            json!({"id": id, "type": "klacht.in_behandeling", "gemeente": "GM0150",
+                "case": case, "at": at, "data": {"klacht_id": case.replace('C', "K")}})
+            .to_string(),
+        );
+    }
+    lines.join("\n") + "\n"
+}
+
+/// A scheduled report (`report: quarter`) sends, on 1 July 2027, the figures of the second
+/// quarter: the same as `GET /v1/report` for that quarter, the same as `simulate` shows
+/// beforehand, and once.
+#[test]
+fn a_scheduled_report_sends_the_last_quarter_as_the_api_and_simulate_count_it() {
+    let daemon = Daemon::start_configured(common::tempdir(), with_quarterly);
+    three_complaints(&daemon);
+    daemon.advance("2027-07-01T09:00:00+02:00");
+    let reports: Vec<Value> = daemon
+        .delivered()
+        .into_iter()
+        .filter(|n| n["kind"] == "report" && n["at"] == "2027-07-01T08:00:00+02:00")
+        .collect();
+    assert_eq!(reports.len(), 1, "{reports:#?}");
+    let sent = &reports[0];
+    assert_eq!(sent["gemeente"], "GM0150");
+    assert_eq!(sent["to"], json!(["contactpersoon_gemeente"]));
+    assert_eq!(sent["report"]["from"], "2027-04-01");
+    assert_eq!(sent["report"]["to"], "2027-06-30");
+    let first = sent["report"]["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["deadline"] == "in_behandeling")
+        .unwrap();
+    assert_eq!(
+        (
+            &first["due"],
+            &first["met_on_time"],
+            &first["met_late"],
+            &first["not_met"]
+        ),
+        (&json!(3), &json!(1), &json!(1), &json!(1))
+    );
+    let message = sent["message"].as_str().unwrap();
+    assert!(
+        message.starts_with(
+            "Rapportage 'kwartaalrapportage' voor Deventer over 1 april 2027 tot en met 30 juni 2027: 9 termijnen: 1 op tijd, 1 te laat gehaald, 7 niet gehaald, 0 nog open; 11,1% op tijd"
+        ),
+        "{message}"
+    );
+    assert!(
+        message.contains(
+            "\n- Klachtbehandeling jeugdhulp, Klacht in behandeling nemen: 3 termijnen: 1 op tijd, 1 te laat gehaald, 1 niet gehaald, 0 nog open; 33,3% op tijd"
+        ),
+        "{message}"
+    );
+
+    // The store reads it back whole: listed, delivered, no dead letter.
+    let (status, listed) =
+        daemon.request("GET", "/v1/notifications?limit=1000", Some(DEVENTER), None);
+    assert_eq!(status, 200, "{listed}");
+    let stored = listed["notifications"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|n| n["record"]["kind"] == "report")
+        .unwrap_or_else(|| panic!("{listed}"));
+    assert_eq!(stored["record"], *sent);
+    assert_eq!(stored["status"], "delivered", "{stored}");
+
+    // What the API counts for the quarter on that morning is what was sent (the API's
+    // `today` is the daemon's, which has moved on by an hour: no due date lies between).
+    let (status, answer) = daemon.request(
+        "GET",
+        "/v1/report?from=2027-04-01&to=2027-06-30&gemeente=GM0150",
+        Some(DEVENTER),
+        None,
+    );
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(sent["report"]["rows"], answer["rows"]);
+    assert_eq!(sent["report"]["totals"], answer["totals"]);
+
+    // `simulate` shows the same notification beforehand, byte for byte.
+    let dir = common::config_dir(with_quarterly);
+    let events = dir.join("events.jsonl");
+    std::fs::write(&events, three_complaints_as_events()).unwrap();
+    let output = common::waakvlam(
+        &[
+            "simulate",
+            "--events",
+            events.to_str().unwrap(),
+            "--until",
+            "2027-07-02",
+            "--config",
+            dir.join("waakvlam.yaml").to_str().unwrap(),
+        ],
+        None,
+    );
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let simulated: Vec<Value> = String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .filter(|n| n["kind"] == "report")
+        .collect();
+    assert_eq!(simulated, reports);
+
+    // Once, a restart included.
+    let dir = daemon.stop();
+    let daemon = Daemon::start_configured(dir, with_quarterly);
+    daemon.advance("2027-07-05T12:00:00+02:00");
+    let again = daemon
+        .delivered()
+        .into_iter()
+        .filter(|n| n["kind"] == "report")
+        .count();
+    assert_eq!(again, 1);
+    daemon.stop();
+}

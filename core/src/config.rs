@@ -32,6 +32,7 @@ const OVERVIEW_KEYS: &[&str] = &[
     "gemeenten",
     "to",
     "select",
+    "report",
     "send_empty",
     "on_free_days",
 ];
@@ -550,6 +551,29 @@ fn read_overview(node: &yaml::Node, problems: &mut Problems) -> Option<crate::ov
             }
         }
     }
+    let report = map.text("report", problems).and_then(|(text, at)| {
+        let period = crate::report::Period::named(text);
+        if period.is_none() {
+            let names = crate::report::Period::NAMES;
+            let guess = crate::suggest::closest(text, names.iter().copied())
+                .map_or_else(String::new, |g| format!("did you mean '{g}'? "));
+            problems.add_with_hint(
+                at,
+                format!("'{text}' is not a period of a report"),
+                format!("{guess}write {}", names.join(", ")),
+            );
+        }
+        period
+    });
+    if report.is_some()
+        && let Some(at) = map.key_at("select")
+    {
+        problems.add_with_hint(
+            at,
+            "an overview with 'report' sends the report of a period, not a selection of deadlines",
+            "leave out 'select', or make a second overview for the selection",
+        );
+    }
     let on_free_days = match map.text("on_free_days", problems) {
         None | Some(("next_working_day", _)) => FreeDays::NextWorkingDay,
         Some(("skip", _)) => FreeDays::Skip,
@@ -573,6 +597,7 @@ fn read_overview(node: &yaml::Node, problems: &mut Problems) -> Option<crate::ov
         gemeenten,
         to,
         select,
+        report,
         send_empty,
         on_free_days,
     })

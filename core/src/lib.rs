@@ -12,6 +12,7 @@ pub mod event;
 pub mod ijw;
 pub mod overview;
 pub mod problem;
+pub mod report;
 pub mod simulate;
 pub mod suggest;
 pub mod synthetic;

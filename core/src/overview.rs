@@ -19,6 +19,7 @@ use crate::calendar::{self, Calendar, Day, Duration};
 pub use crate::engine::OverviewItem;
 use crate::engine::notification::dutch_date;
 use crate::engine::{DeadlineState, DeadlineView, Engine, Kind, Notification};
+use crate::report::{Counts, Report};
 
 /// One configured overview (`overviews:` in the configuration).
 #[derive(Clone, Debug)]
@@ -28,6 +29,8 @@ pub struct Overview {
     pub gemeenten: Vec<String>,
     pub to: Vec<String>,
     pub select: Select,
+    /// Instead of a selection: the report of the last full period (`report:`).
+    pub report: Option<crate::report::Period>,
     pub send_empty: bool,
     pub on_free_days: FreeDays,
 }
@@ -287,8 +290,125 @@ impl Overview {
             level: 0,
             message,
             items,
+            report: None,
         })
     }
+}
+
+impl Overview {
+    /// The period a report run at `at` covers: the last full one before its day.
+    pub fn report_period(&self, at: Timestamp) -> Option<(Day, Day)> {
+        Some(self.report?.previous(calendar::local_day(at)))
+    }
+
+    /// The notification of one run of a scheduled report for one gemeente, with its figures
+    /// and a message that says them in Dutch; `None` when nothing was due in the period and
+    /// empty reports are not sent.
+    pub fn report_notification(
+        &self,
+        engine: &Engine,
+        gemeente: &str,
+        at: Timestamp,
+        report: Report,
+    ) -> Option<Notification> {
+        let total = report
+            .totals
+            .iter()
+            .find(|t| t.gemeente.is_none())
+            .map(|t| &t.counts);
+        let nothing_due = total.is_none_or(|c| c.due == 0);
+        if nothing_due && !self.send_empty {
+            return None;
+        }
+        let name = engine
+            .settings
+            .gemeenten
+            .get(gemeente)
+            .map_or(gemeente, String::as_str);
+        let period = format!(
+            "{} tot en met {}",
+            dutch_date(report.from),
+            dutch_date(report.to)
+        );
+        let mut message = match total {
+            Some(c) if c.due > 0 => format!(
+                "Rapportage '{}' voor {name} over {period}: {}.",
+                self.name,
+                figures(c)
+            ),
+            _ => format!(
+                "Rapportage '{}' voor {name} over {period}: in deze periode viel geen termijn.",
+                self.name
+            ),
+        };
+        for row in &report.rows {
+            let workflow = engine.workflows.iter().find(|w| w.name == row.workflow);
+            let title = workflow
+                .and_then(|w| w.deadlines.iter().find(|d| d.id == row.deadline))
+                .map_or(row.deadline.as_str(), |d| d.title.as_str());
+            let workflow = workflow.map_or(row.workflow.as_str(), |w| w.title.as_str());
+            message.push_str(&format!(
+                "\n- {workflow}, {title}: {}",
+                figures(&row.counts)
+            ));
+        }
+        let moment = calendar::format_timestamp(at);
+        let id: String = Sha256::digest(format!("report\0{}\0{gemeente}\0{moment}", self.name))
+            [..16]
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        Some(Notification {
+            id,
+            at,
+            kind: Kind::Report,
+            workflow: "rapportage".into(),
+            instance: format!("report/{}/{gemeente}", self.name),
+            gemeente: gemeente.to_string(),
+            case: String::new(),
+            deadline: self.name.clone(),
+            due: None,
+            to: self.to.clone(),
+            level: 0,
+            message,
+            items: Vec::new(),
+            report: Some(Box::new(report)),
+        })
+    }
+}
+
+/// `12 termijnen: 9 op tijd, 1 te laat gehaald, 1 niet gehaald, 1 nog open; 81,8% op tijd,
+/// 3 escalaties`.
+fn figures(c: &Counts) -> String {
+    let mut text = format!(
+        "{} {}: {} op tijd, {} te laat gehaald, {} niet gehaald, {} nog open",
+        c.due,
+        if c.due == 1 { "termijn" } else { "termijnen" },
+        c.met_on_time,
+        c.met_late,
+        c.not_met,
+        c.open
+    );
+    if let Some(rate) = c.on_time_rate {
+        text.push_str(&format!("; {} op tijd", percent(rate)));
+    }
+    let escalations: u64 = c.escalations.values().sum();
+    if escalations > 0 {
+        text.push_str(&format!(
+            ", {escalations} {}",
+            if escalations == 1 {
+                "escalatie"
+            } else {
+                "escalaties"
+            }
+        ));
+    }
+    text
+}
+
+/// `81,8%`: one decimal, with a decimal comma.
+fn percent(rate: f64) -> String {
+    format!("{:.1}%", rate * 100.0).replace('.', ",")
 }
 
 impl OverviewItem {
@@ -328,6 +448,7 @@ mod tests {
             gemeenten: vec!["GM0150".into()],
             to: vec!["teamleider".into()],
             select: Select::default(),
+            report: None,
             send_empty: true,
             on_free_days,
         }

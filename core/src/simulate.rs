@@ -11,7 +11,7 @@
 //! shards, and the same input gives byte-identical output: nothing here reads a clock.
 
 use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashMap, HashSet};
+use std::collections::{BTreeMap, BinaryHeap, HashMap, HashSet};
 use std::io::{self, BufRead, Write};
 use std::sync::mpsc;
 
@@ -20,6 +20,7 @@ use jiff::Timestamp;
 use crate::engine::{Case, Engine, Notification};
 use crate::event::{self, Event};
 use crate::overview::{Overview, OverviewItem};
+use crate::report::{Escalations, ReportInput};
 
 /// An event line that was refused, with its line number (1-based).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -129,8 +130,38 @@ struct Line {
     case: usize,
     seq: usize,
     json: Vec<u8>,
-    items: Vec<OverviewItem>,
+    part: Option<Part>,
 }
+
+/// A shard's part of a scheduled overview: the deadlines it selects, or for a report what
+/// the report counts (the occurrences due in its period and the escalations sent for them).
+enum Part {
+    Items(Vec<OverviewItem>),
+    Report(Vec<ReportInput>, Escalations),
+}
+
+impl Part {
+    fn join(&mut self, other: Part) {
+        match (self, other) {
+            (Part::Items(items), Part::Items(more)) => items.extend(more),
+            (Part::Report(rows, escalations), Part::Report(more, sent)) => {
+                rows.extend(more);
+                for (key, levels) in sent {
+                    let counted = escalations.entry(key).or_default();
+                    for (level, n) in levels {
+                        *counted.entry(level).or_default() += n;
+                    }
+                }
+            }
+            // One run is one overview: its parts are all of one kind.
+            _ => unreachable!("parts of one run are of one kind"),
+        }
+    }
+}
+
+/// Escalations a shard sent, by (gemeente, workflow, deadline, due date): what a scheduled
+/// report counts for the occurrences due in its period. Kept only when a report is scheduled.
+type Escalated = HashMap<(String, String, String, crate::calendar::Day), BTreeMap<u32, u64>>;
 
 /// The place of overview parts in the output order: after every case's line of their moment.
 const OVERVIEW: usize = usize::MAX;
@@ -253,7 +284,7 @@ fn run_all(
             receivers.push(receiver);
             scope.spawn(move || run_shard(engine, part, overviews, runs, until, history, sender));
         }
-        summary.notifications = merge(receivers, out, overviews, runs)?;
+        summary.notifications = merge(engine, receivers, out, overviews, runs)?;
         Ok::<(), io::Error>(())
     })?;
     Ok(summary)
@@ -270,6 +301,8 @@ fn run_shard(
     history: bool,
     sender: mpsc::SyncSender<Vec<Line>>,
 ) {
+    let counts_escalations = overviews.iter().any(|o| o.report.is_some());
+    let mut escalated = Escalated::new();
     let mut runs = runs.iter().enumerate().peekable();
     // Stable: events at the same moment keep their order in the file.
     events.sort_by_key(|(_, e)| e.at);
@@ -303,19 +336,42 @@ fn run_shard(
                 send_batch(&sender, &mut batch);
             }
             batch_at = Some(run.at);
-            let items = cases
+            let of_gemeente = cases
                 .iter()
                 .filter(|(_, case, _)| case.gemeente == run.gemeente)
-                .flat_map(|(_, case, _)| case.deadlines(engine, run.at))
-                .filter(|d| overview.selects(d, today))
-                .map(|d| OverviewItem::of(engine, &d, today))
-                .collect();
+                .flat_map(|(_, case, _)| case.deadlines(engine, run.at));
+            let part = match overview.report_period(run.at) {
+                Some((from, to)) => {
+                    let rows = of_gemeente
+                        .filter_map(|d| ReportInput::of(&d))
+                        .filter(|r| (from..=to).contains(&r.due))
+                        .collect();
+                    let mut sent = Escalations::new();
+                    for ((gemeente, workflow, deadline, due), levels) in &escalated {
+                        if *gemeente == run.gemeente && (from..=to).contains(due) {
+                            let counted = sent
+                                .entry((gemeente.clone(), workflow.clone(), deadline.clone()))
+                                .or_default();
+                            for (level, n) in levels {
+                                *counted.entry(*level).or_default() += n;
+                            }
+                        }
+                    }
+                    Part::Report(rows, sent)
+                }
+                None => Part::Items(
+                    of_gemeente
+                        .filter(|d| overview.selects(d, today))
+                        .map(|d| OverviewItem::of(engine, &d, today))
+                        .collect(),
+                ),
+            };
             batch.push(Line {
                 at: run.at,
                 case: OVERVIEW,
                 seq: *number,
                 json: Vec::new(),
-                items,
+                part: Some(part),
             });
             runs.next();
             continue;
@@ -354,9 +410,24 @@ fn run_shard(
                 case: *number,
                 seq: *lines,
                 json: to_json_line(notification),
-                items: Vec::new(),
+                part: None,
             });
             *lines += 1;
+            if counts_escalations
+                && notification.kind == crate::engine::Kind::Escalation
+                && let Some(due) = notification.due
+            {
+                *escalated
+                    .entry((
+                        notification.gemeente.clone(),
+                        notification.workflow.clone(),
+                        notification.deadline.clone(),
+                        due,
+                    ))
+                    .or_default()
+                    .entry(notification.level)
+                    .or_default() += 1;
+            }
         }
         let wakeup = case.next_wakeup().filter(|m| *m < until);
         wakeups[index] = wakeup;
@@ -379,6 +450,7 @@ fn send_batch(sender: &mpsc::SyncSender<Vec<Line>>, batch: &mut Vec<Line>) {
 /// Merges the shards' streams (each already in output order) and writes them. An overview's
 /// parts are joined once every shard has given its part, into one notification.
 fn merge(
+    engine: &Engine,
     receivers: Vec<mpsc::Receiver<Vec<Line>>>,
     out: &mut impl Write,
     overviews: &[Overview],
@@ -389,7 +461,7 @@ fn merge(
     let mut heads: Vec<std::collections::VecDeque<Line>> =
         receivers.iter().map(|_| Default::default()).collect();
     let mut open: Vec<bool> = receivers.iter().map(|_| true).collect();
-    let mut parts: HashMap<usize, (usize, Vec<OverviewItem>)> = HashMap::new();
+    let mut parts: HashMap<usize, (usize, Option<Part>)> = HashMap::new();
     let mut written = 0;
     loop {
         for (i, receiver) in receivers.iter().enumerate() {
@@ -412,15 +484,29 @@ fn merge(
             written += 1;
             continue;
         }
-        let (count, items) = parts.entry(line.seq).or_default();
+        let (count, joined) = parts.entry(line.seq).or_default();
         *count += 1;
-        items.extend(line.items);
+        if let Some(part) = line.part {
+            match joined {
+                Some(joined) => joined.join(part),
+                None => *joined = Some(part),
+            }
+        }
         if *count == shards {
-            let (_, items) = parts.remove(&line.seq).expect("just counted");
+            let (_, joined) = parts.remove(&line.seq).expect("just counted");
             let run = &runs[line.seq];
-            if let Some(notification) =
-                overviews[run.overview].notification(&run.gemeente, run.at, items)
-            {
+            let overview = &overviews[run.overview];
+            let notification = match joined {
+                Some(Part::Report(rows, escalations)) => {
+                    let (from, to) = overview.report_period(run.at).expect("a report's part");
+                    let today = crate::calendar::local_day(run.at);
+                    let report = crate::report::compute(from, to, &rows, &escalations, today);
+                    overview.report_notification(engine, &run.gemeente, run.at, report)
+                }
+                Some(Part::Items(items)) => overview.notification(&run.gemeente, run.at, items),
+                None => overview.notification(&run.gemeente, run.at, Vec::new()),
+            };
+            if let Some(notification) = notification {
                 writer.write_all(&to_json_line(&notification))?;
                 written += 1;
             }

@@ -82,6 +82,7 @@ pub fn kind(kind: Kind) -> &'static str {
         Kind::Escalation => "escalatie",
         Kind::Signal => "signaal",
         Kind::Overview => "overzicht",
+        Kind::Report => "rapportage",
     }
 }
 

@@ -15,6 +15,8 @@ pub enum Kind {
     Signal,
     /// A scheduled list of deadlines (DESIGN.md, "Scheduled overviews").
     Overview,
+    /// A scheduled report over the last full period (DESIGN.md, "Verantwoording").
+    Report,
 }
 
 impl Kind {
@@ -24,6 +26,7 @@ impl Kind {
             Kind::Escalation => "escalation",
             Kind::Signal => "signal",
             Kind::Overview => "overview",
+            Kind::Report => "report",
         }
     }
 }
@@ -55,6 +58,9 @@ pub struct Notification {
     /// An overview's deadlines (kind `overview` only).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub items: Vec<super::view::OverviewItem>,
+    /// A scheduled report's figures (kind `report` only), as `GET /v1/report` gives them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub report: Option<Box<crate::report::Report>>,
 }
 
 fn serialize_moment<S: serde::Serializer>(

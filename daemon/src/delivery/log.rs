@@ -245,6 +245,7 @@ mod tests {
             level: 0,
             message: "m".into(),
             items: Vec::new(),
+            report: None,
         }
     }
 

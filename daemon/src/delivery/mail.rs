@@ -232,6 +232,15 @@ fn subject(record: &Notification, catalog: &Catalog) -> String {
             )
         }
         Kind::Signal => format!("Bericht over casus {case}"),
+        Kind::Report => match &record.report {
+            Some(report) => format!(
+                "Rapportage {}: {} tot en met {}",
+                record.deadline,
+                crate::dutch::day(report.from),
+                crate::dutch::day(report.to)
+            ),
+            None => format!("Rapportage {}", record.deadline),
+        },
     }
 }
 
@@ -250,8 +259,8 @@ fn details(record: &Notification, catalog: &Catalog) -> Vec<(&'static str, Strin
             .cloned()
             .unwrap_or_else(|| record.gemeente.clone()),
     ));
-    // A plugin's signal and an overview belong to no one workflow.
-    if record.workflow != "plugin" && record.kind != Kind::Overview {
+    // A plugin's signal, an overview and a report belong to no one workflow.
+    if record.workflow != "plugin" && !matches!(record.kind, Kind::Overview | Kind::Report) {
         lines.push(("Werkproces", catalog.title_of(&record.workflow)));
     }
     if let Some(due) = record.due {
@@ -308,13 +317,56 @@ fn overview_table(record: &Notification, site: &str) -> String {
     )
 }
 
+/// A report's figures per deadline as a table, the totals of the gemeente last.
+fn report_table(report: &crate::report::Report, catalog: &Catalog) -> String {
+    let cells = |c: &crate::report::Counts| {
+        let rate = c
+            .on_time_rate
+            .map(|r| format!("{:.1}%", r * 100.0).replace('.', ","))
+            .unwrap_or_else(|| "-".into());
+        let escalations: u64 = c.escalations.values().sum();
+        format!(
+            "<td align=\"right\">{}</td><td align=\"right\">{}</td><td align=\"right\">{}</td><td align=\"right\">{}</td><td align=\"right\">{}</td><td align=\"right\">{rate}</td><td align=\"right\">{escalations}</td>",
+            c.due, c.met_on_time, c.met_late, c.not_met, c.open
+        )
+    };
+    let mut rows: String = report
+        .rows
+        .iter()
+        .map(|row| {
+            format!(
+                "<tr><td>{}</td><td>{}</td>{}</tr>",
+                escape(&catalog.title_of(&row.workflow)),
+                escape(&catalog.deadline_title(&row.workflow, &row.deadline)),
+                cells(&row.counts)
+            )
+        })
+        .collect();
+    if let Some(total) = report.totals.iter().find(|t| t.gemeente.is_none()) {
+        rows.push_str(&format!(
+            "<tr><th align=\"left\" colspan=\"2\">Totaal</th>{}</tr>",
+            cells(&total.counts)
+        ));
+    }
+    format!(
+        "<table><thead><tr><th align=\"left\">Werkproces</th><th align=\"left\">Termijn</th><th>Te halen</th><th>Op tijd</th><th>Te laat gehaald</th><th>Niet gehaald</th><th>Nog open</th><th>Op tijd</th><th>Escalaties</th></tr></thead><tbody>{rows}</tbody></table>"
+    )
+}
+
 fn html(record: &Notification, catalog: &Catalog, site: &str) -> String {
+    let first = record.message.lines().next().unwrap_or_default();
     if record.kind == Kind::Overview {
-        let first = record.message.lines().next().unwrap_or_default();
         return format!(
             "<!DOCTYPE html><html lang=\"nl\"><body><p>{}</p>{}<p><small>{FOOTER}</small></p></body></html>",
             escape(first),
             overview_table(record, site)
+        );
+    }
+    if let (Kind::Report, Some(report)) = (record.kind, &record.report) {
+        return format!(
+            "<!DOCTYPE html><html lang=\"nl\"><body><p>{}</p>{}<p>De cijfers per gemeente en werkproces staan ook op <a href=\"{site}/rapportage\">{site}/rapportage</a>.</p><p><small>{FOOTER}</small></p></body></html>",
+            escape(first),
+            report_table(report, catalog)
         );
     }
     let rows: String = details(record, catalog)
@@ -352,7 +404,7 @@ mod tests {
                 .entry(field)
                 .or_insert(value);
         }
-        serde_json::from_value(record).unwrap()
+        serde_json::from_str(&record.to_string()).unwrap()
     }
 
     /// The shipped configuration and workflows, for the names in the text.
@@ -428,5 +480,42 @@ mod tests {
             !plain.contains("Casus:") && !plain.contains("Werkproces:"),
             "{plain}"
         );
+    }
+
+    #[test]
+    fn a_report_mail_names_its_period_and_tabulates_its_figures() {
+        let catalog = catalog();
+        let counts = json!({"due": 3, "met_on_time": 1, "met_late": 1, "not_met": 1, "open": 0,
+            "cancelled": 0, "on_time_rate": 0.3333333333333333,
+            "lead_time_days": {"median": 12.0, "p90": 17.0},
+            "days_late": {"median": 5.5, "max": 8}, "escalations": {"1": 2}});
+        let mut row = counts.clone();
+        row.as_object_mut().unwrap().extend(
+            json!({"gemeente": "GM0150", "workflow": "klachttermijnen", "deadline": "in_behandeling"})
+                .as_object()
+                .unwrap()
+                .clone(),
+        );
+        let mut total = counts.clone();
+        total["gemeente"] = json!(null);
+        let record = stored(
+            json!({"id": "r1", "kind": "report", "case": "", "gemeente": "GM0150",
+            "workflow": "rapportage", "deadline": "kwartaalrapportage",
+            "message": "Rapportage 'kwartaalrapportage' voor Deventer over 1 april 2027 tot en met 30 juni 2027: 3 termijnen",
+            "report": {"from": "2027-04-01", "to": "2027-06-30", "rows": [row], "totals": [total]}}),
+        );
+        assert_eq!(
+            super::subject(&record, &catalog),
+            "Rapportage kwartaalrapportage: 1 april 2027 tot en met 30 juni 2027"
+        );
+        let html = super::html(&record, &catalog, "https://waakvlam.example");
+        assert!(
+            html.contains("<tr><td>Klachtbehandeling jeugdhulp</td><td>Klacht in behandeling nemen</td><td align=\"right\">3</td><td align=\"right\">1</td><td align=\"right\">1</td><td align=\"right\">1</td><td align=\"right\">0</td><td align=\"right\">33,3%</td><td align=\"right\">2</td></tr>"),
+            "{html}"
+        );
+        assert!(html.contains("<th align=\"left\" colspan=\"2\">Totaal</th>"));
+        assert!(html.contains("https://waakvlam.example/rapportage"));
+        let plain = super::plain(&record, &catalog);
+        assert!(!plain.contains("Werkproces:"), "{plain}");
     }
 }

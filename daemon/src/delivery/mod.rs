@@ -59,8 +59,14 @@ impl Routing {
         }
         if self.smtp {
             routes.push(match self.digest_hour {
-                // Signals are urgent and an overview is a list of its own: neither waits for the digest.
-                Some(hour) if !matches!(notification.kind, Kind::Signal | Kind::Overview) => {
+                // Signals are urgent, and an overview or a report is a list of its own: none
+                // waits for the digest.
+                Some(hour)
+                    if !matches!(
+                        notification.kind,
+                        Kind::Signal | Kind::Overview | Kind::Report
+                    ) =>
+                {
                     Route {
                         channel: SMTP.to_string(),
                         not_before: next_digest(notification.at, hour),

@@ -1,5 +1,6 @@
 //! Scheduled overviews in the daemon: when each (overview, gemeente) runs next, and a run: the
-//! deadlines its selection picks from the store, as one notification, recorded in the same
+//! deadlines its selection picks from the store (or, for a scheduled report, the figures of
+//! the last full period), as one notification, recorded in the same
 //! transaction as the moment it ran, so it goes out once, a crash included. A run missed while
 //! the daemon was down goes out after the restart, once: the latest missed run only, as with
 //! repeated escalations.
@@ -89,6 +90,23 @@ impl<S: Store> Scheduler<S> {
             };
             let result = self.in_batch(|core, batch| {
                 let today = local_day(run);
+                if let Some(period) = overview.report_period(run) {
+                    let (rows, escalations) =
+                        core.store.report(&Scope::one(&gemeente), period, None)?;
+                    let report = waakvlam_core::report::compute(
+                        period.0,
+                        period.1,
+                        &rows,
+                        &escalations,
+                        today,
+                    );
+                    if let Some(notification) =
+                        overview.report_notification(&core.engine, &gemeente, run, report)
+                    {
+                        batch.lines.extend(core.record(&[notification], now)?);
+                    }
+                    return core.store.set_overview_done(&overview.name, &gemeente, run);
+                }
                 let filter = Filter {
                     workflow: overview.select.workflow.clone(),
                     today: Some(today),

@@ -543,6 +543,15 @@ pub trait Store: Send + Outbox + AuditLog + IjwLedger + Feeds {
     /// Replaces a case's deadlines with the engine's current view of them.
     fn put_deadlines(&mut self, key: &CaseKey, rows: &[DeadlineRow]) -> Result<(), StoreError>;
     fn deadlines(&self, filter: &Filter) -> Result<Vec<DeadlineRow>, StoreError>;
+    /// The deadline occurrences due in `period` (both days included) of the scope's gemeenten,
+    /// and the escalations sent for them: what a report counts (a scheduled report reads them
+    /// in the transaction that records it; the API and the pages on a reader).
+    fn report(
+        &self,
+        scope: &crate::scope::Scope,
+        period: (Day, Day),
+        workflow: Option<&str>,
+    ) -> Result<(Vec<crate::report::ReportInput>, crate::report::Escalations), StoreError>;
     /// The due date of every stored deadline, of every gemeente, by (instance, deadline,
     /// occurrence): for a reload to log what moved. Never for a caller of the API.
     fn every_due_date(&self) -> Result<HashMap<DeadlineKey, Option<Day>>, StoreError>;

@@ -122,8 +122,8 @@ pub(super) async fn page(
                     case: r.case.clone(),
                     link: case_link(&r.gemeente, &r.case),
                     title: match r.kind {
-                        // An overview's `deadline` is its name.
-                        Kind::Overview => r.deadline.clone(),
+                        // An overview's or a report's `deadline` is its name.
+                        Kind::Overview | Kind::Report => r.deadline.clone(),
                         _ => catalog.deadline_title(&r.workflow, &r.deadline),
                     },
                     to: catalog.role_titles(&r.workflow, &r.to),

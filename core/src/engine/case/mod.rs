@@ -407,6 +407,7 @@ impl Case {
             level: 0,
             message: signal.message,
             items: Vec::new(),
+            report: None,
         }
     }
 
@@ -729,6 +730,7 @@ fn signal(
         level: 0,
         message,
         items: Vec::new(),
+        report: None,
     }
 }
 

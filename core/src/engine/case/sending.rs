@@ -332,6 +332,7 @@ impl Case {
             level: members.iter().map(|(_, p)| p.level).max().unwrap_or(0),
             message,
             items: Vec::new(),
+            report: None,
         }
     }
 }

@@ -842,6 +842,16 @@ impl Store for PgStore {
         read::deadlines(&mut *self.db()?, filter)
     }
 
+    fn report(
+        &self,
+        scope: &crate::scope::Scope,
+        period: (Day, Day),
+        workflow: Option<&str>,
+    ) -> Result<(Vec<crate::report::ReportInput>, crate::report::Escalations), StoreError> {
+        self.flush()?;
+        read::report(&mut *self.db()?, scope, period, workflow)
+    }
+
     fn every_due_date(&self) -> Result<HashMap<DeadlineKey, Option<Day>>, StoreError> {
         let rows = self.query(
             "reading the due dates",

@@ -566,6 +566,15 @@ impl Store for SqliteStore {
         read::deadlines(&self.connection, filter)
     }
 
+    fn report(
+        &self,
+        scope: &crate::scope::Scope,
+        period: (Day, Day),
+        workflow: Option<&str>,
+    ) -> Result<(Vec<crate::report::ReportInput>, crate::report::Escalations), StoreError> {
+        read::report(&self.connection, scope, period, workflow)
+    }
+
     fn every_due_date(&self) -> Result<HashMap<DeadlineKey, Option<Day>>, StoreError> {
         let rows = doing("reading the due dates", || {
             let mut statement = self
