@@ -78,6 +78,14 @@ fn an_atw_holiday_and_a_koninklijk_besluit_day_are_named_in_the_api() {
             "Vrijdag 1 januari 2027 is Nieuwjaarsdag: volgens de Algemene termijnenwet (art. 1 lid 1) loopt de termijn door tot maandag 4 januari 2027.",
         ]
     );
+    // README's example is this explanation.
+    let readme = std::fs::read_to_string(common::root().join("README.md")).unwrap();
+    let example = readme
+        .split("<!-- explanation-example -->\n```json\n")
+        .nth(1)
+        .and_then(|rest| rest.split("\n```").next())
+        .expect("README's explanation example");
+    assert_eq!(serde_json::from_str::<Vec<String>>(example).unwrap(), lines);
     // A service norm on the same case is a plain date: nothing about the Atw.
     let (row, lines) = explanation(&daemon, "K-1", "in_behandeling");
     assert_eq!(row["due"], "2026-12-04");

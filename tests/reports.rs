@@ -409,6 +409,15 @@ fn a_scheduled_report_sends_the_last_quarter_as_the_api_and_simulate_count_it() 
         "{message}"
     );
 
+    // README's example is this message.
+    let readme = std::fs::read_to_string(common::root().join("README.md")).unwrap();
+    let example = readme
+        .split("<!-- scheduled-report-example -->\n```text\n")
+        .nth(1)
+        .and_then(|rest| rest.split("\n```").next())
+        .expect("README's scheduled report example");
+    assert_eq!(example, message);
+
     // The store reads it back whole: listed, delivered, no dead letter.
     let (status, listed) =
         daemon.request("GET", "/v1/notifications?limit=1000", Some(DEVENTER), None);
