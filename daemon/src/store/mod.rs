@@ -152,6 +152,12 @@ impl std::fmt::Display for Database {
 
 pub use waakvlam_core::engine::DeadlineView as DeadlineRow;
 
+/// What a report counts: the occurrences due in its period and the escalations sent for them.
+pub type ReportRows = (
+    Vec<waakvlam_core::report::ReportInput>,
+    waakvlam_core::report::Escalations,
+);
+
 /// One line of the NEN 7513 audit log: what, when, which case, which token, on whose behalf.
 #[derive(Clone, Debug, PartialEq, serde::Serialize)]
 pub struct AuditEntry {
@@ -551,7 +557,7 @@ pub trait Store: Send + Outbox + AuditLog + IjwLedger + Feeds {
         scope: &crate::scope::Scope,
         period: (Day, Day),
         workflow: Option<&str>,
-    ) -> Result<(Vec<crate::report::ReportInput>, crate::report::Escalations), StoreError>;
+    ) -> Result<ReportRows, StoreError>;
     /// The due date of every stored deadline, of every gemeente, by (instance, deadline,
     /// occurrence): for a reload to log what moved. Never for a caller of the API.
     fn every_due_date(&self) -> Result<HashMap<DeadlineKey, Option<Day>>, StoreError>;

@@ -130,7 +130,7 @@ impl Readers {
         scope: &Scope,
         period: (Day, Day),
         workflow: Option<&str>,
-    ) -> Result<(Vec<crate::report::ReportInput>, crate::report::Escalations), StoreError> {
+    ) -> Result<super::ReportRows, StoreError> {
         match self {
             Readers::Sqlite { path, idle } => {
                 Self::read(path, idle, |c| report(c, scope, period, workflow))

@@ -319,13 +319,13 @@ pub fn report_input(
     due: Option<String>,
     met_at: Option<String>,
     started: Option<String>,
-) -> Result<crate::report::ReportInput, String> {
+) -> Result<waakvlam_core::report::ReportInput, String> {
     let what = format!("a deadline of {workflow} in {gemeente}");
     let Some(status) = DeadlineState::named(status) else {
         return Err(format!("{what}: unknown status '{status}'"));
     };
     let due = due_from(&what, due)?.ok_or_else(|| format!("{what}: no due date"))?;
-    Ok(crate::report::ReportInput {
+    Ok(waakvlam_core::report::ReportInput {
         status,
         due,
         met_at: due_from(&what, met_at)?,

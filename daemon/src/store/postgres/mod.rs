@@ -847,7 +847,7 @@ impl Store for PgStore {
         scope: &crate::scope::Scope,
         period: (Day, Day),
         workflow: Option<&str>,
-    ) -> Result<(Vec<crate::report::ReportInput>, crate::report::Escalations), StoreError> {
+    ) -> Result<super::ReportRows, StoreError> {
         self.flush()?;
         read::report(&mut *self.db()?, scope, period, workflow)
     }

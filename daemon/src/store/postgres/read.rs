@@ -6,7 +6,6 @@ use std::sync::Mutex;
 use postgres::Row;
 
 use super::{Connection, PgUrl, failed, numbered, texts};
-use crate::report::{Escalations, ReportInput};
 use crate::scope::Scope;
 use crate::store::rows::{
     StoredCases, audit_conditions, deadline_clause, readable, report_conditions, report_input,
@@ -16,6 +15,7 @@ use crate::store::{
 };
 use waakvlam_core::calendar::Day;
 use waakvlam_core::engine::{CalendarMark, DeadlineState};
+use waakvlam_core::report::{Escalations, ReportInput};
 
 /// At most this many idle reader connections are kept.
 const IDLE_READERS: usize = 4;

@@ -571,7 +571,7 @@ impl Store for SqliteStore {
         scope: &crate::scope::Scope,
         period: (Day, Day),
         workflow: Option<&str>,
-    ) -> Result<(Vec<crate::report::ReportInput>, crate::report::Escalations), StoreError> {
+    ) -> Result<super::ReportRows, StoreError> {
         read::report(&self.connection, scope, period, workflow)
     }
 

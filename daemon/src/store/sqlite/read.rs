@@ -7,10 +7,10 @@ use super::super::CaseKey;
 use super::super::rows::{StoredCases, deadline_clause, readable, report_conditions, report_input};
 use super::super::{DeadlineRow, Filter, OverviewRow, StoreError};
 use super::{doing, event_row};
-use crate::report::{Escalations, ReportInput};
 use crate::scope::Scope;
 use waakvlam_core::calendar::Day;
 use waakvlam_core::engine::{CalendarMark, DeadlineState};
+use waakvlam_core::report::{Escalations, ReportInput};
 
 /// Deadlines by a filter, sorted by due date.
 pub fn deadlines(connection: &Connection, filter: &Filter) -> Result<Vec<DeadlineRow>, StoreError> {
