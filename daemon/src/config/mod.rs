@@ -19,9 +19,11 @@ use crate::logging::{LEVELS, LogConfig, LogFormat};
 use crate::scope::Scope;
 
 mod delivery;
+mod oidc;
 mod sections;
 
 use delivery::*;
+pub use oidc::{Access, OidcConfig};
 use sections::*;
 
 const CONFIG_KEYS: &[&str] = &[
@@ -62,6 +64,7 @@ const WEB_KEYS: &[&str] = &[
     "session_idle_minutes",
     "session_max_hours",
     "public_url",
+    "oidc",
 ];
 const WEBHOOK_KEYS: &[&str] = &[
     "name",
@@ -178,6 +181,8 @@ pub struct WebConfig {
     pub session_idle: std::time::Duration,
     /// A session ends this long after sign-in, however busy.
     pub session_max: std::time::Duration,
+    /// Signing in with the gemeente's own identity provider (`daemon.web.oidc`).
+    pub oidc: Option<OidcConfig>,
 }
 
 impl Default for WebConfig {
@@ -187,6 +192,7 @@ impl Default for WebConfig {
             secure_cookies: false,
             session_idle: std::time::Duration::from_secs(30 * 60),
             session_max: std::time::Duration::from_secs(10 * 3600),
+            oidc: None,
         }
     }
 }
@@ -510,7 +516,7 @@ fn read_daemon(node: &yaml::Node, base: &Path, problems: &mut Problems) -> Optio
     };
     let web = map
         .get("web")
-        .and_then(|n| read_web(n, problems))
+        .and_then(|n| read_web(n, production, problems))
         .unwrap_or_default();
     if production && !web.secure_cookies {
         let at = map
