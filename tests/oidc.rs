@@ -283,3 +283,92 @@ fn a_wrong_audience_an_expired_token_another_key_and_another_nonce_are_refused()
     );
     daemon.stop();
 }
+
+/// A changed `access` list is taken at SIGHUP: running sessions follow it from their next
+/// request, and a group taken out ends what it gave.
+#[test]
+fn a_changed_access_list_applies_to_running_sessions_at_sighup() {
+    let Some((daemon, _provider)) = daemon_and_provider(true) else {
+        return;
+    };
+    let (mut reader, answer) = sign_in(&daemon, "lezer.apeldoorn");
+    assert_eq!(answer.status, 303, "{}", answer.body);
+    assert!(reader.get("/").body.contains("Apeldoorn"));
+    let config = daemon.dir.join("waakvlam.yaml");
+    let before = std::fs::read_to_string(&config).unwrap();
+    let apeldoorn = "{ group: waakvlam-apeldoorn-lezen, gemeenten: [GM0200], read_only: true }";
+    std::fs::write(
+        &config,
+        common::replace_once(
+            &before,
+            apeldoorn,
+            "{ group: waakvlam-apeldoorn-lezen, gemeenten: [GM0213], read_only: true }",
+        ),
+    )
+    .unwrap();
+    daemon.signal("HUP");
+    common::daemon::wait_for(10, "Brummen instead of Apeldoorn", || {
+        let page = reader.get("/");
+        page.body.contains("Brummen") && !page.body.contains("Apeldoorn")
+    });
+    // The group taken out: the session no longer opens a page, and signing in again is refused.
+    std::fs::write(
+        &config,
+        common::replace_once(&before, &format!("        - {apeldoorn}\n"), ""),
+    )
+    .unwrap();
+    daemon.signal("HUP");
+    common::daemon::wait_for(10, "the session sent to sign in", || {
+        let page = reader.get("/");
+        page.status == 303
+            && page
+                .header("location")
+                .is_some_and(|l| l.starts_with("/inloggen"))
+    });
+    let (_, again) = sign_in(&daemon, "lezer.apeldoorn");
+    assert_eq!(again.status, 403, "{}", again.body);
+    daemon.stop();
+}
+
+/// The same sign-in in a real browser: Debian's chromium through the provider's own login and
+/// consent pages (`tests/browser/oidc.mjs`), with axe-core on the sign-in and refusal pages.
+/// Without chromium it says so loudly and passes, unless `WAAKVLAM_BROWSER_TESTS=required`.
+#[test]
+fn chromium_signs_in_through_the_providers_own_login_page() {
+    let chromium = std::env::var_os("WAAKVLAM_CHROMIUM")
+        .map_or_else(|| "/usr/bin/chromium".into(), std::path::PathBuf::from);
+    let modules = common::root().join("tests/browser/node_modules");
+    if !chromium.exists() || !modules.join("playwright-core").exists() {
+        let required = std::env::var("WAAKVLAM_BROWSER_TESTS").is_ok_and(|v| v == "required");
+        assert!(
+            !required,
+            "the browser tests are required, but chromium or Playwright is missing"
+        );
+        eprintln!();
+        eprintln!("=== BROWSER SIGN-IN TEST SKIPPED: chromium or Playwright is not installed ===");
+        eprintln!("=== .ci/run installs what it needs and always runs it ===");
+        eprintln!();
+        return;
+    }
+    let Some((daemon, provider)) = daemon_and_provider(true) else {
+        return;
+    };
+    let artifacts = common::root().join("target/browser-artifacts");
+    let output = std::process::Command::new("node")
+        .arg(common::root().join("tests/browser/oidc.mjs"))
+        .env("WAAKVLAM_URL", &daemon.base)
+        .env("WAAKVLAM_CHROMIUM", &chromium)
+        .env("WAAKVLAM_ARTIFACTS", &artifacts)
+        .output()
+        .expect("node runs");
+    let printed = String::from_utf8_lossy(&output.stdout);
+    println!("{printed}");
+    assert!(
+        output.status.success(),
+        "browser sign-in failed (screenshots in {}):\n{printed}\n{}\nthe provider said:\n{}",
+        artifacts.display(),
+        String::from_utf8_lossy(&output.stderr),
+        provider.log()
+    );
+    daemon.stop();
+}

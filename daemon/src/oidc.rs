@@ -370,3 +370,48 @@ impl Provider {
         Ok((person, pending.back_to))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn access(group: &str, gemeenten: &[&str], read_only: bool, audit: bool) -> Access {
+        Access {
+            group: group.into(),
+            gemeenten: Scope::new(gemeenten.iter().map(|g| g.to_string())).unwrap(),
+            read_only,
+            audit,
+        }
+    }
+
+    #[test]
+    fn groups_add_up_and_read_only_holds_only_when_every_group_is_read_only() {
+        let list = [
+            access("jeugd-deventer", &["GM0150"], false, false),
+            access("lezen-apeldoorn", &["GM0200"], true, false),
+            access("privacy-deventer", &["GM0150"], true, true),
+        ];
+        let person = |groups: &[&str]| Person {
+            id: "p".into(),
+            groups: groups.iter().map(|g| g.to_string()).collect(),
+        };
+        let both = access_of(
+            &person(&["jeugd-deventer", "lezen-apeldoorn", "elders"]),
+            &list,
+        )
+        .unwrap();
+        assert_eq!(
+            both.gemeenten.iter().collect::<Vec<_>>(),
+            ["GM0150", "GM0200"]
+        );
+        assert!(!both.read_only && !both.audit);
+        let reader = access_of(&person(&["lezen-apeldoorn"]), &list).unwrap();
+        assert!(reader.read_only);
+        let privacy = access_of(&person(&["privacy-deventer"]), &list).unwrap();
+        assert!(privacy.read_only && privacy.audit);
+        assert_eq!(privacy.name, "oidc");
+        assert!(privacy.on_behalf_of, "the person is named in the audit log");
+        assert_eq!(access_of(&person(&[]), &list), None);
+        assert_eq!(access_of(&person(&["elders"]), &list), None);
+    }
+}
