@@ -3,9 +3,9 @@
 // OpenID-certified implementation, on loopback, with one client and people in groups. Its own
 // login page (the development interactions: any password) is what people sign in on.
 //
-//   node oidc-provider.mjs serve --port P --keys FILE --redirect URI --client-id ID --client-secret S
-//       Serves until killed; prints "listening" when it takes requests. Makes FILE with one
-//       signing key when it does not exist.
+//   node oidc-provider.mjs serve --port P --host H --keys FILE --redirect URI --client-id ID --client-secret S
+//       Serves on 127.0.0.1 until killed, as the issuer http://H:P; prints "listening" when it
+//       takes requests. Makes FILE with one signing key when it does not exist.
 //   node oidc-provider.mjs rotate --keys FILE
 //       Puts a new signing key first in FILE and keeps the old one (a provider's key rotation).
 //   node oidc-provider.mjs sign --keys FILE --claims JSON [--kid KID]
@@ -51,7 +51,7 @@ async function keys(file) {
 
 async function serve() {
   const port = Number(option('--port'));
-  const issuer = `http://127.0.0.1:${port}`;
+  const issuer = `http://${option('--host')}:${port}`;
   const provider = new Provider(issuer, {
     clients: [
       {

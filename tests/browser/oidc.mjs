@@ -50,6 +50,11 @@ async function signInAt(page, person) {
   if (await page.$('input[name="prompt"][value="consent"]')) {
     await Promise.all([page.waitForNavigation(), page.click('button[type="submit"]')]);
   }
+  // Waakvlam's own page that goes on by itself to where the person was going.
+  await page.waitForLoadState('load');
+  if (page.url().includes('/inloggen/oidc/terug') && !(await page.textContent('body')).includes('geen groep')) {
+    await page.waitForURL((u) => !u.pathname.startsWith('/inloggen'));
+  }
 }
 
 const browser = await chromium.launch({
@@ -61,7 +66,7 @@ try {
   const context = await browser.newContext({ viewport: { width: 1280, height: 900 }, locale: 'nl-NL' });
   // Nothing leaves this machine (the provider's login page asks for a web font elsewhere).
   await context.route('**/*', (route) =>
-    new URL(route.request().url()).hostname === '127.0.0.1' ? route.continue() : route.abort(),
+    ['127.0.0.1', 'localhost'].includes(new URL(route.request().url()).hostname) ? route.continue() : route.abort(),
   );
   const page = await context.newPage();
   await page.goto(`${base}/inloggen`);
@@ -84,7 +89,7 @@ try {
   // Someone in no group that gives access: a Dutch page that says why.
   const other = await browser.newContext({ viewport: { width: 1280, height: 900 }, locale: 'nl-NL' });
   await other.route('**/*', (route) =>
-    new URL(route.request().url()).hostname === '127.0.0.1' ? route.continue() : route.abort(),
+    ['127.0.0.1', 'localhost'].includes(new URL(route.request().url()).hostname) ? route.continue() : route.abort(),
   );
   const refused = await other.newPage();
   await signInAt(refused, 'zonder.groepen');

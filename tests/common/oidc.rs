@@ -63,6 +63,8 @@ pub fn free_port() -> u16 {
 
 pub struct Provider {
     child: Option<Child>,
+    /// The host its issuer names (it listens on 127.0.0.1 in any case).
+    host: String,
     pub port: u16,
     redirect: String,
     dir: super::TestDir,
@@ -71,8 +73,14 @@ pub struct Provider {
 impl Provider {
     /// A provider that sends people back to `redirect`.
     pub fn start(redirect: &str) -> Provider {
+        Provider::start_at("127.0.0.1", redirect)
+    }
+
+    /// A provider whose issuer names `host`.
+    pub fn start_at(host: &str, redirect: &str) -> Provider {
         let mut provider = Provider {
             child: None,
+            host: host.to_string(),
             port: free_port(),
             redirect: redirect.to_string(),
             dir: super::tempdir(),
@@ -82,7 +90,7 @@ impl Provider {
     }
 
     pub fn issuer(&self) -> String {
-        format!("http://127.0.0.1:{}", self.port)
+        format!("http://{}:{}", self.host, self.port)
     }
 
     /// What the provider wrote to its standard error.
@@ -99,6 +107,7 @@ impl Provider {
             .arg(script())
             .arg("serve")
             .args(["--port", &self.port.to_string()])
+            .args(["--host", &self.host])
             .arg("--keys")
             .arg(self.keys())
             .args(["--redirect", &self.redirect])

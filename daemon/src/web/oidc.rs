@@ -8,13 +8,14 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::time::Instant;
 
+use askama::Template;
 use axum::extract::{ConnectInfo, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 
 use super::session::Who;
 use super::signin::{safe_target, session_cookies, too_many};
-use super::{PageError, Web};
+use super::{Chrome, PageError, Web, render};
 use crate::oidc::Refused;
 use crate::scheduler::Command;
 use crate::store::AuditEntry;
@@ -99,8 +100,24 @@ pub(super) async fn back(
         let entry = crate::audit::entry(Some(&token), Some(&person.id), BACK, Some(gemeente), None);
         let _ = web.commands.send(Command::Audit { entry });
     }
+    let page = SignedIn {
+        chrome: Chrome::anonymous("Ingelogd"),
+        person: person.id.clone(),
+        back_to,
+    };
     let id = web.sessions.start(Who::Person(person), now);
-    Ok((session_cookies(&web, &id), Redirect::to(&back_to)).into_response())
+    // A page that goes on by itself, not a redirect: the session cookie is `SameSite=Strict`,
+    // and a browser sends no such cookie along a chain of redirects that began at the
+    // provider's site. From this page on, the person is on Waakvlam's own site.
+    Ok((session_cookies(&web, &id), render(&page)).into_response())
+}
+
+#[derive(Template)]
+#[template(path = "ingelogd.html")]
+struct SignedIn {
+    chrome: Chrome,
+    person: String,
+    back_to: String,
 }
 
 /// The audit line of a refused sign-in: of no gemeente (the person has none here), for the
