@@ -20,6 +20,7 @@ pub mod load;
 pub mod logging;
 pub mod metrics;
 pub mod mounts;
+pub mod oidc;
 pub mod openapi;
 pub mod reload;
 pub mod report;

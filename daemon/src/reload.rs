@@ -145,6 +145,12 @@ fn reload_tokens(file: &Path, tokens: &crate::tokens::Tokens, metrics: &Metrics)
     match daemon {
         Ok(Some(daemon)) => {
             let (added, removed) = tokens.replace(&daemon.tokens);
+            let access = daemon.web.oidc.map(|o| o.access).unwrap_or_default();
+            tracing::info!(
+                groups = access.len(),
+                "the identity provider's groups reloaded"
+            );
+            tokens.replace_access(access);
             tracing::info!(
                 added = %added.join(","),
                 removed = %removed.join(","),

@@ -319,7 +319,14 @@ async fn serve<S: Store + 'static>(
             stop.clone(),
         )))
     });
-    let tokens = crate::tokens::Tokens::new(&daemon.tokens);
+    let tokens = crate::tokens::Tokens::new(&daemon.tokens).with_access(
+        daemon
+            .web
+            .oidc
+            .as_ref()
+            .map(|o| o.access.clone())
+            .unwrap_or_default(),
+    );
     let reloader = tokio::spawn(reload::watch(
         config.clone(),
         plugins.clone(),
@@ -337,6 +344,12 @@ async fn serve<S: Store + 'static>(
     if web_config.public_url.is_none() {
         web_config.public_url = Some(format!("http://{}", listener.local_addr()?));
     }
+    let oidc = match (&web_config.oidc, &web_config.public_url) {
+        (Some(oidc), Some(public_url)) => Some(Arc::new(
+            crate::oidc::Provider::new(oidc.clone(), public_url).map_err(anyhow::Error::msg)?,
+        )),
+        _ => None,
+    };
     let guard = Arc::new(crate::guard::Guard::new(commands.clone()));
     let guarding = tokio::spawn(crate::guard::keep_writing(guard.clone(), stop.clone()));
     let pages = Web::new(
@@ -346,6 +359,7 @@ async fn serve<S: Store + 'static>(
         web_config,
         readers.clone(),
         guard.clone(),
+        oidc,
     )
     .router();
     let api = Api::new(commands, tokens, metrics, shelf, readers, guard).with_ijw(ijw);

@@ -1,22 +1,51 @@
 //! The API tokens of the configuration, shared by the API and the pages and swapped whole on
 //! SIGHUP (reload.rs): a new token works and a revoked one is refused from the next request
-//! on, sessions signed in with it included, without a restart.
+//! on, sessions signed in with it included, without a restart. The same holds for the groups
+//! of the identity provider (`daemon.web.oidc.access`) and the people signed in with them.
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 
 use sha2::{Digest, Sha256};
 
-use crate::config::TokenConfig;
+use crate::config::{Access, TokenConfig};
 
 #[derive(Clone, Default)]
-pub struct Tokens(Arc<RwLock<Arc<HashMap<String, TokenConfig>>>>);
+pub struct Tokens(
+    Arc<RwLock<Arc<HashMap<String, TokenConfig>>>>,
+    Arc<RwLock<Arc<Vec<Access>>>>,
+);
 
 impl Tokens {
     pub fn new(list: &[TokenConfig]) -> Tokens {
         let tokens = Tokens::default();
         tokens.replace_all(tokens_of(list));
         tokens
+    }
+
+    /// With the identity provider's groups and what they give (`daemon.web.oidc.access`).
+    pub fn with_access(self, access: Vec<Access>) -> Tokens {
+        self.replace_access(access);
+        self
+    }
+
+    /// What a person signed in through the identity provider may do now; `None` when no group
+    /// of theirs gives access (any more).
+    pub fn of_person(&self, person: &crate::oidc::Person) -> Option<TokenConfig> {
+        let access = self
+            .1
+            .read()
+            .map_or_else(|e| e.into_inner().clone(), |a| a.clone());
+        crate::oidc::access_of(person, &access)
+    }
+
+    /// Swaps in the configuration's `access` list (SIGHUP).
+    pub fn replace_access(&self, access: Vec<Access>) {
+        let access = Arc::new(access);
+        match self.1.write() {
+            Ok(mut current) => *current = access,
+            Err(poisoned) => *poisoned.into_inner() = access,
+        }
     }
 
     fn current(&self) -> Arc<HashMap<String, TokenConfig>> {

@@ -3,6 +3,7 @@
 #![allow(dead_code)] // each test file uses its own part of this module
 
 pub mod daemon;
+pub mod oidc;
 pub mod postgres;
 pub mod proxy;
 pub mod receiver;

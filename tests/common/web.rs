@@ -40,6 +40,8 @@ pub struct Visitor {
     base: String,
     agent: ureq::Agent,
     pub cookies: BTreeMap<String, String>,
+    /// The `Path` of each cookie that has one: it goes only to addresses under it.
+    paths: BTreeMap<String, String>,
     /// Sent as `X-On-Behalf-Of`, as a proxy in front would.
     pub on_behalf_of: Option<String>,
 }
@@ -54,6 +56,7 @@ impl Visitor {
                 .build()
                 .into(),
             cookies: BTreeMap::new(),
+            paths: BTreeMap::new(),
             on_behalf_of: None,
         }
     }
@@ -78,26 +81,47 @@ impl Visitor {
     }
 
     pub fn get(&mut self, path: &str) -> Page {
-        let mut request = self.agent.get(&format!("{}{path}", self.base));
-        if let Some(cookie) = self.cookie_header() {
+        let url = format!("{}{path}", self.base);
+        self.fetch(&url)
+    }
+
+    /// A GET of a whole address, of the daemon or of another server on loopback (an identity
+    /// provider): the cookies go along as a browser sends them, by host and not by port.
+    pub fn fetch(&mut self, url: &str) -> Page {
+        let mut request = self.agent.get(url);
+        if let Some(cookie) = self.cookie_header(url) {
             request = request.header("Cookie", &cookie);
         }
         if let Some(person) = &self.on_behalf_of {
             request = request.header("X-On-Behalf-Of", person);
         }
-        self.keep(request.call().expect("the daemon answers"))
+        self.keep(
+            request
+                .call()
+                .unwrap_or_else(|e| panic!("{url} answers: {e}")),
+        )
     }
 
     pub fn post(&mut self, path: &str, form: &[(&str, &str)]) -> Page {
+        let url = format!("{}{path}", self.base);
+        self.submit(&url, form)
+    }
+
+    /// A form sent to a whole address (see [`Visitor::fetch`]).
+    pub fn submit(&mut self, url: &str, form: &[(&str, &str)]) -> Page {
         let body = serde_urlencoded::to_string(form).unwrap();
         let mut request = self
             .agent
-            .post(&format!("{}{path}", self.base))
+            .post(url)
             .header("Content-Type", "application/x-www-form-urlencoded");
-        if let Some(cookie) = self.cookie_header() {
+        if let Some(cookie) = self.cookie_header(url) {
             request = request.header("Cookie", &cookie);
         }
-        self.keep(request.send(&body).expect("the daemon answers"))
+        self.keep(
+            request
+                .send(&body)
+                .unwrap_or_else(|e| panic!("{url} answers: {e}")),
+        )
     }
 
     /// The CSRF token of this session, from a page's forms.
@@ -107,14 +131,23 @@ impl Visitor {
             .expect("a signed-in page carries the CSRF token")
     }
 
-    fn cookie_header(&self) -> Option<String> {
-        (!self.cookies.is_empty()).then(|| {
-            self.cookies
-                .iter()
-                .map(|(k, v)| format!("{k}={v}"))
-                .collect::<Vec<_>>()
-                .join("; ")
-        })
+    /// The cookies a browser sends to `url`: those whose `Path` holds its path.
+    fn cookie_header(&self, url: &str) -> Option<String> {
+        let path = url
+            .split_once("://")
+            .and_then(|(_, rest)| rest.find('/').map(|i| &rest[i..]))
+            .unwrap_or("/");
+        let sent: Vec<String> = self
+            .cookies
+            .iter()
+            .filter(|(k, _)| {
+                self.paths
+                    .get(*k)
+                    .is_none_or(|p| path.starts_with(p.as_str()))
+            })
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect();
+        (!sent.is_empty()).then(|| sent.join("; "))
     }
 
     fn keep(&mut self, mut response: ureq::http::Response<ureq::Body>) -> Page {
@@ -128,11 +161,20 @@ impl Visitor {
                 continue;
             }
             let pair = value.split(';').next().unwrap_or_default();
+            let path = value.split(';').skip(1).find_map(|a| {
+                let (key, v) = a.trim().split_once('=')?;
+                key.eq_ignore_ascii_case("path").then(|| v.to_string())
+            });
             if let Some((k, v)) = pair.split_once('=') {
                 if v.is_empty() || value.contains("Max-Age=0") {
                     self.cookies.remove(k);
+                    self.paths.remove(k);
                 } else {
                     self.cookies.insert(k.to_string(), v.to_string());
+                    match path {
+                        Some(path) => self.paths.insert(k.to_string(), path),
+                        None => self.paths.remove(k),
+                    };
                 }
             }
         }

@@ -19,9 +19,11 @@ use crate::logging::{LEVELS, LogConfig, LogFormat};
 use crate::scope::Scope;
 
 mod delivery;
+mod oidc;
 mod sections;
 
 use delivery::*;
+pub use oidc::{Access, OidcConfig};
 use sections::*;
 
 const CONFIG_KEYS: &[&str] = &[
@@ -62,6 +64,7 @@ const WEB_KEYS: &[&str] = &[
     "session_idle_minutes",
     "session_max_hours",
     "public_url",
+    "oidc",
 ];
 const WEBHOOK_KEYS: &[&str] = &[
     "name",
@@ -178,6 +181,8 @@ pub struct WebConfig {
     pub session_idle: std::time::Duration,
     /// A session ends this long after sign-in, however busy.
     pub session_max: std::time::Duration,
+    /// Signing in with the gemeente's own identity provider (`daemon.web.oidc`).
+    pub oidc: Option<OidcConfig>,
 }
 
 impl Default for WebConfig {
@@ -187,6 +192,7 @@ impl Default for WebConfig {
             secure_cookies: false,
             session_idle: std::time::Duration::from_secs(30 * 60),
             session_max: std::time::Duration::from_secs(10 * 3600),
+            oidc: None,
         }
     }
 }
@@ -510,7 +516,7 @@ fn read_daemon(node: &yaml::Node, base: &Path, problems: &mut Problems) -> Optio
     };
     let web = map
         .get("web")
-        .and_then(|n| read_web(n, problems))
+        .and_then(|n| read_web(n, production, problems))
         .unwrap_or_default();
     if production && !web.secure_cookies {
         let at = map
@@ -668,6 +674,73 @@ mod tests {
         assert_eq!(ijw.secret, std::env::var("PATH").unwrap());
         assert!(ijw.inbox.as_ref().unwrap().ends_with("in"));
         assert!(!format!("{ijw:?}").contains(&std::env::var("PATH").unwrap()));
+    }
+
+    /// Signing in with an identity provider: its settings read, and each unsafe or incomplete
+    /// one refused where it is written.
+    #[test]
+    fn the_identity_provider_is_read_and_checked() {
+        let oidc = |issuer: &str, extra: &str| {
+            format!(
+                "daemon:\n{extra}  web:\n    public_url: https://waakvlam.example\n    secure_cookies: true\n    oidc:\n      issuer: {issuer}\n      client_id: waakvlam\n      client_secret_env: PATH\n      name: Entra ID\n      access:\n        - {{ group: jeugd-deventer, gemeenten: [GM0150] }}\n        - {{ group: privacy, gemeenten: [GM0150, GM0148], read_only: true, audit: true }}\n"
+            )
+        };
+        let messages = |text: &str| -> Vec<String> {
+            load(text).map_or_else(
+                |p| p.into_iter().map(|p| p.message).collect(),
+                |_| Vec::new(),
+            )
+        };
+        let read = load(&oidc("https://login.example/tenant/v2.0/", ""))
+            .unwrap()
+            .daemon
+            .unwrap()
+            .web
+            .oidc
+            .unwrap();
+        assert_eq!(read.issuer, "https://login.example/tenant/v2.0");
+        assert_eq!(read.scopes, ["openid", "profile"]);
+        assert_eq!(read.groups_claim, "groups");
+        assert!(read.token_sign_in);
+        assert_eq!(read.client_secret, std::env::var("PATH").unwrap());
+        assert!(
+            !format!("{read:?}").contains(&read.client_secret),
+            "no secret in Debug"
+        );
+        assert_eq!(read.access.len(), 2);
+        assert!(read.access[1].audit && read.access[1].read_only);
+        // Plain http: only on this machine, and never in production.
+        assert_eq!(
+            messages(&oidc("http://idp.example", "")),
+            [
+                "'http://idp.example' is plain http on another machine: sign-in would travel unencrypted"
+            ]
+        );
+        assert!(messages(&oidc("http://127.0.0.1:9000", "")).is_empty());
+        assert_eq!(
+            messages(&oidc("http://127.0.0.1:9000", "  production: true\n")),
+            ["a production daemon signs people in over https only, not http://"]
+        );
+        // The secret from the environment only; a redirect address; the openid scope.
+        let unset = oidc("https://idp.example", "").replace("PATH", "WAAKVLAM_TEST_UNSET_SECRET");
+        assert_eq!(
+            messages(&unset),
+            ["the environment variable WAAKVLAM_TEST_UNSET_SECRET is not set"]
+        );
+        let no_url = oidc("https://idp.example", "")
+            .replace("    public_url: https://waakvlam.example\n", "");
+        assert!(
+            messages(&no_url)[0]
+                .starts_with("signing in with an identity provider needs 'public_url'")
+        );
+        let no_openid = oidc("https://idp.example", "").replace(
+            "      name: Entra ID\n",
+            "      name: Entra ID\n      scopes: [profile]\n",
+        );
+        assert!(messages(&no_openid)[0].starts_with("'scopes' lacks 'openid'"));
+        let no_access = oidc("https://idp.example", "");
+        let no_access = &no_access[..no_access.find("      access:").unwrap()];
+        assert!(messages(no_access)[0].starts_with("'oidc' needs 'access'"));
     }
 
     /// Regression (security review): production accepted cookies without `Secure`, http://

@@ -82,7 +82,11 @@ pub(super) fn read_keep_originals(
     }
 }
 
-pub(super) fn read_web(node: &yaml::Node, problems: &mut Problems) -> Option<WebConfig> {
+pub(super) fn read_web(
+    node: &yaml::Node,
+    production: bool,
+    problems: &mut Problems,
+) -> Option<WebConfig> {
     let map = MapReader::new(node, WEB_KEYS, "'web'", problems)?;
     let defaults = WebConfig::default();
     let mut within = |key: &str, default: u64, most: u64, unit: &str| {
@@ -124,10 +128,21 @@ pub(super) fn read_web(node: &yaml::Node, problems: &mut Problems) -> Option<Web
         }
         None => None,
     };
+    let oidc = map
+        .get("oidc")
+        .and_then(|n| super::oidc::read_oidc(n, production, problems));
+    if let (Some(at), None) = (map.key_at("oidc"), &public_url) {
+        problems.add_with_hint(
+            at,
+            "signing in with an identity provider needs 'public_url': the provider sends people back to {public_url}/inloggen/oidc/terug",
+            "write the address people open the pages at, for example 'public_url: https://waakvlam.deventer.nl', and register {public_url}/inloggen/oidc/terug at the provider",
+        );
+    }
     Some(WebConfig {
         public_url,
         secure_cookies: map.bool("secure_cookies", problems).unwrap_or(false),
         session_idle: std::time::Duration::from_secs(idle * 60),
         session_max: std::time::Duration::from_secs(max * 3600),
+        oidc,
     })
 }

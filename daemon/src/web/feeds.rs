@@ -95,7 +95,7 @@ async fn show(
             .map(|g| (g.to_string(), catalog.gemeente_name(g)))
             .collect(),
         roles: roles.into_iter().collect(),
-        may_change: !visitor.token.read_only,
+        may_change: !visitor.token.read_only && visitor.person.is_none(),
         made: made.map(|token| format!("{}/agenda/{token}.ics", base_url(web))),
     };
     Ok((status, render(&page)).into_response())
@@ -126,6 +126,14 @@ pub(super) async fn create(
     };
     web.check_form(&visitor, &headers, "web POST /agenda", &one("csrf"))?;
     visitor.may_change()?;
+    // A feed outlives the session that made it and is tied to the token that made it; a person
+    // of the identity provider has no token, and what their account gives ends with it.
+    if visitor.person.is_some() {
+        return Err(PageError::message(
+            StatusCode::FORBIDDEN,
+            "Een agenda-link hoort bij een token. Wie met het account van de organisatie inlogt, kan er geen maken: vraag de beheerder om een token voor uw agenda.",
+        ));
+    }
     let name = one("naam");
     if name.is_empty() || name.chars().count() > 80 || name.chars().any(char::is_control) {
         return Err(PageError::bad_request(

@@ -15,6 +15,7 @@ mod case;
 mod deadlines;
 mod feeds;
 mod notifications;
+mod oidc;
 mod overview;
 mod report;
 mod signin;
@@ -38,7 +39,7 @@ use crate::scheduler::{Command, SchedulerError};
 use crate::scheduler::{Unanswered, ask_scheduler};
 use crate::scope::Scope;
 use crate::store::{AuditEntry, Readers, StoreError};
-use session::{Session, Sessions};
+use session::{Session, Sessions, Who};
 use waakvlam_core::calendar::Day;
 
 /// The session cookie's name.
@@ -69,6 +70,8 @@ pub struct Web {
     readers: Arc<Readers>,
     /// Sign-ins with a wrong token: the brake the API shares, and their audit lines.
     guard: Arc<crate::guard::Guard>,
+    /// The gemeente's identity provider, when people sign in with it (`daemon.web.oidc`).
+    oidc: Option<Arc<crate::oidc::Provider>>,
 }
 
 impl Web {
@@ -79,10 +82,12 @@ impl Web {
         config: WebConfig,
         readers: Arc<Readers>,
         guard: Arc<crate::guard::Guard>,
+        oidc: Option<Arc<crate::oidc::Provider>>,
     ) -> Web {
         Web {
             readers,
             guard,
+            oidc,
             commands,
             tokens,
             sessions: Arc::new(Sessions::new(config.clone())),
@@ -95,6 +100,8 @@ impl Web {
         Router::new()
             .route("/", get(overview::page))
             .route("/inloggen", get(signin::form).post(signin::sign_in))
+            .route("/inloggen/oidc", get(oidc::start))
+            .route("/inloggen/oidc/terug", get(oidc::back))
             .route("/uitloggen", post(signin::sign_out))
             .route("/termijnen", get(deadlines::page))
             .route("/termijnen.csv", get(deadlines::csv))
@@ -123,12 +130,16 @@ impl Web {
     fn visitor(&self, headers: &HeaderMap, here: &str) -> Result<Visitor, PageError> {
         let found = cookie(headers, SESSION_COOKIE).and_then(|id| {
             let session = self.sessions.get(&id, Instant::now())?;
-            let token = self.tokens.get(&session.token_sha256)?;
-            Some((id, session, token))
+            let (token, person) = match &session.who {
+                Who::Token(sha256) => (self.tokens.get(sha256)?, None),
+                Who::Person(person) => (self.tokens.of_person(person)?, Some(person.id.clone())),
+            };
+            Some((id, session, token, person))
         });
         match found {
-            Some((session_id, session, token)) => Ok(Visitor {
+            Some((session_id, session, token, person)) => Ok(Visitor {
                 token,
+                person,
                 session,
                 session_id,
             }),
@@ -223,9 +234,13 @@ impl Web {
     }
 }
 
-/// A signed-in person: their token (looked up again at every request) and session.
+/// A signed-in person: what their token or their groups at the identity provider give (looked
+/// up again at every request) and their session.
 pub(crate) struct Visitor {
     token: TokenConfig,
+    /// The person's id at the identity provider, when they signed in there: the audit log's
+    /// `on_behalf_of` for everything they read or change.
+    person: Option<String>,
     session: Session,
     session_id: String,
 }
@@ -235,7 +250,11 @@ impl Visitor {
     fn chrome(&self, title: impl Into<String>, current: &'static str) -> Chrome {
         Chrome {
             title: title.into(),
-            who: Some(self.token.name.clone()),
+            who: Some(
+                self.person
+                    .clone()
+                    .unwrap_or_else(|| self.token.name.clone()),
+            ),
             csrf: self.session.csrf.clone(),
             current,
         }
@@ -250,7 +269,12 @@ impl Visitor {
         gemeente: Option<&str>,
         case: Option<&str>,
     ) -> AuditEntry {
-        crate::audit::line(Some(&self.token), headers, action, gemeente, case)
+        match &self.person {
+            Some(person) => {
+                crate::audit::entry(Some(&self.token), Some(person), action, gemeente, case)
+            }
+            None => crate::audit::line(Some(&self.token), headers, action, gemeente, case),
+        }
     }
 
     /// One audit line per gemeente of a read that covers several.

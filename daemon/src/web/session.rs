@@ -15,13 +15,22 @@ use crate::tokens::random_token;
 /// valid token must not exhaust memory).
 const MOST_SESSIONS: usize = 10_000;
 
-/// A signed-in person: the SHA-256 of the token they signed in with (looked up again at every
-/// request, so a token removed from the configuration ends its sessions) and the session's
-/// CSRF token, which every form that changes something carries.
+/// A signed-in person: who they are, and the session's CSRF token, which every form that
+/// changes something carries.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Session {
-    pub token_sha256: String,
+    pub who: Who,
     pub csrf: String,
+}
+
+/// How a person signed in. What they may do is looked up again at every request: a token
+/// removed from the configuration, or a group no longer in `access`, ends what it gave.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Who {
+    /// The SHA-256 of the token they typed.
+    Token(String),
+    /// Signed in through the gemeente's identity provider: their id and groups there.
+    Person(crate::oidc::Person),
 }
 
 struct Kept {
@@ -43,8 +52,8 @@ impl Sessions {
         }
     }
 
-    /// A new session for a token; returns its id (for the cookie).
-    pub fn start(&self, token_sha256: String, now: Instant) -> String {
+    /// A new session; returns its id (for the cookie).
+    pub fn start(&self, who: Who, now: Instant) -> String {
         let id = random_token();
         let mut kept = lock(&self.kept);
         kept.retain(|_, k| self.alive(k, now));
@@ -60,7 +69,7 @@ impl Sessions {
             id.clone(),
             Kept {
                 session: Session {
-                    token_sha256,
+                    who,
                     csrf: random_token(),
                 },
                 started: now,
@@ -123,12 +132,12 @@ mod tests {
     fn a_session_ends_after_30_idle_minutes_and_after_10_hours_in_any_case() {
         let sessions = sessions();
         let t0 = Instant::now();
-        let id = sessions.start("abc".into(), t0);
+        let id = sessions.start(Who::Token("abc".into()), t0);
         let minutes = |m: u64| t0 + Duration::from_secs(m * 60);
         assert!(sessions.get(&id, minutes(29)).is_some());
         // Used at 29 minutes: alive until 59.
         assert!(sessions.get(&id, minutes(58)).is_some());
-        let idle = sessions.start("abc".into(), t0);
+        let idle = sessions.start(Who::Token("abc".into()), t0);
         assert!(sessions.get(&idle, minutes(30)).is_none());
         // Busy all day: still ends at 10 hours.
         for m in (20..600).step_by(20) {
@@ -141,7 +150,7 @@ mod tests {
     fn signing_out_ends_the_session() {
         let sessions = sessions();
         let now = Instant::now();
-        let id = sessions.start("abc".into(), now);
+        let id = sessions.start(Who::Token("abc".into()), now);
         sessions.end(&id);
         assert!(sessions.get(&id, now).is_none());
     }

@@ -1,6 +1,8 @@
 //! `/inloggen` and `/uitloggen`. A token is typed into a form (never put in a URL), checked
 //! like the API checks it, and exchanged for a session. Five failures from one address within
 //! a minute make that address wait a minute (429); failures are audited as refused attempts.
+//! Where the gemeente's identity provider is set up, the page offers it beside the token
+//! (`web/oidc.rs`), or instead of it (`token_sign_in: false`).
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -27,6 +29,9 @@ struct SignInPage {
     csrf: String,
     back_to: String,
     problem: Option<String>,
+    /// "Inloggen met {name}", and its address with where to go afterwards.
+    provider: Option<(String, String)>,
+    token_sign_in: bool,
 }
 
 pub(super) async fn form(
@@ -44,11 +49,22 @@ fn sign_in_form(
     status: StatusCode,
 ) -> Response {
     let csrf = random_token();
+    let provider = web.oidc.as_ref().map(|p| {
+        (
+            p.name().to_string(),
+            format!(
+                "/inloggen/oidc?{}",
+                serde_urlencoded::to_string([("naar", back_to.as_str())]).unwrap_or_default()
+            ),
+        )
+    });
     let page = SignInPage {
         chrome: Chrome::anonymous("Inloggen"),
         csrf: csrf.clone(),
         back_to,
         problem,
+        provider,
+        token_sign_in: token_sign_in(web),
     };
     let cookie = format!(
         "{FORM_COOKIE}={csrf}; Path=/inloggen; HttpOnly; SameSite=Strict; Max-Age=3600{}",
@@ -66,6 +82,12 @@ pub(super) async fn sign_in(
     let now = Instant::now();
     let address = peer.ip();
     let back_to = safe_target(form.get("naar").map(String::as_str));
+    if !token_sign_in(&web) {
+        return Err(PageError::message(
+            StatusCode::FORBIDDEN,
+            "Inloggen met een token staat uit. Log in via de knop op de inlogpagina.",
+        ));
+    }
     if web.guard.is_blocked(address, now) {
         return Err(too_many());
     }
@@ -99,23 +121,33 @@ pub(super) async fn sign_in(
     for entry in crate::audit::lines(&token, &headers, "web POST /inloggen") {
         let _ = web.commands.send(Command::Audit { entry });
     }
-    let id = web.sessions.start(hash, now);
+    let id = web.sessions.start(super::session::Who::Token(hash), now);
+    Ok((session_cookies(&web, &id), Redirect::to(&back_to)).into_response())
+}
+
+/// The cookies of a new session: its id, and the sign-in form's cookie cleared.
+pub(super) fn session_cookies(
+    web: &Web,
+    id: &str,
+) -> axum::response::AppendHeaders<[(header::HeaderName, String); 2]> {
     let session = format!(
         "{SESSION_COOKIE}={id}; Path=/; HttpOnly; SameSite=Strict; Max-Age={}{}",
         web.config.session_max.as_secs(),
-        secure(&web)
+        secure(web)
     );
     let clear_form =
         format!("{FORM_COOKIE}=; Path=/inloggen; HttpOnly; SameSite=Strict; Max-Age=0");
     // Two cookies: `AppendHeaders`, since an array of headers would keep only the last.
-    Ok((
-        axum::response::AppendHeaders([
-            (header::SET_COOKIE, session),
-            (header::SET_COOKIE, clear_form),
-        ]),
-        Redirect::to(&back_to),
-    )
-        .into_response())
+    axum::response::AppendHeaders([
+        (header::SET_COOKIE, session),
+        (header::SET_COOKIE, clear_form),
+    ])
+}
+
+/// Whether the page offers signing in with a token: always, unless the identity provider is
+/// set up with `token_sign_in: false`.
+fn token_sign_in(web: &Web) -> bool {
+    web.oidc.as_ref().is_none_or(|p| p.token_sign_in())
 }
 
 pub(super) async fn sign_out(
@@ -133,7 +165,7 @@ pub(super) async fn sign_out(
     Ok(([(header::SET_COOKIE, gone)], Redirect::to("/inloggen")).into_response())
 }
 
-fn too_many() -> PageError {
+pub(super) fn too_many() -> PageError {
     PageError::message(
         StatusCode::TOO_MANY_REQUESTS,
         "Er is vanaf dit adres te vaak een onbekend token ingevuld. Wacht een minuut en probeer het dan opnieuw.",
@@ -149,7 +181,7 @@ fn secure(web: &Web) -> &'static str {
 }
 
 /// Where to go after signing in: a path on this site, never another site.
-fn safe_target(asked: Option<&str>) -> String {
+pub(super) fn safe_target(asked: Option<&str>) -> String {
     match asked {
         Some(path)
             if path.starts_with('/')
