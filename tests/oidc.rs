@@ -394,3 +394,33 @@ fn chromium_signs_in_through_the_providers_own_login_page() {
     );
     daemon.stop();
 }
+
+/// A provider that cannot be reached keeps neither the daemon from starting nor anyone from
+/// signing in with a token; the button answers with a Dutch page that says so.
+#[test]
+fn a_provider_that_is_down_is_said_in_dutch_and_tokens_still_work() {
+    let port = free_port();
+    let nowhere = format!("http://127.0.0.1:{}", free_port());
+    let daemon = Daemon::start_with_env(
+        common::tempdir(),
+        |config| configured(config, port, &nowhere, true),
+        &[(SECRET_ENV, CLIENT_SECRET)],
+    );
+    let mut visitor = Visitor::new(&daemon);
+    let answer = visitor.get("/inloggen/oidc?naar=%2F");
+    assert_eq!(answer.status, 502, "{}", answer.body);
+    assert!(
+        answer.body.contains("Testprovider is nu niet bereikbaar"),
+        "{}",
+        answer.body
+    );
+    assert!(
+        daemon
+            .log()
+            .iter()
+            .any(|l| l["message"] == "signing in through the identity provider cannot start")
+    );
+    let signed_in = Visitor::signed_in(&daemon, common::daemon::DEVENTER);
+    drop(signed_in);
+    daemon.stop();
+}
