@@ -1385,7 +1385,7 @@ fn the_moplan_is_evaluated_every_half_year_and_closed_with_a_nazorg_paragraph() 
 /// Every due date explains itself (DESIGN.md): over a generated year of every shipped workflow,
 /// with the shipped configuration and plugins, the derivation of each deadline reaches the due
 /// date the engine gives it, in sentences, and the steps the year holds are all there (the Atw,
-/// a recurring contact, a term a gemeente set).
+/// a recurring contact, a term a gemeente set, a term that waits for the event it counts from).
 #[test]
 fn every_derivation_reaches_the_due_date_the_engine_gives() {
     use waakvlam_core::calendar::parse_timestamp;
@@ -1406,7 +1406,7 @@ fn every_derivation_reaches_the_due_date_the_engine_gives() {
             .apply(&engine, event, at);
     }
     let now = parse_timestamp("2028-03-01T12:00:00+01:00").unwrap();
-    let (mut checked, mut atw, mut recurring, mut set_by_gemeente) = (0, 0, 0, 0);
+    let (mut checked, mut atw, mut recurring, mut set_by_gemeente, mut waiting) = (0, 0, 0, 0, 0);
     for case in cases.values_mut() {
         case.tick(&engine, now);
         for view in case.deadlines(&engine, now) {
@@ -1430,6 +1430,10 @@ fn every_derivation_reaches_the_due_date_the_engine_gives() {
                 match step {
                     Step::Atw(_) => atw += 1,
                     Step::AfterContact { .. } | Step::AfterMissed { .. } => recurring += 1,
+                    Step::WaitsFor { .. } => {
+                        assert_eq!(view.due, None, "{view:?}");
+                        waiting += 1
+                    }
                     Step::Term { origin, .. }
                         if *origin != Some(waakvlam_core::engine::ParamOrigin::Workflow) =>
                     {

@@ -71,6 +71,8 @@ pub enum Step<'e> {
     BirthDateCorrected { on: Day },
     /// The birth date is known only in part: no due date can be computed.
     BirthDateIncomplete,
+    /// The date counts from an event that has not come yet: it has no due date until then.
+    WaitsFor { event: EventType },
     /// A legal term ending after the years the holiday data covers may still move.
     Provisional { covered_through: Option<i32> },
 }
@@ -336,12 +338,13 @@ impl<'e> Deriving<'e, '_> {
                 title: &self.workflow.deadlines[*i].title,
                 day: self.instance.due(self.workflow, *i, &self.facts)?,
             },
-            Anchor::Event(event) => Origin::Event {
-                event: *event,
-                day: self
-                    .instance
-                    .anchor_day(self.workflow, anchor, &self.facts)?,
-            },
+            Anchor::Event(event) => {
+                let Some(day) = self.instance.anchor_day(self.workflow, anchor, &self.facts) else {
+                    self.steps.push(Step::WaitsFor { event: *event });
+                    return None;
+                };
+                Origin::Event { event: *event, day }
+            }
         };
         let day = match &origin {
             Origin::StartEvent { day, .. }

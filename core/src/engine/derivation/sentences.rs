@@ -121,6 +121,10 @@ pub fn sentences(steps: &[Step<'_>], about: &About<'_>) -> Vec<String> {
                  als de volledige datum bekend is."
                     .to_string(),
             ),
+            Step::WaitsFor { event } => out.push(format!(
+                "Deze termijn telt vanaf het bericht \"{}\", dat er nog niet is: de einddatum volgt als het komt.",
+                event.words()
+            )),
             Step::Provisional {
                 covered_through: Some(year),
             } => out.push(format!(
