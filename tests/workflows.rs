@@ -1406,7 +1406,7 @@ fn every_derivation_reaches_the_due_date_the_engine_gives() {
             .apply(&engine, event, at);
     }
     let now = parse_timestamp("2028-03-01T12:00:00+01:00").unwrap();
-    let (mut checked, mut atw, mut recurring, mut set_by_gemeente, mut waiting) = (0, 0, 0, 0, 0);
+    let (mut checked, mut atw, mut recurring, mut set_by_gemeente) = (0, 0, 0, 0);
     for case in cases.values_mut() {
         case.tick(&engine, now);
         for view in case.deadlines(&engine, now) {
@@ -1430,10 +1430,7 @@ fn every_derivation_reaches_the_due_date_the_engine_gives() {
                 match step {
                     Step::Atw(_) => atw += 1,
                     Step::AfterContact { .. } | Step::AfterMissed { .. } => recurring += 1,
-                    Step::WaitsFor { .. } => {
-                        assert_eq!(view.due, None, "{view:?}");
-                        waiting += 1
-                    }
+                    Step::WaitsFor { .. } => assert_eq!(view.due, None, "{view:?}"),
                     Step::Term { origin, .. }
                         if *origin != Some(waakvlam_core::engine::ParamOrigin::Workflow) =>
                     {
@@ -1450,5 +1447,44 @@ fn every_derivation_reaches_the_due_date_the_engine_gives() {
     assert!(
         set_by_gemeente > 10,
         "{set_by_gemeente} terms set by a gemeente"
+    );
+}
+
+/// A term that counts from an event still to come (Haaksbergen's MO-plan closes two weeks
+/// after care ends) says what it waits for, and once the event came, counts from it.
+#[test]
+fn a_term_that_waits_for_its_event_says_so_and_then_counts_from_it() {
+    use waakvlam_core::calendar::parse_timestamp;
+    use waakvlam_core::engine::Case;
+    let engine = common::shipped_engine();
+    let mut case = Case::new("GM0158", "M-1");
+    let at = |s: &str| parse_timestamp(s).unwrap();
+    let made = waakvlam_core::event::validate(serde_json::json!({"id": "m-1",
+        "type": "moplan.opgesteld", "gemeente": "GM0158", "case": "M-1",
+        "at": "2027-03-01T10:00:00+01:00", "data": {"plan_id": "P-1"}}))
+    .unwrap();
+    case.apply(&engine, made, at("2027-03-01T10:00:00+01:00"));
+    let instance = "mo-plan/GM0158/M-1/P-1";
+    let lines = case
+        .explanation(&engine, instance, "nazorg_paragraaf", 0)
+        .unwrap();
+    assert_eq!(
+        lines,
+        [
+            "Deze termijn telt vanaf het bericht \"zorg beëindigd\", dat er nog niet is: de einddatum volgt als het komt."
+        ]
+    );
+    let ended = waakvlam_core::event::validate(serde_json::json!({"id": "z-1",
+        "type": "zorg.beeindigd", "gemeente": "GM0158", "case": "M-1",
+        "at": "2027-06-04T10:00:00+02:00", "data": {"reden": "31"}}))
+    .unwrap();
+    case.apply(&engine, ended, at("2027-06-04T10:00:00+02:00"));
+    let lines = case
+        .explanation(&engine, instance, "nazorg_paragraaf", 0)
+        .unwrap();
+    assert_eq!(lines[0], "Zorg beëindigd op vrijdag 4 juni 2027.");
+    assert_eq!(
+        lines[1],
+        "Termijn 2 weken («afsluiting»): tot en met vrijdag 18 juni 2027."
     );
 }
