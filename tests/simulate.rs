@@ -198,6 +198,47 @@ fn the_output_is_the_same_for_any_number_of_shards() {
     assert!(outputs[1] == outputs[0] && outputs[2] == outputs[0]);
 }
 
+/// Events may come in any order (senders are late, files are concatenated): a year of
+/// generated events shuffled gives the same notifications. Only the order of notifications of
+/// different cases at one moment may differ, since a case's number is where its first line is.
+#[test]
+fn input_in_any_order_gives_the_same_notifications() {
+    use waakvlam_core::{calendar, simulate, synthetic};
+    let engine = common::shipped_engine();
+    let mut text = Vec::new();
+    synthetic::write_events(&mut text, 3000, 2027, 11).unwrap();
+    let text = String::from_utf8(text).unwrap();
+    let mut lines: Vec<&str> = text.lines().collect();
+    // A fixed shuffle (xorshift, Fisher-Yates): the same test every run.
+    let mut state: u64 = 0x9e37_79b9_7f4a_7c15;
+    for i in (1..lines.len()).rev() {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        lines.swap(i, (state % (i as u64 + 1)) as usize);
+    }
+    let shuffled = lines.join("\n") + "\n";
+    let until = calendar::send_moment("2028-01-01".parse().unwrap(), 0);
+    let run = |input: &str| {
+        let (events, refused) = simulate::read_events(input.as_bytes()).unwrap();
+        assert!(refused.is_empty());
+        let mut out = Vec::new();
+        simulate::run(&engine, events, until, &mut out).unwrap();
+        let mut lines: Vec<String> = String::from_utf8(out)
+            .unwrap()
+            .lines()
+            .map(str::to_string)
+            .collect();
+        let in_order = lines.len();
+        lines.sort();
+        (lines, in_order)
+    };
+    let (original, count) = run(&text);
+    assert!(count > 5_000, "a real workload: {count} notifications");
+    let (reordered, _) = run(&shuffled);
+    assert!(original == reordered, "the same notifications");
+}
+
 /// `simulate` shows a year of overviews beforehand: Mondays at 08:00, Whit Monday (17 May
 /// 2027) moved to Tuesday, the list of the overdue deadlines of that moment.
 #[test]
