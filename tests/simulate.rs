@@ -239,6 +239,62 @@ fn input_in_any_order_gives_the_same_notifications() {
     assert!(original == reordered, "the same notifications");
 }
 
+/// The two passes over the input keep the rules of one read: a retry of a refused event with
+/// the same id is taken, a second copy of a valid one is a duplicate, an event after --until is
+/// counted and not applied; and standard input gives what the same file gives.
+#[test]
+fn a_refused_event_sent_again_with_its_id_is_taken_from_a_file_and_from_standard_input() {
+    let complaint = |id: &str, data: &str, at: &str| {
+        format!(
+            r#"{{"id":"{id}","type":"klacht.ingediend","gemeente":"GM0150","case":"C-1","at":"{at}","data":{data}}}"#
+        )
+    };
+    let text = [
+        complaint("e-1", "{}", "2027-04-13T10:00:00+02:00"),
+        complaint("e-1", r#"{"klacht_id":"K-1"}"#, "2027-04-13T10:00:00+02:00"),
+        complaint("e-1", r#"{"klacht_id":"K-1"}"#, "2027-04-13T10:00:00+02:00"),
+        complaint("e-2", r#"{"klacht_id":"K-2"}"#, "2027-07-01T10:00:00+02:00"),
+    ]
+    .join("\n")
+        + "\n";
+    let dir = common::tempdir();
+    let file = dir.join("events.jsonl");
+    std::fs::write(&file, &text).unwrap();
+    let from_file = waakvlam(
+        &[
+            "simulate",
+            "--events",
+            file.to_str().unwrap(),
+            "--until",
+            "2027-06-01",
+        ],
+        None,
+    );
+    let stderr = String::from_utf8_lossy(&from_file.stderr);
+    assert!(
+        stderr.contains("events.jsonl:1: refused: ") && stderr.contains("klacht_id"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("simulated 1 events of 1 cases up to 2027-06-01: ")
+            && stderr.contains(
+                "1 duplicates ignored, 1 events after --until not applied, 1 lines refused"
+            ),
+        "{stderr}"
+    );
+    let out = String::from_utf8_lossy(&from_file.stdout).to_string();
+    assert!(
+        out.contains(r#""case":"C-1""#),
+        "the retry was simulated: {out}"
+    );
+    let from_stdin = waakvlam(
+        &["simulate", "--events", "-", "--until", "2027-06-01"],
+        Some(&text),
+    );
+    assert_eq!(String::from_utf8_lossy(&from_stdin.stdout), out);
+    assert!(String::from_utf8_lossy(&from_stdin.stderr).contains("-:1: refused: "));
+}
+
 /// `simulate` shows a year of overviews beforehand: Mondays at 08:00, Whit Monday (17 May
 /// 2027) moved to Tuesday, the list of the overdue deadlines of that moment.
 #[test]

@@ -105,24 +105,27 @@ pub(super) fn simulate(
                 .with_context(|| format!("--until {text}"))
         })
         .transpose()?;
-    let (mut events, mut refused) = match events_path {
+    // The events are read in two passes (simulate::Input): a file is read where it lies;
+    // standard input is kept in a temporary file first.
+    let mut spooled = None;
+    let mut input = match events_path {
         Some(path) => {
-            let read = if path == Path::new("-") {
-                simulate::read_events(io::stdin().lock())
+            let file = if path == Path::new("-") {
+                let (file, kept) = spool_stdin().context("reading standard input")?;
+                spooled = Some(kept);
+                file
             } else {
-                let file = std::fs::File::open(path)
+                std::fs::File::open(path)
                     .with_context(|| format!("cannot open {}", path.display()))?;
-                simulate::read_events(io::BufReader::new(file))
-            }
-            .with_context(|| format!("reading {}", path.display()))?;
-            let name = path.display().to_string();
-            for line in &read.1 {
-                eprintln!("{name}:{}: refused: {}", line.line, line.reason);
-            }
-            (read.0, read.1.len())
+                path.to_path_buf()
+            };
+            simulate::Input::scan_file(&file)
+                .with_context(|| format!("reading {}", path.display()))?
         }
-        None => (Vec::new(), 0),
+        None => simulate::Input::of_events(Vec::new()),
     };
+    let name = events_path.map(|p| p.display().to_string());
+    let mut refused = 0;
     if let Some(folder) = ijw {
         let secret = Config::load(config)
             .ok()
@@ -136,19 +139,35 @@ pub(super) fn simulate(
             eprintln!("{problem}");
         }
         refused += problems.len();
-        events.extend(read);
+        input.add_events(read);
     }
     let last_day = until.unwrap_or_else(|| {
-        let last = events
-            .iter()
-            .map(|e| e.at)
-            .max()
+        let last = input
+            .last_at()
             .map_or(Day::from_number(0), calendar::local_day);
         last.add_months(12)
     });
     let end = calendar::send_moment(last_day.add_days(1), 0);
-    let summary =
-        simulate::run_with_overviews(&engine, &overviews, events, end, &mut io::stdout().lock())?;
+    let summary = simulate::run_input(
+        &engine,
+        &overviews,
+        &input,
+        end,
+        &mut io::stdout().lock(),
+        None,
+    )?;
+    drop(spooled);
+    // Every refused line, in line order: those the first pass found and those found while
+    // simulating.
+    let mut lines: Vec<&simulate::RefusedLine> =
+        input.refused().iter().chain(&summary.refused).collect();
+    lines.sort_by_key(|r| r.line);
+    if let Some(name) = &name {
+        for line in &lines {
+            eprintln!("{name}:{}: refused: {}", line.line, line.reason);
+        }
+    }
+    refused += lines.len();
     eprintln!(
         "simulated {} events of {} cases up to {last_day}: {} notifications; {} duplicates ignored, {} events after --until not applied, {} lines refused",
         summary.events,
@@ -163,4 +182,30 @@ pub(super) fn simulate(
     } else {
         ExitCode::FAILURE
     })
+}
+
+/// Standard input in a temporary file, for the two passes of a simulation; the file is
+/// removed when the returned guard is dropped.
+fn spool_stdin() -> io::Result<(std::path::PathBuf, Spooled)> {
+    let path = std::env::temp_dir().join(format!(
+        "waakvlam-simulate-stdin-{}-{}",
+        std::process::id(),
+        crate::tokens::random_token()
+    ));
+    let mut file = std::fs::File::options()
+        .write(true)
+        .create_new(true)
+        .open(&path)?;
+    let guard = Spooled(path.clone());
+    io::copy(&mut io::stdin().lock(), &mut file)?;
+    Ok((path, guard))
+}
+
+/// Removes a spooled input when the simulation is done with it.
+struct Spooled(std::path::PathBuf);
+
+impl Drop for Spooled {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
 }
