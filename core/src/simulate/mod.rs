@@ -108,6 +108,13 @@ fn parse_lines(lines: &[&str], first_index: usize) -> (Vec<Event>, Vec<RefusedLi
 
 /// One line (trimmed, not blank) as an event, or why not.
 fn parse_line(trimmed: &str, line: usize) -> Result<Event, RefusedLine> {
+    // Straight into the event's fields when the line is as it should be (most are); any
+    // problem, and the line is read again as a JSON tree, for the words that say what is wrong.
+    if let Ok(fields) = serde_json::from_str::<event::Fields>(trimmed)
+        && let Ok(event) = event::validate_fields(fields)
+    {
+        return Ok(event);
+    }
     match serde_json::from_str::<serde_json::Value>(trimmed) {
         Err(err) => Err(RefusedLine {
             line,

@@ -96,7 +96,7 @@ impl Spill {
         let mut sources: Vec<Source> = self
             .runs
             .drain(..)
-            .map(|file| Source::Run(BufReader::with_capacity(1 << 16, file)))
+            .map(|file| Source::Run(BufReader::with_capacity(1 << 18, file)))
             .collect();
         sources.push(Source::Memory {
             places: self.places.into_iter(),
@@ -145,9 +145,15 @@ impl Source {
                     case: number(12..20),
                     seq: number(20..24) as u32,
                 };
-                let len = number(24..28) as usize;
-                line.resize(len, 0);
-                reader.read_exact(line)?;
+                let len = number(24..28) as u64;
+                line.clear();
+                let read = (&mut *reader).take(len).read_to_end(line)?;
+                if read as u64 != len {
+                    return Err(io::Error::new(
+                        io::ErrorKind::UnexpectedEof,
+                        "a spilled line was cut short",
+                    ));
+                }
                 Ok(Some(place))
             }
         }
