@@ -145,7 +145,7 @@ impl Source {
                     case: number(12..20),
                     seq: number(20..24) as u32,
                 };
-                let len = number(24..28) as u64;
+                let len = number(24..28);
                 line.clear();
                 let read = (&mut *reader).take(len).read_to_end(line)?;
                 if read as u64 != len {
