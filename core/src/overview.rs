@@ -255,12 +255,6 @@ impl Overview {
             return None;
         }
         items.sort_by(|a, b| (&a.due, &a.case, &a.title).cmp(&(&b.due, &b.case, &b.title)));
-        let moment = calendar::format_timestamp(at);
-        let id: String = Sha256::digest(format!("overview\0{}\0{gemeente}\0{moment}", self.name))
-            [..16]
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect();
         let mut message = match items.len() {
             0 => format!("Overzicht '{}': er staat nu niets op de lijst.", self.name),
             1 => format!("Overzicht '{}': 1 termijn.", self.name),
@@ -272,16 +266,43 @@ impl Overview {
                 .map_or_else(|| "geen datum".to_string(), dutch_date);
             message.push_str(&format!("\n- casus {}: {}, {due}", item.case, item.title));
         }
+        let workflow = self
+            .select
+            .workflow
+            .clone()
+            .unwrap_or_else(|| "overzicht".into());
         Some(Notification {
+            items,
+            ..self.run_notification(Kind::Overview, workflow, gemeente, at, message)
+        })
+    }
+
+    /// The record of one run for one gemeente: kind `overview` or `report`, its id made of the
+    /// kind, the name, the gemeente and the moment (the same run gives the same id, in the
+    /// daemon and in `simulate`), to the overview's roles, with nothing listed yet.
+    fn run_notification(
+        &self,
+        kind: Kind,
+        workflow: String,
+        gemeente: &str,
+        at: Timestamp,
+        message: String,
+    ) -> Notification {
+        let moment = calendar::format_timestamp(at);
+        let id: String = Sha256::digest(format!(
+            "{}\0{}\0{gemeente}\0{moment}",
+            kind.as_str(),
+            self.name
+        ))[..16]
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        Notification {
             id,
             at,
-            kind: Kind::Overview,
-            workflow: self
-                .select
-                .workflow
-                .clone()
-                .unwrap_or_else(|| "overzicht".into()),
-            instance: format!("overview/{}/{gemeente}", self.name),
+            kind,
+            workflow,
+            instance: format!("{}/{}/{gemeente}", kind.as_str(), self.name),
             gemeente: gemeente.to_string(),
             case: String::new(),
             deadline: self.name.clone(),
@@ -289,9 +310,9 @@ impl Overview {
             to: self.to.clone(),
             level: 0,
             message,
-            items,
+            items: Vec::new(),
             report: None,
-        })
+        }
     }
 }
 
@@ -352,27 +373,9 @@ impl Overview {
                 figures(&row.counts)
             ));
         }
-        let moment = calendar::format_timestamp(at);
-        let id: String = Sha256::digest(format!("report\0{}\0{gemeente}\0{moment}", self.name))
-            [..16]
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect();
         Some(Notification {
-            id,
-            at,
-            kind: Kind::Report,
-            workflow: "rapportage".into(),
-            instance: format!("report/{}/{gemeente}", self.name),
-            gemeente: gemeente.to_string(),
-            case: String::new(),
-            deadline: self.name.clone(),
-            due: None,
-            to: self.to.clone(),
-            level: 0,
-            message,
-            items: Vec::new(),
             report: Some(Box::new(report)),
+            ..self.run_notification(Kind::Report, "rapportage".into(), gemeente, at, message)
         })
     }
 }
