@@ -7,11 +7,10 @@ use common::complaint;
 use common::daemon::{DEVENTER, Daemon};
 use serde_json::{Value, json};
 
-/// Three complaints filed on Tuesday 13 April 2027 (taken into treatment within 14 days: due
-/// Tuesday 27 April): one taken on 20 April, one on 30 April (three days late), one never.
-fn three_complaints(daemon: &Daemon) {
-    daemon.advance("2027-04-13T10:00:00+02:00");
-    let filed: Vec<String> = (1..=3)
+/// The complaints of [`three_complaints`]: the three filed, then the two taken into treatment
+/// with when.
+fn complaints_filed_and_taken() -> (Vec<String>, Vec<(&'static str, String)>) {
+    let filed = (1..=3)
         .map(|n| {
             complaint(
                 &format!("k-{n}"),
@@ -21,17 +20,31 @@ fn three_complaints(daemon: &Daemon) {
             )
         })
         .collect();
-    let (status, answer) = daemon.post_events(DEVENTER, &format!("[{}]", filed.join(",")));
-    assert_eq!(status, 200, "{answer}");
-    for (id, case, at) in [
+    let taken = [
         ("t-1", "C-1", "2027-04-20T11:00:00+02:00"),
         ("t-2", "C-2", "2027-04-30T11:00:00+02:00"),
-    ] {
+    ]
+    .into_iter()
+    .map(|(id, case, at)| {
+        let event = json!({"id": id, "type": "klacht.in_behandeling", "gemeente": "GM0150",
+            "case": case, "at": at, "data": {"klacht_id": case.replace('C', "K")}});
+        (at, event.to_string())
+    })
+    .collect();
+    (filed, taken)
+}
+
+/// Three complaints filed on Tuesday 13 April 2027 (taken into treatment within 14 days: due
+/// Tuesday 27 April): one taken on 20 April, one on 30 April (three days late), one never.
+fn three_complaints(daemon: &Daemon) {
+    let (filed, taken) = complaints_filed_and_taken();
+    daemon.advance("2027-04-13T10:00:00+02:00");
+    let (status, answer) = daemon.post_events(DEVENTER, &format!("[{}]", filed.join(",")));
+    assert_eq!(status, 200, "{answer}");
+    for (at, event) in taken {
         // The clock first: an event from the daemon's future counts as happening now.
         daemon.advance(at);
-        let taken = json!({"id": id, "type": "klacht.in_behandeling", "gemeente": "GM0150",
-            "case": case, "at": at, "data": {"klacht_id": case.replace('C', "K")}});
-        let (status, answer) = daemon.post_events(DEVENTER, &taken.to_string());
+        let (status, answer) = daemon.post_events(DEVENTER, &event);
         assert_eq!(status, 200, "{answer}");
     }
     daemon.advance("2027-05-05T10:00:00+02:00");
@@ -338,26 +351,8 @@ fn with_quarterly(config: String) -> String {
 
 /// The events `three_complaints` posts, as `simulate` reads them.
 fn three_complaints_as_events() -> String {
-    let mut lines: Vec<String> = (1..=3)
-        .map(|n| {
-            complaint(
-                &format!("k-{n}"),
-                &format!("C-{n}"),
-                "GM0150",
-                &format!("K-{n}"),
-            )
-        })
-        .collect();
-    for (id, case, at) in [
-        ("t-1", "C-1", "2027-04-20T11:00:00+02:00"),
-        ("t-2", "C-2", "2027-04-30T11:00:00+02:00"),
-    ] {
-        lines.push(
-            json!({"id": id, "type": "klacht.in_behandeling", "gemeente": "GM0150",
-                "case": case, "at": at, "data": {"klacht_id": case.replace('C', "K")}})
-            .to_string(),
-        );
-    }
+    let (mut lines, taken) = complaints_filed_and_taken();
+    lines.extend(taken.into_iter().map(|(_, event)| event));
     lines.join("\n") + "\n"
 }
 
