@@ -89,6 +89,48 @@ static NOON_OFFSETS: LazyLock<Vec<i32>> = LazyLock::new(|| {
 
 /// RFC 3339 with the Amsterdam offset of that moment, for example `2027-04-26T09:00:00+02:00`.
 pub fn format_timestamp(moment: Timestamp) -> String {
+    // Every notification carries one, and `strftime` is most of writing a notification: the
+    // usual case is written out by hand, from the offset the database gives for the moment.
+    let offset = AMSTERDAM.to_offset(moment).seconds();
+    let local = moment.as_second() + i64::from(offset);
+    let day = Day::from_number(local.div_euclid(86_400) as i32);
+    let (year, month, date) = day.ymd();
+    if moment.as_second() < 0 || offset % 60 != 0 || !(1000..=9999).contains(&year) {
+        return moment
+            .to_zoned_datetime(AMSTERDAM.clone())
+            .strftime("%Y-%m-%dT%H:%M:%S%:z")
+            .to_string();
+    }
+    let time = local.rem_euclid(86_400) as u32;
+    let (sign, offset) = if offset < 0 {
+        ('-', -offset)
+    } else {
+        ('+', offset)
+    };
+    let offset = offset as u32 / 60;
+    let mut text = String::with_capacity(25);
+    let fields = [
+        (year as u32 / 100, None),
+        (year as u32 % 100, Some('-')),
+        (month, Some('-')),
+        (date, Some('T')),
+        (time / 3600, Some(':')),
+        (time / 60 % 60, Some(':')),
+        (time % 60, Some(sign)),
+        (offset / 60, Some(':')),
+        (offset % 60, None),
+    ];
+    for (n, after) in fields {
+        text.push(char::from(b'0' + (n / 10) as u8));
+        text.push(char::from(b'0' + (n % 10) as u8));
+        text.extend(after);
+    }
+    text
+}
+
+/// The format of [`format_timestamp`] the slow way, for its test.
+#[cfg(test)]
+fn format_timestamp_by_strftime(moment: Timestamp) -> String {
     moment
         .to_zoned_datetime(AMSTERDAM.clone())
         .strftime("%Y-%m-%dT%H:%M:%S%:z")
@@ -104,6 +146,36 @@ pub fn parse_timestamp(text: &str) -> Result<Timestamp, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// The hand-written format is `strftime`'s, from the LMT of the 19th century (the slow
+        /// way) through the offsets of 1937-1940 (+00:20) and every change since, to 2400.
+        #[test]
+        fn the_quick_format_is_strftimes(seconds in -5_000_000_000i64..13_500_000_000i64) {
+            let moment = Timestamp::from_second(seconds).unwrap();
+            prop_assert_eq!(format_timestamp(moment), format_timestamp_by_strftime(moment));
+        }
+    }
+
+    #[test]
+    fn the_quick_format_around_the_changes_of_2027() {
+        // Each second around 02:00-03:00 on the days of the changes, and the year's edges.
+        for start in [
+            "2027-03-28T00:30:00Z",
+            "2027-10-31T00:30:00Z",
+            "2026-12-31T22:30:00Z",
+        ] {
+            let from: Timestamp = start.parse().unwrap();
+            for n in 0..3 * 3600 {
+                let moment = Timestamp::from_second(from.as_second() + n).unwrap();
+                assert_eq!(
+                    format_timestamp(moment),
+                    format_timestamp_by_strftime(moment)
+                );
+            }
+        }
+    }
 
     #[test]
     fn summer_and_winter_offsets() {

@@ -13,7 +13,7 @@ use std::borrow::Cow;
 use std::collections::HashMap;
 use std::fs::File;
 use std::hash::{Hash, Hasher};
-use std::io::{self, BufRead, BufReader};
+use std::io;
 use std::path::Path;
 
 use jiff::Timestamp;
@@ -142,72 +142,54 @@ fn scan_line(text: &str, line: usize, offset: u64) -> Option<Result<Entry, Refus
 }
 
 impl Input {
-    /// The first pass over a JSON Lines file, parsed on all cores a batch of lines at a time.
+    /// The first pass over a JSON Lines file: read a block at a time, each block's lines
+    /// parsed on all cores while the next block is read.
     pub fn scan_file(path: &Path) -> io::Result<Input> {
-        const BATCH: usize = 32_768;
+        Input::scan_in_blocks(path, 8 << 20)
+    }
+
+    fn scan_in_blocks(path: &Path, size: usize) -> io::Result<Input> {
         let shards = shard_count(usize::MAX);
-        let mut reader = BufReader::with_capacity(1 << 20, File::open(path)?);
+        let reader = File::open(path)?;
         let mut input = Input {
             file: Some(File::open(path)?),
             extra: Vec::new(),
             entries: Vec::new(),
             refused: Vec::new(),
         };
-        let mut offset = 0u64;
-        let mut line = 0usize;
-        let mut bytes: Vec<u8> = Vec::new();
-        let mut spans: Vec<(usize, u64, usize, usize)> = Vec::with_capacity(BATCH);
-        loop {
-            bytes.clear();
-            spans.clear();
-            while spans.len() < BATCH {
-                let start = bytes.len();
-                let read = reader.read_until(b'\n', &mut bytes)?;
-                if read == 0 {
-                    break;
-                }
-                line += 1;
-                spans.push((line, offset, start, bytes.len()));
-                offset += read as u64;
-            }
-            if spans.is_empty() {
-                break;
-            }
-            let chunk = spans.len().div_ceil(shards).max(1);
-            let bytes = &bytes;
-            let parts: Vec<Vec<Result<Entry, RefusedLine>>> = std::thread::scope(|scope| {
-                let handles: Vec<_> =
-                    spans
-                        .chunks(chunk)
-                        .map(|part| {
-                            scope.spawn(move || {
-                                part.iter()
-                                    .filter_map(|&(line, offset, start, end)| {
-                                        match std::str::from_utf8(&bytes[start..end]) {
-                                            Ok(text) => scan_line(text, line, offset),
-                                            Err(_) => Some(Err(RefusedLine {
-                                                line,
-                                                reason: "not UTF-8 text".into(),
-                                            })),
-                                        }
-                                    })
-                                    .collect()
-                            })
-                        })
-                        .collect();
-                handles
+        // Where the block starts in the file, and the number of its first line (1-based).
+        let (mut offset, mut line) = (0u64, 1usize);
+        let mut block = Vec::new();
+        let mut rest = Vec::new();
+        let mut more = read_lines(&reader, &mut block, &mut rest, size)?;
+        while !block.is_empty() {
+            let parts = split_lines(&block, shards, offset, line);
+            let (scanned, next) = std::thread::scope(|scope| {
+                let handles: Vec<_> = parts
+                    .iter()
+                    .map(|part| scope.spawn(move || part.scan()))
+                    .collect();
+                let mut next = Vec::new();
+                let read = match more {
+                    true => read_lines(&reader, &mut next, &mut rest, size),
+                    false => Ok(false),
+                };
+                let scanned: Vec<_> = handles
                     .into_iter()
                     .map(|h| h.join().expect("a scanning thread does not panic"))
-                    .collect()
+                    .collect();
+                (scanned, read.map(|more| (next, more)))
             });
-            for part in parts {
-                for scanned in part {
-                    match scanned {
-                        Ok(entry) => input.entries.push(entry),
-                        Err(refused) => input.refused.push(refused),
-                    }
+            for scanned in scanned.into_iter().flatten() {
+                match scanned {
+                    Ok(entry) => input.entries.push(entry),
+                    Err(refused) => input.refused.push(refused),
                 }
             }
+            let parts_lines: usize = parts.iter().map(|p| p.lines).sum();
+            offset += block.len() as u64;
+            line += parts_lines;
+            (block, more) = next?;
         }
         Ok(input)
     }
@@ -406,6 +388,101 @@ impl Input {
     }
 }
 
+/// Whole lines of a block of the file, for one scanning thread.
+struct Part<'a> {
+    bytes: &'a [u8],
+    /// Where `bytes` starts in the file, and the number of its first line.
+    offset: u64,
+    first_line: usize,
+    lines: usize,
+}
+
+impl Part<'_> {
+    fn scan(&self) -> Vec<Result<Entry, RefusedLine>> {
+        let mut out = Vec::with_capacity(self.lines);
+        let mut start = 0;
+        for n in 0..self.lines {
+            let end = self.bytes[start..]
+                .iter()
+                .position(|b| *b == b'\n')
+                .map_or(self.bytes.len(), |at| start + at + 1);
+            let (line, offset) = (self.first_line + n, self.offset + start as u64);
+            let scanned = match std::str::from_utf8(&self.bytes[start..end]) {
+                Ok(text) => scan_line(text, line, offset),
+                Err(_) => Some(Err(RefusedLine {
+                    line,
+                    reason: "not UTF-8 text".into(),
+                })),
+            };
+            out.extend(scanned);
+            start = end;
+        }
+        out
+    }
+}
+
+/// `block` in about `shards` parts of whole lines; `offset` and `line` are where it starts.
+fn split_lines(block: &[u8], shards: usize, offset: u64, line: usize) -> Vec<Part<'_>> {
+    let size = block.len().div_ceil(shards).max(1);
+    let mut parts = Vec::with_capacity(shards);
+    let (mut start, mut line) = (0, line);
+    while start < block.len() {
+        let end = match block[(start + size).min(block.len())..]
+            .iter()
+            .position(|b| *b == b'\n')
+        {
+            Some(at) => start + size + at + 1,
+            None => block.len(),
+        };
+        let bytes = &block[start..end];
+        // A last line without its newline is a line too.
+        let lines = bytes.iter().filter(|b| **b == b'\n').count()
+            + usize::from(bytes.last() != Some(&b'\n'));
+        parts.push(Part {
+            bytes,
+            offset: offset + start as u64,
+            first_line: line,
+            lines,
+        });
+        line += lines;
+        start = end;
+    }
+    parts
+}
+
+/// Reads about `size` bytes into `block`, ending at a line's end: `rest` holds the start of
+/// the line cut off at the end, for the next block. False when the file is done.
+fn read_lines(
+    file: &File,
+    block: &mut Vec<u8>,
+    rest: &mut Vec<u8>,
+    size: usize,
+) -> io::Result<bool> {
+    use std::io::Read;
+    block.clear();
+    block.append(rest);
+    let mut want = size;
+    loop {
+        let had = block.len();
+        if had >= want {
+            // A block ends at a line's end; a line longer than the block makes it longer.
+            match block.iter().rposition(|b| *b == b'\n') {
+                Some(last) => {
+                    rest.extend_from_slice(&block[last + 1..]);
+                    block.truncate(last + 1);
+                    return Ok(true);
+                }
+                None => want = had * 2,
+            }
+        }
+        let asked = want - had;
+        // Short only at the end of the file.
+        if file.take(asked as u64).read_to_end(block)? < asked {
+            return Ok(false);
+        }
+    }
+}
+
 /// Lines read back from the file a window at a time: a file written case after case is read
 /// in large pieces, one in another order a line (or a few) at a time. The window grows while
 /// the lines asked for lie in it and shrinks when they do not.
@@ -472,4 +549,72 @@ fn read_at(file: &File, buffer: &mut [u8], offset: u64) -> io::Result<usize> {
     let mut file = file.try_clone()?;
     file.seek(SeekFrom::Start(offset))?;
     file.read(buffer)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// What the first pass kept of each line, comparable.
+    fn seen(input: &Input) -> (Vec<(u32, u32, u64, u128)>, Vec<RefusedLine>) {
+        let entries = input
+            .entries
+            .iter()
+            .map(|e| (e.line, e.len, e.offset, e.id))
+            .collect();
+        (entries, input.refused.clone())
+    }
+
+    #[test]
+    fn blocks_of_any_size_read_the_same_lines() {
+        let event = |n: usize, pad: usize| {
+            format!(
+                r#"{{"id":"e-{n}","type":"klacht.ingediend","gemeente":"GM0150","case":"C-{n}","at":"2027-01-0{}T10:00:00+01:00","data":{{"klacht_id":"K-{n}","toelichting":"{}"}}}}"#,
+                n % 9 + 1,
+                "x".repeat(pad)
+            )
+        };
+        let mut text = String::new();
+        for n in 0..40 {
+            text.push_str(&event(n, n * 7));
+            text.push('\n');
+            if n % 9 == 0 {
+                text.push_str("\n# een opmerking\n{niet json}\n");
+            }
+        }
+        // A line longer than the smallest blocks, and a last line without its newline.
+        text.push_str(&event(98, 300));
+        text.push('\n');
+        text.push_str(&event(99, 3));
+        let dir = std::env::temp_dir().join(format!("waakvlam-scan-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("events.jsonl");
+        let mut bytes = text.into_bytes();
+        // A line that is not UTF-8 text.
+        bytes.extend_from_slice(b"\n{\"id\":\"\xff\"}\n");
+        std::fs::write(&path, &bytes).unwrap();
+        let whole = seen(&Input::scan_in_blocks(&path, 1 << 20).unwrap());
+        assert_eq!(whole.0.len(), 42);
+        assert_eq!(
+            whole.1.len(),
+            6,
+            "five lines of no JSON and one of no UTF-8"
+        );
+        assert_eq!(whole.1.last().unwrap().reason, "not UTF-8 text");
+        for size in [1, 7, 64, 200, 333, 4096] {
+            assert_eq!(
+                seen(&Input::scan_in_blocks(&path, size).unwrap()),
+                whole,
+                "blocks of {size}"
+            );
+        }
+        // Each kept line is where the entry says it is.
+        let input = Input::scan_in_blocks(&path, 64).unwrap();
+        let mut window = Window::default();
+        for entry in &input.entries {
+            let event = input.event(entry, &mut window).unwrap();
+            assert_eq!(hash128(&event.gemeente, &event.id), entry.id);
+        }
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 }

@@ -160,8 +160,50 @@ impl Source {
     }
 }
 
-/// Writes every line of `sources` in order; returns how many.
-pub(super) fn merge(mut sources: Vec<Source>, out: &mut impl Write) -> io::Result<usize> {
+/// Writes every line of `sources` in order; returns how many. The merge runs on a thread of
+/// its own and hands full blocks to this one, which writes them: on a 2-core machine writing
+/// a large output costs as much as merging it, and the two overlap.
+pub(super) fn merge(sources: Vec<Source>, out: &mut impl Write) -> io::Result<usize> {
+    const BLOCK: usize = 1 << 20;
+    let (full, blocks) = std::sync::mpsc::sync_channel::<Vec<u8>>(2);
+    let (spent, spare) = std::sync::mpsc::channel::<Vec<u8>>();
+    std::thread::scope(|scope| {
+        let merger = scope.spawn(move || {
+            merge_blocks(sources, BLOCK, |block| {
+                let next = spare
+                    .try_recv()
+                    .unwrap_or_else(|_| Vec::with_capacity(BLOCK));
+                // The writer stopped (it failed): its error is the one reported.
+                full.send(std::mem::replace(block, next))
+                    .map_err(|_| io::Error::other("the writer stopped"))
+            })
+        });
+        let mut written = Ok(());
+        while let Ok(mut block) = blocks.recv() {
+            written = out.write_all(&block);
+            if written.is_err() {
+                break;
+            }
+            block.clear();
+            let _ = spent.send(block);
+        }
+        // Dropped before the join, so that a merger blocked on a full channel wakes and stops.
+        drop(blocks);
+        let lines = merger.join().expect("the merging thread does not panic");
+        written?;
+        let lines = lines?;
+        out.flush()?;
+        Ok(lines)
+    })
+}
+
+/// Merges `sources` into blocks of about `block` bytes, each handed to `send` when full (and
+/// the last one, whatever its size); returns how many lines.
+fn merge_blocks(
+    mut sources: Vec<Source>,
+    block: usize,
+    mut send: impl FnMut(&mut Vec<u8>) -> io::Result<()>,
+) -> io::Result<usize> {
     let mut lines: Vec<Vec<u8>> = sources.iter().map(|_| Vec::new()).collect();
     let mut heap = BinaryHeap::with_capacity(sources.len());
     for (i, source) in sources.iter_mut().enumerate() {
@@ -169,16 +211,21 @@ pub(super) fn merge(mut sources: Vec<Source>, out: &mut impl Write) -> io::Resul
             heap.push(Reverse((place, i)));
         }
     }
-    let mut writer = BufWriter::with_capacity(1 << 20, out);
+    let mut filling = Vec::with_capacity(block);
     let mut written = 0;
     while let Some(Reverse((_, i))) = heap.pop() {
-        writer.write_all(&lines[i])?;
+        filling.extend_from_slice(&lines[i]);
         written += 1;
+        if filling.len() >= block {
+            send(&mut filling)?;
+        }
         if let Some(place) = sources[i].next(&mut lines[i])? {
             heap.push(Reverse((place, i)));
         }
     }
-    writer.flush()?;
+    if !filling.is_empty() {
+        send(&mut filling)?;
+    }
     Ok(written)
 }
 
@@ -206,6 +253,43 @@ fn temporary() -> io::Result<File> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A writer that takes `room` bytes and then fails, as a full disk does.
+    struct Full {
+        room: usize,
+    }
+
+    impl Write for Full {
+        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+            if self.room == 0 {
+                return Err(io::Error::other("no space left"));
+            }
+            let n = buf.len().min(self.room);
+            self.room -= n;
+            Ok(n)
+        }
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn a_writer_that_fails_stops_the_merge_with_its_error() {
+        // Enough lines for many blocks, so that the merging thread is blocked on a full
+        // channel when the writer fails: it must stop, not wait forever.
+        let mut spill = Spill::new(usize::MAX);
+        let line = vec![b'x'; 1000];
+        for n in 0..20_000u64 {
+            let place = Place {
+                at: Timestamp::new(n as i64, 0).unwrap(),
+                case: n,
+                seq: 0,
+            };
+            spill.push(place, &line).unwrap();
+        }
+        let err = merge(spill.into_sources().unwrap(), &mut Full { room: 3 << 20 }).unwrap_err();
+        assert_eq!(err.to_string(), "no space left");
+    }
 
     #[test]
     fn lines_come_out_in_order_from_memory_and_from_runs() {

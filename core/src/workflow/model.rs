@@ -235,6 +235,13 @@ impl DateExpr {
             })
     }
 
+    /// Whether a term is a parameter, whose value the gemeente may set.
+    pub fn uses_params(&self) -> bool {
+        self.terms
+            .iter()
+            .any(|(_, term)| matches!(term, Term::Param(_)))
+    }
+
     /// A term counted backward from a moment is not extended by the Atw (art. 1.2).
     pub fn counts_backward(&self) -> bool {
         !self.terms.is_empty() && self.terms.iter().all(|(sign, _)| *sign == Sign::Minus)

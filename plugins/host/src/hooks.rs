@@ -1,8 +1,8 @@
 //! The plugins seen from the engine: parameter overrides and hooks, each asking only the
 //! plugin of the gemeente concerned, and only for what it declared it wants.
 
-use std::collections::BTreeMap;
-use std::sync::Arc;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, RwLock};
 
 use serde_json::{Map, Value};
 
@@ -15,18 +15,20 @@ use waakvlam_core::engine::{
 };
 use waakvlam_plugin::{EventContext, MessageContext, OpenInstance, ParamsInput, StartContext};
 
-/// (gemeente, workflow, the values of the data fields the plugin reads) -> its overrides.
+/// gemeente -> workflow -> the values of the data fields the plugin reads -> its overrides.
+/// Nested so that a lookup borrows its keys: it is made for every start on a date at every
+/// event of a case, from every simulating thread at once.
 type ParamsCache =
-    std::collections::HashMap<(String, String, Vec<Option<String>>), Vec<(String, Duration)>>;
+    HashMap<String, HashMap<String, HashMap<Vec<Option<String>>, Vec<(String, Duration)>>>>;
 
 /// The configuration's overrides, then the plugin's (a plugin knows its gemeente best).
 pub struct PluginParams {
     registry: Arc<Registry>,
     config: ConfigParams,
     /// Answers by the values of the fields a plugin reads (its `params_read`), or for starts
-    /// without data: the same question gets the same answer, so it is asked once. The
-    /// date-started workflows ask at every event of a case.
-    without_data: std::sync::Mutex<ParamsCache>,
+    /// without data: the same question gets the same answer, so it is asked once. Read far
+    /// more often than written, hence a read-write lock.
+    answers: RwLock<ParamsCache>,
 }
 
 impl PluginParams {
@@ -34,9 +36,47 @@ impl PluginParams {
         PluginParams {
             registry,
             config,
-            without_data: Default::default(),
+            answers: Default::default(),
         }
     }
+
+    fn cached(
+        &self,
+        gemeente: &str,
+        workflow: &str,
+        values: &[Option<String>],
+    ) -> Option<Vec<Override>> {
+        let answers = self.answers.read().unwrap_or_else(|p| p.into_inner());
+        let list = answers.get(gemeente)?.get(workflow)?.get(values)?;
+        Some(from_plugin(list))
+    }
+
+    fn remember(
+        &self,
+        gemeente: &str,
+        workflow: &str,
+        values: Vec<Option<String>>,
+        answer: Vec<(String, Duration)>,
+    ) {
+        self.answers
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .entry(gemeente.to_string())
+            .or_default()
+            .entry(workflow.to_string())
+            .or_default()
+            .insert(values, answer);
+    }
+}
+
+fn from_plugin(list: &[(String, Duration)]) -> Vec<Override> {
+    list.iter()
+        .map(|(name, value)| Override {
+            name: name.clone(),
+            value: *value,
+            origin: ParamOrigin::Plugin,
+        })
+        .collect()
 }
 
 impl ParamSource for PluginParams {
@@ -47,41 +87,21 @@ impl ParamSource for PluginParams {
         start_data: &Map<String, Value>,
     ) -> Vec<Override> {
         let mut overrides = self.config.overrides(gemeente, workflow, start_data);
-        let from_plugin = |list: &[(String, Duration)]| {
-            list.iter()
-                .map(|(name, value)| Override {
-                    name: name.clone(),
-                    value: *value,
-                    origin: ParamOrigin::Plugin,
-                })
-                .collect::<Vec<_>>()
+        let Some(plugin) = self.registry.get(gemeente) else {
+            return overrides;
         };
-        let wanted = self
-            .registry
-            .get(gemeente)
-            .is_some_and(|p| p.identity.params_for.iter().any(|w| w == workflow));
-        if !wanted {
+        if !plugin.identity.params_for.iter().any(|w| w == workflow) {
             return overrides;
         }
-        let read = self
-            .registry
-            .get(gemeente)
-            .and_then(|p| p.identity.params_read.clone());
+        let read = plugin.identity.params_read.as_deref();
         let cacheable = start_data.is_empty() || read.is_some();
         let values: Vec<Option<String>> = read
-            .iter()
+            .into_iter()
             .flatten()
             .map(|field| waakvlam_core::event::data_text(start_data, field))
             .collect();
-        let key = (gemeente.to_string(), workflow.to_string(), values);
-        if cacheable
-            && let Some(cached) = self
-                .without_data
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .get(&key)
-        {
-            overrides.extend(from_plugin(cached));
+        if cacheable && let Some(cached) = self.cached(gemeente, workflow, &values) {
+            overrides.extend(cached);
             return overrides;
         }
         let Some(Value::Object(answer)) = self.registry.call(
@@ -107,13 +127,10 @@ impl ParamSource for PluginParams {
                 ),
             }
         }
-        if cacheable {
-            self.without_data
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .insert(key, answered.clone());
-        }
         overrides.extend(from_plugin(&answered));
+        if cacheable {
+            self.remember(gemeente, workflow, values, answered);
+        }
         overrides
     }
 }

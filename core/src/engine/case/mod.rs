@@ -82,6 +82,9 @@ pub struct Case {
     /// The first moment a date-started workflow will start, once worked out; cleared when the
     /// facts or the instances change.
     pending_starts: Option<Option<Timestamp>>,
+    /// The start day of each date-started workflow (by index) under the facts since the last
+    /// event, with the `after` it was asked for; cleared with every event.
+    date_starts: Vec<Option<(Option<Day>, Option<Day>)>>,
     /// Calls to the gemeente's hooks waiting for their answers (see [`HookCall`]).
     hook_calls: Vec<HookCall>,
 }
@@ -100,6 +103,7 @@ impl Case {
             clock: None,
             next_wakeup: None,
             pending_starts: None,
+            date_starts: Vec::new(),
             hook_calls: Vec::new(),
         }
     }
@@ -174,6 +178,7 @@ impl Case {
             // Rebuild from the start, in `at` order, so the state is what it would have been
             // had the event arrived on time. Signals it raises go out now, once.
             self.facts = CaseFacts::default();
+            self.date_starts.clear();
             self.instances.clear();
             self.clock = None;
             let events = std::mem::take(&mut self.events);
@@ -414,6 +419,7 @@ impl Case {
     /// Applies one event to the facts and the instances, collecting the signals it raises.
     fn fold(&mut self, engine: &Engine, event: &Event, signals: &mut Vec<Notification>) {
         self.pending_starts = None;
+        self.date_starts.clear();
         let day = calendar::local_day(event.at);
         self.update_facts(event, day);
         if event.event_type == EventType::CASUS_GESLOTEN {

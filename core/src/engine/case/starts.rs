@@ -33,7 +33,7 @@ impl Case {
 
     /// The day a date-started workflow would start for this case, if it has not yet.
     pub(super) fn pending_date_start(
-        &self,
+        &mut self,
         engine: &Engine,
         index: usize,
         workflow: &Workflow,
@@ -51,7 +51,29 @@ impl Case {
             Some(Status::Cancelled(day)) => Some(day),
             Some(_) => return None,
         };
-        self.date_start(engine, workflow, after)
+        self.remembered_date_start(engine, index, after)
+    }
+
+    /// [`Case::date_start`], worked out once per event: it is asked at every event and every
+    /// wakeup of a case, and depends only on the facts (which change only with an event) and
+    /// on `after`.
+    fn remembered_date_start(
+        &mut self,
+        engine: &Engine,
+        index: usize,
+        after: Option<Day>,
+    ) -> Option<Day> {
+        if let Some(Some((asked, start))) = self.date_starts.get(index)
+            && *asked == after
+        {
+            return *start;
+        }
+        let start = self.date_start(engine, &engine.workflows[index], after);
+        if self.date_starts.len() <= index {
+            self.date_starts.resize(index + 1, None);
+        }
+        self.date_starts[index] = Some((after, start));
+        start
     }
 
     /// The start day of a date-started workflow under the current facts: the date itself, or
@@ -69,7 +91,12 @@ impl Case {
             return None;
         };
         let birth = self.facts.birth?.full()?;
-        let params = engine.params(&self.gemeente, workflow, &Map::new());
+        // Asked at every event of a case: the gemeente's parameters only when a term is one.
+        let params = if on.uses_params() || until.as_ref().is_some_and(DateExpr::uses_params) {
+            engine.params(&self.gemeente, workflow, &Map::new())
+        } else {
+            Vec::new()
+        };
         let eval = |expr: &DateExpr| -> Option<Day> {
             let Anchor::Birthday(age) = expr.anchor else {
                 return None;
@@ -116,7 +143,7 @@ impl Case {
                         Status::Cancelled(day) => Some(day),
                         _ => None,
                     });
-                match self.date_start(engine, workflow, earlier_cancel) {
+                match self.remembered_date_start(engine, index, earlier_cancel) {
                     Some(day) if day <= today => self.instances[position].start = day,
                     _ => {
                         self.instances.remove(position);
