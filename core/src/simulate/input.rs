@@ -555,8 +555,11 @@ fn read_at(file: &File, buffer: &mut [u8], offset: u64) -> io::Result<usize> {
 mod tests {
     use super::*;
 
+    /// Each kept line's number, length, offset and id hash.
+    type Kept = Vec<(u32, u32, u64, u128)>;
+
     /// What the first pass kept of each line, comparable.
-    fn seen(input: &Input) -> (Vec<(u32, u32, u64, u128)>, Vec<RefusedLine>) {
+    fn seen(input: &Input) -> (Kept, Vec<RefusedLine>) {
         let entries = input
             .entries
             .iter()
