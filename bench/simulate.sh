@@ -17,6 +17,10 @@ printf '%-9s %-9s %-13s %-9s %-10s %s\n' cases events notifications seconds peak
 for n in "${sizes[@]}"; do
   "$bin" generate --cases "$n" --seed 1 > "$work/events.jsonl"
   events=$(wc -l < "$work/events.jsonl")
+  # What the generator and the previous size wrote is flushed first: its writeback is not
+  # the simulation's.
+  rm -f "$work/out.jsonl"
+  sync
   "$timer" -f '%e %M' -o "$work/time" "$bin" simulate --events "$work/events.jsonl" --until 2027-12-31 > "$work/out.jsonl" 2> "$work/err"
   read -r seconds kib < "$work/time"
   notifications=$(wc -l < "$work/out.jsonl")

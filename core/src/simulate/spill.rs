@@ -5,8 +5,9 @@
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
+use std::collections::binary_heap::PeekMut;
 use std::fs::File;
-use std::io::{self, BufReader, BufWriter, Read, Seek, SeekFrom, Write};
+use std::io::{self, BufWriter, Read, Seek, SeekFrom, Write};
 
 use jiff::Timestamp;
 
@@ -96,41 +97,68 @@ impl Spill {
         let mut sources: Vec<Source> = self
             .runs
             .drain(..)
-            .map(|file| Source::Run(BufReader::with_capacity(1 << 18, file)))
+            .map(|file| Source::Run {
+                file,
+                buffer: Vec::new(),
+                at: 0,
+                line: (0, 0),
+            })
             .collect();
         sources.push(Source::Memory {
             places: self.places.into_iter(),
             bytes: self.bytes,
+            line: (0, 0),
         });
         Ok(sources)
     }
 }
 
-/// Lines in order, from a run on disk or from memory.
+/// Lines in order, from a run on disk or from memory. [`Source::advance`] goes to the next
+/// line, [`Source::line`] gives it: the merge copies each line once, straight from where it
+/// was read to the output block.
 pub(super) enum Source {
-    Run(BufReader<File>),
+    Run {
+        file: File,
+        /// Read from the file; `at` is where the unread part starts.
+        buffer: Vec<u8>,
+        at: usize,
+        /// The current line: start and length in `buffer`.
+        line: (usize, usize),
+    },
     Memory {
         places: std::vec::IntoIter<(Place, u32, u32)>,
         bytes: Vec<u8>,
+        line: (usize, usize),
     },
 }
 
+/// How much of a run is read at a time.
+const RUN_BUFFER: usize = 1 << 20;
+
+/// The head of a spilled line: moment (seconds, nanoseconds), case, place in the case, length.
+const HEAD: usize = 8 + 4 + 8 + 4 + 4;
+
 impl Source {
-    /// The next line into `line`, with its place; `None` at the end.
-    fn next(&mut self, line: &mut Vec<u8>) -> io::Result<Option<Place>> {
+    /// Goes to the next line and gives its place; `None` at the end.
+    fn advance(&mut self) -> io::Result<Option<Place>> {
         match self {
-            Source::Memory { places, bytes } => Ok(places.next().map(|(place, start, len)| {
-                line.clear();
-                line.extend_from_slice(&bytes[start as usize..(start + len) as usize]);
+            Source::Memory { places, line, .. } => Ok(places.next().map(|(place, start, len)| {
+                *line = (start as usize, len as usize);
                 place
             })),
-            Source::Run(reader) => {
-                let mut head = [0u8; 8 + 4 + 8 + 4 + 4];
-                match reader.read_exact(&mut head) {
-                    Ok(()) => {}
-                    Err(err) if err.kind() == io::ErrorKind::UnexpectedEof => return Ok(None),
-                    Err(err) => return Err(err),
+            Source::Run {
+                file,
+                buffer,
+                at,
+                line,
+            } => {
+                if !fill(file, buffer, at, HEAD)? {
+                    return match buffer.len() - *at {
+                        0 => Ok(None),
+                        _ => Err(cut_short()),
+                    };
                 }
+                let head = &buffer[*at..*at + HEAD];
                 let number = |range: std::ops::Range<usize>| {
                     let mut b = [0u8; 8];
                     b[..range.len()].copy_from_slice(&head[range]);
@@ -138,26 +166,49 @@ impl Source {
                 };
                 let seconds = number(0..8) as i64;
                 let nanos = number(8..12) as u32 as i32;
-                let at = Timestamp::new(seconds, nanos)
+                let at_moment = Timestamp::new(seconds, nanos)
                     .map_err(|err| io::Error::other(format!("a spilled moment: {err}")))?;
                 let place = Place {
-                    at,
+                    at: at_moment,
                     case: number(12..20),
                     seq: number(20..24) as u32,
                 };
-                let len = number(24..28);
-                line.clear();
-                let read = (&mut *reader).take(len).read_to_end(line)?;
-                if read as u64 != len {
-                    return Err(io::Error::new(
-                        io::ErrorKind::UnexpectedEof,
-                        "a spilled line was cut short",
-                    ));
+                let len = number(24..28) as usize;
+                if !fill(file, buffer, at, HEAD + len)? {
+                    return Err(cut_short());
                 }
+                *line = (*at + HEAD, len);
+                *at += HEAD + len;
                 Ok(Some(place))
             }
         }
     }
+
+    /// The line [`Source::advance`] went to.
+    fn line(&self) -> &[u8] {
+        let (bytes, (start, len)) = match self {
+            Source::Run { buffer, line, .. } => (buffer, line),
+            Source::Memory { bytes, line, .. } => (bytes, line),
+        };
+        &bytes[*start..start + len]
+    }
+}
+
+/// Makes sure `need` unread bytes of the run are in `buffer` from `at` (moving what is unread
+/// to the front first); false when the file ends before.
+fn fill(file: &mut File, buffer: &mut Vec<u8>, at: &mut usize, need: usize) -> io::Result<bool> {
+    if buffer.len() - *at >= need {
+        return Ok(true);
+    }
+    buffer.drain(..*at);
+    *at = 0;
+    let missing = need.max(RUN_BUFFER) - buffer.len();
+    file.take(missing as u64).read_to_end(buffer)?;
+    Ok(buffer.len() >= need)
+}
+
+fn cut_short() -> io::Error {
+    io::Error::new(io::ErrorKind::UnexpectedEof, "a spilled line was cut short")
 }
 
 /// Writes every line of `sources` in order; returns how many. The merge runs on a thread of
@@ -204,23 +255,27 @@ fn merge_blocks(
     block: usize,
     mut send: impl FnMut(&mut Vec<u8>) -> io::Result<()>,
 ) -> io::Result<usize> {
-    let mut lines: Vec<Vec<u8>> = sources.iter().map(|_| Vec::new()).collect();
     let mut heap = BinaryHeap::with_capacity(sources.len());
     for (i, source) in sources.iter_mut().enumerate() {
-        if let Some(place) = source.next(&mut lines[i])? {
+        if let Some(place) = source.advance()? {
             heap.push(Reverse((place, i)));
         }
     }
     let mut filling = Vec::with_capacity(block);
     let mut written = 0;
-    while let Some(Reverse((_, i))) = heap.pop() {
-        filling.extend_from_slice(&lines[i]);
+    while let Some(mut top) = heap.peek_mut() {
+        let Reverse((_, i)) = *top;
+        filling.extend_from_slice(sources[i].line());
         written += 1;
         if filling.len() >= block {
             send(&mut filling)?;
         }
-        if let Some(place) = sources[i].next(&mut lines[i])? {
-            heap.push(Reverse((place, i)));
+        // The source's next line takes its place at the top and sinks to where it belongs.
+        match sources[i].advance()? {
+            Some(place) => *top = Reverse((place, i)),
+            None => {
+                PeekMut::pop(top);
+            }
         }
     }
     if !filling.is_empty() {
@@ -289,6 +344,27 @@ mod tests {
         }
         let err = merge(spill.into_sources().unwrap(), &mut Full { room: 3 << 20 }).unwrap_err();
         assert_eq!(err.to_string(), "no space left");
+    }
+
+    #[test]
+    fn lines_longer_than_a_read_of_a_run_come_out_whole() {
+        let mut spill = Spill::new(0);
+        let lines: Vec<Vec<u8>> = [10, RUN_BUFFER * 2 + 3, 5, RUN_BUFFER - HEAD, 7]
+            .iter()
+            .enumerate()
+            .map(|(n, len)| vec![b'a' + n as u8; *len])
+            .collect();
+        for (n, line) in lines.iter().enumerate().rev() {
+            let place = Place {
+                at: Timestamp::new(n as i64, 0).unwrap(),
+                case: 0,
+                seq: 0,
+            };
+            spill.push(place, line).unwrap();
+        }
+        let mut out = Vec::new();
+        assert_eq!(merge(spill.into_sources().unwrap(), &mut out).unwrap(), 5);
+        assert_eq!(out, lines.concat());
     }
 
     #[test]
