@@ -414,12 +414,13 @@ fn a_provider_that_is_down_is_said_in_dutch_and_tokens_still_work() {
         "{}",
         answer.body
     );
-    assert!(
+    // The log is read from the daemon's output by another thread: it may come after the page.
+    common::daemon::wait_for(10, "the log line of the failed start", || {
         daemon
             .log()
             .iter()
             .any(|l| l["message"] == "signing in through the identity provider cannot start")
-    );
+    });
     let signed_in = Visitor::signed_in(&daemon, common::daemon::DEVENTER);
     drop(signed_in);
     daemon.stop();
