@@ -11,6 +11,7 @@
 
 use std::borrow::Cow;
 use std::collections::HashMap;
+use std::collections::hash_map::Entry as Slot;
 use std::fs::File;
 use std::hash::{Hash, Hasher};
 use std::io;
@@ -101,15 +102,22 @@ impl Hasher for Prehashed {
 
 type ByHash<V> = HashMap<u128, V, std::hash::BuildHasherDefault<Prehashed>>;
 
-fn hash128(gemeente: &str, other: &str) -> u128 {
-    let half = |salt: u8| {
+/// The 128-bit hashes of (gemeente, a) and (gemeente, b), the gemeente hashed once.
+fn hash128_pair(gemeente: &str, a: &str, b: &str) -> (u128, u128) {
+    let halves = |salt: u8| {
         let mut hasher = std::hash::DefaultHasher::new();
         salt.hash(&mut hasher);
         gemeente.hash(&mut hasher);
-        other.hash(&mut hasher);
-        hasher.finish()
+        let mut with_b = hasher.clone();
+        a.hash(&mut hasher);
+        b.hash(&mut with_b);
+        (hasher.finish(), with_b.finish())
     };
-    (u128::from(half(1)) << 64) | u128::from(half(2))
+    let ((a1, b1), (a2, b2)) = (halves(1), halves(2));
+    (
+        (u128::from(a1) << 64) | u128::from(a2),
+        (u128::from(b1) << 64) | u128::from(b2),
+    )
 }
 
 /// A line as the first pass sees it: an entry, or a refusal (a line that is not even an event
@@ -130,13 +138,14 @@ fn scan_line(text: &str, line: usize, offset: u64) -> Option<Result<Entry, Refus
             }
         })));
     };
+    let (id, case) = hash128_pair(&head.gemeente, &head.id, &head.case);
     Some(Ok(Entry {
         line: line as u32,
         len: text.len() as u32,
         offset,
         at,
-        id: hash128(&head.gemeente, &head.id),
-        case: hash128(&head.gemeente, &head.case),
+        id,
+        case,
         withdrawal: head.kind == EventType::BERICHT_INGETROKKEN.name(),
     }))
 }
@@ -211,13 +220,14 @@ impl Input {
         let first = (self.entries.last().map_or(0, |e| e.line) as usize)
             .max(self.refused.iter().map(|r| r.line).max().unwrap_or(0));
         for (n, event) in events.into_iter().enumerate() {
+            let (id, case) = hash128_pair(&event.gemeente, &event.id, &event.case);
             self.entries.push(Entry {
                 line: (first + n + 1) as u32,
                 len: u32::MAX,
                 offset: self.extra.len() as u64,
                 at: event.at,
-                id: hash128(&event.gemeente, &event.id),
-                case: hash128(&event.gemeente, &event.case),
+                id,
+                case,
                 withdrawal: event.event_type == EventType::BERICHT_INGETROKKEN,
             });
             self.extra.push(event);
@@ -274,47 +284,51 @@ impl Input {
             ByHash::with_capacity_and_hasher(self.entries.len(), Default::default());
         for (i, entry) in self.entries.iter().enumerate() {
             let late = entry.at >= until;
-            match seen.get(&entry.id).copied() {
-                None if late => match self.event(entry, &mut buffer) {
-                    // Counted only when valid; the id is taken all the same.
-                    Ok(_) => {
-                        seen.insert(entry.id, (i as u32, true));
-                        after_until += 1;
-                    }
-                    Err(why) => refused.push(why),
-                },
-                None => {
-                    seen.insert(entry.id, (i as u32, false));
+            // One probe of the map for a new id, the usual case.
+            let (holder, verified) = match seen.entry(entry.id) {
+                Slot::Vacant(vacant) if !late => {
+                    vacant.insert((i as u32, false));
                     kept[i] = true;
+                    continue;
                 }
-                Some((holder, verified)) => {
-                    if let Err(why) = self.event(entry, &mut buffer) {
-                        refused.push(why);
-                        continue;
-                    }
-                    let holder_valid = verified || {
-                        match self.event(&self.entries[holder as usize], &mut buffer) {
-                            Ok(_) => true,
-                            Err(why) => {
-                                // Refused now: it will not be read again.
-                                kept[holder as usize] = false;
-                                refused.push(why);
-                                false
-                            }
+                Slot::Vacant(vacant) => {
+                    match self.event(entry, &mut buffer) {
+                        // Counted only when valid; the id is taken all the same.
+                        Ok(_) => {
+                            vacant.insert((i as u32, true));
+                            after_until += 1;
                         }
-                    };
-                    if holder_valid {
-                        seen.insert(entry.id, (holder, true));
-                        duplicates += 1;
-                        continue;
+                        Err(why) => refused.push(why),
                     }
-                    seen.insert(entry.id, (i as u32, true));
-                    if late {
-                        after_until += 1;
-                    } else {
-                        kept[i] = true;
+                    continue;
+                }
+                Slot::Occupied(occupied) => *occupied.get(),
+            };
+            if let Err(why) = self.event(entry, &mut buffer) {
+                refused.push(why);
+                continue;
+            }
+            let holder_valid = verified || {
+                match self.event(&self.entries[holder as usize], &mut buffer) {
+                    Ok(_) => true,
+                    Err(why) => {
+                        // Refused now: it will not be read again.
+                        kept[holder as usize] = false;
+                        refused.push(why);
+                        false
                     }
                 }
+            };
+            if holder_valid {
+                seen.insert(entry.id, (holder, true));
+                duplicates += 1;
+                continue;
+            }
+            seen.insert(entry.id, (i as u32, true));
+            if late {
+                after_until += 1;
+            } else {
+                kept[i] = true;
             }
         }
         drop(seen);
@@ -616,7 +630,8 @@ mod tests {
         let mut window = Window::default();
         for entry in &input.entries {
             let event = input.event(entry, &mut window).unwrap();
-            assert_eq!(hash128(&event.gemeente, &event.id), entry.id);
+            let hashes = hash128_pair(&event.gemeente, &event.id, &event.case);
+            assert_eq!(hashes, (entry.id, entry.case));
         }
         std::fs::remove_dir_all(&dir).unwrap();
     }

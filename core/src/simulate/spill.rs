@@ -275,6 +275,13 @@ fn merge_blocks(
             Some(place) => *top = Reverse((place, i)),
             None => {
                 PeekMut::pop(top);
+                // A finished run's file goes now: the kernel frees its pages while the writer
+                // is still busy, not all at once at the end.
+                sources[i] = Source::Memory {
+                    places: Vec::new().into_iter(),
+                    bytes: Vec::new(),
+                    line: (0, 0),
+                };
             }
         }
     }
