@@ -22,20 +22,27 @@ pub fn amsterdam() -> TimeZone {
 
 /// The Amsterdam day a moment falls on.
 pub fn local_day(moment: Timestamp) -> Day {
-    // Fast path with the offset table: right whenever the local time is between 04:00 and
-    // 22:00, where no offset change can move it to another day. The rest asks the database.
+    match table_offset(moment) {
+        Some(offset) => {
+            Day::from_number((moment.as_second() + i64::from(offset)).div_euclid(86_400) as i32)
+        }
+        None => Day::from_jiff(moment.to_zoned_datetime(AMSTERDAM.clone()).date()),
+    }
+}
+
+/// The UTC offset of a moment from the table of noon offsets, in seconds: right whenever the
+/// local time is between 04:00 and 22:00, where no offset change can have happened that day
+/// (they happen at 02:00 and 03:00). `None` for other moments: those ask the database.
+fn table_offset(moment: Timestamp) -> Option<i32> {
     let seconds = moment.as_second();
     let guess = Day::from_number((seconds + 3600).div_euclid(86_400) as i32);
-    if let Some(offset) = NOON_OFFSETS.get((guess.number() - NOON_OFFSETS_FROM.number()) as usize) {
-        let local = seconds + i64::from(*offset);
-        let time_of_day = local.rem_euclid(86_400);
-        if (4 * 3600..22 * 3600).contains(&time_of_day)
-            && local.div_euclid(86_400) == i64::from(guess.number())
-        {
-            return guess;
-        }
-    }
-    Day::from_jiff(moment.to_zoned_datetime(AMSTERDAM.clone()).date())
+    let offset =
+        *NOON_OFFSETS.get(usize::try_from(guess.number() - NOON_OFFSETS_FROM.number()).ok()?)?;
+    let local = seconds + i64::from(offset);
+    let time_of_day = local.rem_euclid(86_400);
+    ((4 * 3600..22 * 3600).contains(&time_of_day)
+        && local.div_euclid(86_400) == i64::from(guess.number()))
+    .then_some(offset)
 }
 
 /// The Amsterdam day, hour and minute of a moment: for people reading it.
@@ -90,8 +97,8 @@ static NOON_OFFSETS: LazyLock<Vec<i32>> = LazyLock::new(|| {
 /// RFC 3339 with the Amsterdam offset of that moment, for example `2027-04-26T09:00:00+02:00`.
 pub fn format_timestamp(moment: Timestamp) -> String {
     // Every notification carries one, and `strftime` is most of writing a notification: the
-    // usual case is written out by hand, from the offset the database gives for the moment.
-    let offset = AMSTERDAM.to_offset(moment).seconds();
+    // usual case is written out by hand, from the offset the table or the database gives.
+    let offset = table_offset(moment).unwrap_or_else(|| AMSTERDAM.to_offset(moment).seconds());
     let local = moment.as_second() + i64::from(offset);
     let day = Day::from_number(local.div_euclid(86_400) as i32);
     let (year, month, date) = day.ymd();
@@ -140,7 +147,47 @@ fn format_timestamp_by_strftime(moment: Timestamp) -> String {
 /// Parses RFC 3339 with an offset (`2027-04-13T10:15:00+02:00` or `...Z`). A local time without
 /// an offset is refused: it would be ambiguous once a year.
 pub fn parse_timestamp(text: &str) -> Result<Timestamp, String> {
+    // Read twice for every event by `simulate`: the usual shape (`2027-04-13T10:15:00+02:00`,
+    // or `Z`) is read by hand; anything else, and every error, is jiff's.
+    if let Some(moment) = quick_timestamp(text.as_bytes()) {
+        return Ok(moment);
+    }
     text.parse::<Timestamp>().map_err(|err| err.to_string())
+}
+
+/// `YYYY-MM-DDTHH:MM:SS` with `Z` or `±HH:MM`, every field in its range; `None` for any other
+/// text, which jiff then reads (fractions, lower-case letters, leap seconds, errors).
+fn quick_timestamp(text: &[u8]) -> Option<Timestamp> {
+    let digits = |range: std::ops::Range<usize>| -> Option<u32> {
+        text.get(range)?.iter().try_fold(0u32, |n, b| {
+            b.is_ascii_digit().then(|| n * 10 + u32::from(b - b'0'))
+        })
+    };
+    let at = |i: usize, c: u8| text.get(i) == Some(&c);
+    if !(at(4, b'-') && at(7, b'-') && at(10, b'T') && at(13, b':') && at(16, b':')) {
+        return None;
+    }
+    let (year, month, day) = (digits(0..4)?, digits(5..7)?, digits(8..10)?);
+    let (hour, minute, second) = (digits(11..13)?, digits(14..16)?, digits(17..19)?);
+    if hour > 23 || minute > 59 || second > 59 {
+        return None;
+    }
+    let offset = match (text.len(), text.get(19)) {
+        (20, Some(b'Z')) => 0,
+        (25, Some(sign @ (b'+' | b'-'))) if at(22, b':') => {
+            let (hours, minutes) = (digits(20..22)?, digits(23..25)?);
+            if hours > 23 || minutes > 59 {
+                return None;
+            }
+            let seconds = i64::from(hours * 3600 + minutes * 60);
+            if *sign == b'-' { -seconds } else { seconds }
+        }
+        _ => return None,
+    };
+    let day = Day::from_ymd(year as i32, month, day)?;
+    let seconds =
+        i64::from(day.number()) * 86_400 + i64::from(hour * 3600 + minute * 60 + second) - offset;
+    Timestamp::from_second(seconds).ok()
 }
 
 #[cfg(test)]
@@ -156,6 +203,62 @@ mod tests {
             let moment = Timestamp::from_second(seconds).unwrap();
             prop_assert_eq!(format_timestamp(moment), format_timestamp_by_strftime(moment));
         }
+    }
+
+    proptest! {
+        /// The hand-read shape gives jiff's moment, for any fields in or out of range and any
+        /// offset; what it does not read is left to jiff.
+        #[test]
+        fn the_quick_reading_is_jiffs(
+            year in 0u32..10_000, month in 0u32..14, day in 0u32..33,
+            hour in 0u32..26, minute in 0u32..62, second in 0u32..62,
+            offset in prop::option::of((any::<bool>(), 0u32..26, 0u32..62)),
+        ) {
+            let zone = match offset {
+                None => "Z".to_string(),
+                Some((minus, h, m)) => format!("{}{h:02}:{m:02}", if minus { '-' } else { '+' }),
+            };
+            let text = format!("{year:04}-{month:02}-{day:02}T{hour:02}:{minute:02}:{second:02}{zone}");
+            let quick = quick_timestamp(text.as_bytes());
+            let jiff = text.parse::<Timestamp>().ok();
+            if let Some(moment) = quick {
+                prop_assert_eq!(Some(moment), jiff, "{}", text);
+            }
+            prop_assert_eq!(parse_timestamp(&text).ok(), jiff);
+        }
+
+        /// The day of a moment from the offset table is the time zone database's.
+        #[test]
+        fn the_table_day_is_the_databases(seconds in -2_000_000_000i64..5_000_000_000i64) {
+            let moment = Timestamp::from_second(seconds).unwrap();
+            let day = Day::from_jiff(moment.to_zoned_datetime(AMSTERDAM.clone()).date());
+            prop_assert_eq!(local_day(moment), day);
+        }
+    }
+
+    #[test]
+    fn the_quick_reading_takes_the_usual_shapes_and_leaves_the_rest() {
+        for text in [
+            "2027-04-13T10:15:00+02:00",
+            "2027-01-01T00:00:00Z",
+            "2026-10-25T02:30:00-01:30",
+        ] {
+            assert!(quick_timestamp(text.as_bytes()).is_some(), "{text}");
+        }
+        for text in [
+            "2027-04-13T10:15:00.5+02:00",
+            "2027-04-13t10:15:00z",
+            "2027-04-13T10:15:00",
+            "2027-02-29T10:15:00Z",
+            "2027-04-13T10:15:60Z",
+            "+2027-04-13T10:15:00Z",
+        ] {
+            assert!(quick_timestamp(text.as_bytes()).is_none(), "{text}");
+        }
+        assert!(
+            parse_timestamp("2027-04-13T10:15:00").is_err(),
+            "no offset, no moment"
+        );
     }
 
     #[test]
