@@ -12,32 +12,12 @@
 
 import fs from 'node:fs';
 import path from 'node:path';
-import { createRequire } from 'node:module';
 import { chromium } from 'playwright-core';
-
-const require = createRequire(import.meta.url);
-const axeSource = fs.readFileSync(require.resolve('axe-core/axe.min.js'), 'utf8');
+import { check, failures, violations } from './checks.mjs';
 
 const base = process.env.WAAKVLAM_URL;
 const artifacts = process.env.WAAKVLAM_ARTIFACTS ?? 'browser-artifacts';
 fs.mkdirSync(artifacts, { recursive: true });
-
-const failures = [];
-function check(name, ok, detail = '') {
-  console.log(`${ok ? 'ok  ' : 'FAIL'} ${name}${ok || !detail ? '' : `: ${detail}`}`);
-  if (!ok) failures.push(name);
-}
-
-async function violations(page) {
-  await page.evaluate(axeSource);
-  const result = await page.evaluate(() =>
-    // eslint-disable-next-line no-undef
-    axe.run(document, { runOnly: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'best-practice'] }),
-  );
-  return result.violations.map(
-    (v) => `${v.id} (${v.impact}): ${v.help} at ${v.nodes.map((n) => n.target.join(' ')).join(', ')}`,
-  );
-}
 
 /// From Waakvlam's sign-in page, by its button, through the provider's pages as `person`.
 async function signInAt(page, person) {

@@ -13,11 +13,8 @@
 
 import fs from 'node:fs';
 import path from 'node:path';
-import { createRequire } from 'node:module';
 import { chromium } from 'playwright-core';
-
-const require = createRequire(import.meta.url);
-const axeSource = fs.readFileSync(require.resolve('axe-core/axe.min.js'), 'utf8');
+import { check, failures, violations } from './checks.mjs';
 
 const base = process.env.WAAKVLAM_URL;
 const token = process.env.WAAKVLAM_TOKEN;
@@ -40,12 +37,6 @@ const pages = [
   '/agenda',
 ];
 
-const failures = [];
-function check(name, ok, detail = '') {
-  console.log(`${ok ? 'ok  ' : 'FAIL'} ${name}${ok || !detail ? '' : `: ${detail}`}`);
-  if (!ok) failures.push(name);
-}
-
 async function shoot(page, name) {
   const file = path.join(artifacts, `${name.replace(/[^a-z0-9]+/gi, '_')}.png`);
   await page.screenshot({ path: file, fullPage: true });
@@ -56,20 +47,6 @@ async function signIn(page, withToken) {
   await page.goto(`${base}/inloggen`);
   await page.fill('#token', withToken);
   await Promise.all([page.waitForNavigation(), page.press('#token', 'Enter')]);
-}
-
-/// axe-core's violations of WCAG 2.0/2.1 A and AA on the page as it is.
-async function violations(page) {
-  // Evaluated through the DevTools protocol, which the page's Content-Security-Policy (no
-  // script at all) does not govern; the page itself runs no script.
-  await page.evaluate(axeSource);
-  const result = await page.evaluate(() =>
-    // eslint-disable-next-line no-undef
-    axe.run(document, { runOnly: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'best-practice'] }),
-  );
-  return result.violations.map(
-    (v) => `${v.id} (${v.impact}): ${v.help} at ${v.nodes.map((n) => n.target.join(' ')).join(', ')}`,
-  );
 }
 
 const browser = await chromium.launch({
