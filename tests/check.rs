@@ -171,20 +171,26 @@ fn check_config_reports_the_reach_of_the_holiday_data() {
     );
 }
 
-/// An overview's schedule that is not a five-field cron expression is reported where it is.
-#[test]
-fn an_overview_with_a_bad_schedule_is_reported_with_its_place() {
+/// The shipped configuration with `overviews` (YAML, ending in a newline) before its `daemon`
+/// section, checked: it must fail. The directory (kept while the test runs), the file, and
+/// what `check` printed.
+fn checked_with_overviews(overviews: &str) -> (common::TestDir, std::path::PathBuf, String) {
     let dir = common::config_dir(|config| {
-        common::replace_once(
-            &config,
-            "daemon:\n",
-            "overviews:\n  - name: kwartaal\n    schedule: \"0 9 1 1,4,7,10\"\n    gemeenten: [GM0150]\n    to: [teamleider]\n    select: { workflow: toekomstplan-16, status: opn }\ndaemon:\n",
-        )
+        common::replace_once(&config, "daemon:\n", &format!("{overviews}daemon:\n"))
     });
     let config = dir.join("waakvlam.yaml");
     let output = common::waakvlam(&["check", "--config", config.to_str().unwrap()], None);
-    let printed = String::from_utf8_lossy(&output.stdout);
     assert!(!output.status.success());
+    let printed = String::from_utf8_lossy(&output.stdout).into_owned();
+    (dir, config, printed)
+}
+
+/// An overview's schedule that is not a five-field cron expression is reported where it is.
+#[test]
+fn an_overview_with_a_bad_schedule_is_reported_with_its_place() {
+    let (_dir, config, printed) = checked_with_overviews(
+        "overviews:\n  - name: kwartaal\n    schedule: \"0 9 1 1,4,7,10\"\n    gemeenten: [GM0150]\n    to: [teamleider]\n    select: { workflow: toekomstplan-16, status: opn }\n",
+    );
     // Where the problems stand in the file as written.
     let text = std::fs::read_to_string(&config).unwrap();
     let line_of = |needle: &str| text.lines().position(|l| l.contains(needle)).unwrap() + 1;
@@ -203,17 +209,9 @@ fn an_overview_with_a_bad_schedule_is_reported_with_its_place() {
 /// A scheduled report names its period in words `check` knows, and is not also a selection.
 #[test]
 fn a_scheduled_report_with_an_unknown_period_or_a_selection_is_reported_with_its_place() {
-    let dir = common::config_dir(|config| {
-        common::replace_once(
-            &config,
-            "daemon:\n",
-            "overviews:\n  - name: kwartaal\n    schedule: \"0 8 1 1,4,7,10 *\"\n    gemeenten: [GM0150]\n    to: [contactpersoon_gemeente]\n    report: kwartaal\n  - name: half\n    schedule: \"0 8 1 1,7 *\"\n    gemeenten: [GM0150]\n    to: [contactpersoon_gemeente]\n    report: half_year\n    select: { status: overdue }\ndaemon:\n",
-        )
-    });
-    let config = dir.join("waakvlam.yaml");
-    let output = common::waakvlam(&["check", "--config", config.to_str().unwrap()], None);
-    let printed = String::from_utf8_lossy(&output.stdout);
-    assert!(!output.status.success());
+    let (_dir, config, printed) = checked_with_overviews(
+        "overviews:\n  - name: kwartaal\n    schedule: \"0 8 1 1,4,7,10 *\"\n    gemeenten: [GM0150]\n    to: [contactpersoon_gemeente]\n    report: kwartaal\n  - name: half\n    schedule: \"0 8 1 1,7 *\"\n    gemeenten: [GM0150]\n    to: [contactpersoon_gemeente]\n    report: half_year\n    select: { status: overdue }\n",
+    );
     let text = std::fs::read_to_string(&config).unwrap();
     let line_of = |needle: &str| text.lines().position(|l| l.contains(needle)).unwrap() + 1;
     assert!(
