@@ -722,9 +722,14 @@ pub fn is_gemeente_code(code: &str) -> bool {
 /// dates and in the ids of other systems (`K-2026-11-001`), so only the 3-3-3 shape counts
 /// there; a run of ten digits or more is no BSN.
 pub fn has_bsn_like_number(text: &str) -> bool {
+    let bytes = text.as_bytes();
+    // Every shape below has nine digits: most texts (types, codes, short ids) have fewer, and
+    // this is asked of every id, case and data field of every event read.
+    if bytes.iter().filter(|b| b.is_ascii_digit()).count() < 9 {
+        return false;
+    }
     // The digit runs of the text, each with the separator that joins it to the next one, if
     // that separator is a single character between two runs.
-    let bytes = text.as_bytes();
     let mut runs: Vec<(usize, Option<u8>)> = Vec::new();
     let mut i = 0;
     while i < bytes.len() {
