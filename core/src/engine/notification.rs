@@ -94,8 +94,9 @@ impl Notification {
         match self.due {
             // A day is digits and dashes: nothing to escape.
             Some(day) => {
-                use std::io::Write;
-                write!(out, "\"{day}\"").expect("writing to memory does not fail");
+                out.push(b'"');
+                write_day(out, day);
+                out.push(b'"');
             }
             None => out.extend_from_slice(b"null"),
         }
@@ -107,10 +108,33 @@ impl Notification {
             json_string(out, to);
         }
         out.extend_from_slice(b"],\"level\":");
-        out.extend_from_slice(self.level.to_string().as_bytes());
+        match u8::try_from(self.level) {
+            Ok(level @ 0..=9) => out.push(b'0' + level),
+            _ => out.extend_from_slice(self.level.to_string().as_bytes()),
+        }
         out.extend_from_slice(b",\"message\":");
         json_string(out, &self.message);
         out.extend_from_slice(b"}\n");
+    }
+}
+
+/// A day as its `Display` writes it (`2027-04-28`), without the formatting machinery.
+fn write_day(out: &mut Vec<u8>, day: Day) {
+    let (year, month, date) = day.ymd();
+    if !(0..=9999).contains(&year) {
+        out.extend_from_slice(day.to_string().as_bytes());
+        return;
+    }
+    let year = year as u32;
+    for (n, digits) in [(year, 1000), (month, 10), (date, 10)] {
+        if digits == 10 {
+            out.push(b'-');
+        }
+        let mut unit = digits;
+        while unit > 0 {
+            out.push(b'0' + (n / unit % 10) as u8);
+            unit /= 10;
+        }
     }
 }
 
@@ -217,12 +241,26 @@ const MONTHS: [&str; 12] = [
 
 /// `28 april 2027`.
 pub fn dutch_date(day: Day) -> String {
+    let mut text = String::new();
+    push_dutch_date(&mut text, day);
+    text
+}
+
+fn push_dutch_date(out: &mut String, day: Day) {
+    use std::fmt::Write;
     let (year, month, day) = day.ymd();
-    format!("{day} {} {year}", MONTHS[month as usize - 1])
+    write!(out, "{day} {} {year}", MONTHS[month as usize - 1]).expect("writing to memory");
 }
 
 /// `woensdag 28 april 2027`: a date with its weekday, as a message gives it.
 pub fn dutch_day(day: Day) -> String {
+    let mut text = String::new();
+    push_dutch_day(&mut text, day);
+    text
+}
+
+/// [`dutch_day`] at the end of `out`: a message is written in one piece.
+fn push_dutch_day(out: &mut String, day: Day) {
     use crate::calendar::Weekday::*;
     let weekday = match day.weekday() {
         Monday => "maandag",
@@ -233,7 +271,9 @@ pub fn dutch_day(day: Day) -> String {
         Saturday => "zaterdag",
         Sunday => "zondag",
     };
-    format!("{weekday} {}", dutch_date(day))
+    out.push_str(weekday);
+    out.push(' ');
+    push_dutch_date(out, day);
 }
 
 /// The values a message template can use.
@@ -256,6 +296,7 @@ pub struct MessageValues<'a> {
 
 /// Fills the placeholders; the workflow reader has checked that each one exists.
 pub fn render(template: &str, values: &MessageValues<'_>) -> String {
+    use std::fmt::Write;
     let mut out = String::with_capacity(template.len() + 32);
     let mut rest = template;
     while let Some(open) = rest.find('{') {
@@ -268,14 +309,18 @@ pub fn render(template: &str, values: &MessageValues<'_>) -> String {
             "titel" => out.push_str(values.titel),
             "workflow" => out.push_str(values.workflow),
             "casus" => out.push_str(values.casus),
-            "datum" => out.push_str(&values.due.map(dutch_day).unwrap_or_default()),
-            "dagen" => out.push_str(&match values.dagen {
-                1 => "1 dag".to_string(),
-                n => format!("{n} dagen"),
-            }),
-            "wanneer" => out.push_str(&when(values.late, values.dagen)),
+            "datum" => {
+                if let Some(due) = values.due {
+                    push_dutch_day(&mut out, due);
+                }
+            }
+            "dagen" => match values.dagen {
+                1 => out.push_str("1 dag"),
+                n => write!(out, "{n} dagen").expect("writing to memory"),
+            },
+            "wanneer" => push_when(&mut out, values.late, values.dagen),
             "eigenaar" => out.push_str(&the_role(values.eigenaar)),
-            "niveau" => out.push_str(&values.niveau.to_string()),
+            "niveau" => write!(out, "{}", values.niveau).expect("writing to memory"),
             other => {
                 let field = other.strip_prefix("data.").unwrap_or(other);
                 let value = crate::event::data_text(values.data, field).unwrap_or_default();
@@ -293,21 +338,23 @@ pub fn render(template: &str, values: &MessageValues<'_>) -> String {
 
 /// How far off a due date is, as a person says it: `morgen`, `nog 12 dagen`, `over ongeveer
 /// 3 maanden`, `over ongeveer een jaar` (nobody counts 366 days); or how long ago.
-fn when(late: bool, days: i32) -> String {
+fn push_when(out: &mut String, late: bool, days: i32) {
+    use std::fmt::Write;
     let months = |days: i32| (days + 15) / 30;
-    match (late, days) {
-        (false, ..=0) => "vandaag".to_string(),
-        (false, 1) => "morgen".to_string(),
-        (false, 2..=31) => format!("nog {days} dagen"),
-        (false, 32..=45) => "over ongeveer een maand".to_string(),
-        (false, 46..=349) => format!("over ongeveer {} maanden", months(days)),
-        (false, 350..=545) => "over ongeveer een jaar".to_string(),
-        (false, _) => format!("over ongeveer {} jaar", (days + 182) / 365),
-        (true, ..=1) => "gisteren".to_string(),
-        (true, 2..=31) => format!("{days} dagen geleden"),
-        (true, 32..=45) => "ruim een maand geleden".to_string(),
-        (true, _) => format!("ongeveer {} maanden geleden", months(days)),
-    }
+    let written = match (late, days) {
+        (false, ..=0) => out.write_str("vandaag"),
+        (false, 1) => out.write_str("morgen"),
+        (false, 2..=31) => write!(out, "nog {days} dagen"),
+        (false, 32..=45) => out.write_str("over ongeveer een maand"),
+        (false, 46..=349) => write!(out, "over ongeveer {} maanden", months(days)),
+        (false, 350..=545) => out.write_str("over ongeveer een jaar"),
+        (false, _) => write!(out, "over ongeveer {} jaar", (days + 182) / 365),
+        (true, ..=1) => out.write_str("gisteren"),
+        (true, 2..=31) => write!(out, "{days} dagen geleden"),
+        (true, 32..=45) => out.write_str("ruim een maand geleden"),
+        (true, _) => write!(out, "ongeveer {} maanden geleden", months(days)),
+    };
+    written.expect("writing to memory");
 }
 
 /// A role as a sentence names it: `de klachtenfunctionaris`, `de professional van de jeugdige`,
@@ -455,7 +502,9 @@ mod tests {
             (true, 3, "3 dagen geleden"),
             (true, 70, "ongeveer 2 maanden geleden"),
         ] {
-            assert_eq!(when(late, days), said, "{days}");
+            let mut when = String::new();
+            push_when(&mut when, late, days);
+            assert_eq!(when, said, "{days}");
         }
     }
 

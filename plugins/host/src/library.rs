@@ -62,7 +62,7 @@ pub enum LoadError {
 struct Request {
     id: u64,
     calls: Vec<(String, Vec<u8>)>,
-    reply: mpsc::Sender<Answer>,
+    reply: mpsc::SyncSender<Answer>,
 }
 
 /// A call's answer, with how long the plugin took, measured on its own thread.
@@ -317,7 +317,9 @@ impl Plugin {
             return fail_all(&reason);
         }
         let id = self.next_request.fetch_add(1, Ordering::Relaxed);
-        let (reply, answers) = mpsc::channel();
+        // Room for every answer, made at once: the plugin's thread never waits to answer, and
+        // a call costs one small allocation, not the growing blocks of an unbounded channel.
+        let (reply, answers) = mpsc::sync_channel(calls.len());
         let request = Request {
             id,
             calls: calls
