@@ -11,6 +11,8 @@ use serde_json::{Map, Value};
 
 use crate::calendar::{self, Day};
 
+mod quick;
+
 /// What kind of value a data field holds.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum FieldKind {
@@ -473,7 +475,7 @@ pub fn validate(value: Value) -> Result<Event, EventError> {
 /// An event read straight into its fields, for a reader that parses many events and wants no
 /// JSON tree of each first (`simulate`): any field it does not know, or of another kind, and
 /// the event is not read this way, and [`validate`] gives the problems.
-#[derive(serde::Deserialize)]
+#[derive(serde::Deserialize, Debug, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct Fields {
     id: String,

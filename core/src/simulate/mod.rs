@@ -109,9 +109,11 @@ fn parse_lines(lines: &[&str], first_index: usize) -> (Vec<Event>, Vec<RefusedLi
 
 /// One line (trimmed, not blank) as an event, or why not.
 fn parse_line(trimmed: &str, line: usize) -> Result<Event, RefusedLine> {
-    // Straight into the event's fields when the line is as it should be (most are); any
-    // problem, and the line is read again as a JSON tree, for the words that say what is wrong.
-    if let Ok(fields) = serde_json::from_str::<event::Fields>(trimmed)
+    // Straight into the event's fields when the line is as it should be (most are: by hand
+    // when it has the usual shape, else by serde); any problem, and the line is read again as
+    // a JSON tree, for the words that say what is wrong.
+    if let Some(fields) = event::Fields::quick(trimmed)
+        .or_else(|| serde_json::from_str::<event::Fields>(trimmed).ok())
         && let Ok(event) = event::validate_fields(fields)
     {
         return Ok(event);
