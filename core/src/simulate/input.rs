@@ -33,8 +33,8 @@ struct Entry {
     at: Timestamp,
     /// Hashes of (gemeente, id) and of (gemeente, case): 128 bits, so that two different ones
     /// are never taken for one.
-    id: u128,
-    case: u128,
+    id: Hash128,
+    case: Hash128,
     withdrawal: bool,
 }
 
@@ -95,15 +95,27 @@ impl Hasher for Prehashed {
             self.0 = self.0.rotate_left(8) ^ u64::from(*b);
         }
     }
-    fn write_u128(&mut self, n: u128) {
-        self.0 = n as u64;
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n;
     }
 }
 
-type ByHash<V> = HashMap<u128, V, std::hash::BuildHasherDefault<Prehashed>>;
+/// A 128-bit hash as two halves: aligned to 8 bytes, not 16 as a `u128` is, so an entry and
+/// a map's slot take no padding (a million cases' maps are 70 MB smaller).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Hash128(u64, u64);
+
+impl Hash for Hash128 {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        // Either half is a hash already.
+        state.write_u64(self.1);
+    }
+}
+
+type ByHash<V> = HashMap<Hash128, V, std::hash::BuildHasherDefault<Prehashed>>;
 
 /// The 128-bit hashes of (gemeente, a) and (gemeente, b), the gemeente hashed once.
-fn hash128_pair(gemeente: &str, a: &str, b: &str) -> (u128, u128) {
+fn hash128_pair(gemeente: &str, a: &str, b: &str) -> (Hash128, Hash128) {
     let halves = |salt: u8| {
         let mut hasher = std::hash::DefaultHasher::new();
         salt.hash(&mut hasher);
@@ -114,10 +126,7 @@ fn hash128_pair(gemeente: &str, a: &str, b: &str) -> (u128, u128) {
         (hasher.finish(), with_b.finish())
     };
     let ((a1, b1), (a2, b2)) = (halves(1), halves(2));
-    (
-        (u128::from(a1) << 64) | u128::from(a2),
-        (u128::from(b1) << 64) | u128::from(b2),
-    )
+    (Hash128(a1, a2), Hash128(b1, b2))
 }
 
 /// A line as the first pass sees it: an entry, or a refusal (a line that is not even an event
@@ -570,7 +579,7 @@ mod tests {
     use super::*;
 
     /// Each kept line's number, length, offset and id hash.
-    type Kept = Vec<(u32, u32, u64, u128)>;
+    type Kept = Vec<(u32, u32, u64, Hash128)>;
 
     /// What the first pass kept of each line, comparable.
     fn seen(input: &Input) -> (Kept, Vec<RefusedLine>) {
