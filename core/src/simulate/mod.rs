@@ -434,7 +434,3 @@ fn to_json_line(notification: &Notification) -> Vec<u8> {
     notification.write_json_line(&mut json);
     json
 }
-
-pub fn write_line(out: &mut impl Write, notification: &Notification) -> io::Result<()> {
-    out.write_all(&to_json_line(notification))
-}
